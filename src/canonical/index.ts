@@ -1,0 +1,4 @@
+export type { ChatMessage, ChatRequest, RequestValidationFailure } from './chat-request.js';
+export { chatRequestSchema, parseChatRequest } from './chat-request.js';
+export type { TokenUsage } from './usage.js';
+export { totalTokens, usageFromOpenAI, zeroUsage } from './usage.js';

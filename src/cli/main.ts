@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// The `entente` command: thin over the modules. `entente help` lists the commands.
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { generateKey, hashKey } from '../gateway/index.js';
+import { openStore } from '../store/index.js';
+import { serve } from './serve.js';
+
+export const defaultConfigPath = fileURLToPath(new URL('../../../examples/entente.yaml', import.meta.url));
+
+const help = `entente: an AI gateway that runs a partnership agreement as code
+
+Usage:
+  entente serve [--config FILE] [--port N] [--host H] [--data-dir DIR]
+      Start the gateway (and the simulated clouds the config names).
+      Environment: ENTENTE_CONFIG, ENTENTE_PORT, ENTENTE_HOST, ENTENTE_DATA_DIR, DATABASE_URL.
+  entente config validate [--config FILE]
+      Check a config file; exits 1 with located errors.
+  entente keys create --tenant ID [--id KEY_ID] [--models a,b]   Issue a key (printed once).
+  entente keys list                                             Keys (hashes never shown in full).
+  entente keys revoke KEY_ID
+  entente keys hash KEY                                         The SHA-256 to put in a config file.
+  entente sim --kind openai|azure-openai [--port N] [--latency-ms N] [--tokens-per-second N]
+      Run one cloud simulator on its own.
+`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`entente: ${message}\n`);
+  process.exit(code);
+}
+
+function configPath(flag: string | undefined): string {
+  return flag ?? process.env.ENTENTE_CONFIG ?? defaultConfigPath;
+}
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) fail(`${name} must be a whole number, got '${v}'`);
+  return Number(v);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, sub, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(help);
+      return;
+    case 'serve': {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: {
+          config: { type: 'string' },
+          port: { type: 'string' },
+          host: { type: 'string' },
+          'data-dir': { type: 'string' },
+        },
+      });
+      const port = num(values.port ?? process.env.ENTENTE_PORT, '--port');
+      const dataDir = values['data-dir'] ?? process.env.ENTENTE_DATA_DIR;
+      const host = values.host ?? process.env.ENTENTE_HOST;
+      await serve(configPath(values.config), {
+        ...(port !== undefined ? { port } : {}),
+        ...(dataDir ? { dataDir } : {}),
+        ...(host ? { host } : {}),
+      });
+      return;
+    }
+    case 'config': {
+      if (sub !== 'validate') fail(`unknown command 'config ${sub ?? ''}'. Try: entente config validate`);
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
+      const loaded = loadConfig(configPath(values.config));
+      process.stdout.write(
+        `${loaded.file}: valid (${loaded.config.models.length} models, ${loaded.config.upstreams.length} upstreams)\n`,
+      );
+      return;
+    }
+    case 'keys': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          config: { type: 'string' },
+          tenant: { type: 'string' },
+          id: { type: 'string' },
+          models: { type: 'string' },
+        },
+      });
+      if (sub === 'hash') {
+        if (!positionals[0]) fail('usage: entente keys hash KEY');
+        process.stdout.write(`${hashKey(positionals[0])}\n`);
+        return;
+      }
+      const loaded = loadConfig(
+        configPath(values.config),
+        process.env,
+        process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
+      );
+      const store = await openStore(loaded.dataDir);
+      try {
+        if (sub === 'create') {
+          if (!values.tenant) fail('usage: entente keys create --tenant ID [--id KEY_ID] [--models a,b]');
+          const key = generateKey();
+          const id = values.id ?? `key-${hashKey(key).slice(0, 12)}`;
+          const models = values.models
+            ? values.models
+                .split(',')
+                .map((m) => m.trim())
+                .filter(Boolean)
+            : ['*'];
+          const known = new Set(loaded.config.models.map((m) => m.name));
+          for (const m of models)
+            if (m !== '*' && !known.has(m))
+              fail(`unknown model '${m}' (the catalog has: ${[...known].join(', ')})`);
+          await store.putApiKey({
+            id,
+            tenantId: values.tenant,
+            sha256: hashKey(key),
+            models,
+            createdAtMs: Date.now(),
+            revokedAtMs: null,
+          });
+          process.stdout.write(
+            `${JSON.stringify({ id, tenant: values.tenant, models, key })}\nStore the key now: Entente keeps only its hash. A running gateway picks it up within 5 s.\n`,
+          );
+        } else if (sub === 'list') {
+          for (const k of await store.listApiKeys()) {
+            process.stdout.write(
+              `${k.id}\ttenant=${k.tenantId}\tmodels=${k.models.join(',')}\tsha256=${k.sha256.slice(0, 8)}…\t${k.revokedAtMs ? `revoked ${new Date(k.revokedAtMs).toISOString()}` : 'active'}\n`,
+            );
+          }
+        } else if (sub === 'revoke') {
+          if (!positionals[0]) fail('usage: entente keys revoke KEY_ID');
+          const ok = await store.revokeApiKey(positionals[0], Date.now());
+          if (!ok) fail(`no active key with id '${positionals[0]}'`, 1);
+          process.stdout.write(`revoked ${positionals[0]}\n`);
+        } else {
+          fail(`unknown command 'keys ${sub ?? ''}'. Try: entente help`);
+        }
+      } finally {
+        await store.close();
+      }
+      return;
+    }
+    case 'sim': {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: {
+          kind: { type: 'string' },
+          port: { type: 'string' },
+          'latency-ms': { type: 'string' },
+          'tokens-per-second': { type: 'string' },
+        },
+      });
+      if (values.kind !== 'openai' && values.kind !== 'azure-openai')
+        fail('usage: entente sim --kind openai|azure-openai [--port N]');
+      const { startSimulator } = await import('../../sim/index.js');
+      const sim = await startSimulator({
+        kind: values.kind,
+        port: num(values.port, '--port') ?? 0,
+        latencyMs: num(values['latency-ms'], '--latency-ms') ?? 0,
+        tokensPerSecond: num(values['tokens-per-second'], '--tokens-per-second') ?? 0,
+      });
+      process.stdout.write(`${values.kind} simulator listening on ${sim.url}\n`);
+      const stop = () => void sim.close().then(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      return;
+    }
+    default:
+      fail(`unknown command '${cmd}'. Try: entente help`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message, 1);
+  fail((err as Error).stack ?? String(err), 1);
+});

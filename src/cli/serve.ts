@@ -1,0 +1,86 @@
+// `entente serve`: load and validate the config, start the simulators it names, open the
+// store, seed the configured keys, serve; on SIGTERM/SIGINT drain and flush, then exit.
+
+import type { Config } from '../config/index.js';
+import { type ConfigOverrides, loadConfig } from '../config/index.js';
+import { createGateway } from '../gateway/index.js';
+import { createLogger } from '../observability/index.js';
+import { openStore, type Store } from '../store/index.js';
+
+/** Config keys are inserted once; a key revoked through the CLI stays revoked across restarts. */
+export async function seedKeys(store: Store, config: Config): Promise<void> {
+  const existing = new Map((await store.listApiKeys()).map((k) => [k.id, k]));
+  for (const t of config.tenants) {
+    for (const k of t.keys) {
+      const prev = existing.get(k.id);
+      await store.putApiKey({
+        id: k.id,
+        tenantId: t.id,
+        sha256: k.sha256,
+        models: k.models,
+        createdAtMs: prev?.createdAtMs ?? Date.now(),
+        revokedAtMs: prev?.revokedAtMs ?? null,
+      });
+    }
+  }
+}
+
+export async function serve(configFile: string, overrides: ConfigOverrides): Promise<void> {
+  const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info');
+  const { config, file, dataDir } = loadConfig(configFile, process.env, overrides);
+  const simUrls = new Map<string, string>();
+  const sims: { close(): Promise<void> }[] = [];
+  if (config.simulators.length > 0) {
+    const { startSimulator } = await import('../../sim/index.js');
+    for (const s of config.simulators) {
+      const cloud = config.upstreams.find((u) => u.baseUrl === `sim://${s.id}`)?.cloud;
+      const sim = await startSimulator({
+        kind: s.kind,
+        id: s.id,
+        port: s.port,
+        latencyMs: s.latencyMs,
+        tokensPerSecond: s.tokensPerSecond,
+        ...(cloud ? { cloud } : {}),
+      });
+      simUrls.set(s.id, sim.url);
+      sims.push(sim);
+    }
+  }
+  const store = await openStore(dataDir);
+  await seedKeys(store, config);
+  const gateway = await createGateway({ config, store, simUrls, logger: log });
+  const url = await gateway.listen();
+  log.info('entente is serving', {
+    url,
+    config: file,
+    store: store.kind === 'sqlite' ? `${dataDir}/entente.db` : 'postgres (DATABASE_URL)',
+    dataDir,
+    simulators: Object.fromEntries(simUrls),
+  });
+  process.stderr.write(
+    `\nEntente is serving the OpenAI API at ${url}/v1\n  data: ${store.kind === 'sqlite' ? `${dataDir}/entente.db` : 'PostgreSQL (DATABASE_URL)'}\n` +
+      (simUrls.size
+        ? `  simulated clouds: ${[...simUrls].map(([id, u]) => `${id} ${u}`).join(', ')}\n`
+        : '') +
+      '  stop with Ctrl-C (requests in flight are drained, usage is flushed)\n\n',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('draining', { signal, inFlight: gateway.inFlight });
+    try {
+      await gateway.close();
+      await Promise.all(sims.map((s) => s.close()));
+      await store.close();
+      log.info('stopped', { usageRecordsWritten: gateway.context.usageLog.written });
+      process.exit(0);
+    } catch (err) {
+      log.error('shutdown failed', { error: (err as Error).message });
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,214 @@
+// The configuration file's schema. Validated once at start, then frozen. Units go last in names.
+import { z } from 'zod';
+
+const id = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore');
+const ms = z.number().int().positive();
+
+export const serverSchema = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1_048_576), // 4 MiB: room for a few images as data URLs
+  headerLimitBytes: z.number().int().min(1024).default(16_384), // 16 KiB
+  streamMaxDurationMs: ms.default(600_000), // 10 min
+  requestTimeoutMs: ms.default(300_000), // 5 min for a whole non-streamed request
+  keepAliveTimeoutMs: ms.default(65_000),
+  shutdownGraceMs: ms.default(30_000),
+  /** Admin key's SHA-256 (hex). The admin API is off when unset. */
+  adminKeySha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
+
+export const cooldownSchema = z.strictObject({
+  /** Consecutive failures that open the breaker. */
+  failureThreshold: z.number().int().min(1).default(2),
+  cooldownMs: ms.default(15_000),
+  /** Each reopening after a failed probe doubles the cooldown, up to this. */
+  maxCooldownMs: ms.default(300_000),
+});
+
+export const routingSchema = z.strictObject({
+  primaryCloud: id,
+  /** Deployments tried for one request before giving up (the first attempt included). */
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  /** A retry-after longer than this is capped for cooldown purposes. */
+  maxRetryAfterMs: ms.default(120_000),
+  cooldown: cooldownSchema.default(cooldownSchema.parse({})),
+});
+
+const authSchema = z.union([
+  z.strictObject({
+    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+  }),
+  z.strictObject({ apiKey: z.string().min(1) }),
+]);
+
+export const upstreamSchema = z.strictObject({
+  id,
+  provider: z.enum(['azure-openai', 'openai']),
+  cloud: id,
+  region: z.string().min(1).default('global'),
+  /** An http(s) URL, or `sim://<simulator id>` for a simulator started beside the gateway. */
+  baseUrl: z.string().regex(/^(https?:\/\/|sim:\/\/)/, 'must start with http://, https:// or sim://'),
+  auth: authSchema.optional(),
+  /** Azure only: the api-version query; its presence selects the classic /deployments/ paths. */
+  apiVersion: z.string().min(1).optional(),
+  /** Azure only: `deployments` (classic, with api-version) or `v1` (/openai/v1/, model in body). */
+  azurePathStyle: z.enum(['deployments', 'v1']).default('deployments'),
+  connectTimeoutMs: ms.default(5_000),
+  /** Time allowed until the upstream's response headers. */
+  headersTimeoutMs: ms.default(60_000),
+  /** Time allowed between two chunks of a streamed body. */
+  bodyIdleTimeoutMs: ms.default(60_000),
+  maxConnections: z.number().int().min(1).default(256),
+});
+
+export const deploymentSchema = z.strictObject({
+  upstream: id,
+  /** Azure deployment name, or the upstream's model id. */
+  deployment: z.string().min(1),
+  modelVersion: z.string().min(1),
+  weight: z.number().int().min(0).max(1000).default(1),
+  /** Lower is tried earlier among non-primary deployments. */
+  priority: z.number().int().min(0).default(100),
+});
+
+export const modelSchema = z.strictObject({
+  name: z.string().min(1).max(256),
+  ownedBy: z.string().default('entente'),
+  deployments: z.array(deploymentSchema).min(1),
+});
+
+export const keySchema = z.strictObject({
+  id,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the key (entente keys hash <key>)'),
+  /** Public model names, or ['*'] for every model in the catalog. */
+  models: z.array(z.string().min(1)).min(1).default(['*']),
+});
+
+export const tenantSchema = z.strictObject({
+  id,
+  name: z.string().min(1).optional(),
+  keys: z.array(keySchema).default([]),
+});
+
+export const simulatorSchema = z.strictObject({
+  id,
+  kind: z.enum(['azure-openai', 'openai']),
+  /** 0 = any free port. */
+  port: z.coerce.number().int().min(0).max(65535).default(0),
+  latencyMs: z.number().int().min(0).default(20),
+  tokensPerSecond: z.number().int().min(0).default(0),
+});
+
+export const usageSchema = z.strictObject({
+  batchSize: z.number().int().min(1).max(10_000).default(500),
+  flushIntervalMs: ms.default(250),
+});
+
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().default('./data'),
+    server: serverSchema.default(serverSchema.parse({})),
+    routing: routingSchema,
+    simulators: z.array(simulatorSchema).default([]),
+    upstreams: z.array(upstreamSchema).min(1),
+    models: z.array(modelSchema).min(1),
+    tenants: z.array(tenantSchema).default([]),
+    usage: usageSchema.default(usageSchema.parse({})),
+  })
+  .superRefine((cfg, ctx) => {
+    const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {
+      const seen = new Set<string>();
+      items.forEach((it, i) => {
+        const v = it[key]!;
+        if (seen.has(v))
+          ctx.addIssue({ code: 'custom', path: [path, i, key], message: `duplicate ${key} '${v}'` });
+        seen.add(v);
+      });
+    };
+    dup(cfg.upstreams, 'id', 'upstreams');
+    dup(cfg.models, 'name', 'models');
+    dup(cfg.tenants, 'id', 'tenants');
+    dup(cfg.simulators, 'id', 'simulators');
+    const upstreams = new Map(cfg.upstreams.map((u) => [u.id, u]));
+    const sims = new Set(cfg.simulators.map((s) => s.id));
+    cfg.upstreams.forEach((u, i) => {
+      if (u.baseUrl.startsWith('sim://') && !sims.has(u.baseUrl.slice(6))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'baseUrl'],
+          message: `no simulator '${u.baseUrl.slice(6)}' in simulators`,
+        });
+      }
+      if (u.provider === 'azure-openai' && u.azurePathStyle === 'deployments' && !u.apiVersion) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'apiVersion'],
+          message: 'Azure classic paths need apiVersion (e.g. 2024-10-21), or set azurePathStyle: v1',
+        });
+      }
+    });
+    if (!cfg.upstreams.some((u) => u.cloud === cfg.routing.primaryCloud)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routing', 'primaryCloud'],
+        message: `no upstream is on cloud '${cfg.routing.primaryCloud}'`,
+      });
+    }
+    cfg.models.forEach((m, i) => {
+      m.deployments.forEach((d, j) => {
+        if (!upstreams.has(d.upstream)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'deployments', j, 'upstream'],
+            message: `unknown upstream '${d.upstream}'`,
+          });
+        }
+      });
+    });
+    const modelNames = new Set(cfg.models.map((m) => m.name));
+    const keyIds = new Set<string>();
+    const hashes = new Set<string>();
+    cfg.tenants.forEach((t, i) => {
+      t.keys.forEach((k, j) => {
+        if (keyIds.has(k.id))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tenants', i, 'keys', j, 'id'],
+            message: `duplicate key id '${k.id}'`,
+          });
+        if (hashes.has(k.sha256))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tenants', i, 'keys', j, 'sha256'],
+            message: 'the same key is configured twice',
+          });
+        keyIds.add(k.id);
+        hashes.add(k.sha256);
+        k.models.forEach((m, n) => {
+          if (m !== '*' && !modelNames.has(m)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tenants', i, 'keys', j, 'models', n],
+              message: `unknown model '${m}'`,
+            });
+          }
+        });
+      });
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type DeploymentConfig = z.infer<typeof deploymentSchema>;
+export type SimulatorConfig = z.infer<typeof simulatorSchema>;
+export type TenantConfig = z.infer<typeof tenantSchema>;

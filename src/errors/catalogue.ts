@@ -1,0 +1,184 @@
+// The error catalogue: every error Entente returns has a stable code, an HTTP status, an
+// OpenAI-compatible `type`, whether a retry can help, and a message that teaches the fix.
+// docs/errors.md is kept in step with this table by test/errors-doc.test.ts.
+
+export interface ErrorSpec {
+  readonly status: number;
+  /** The OpenAI `error.type` clients already switch on. */
+  readonly type:
+    | 'invalid_request_error'
+    | 'authentication_error'
+    | 'permission_error'
+    | 'not_found_error'
+    | 'rate_limit_error'
+    | 'server_error'
+    | 'api_error';
+  readonly retryable: boolean;
+  readonly summary: string;
+}
+
+export const errorCatalogue = {
+  invalid_json: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'The request body is not valid JSON. Send a JSON object with content-type application/json.',
+  },
+  invalid_request: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'A field of the request has the wrong type or value; `param` names it.',
+  },
+  body_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'The request body exceeds server.bodyLimitBytes. Send a smaller body or raise the limit.',
+  },
+  headers_too_large: {
+    status: 431,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'The request headers exceed server.headerLimitBytes.',
+  },
+  not_found: {
+    status: 404,
+    type: 'not_found_error',
+    retryable: false,
+    summary: 'No such route. Entente serves the OpenAI API under /v1.',
+  },
+  method_not_allowed: {
+    status: 405,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'This route does not accept that HTTP method.',
+  },
+  missing_api_key: {
+    status: 401,
+    type: 'authentication_error',
+    retryable: false,
+    summary: 'No API key. Send `Authorization: Bearer <key>` (or `api-key: <key>`).',
+  },
+  invalid_api_key: {
+    status: 401,
+    type: 'authentication_error',
+    retryable: false,
+    summary: 'The API key is not known to this gateway, or it was revoked.',
+  },
+  model_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'The model is not in the catalog. GET /v1/models lists the models your key may call.',
+  },
+  model_not_allowed: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary: "The model exists but this API key may not call it. Ask an admin to add it to the key's models.",
+  },
+  unsupported_parameter: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary:
+      'A parameter cannot be honoured by any deployment of this model; Entente never drops one silently.',
+  },
+  all_deployments_cooling_down: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    summary:
+      'Every deployment of this model failed recently and is cooling down; retry after the retry-after header.',
+  },
+  upstream_rate_limited: {
+    status: 429,
+    type: 'rate_limit_error',
+    retryable: true,
+    summary: 'Every deployment of this model is rate limited upstream; retry after the retry-after header.',
+  },
+  upstream_error: {
+    status: 502,
+    type: 'server_error',
+    retryable: true,
+    summary:
+      'Every deployment that was tried failed (connect error, timeout or 5xx); the message lists the attempts.',
+  },
+  upstream_timeout: {
+    status: 504,
+    type: 'server_error',
+    retryable: true,
+    summary: 'The upstream did not answer within upstream.timeoutMs.',
+  },
+  upstream_stream_error: {
+    status: 502,
+    type: 'server_error',
+    retryable: true,
+    summary: 'The upstream stream broke after the first byte reached the client, so it could not fail over.',
+  },
+  stream_duration_exceeded: {
+    status: 504,
+    type: 'server_error',
+    retryable: false,
+    summary: 'The stream ran longer than server.streamMaxDurationMs and was ended by the gateway.',
+  },
+  upstream_bad_response: {
+    status: 502,
+    type: 'server_error',
+    retryable: true,
+    summary: 'The upstream answered with a body that is not the shape its API promises.',
+  },
+  upstream_client_error: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary:
+      "The upstream refused the request as invalid; its message is passed on. Fix the request, don't retry.",
+  },
+  shutting_down: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    summary: 'This gateway node is draining for shutdown; retry on another node.',
+  },
+  internal_error: {
+    status: 500,
+    type: 'server_error',
+    retryable: true,
+    summary: 'A bug in Entente. The request id in x-request-id finds it in the logs.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** A business outcome that ends a request with a coded error, returned rather than thrown. */
+export interface GatewayError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly param?: string | null;
+  /** Seconds, for retryable outcomes where the gateway knows when a retry can succeed. */
+  readonly retryAfterS?: number;
+  /** Overrides the catalogue status where an upstream's status is passed on (e.g. 400 vs 422). */
+  readonly status?: number;
+}
+
+export function gatewayError(
+  code: ErrorCode,
+  message?: string,
+  extra: Partial<GatewayError> = {},
+): GatewayError {
+  return { code, message: message ?? errorCatalogue[code].summary, ...extra };
+}
+
+/** The OpenAI error body clients already parse. */
+export function errorBody(err: GatewayError): string {
+  const spec = errorCatalogue[err.code];
+  return JSON.stringify({
+    error: { message: err.message, type: spec.type, param: err.param ?? null, code: err.code },
+  });
+}
+
+export function errorStatus(err: GatewayError): number {
+  return err.status ?? errorCatalogue[err.code].status;
+}

@@ -1,0 +1,2 @@
+export type { ErrorCode, ErrorSpec, GatewayError } from './catalogue.js';
+export { errorBody, errorCatalogue, errorStatus, gatewayError } from './catalogue.js';

@@ -1,0 +1,72 @@
+// API keys → tenant. Keys are stored only as SHA-256 digests (keys are long random strings, so a
+// fast digest is the right tool, as for GitHub's and Stripe's tokens); a lookup is one digest and
+// one map read. The key ring is rebuilt from the store, so revocations and new keys take effect
+// without a restart.
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ApiKeyRecord } from '../store/index.js';
+
+export interface Caller {
+  readonly keyId: string;
+  readonly tenantId: string;
+  /** null = every model. */
+  readonly models: ReadonlySet<string> | null;
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** A new key: `sk-ent-` + 32 random bytes in base64url (256 bits). */
+export function generateKey(): string {
+  return `sk-ent-${randomBytes(32).toString('base64url')}`;
+}
+
+/** The presented key: `Authorization: Bearer <key>` (OpenAI clients) or `api-key` (Azure clients). */
+export function presentedKey(headers: IncomingHttpHeaders): string | null {
+  const auth = headers.authorization;
+  if (auth !== undefined) {
+    if (auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim() || null;
+    return null;
+  }
+  const k = headers['api-key'];
+  return typeof k === 'string' && k.length > 0 ? k : null;
+}
+
+export class KeyRing {
+  #byHash = new Map<string, Caller>();
+
+  constructor(keys: readonly ApiKeyRecord[] = []) {
+    this.replace(keys);
+  }
+
+  replace(keys: readonly ApiKeyRecord[]): void {
+    const next = new Map<string, Caller>();
+    for (const k of keys) {
+      if (k.revokedAtMs !== null) continue;
+      next.set(
+        k.sha256,
+        Object.freeze({
+          keyId: k.id,
+          tenantId: k.tenantId,
+          models: k.models.includes('*') ? null : new Set(k.models),
+        }),
+      );
+    }
+    this.#byHash = next;
+  }
+
+  get size(): number {
+    return this.#byHash.size;
+  }
+
+  lookup(key: string): Caller | null {
+    // Bound the work an attacker can make us do before hashing.
+    if (key.length > 512) return null;
+    return this.#byHash.get(hashKey(key)) ?? null;
+  }
+}
+
+export function mayCall(caller: Caller, model: string): boolean {
+  return caller.models === null || caller.models.has(model);
+}

@@ -1,0 +1,528 @@
+// POST /v1/chat/completions: validate, route, try deployments in order, pass the answer through.
+// Failover happens only before the first byte reaches the client; after it, a broken upstream
+// becomes an error event in the stream (the client has already seen part of an answer, and a
+// second model's answer spliced onto it would be wrong).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { type ChatRequest, parseChatRequest, type TokenUsage, zeroUsage } from '../canonical/index.js';
+import { type GatewayError, gatewayError } from '../errors/index.js';
+import { isFailure, type UpstreamFailure } from '../providers/index.js';
+import type { CatalogDeployment } from '../routing/index.js';
+import { orderDeployments } from '../routing/index.js';
+import { DONE_FRAME, frameData, SseParser } from '../sse/index.js';
+import { type Caller, mayCall } from './auth.js';
+import type { GatewayContext } from './context.js';
+import { readBody } from './read-body.js';
+import { sendError, sendJsonBytes } from './respond.js';
+
+const MAX_ERROR_BODY_BYTES = 65_536;
+const MAX_RESPONSE_BYTES = 64 * 1_048_576;
+
+interface Attempted {
+  readonly deployment: CatalogDeployment;
+  readonly failure: UpstreamFailure | 'timeout' | 'connect';
+}
+
+/** Per-request bookkeeping, folded into the usage record at the end. */
+class RequestState {
+  upstreamWaitMs = 0;
+  attempts = 0;
+  deployment: CatalogDeployment | null = null;
+  usage: TokenUsage | null = null;
+  constructor(
+    readonly requestId: string,
+    readonly t0: number,
+    readonly startedAtMs: number,
+    readonly caller: Caller,
+  ) {}
+  overheadUs(now: number): number {
+    return Math.max(0, Math.round((now - this.t0 - this.upstreamWaitMs) * 1000));
+  }
+}
+
+type AttemptOutcome =
+  | { readonly kind: 'served' }
+  | { readonly kind: 'failed'; readonly failure: UpstreamFailure | 'timeout' | 'connect' }
+  | { readonly kind: 'client_error'; readonly failure: UpstreamFailure }
+  | { readonly kind: 'client_gone' };
+
+export async function handleChatCompletions(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  t0: number,
+  caller: Caller,
+): Promise<void> {
+  const state = new RequestState(requestId, t0, Date.now(), caller);
+  const raw = await readBody(req, gw.config.server.bodyLimitBytes);
+  if (!Buffer.isBuffer(raw)) return fail(gw, res, state, null, raw as GatewayError);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    return fail(
+      gw,
+      res,
+      state,
+      null,
+      gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
+    );
+  }
+  const parsed = parseChatRequest(json);
+  if (!parsed.ok) {
+    return fail(
+      gw,
+      res,
+      state,
+      null,
+      gatewayError('invalid_request', parsed.error.message, { param: parsed.error.param || null }),
+    );
+  }
+  const chat = parsed.value;
+  const model = gw.catalog.get(chat.model);
+  if (!model) {
+    return fail(
+      gw,
+      res,
+      state,
+      chat,
+      gatewayError('model_not_found', `The model '${chat.model}' does not exist in this gateway's catalog.`, {
+        param: 'model',
+      }),
+    );
+  }
+  if (!mayCall(caller, model.name)) {
+    return fail(
+      gw,
+      res,
+      state,
+      chat,
+      gatewayError('model_not_allowed', `This API key may not call the model '${model.name}'.`, {
+        param: 'model',
+      }),
+    );
+  }
+
+  const stream = chat.stream === true;
+  const maxAttempts = gw.config.routing.maxAttempts;
+  const tried: Attempted[] = [];
+  let earliestBackMs = Number.POSITIVE_INFINITY;
+  for (const d of orderDeployments(model, Math.random)) {
+    if (state.attempts >= maxAttempts) break;
+    const now = Date.now();
+    const availability = gw.health.acquire(d.key, now);
+    if (!availability.available) {
+      earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
+      continue;
+    }
+    state.attempts++;
+    const outcome = stream
+      ? await attemptStream(gw, req, res, state, chat, d)
+      : await attemptJson(gw, res, state, chat, d);
+    switch (outcome.kind) {
+      case 'served':
+        gw.health.success(d.key);
+        return;
+      case 'client_gone':
+        gw.health.release(d.key);
+        return record(gw, state, chat, 499, 'client_closed', false);
+      case 'client_error': {
+        gw.health.release(d.key);
+        const f = outcome.failure;
+        state.deployment = d;
+        // The upstream's own code (e.g. Azure's content_filter) is kept: clients switch on it.
+        return fail(
+          gw,
+          res,
+          state,
+          chat,
+          { code: 'upstream_client_error', message: f.message, param: f.param, status: f.status },
+          f.upstreamCode,
+        );
+      }
+      case 'failed': {
+        const f = outcome.failure;
+        const retryAfter = typeof f === 'object' ? f.retryAfterMs : null;
+        const capped = retryAfter === null ? null : Math.min(retryAfter, gw.config.routing.maxRetryAfterMs);
+        gw.health.failure(d.key, Date.now(), capped, typeof f === 'object' ? f.kind : f);
+        gw.events.onFailover?.(d, typeof f === 'object' ? f.kind : f);
+        tried.push({ deployment: d, failure: f });
+        if (capped !== null) earliestBackMs = Math.min(earliestBackMs, Date.now() + capped);
+        if (req.destroyed || res.destroyed) return record(gw, state, chat, 499, 'client_closed', false);
+      }
+    }
+  }
+  return fail(gw, res, state, chat, exhausted(tried, earliestBackMs));
+}
+
+function exhausted(tried: readonly Attempted[], earliestBackMs: number): GatewayError {
+  const retryAfterS = Number.isFinite(earliestBackMs)
+    ? Math.max(1, Math.ceil((earliestBackMs - Date.now()) / 1000))
+    : undefined;
+  const extra = retryAfterS !== undefined ? { retryAfterS } : {};
+  if (tried.length === 0) {
+    return gatewayError(
+      'all_deployments_cooling_down',
+      'Every deployment of this model failed recently and is cooling down. Retry after the retry-after header.',
+      extra,
+    );
+  }
+  const describe = tried
+    .map(
+      (t) =>
+        `${t.deployment.key} (${t.deployment.cloud}): ${typeof t.failure === 'object' ? `HTTP ${t.failure.status} ${t.failure.message}` : t.failure}`,
+    )
+    .join('; ');
+  if (tried.every((t) => typeof t.failure === 'object' && t.failure.kind === 'rate_limited')) {
+    return gatewayError(
+      'upstream_rate_limited',
+      `Every deployment tried is rate limited: ${describe}`,
+      extra,
+    );
+  }
+  if (tried.every((t) => t.failure === 'timeout')) {
+    return gatewayError('upstream_timeout', `Every deployment tried timed out: ${describe}`, extra);
+  }
+  return gatewayError('upstream_error', `Every deployment tried failed: ${describe}`, extra);
+}
+
+function servedHeaders(state: RequestState, d: CatalogDeployment, now: number): Record<string, string> {
+  return {
+    'x-request-id': state.requestId,
+    'x-entente-cloud': d.cloud,
+    'x-entente-region': d.region,
+    'x-entente-deployment': d.key,
+    'x-entente-model-version': d.modelVersion,
+    'x-entente-attempts': String(state.attempts),
+    'x-entente-overhead-ms': (state.overheadUs(now) / 1000).toFixed(3),
+  };
+}
+
+interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown };
+}
+
+/** Sends the native request; transport failures come back as values. */
+async function send(
+  gw: GatewayContext,
+  d: CatalogDeployment,
+  chat: ChatRequest,
+  signal: AbortSignal | undefined,
+): Promise<UpstreamResponse | 'timeout' | 'connect'> {
+  const up = gw.upstreams.get(d.upstreamId)!;
+  const native = up.adapter.buildChatRequest(chat, up.target(d.deployment));
+  try {
+    const r = await up.pool.request({
+      method: native.method,
+      path: native.path,
+      headers: native.headers,
+      body: native.body,
+      headersTimeout: up.config.headersTimeoutMs,
+      bodyTimeout: up.config.bodyIdleTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+    return r as unknown as UpstreamResponse;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : 'connect';
+  }
+}
+
+async function readAll(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > limit) return null;
+    chunks.push(c);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+async function upstreamFailure(
+  gw: GatewayContext,
+  d: CatalogDeployment,
+  r: UpstreamResponse,
+): Promise<AttemptOutcome> {
+  let body: Buffer;
+  try {
+    body = (await readAll(r.body, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
+  } catch {
+    body = Buffer.alloc(0);
+  }
+  const failure = gw.upstreams.get(d.upstreamId)!.adapter.parseError(r.statusCode, r.headers, body);
+  return failure.kind === 'client' ? { kind: 'client_error', failure } : { kind: 'failed', failure };
+}
+
+async function attemptJson(
+  gw: GatewayContext,
+  res: ServerResponse,
+  state: RequestState,
+  chat: ChatRequest,
+  d: CatalogDeployment,
+): Promise<AttemptOutcome> {
+  const tUp = performance.now();
+  const ac = new AbortController();
+  const onClose = () => ac.abort();
+  res.once('close', onClose);
+  const timer = setTimeout(() => ac.abort(), gw.config.server.requestTimeoutMs);
+  try {
+    const r = await send(gw, d, chat, ac.signal);
+    if (typeof r === 'string') {
+      state.upstreamWaitMs += performance.now() - tUp;
+      return res.destroyed
+        ? { kind: 'client_gone' }
+        : { kind: 'failed', failure: ac.signal.aborted ? 'timeout' : r };
+    }
+    if (r.statusCode !== 200) {
+      const outcome = await upstreamFailure(gw, d, r);
+      state.upstreamWaitMs += performance.now() - tUp;
+      return outcome;
+    }
+    let body: Buffer | null;
+    try {
+      body = await readAll(r.body, MAX_RESPONSE_BYTES);
+    } catch {
+      state.upstreamWaitMs += performance.now() - tUp;
+      return res.destroyed ? { kind: 'client_gone' } : { kind: 'failed', failure: 'connect' };
+    }
+    state.upstreamWaitMs += performance.now() - tUp;
+    const up = gw.upstreams.get(d.upstreamId)!;
+    const result = body ? up.adapter.parseChatResponse(body) : null;
+    if (!result || isFailure(result)) {
+      const failure: UpstreamFailure = result ?? {
+        kind: 'bad_response',
+        status: 502,
+        message: 'the upstream response is too large',
+        upstreamCode: null,
+        param: null,
+        retryAfterMs: null,
+      };
+      return { kind: 'failed', failure };
+    }
+    state.deployment = d;
+    state.usage = result.usage;
+    sendJsonBytes(res, 200, result.body, servedHeaders(state, d, performance.now()));
+    record(gw, state, chat, 200, null, result.usage !== null);
+    return { kind: 'served' };
+  } finally {
+    clearTimeout(timer);
+    res.off('close', onClose);
+  }
+}
+
+async function attemptStream(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: RequestState,
+  chat: ChatRequest,
+  d: CatalogDeployment,
+): Promise<AttemptOutcome> {
+  const up = gw.upstreams.get(d.upstreamId)!;
+  const ac = new AbortController();
+  let why: 'client' | 'duration' | null = null;
+  const onClose = () => {
+    if (!res.writableFinished) {
+      why ??= 'client';
+      ac.abort();
+    }
+  };
+  res.once('close', onClose);
+  const maxMs = gw.config.server.streamMaxDurationMs;
+  const timer = setTimeout(() => {
+    why ??= 'duration';
+    ac.abort();
+  }, maxMs);
+  const tUp = performance.now();
+  let started = false;
+  let frames = 0;
+  let finishReason: string | undefined;
+  let doneSeen = false;
+  try {
+    const r = await send(gw, d, chat, ac.signal);
+    if (typeof r === 'string') {
+      state.upstreamWaitMs += performance.now() - tUp;
+      if (why === 'client') return { kind: 'client_gone' };
+      return { kind: 'failed', failure: why === 'duration' ? 'timeout' : r };
+    }
+    if (r.statusCode !== 200) {
+      const outcome = await upstreamFailure(gw, d, r);
+      state.upstreamWaitMs += performance.now() - tUp;
+      return outcome;
+    }
+    const parser = new SseParser();
+    const mapper = up.adapter.createStreamMapper({
+      clientWantsUsage: chat.stream_options?.include_usage === true,
+    });
+    let streamError: UpstreamFailure | null = null;
+    try {
+      for await (const chunk of r.body) {
+        let out = '';
+        for (const ev of parser.push(chunk)) {
+          const step = mapper.map(ev);
+          if (step.usage) state.usage = step.usage;
+          if (step.finishReason) finishReason = step.finishReason;
+          for (const f of step.frames) out += frameData(f);
+          frames += step.frames.length;
+          if (step.error) {
+            streamError = step.error;
+            break;
+          }
+          if (step.done) {
+            doneSeen = true;
+            break;
+          }
+        }
+        if (out) {
+          if (!started) {
+            started = true;
+            state.upstreamWaitMs += performance.now() - tUp;
+            state.deployment = d;
+            res.writeHead(200, {
+              'content-type': 'text/event-stream; charset=utf-8',
+              'cache-control': 'no-cache',
+              ...servedHeaders(state, d, performance.now()),
+            });
+          }
+          if (!res.write(out)) await waitDrain(res);
+        }
+        if (streamError || doneSeen) break;
+      }
+    } catch {
+      // The upstream connection broke, timed out between chunks, or we aborted it.
+      if (why === 'client') {
+        if (!started) state.upstreamWaitMs += performance.now() - tUp;
+        return { kind: 'client_gone' };
+      }
+      if (!started) {
+        state.upstreamWaitMs += performance.now() - tUp;
+        return { kind: 'failed', failure: why === 'duration' ? 'timeout' : 'connect' };
+      }
+      streamError = {
+        kind: 'server',
+        status: 502,
+        message:
+          why === 'duration'
+            ? `The stream ran longer than ${maxMs} ms (server.streamMaxDurationMs).`
+            : 'The upstream connection broke in the middle of the stream.',
+        upstreamCode: why === 'duration' ? 'stream_duration_exceeded' : null,
+        param: null,
+        retryAfterMs: null,
+      };
+    }
+    r.body.destroy();
+    // A stream that ends without [DONE] is complete if it carried a finish reason (some
+    // OpenAI-compatible servers omit [DONE]); otherwise it was cut.
+    const complete = !streamError && (doneSeen || finishReason !== undefined);
+    if (!started) {
+      state.upstreamWaitMs += performance.now() - tUp;
+      if (!complete)
+        return {
+          kind: 'failed',
+          failure: streamError ?? {
+            kind: 'bad_response',
+            status: 502,
+            message: 'the upstream stream ended before any event',
+            upstreamCode: null,
+            param: null,
+            retryAfterMs: null,
+          },
+        };
+      // A complete stream with nothing to show: still a valid (empty) answer.
+      state.deployment = d;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        ...servedHeaders(state, d, performance.now()),
+      });
+    }
+    if (complete) {
+      res.end(DONE_FRAME);
+      record(gw, state, chat, 200, null, state.usage !== null);
+      return { kind: 'served' };
+    }
+    const code =
+      streamError?.upstreamCode === 'stream_duration_exceeded'
+        ? 'stream_duration_exceeded'
+        : 'upstream_stream_error';
+    const e = gatewayError(code, streamError?.message);
+    res.end(
+      frameData(JSON.stringify({ error: { message: e.message, type: 'server_error', param: null, code } })),
+    );
+    if (!state.usage) state.usage = { ...zeroUsage, tokensOutput: Math.max(0, frames - 1) };
+    record(gw, state, chat, 200, code, false);
+    // The breaker hears of it, but there is no failover once the client has bytes.
+    gw.health.failure(d.key, Date.now(), null, 'stream_broken');
+    return { kind: 'served' };
+  } finally {
+    clearTimeout(timer);
+    res.off('close', onClose);
+    void req;
+  }
+}
+
+function waitDrain(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
+/** Ends the request with an error and writes its usage record. */
+function fail(
+  gw: GatewayContext,
+  res: ServerResponse,
+  state: RequestState,
+  chat: ChatRequest | null,
+  err: GatewayError,
+  upstreamCode?: string | null,
+): void {
+  sendError(res, err, state.requestId, upstreamCode ?? undefined);
+  record(gw, state, chat, res.statusCode, err.code, false);
+}
+
+function record(
+  gw: GatewayContext,
+  state: RequestState,
+  chat: ChatRequest | null,
+  status: number,
+  errorCode: string | null,
+  exact: boolean,
+): void {
+  const d = state.deployment;
+  const u = state.usage ?? zeroUsage;
+  const now = performance.now();
+  gw.usageLog.append({
+    requestId: state.requestId,
+    tenantId: state.caller.tenantId,
+    keyId: state.caller.keyId,
+    model: chat?.model ?? '',
+    modelVersion: d?.modelVersion ?? null,
+    cloud: d?.cloud ?? null,
+    region: d?.region ?? null,
+    upstreamId: d?.upstreamId ?? null,
+    deployment: d?.deployment ?? null,
+    stream: chat?.stream === true,
+    status,
+    errorCode,
+    usageExact: exact,
+    attempts: state.attempts,
+    tokensInputUncached: u.tokensInputUncached,
+    tokensInputCached: u.tokensInputCached,
+    tokensOutput: u.tokensOutput,
+    tokensReasoning: u.tokensReasoning,
+    startedAtMs: state.startedAtMs,
+    latencyMs: now - state.t0,
+    overheadUs: state.overheadUs(now),
+  });
+  gw.events.onRequestDone?.(status, errorCode);
+}

@@ -1,0 +1,22 @@
+// What the request handlers share: frozen config and catalog, upstream clients, health, the
+// key ring and the usage log. Built once by createGateway.
+import type { Config } from '../config/index.js';
+import type { UsageLog } from '../ledger/index.js';
+import type { Catalog, CatalogDeployment, HealthTracker } from '../routing/index.js';
+import type { KeyRing } from './auth.js';
+import type { Upstream } from './upstreams.js';
+
+export interface GatewayEvents {
+  onFailover?(from: CatalogDeployment, reason: string): void;
+  onRequestDone?(status: number, errorCode: string | null): void;
+}
+
+export interface GatewayContext {
+  readonly config: Config;
+  readonly catalog: Catalog;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly health: HealthTracker;
+  readonly keys: KeyRing;
+  readonly usageLog: UsageLog;
+  readonly events: GatewayEvents;
+}

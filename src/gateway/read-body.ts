@@ -1,0 +1,46 @@
+// Reads a request body with a hard byte limit: a declared content-length over the limit is
+// refused before reading, and a chunked body is cut off as soon as it passes the limit.
+import type { IncomingMessage } from 'node:http';
+import { type GatewayError, gatewayError } from '../errors/index.js';
+
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer | GatewayError> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limitBytes) {
+    return Promise.resolve(tooLarge(limitBytes));
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (v: Buffer | GatewayError) => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      resolve(v);
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limitBytes) {
+        req.pause();
+        finish(tooLarge(limitBytes));
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.once('end', () => finish(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.once('error', () =>
+      finish(gatewayError('invalid_request', 'The request body could not be read to its end.')),
+    );
+    req.once('aborted', () =>
+      finish(gatewayError('invalid_request', 'The client aborted the request body.')),
+    );
+  });
+}
+
+function tooLarge(limitBytes: number): GatewayError {
+  return gatewayError(
+    'body_too_large',
+    `The request body is larger than ${limitBytes} bytes (server.bodyLimitBytes). Send a smaller body, or raise the limit.`,
+  );
+}

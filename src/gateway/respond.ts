@@ -1,0 +1,48 @@
+// Writing responses: JSON bodies, and errors in the OpenAI shape with the request id.
+import type { ServerResponse } from 'node:http';
+import { errorCatalogue, errorStatus, type GatewayError } from '../errors/index.js';
+
+export function sendJsonBytes(
+  res: ServerResponse,
+  status: number,
+  body: string | Uint8Array,
+  headers: Record<string, string>,
+): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+    ...headers,
+  });
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, requestId: string): void {
+  sendJsonBytes(res, status, JSON.stringify(value), { 'x-request-id': requestId });
+}
+
+/**
+ * Sends a coded error. `upstreamCode` replaces the code on the wire when an upstream's own code
+ * is what clients switch on (Azure's `content_filter`); the catalogue code stays in the usage log.
+ */
+export function sendError(
+  res: ServerResponse,
+  err: GatewayError,
+  requestId: string,
+  upstreamCode?: string,
+): void {
+  const spec = errorCatalogue[err.code];
+  const body = JSON.stringify({
+    error: {
+      message: err.message,
+      type: spec.type,
+      param: err.param ?? null,
+      code: upstreamCode ?? err.code,
+    },
+  });
+  const headers: Record<string, string> = { 'x-request-id': requestId, 'x-entente-error-code': err.code };
+  if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
+  // Tell the official SDKs whether their automatic retry can help.
+  headers['x-should-retry'] = spec.retryable ? 'true' : 'false';
+  sendJsonBytes(res, errorStatus(err), body, headers);
+}

@@ -1,0 +1,2 @@
+export type { UsageLogOptions } from './usage-log.js';
+export { UsageLog } from './usage-log.js';

@@ -1,0 +1,24 @@
+// The OpenAI provider; it also serves any OpenAI-compatible server (vLLM, Ollama, ...).
+import type { ProviderAdapter } from '../spec/index.js';
+import { authHeaders, chatPath } from './api.js';
+import { parseOpenAIError } from './errors.js';
+import { toOpenAIBody } from './request.js';
+import { parseOpenAIChatResponse } from './response.js';
+import { createOpenAIStreamMapper } from './stream.js';
+
+export const openaiAdapter: ProviderAdapter = {
+  id: 'openai',
+  buildChatRequest(req, target) {
+    return {
+      method: 'POST',
+      path: chatPath(target),
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...authHeaders(target) },
+      body: toOpenAIBody(req, target.deployment),
+    };
+  },
+  parseChatResponse: parseOpenAIChatResponse,
+  createStreamMapper: createOpenAIStreamMapper,
+  parseError: parseOpenAIError,
+};
+
+export { createOpenAIStreamMapper, parseOpenAIChatResponse, parseOpenAIError, toOpenAIBody };

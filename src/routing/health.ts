@@ -1,0 +1,96 @@
+// Per-deployment health: a circuit breaker with cooldown, so that a dead primary costs later
+// requests nothing (users of other gateways pay several failed attempts per request, gateways.md
+// complaint 7, and an "open" breaker that still tries the primary, complaint 8).
+//   closed    → every request may use the deployment
+//   open      → skipped at once until `openUntilMs`
+//   half-open → after the cooldown, exactly one probe request; success closes, failure reopens
+//               with a doubled cooldown (up to maxCooldownMs)
+// A 429 opens the breaker for the upstream's retry-after, whatever the failure count.
+
+export interface CooldownPolicy {
+  readonly failureThreshold: number;
+  readonly cooldownMs: number;
+  readonly maxCooldownMs: number;
+}
+
+interface State {
+  failures: number;
+  openUntilMs: number;
+  nextCooldownMs: number;
+  probing: boolean;
+}
+
+export type Availability =
+  | { readonly available: true; readonly probe: boolean }
+  | { readonly available: false; readonly untilMs: number };
+
+export interface HealthEvents {
+  onCooldown?(key: string, untilMs: number, reason: string): void;
+}
+
+export class HealthTracker {
+  readonly #states = new Map<string, State>();
+
+  constructor(
+    readonly policy: CooldownPolicy,
+    readonly events: HealthEvents = {},
+  ) {}
+
+  #state(key: string): State {
+    let s = this.#states.get(key);
+    if (!s) {
+      s = { failures: 0, openUntilMs: 0, nextCooldownMs: this.policy.cooldownMs, probing: false };
+      this.#states.set(key, s);
+    }
+    return s;
+  }
+
+  /** Whether a request may use the deployment now. A `probe: true` answer reserves the probe slot. */
+  acquire(key: string, nowMs: number): Availability {
+    const s = this.#states.get(key);
+    if (!s || s.openUntilMs === 0) return { available: true, probe: false };
+    if (nowMs < s.openUntilMs) return { available: false, untilMs: s.openUntilMs };
+    if (s.probing) return { available: false, untilMs: nowMs + 1000 };
+    s.probing = true;
+    return { available: true, probe: true };
+  }
+
+  /** Releases a probe slot that was acquired but not used. */
+  release(key: string): void {
+    const s = this.#states.get(key);
+    if (s) s.probing = false;
+  }
+
+  success(key: string): void {
+    const s = this.#states.get(key);
+    if (!s) return;
+    s.failures = 0;
+    s.openUntilMs = 0;
+    s.probing = false;
+    s.nextCooldownMs = this.policy.cooldownMs;
+  }
+
+  failure(key: string, nowMs: number, retryAfterMs: number | null, reason: string): void {
+    const s = this.#state(key);
+    s.failures++;
+    const wasProbe = s.probing;
+    s.probing = false;
+    let cooldownMs = 0;
+    if (retryAfterMs !== null && retryAfterMs > 0) cooldownMs = retryAfterMs;
+    if (wasProbe || s.failures >= this.policy.failureThreshold) {
+      cooldownMs = Math.max(cooldownMs, s.nextCooldownMs);
+      s.nextCooldownMs = Math.min(this.policy.maxCooldownMs, s.nextCooldownMs * 2);
+    }
+    if (cooldownMs > 0) {
+      s.openUntilMs = nowMs + cooldownMs;
+      this.events.onCooldown?.(key, s.openUntilMs, reason);
+    }
+  }
+
+  snapshot(nowMs: number): Record<string, { failures: number; coolingDown: boolean; openUntilMs: number }> {
+    const out: Record<string, { failures: number; coolingDown: boolean; openUntilMs: number }> = {};
+    for (const [k, s] of this.#states)
+      out[k] = { failures: s.failures, coolingDown: s.openUntilMs > nowMs, openUntilMs: s.openUntilMs };
+    return out;
+  }
+}

@@ -1,0 +1,98 @@
+// Incremental Server-Sent Events parser, per the WHATWG HTML spec's "event stream
+// interpretation" (https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream).
+// Bytes go in as they arrive from the network; whole events come out. Every provider that speaks
+// SSE (OpenAI, Azure, Gemini, Anthropic, the Responses API) is read through this one parser.
+
+export interface SseEvent {
+  /** The `event:` field, or '' when the event had none (the spec's default type is "message"). */
+  readonly event: string;
+  readonly data: string;
+  readonly id?: string;
+}
+
+export class SseParser {
+  readonly #decoder = new TextDecoder('utf-8');
+  #buffer = '';
+  #event = '';
+  #data: string[] = [];
+  #id: string | undefined;
+  #sawCr = false;
+  #first = true;
+
+  /** Feeds a chunk of bytes; returns the events completed by it (possibly none). */
+  push(chunk: Uint8Array): SseEvent[] {
+    let text = this.#decoder.decode(chunk, { stream: true });
+    if (this.#first && text.length > 0) {
+      this.#first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    return this.#consume(text);
+  }
+
+  /** Ends the stream. An event not terminated by a blank line is discarded, as the spec says. */
+  end(): SseEvent[] {
+    const tail = this.#decoder.decode();
+    const out = tail ? this.#consume(tail) : [];
+    this.#buffer = '';
+    this.#data = [];
+    return out;
+  }
+
+  #consume(text: string): SseEvent[] {
+    const out: SseEvent[] = [];
+    let buf = this.#buffer + text;
+    let start = 0;
+    // A CR at the end of the previous chunk may be the first half of a CRLF.
+    if (this.#sawCr && buf.charCodeAt(0) === 10) start = 1;
+    this.#sawCr = false;
+    for (let i = start; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      this.#line(buf.slice(start, i), out);
+      if (c === 13) {
+        if (i + 1 < buf.length) {
+          if (buf.charCodeAt(i + 1) === 10) i++;
+        } else {
+          this.#sawCr = true;
+        }
+      }
+      start = i + 1;
+    }
+    buf = buf.slice(start);
+    this.#buffer = buf;
+    return out;
+  }
+
+  #line(line: string, out: SseEvent[]): void {
+    if (line.length === 0) {
+      if (this.#data.length > 0) {
+        out.push({
+          event: this.#event,
+          data: this.#data.join('\n'),
+          ...(this.#id !== undefined ? { id: this.#id } : {}),
+        });
+      }
+      this.#event = '';
+      this.#data = [];
+      return;
+    }
+    if (line.charCodeAt(0) === 58) return; // ':' comment
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case 'data':
+        this.#data.push(value);
+        break;
+      case 'event':
+        this.#event = value;
+        break;
+      case 'id':
+        if (!value.includes('\0')) this.#id = value;
+        break;
+      default:
+        break; // `retry` and unknown fields do not concern a proxy.
+    }
+  }
+}

@@ -1,0 +1,18 @@
+import { join } from 'node:path';
+import { PostgresStore } from './postgres/postgres-store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+import type { Store } from './types.js';
+
+export type { ApiKeyRecord, Store, UsageQuery, UsageRecord } from './types.js';
+export { PostgresStore, SqliteStore };
+
+/** DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data directory. */
+export async function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+  const url = env.DATABASE_URL;
+  const store: Store =
+    url && /^postgres(ql)?:\/\//.test(url)
+      ? new PostgresStore(url)
+      : new SqliteStore(join(dataDir, 'entente.db'));
+  await store.migrate();
+  return store;
+}

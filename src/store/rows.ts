@@ -1,0 +1,128 @@
+// Database rows ↔ records, validated with zod on the way in (a row is an edge too).
+// Both stores share the column names, so they share this mapping.
+import { z } from 'zod';
+import type { ApiKeyRecord, UsageRecord } from './types.js';
+
+const int = z.coerce.number().int();
+
+export const usageColumns = [
+  'request_id',
+  'tenant_id',
+  'key_id',
+  'model',
+  'model_version',
+  'cloud',
+  'region',
+  'upstream_id',
+  'deployment',
+  'stream',
+  'status',
+  'error_code',
+  'usage_exact',
+  'attempts',
+  'tokens_input_uncached',
+  'tokens_input_cached',
+  'tokens_output',
+  'tokens_reasoning',
+  'started_at_ms',
+  'latency_ms',
+  'overhead_us',
+] as const;
+
+const usageRow = z.object({
+  request_id: z.string(),
+  tenant_id: z.string(),
+  key_id: z.string(),
+  model: z.string(),
+  model_version: z.string().nullable(),
+  cloud: z.string().nullable(),
+  region: z.string().nullable(),
+  upstream_id: z.string().nullable(),
+  deployment: z.string().nullable(),
+  stream: z.union([z.boolean(), int]),
+  status: int,
+  error_code: z.string().nullable(),
+  usage_exact: z.union([z.boolean(), int]),
+  attempts: int,
+  tokens_input_uncached: int,
+  tokens_input_cached: int,
+  tokens_output: int,
+  tokens_reasoning: int,
+  started_at_ms: int,
+  latency_ms: int,
+  overhead_us: int,
+});
+
+export function usageToRow(r: UsageRecord): unknown[] {
+  return [
+    r.requestId,
+    r.tenantId,
+    r.keyId,
+    r.model,
+    r.modelVersion,
+    r.cloud,
+    r.region,
+    r.upstreamId,
+    r.deployment,
+    r.stream ? 1 : 0,
+    r.status,
+    r.errorCode,
+    r.usageExact ? 1 : 0,
+    r.attempts,
+    r.tokensInputUncached,
+    r.tokensInputCached,
+    r.tokensOutput,
+    r.tokensReasoning,
+    r.startedAtMs,
+    Math.round(r.latencyMs),
+    Math.round(r.overheadUs),
+  ];
+}
+
+export function usageFromRow(row: unknown): UsageRecord {
+  const r = usageRow.parse(row);
+  return {
+    requestId: r.request_id,
+    tenantId: r.tenant_id,
+    keyId: r.key_id,
+    model: r.model,
+    modelVersion: r.model_version,
+    cloud: r.cloud,
+    region: r.region,
+    upstreamId: r.upstream_id,
+    deployment: r.deployment,
+    stream: Boolean(r.stream),
+    status: r.status,
+    errorCode: r.error_code,
+    usageExact: Boolean(r.usage_exact),
+    attempts: r.attempts,
+    tokensInputUncached: r.tokens_input_uncached,
+    tokensInputCached: r.tokens_input_cached,
+    tokensOutput: r.tokens_output,
+    tokensReasoning: r.tokens_reasoning,
+    startedAtMs: r.started_at_ms,
+    latencyMs: r.latency_ms,
+    overheadUs: r.overhead_us,
+  };
+}
+
+const keyRow = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  models: z.string(),
+  created_at_ms: int,
+  revoked_at_ms: int.nullable(),
+});
+
+export function keyFromRow(row: unknown): ApiKeyRecord {
+  const r = keyRow.parse(row);
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    sha256: r.sha256,
+    models: z.array(z.string()).parse(JSON.parse(r.models)),
+    createdAtMs: r.created_at_ms,
+    revokedAtMs: r.revoked_at_ms,
+  };
+}

@@ -1,0 +1,138 @@
+// The embedded store: one SQLite file through better-sqlite3 (v12; v13 crashes on Node 20).
+// WAL mode so readers never block the usage writer. Calls are synchronous underneath; the
+// async interface keeps it interchangeable with PostgreSQL.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { keyFromRow, usageColumns, usageFromRow, usageToRow } from '../rows.js';
+import type { ApiKeyRecord, Store, UsageQuery, UsageRecord } from '../types.js';
+
+const migrations: readonly string[] = [
+  `CREATE TABLE usage_records (
+     request_id TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     model TEXT NOT NULL,
+     model_version TEXT,
+     cloud TEXT,
+     region TEXT,
+     upstream_id TEXT,
+     deployment TEXT,
+     stream INTEGER NOT NULL,
+     status INTEGER NOT NULL,
+     error_code TEXT,
+     usage_exact INTEGER NOT NULL,
+     attempts INTEGER NOT NULL,
+     tokens_input_uncached INTEGER NOT NULL,
+     tokens_input_cached INTEGER NOT NULL,
+     tokens_output INTEGER NOT NULL,
+     tokens_reasoning INTEGER NOT NULL,
+     started_at_ms INTEGER NOT NULL,
+     latency_ms INTEGER NOT NULL,
+     overhead_us INTEGER NOT NULL,
+     seq INTEGER NOT NULL
+   );
+   CREATE INDEX usage_records_seq ON usage_records (seq);
+   CREATE INDEX usage_records_tenant ON usage_records (tenant_id, seq);
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     tenant_id TEXT NOT NULL,
+     sha256 TEXT NOT NULL UNIQUE,
+     models TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     revoked_at_ms INTEGER
+   );`,
+];
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  #insertUsage!: Database.Statement;
+  #nextSeq = 0;
+
+  constructor(readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('busy_timeout = 5000');
+  }
+
+  async migrate(): Promise<void> {
+    const db = this.#db;
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)',
+    );
+    const applied = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as {
+      v: number | null;
+    };
+    db.transaction(() => {
+      for (let v = (applied.v ?? 0) + 1; v <= migrations.length; v++) {
+        db.exec(migrations[v - 1]!);
+        db.prepare('INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)').run(v, Date.now());
+      }
+    })();
+    this.#insertUsage = db.prepare(
+      `INSERT INTO usage_records (${usageColumns.join(', ')}, seq) VALUES (${usageColumns.map(() => '?').join(', ')}, ?) ON CONFLICT (request_id) DO NOTHING`,
+    );
+    const seq = db.prepare('SELECT max(seq) AS s FROM usage_records').get() as { s: number | null };
+    this.#nextSeq = (seq.s ?? 0) + 1;
+  }
+
+  async appendUsage(records: readonly UsageRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    this.#db.transaction(() => {
+      for (const r of records) {
+        const info = this.#insertUsage.run(...usageToRow(r), this.#nextSeq);
+        if (info.changes > 0) this.#nextSeq++;
+      }
+    })();
+  }
+
+  async listUsage(query: UsageQuery = {}): Promise<UsageRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.tenantId) {
+      where.push('tenant_id = ?');
+      args.push(query.tenantId);
+    }
+    if (query.requestId) {
+      where.push('request_id = ?');
+      args.push(query.requestId);
+    }
+    const sql = `SELECT ${usageColumns.join(', ')} FROM usage_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    return this.#db
+      .prepare(sql)
+      .all(...args, query.limit ?? 100)
+      .map(usageFromRow);
+  }
+
+  async countUsage(): Promise<number> {
+    return (this.#db.prepare('SELECT count(*) AS n FROM usage_records').get() as { n: number }).n;
+  }
+
+  async putApiKey(key: ApiKeyRecord): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms`,
+      )
+      .run(key.id, key.tenantId, key.sha256, JSON.stringify(key.models), key.createdAtMs, key.revokedAtMs);
+  }
+
+  async revokeApiKey(id: string, atMs: number): Promise<boolean> {
+    return (
+      this.#db
+        .prepare('UPDATE api_keys SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL')
+        .run(atMs, id).changes > 0
+    );
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.#db.prepare('SELECT * FROM api_keys ORDER BY id').all().map(keyFromRow);
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
