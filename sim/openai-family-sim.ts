@@ -380,6 +380,12 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     res.end(text);
   }
 
+  /** Cuts the connection once what was written has reached the client. */
+  async function cut(res: ServerResponse): Promise<void> {
+    await sleep(30);
+    res.destroy();
+  }
+
   async function streamReply(
     res: ServerResponse,
     body: Record<string, unknown>,
@@ -455,7 +461,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         // Arguments arrive in fragments, as OpenAI sends them.
         const a = c.toolCall.arguments;
         for (let p = 0; p < a.length; p += 8) {
-          if (sent++ >= cutAfter) return void res.destroy();
+          if (sent++ >= cutAfter) return cut(res);
           if (delayMs) await sleep(delayMs);
           chunk([
             {
@@ -468,7 +474,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         }
       } else {
         for (let w = 0; w < c.words.length; w++) {
-          if (sent++ >= cutAfter) return void res.destroy();
+          if (sent++ >= cutAfter) return cut(res);
           if (delayMs) await sleep(delayMs);
           if (res.destroyed) return;
           chunk([

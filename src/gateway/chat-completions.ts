@@ -149,7 +149,7 @@ export async function handleChatCompletions(
         gw.events.onFailover?.(d, typeof f === 'object' ? f.kind : f);
         tried.push({ deployment: d, failure: f });
         if (capped !== null) earliestBackMs = Math.min(earliestBackMs, Date.now() + capped);
-        if (req.destroyed || res.destroyed) return record(gw, state, chat, 499, 'client_closed', false);
+        if (res.destroyed) return record(gw, state, chat, 499, 'client_closed', false);
       }
     }
   }
@@ -342,6 +342,8 @@ async function attemptStream(
   let frames = 0;
   let finishReason: string | undefined;
   let doneSeen = false;
+  // Role-only opening frames, held until the first content so that failover stays possible.
+  let held = '';
   try {
     const r = await send(gw, d, chat, ac.signal);
     if (typeof r === 'string') {
@@ -366,7 +368,11 @@ async function attemptStream(
           const step = mapper.map(ev);
           if (step.usage) state.usage = step.usage;
           if (step.finishReason) finishReason = step.finishReason;
-          for (const f of step.frames) out += frameData(f);
+          if (step.preamble && !started) {
+            for (const f of step.frames) held += frameData(f);
+          } else {
+            for (const f of step.frames) out += frameData(f);
+          }
           frames += step.frames.length;
           if (step.error) {
             streamError = step.error;
@@ -380,6 +386,8 @@ async function attemptStream(
         if (out) {
           if (!started) {
             started = true;
+            out = held + out;
+            held = '';
             state.upstreamWaitMs += performance.now() - tUp;
             state.deployment = d;
             res.writeHead(200, {
@@ -439,6 +447,7 @@ async function attemptStream(
         'cache-control': 'no-cache',
         ...servedHeaders(state, d, performance.now()),
       });
+      if (held) res.write(held);
     }
     if (complete) {
       res.end(DONE_FRAME);

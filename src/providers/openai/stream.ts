@@ -12,7 +12,10 @@ const EMPTY: StreamStep = { frames: [] };
 const DONE: StreamStep = { frames: [], done: true };
 
 interface Chunk {
-  choices?: { finish_reason?: string | null }[];
+  choices?: {
+    finish_reason?: string | null;
+    delta?: { content?: string | null; tool_calls?: unknown; refusal?: string | null };
+  }[];
   usage?: unknown;
   error?: { message?: string; code?: string | null; type?: string; param?: string | null };
 }
@@ -49,13 +52,19 @@ export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
         return { frames: opts.clientWantsUsage ? [data] : [], usage };
       }
       let finishReason: string | undefined;
-      for (const c of choices) if (c.finish_reason) finishReason = c.finish_reason;
-      if (opts.clientWantsUsage || !('usage' in chunk)) {
-        return finishReason ? { frames: [data], finishReason } : { frames: [data] };
+      let substance = false;
+      for (const c of choices) {
+        if (c.finish_reason) finishReason = c.finish_reason;
+        const d = c.delta;
+        if (!d || d.content || d.tool_calls || d.refusal || c.finish_reason) substance = true;
       }
-      delete chunk.usage;
-      const frame = JSON.stringify(chunk);
-      return finishReason ? { frames: [frame], finishReason } : { frames: [frame] };
+      let frame = data;
+      if (!opts.clientWantsUsage && 'usage' in chunk) {
+        delete chunk.usage;
+        frame = JSON.stringify(chunk);
+      }
+      if (finishReason) return { frames: [frame], finishReason };
+      return substance ? { frames: [frame] } : { frames: [frame], preamble: true };
     },
   };
 }

@@ -54,6 +54,11 @@ export interface UpstreamFailure {
 export interface StreamStep {
   /** SSE `data:` payloads to send to the client, in order (never framed here). */
   readonly frames: readonly string[];
+  /**
+   * The frames carry nothing the client must see at once (a role-only opening delta). The gateway
+   * holds such frames back until the first real content, so failover stays possible until then.
+   */
+  readonly preamble?: boolean;
   /** Set when this event carried the final usage. */
   readonly usage?: TokenUsage;
   readonly finishReason?: string;
