@@ -78,13 +78,6 @@ export const errorCatalogue = {
     retryable: false,
     summary: "The model exists but this API key may not call it. Ask an admin to add it to the key's models.",
   },
-  unsupported_parameter: {
-    status: 400,
-    type: 'invalid_request_error',
-    retryable: false,
-    summary:
-      'A parameter cannot be honoured by any deployment of this model; Entente never drops one silently.',
-  },
   all_deployments_cooling_down: {
     status: 503,
     type: 'server_error',
@@ -122,12 +115,6 @@ export const errorCatalogue = {
     type: 'server_error',
     retryable: false,
     summary: 'The stream ran longer than server.streamMaxDurationMs and was ended by the gateway.',
-  },
-  upstream_bad_response: {
-    status: 502,
-    type: 'server_error',
-    retryable: true,
-    summary: 'The upstream answered with a body that is not the shape its API promises.',
   },
   upstream_client_error: {
     status: 400,

@@ -1,0 +1,193 @@
+// One conformance suite, run against every store: the embedded SQLite store always, PostgreSQL
+// when it answers (required in CI, see scripts/run-tests.js).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { UsageLog } from '../src/ledger/index.js';
+import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
+
+const pgUrl = process.env.ENTENTE_TEST_PG_URL;
+
+function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    requestId: `req_${i.toString().padStart(6, '0')}`,
+    tenantId: i % 2 ? 'acme' : 'globex',
+    keyId: 'k1',
+    model: 'gpt-4o',
+    modelVersion: '2024-11-20',
+    cloud: 'azure',
+    region: 'eastus',
+    upstreamId: 'azure-eastus',
+    deployment: 'gpt-4o-prod',
+    stream: i % 3 === 0,
+    status: 200,
+    errorCode: null,
+    usageExact: true,
+    attempts: 1,
+    tokensInputUncached: 10 + i,
+    tokensInputCached: i,
+    tokensOutput: 2 * i,
+    tokensReasoning: 0,
+    startedAtMs: 1_790_000_000_000 + i,
+    latencyMs: 12,
+    overheadUs: 150,
+    ...over,
+  };
+}
+
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+const schema = `entente_test_${randomBytes(4).toString('hex')}`;
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    skip: false,
+    async open() {
+      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-store-')), 'entente.db'));
+      await s.migrate();
+      return s;
+    },
+    async cleanup() {},
+  },
+  {
+    name: 'postgres',
+    skip: pgUrl ? false : 'PostgreSQL is not reachable (ENTENTE_TEST_PG_URL unset)',
+    async open() {
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await c.end();
+      const s = new PostgresStore(pgUrl!, { schema });
+      await s.migrate();
+      await s.migrate(); // migrations are idempotent
+      return s;
+    },
+    async cleanup() {
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    },
+  },
+];
+
+for (const b of backends) {
+  describe(`store conformance: ${b.name}`, { skip: b.skip }, () => {
+    let store: Store;
+    before(async () => {
+      store = await b.open();
+    });
+    after(async () => {
+      await store?.close();
+      await b.cleanup();
+    });
+
+    test('usage records round-trip field for field', async () => {
+      const r = record(1, {
+        errorCode: 'upstream_stream_error',
+        usageExact: false,
+        modelVersion: null,
+        cloud: null,
+        region: null,
+        upstreamId: null,
+        deployment: null,
+      });
+      await store.appendUsage([r, record(2)]);
+      const [got] = await store.listUsage({ requestId: r.requestId });
+      assert.deepEqual(got, r);
+    });
+
+    test('appends are idempotent by request id: a retried batch counts nothing twice', async () => {
+      const before = await store.countUsage();
+      const batch = [record(10), record(11), record(12)];
+      await store.appendUsage(batch);
+      await store.appendUsage(batch);
+      await store.appendUsage([record(11, { tokensOutput: 999 })]);
+      assert.equal((await store.countUsage()) - before, 3);
+      const [r11] = await store.listUsage({ requestId: record(11).requestId });
+      assert.equal(r11!.tokensOutput, 22, 'the first write wins');
+    });
+
+    test('listUsage: newest first, filtered by tenant, limited', async () => {
+      await store.appendUsage([record(20), record(21), record(22), record(23)]);
+      const rows = await store.listUsage({ tenantId: 'acme', limit: 2 });
+      assert.deepEqual(
+        rows.map((r) => r.requestId),
+        ['req_000023', 'req_000021'],
+      );
+    });
+
+    test('a large batch is written whole', async () => {
+      const before = await store.countUsage();
+      await store.appendUsage(Array.from({ length: 5000 }, (_, i) => record(100_000 + i)));
+      assert.equal((await store.countUsage()) - before, 5000);
+    });
+
+    test('the usage log writes batches and drains on close', async () => {
+      const log = new UsageLog(store, { batchSize: 7, flushIntervalMs: 10_000 });
+      const before = await store.countUsage();
+      for (let i = 0; i < 50; i++) log.append(record(200_000 + i));
+      await log.close();
+      assert.equal((await store.countUsage()) - before, 50);
+      assert.equal(log.pending, 0);
+    });
+
+    test('API keys: put, list, revoke; the hash is all that is stored', async () => {
+      await store.putApiKey({
+        id: 'k-a',
+        tenantId: 'acme',
+        sha256: 'a'.repeat(64),
+        models: ['gpt-4o'],
+        createdAtMs: 1,
+        revokedAtMs: null,
+      });
+      await store.putApiKey({
+        id: 'k-b',
+        tenantId: 'acme',
+        sha256: 'b'.repeat(64),
+        models: ['*'],
+        createdAtMs: 2,
+        revokedAtMs: null,
+      });
+      assert.equal(await store.revokeApiKey('k-a', 5), true);
+      assert.equal(await store.revokeApiKey('k-a', 6), false, 'revoking twice reports nothing to do');
+      const keys = await store.listApiKeys();
+      const a = keys.find((k) => k.id === 'k-a')!;
+      assert.equal(a.revokedAtMs, 5);
+      assert.deepEqual(a.models, ['gpt-4o']);
+      assert.deepEqual(keys.find((k) => k.id === 'k-b')!.models, ['*']);
+    });
+  });
+}
+
+describe('usage log resilience', () => {
+  test('a failed write is retried and nothing is lost or doubled', async () => {
+    const s = new SqliteStore(':memory:');
+    await s.migrate();
+    let failNext = 2;
+    const flaky: Store = Object.assign(Object.create(Object.getPrototypeOf(s)), s, {
+      kind: 'sqlite' as const,
+      appendUsage: async (rs: readonly UsageRecord[]) => {
+        if (failNext-- > 0) throw new Error('disk on fire');
+        return s.appendUsage(rs);
+      },
+      countUsage: () => s.countUsage(),
+    });
+    const errors: unknown[] = [];
+    const log = new UsageLog(flaky, { batchSize: 3, flushIntervalMs: 5, onError: (e) => errors.push(e) });
+    for (let i = 0; i < 10; i++) log.append(record(i));
+    await log.close();
+    assert.equal(await s.countUsage(), 10);
+    assert.equal(errors.length, 2);
+    await s.close();
+  });
+});
