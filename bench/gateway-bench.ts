@@ -1,8 +1,10 @@
 // The gateway benchmark, side by side in one run: the same load sent direct to a fast mock
-// upstream, through Entente, and through @portkey-ai/gateway 1.15.2. The gateway under test is
+// upstream, through a bare Node proxy (the floor), through Entente, and through
+// @portkey-ai/gateway 1.15.2. The gateway under test is
 // pinned to core 0; the mock upstream and the load generators share core 1.
 //
 //   npm run bench                      # all targets, JSON and streaming
+//   BENCH_TARGETS=direct,entente npm run bench
 //   BENCH_SECONDS=5 npm run bench      # shorter runs
 //
 // Reports per target and mode: saturation throughput (wrk, 64 connections), p50/p99 at fixed
@@ -17,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
-const only = (process.env.BENCH_TARGETS ?? 'direct,entente,portkey').split(',');
+const only = (process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,portkey').split(',');
 const canPin = (() => {
   try {
     execFileSync('taskset', ['-c', '0', 'true']);
@@ -186,6 +188,20 @@ try {
       pid: null,
     });
 
+  if (only.includes('bare-proxy')) {
+    const b = await start(0, process.execPath, [join(root, 'dist/bench/bare-proxy.js')], /"port":\d+/, {
+      ...process.env,
+      UPSTREAM: `http://127.0.0.1:${mockPort}`,
+    });
+    procs.push(b.proc);
+    targets.push({
+      name: 'bare-proxy',
+      url: `http://127.0.0.1:${/"port":(\d+)/.exec(b.out)![1]}/v1/chat/completions`,
+      headers: {},
+      pid: b.proc.pid!,
+    });
+  }
+
   if (only.includes('entente')) {
     const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
     const cfg = join(dir, 'bench.yaml');
@@ -265,7 +281,7 @@ for (const mode of ['json', 'stream']) {
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   const direct = results[`direct/${mode}`] as M | undefined;
-  for (const name of ['direct', 'entente', 'portkey']) {
+  for (const name of ['direct', 'bare-proxy', 'entente', 'portkey']) {
     const r = results[`${name}/${mode}`] as M | undefined;
     if (!r) continue;
     const add = (a: number, b: number | undefined) => (b === undefined ? '—' : ms(a - b));

@@ -33,8 +33,12 @@ export function presentedKey(headers: IncomingHttpHeaders): string | null {
   return typeof k === 'string' && k.length > 0 ? k : null;
 }
 
+/** Keys seen recently → caller, so a busy key is hashed once, not per request. Bounded. */
+const CACHE_LIMIT = 10_000;
+
 export class KeyRing {
   #byHash = new Map<string, Caller>();
+  #recent = new Map<string, Caller>();
 
   constructor(keys: readonly ApiKeyRecord[] = []) {
     this.replace(keys);
@@ -54,6 +58,7 @@ export class KeyRing {
       );
     }
     this.#byHash = next;
+    this.#recent = new Map();
   }
 
   get size(): number {
@@ -63,7 +68,15 @@ export class KeyRing {
   lookup(key: string): Caller | null {
     // Bound the work an attacker can make us do before hashing.
     if (key.length > 512) return null;
-    return this.#byHash.get(hashKey(key)) ?? null;
+    const hit = this.#recent.get(key);
+    if (hit) return hit;
+    const caller = this.#byHash.get(hashKey(key)) ?? null;
+    // Only known keys are remembered: random keys from an attacker cannot grow the cache.
+    if (caller) {
+      if (this.#recent.size >= CACHE_LIMIT) this.#recent.clear();
+      this.#recent.set(key, caller);
+    }
+    return caller;
   }
 }
 

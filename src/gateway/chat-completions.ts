@@ -220,7 +220,7 @@ async function send(
       path: native.path,
       headers: native.headers,
       body: native.body,
-      headersTimeout: up.config.headersTimeoutMs,
+      headersTimeout: Math.min(up.config.headersTimeoutMs, gw.config.server.requestTimeoutMs),
       bodyTimeout: up.config.bodyIdleTimeoutMs,
       ...(signal ? { signal } : {}),
     });
@@ -264,54 +264,50 @@ async function attemptJson(
   chat: ChatRequest,
   d: CatalogDeployment,
 ): Promise<AttemptOutcome> {
+  // No AbortController here: undici's own timeouts bound the wait, and when the client leaves,
+  // the answer is still read to its end so that the usage the upstream bills is recorded.
   const tUp = performance.now();
-  const ac = new AbortController();
-  const onClose = () => ac.abort();
-  res.once('close', onClose);
-  const timer = setTimeout(() => ac.abort(), gw.config.server.requestTimeoutMs);
-  try {
-    const r = await send(gw, d, chat, ac.signal);
-    if (typeof r === 'string') {
-      state.upstreamWaitMs += performance.now() - tUp;
-      return res.destroyed
-        ? { kind: 'client_gone' }
-        : { kind: 'failed', failure: ac.signal.aborted ? 'timeout' : r };
-    }
-    if (r.statusCode !== 200) {
-      const outcome = await upstreamFailure(gw, d, r);
-      state.upstreamWaitMs += performance.now() - tUp;
-      return outcome;
-    }
-    let body: Buffer | null;
-    try {
-      body = await readAll(r.body, MAX_RESPONSE_BYTES);
-    } catch {
-      state.upstreamWaitMs += performance.now() - tUp;
-      return res.destroyed ? { kind: 'client_gone' } : { kind: 'failed', failure: 'connect' };
-    }
+  const r = await send(gw, d, chat, undefined);
+  if (typeof r === 'string') {
     state.upstreamWaitMs += performance.now() - tUp;
-    const up = gw.upstreams.get(d.upstreamId)!;
-    const result = body ? up.adapter.parseChatResponse(body) : null;
-    if (!result || isFailure(result)) {
-      const failure: UpstreamFailure = result ?? {
-        kind: 'bad_response',
-        status: 502,
-        message: 'the upstream response is too large',
-        upstreamCode: null,
-        param: null,
-        retryAfterMs: null,
-      };
-      return { kind: 'failed', failure };
-    }
-    state.deployment = d;
-    state.usage = result.usage;
-    sendJsonBytes(res, 200, result.body, servedHeaders(state, d, performance.now()));
-    record(gw, state, chat, 200, null, result.usage !== null);
-    return { kind: 'served' };
-  } finally {
-    clearTimeout(timer);
-    res.off('close', onClose);
+    return res.destroyed ? { kind: 'client_gone' } : { kind: 'failed', failure: r };
   }
+  if (r.statusCode !== 200) {
+    const outcome = await upstreamFailure(gw, d, r);
+    state.upstreamWaitMs += performance.now() - tUp;
+    return outcome;
+  }
+  let body: Buffer | null;
+  try {
+    body = await readAll(r.body, MAX_RESPONSE_BYTES);
+  } catch {
+    state.upstreamWaitMs += performance.now() - tUp;
+    return res.destroyed ? { kind: 'client_gone' } : { kind: 'failed', failure: 'connect' };
+  }
+  state.upstreamWaitMs += performance.now() - tUp;
+  const up = gw.upstreams.get(d.upstreamId)!;
+  const result = body ? up.adapter.parseChatResponse(body) : null;
+  if (!result || isFailure(result)) {
+    const failure: UpstreamFailure = result ?? {
+      kind: 'bad_response',
+      status: 502,
+      message: 'the upstream response is too large',
+      upstreamCode: null,
+      param: null,
+      retryAfterMs: null,
+    };
+    return { kind: 'failed', failure };
+  }
+  state.deployment = d;
+  state.usage = result.usage;
+  if (res.destroyed) {
+    // The client left; the upstream still billed this answer, so its usage is recorded.
+    record(gw, state, chat, 499, 'client_closed', result.usage !== null);
+    return { kind: 'served' };
+  }
+  sendJsonBytes(res, 200, result.body, servedHeaders(state, d, performance.now()));
+  record(gw, state, chat, 200, null, result.usage !== null);
+  return { kind: 'served' };
 }
 
 async function attemptStream(
@@ -363,6 +359,9 @@ async function attemptStream(
     let streamError: UpstreamFailure | null = null;
     try {
       for await (const chunk of r.body) {
+        // After [DONE] the body is read to its end rather than destroyed, so the upstream
+        // connection goes back to the keep-alive pool instead of being torn down.
+        if (doneSeen) continue;
         let out = '';
         for (const ev of parser.push(chunk)) {
           const step = mapper.map(ev);
@@ -396,12 +395,23 @@ async function attemptStream(
               ...servedHeaders(state, d, performance.now()),
             });
           }
+          if (doneSeen) {
+            // The client's answer is complete now, whatever the upstream does next.
+            res.end(out + DONE_FRAME);
+            record(gw, state, chat, 200, null, state.usage !== null);
+            continue;
+          }
           if (!res.write(out)) await waitDrain(res);
+        } else if (doneSeen && started) {
+          res.end(DONE_FRAME);
+          record(gw, state, chat, 200, null, state.usage !== null);
+          continue;
         }
-        if (streamError || doneSeen) break;
+        if (streamError) break;
       }
     } catch {
       // The upstream connection broke, timed out between chunks, or we aborted it.
+      if (doneSeen && res.writableEnded) return { kind: 'served' };
       if (why === 'client') {
         if (!started) state.upstreamWaitMs += performance.now() - tUp;
         return { kind: 'client_gone' };
@@ -422,7 +432,8 @@ async function attemptStream(
         retryAfterMs: null,
       };
     }
-    r.body.destroy();
+    if (doneSeen && res.writableEnded) return { kind: 'served' };
+    if (streamError) r.body.destroy();
     // A stream that ends without [DONE] is complete if it carried a finish reason (some
     // OpenAI-compatible servers omit [DONE]); otherwise it was cut.
     const complete = !streamError && (doneSeen || finishReason !== undefined);

@@ -20,6 +20,23 @@ export interface CatalogModel {
   readonly name: string;
   readonly ownedBy: string;
   readonly deployments: readonly CatalogDeployment[];
+  /** Preference tiers: the primary cloud's deployments, then the others grouped by priority. */
+  readonly tiers: readonly (readonly CatalogDeployment[])[];
+  /** Set when no tier has a choice to make: the order is fixed and needs no random draw. */
+  readonly fixedOrder: readonly CatalogDeployment[] | null;
+}
+
+function compileTiers(deployments: readonly CatalogDeployment[]): CatalogDeployment[][] {
+  const live = deployments.filter((d) => d.weight > 0);
+  const primary = live.filter((d) => d.primary);
+  const byPriority = new Map<number, CatalogDeployment[]>();
+  for (const d of live.filter((x) => !x.primary)) {
+    const list = byPriority.get(d.priority) ?? [];
+    list.push(d);
+    byPriority.set(d.priority, list);
+  }
+  const others = [...byPriority.keys()].sort((a, b) => a - b).map((p) => byPriority.get(p)!);
+  return [primary, ...others].filter((t) => t.length > 0);
 }
 
 export type Catalog = ReadonlyMap<string, CatalogModel>;
@@ -43,9 +60,17 @@ export function compileCatalog(config: Config): Catalog {
         primary: u.cloud === config.routing.primaryCloud,
       });
     });
+    const tiers = compileTiers(deployments);
+    const fixedOrder = tiers.every((t) => t.length === 1) ? Object.freeze(tiers.flat()) : null;
     out.set(
       m.name,
-      Object.freeze({ name: m.name, ownedBy: m.ownedBy, deployments: Object.freeze(deployments) }),
+      Object.freeze({
+        name: m.name,
+        ownedBy: m.ownedBy,
+        deployments: Object.freeze(deployments),
+        tiers,
+        fixedOrder,
+      }),
     );
   }
   return out;

@@ -4,27 +4,17 @@
 // time (HealthTracker.acquire), so that a probe slot is only taken for a deployment really tried.
 import type { CatalogDeployment, CatalogModel } from './catalog.js';
 
-/** Weighted shuffle (Efraimidis–Spirakis): each item's key is u^(1/w); larger keys go first. */
+/** Weighted shuffle (Efraimidis–Spirakis): each item's key is u^(1/w); larger keys go first. Weights are > 0 (compileTiers drops 0). */
 function weightedOrder(items: readonly CatalogDeployment[], random: () => number): CatalogDeployment[] {
-  if (items.length <= 1) return items.filter((d) => d.weight > 0);
   return items
-    .filter((d) => d.weight > 0)
     .map((d) => ({ d, k: random() ** (1 / d.weight) }))
     .sort((a, b) => b.k - a.k)
     .map((x) => x.d);
 }
 
-export function orderDeployments(model: CatalogModel, random: () => number): CatalogDeployment[] {
-  const primary = model.deployments.filter((d) => d.primary);
-  const others = model.deployments.filter((d) => !d.primary);
-  const byPriority = new Map<number, CatalogDeployment[]>();
-  for (const d of others) {
-    const list = byPriority.get(d.priority) ?? [];
-    list.push(d);
-    byPriority.set(d.priority, list);
-  }
-  const tiers = [...byPriority.keys()]
-    .sort((a, b) => a - b)
-    .map((p) => weightedOrder(byPriority.get(p)!, random));
-  return [...weightedOrder(primary, random), ...tiers.flat()];
+export function orderDeployments(model: CatalogModel, random: () => number): readonly CatalogDeployment[] {
+  if (model.fixedOrder) return model.fixedOrder;
+  const out: CatalogDeployment[] = [];
+  for (const tier of model.tiers) out.push(...(tier.length === 1 ? tier : weightedOrder(tier, random)));
+  return out;
 }

@@ -9,6 +9,7 @@ import type { StreamMapper, StreamOptions, StreamStep, UpstreamFailure } from '.
 import { badResponse } from './response.js';
 
 const EMPTY: StreamStep = { frames: [] };
+const USAGE_NULL_TAIL = ',"usage":null}';
 const DONE: StreamStep = { frames: [], done: true };
 
 interface Chunk {
@@ -60,8 +61,12 @@ export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
       }
       let frame = data;
       if (!opts.clientWantsUsage && 'usage' in chunk) {
-        delete chunk.usage;
-        frame = JSON.stringify(chunk);
+        // OpenAI puts `"usage":null` last; cutting it off is exact and cheaper than re-serialising.
+        if (data.endsWith(USAGE_NULL_TAIL)) frame = `${data.slice(0, -USAGE_NULL_TAIL.length)}}`;
+        else {
+          delete chunk.usage;
+          frame = JSON.stringify(chunk);
+        }
       }
       if (finishReason) return { frames: [frame], finishReason };
       return substance ? { frames: [frame] } : { frames: [frame], preamble: true };
