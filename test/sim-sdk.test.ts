@@ -23,18 +23,20 @@ for (const kind of ['openai', 'azure-openai'] as const) {
   describe(`${kind} simulator, judged by the official SDK`, () => {
     let sim: Simulator;
     let client: OpenAI;
+    /** The SDK client the simulator's cloud would be called with. */
+    const sdk = (apiKey: string, maxRetries: number): OpenAI =>
+      kind === 'openai'
+        ? new OpenAI({ baseURL: `${sim.url}/v1`, apiKey, maxRetries })
+        : new AzureOpenAI({
+            endpoint: sim.url,
+            apiKey,
+            apiVersion: '2024-10-21',
+            deployment: 'dep-1',
+            maxRetries,
+          });
     before(async () => {
       sim = await startSimulator({ kind, apiKey: 'k-sim' });
-      client =
-        kind === 'openai'
-          ? new OpenAI({ baseURL: `${sim.url}/v1`, apiKey: 'k-sim', maxRetries: 0 })
-          : new AzureOpenAI({
-              endpoint: sim.url,
-              apiKey: 'k-sim',
-              apiVersion: '2024-10-21',
-              deployment: 'dep-1',
-              maxRetries: 0,
-            });
+      client = sdk('k-sim', 0);
     });
     after(() => sim.close());
 
@@ -97,16 +99,7 @@ for (const kind of ['openai', 'azure-openai'] as const) {
 
     test('429 with retry-after is retried by the SDK and then succeeds', async () => {
       sim.setFault({ kind: 'rate_limit', count: 1, retryAfterS: 1 });
-      const retrying =
-        kind === 'openai'
-          ? new OpenAI({ baseURL: `${sim.url}/v1`, apiKey: 'k-sim', maxRetries: 1 })
-          : new AzureOpenAI({
-              endpoint: sim.url,
-              apiKey: 'k-sim',
-              apiVersion: '2024-10-21',
-              deployment: 'dep-1',
-              maxRetries: 1,
-            });
+      const retrying = sdk('k-sim', 1);
       const before = sim.requests.length;
       const t = Date.now();
       const r = await retrying.chat.completions.create({
@@ -153,16 +146,7 @@ for (const kind of ['openai', 'azure-openai'] as const) {
     });
 
     test('a wrong key is refused with 401', async () => {
-      const bad =
-        kind === 'openai'
-          ? new OpenAI({ baseURL: `${sim.url}/v1`, apiKey: 'wrong', maxRetries: 0 })
-          : new AzureOpenAI({
-              endpoint: sim.url,
-              apiKey: 'wrong',
-              apiVersion: '2024-10-21',
-              deployment: 'dep-1',
-              maxRetries: 0,
-            });
+      const bad = sdk('wrong', 0);
       await assert.rejects(
         bad.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
         OpenAI.AuthenticationError,

@@ -118,7 +118,7 @@ export async function handleChatCompletions(
     }
     state.attempts++;
     const outcome = stream
-      ? await attemptStream(gw, req, res, state, chat, d)
+      ? await attemptStream(gw, res, state, chat, d)
       : await attemptJson(gw, res, state, chat, d);
     switch (outcome.kind) {
       case 'served':
@@ -312,7 +312,6 @@ async function attemptJson(
 
 async function attemptStream(
   gw: GatewayContext,
-  req: IncomingMessage,
   res: ServerResponse,
   state: RequestState,
   chat: ChatRequest,
@@ -481,7 +480,6 @@ async function attemptStream(
   } finally {
     clearTimeout(timer);
     res.off('close', onClose);
-    void req;
   }
 }
 
