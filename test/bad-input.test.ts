@@ -34,6 +34,23 @@ function raw(bytes: string): Promise<string> {
   });
 }
 
+/** Starts a chat stream from the Azure simulator paced at `tokensPerSecond`. */
+function streamAt(tokensPerSecond: number, content: string, signal?: AbortSignal) {
+  stack.azure.settings.tokensPerSecond = tokensPerSecond;
+  return fetch(`${stack.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${DEMO_KEY}` },
+    body: JSON.stringify({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content }] }),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+async function usageRecord(requestId: string) {
+  await stack.gateway.context.usageLog.flush();
+  const [rec] = await stack.store.listUsage({ requestId });
+  return rec;
+}
+
 async function stillUp() {
   const r = await fetch(`${stack.url}/healthz`);
   assert.equal(r.status, 200);
@@ -149,27 +166,13 @@ describe('bad input', () => {
   });
 
   test('a client that disconnects mid-stream does not crash the gateway, and its usage is recorded', async () => {
-    stack.azure.settings.tokensPerSecond = 50;
     try {
       const ac = new AbortController();
-      const r = await fetch(`${stack.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${DEMO_KEY}` },
-        body: JSON.stringify({
-          model: 'gpt-4o',
-          stream: true,
-          messages: [{ role: 'user', content: 'a b c d e f g h i j k l' }],
-        }),
-        signal: ac.signal,
-      });
-      const id = r.headers.get('x-request-id')!;
-      const reader = r.body!.getReader();
-      await reader.read();
+      const r = await streamAt(50, 'a b c d e f g h i j k l', ac.signal);
+      await r.body!.getReader().read();
       ac.abort();
       await new Promise((res) => setTimeout(res, 100));
-      await stack.gateway.context.usageLog.flush();
-      const [rec] = await stack.store.listUsage({ requestId: id });
-      assert.equal(rec?.errorCode, 'client_closed');
+      assert.equal((await usageRecord(r.headers.get('x-request-id')!))?.errorCode, 'client_closed');
       await stillUp();
     } finally {
       stack.azure.settings.tokensPerSecond = 0;
@@ -177,23 +180,15 @@ describe('bad input', () => {
   });
 
   test('a stream longer than streamMaxDurationMs is ended with a coded error event', async () => {
-    stack.azure.settings.tokensPerSecond = 5;
     try {
-      const r = await fetch(`${stack.baseURL}/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${DEMO_KEY}` },
-        body: JSON.stringify({
-          model: 'gpt-4o',
-          stream: true,
-          messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten' }],
-        }),
-      });
+      const r = await streamAt(5, 'one two three four five six seven eight nine ten');
       const text = await r.text();
       assert.match(text, /data: \{"error":\{[^\n]*"code":"stream_duration_exceeded"/);
       assert.doesNotMatch(text, /\[DONE\]/);
-      await stack.gateway.context.usageLog.flush();
-      const [rec] = await stack.store.listUsage({ requestId: r.headers.get('x-request-id')! });
-      assert.equal(rec?.errorCode, 'stream_duration_exceeded');
+      assert.equal(
+        (await usageRecord(r.headers.get('x-request-id')!))?.errorCode,
+        'stream_duration_exceeded',
+      );
     } finally {
       stack.azure.settings.tokensPerSecond = 0;
     }

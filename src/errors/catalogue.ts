@@ -158,11 +158,14 @@ export function gatewayError(
   return { code, message: message ?? errorCatalogue[code].summary, ...extra };
 }
 
-/** The OpenAI error body clients already parse. */
-export function errorBody(err: GatewayError): string {
+/**
+ * The OpenAI error body clients already parse; the one place it is built. `wireCode` replaces the
+ * code when an upstream's own code is what clients switch on (Azure's `content_filter`).
+ */
+export function errorBody(err: GatewayError, wireCode?: string): string {
   const spec = errorCatalogue[err.code];
   return JSON.stringify({
-    error: { message: err.message, type: spec.type, param: err.param ?? null, code: err.code },
+    error: { message: err.message, type: spec.type, param: err.param ?? null, code: wireCode ?? err.code },
   });
 }
 

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type ChatRequest, parseChatRequest, type TokenUsage, zeroUsage } from '../canonical/index.js';
-import { type GatewayError, gatewayError } from '../errors/index.js';
+import { errorBody, type GatewayError, gatewayError } from '../errors/index.js';
 import { isFailure, type UpstreamFailure } from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import { orderDeployments } from '../routing/index.js';
@@ -339,6 +339,11 @@ async function attemptStream(
   let doneSeen = false;
   // Role-only opening frames, held until the first content so that failover stays possible.
   let held = '';
+  /** Ends a successful stream: the last frames, [DONE], and its usage record. */
+  const endOk = (last: string) => {
+    res.end(last + DONE_FRAME);
+    record(gw, state, chat, 200, null, state.usage !== null);
+  };
   try {
     const r = await send(gw, d, chat, ac.signal);
     if (typeof r === 'string') {
@@ -396,14 +401,12 @@ async function attemptStream(
           }
           if (doneSeen) {
             // The client's answer is complete now, whatever the upstream does next.
-            res.end(out + DONE_FRAME);
-            record(gw, state, chat, 200, null, state.usage !== null);
+            endOk(out);
             continue;
           }
           if (!res.write(out)) await waitDrain(res);
         } else if (doneSeen && started) {
-          res.end(DONE_FRAME);
-          record(gw, state, chat, 200, null, state.usage !== null);
+          endOk('');
           continue;
         }
         if (streamError) break;
@@ -460,18 +463,14 @@ async function attemptStream(
       if (held) res.write(held);
     }
     if (complete) {
-      res.end(DONE_FRAME);
-      record(gw, state, chat, 200, null, state.usage !== null);
+      endOk('');
       return { kind: 'served' };
     }
     const code =
       streamError?.upstreamCode === 'stream_duration_exceeded'
         ? 'stream_duration_exceeded'
         : 'upstream_stream_error';
-    const e = gatewayError(code, streamError?.message);
-    res.end(
-      frameData(JSON.stringify({ error: { message: e.message, type: 'server_error', param: null, code } })),
-    );
+    res.end(frameData(errorBody(gatewayError(code, streamError?.message))));
     if (!state.usage) state.usage = { ...zeroUsage, tokensOutput: Math.max(0, frames - 1) };
     record(gw, state, chat, 200, code, false);
     // The breaker hears of it, but there is no failover once the client has bytes.

@@ -1,6 +1,6 @@
 // Writing responses: JSON bodies, and errors in the OpenAI shape with the request id.
 import type { ServerResponse } from 'node:http';
-import { errorCatalogue, errorStatus, type GatewayError } from '../errors/index.js';
+import { errorBody, errorCatalogue, errorStatus, type GatewayError } from '../errors/index.js';
 
 export function sendJsonBytes(
   res: ServerResponse,
@@ -32,14 +32,7 @@ export function sendError(
   upstreamCode?: string,
 ): void {
   const spec = errorCatalogue[err.code];
-  const body = JSON.stringify({
-    error: {
-      message: err.message,
-      type: spec.type,
-      param: err.param ?? null,
-      code: upstreamCode ?? err.code,
-    },
-  });
+  const body = errorBody(err, upstreamCode);
   const headers: Record<string, string> = { 'x-request-id': requestId, 'x-entente-error-code': err.code };
   if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
   // Tell the official SDKs whether their automatic retry can help.

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/index.js';
-import { gatewayError } from '../errors/index.js';
+import { errorBody, gatewayError } from '../errors/index.js';
 import { UsageLog } from '../ledger/index.js';
 import { type Logger, silentLogger } from '../observability/index.js';
 import { compileCatalog, HealthTracker } from '../routing/index.js';
@@ -195,11 +195,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return;
     }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const code = tooLarge ? 'headers_too_large' : 'invalid_request';
-    const message = tooLarge
-      ? `The request headers are larger than ${config.server.headerLimitBytes} bytes (server.headerLimitBytes).`
-      : 'The HTTP request is malformed.';
-    const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+    const body = errorBody(
+      tooLarge
+        ? gatewayError(
+            'headers_too_large',
+            `The request headers are larger than ${config.server.headerLimitBytes} bytes (server.headerLimitBytes).`,
+          )
+        : gatewayError('invalid_request', 'The HTTP request is malformed.'),
+    );
     socket.end(
       `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
