@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
+import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
 import { serve } from './serve.js';
 
 export const defaultConfigPath = fileURLToPath(new URL('../../../examples/entente.yaml', import.meta.url));
@@ -21,6 +22,11 @@ Usage:
   entente keys list                                             Keys (hashes never shown in full).
   entente keys revoke KEY_ID
   entente keys hash KEY                                         The SHA-256 to put in a config file.
+  entente agreement validate|show [--as-of D] [--known-at D]|diff [FROM TO]|schema [--agreement FILE] [--json]
+      The agreement named in the config (agreement.file), or --agreement FILE.
+  entente rollout status | promote MODEL VERSION CLOUD STAGE [--region R] [--evidence T]
+                 | waive MODEL VERSION --capability T --primary-cannot-support --partner-decision REF
+  entente route explain --model M [--tenant T] [--at D] [--json]
   entente sim --kind openai|azure-openai [--port N] [--latency-ms N] [--tokens-per-second N]
       Run one cloud simulator on its own.
 `;
@@ -143,6 +149,17 @@ async function main(argv: string[]): Promise<void> {
       } finally {
         await store.close();
       }
+      return;
+    }
+    case 'agreement':
+    case 'rollout':
+    case 'route': {
+      const rest2 = argv.slice(2);
+      const i = rest2.indexOf('--config');
+      const cfg = configPath(i >= 0 ? rest2[i + 1] : undefined);
+      const args = i >= 0 ? [...rest2.slice(0, i), ...rest2.slice(i + 2)] : rest2;
+      const run = cmd === 'agreement' ? agreementCommand : cmd === 'rollout' ? rolloutCommand : routeCommand;
+      await run(sub, args, cfg, fail);
       return;
     }
     case 'sim': {

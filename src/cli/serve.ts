@@ -1,10 +1,12 @@
 // `entente serve`: load and validate the config, start the simulators it names, open the
 // store, seed the configured keys, serve; on SIGTERM/SIGINT drain and flush, then exit.
 
+import { type Agreement, loadAgreement } from '../agreements/index.js';
 import type { Config } from '../config/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { createGateway } from '../gateway/index.js';
 import { createLogger } from '../observability/index.js';
+import { appendRolloutEvent } from '../rollout/index.js';
 import { openStore, type Store } from '../store/index.js';
 
 /** Config keys are inserted once; a key revoked through the CLI stays revoked across restarts. */
@@ -25,9 +27,21 @@ export async function seedKeys(store: Store, config: Config): Promise<void> {
   }
 }
 
+/** A fresh data directory gets the config's seed rollout events, each judged by the rules. */
+export async function seedRollout(store: Store, config: Config, agreement: Agreement): Promise<void> {
+  if ((await store.listRolloutEvents()).length > 0) return;
+  for (const e of config.agreement?.seedRollout ?? []) {
+    const r = await appendRolloutEvent(store, agreement, { kind: 'stage', ...e, atMs: Date.now() });
+    if (!r.ok)
+      throw new Error(
+        `seed rollout event ${e.model}@${e.modelVersion} ${e.stage} on ${e.cloud} refused: ${r.reason}`,
+      );
+  }
+}
+
 export async function serve(configFile: string, overrides: ConfigOverrides): Promise<void> {
   const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info');
-  const { config, file, dataDir } = loadConfig(configFile, process.env, overrides);
+  const { config, file, dataDir, agreementFile } = loadConfig(configFile, process.env, overrides);
   const simUrls = new Map<string, string>();
   const sims: { close(): Promise<void> }[] = [];
   if (config.simulators.length > 0) {
@@ -48,7 +62,8 @@ export async function serve(configFile: string, overrides: ConfigOverrides): Pro
   }
   const store = await openStore(dataDir);
   await seedKeys(store, config);
-  const gateway = await createGateway({ config, store, simUrls, logger: log });
+  if (agreementFile) await seedRollout(store, config, loadAgreement(agreementFile));
+  const gateway = await createGateway({ config, store, simUrls, logger: log, agreementFile });
   const url = await gateway.listen();
   log.info('entente is serving', {
     url,

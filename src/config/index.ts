@@ -9,3 +9,5 @@ export type {
   UpstreamConfig,
 } from './schema.js';
 export { configSchema } from './schema.js';
+export type { DocPath, YamlSource } from './yaml-document.js';
+export { formatPath, parseYaml, zodProblems } from './yaml-document.js';

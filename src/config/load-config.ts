@@ -1,26 +1,11 @@
 // Loads the YAML config: parse, substitute ${ENV} references, validate with zod, then freeze.
 // Every failure names the file, the line and column, the path in the document, and the fix.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { dirname, resolve } from 'node:path';
 import { type Config, configSchema } from './schema.js';
+import { ConfigError, type ConfigProblem, parseYaml, zodProblems } from './yaml-document.js';
 
-export interface ConfigProblem {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  readonly path: string;
-  readonly message: string;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: readonly ConfigProblem[]) {
-    super(
-      `invalid configuration:\n${problems.map((p) => `  ${p.file}:${p.line}:${p.column} ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}`,
-    );
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, type ConfigProblem };
 
 export interface ConfigOverrides {
   readonly port?: number;
@@ -34,6 +19,8 @@ export interface LoadedConfig {
   readonly file: string;
   /** Absolute data directory (a relative dataDir resolves against the working directory). */
   readonly dataDir: string;
+  /** Absolute path of the agreement file, when the config names one. */
+  readonly agreementFile: string | null;
 }
 
 function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, missing: string[]): unknown {
@@ -67,19 +54,9 @@ export function parseConfigText(
   env: NodeJS.ProcessEnv = process.env,
   overrides: ConfigOverrides = {},
 ): Config {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const locate = (offset: number) => {
-    const pos = lineCounter.linePos(offset);
-    return { line: pos.line, column: pos.col };
-  };
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => ({ file, ...locate(e.pos[0]), path: '', message: e.message.split('\n')[0]! })),
-    );
-  }
+  const source = parseYaml(text, file);
   const missing: string[] = [];
-  const raw = substituteEnv(doc.toJS(), env, missing) as Record<string, unknown> | null;
+  const raw = substituteEnv(source.value, env, missing) as Record<string, unknown> | null;
   if (!raw || typeof raw !== 'object') {
     throw new ConfigError([
       { file, line: 1, column: 1, path: '', message: 'the config must be a YAML mapping' },
@@ -100,24 +77,7 @@ export function parseConfigText(
     path: '',
     message: `environment variable ${name} is referenced but not set (use \${${name}:-default} for a default)`,
   }));
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = issue.path as (string | number)[];
-      // Point at the deepest node that exists in the document.
-      let node: unknown;
-      for (let n = path.length; n >= 0 && !isNode(node); n--) node = doc.getIn(path.slice(0, n), true);
-      const range = isNode(node) ? node.range : undefined;
-      problems.push({
-        file,
-        ...(range ? locate(range[0]) : { line: 1, column: 1 }),
-        path: path
-          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
-          .join('')
-          .replace(/^\./, ''),
-        message: issue.message,
-      });
-    }
-  }
+  if (!result.success) problems.push(...zodProblems(source, result.error));
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(result.data!);
 }
@@ -143,5 +103,10 @@ export function loadConfig(
     ]);
   }
   const config = parseConfigText(text, file, env, overrides);
-  return { config, file, dataDir: resolve(config.dataDir) };
+  return {
+    config,
+    file,
+    dataDir: resolve(config.dataDir),
+    agreementFile: config.agreement ? resolve(dirname(file), config.agreement.file) : null,
+  };
 }

@@ -96,6 +96,8 @@ export const keySchema = z.strictObject({
 export const tenantSchema = z.strictObject({
   id,
   name: z.string().min(1).optional(),
+  /** The agreement party this tenant's traffic is licensed as; unset = first-party, not licence-gated. */
+  licensee: id.optional(),
   keys: z.array(keySchema).default([]),
 });
 
@@ -106,6 +108,26 @@ export const simulatorSchema = z.strictObject({
   port: z.coerce.number().int().min(0).max(65535).default(0),
   latencyMs: z.number().int().min(0).default(20),
   tokensPerSecond: z.number().int().min(0).default(0),
+});
+
+export const agreementRefSchema = z.strictObject({
+  /** The agreement YAML file; a relative path resolves against the config file's folder. */
+  file: z.string().min(1),
+  /** How often the file and the rollout log are checked for changes. */
+  pollMs: ms.default(1_000),
+  /** Rollout events written when the rollout log is empty (a fresh data directory). */
+  seedRollout: z
+    .array(
+      z.strictObject({
+        model: z.string().min(1),
+        modelVersion: z.string().min(1),
+        cloud: id,
+        region: z.string().default('global'),
+        stage: z.enum(['planned', 'preview', 'ga', 'retired']),
+        evidence: z.string().default('seeded from the config'),
+      }),
+    )
+    .default([]),
 });
 
 export const usageSchema = z.strictObject({
@@ -123,6 +145,7 @@ export const configSchema = z
     models: z.array(modelSchema).min(1),
     tenants: z.array(tenantSchema).default([]),
     usage: usageSchema.default(usageSchema.parse({})),
+    agreement: agreementRefSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {

@@ -78,6 +78,71 @@ export const errorCatalogue = {
     retryable: false,
     summary: "The model exists but this API key may not call it. Ask an admin to add it to the key's models.",
   },
+  not_licensed: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary: "The agreement in force grants this key's licensee no licence to the model.",
+  },
+  licence_expired: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary:
+      "The licensee's licence to the model ended; the message names the grant and the agreement version.",
+  },
+  licence_not_yet_active: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary: "The licensee's licence to the model has not started yet.",
+  },
+  no_agreement_in_force: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary: 'No version of the agreement is in force at this instant, so no licence or cloud term applies.',
+  },
+  not_yet_deployed_on_primary: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary:
+      'First-deployment rule: this model version is not GA on the primary cloud yet, and no waiver was recorded.',
+  },
+  soak_not_elapsed: {
+    status: 403,
+    type: 'permission_error',
+    retryable: true,
+    summary:
+      'The model version is GA on the primary cloud, but the soak time before other clouds has not elapsed.',
+  },
+  cloud_not_permitted: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary: "The agreement in force does not permit serving on this model's clouds.",
+  },
+  waiver_incomplete: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary:
+      'A waiver was recorded without what the agreement requires (primary cannot support, partner declined).',
+  },
+  retired: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary: 'The model version was retired on every cloud that could serve it.',
+  },
+  admin_unauthorized: {
+    status: 401,
+    type: 'authentication_error',
+    retryable: false,
+    summary:
+      'The admin API needs `Authorization: Bearer <admin key>`; set server.adminKeySha256 to enable it.',
+  },
   all_deployments_cooling_down: {
     status: 503,
     type: 'server_error',

@@ -8,7 +8,7 @@ import { type ChatRequest, parseChatRequest, type TokenUsage, zeroUsage } from '
 import { errorBody, type GatewayError, gatewayError } from '../errors/index.js';
 import { isFailure, type UpstreamFailure } from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
-import { orderDeployments } from '../routing/index.js';
+import { type Exclusion, orderDeployments } from '../routing/index.js';
 import { DONE_FRAME, frameData, SseParser } from '../sse/index.js';
 import { type Caller, mayCall } from './auth.js';
 import type { GatewayContext } from './context.js';
@@ -80,7 +80,8 @@ export async function handleChatCompletions(
     );
   }
   const chat = parsed.value;
-  const model = gw.catalog.get(chat.model);
+  const table = gw.routes.table;
+  const model = table.models.get(chat.model);
   if (!model) {
     return fail(
       gw,
@@ -101,6 +102,28 @@ export async function handleChatCompletions(
       gatewayError('model_not_allowed', `This API key may not call the model '${model.name}'.`, {
         param: 'model',
       }),
+    );
+  }
+
+  // The agreement: a licensee's key reaches only licensed models within the term, decided by
+  // the version in force now (precomputed in the route table).
+  const decision = table.licence(gw.licenseeOf.get(caller.tenantId) ?? null, model.name);
+  if (decision && !decision.allowed) {
+    return fail(gw, res, state, chat, gatewayError(decision.reason, decision.message, { param: 'model' }));
+  }
+  if (model.deployments.length === 0) {
+    const first = model.excluded[0];
+    const why = model.excluded.map((x) => `${x.deployment.key}: ${x.reason}`).join('; ');
+    return fail(
+      gw,
+      res,
+      state,
+      chat,
+      first
+        ? gatewayError(first.code, `No deployment of '${model.name}' may serve under the agreement: ${why}`, {
+            param: 'model',
+          })
+        : gatewayError('model_not_found', `The model '${model.name}' has no deployment.`, { param: 'model' }),
     );
   }
 
@@ -153,10 +176,24 @@ export async function handleChatCompletions(
       }
     }
   }
-  return fail(gw, res, state, chat, exhausted(tried, earliestBackMs));
+  return fail(gw, res, state, chat, exhausted(tried, earliestBackMs, model.excluded));
 }
 
-function exhausted(tried: readonly Attempted[], earliestBackMs: number): GatewayError {
+function exhausted(
+  tried: readonly Attempted[],
+  earliestBackMs: number,
+  excluded: readonly Exclusion[],
+): GatewayError {
+  const err = exhaustedBy(tried, earliestBackMs);
+  // Say which deployments the agreement kept out, so a failed primary explains itself.
+  if (excluded.length === 0) return err;
+  return {
+    ...err,
+    message: `${err.message} Not eligible under the agreement: ${excluded.map((x) => `${x.deployment.key}: ${x.reason}`).join('; ')}.`,
+  };
+}
+
+function exhaustedBy(tried: readonly Attempted[], earliestBackMs: number): GatewayError {
   const retryAfterS = Number.isFinite(earliestBackMs)
     ? Math.max(1, Math.ceil((earliestBackMs - Date.now()) / 1000))
     : undefined;

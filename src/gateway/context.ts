@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import type { UsageLog } from '../ledger/index.js';
 import type { Catalog, CatalogDeployment, HealthTracker } from '../routing/index.js';
 import type { KeyRing } from './auth.js';
+import type { LiveRoutes } from './live-routes.js';
 import type { Upstream } from './upstreams.js';
 
 export interface GatewayEvents {
@@ -14,6 +15,10 @@ export interface GatewayEvents {
 export interface GatewayContext {
   readonly config: Config;
   readonly catalog: Catalog;
+  /** The compiled route table (agreement + rollout log + catalog), swapped atomically. */
+  readonly routes: LiveRoutes;
+  /** Tenant id → the agreement party its traffic is licensed as. */
+  readonly licenseeOf: ReadonlyMap<string, string>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly health: HealthTracker;
   readonly keys: KeyRing;

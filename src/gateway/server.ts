@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { handleAdmin, isAdminPath } from '../admin/index.js';
 import type { Config } from '../config/index.js';
 import { errorBody, gatewayError } from '../errors/index.js';
 import { UsageLog } from '../ledger/index.js';
@@ -12,6 +13,7 @@ import type { Store } from '../store/index.js';
 import { KeyRing, mayCall, presentedKey } from './auth.js';
 import { handleChatCompletions } from './chat-completions.js';
 import type { GatewayContext, GatewayEvents } from './context.js';
+import { LiveRoutes } from './live-routes.js';
 import { sendError, sendJson } from './respond.js';
 import { createUpstream, type Upstream } from './upstreams.js';
 
@@ -25,6 +27,8 @@ export interface GatewayOptions {
   readonly events?: GatewayEvents;
   /** How often keys are re-read from the store. */
   readonly keyRefreshMs?: number;
+  /** The agreement file (resolved path); none = no licence or first-deployment rules. */
+  readonly agreementFile?: string | null;
 }
 
 export interface Gateway {
@@ -59,9 +63,23 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         reason,
       }),
   });
+  const catalog = compileCatalog(config);
+  const licenseeOf = new Map(
+    config.tenants.flatMap((t) => (t.licensee ? [[t.id, t.licensee] as const] : [])),
+  );
+  const routes = await LiveRoutes.start({
+    catalog,
+    store,
+    agreementFile: opts.agreementFile ?? null,
+    licensees: [...new Set(licenseeOf.values())],
+    pollMs: config.agreement?.pollMs ?? 1_000,
+    logger: log,
+  });
   const context: GatewayContext = {
     config,
-    catalog: compileCatalog(config),
+    catalog,
+    routes,
+    licenseeOf,
     upstreams,
     health,
     keys,
@@ -98,6 +116,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       res.setHeader('connection', 'close');
       return sendError(res, gatewayError('shutting_down'), requestId);
     }
+    if (isAdminPath(path)) return handleAdmin(context, req, res, requestId);
     const isChat = path === '/v1/chat/completions';
     const isModels = path === '/v1/models' || path.startsWith('/v1/models/');
     if (!isChat && !isModels) {
@@ -138,7 +157,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       );
     }
     if (isModels) {
-      const visible = [...context.catalog.values()].filter((m) => mayCall(caller, m.name));
+      const table = routes.table;
+      const licensee = licenseeOf.get(caller.tenantId) ?? null;
+      const visible = [...context.catalog.values()].filter(
+        (m) => mayCall(caller, m.name) && (table.licence(licensee, m.name)?.allowed ?? true),
+      );
       const toModel = (m: { name: string; ownedBy: string }) => ({
         id: m.name,
         object: 'model',
@@ -227,6 +250,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     async close() {
       draining = true;
       clearInterval(refresh);
+      routes.stop();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       if (inFlight > 0) {

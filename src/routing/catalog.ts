@@ -26,7 +26,7 @@ export interface CatalogModel {
   readonly fixedOrder: readonly CatalogDeployment[] | null;
 }
 
-function compileTiers(deployments: readonly CatalogDeployment[]): CatalogDeployment[][] {
+export function compileTiers(deployments: readonly CatalogDeployment[]): CatalogDeployment[][] {
   const live = deployments.filter((d) => d.weight > 0);
   const primary = live.filter((d) => d.primary);
   const byPriority = new Map<number, CatalogDeployment[]>();

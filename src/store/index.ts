@@ -3,7 +3,7 @@ import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
 
-export type { ApiKeyRecord, Store, UsageQuery, UsageRecord } from './types.js';
+export type { ApiKeyRecord, Store, StoredRolloutEvent, UsageQuery, UsageRecord } from './types.js';
 export { PostgresStore, SqliteStore };
 
 /** DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data directory. */

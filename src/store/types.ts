@@ -47,6 +47,12 @@ export interface UsageQuery {
   readonly requestId?: string;
 }
 
+/** One rollout event as stored; `payload` is the event without its sequence number. */
+export interface StoredRolloutEvent {
+  readonly seq: number;
+  readonly payload: unknown;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
@@ -59,5 +65,15 @@ export interface Store {
   putApiKey(key: ApiKeyRecord): Promise<void>;
   revokeApiKey(id: string, atMs: number): Promise<boolean>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
+  /**
+   * Appends to the rollout log in one transaction with `check`, which sees the whole log first
+   * and may refuse (returning a reason) — so concurrent promotions are judged in log order.
+   * Returns the new sequence number, or the refusal.
+   */
+  appendRolloutEvent<R>(
+    payload: unknown,
+    check: (log: readonly StoredRolloutEvent[]) => R | null,
+  ): Promise<{ seq: number } | { refused: R }>;
+  listRolloutEvents(): Promise<StoredRolloutEvent[]>;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // Usage appends are one multi-row INSERT per batch, idempotent on request_id.
 import pg from 'pg';
 import { keyFromRow, usageColumns, usageFromRow, usageToRow } from '../rows.js';
-import type { ApiKeyRecord, Store, UsageQuery, UsageRecord } from '../types.js';
+import type { ApiKeyRecord, Store, StoredRolloutEvent, UsageQuery, UsageRecord } from '../types.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE usage_records (
@@ -39,7 +39,14 @@ const migrations: readonly string[] = [
      created_at_ms BIGINT NOT NULL,
      revoked_at_ms BIGINT
    );`,
+  `CREATE TABLE rollout_events (
+     seq BIGSERIAL PRIMARY KEY,
+     payload JSONB NOT NULL,
+     recorded_at_ms BIGINT NOT NULL
+   );`,
 ];
+
+const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
 
 const MIGRATION_LOCK = 7_160_001; // pg_advisory_xact_lock key: one migrator at a time across nodes
 
@@ -144,6 +151,43 @@ export class PostgresStore implements Store {
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     const { rows } = await this.#pool.query('SELECT * FROM api_keys ORDER BY id');
     return rows.map(keyFromRow);
+  }
+
+  async appendRolloutEvent<R>(
+    payload: unknown,
+    check: (log: readonly StoredRolloutEvent[]) => R | null,
+  ): Promise<{ seq: number } | { refused: R }> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ROLLOUT_LOCK]);
+      const { rows } = await client.query<{ seq: string; payload: unknown }>(
+        'SELECT seq, payload FROM rollout_events ORDER BY seq',
+      );
+      const refused = check(rows.map((r) => ({ seq: Number(r.seq), payload: r.payload })));
+      if (refused !== null) {
+        await client.query('ROLLBACK');
+        return { refused };
+      }
+      const ins = await client.query<{ seq: string }>(
+        'INSERT INTO rollout_events (payload, recorded_at_ms) VALUES ($1, $2) RETURNING seq',
+        [JSON.stringify(payload), Date.now()],
+      );
+      await client.query('COMMIT');
+      return { seq: Number(ins.rows[0]!.seq) };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async listRolloutEvents(): Promise<StoredRolloutEvent[]> {
+    const { rows } = await this.#pool.query<{ seq: string; payload: unknown }>(
+      'SELECT seq, payload FROM rollout_events ORDER BY seq',
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), payload: r.payload }));
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { keyFromRow, usageColumns, usageFromRow, usageToRow } from '../rows.js';
-import type { ApiKeyRecord, Store, UsageQuery, UsageRecord } from '../types.js';
+import type { ApiKeyRecord, Store, StoredRolloutEvent, UsageQuery, UsageRecord } from '../types.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE usage_records (
@@ -41,6 +41,11 @@ const migrations: readonly string[] = [
      models TEXT NOT NULL,
      created_at_ms INTEGER NOT NULL,
      revoked_at_ms INTEGER
+   );`,
+  `CREATE TABLE rollout_events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     payload TEXT NOT NULL,
+     recorded_at_ms INTEGER NOT NULL
    );`,
 ];
 
@@ -130,6 +135,38 @@ export class SqliteStore implements Store {
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     return this.#db.prepare('SELECT * FROM api_keys ORDER BY id').all().map(keyFromRow);
+  }
+
+  async appendRolloutEvent<R>(
+    payload: unknown,
+    check: (log: readonly StoredRolloutEvent[]) => R | null,
+  ): Promise<{ seq: number } | { refused: R }> {
+    // IMMEDIATE takes the write lock first, so a concurrent process judges after we commit.
+    const run = this.#db.transaction(() => {
+      const refused = check(this.#rollout());
+      if (refused !== null) return { refused };
+      const info = this.#db
+        .prepare('INSERT INTO rollout_events (payload, recorded_at_ms) VALUES (?, ?)')
+        .run(JSON.stringify(payload), Date.now());
+      return { seq: Number(info.lastInsertRowid) };
+    });
+    return run.immediate();
+  }
+
+  async listRolloutEvents(): Promise<StoredRolloutEvent[]> {
+    return this.#rollout();
+  }
+
+  #rollout(): StoredRolloutEvent[] {
+    return (
+      this.#db.prepare('SELECT seq, payload FROM rollout_events ORDER BY seq').all() as {
+        seq: number;
+        payload: string;
+      }[]
+    ).map((r) => ({
+      seq: r.seq,
+      payload: JSON.parse(r.payload) as unknown,
+    }));
   }
 
   async close(): Promise<void> {

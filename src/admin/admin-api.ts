@@ -1,0 +1,148 @@
+// The admin API under /v1/entente/, behind the admin key (only its SHA-256 is configured):
+//   GET  /v1/entente/route?model=M[&tenant=T]        the route decision and why
+//   GET  /v1/entente/agreement[?as_of=ISO&known_at=ISO] the version in force
+//   GET  /v1/entente/agreement/diff?from=V&to=W      what an amendment changed
+//   GET  /v1/entente/rollout                         the rollout log
+//   POST /v1/entente/rollout/events                  promote or waive (same rules as the CLI)
+
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { diffVersions, versionAsOf } from '../agreements/index.js';
+import { gatewayError } from '../errors/index.js';
+import { hashKey, presentedKey } from '../gateway/auth.js';
+import type { GatewayContext } from '../gateway/context.js';
+import { readBody } from '../gateway/read-body.js';
+import { sendError, sendJsonBytes } from '../gateway/respond.js';
+import { appendRolloutEvent, newEventSchema } from '../rollout/index.js';
+import { explainRoute } from '../routing/index.js';
+
+/** JSON with bigints (money, ratios) as decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+function send(res: ServerResponse, status: number, value: unknown, requestId: string): void {
+  sendJsonBytes(res, status, toJson(value), { 'x-request-id': requestId });
+}
+
+function instantParam(v: string | null): number | null | 'bad' {
+  if (v === null) return null;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? 'bad' : ms;
+}
+
+export function isAdminPath(path: string): boolean {
+  return path.startsWith('/v1/entente/');
+}
+
+export async function handleAdmin(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const expected = gw.config.server.adminKeySha256;
+  const key = presentedKey(req.headers);
+  if (!expected || !key || !timingSafeEqual(Buffer.from(hashKey(key), 'hex'), Buffer.from(expected, 'hex'))) {
+    req.resume();
+    return sendError(res, gatewayError('admin_unauthorized'), requestId);
+  }
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const path = url.pathname;
+  const q = url.searchParams;
+  const agreement = gw.routes.agreement;
+  const method = req.method ?? 'GET';
+
+  if (method === 'GET' && path === '/v1/entente/route') {
+    const model = q.get('model');
+    if (!model)
+      return sendError(
+        res,
+        gatewayError('invalid_request', 'Query parameter model is required.', { param: 'model' }),
+        requestId,
+      );
+    const tenant = q.get('tenant');
+    const licensee = tenant ? (gw.licenseeOf.get(tenant) ?? null) : (q.get('licensee') ?? null);
+    return send(res, 200, explainRoute(gw.routes.table, model, licensee), requestId);
+  }
+  if (method === 'GET' && path === '/v1/entente/agreement') {
+    if (!agreement)
+      return sendError(
+        res,
+        gatewayError('not_found', 'No agreement is configured (config: agreement.file).'),
+        requestId,
+      );
+    const asOf = instantParam(q.get('as_of'));
+    const knownAt = instantParam(q.get('known_at'));
+    if (asOf === 'bad' || knownAt === 'bad')
+      return sendError(
+        res,
+        gatewayError('invalid_request', 'as_of and known_at must be ISO-8601 instants.'),
+        requestId,
+      );
+    const v = versionAsOf(agreement, asOf ?? Date.now(), knownAt ?? Number.POSITIVE_INFINITY);
+    return send(
+      res,
+      200,
+      {
+        agreement: agreement.id,
+        title: agreement.title,
+        parties: agreement.parties,
+        versions: agreement.versions.map((x) => ({
+          id: x.id,
+          kind: x.kind,
+          validFrom: new Date(x.validFrom).toISOString(),
+          recordedAt: new Date(x.recordedAt).toISOString(),
+        })),
+        inForce: v,
+      },
+      requestId,
+    );
+  }
+  if (method === 'GET' && path === '/v1/entente/agreement/diff') {
+    if (!agreement)
+      return sendError(res, gatewayError('not_found', 'No agreement is configured.'), requestId);
+    const from = agreement.versions.find((v) => v.id === q.get('from'));
+    const to = agreement.versions.find((v) => v.id === q.get('to'));
+    if (!from || !to)
+      return sendError(
+        res,
+        gatewayError(
+          'invalid_request',
+          `from and to must be version ids: ${agreement.versions.map((v) => v.id).join(', ')}`,
+        ),
+        requestId,
+      );
+    return send(res, 200, { from: from.id, to: to.id, changes: diffVersions(from, to) }, requestId);
+  }
+  if (method === 'GET' && path === '/v1/entente/rollout') {
+    return send(res, 200, { events: gw.routes.log }, requestId);
+  }
+  if (method === 'POST' && path === '/v1/entente/rollout/events') {
+    const raw = await readBody(req, 65_536);
+    if (!Buffer.isBuffer(raw)) return sendError(res, raw, requestId);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendError(res, gatewayError('invalid_json'), requestId);
+    }
+    const parsed = newEventSchema.safeParse({ atMs: Date.now(), ...(body as object) });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return sendError(
+        res,
+        gatewayError('invalid_request', `${issue.path.join('.')}: ${issue.message}`, {
+          param: issue.path.join('.'),
+        }),
+        requestId,
+      );
+    }
+    const r = await appendRolloutEvent(gw.routes.opts.store, agreement, parsed.data);
+    if (!r.ok) return sendError(res, gatewayError(r.code, r.reason, { status: 409 }), requestId);
+    await gw.routes.refreshLog('rollout event via admin API');
+    return send(res, 201, { seq: r.seq }, requestId);
+  }
+  req.resume();
+  return sendError(res, gatewayError('not_found', `No admin route for ${method} ${path}.`), requestId);
+}

@@ -1,0 +1,1 @@
+export { handleAdmin, isAdminPath, toJson } from './admin-api.js';

@@ -1,0 +1,35 @@
+// Loads an agreement file: YAML → zod shape → semantic validation. Every problem is located.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, parseYaml, zodProblems } from '../config/index.js';
+import { type Agreement, agreementSchema } from './schema.js';
+import { validateAgreement } from './validate-agreement.js';
+
+export function parseAgreementText(text: string, file: string): Agreement {
+  const source = parseYaml(text, file);
+  const result = agreementSchema.safeParse(source.value);
+  if (!result.success) throw new ConfigError(zodProblems(source, result.error));
+  const findings = validateAgreement(result.data);
+  if (findings.length > 0)
+    throw new ConfigError(findings.map((f) => source.problem(f.path, f.message, f.code)));
+  return result.data;
+}
+
+export function loadAgreement(path: string): Agreement {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      {
+        file,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `cannot read the agreement file: ${(err as Error).message}`,
+      },
+    ]);
+  }
+  return parseAgreementText(text, file);
+}

@@ -1,0 +1,255 @@
+// `entente agreement …`, `entente rollout …` and `entente route explain`: thin over the
+// agreements, rollout and routing modules. Each prints for people, or JSON with --json.
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { toJson } from '../admin/index.js';
+import {
+  type Agreement,
+  agreementSchema,
+  diffVersions,
+  formatChanges,
+  loadAgreement,
+  versionAsOf,
+} from '../agreements/index.js';
+import { loadConfig } from '../config/index.js';
+import { appendRolloutEvent, gateFor, readRolloutLog, stagesNow } from '../rollout/index.js';
+import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
+import { openStore } from '../store/index.js';
+
+type Fail = (message: string, code?: number) => never;
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function instant(v: string | undefined, name: string, fail: Fail): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) fail(`${name} must be an ISO-8601 date or instant, got '${v}'`);
+  return ms;
+}
+
+function agreementFrom(
+  flag: string | undefined,
+  configFile: string,
+  fail: Fail,
+): { agreement: Agreement; file: string } {
+  const file =
+    flag ??
+    loadConfig(configFile).agreementFile ??
+    fail('no agreement: pass --agreement FILE, or name one in the config (agreement.file)');
+  return { agreement: loadAgreement(file), file };
+}
+
+export async function agreementCommand(
+  sub: string | undefined,
+  args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      agreement: { type: 'string' },
+      'as-of': { type: 'string' },
+      'known-at': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (sub === 'schema') {
+    out(JSON.stringify(z.toJSONSchema(agreementSchema, { io: 'input', unrepresentable: 'any' }), null, 2));
+    return;
+  }
+  const { agreement: a, file } = agreementFrom(values.agreement, configFile, fail);
+  if (sub === 'validate') {
+    out(`${file}: valid (${a.versions.length} versions: ${a.versions.map((v) => v.id).join(', ')})`);
+    return;
+  }
+  if (sub === 'show') {
+    const asOf = instant(values['as-of'], '--as-of', fail) ?? Date.now();
+    const knownAt = instant(values['known-at'], '--known-at', fail);
+    const v = versionAsOf(a, asOf, knownAt);
+    if (!v)
+      fail(
+        `no version of ${a.id} is in force at ${iso(asOf)}${knownAt ? ` as known at ${iso(knownAt)}` : ''}`,
+        1,
+      );
+    if (values.json) return out(toJson(v));
+    const t = v.terms;
+    out(
+      `${a.title}: version ${v.id} (${v.kind}) in force at ${iso(asOf)}${knownAt ? `, as known at ${iso(knownAt)}` : ''}; effective ${iso(v.validFrom)}, recorded ${iso(v.recordedAt)}`,
+    );
+    out(
+      `  cloud: primary ${t.cloud.primary}${t.cloud.exclusive ? ' (exclusive)' : `, others: ${t.cloud.permittedClouds === 'any' ? 'any' : t.cloud.permittedClouds.join(', ')}`}${t.cloud.firstDeployment ? `, primary first (soak ${t.cloud.firstDeployment.minSoakHours} h; waiver needs ${t.cloud.firstDeployment.waiverRequires.join(' + ')})` : ''}`,
+    );
+    for (const l of t.licences)
+      out(
+        `  licence ${l.id}: ${l.licensor} → ${l.licensee}, ${l.subject} [${l.models.join(', ')}], ${l.exclusivity}, ${iso(l.term.from)} – ${l.term.to ? iso(l.term.to) : 'open'}`,
+      );
+    for (const r of t.revenueShares)
+      out(
+        `  revenue share ${r.id}: ${r.payer} → ${r.payee} at ${r.rate.num}/${r.rate.den} of ${r.revenueBase}, until ${r.term.to ? iso(r.term.to) : 'open'}${r.cap ? `, capped at ${r.cap.amount / 1_000_000n} ${r.cap.currency}` : ', no cap'}${r.milestoneIndependent ? ', independent of milestones' : ', milestones can end it'}`,
+      );
+    for (const e of t.equity) out(`  equity: ${e.holder} holds ${e.stake.num}/${e.stake.den}`);
+    for (const p of t.programmes) out(`  programme ${p.id} (${p.kind}): ${p.title}`);
+    return;
+  }
+  if (sub === 'diff') {
+    const [fromId, toId] =
+      positionals.length >= 2 ? positionals : [a.versions.at(-2)?.id, a.versions.at(-1)?.id];
+    const from = a.versions.find((v) => v.id === fromId);
+    const to = a.versions.find((v) => v.id === toId);
+    if (!from || !to)
+      fail(`usage: entente agreement diff [FROM TO] (versions: ${a.versions.map((v) => v.id).join(', ')})`);
+    const changes = diffVersions(from, to);
+    out(
+      values.json
+        ? JSON.stringify({ from: from.id, to: to.id, changes }, null, 2)
+        : formatChanges(from, to, changes),
+    );
+    return;
+  }
+  fail(`unknown command 'agreement ${sub ?? ''}'. Try: validate, show [--as-of D], diff [FROM TO], schema`);
+}
+
+export async function rolloutCommand(
+  sub: string | undefined,
+  args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      agreement: { type: 'string' },
+      region: { type: 'string' },
+      evidence: { type: 'string' },
+      capability: { type: 'string' },
+      'primary-cannot-support': { type: 'boolean' },
+      'partner-decision': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const loaded = loadConfig(
+    configFile,
+    process.env,
+    process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
+  );
+  const { agreement } = agreementFrom(values.agreement, configFile, fail);
+  const store = await openStore(loaded.dataDir);
+  try {
+    if (sub === 'status') {
+      const log = await readRolloutLog(store);
+      if (values.json) return out(toJson(log));
+      const now = Date.now();
+      const term = versionAsOf(agreement, now)?.terms.cloud;
+      const catalog = compileCatalog(loaded.config);
+      const latest = stagesNow(log);
+      for (const m of catalog.values()) {
+        for (const d of m.deployments) {
+          const stage = latest.get(`${m.name}@${d.modelVersion}|${d.cloud}`);
+          const gate = term ? gateFor(log, m.name, d.modelVersion, d.cloud, term, now) : null;
+          out(
+            `${`${m.name}@${d.modelVersion}`.padEnd(24)} ${d.key.padEnd(36)} ${(stage?.stage ?? '-').padEnd(8)} ${gate ? (gate.open ? `may serve: ${gate.reason}` : `REFUSED ${gate.code}: ${gate.reason}`) : 'no agreement in force'}`,
+          );
+        }
+      }
+      for (const e of log.filter((x) => x.kind === 'waiver'))
+        out(
+          `waiver #${e.seq}: ${e.model}@${e.modelVersion}: ${e.kind === 'waiver' ? `${e.capability}, partner decision ${e.partnerDecisionRef || '(none)'}` : ''}`,
+        );
+      return;
+    }
+    if (sub === 'promote') {
+      const [model, modelVersion, cloud, stage] = positionals;
+      if (!model || !modelVersion || !cloud || !stage)
+        fail(
+          'usage: entente rollout promote MODEL VERSION CLOUD planned|preview|ga|retired [--region R] [--evidence TEXT]',
+        );
+      const r = await appendRolloutEvent(store, agreement, {
+        kind: 'stage',
+        model,
+        modelVersion,
+        cloud,
+        region: values.region ?? 'global',
+        stage: stage as 'ga',
+        evidence: values.evidence ?? '',
+        atMs: Date.now(),
+      });
+      if (!r.ok) fail(`refused: ${r.code}: ${r.reason}`, 1);
+      out(`recorded as rollout log #${r.seq}: ${model}@${modelVersion} ${stage} on ${cloud}`);
+      return;
+    }
+    if (sub === 'waive') {
+      const [model, modelVersion] = positionals;
+      if (!model || !modelVersion || !values.capability) {
+        fail(
+          'usage: entente rollout waive MODEL VERSION --capability TEXT --primary-cannot-support --partner-decision REF',
+        );
+      }
+      const r = await appendRolloutEvent(store, agreement, {
+        kind: 'waiver',
+        model,
+        modelVersion,
+        capability: values.capability,
+        primaryCannotSupport: values['primary-cannot-support'] === true,
+        partnerDecisionRef: values['partner-decision'] ?? '',
+        atMs: Date.now(),
+      });
+      if (!r.ok) fail(`refused: ${r.code}: ${r.reason}`, 1);
+      out(`waiver recorded as rollout log #${r.seq}`);
+      return;
+    }
+    fail(`unknown command 'rollout ${sub ?? ''}'. Try: status, promote, waive`);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function routeCommand(
+  sub: string | undefined,
+  args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  if (sub !== 'explain')
+    fail(`unknown command 'route ${sub ?? ''}'. Try: route explain --model M [--tenant T] [--at D]`);
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      tenant: { type: 'string' },
+      at: { type: 'string' },
+      agreement: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!values.model) fail('usage: entente route explain --model M [--tenant T] [--at D] [--json]');
+  const loaded = loadConfig(
+    configFile,
+    process.env,
+    process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
+  );
+  const agreementFile = values.agreement ?? loaded.agreementFile;
+  const agreement = agreementFile ? loadAgreement(agreementFile) : null;
+  const store = await openStore(loaded.dataDir);
+  try {
+    const licensee = values.tenant
+      ? (loaded.config.tenants.find((t) => t.id === values.tenant)?.licensee ?? null)
+      : null;
+    const at = instant(values.at, '--at', fail) ?? Date.now();
+    const table = compileRouteTable(
+      compileCatalog(loaded.config),
+      agreement,
+      await readRolloutLog(store),
+      at,
+      licensee ? [licensee] : [],
+    );
+    const e = explainRoute(table, values.model, licensee);
+    out(values.json ? toJson(e) : formatExplanation(e));
+  } finally {
+    await store.close();
+  }
+}

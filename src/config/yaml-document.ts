@@ -1,0 +1,80 @@
+// YAML documents that remember where each value came from, so that every validation error, from
+// zod or from a semantic check, names the file, line, column and path. Shared by the config
+// loader and the agreement loader.
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+
+export interface ConfigProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly path: string;
+  readonly message: string;
+  /** A stable code for semantic errors (agreement validation); absent for shape errors. */
+  readonly code?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(
+      `invalid configuration:\n${problems
+        .map(
+          (p) =>
+            `  ${p.file}:${p.line}:${p.column} ${p.path ? `${p.path}: ` : ''}${p.code ? `[${p.code}] ` : ''}${p.message}`,
+        )
+        .join('\n')}`,
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export type DocPath = readonly (string | number)[];
+
+export function formatPath(path: DocPath): string {
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+    .join('')
+    .replace(/^\./, '');
+}
+
+export interface YamlSource {
+  readonly file: string;
+  readonly value: unknown;
+  /** A problem located at the deepest node of `path` that exists in the document. */
+  problem(path: DocPath, message: string, code?: string): ConfigProblem;
+}
+
+/** Parses YAML text; syntax errors throw a ConfigError with their positions. */
+export function parseYaml(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const locate = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ file, ...locate(e.pos[0]), path: '', message: e.message.split('\n')[0]! })),
+    );
+  }
+  return {
+    file,
+    value: doc.toJS(),
+    problem(path, message, code) {
+      let node: unknown;
+      for (let n = path.length; n >= 0 && !isNode(node); n--) node = doc.getIn(path.slice(0, n), true);
+      const range = isNode(node) ? node.range : undefined;
+      return {
+        file,
+        ...(range ? locate(range[0]) : { line: 1, column: 1 }),
+        path: formatPath(path),
+        message,
+        ...(code ? { code } : {}),
+      };
+    },
+  };
+}
+
+export function zodProblems(source: YamlSource, error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue) => source.problem(issue.path as (string | number)[], issue.message));
+}

@@ -1,0 +1,142 @@
+// Keeps the route table current. It is rebuilt off the request path and swapped in one
+// assignment when the agreement file changes on disk (validated first: an invalid edit is
+// logged and the old table keeps serving), when the rollout log grows (this node or another),
+// and at the instant a term starts or ends or a soak elapses.
+import { statSync } from 'node:fs';
+import { type Agreement, loadAgreement } from '../agreements/index.js';
+import type { Logger } from '../observability/index.js';
+import { type RolloutEvent, readRolloutLog } from '../rollout/index.js';
+import { type Catalog, compileRouteTable, type RouteTable } from '../routing/index.js';
+import type { Store } from '../store/index.js';
+
+const MAX_TIMER_MS = 2_147_483_647; // setTimeout's ceiling (about 24.8 days)
+
+export interface LiveRoutesOptions {
+  readonly catalog: Catalog;
+  readonly store: Store;
+  readonly agreementFile: string | null;
+  readonly licensees: readonly string[];
+  readonly pollMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  readonly onRebuild?: (table: RouteTable, cause: string) => void;
+}
+
+export class LiveRoutes {
+  #table: RouteTable;
+  #agreement: Agreement | null;
+  #log: RolloutEvent[];
+  #mtimeMs: number;
+  #timer: NodeJS.Timeout | null = null;
+  #poll: NodeJS.Timeout | null = null;
+  #polling = false;
+  readonly #now: () => number;
+
+  private constructor(
+    readonly opts: LiveRoutesOptions,
+    agreement: Agreement | null,
+    log: RolloutEvent[],
+  ) {
+    this.#now = opts.now ?? Date.now;
+    this.#agreement = agreement;
+    this.#log = log;
+    this.#mtimeMs = opts.agreementFile ? statSync(opts.agreementFile).mtimeMs : 0;
+    this.#table = compileRouteTable(opts.catalog, agreement, log, this.#now(), opts.licensees);
+    this.#schedule();
+    // Without an agreement the rollout log does not bear on routing, so there is nothing to watch.
+    if (opts.agreementFile) {
+      this.#poll = setInterval(() => void this.#check(), opts.pollMs);
+      this.#poll.unref();
+    }
+  }
+
+  /** Loads the agreement (a bad file throws: a gateway does not start on an invalid agreement). */
+  static async start(opts: LiveRoutesOptions): Promise<LiveRoutes> {
+    const agreement = opts.agreementFile ? loadAgreement(opts.agreementFile) : null;
+    return new LiveRoutes(opts, agreement, await readRolloutLog(opts.store));
+  }
+
+  get table(): RouteTable {
+    return this.#table;
+  }
+  get agreement(): Agreement | null {
+    return this.#agreement;
+  }
+  get log(): readonly RolloutEvent[] {
+    return this.#log;
+  }
+
+  /** Recompiles from the current agreement and log; the new table replaces the old in one step. */
+  rebuild(cause: string): RouteTable {
+    const t0 = performance.now();
+    this.#table = compileRouteTable(
+      this.opts.catalog,
+      this.#agreement,
+      this.#log,
+      this.#now(),
+      this.opts.licensees,
+    );
+    this.#schedule();
+    this.opts.logger.info('route table rebuilt', {
+      cause,
+      agreementVersion: this.#table.agreementVersionId,
+      rolloutSeq: this.#table.rolloutSeq,
+      ms: Number((performance.now() - t0).toFixed(3)),
+    });
+    this.opts.onRebuild?.(this.#table, cause);
+    return this.#table;
+  }
+
+  /** Re-reads the rollout log now (after this node appended to it). */
+  async refreshLog(cause: string): Promise<void> {
+    this.#log = await readRolloutLog(this.opts.store);
+    this.rebuild(cause);
+  }
+
+  #schedule(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const until = this.#table.validUntilMs;
+    if (!Number.isFinite(until)) return;
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, until - this.#now()));
+    this.#timer = setTimeout(() => this.rebuild('term boundary'), wait + 1);
+    this.#timer.unref();
+  }
+
+  async #check(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      const file = this.opts.agreementFile;
+      if (file) {
+        const mtimeMs = statSync(file).mtimeMs;
+        if (mtimeMs !== this.#mtimeMs) {
+          this.#mtimeMs = mtimeMs;
+          try {
+            this.#agreement = loadAgreement(file);
+            this.rebuild('agreement file changed');
+          } catch (err) {
+            this.opts.logger.error('agreement file change rejected; the previous version keeps serving', {
+              file,
+              error: (err as Error).message,
+            });
+          }
+        }
+      }
+      const log = await readRolloutLog(this.opts.store);
+      if ((log.at(-1)?.seq ?? 0) !== (this.#log.at(-1)?.seq ?? 0)) {
+        this.#log = log;
+        this.rebuild('rollout log grew');
+      }
+    } catch (err) {
+      this.opts.logger.error('route table check failed', { error: (err as Error).message });
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#poll) clearInterval(this.#poll);
+  }
+}
