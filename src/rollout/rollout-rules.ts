@@ -116,7 +116,9 @@ export function gateFor(
   if (primaryGa) {
     const soakMs = term.firstDeployment.minSoakHours * 3_600_000;
     const opensAtMs = primaryGa.atMs + soakMs;
-    if (atMs >= opensAtMs)
+    // Without a soak, order alone decides: a node whose clock runs behind must not be refused
+    // what the log already allows.
+    if (soakMs === 0 || atMs >= opensAtMs)
       return {
         open: true,
         via: 'primary-ga',

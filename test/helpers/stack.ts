@@ -30,6 +30,14 @@ export interface StackOptions {
   readonly routing?: string;
   readonly server?: string;
   readonly azureLatencyMs?: number;
+  /** More tenants, as YAML list items under `tenants:`. */
+  readonly tenantsYaml?: string;
+  /** Extra models, as YAML list items under `models:`. */
+  readonly modelsYaml?: string;
+  /** The agreement file the gateway enforces. */
+  readonly agreementFile?: string;
+  /** Runs before the gateway starts (seed the rollout log, say). */
+  readonly beforeStart?: (store: Store) => Promise<void>;
 }
 
 export function stackYaml(azureUrl: string, openaiUrl: string, opts: StackOptions = {}): string {
@@ -69,11 +77,13 @@ models:
   - name: gpt-4o-mini
     deployments:
       - { upstream: openai, deployment: gpt-4o-mini, modelVersion: "2024-07-18" }
+${opts.modelsYaml ?? ''}
 tenants:
   - id: acme
     keys:
       - { id: acme-all, sha256: ${sha(DEMO_KEY)}, models: ["*"] }
       - { id: acme-limited, sha256: ${sha(LIMITED_KEY)}, models: [gpt-4o-mini] }
+${opts.tenantsYaml ?? ''}
 usage:
   batchSize: 50
   flushIntervalMs: 20
@@ -93,7 +103,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const store = new SqliteStore(join(dir, 'entente.db'));
   await store.migrate();
   await seedKeys(store, config);
-  const gateway = await createGateway({ config, store, keyRefreshMs: 100 });
+  await opts.beforeStart?.(store);
+  const gateway = await createGateway({
+    config,
+    store,
+    keyRefreshMs: 100,
+    agreementFile: opts.agreementFile ?? null,
+  });
   const url = await gateway.listen();
   return {
     url,

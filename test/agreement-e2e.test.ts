@@ -1,0 +1,266 @@
+// The agreement deciding live traffic, judged by the official openai SDK through the gateway:
+// the first-deployment rule, waivers, a licence ending without a restart, and hot reloads of the
+// agreement file and the rollout log.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { loadAgreement } from '../src/agreements/index.js';
+import { appendRolloutEvent } from '../src/rollout/index.js';
+import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
+
+const ADMIN_KEY = 'sk-test-admin';
+const MS_KEY = 'sk-test-microsoft';
+const sha = (k: string) => createHash('sha256').update(k).digest('hex');
+const exampleText = readFileSync(
+  fileURLToPath(new URL('../../examples/agreement.yaml', import.meta.url)),
+  'utf8',
+);
+
+let stack: Stack;
+let client: OpenAI;
+let microsoft: OpenAI;
+let agreementFile: string;
+const licenceEndsAt = new Date(Date.now() + 6000);
+
+async function admin(method: string, path: string, body?: unknown) {
+  const r = await fetch(`${stack.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return {
+    status: r.status,
+    json: (await r.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
+  };
+}
+
+const ask = (model: string, c: OpenAI = client) =>
+  c.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+
+describe('the agreement decides live traffic', () => {
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'entente-agreement-'));
+    agreementFile = join(dir, 'agreement.yaml');
+    // The example, with Microsoft's model licence ending a few seconds from now.
+    writeFileSync(
+      agreementFile,
+      exampleText.replaceAll(
+        'to: 2033-01-01T00:00:00Z }   # through 2032',
+        `to: ${licenceEndsAt.toISOString()} }   #`,
+      ),
+    );
+    const agreement = loadAgreement(agreementFile);
+    stack = await startStack({
+      server: `  adminKeySha256: ${sha(ADMIN_KEY)}`,
+      extraYaml: `agreement: { file: ${agreementFile}, pollMs: 100 }`,
+      agreementFile,
+      tenantsYaml: `  - id: microsoft\n    licensee: microsoft\n    keys: [{ id: ms-key, sha256: ${sha(MS_KEY)} }]`,
+      modelsYaml: [
+        '  - name: gpt-5',
+        '    deployments:',
+        '      - { upstream: azure-eastus, deployment: gpt-5-preview, modelVersion: "2026-11-01" }',
+        '      - { upstream: openai, deployment: gpt-5-2026-11-01, modelVersion: "2026-11-01" }',
+        '  - name: gpt-5-pro',
+        '    deployments:',
+        '      - { upstream: azure-eastus, deployment: gpt-5-pro, modelVersion: "p1" }',
+        '      - { upstream: openai, deployment: gpt-5-pro-p1, modelVersion: "p1" }',
+        '  - name: gpt-5-mini',
+        '    deployments:',
+        '      - { upstream: azure-eastus, deployment: gpt-5-mini, modelVersion: "m1" }',
+        '      - { upstream: openai, deployment: gpt-5-mini-m1, modelVersion: "m1" }',
+      ].join('\n'),
+      beforeStart: async (store) => {
+        for (const model of [
+          ['gpt-4o', '2024-11-20'],
+          ['gpt-4o-mini', '2024-07-18'],
+        ] as const) {
+          const r = await appendRolloutEvent(store, agreement, {
+            kind: 'stage',
+            model: model[0],
+            modelVersion: model[1],
+            cloud: 'azure',
+            region: 'eastus',
+            stage: 'ga',
+            evidence: 'test seed',
+            atMs: Date.now(),
+          });
+          assert.ok(r.ok);
+        }
+      },
+    });
+    client = new OpenAI({ baseURL: stack.baseURL, apiKey: DEMO_KEY, maxRetries: 0 });
+    microsoft = new OpenAI({ baseURL: stack.baseURL, apiKey: MS_KEY, maxRetries: 0 });
+  });
+  after(() => stack.close());
+  beforeEach(() => {
+    stack.azure.setFault(null);
+    for (const k of ['azure-eastus/gpt-5-preview', 'azure-eastus/gpt-5-pro', 'azure-eastus/gpt-4o-prod'])
+      stack.gateway.context.health.success(k);
+  });
+
+  test('a new model version is refused on a non-primary cloud until it is GA on Azure, then served there when Azure fails', async () => {
+    const explain = await admin('GET', '/v1/entente/route?model=gpt-5');
+    assert.equal(explain.status, 200);
+    assert.equal(explain.json.agreementVersion, '2026-04-amendment');
+    assert.deepEqual(
+      (explain.json.excluded as { deployment: string; code: string }[]).map((x) => [x.deployment, x.code]),
+      [['openai/gpt-5-2026-11-01', 'not_yet_deployed_on_primary']],
+    );
+
+    stack.azure.setFault({ kind: 'server_error' });
+    const openaiBefore = stack.openai.requests.length;
+    await assert.rejects(ask('gpt-5'), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.APIError);
+      assert.equal(err.status, 502);
+      assert.match(
+        err.message,
+        /Not eligible under the agreement: openai\/gpt-5-2026-11-01: first-deployment rule/,
+      );
+      return true;
+    });
+    assert.equal(stack.openai.requests.length, openaiBefore, 'OpenAI never saw the request');
+
+    const early = await admin('POST', '/v1/entente/rollout/events', {
+      kind: 'stage',
+      model: 'gpt-5',
+      modelVersion: '2026-11-01',
+      cloud: 'openai',
+      stage: 'ga',
+    });
+    assert.equal(early.status, 409);
+    assert.equal(early.json.error?.code, 'not_yet_deployed_on_primary');
+
+    const primary = await admin('POST', '/v1/entente/rollout/events', {
+      kind: 'stage',
+      model: 'gpt-5',
+      modelVersion: '2026-11-01',
+      cloud: 'azure',
+      region: 'eastus',
+      stage: 'ga',
+      evidence: 'launch',
+    });
+    assert.equal(primary.status, 201);
+    const { response, data } = await ask('gpt-5');
+    assert.equal(
+      response.headers.get('x-entente-cloud'),
+      'openai',
+      'served by the next cloud once Azure is GA',
+    );
+    assert.equal(data.choices[0]!.message.content, 'Simulated reply from openai/gpt-5-2026-11-01: hi');
+  });
+
+  test('a waiver recorded earlier opens another cloud; an incomplete one does not', async () => {
+    stack.azure.setFault({ kind: 'server_error' });
+    const incomplete = await admin('POST', '/v1/entente/rollout/events', {
+      kind: 'waiver',
+      model: 'gpt-5-pro',
+      modelVersion: 'p1',
+      capability: 'fp4 kernels',
+      primaryCannotSupport: true,
+      partnerDecisionRef: '',
+    });
+    assert.equal(incomplete.status, 201, 'the waiver is recorded, but it does not meet the agreement');
+    await assert.rejects(ask('gpt-5-pro'), OpenAI.APIError);
+    const route = await admin('GET', '/v1/entente/route?model=gpt-5-pro');
+    assert.equal((route.json.excluded as { code: string }[])[0]?.code, 'waiver_incomplete');
+
+    const waiver = await admin('POST', '/v1/entente/rollout/events', {
+      kind: 'waiver',
+      model: 'gpt-5-pro',
+      modelVersion: 'p1',
+      capability: 'fp4 kernels',
+      primaryCannotSupport: true,
+      partnerDecisionRef: 'MSFT-2026-117',
+    });
+    assert.equal(waiver.status, 201);
+    const { response } = await ask('gpt-5-pro');
+    assert.equal(response.headers.get('x-entente-cloud'), 'openai');
+  });
+
+  test('a rollout event written by another process is picked up without a restart', async () => {
+    const excluded = async () =>
+      ((await admin('GET', '/v1/entente/route?model=gpt-5-mini')).json.excluded as unknown[]).length;
+    assert.equal(await excluded(), 1);
+    // Written straight to the shared store, as `entente rollout promote` on another node does.
+    const r = await appendRolloutEvent(stack.store, loadAgreement(agreementFile), {
+      kind: 'stage',
+      model: 'gpt-5-mini',
+      modelVersion: 'm1',
+      cloud: 'azure',
+      region: 'eastus',
+      stage: 'ga',
+      evidence: 'cli',
+      atMs: Date.now(),
+    });
+    assert.ok(r.ok);
+    await new Promise((res) => setTimeout(res, 350));
+    assert.equal(await excluded(), 0);
+  });
+
+  test("a licensee's key is refused after its term ends, at that instant, without a restart", async () => {
+    const before = await ask('gpt-4o', microsoft);
+    assert.equal(before.response.status, 200);
+    await new Promise((r) => setTimeout(r, Math.max(0, licenceEndsAt.getTime() - Date.now() + 150)));
+    await assert.rejects(ask('gpt-4o', microsoft), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.PermissionDeniedError);
+      assert.equal(err.code, 'licence_expired');
+      assert.match(err.message, /licence 'ms-model-ip' \(agreement version 2026-04-amendment\)/);
+      return true;
+    });
+    const models = await microsoft.models.list();
+    assert.equal(models.data.length, 0, 'no model is listed for an expired licensee');
+    // First-party traffic is not licence-gated.
+    assert.equal((await ask('gpt-4o')).response.status, 200);
+  });
+
+  test('an invalid agreement edit is rejected and the old table keeps serving; a valid edit takes effect', async () => {
+    const good = readFileSync(agreementFile, 'utf8');
+    writeFileSync(
+      agreementFile,
+      good.replace('primary: azure                  # Azure stays', 'primary: [oops]   #'),
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(
+      (await admin('GET', '/v1/entente/route?model=gpt-5')).json.agreementVersion,
+      '2026-04-amendment',
+    );
+    assert.equal((await ask('gpt-4o')).response.headers.get('x-entente-cloud'), 'azure');
+    // Valid: back to Azure exclusivity, so OpenAI may serve nothing.
+    writeFileSync(
+      agreementFile,
+      good
+        .replace('exclusive: false', 'exclusive: true')
+        .replace('permittedClouds: any            # OpenAI may serve its products on any cloud', ''),
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    const route = await admin('GET', '/v1/entente/route?model=gpt-5');
+    assert.equal((route.json.excluded as { code: string }[])[0]?.code, 'cloud_not_permitted');
+    await assert.rejects(ask('gpt-4o-mini'), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.PermissionDeniedError);
+      assert.equal(err.code, 'cloud_not_permitted');
+      return true;
+    });
+    writeFileSync(agreementFile, good);
+  });
+
+  test('the admin API needs the admin key and answers as-of and diff questions', async () => {
+    const r = await fetch(`${stack.url}/v1/entente/route?model=gpt-4o`, {
+      headers: { authorization: `Bearer ${DEMO_KEY}` },
+    });
+    assert.equal(r.status, 401);
+    const asOf = await admin('GET', '/v1/entente/agreement?as_of=2026-01-01T00:00:00Z');
+    assert.equal((asOf.json.inForce as { id: string }).id, '2025-10-definitive');
+    const diff = await admin(
+      'GET',
+      '/v1/entente/agreement/diff?from=2025-10-definitive&to=2026-04-amendment',
+    );
+    assert.ok(
+      (diff.json.changes as { path: string }[]).some((c) => c.path === 'licences[ms-model-ip].exclusivity'),
+    );
+  });
+});
