@@ -67,6 +67,14 @@ export function compileRouteTable(
   let validUntilMs = Number.POSITIVE_INFINITY;
   if (agreement)
     for (const b of boundaries(agreement)) if (b > nowMs) validUntilMs = Math.min(validUntilMs, b);
+  // The log grouped by model version, so each gate reads only its own events.
+  const byVersion = new Map<string, RolloutEvent[]>();
+  for (const e of log) {
+    const k = `${e.model}@${e.modelVersion}`;
+    const list = byVersion.get(k);
+    if (list) list.push(e);
+    else byVersion.set(k, [e]);
+  }
   const models = new Map<string, RouteEntry>();
   for (const model of catalog.values()) {
     const eligible: Eligibility[] = [];
@@ -85,7 +93,8 @@ export function compileRouteTable(
         });
         continue;
       }
-      const gate = gateFor(log, model.name, d.modelVersion, d.cloud, version.terms.cloud, nowMs);
+      const events = byVersion.get(`${model.name}@${d.modelVersion}`) ?? [];
+      const gate = gateFor(events, model.name, d.modelVersion, d.cloud, version.terms.cloud, nowMs);
       if (gate.open) eligible.push({ deployment: d, reason: gate.reason });
       else {
         excluded.push({ deployment: d, code: gate.code, reason: gate.reason });

@@ -6,6 +6,11 @@ import type { CatalogDeployment, CatalogModel } from './catalog.js';
 
 /** Weighted shuffle (Efraimidis–Spirakis): each item's key is u^(1/w); larger keys go first. Weights are > 0 (compileTiers drops 0). */
 function weightedOrder(items: readonly CatalogDeployment[], random: () => number): CatalogDeployment[] {
+  if (items.length === 2) {
+    // The common case (two regions of the primary): one draw, no allocation beyond the result.
+    const [a, b] = items as [CatalogDeployment, CatalogDeployment];
+    return random() * (a.weight + b.weight) < a.weight ? [a, b] : [b, a];
+  }
   return items
     .map((d) => ({ d, k: random() ** (1 / d.weight) }))
     .sort((a, b) => b.k - a.k)
