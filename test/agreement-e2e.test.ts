@@ -262,5 +262,15 @@ describe('the agreement decides live traffic', () => {
     assert.ok(
       (diff.json.changes as { path: string }[]).some((c) => c.path === 'licences[ms-model-ip].exclusivity'),
     );
+    const bad = await fetch(`${stack.url}/v1/entente/agreement/validate?file=proposed.yaml`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      body: exampleText.replace('rate: "20/100"                # reported, unconfirmed', 'rate: "3/2"   #'),
+    });
+    assert.equal(bad.status, 422);
+    const body = (await bad.json()) as { problems: { code: string; file: string; line: number }[] };
+    assert.equal(body.problems[0]?.code, 'rate_out_of_range');
+    assert.equal(body.problems[0]?.file, 'proposed.yaml');
+    assert.ok(body.problems[0]!.line > 1);
   });
 });

@@ -2,12 +2,14 @@
 //   GET  /v1/entente/route?model=M[&tenant=T]        the route decision and why
 //   GET  /v1/entente/agreement[?as_of=ISO&known_at=ISO] the version in force
 //   GET  /v1/entente/agreement/diff?from=V&to=W      what an amendment changed
+//   POST /v1/entente/agreement/validate              validate a proposed agreement file (the body)
 //   GET  /v1/entente/rollout                         the rollout log
 //   POST /v1/entente/rollout/events                  promote or waive (same rules as the CLI)
 
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { diffVersions, versionAsOf } from '../agreements/index.js';
+import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
+import { ConfigError } from '../config/index.js';
 import { gatewayError } from '../errors/index.js';
 import { hashKey, presentedKey } from '../gateway/auth.js';
 import type { GatewayContext } from '../gateway/context.js';
@@ -114,6 +116,19 @@ export async function handleAdmin(
         requestId,
       );
     return send(res, 200, { from: from.id, to: to.id, changes: diffVersions(from, to) }, requestId);
+  }
+  if (method === 'POST' && path === '/v1/entente/agreement/validate') {
+    // The same validation as `entente agreement validate`, for a proposed file sent as the body.
+    const raw = await readBody(req, 1_048_576);
+    if (!Buffer.isBuffer(raw)) return sendError(res, raw, requestId);
+    try {
+      const a = parseAgreementText(raw.toString('utf8'), q.get('file') ?? 'agreement.yaml');
+      return send(res, 200, { valid: true, id: a.id, versions: a.versions.map((v) => v.id) }, requestId);
+    } catch (err) {
+      if (err instanceof ConfigError)
+        return send(res, 422, { valid: false, problems: err.problems }, requestId);
+      throw err;
+    }
   }
   if (method === 'GET' && path === '/v1/entente/rollout') {
     return send(res, 200, { events: gw.routes.log }, requestId);
