@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
+import { ledgerCommand, revenueShareCommand, usageCommand } from './ledger-commands.js';
 import { serve } from './serve.js';
 
 export const defaultConfigPath = fileURLToPath(new URL('../../../examples/entente.yaml', import.meta.url));
@@ -27,6 +28,9 @@ Usage:
   entente rollout status | promote MODEL VERSION CLOUD STAGE [--region R] [--evidence T]
                  | waive MODEL VERSION --capability T --primary-cannot-support --partner-decision REF
   entente route explain --model M [--tenant T] [--at D] [--json]
+  entente ledger balances | statement --period YYYY-MM [--account A] [--format csv|json] | close --period YYYY-MM
+  entente revenue-share status [--json]      accrued, cap, remaining, run-rate, when the cap is reached
+  entente usage replay                       rebuild the ledger from the usage log and compare
   entente sim --kind openai|azure-openai [--port N] [--latency-ms N] [--tokens-per-second N]
       Run one cloud simulator on its own.
 `;
@@ -153,12 +157,22 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'agreement':
     case 'rollout':
-    case 'route': {
+    case 'route':
+    case 'ledger':
+    case 'revenue-share':
+    case 'usage': {
       const rest2 = argv.slice(2);
       const i = rest2.indexOf('--config');
       const cfg = configPath(i >= 0 ? rest2[i + 1] : undefined);
       const args = i >= 0 ? [...rest2.slice(0, i), ...rest2.slice(i + 2)] : rest2;
-      const run = cmd === 'agreement' ? agreementCommand : cmd === 'rollout' ? rolloutCommand : routeCommand;
+      const run = {
+        agreement: agreementCommand,
+        rollout: rolloutCommand,
+        route: routeCommand,
+        ledger: ledgerCommand,
+        'revenue-share': revenueShareCommand,
+        usage: usageCommand,
+      }[cmd];
       await run(sub, args, cfg, fail);
       return;
     }

@@ -5,6 +5,7 @@ import { type Agreement, loadAgreement } from '../agreements/index.js';
 import type { Config } from '../config/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { createGateway } from '../gateway/index.js';
+import { loadPriceBooks } from '../ledger/index.js';
 import { createLogger } from '../observability/index.js';
 import { appendRolloutEvent } from '../rollout/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -41,7 +42,12 @@ export async function seedRollout(store: Store, config: Config, agreement: Agree
 
 export async function serve(configFile: string, overrides: ConfigOverrides): Promise<void> {
   const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info');
-  const { config, file, dataDir, agreementFile } = loadConfig(configFile, process.env, overrides);
+  const { config, file, dataDir, agreementFile, priceBooksFile } = loadConfig(
+    configFile,
+    process.env,
+    overrides,
+  );
+  const priceBooks = priceBooksFile ? loadPriceBooks(priceBooksFile) : null;
   const simUrls = new Map<string, string>();
   const sims: { close(): Promise<void> }[] = [];
   if (config.simulators.length > 0) {
@@ -63,7 +69,7 @@ export async function serve(configFile: string, overrides: ConfigOverrides): Pro
   const store = await openStore(dataDir);
   await seedKeys(store, config);
   if (agreementFile) await seedRollout(store, config, loadAgreement(agreementFile));
-  const gateway = await createGateway({ config, store, simUrls, logger: log, agreementFile });
+  const gateway = await createGateway({ config, store, simUrls, logger: log, agreementFile, priceBooks });
   const url = await gateway.listen();
   log.info('entente is serving', {
     url,

@@ -21,6 +21,8 @@ export interface LoadedConfig {
   readonly dataDir: string;
   /** Absolute path of the agreement file, when the config names one. */
   readonly agreementFile: string | null;
+  /** Absolute path of the price-book file, when the config names one. */
+  readonly priceBooksFile: string | null;
 }
 
 function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, missing: string[]): unknown {
@@ -108,5 +110,6 @@ export function loadConfig(
     file,
     dataDir: resolve(config.dataDir),
     agreementFile: config.agreement ? resolve(dirname(file), config.agreement.file) : null,
+    priceBooksFile: config.ledger ? resolve(dirname(file), config.ledger.priceBooks) : null,
   };
 }

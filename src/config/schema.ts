@@ -130,6 +130,17 @@ export const agreementRefSchema = z.strictObject({
     .default([]),
 });
 
+export const ledgerSchema = z.strictObject({
+  /** The price-book file; a relative path resolves against the config file's folder. */
+  priceBooks: z.string().min(1),
+  /** The party whose revenue the usage is (the model owner; the revenue share's payer). */
+  owner: id,
+  /** A model with no price: `refuse` it at request time, or serve it and `flag` the usage. */
+  unpriced: z.enum(['refuse', 'flag']).default('refuse'),
+  /** How often pending usage is posted to the ledger. */
+  intervalMs: ms.default(1_000),
+});
+
 export const usageSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(10_000).default(500),
   flushIntervalMs: ms.default(250),
@@ -146,6 +157,7 @@ export const configSchema = z
     tenants: z.array(tenantSchema).default([]),
     usage: usageSchema.default(usageSchema.parse({})),
     agreement: agreementRefSchema.optional(),
+    ledger: ledgerSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {

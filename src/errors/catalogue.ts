@@ -136,6 +136,13 @@ export const errorCatalogue = {
     retryable: false,
     summary: 'The model version was retired on every cloud that could serve it.',
   },
+  model_unpriced: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary:
+      'No price book prices this model version, and ledger.unpriced is refuse: Entente fails closed rather than serve unbilled.',
+  },
   admin_unauthorized: {
     status: 401,
     type: 'authentication_error',

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type ChatRequest, parseChatRequest, type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { errorBody, type GatewayError, gatewayError } from '../errors/index.js';
+import { priceOf } from '../ledger/index.js';
 import { isFailure, type UpstreamFailure } from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import { type Exclusion, orderDeployments } from '../routing/index.js';
@@ -127,12 +128,30 @@ export async function handleChatCompletions(
     );
   }
 
+  // Fail closed on price: never serve what the ledger could not bill.
+  const priced = (d: CatalogDeployment) =>
+    !gw.refuseUnpriced || priceOf(gw.priceBooks!, model.name, d.modelVersion, state.startedAtMs) !== null;
+  if (gw.refuseUnpriced && !model.deployments.some(priced)) {
+    return fail(
+      gw,
+      res,
+      state,
+      chat,
+      gatewayError(
+        'model_unpriced',
+        `No price book prices '${model.name}' (${[...new Set(model.deployments.map((d) => d.modelVersion))].join(', ')}); refusing rather than serving it unbilled.`,
+        { param: 'model' },
+      ),
+    );
+  }
+
   const stream = chat.stream === true;
   const maxAttempts = gw.config.routing.maxAttempts;
   const tried: Attempted[] = [];
   let earliestBackMs = Number.POSITIVE_INFINITY;
   for (const d of orderDeployments(model, Math.random)) {
     if (state.attempts >= maxAttempts) break;
+    if (!priced(d)) continue;
     const now = Date.now();
     const availability = gw.health.acquire(d.key, now);
     if (!availability.available) {

@@ -1,7 +1,7 @@
 // What the request handlers share: frozen config and catalog, upstream clients, health, the
 // key ring and the usage log. Built once by createGateway.
 import type { Config } from '../config/index.js';
-import type { UsageLog } from '../ledger/index.js';
+import type { PriceBooks, UsageLog } from '../ledger/index.js';
 import type { Catalog, CatalogDeployment, HealthTracker } from '../routing/index.js';
 import type { KeyRing } from './auth.js';
 import type { LiveRoutes } from './live-routes.js';
@@ -24,4 +24,7 @@ export interface GatewayContext {
   readonly keys: KeyRing;
   readonly usageLog: UsageLog;
   readonly events: GatewayEvents;
+  /** Price books, when metering is on; with `refuseUnpriced`, unpriced model versions are not served. */
+  readonly priceBooks: PriceBooks | null;
+  readonly refuseUnpriced: boolean;
 }

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { handleAdmin, isAdminPath } from '../admin/index.js';
 import type { Config } from '../config/index.js';
 import { errorBody, gatewayError } from '../errors/index.js';
-import { UsageLog } from '../ledger/index.js';
+import { Meter, type PriceBooks, UsageLog } from '../ledger/index.js';
 import { type Logger, silentLogger } from '../observability/index.js';
 import { compileCatalog, HealthTracker } from '../routing/index.js';
 import type { Store } from '../store/index.js';
@@ -29,6 +29,8 @@ export interface GatewayOptions {
   readonly keyRefreshMs?: number;
   /** The agreement file (resolved path); none = no licence or first-deployment rules. */
   readonly agreementFile?: string | null;
+  /** Price books: metering posts usage to the ledger every ledger.intervalMs. */
+  readonly priceBooks?: PriceBooks | null;
 }
 
 export interface Gateway {
@@ -85,7 +87,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     keys,
     usageLog,
     events: opts.events ?? {},
+    priceBooks: opts.priceBooks ?? null,
+    refuseUnpriced: (opts.priceBooks ?? null) !== null && config.ledger?.unpriced !== 'flag',
   };
+  const meter = opts.priceBooks
+    ? new Meter(
+        store,
+        () => ({
+          priceBooks: opts.priceBooks!,
+          agreement: routes.agreement,
+          owner: config.ledger?.owner ?? 'operator',
+        }),
+        config.ledger?.intervalMs ?? 1_000,
+        log,
+      )
+    : null;
 
   let draining = false;
   let inFlight = 0;
@@ -266,6 +282,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // Give handlers of destroyed sockets a turn to append their records.
       await new Promise((r) => setImmediate(r));
       await usageLog.close();
+      await meter?.stop();
       await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
     },
   };

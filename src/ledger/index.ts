@@ -1,2 +1,12 @@
+export { Meter } from './meter.js';
+export { formatMicros, MICROS, mulRatioFloor, parseMajor } from './money.js';
+export type { AccrualState, Entry, LedgerTx, Outcome, PostingInput, ShareTerm } from './plan-postings.js';
+export { nextPeriod, periodOf, planPostings, postingPeriod, revenuePayloadHash } from './plan-postings.js';
+export type { LedgerSetup, PostResult } from './post-usage.js';
+export { postUsage, shareTermsAt } from './post-usage.js';
+export type { PriceBooks, PriceEntry } from './price-book.js';
+export { loadPriceBooks, parsePriceBooks, priceOf, revenueOf } from './price-book.js';
+export type { AccountStatement, ShareStatus, Statement } from './statements.js';
+export { balances, buildStatement, revenueShareStatus, statementCsv, statementJson } from './statements.js';
 export type { UsageLogOptions } from './usage-log.js';
 export { UsageLog } from './usage-log.js';

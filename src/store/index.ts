@@ -3,7 +3,20 @@ import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
 
-export type { ApiKeyRecord, Store, StoredRolloutEvent, UsageQuery, UsageRecord } from './types.js';
+export type {
+  ApiKeyRecord,
+  LedgerRow,
+  PostingPlan,
+  PostingView,
+  Store,
+  StoredAccrual,
+  StoredEntry,
+  StoredRolloutEvent,
+  StoredTx,
+  UsageQuery,
+  UsageRecord,
+} from './types.js';
+export { USAGE_CONFLICT, USAGE_PENDING, USAGE_POSTED, USAGE_UNPRICED } from './types.js';
 export { PostgresStore, SqliteStore };
 
 /** DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data directory. */

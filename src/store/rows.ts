@@ -1,7 +1,7 @@
 // Database rows ↔ records, validated with zod on the way in (a row is an edge too).
 // Both stores share the column names, so they share this mapping.
 import { z } from 'zod';
-import type { ApiKeyRecord, UsageRecord } from './types.js';
+import type { ApiKeyRecord, LedgerRow, UsageRecord } from './types.js';
 
 const int = z.coerce.number().int();
 
@@ -103,6 +103,34 @@ export function usageFromRow(row: unknown): UsageRecord {
     startedAtMs: r.started_at_ms,
     latencyMs: r.latency_ms,
     overheadUs: r.overhead_us,
+  };
+}
+
+const big = z.union([z.bigint(), z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => BigInt(v));
+const ledgerRow = z.object({
+  tx_id: z.string(),
+  code: z.string(),
+  effective_at_ms: big,
+  recorded_at_ms: big,
+  period: z.string().regex(/^\d{4}-\d{2}$/),
+  cause_id: z.string().nullable(),
+  currency: z.string(),
+  account: z.string(),
+  amount_micros: big,
+});
+
+export function ledgerRowFromDb(row: unknown): LedgerRow {
+  const r = ledgerRow.parse(row);
+  return {
+    txId: r.tx_id,
+    code: r.code,
+    effectiveAtMs: Number(r.effective_at_ms),
+    recordedAtMs: Number(r.recorded_at_ms),
+    period: r.period,
+    causeId: r.cause_id,
+    currency: r.currency,
+    account: r.account,
+    amountMicros: r.amount_micros,
   };
 }
 

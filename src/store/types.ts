@@ -53,6 +53,55 @@ export interface StoredRolloutEvent {
   readonly payload: unknown;
 }
 
+/** Ledger types the store persists; the posting logic itself lives in src/ledger. */
+export interface StoredEntry {
+  readonly account: string;
+  readonly amountMicros: bigint;
+}
+export interface StoredTx {
+  readonly txId: string;
+  readonly code: string;
+  readonly payloadHash: string;
+  readonly effectiveAtMs: number;
+  readonly period: string;
+  readonly causeId: string | null;
+  readonly currency: string;
+  readonly entries: readonly StoredEntry[];
+}
+export interface StoredAccrual {
+  readonly revenueMicros: bigint;
+  readonly accruedMicros: bigint;
+}
+export interface LedgerRow {
+  readonly txId: string;
+  readonly code: string;
+  readonly effectiveAtMs: number;
+  readonly recordedAtMs: number;
+  readonly period: string;
+  readonly causeId: string | null;
+  readonly currency: string;
+  readonly account: string;
+  readonly amountMicros: bigint;
+}
+
+/** What a posting plan sees: prior revenue-transaction hashes, locked accrual states, closed periods. */
+export interface PostingView {
+  readonly existing: ReadonlyMap<string, string>;
+  readonly states: ReadonlyMap<string, StoredAccrual>;
+  readonly closed: ReadonlySet<string>;
+}
+export interface PostingPlan {
+  readonly txs: readonly StoredTx[];
+  readonly states: ReadonlyMap<string, StoredAccrual>;
+  /** Pending usage records to mark: request id → ledger status (1 posted, 2 unpriced, 3 conflict). */
+  readonly usageStatus: ReadonlyMap<string, number>;
+}
+
+export const USAGE_PENDING = 0;
+export const USAGE_POSTED = 1;
+export const USAGE_UNPRICED = 2;
+export const USAGE_CONFLICT = 3;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
@@ -75,5 +124,24 @@ export interface Store {
     check: (log: readonly StoredRolloutEvent[]) => R | null,
   ): Promise<{ seq: number } | { refused: R }>;
   listRolloutEvents(): Promise<StoredRolloutEvent[]>;
+  /**
+   * One ledger unit of work, atomically: lock the accrual states of `termIds`, read the prior
+   * hashes of `txIds` and the closed periods, call `plan`, then write its transactions, states and
+   * usage marks. Under concurrency across processes, plans for the same terms run one at a time.
+   */
+  postLedger(
+    txIds: readonly string[],
+    termIds: readonly string[],
+    plan: (view: PostingView) => PostingPlan,
+  ): Promise<void>;
+  /** Usage records not yet posted to the ledger, oldest first. */
+  pendingUsage(limit: number): Promise<UsageRecord[]>;
+  /** Resets every usage record to pending and empties the ledger (for `usage replay`). */
+  resetLedger(): Promise<void>;
+  ledgerRows(query?: { account?: string; period?: string; beforePeriod?: string }): Promise<LedgerRow[]>;
+  accrualStates(): Promise<Map<string, StoredAccrual>>;
+  closedPeriods(): Promise<Set<string>>;
+  /** Closes a period; false if it was closed already. */
+  closePeriod(period: string, atMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

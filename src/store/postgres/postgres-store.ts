@@ -1,8 +1,18 @@
 // The cluster store: PostgreSQL through node-postgres (pg), shared by several gateway nodes.
 // Usage appends are one multi-row INSERT per batch, idempotent on request_id.
 import pg from 'pg';
-import { keyFromRow, usageColumns, usageFromRow, usageToRow } from '../rows.js';
-import type { ApiKeyRecord, Store, StoredRolloutEvent, UsageQuery, UsageRecord } from '../types.js';
+import { keyFromRow, ledgerRowFromDb, usageColumns, usageFromRow, usageToRow } from '../rows.js';
+import type {
+  ApiKeyRecord,
+  LedgerRow,
+  PostingPlan,
+  PostingView,
+  Store,
+  StoredAccrual,
+  StoredRolloutEvent,
+  UsageQuery,
+  UsageRecord,
+} from '../types.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE usage_records (
@@ -44,9 +54,33 @@ const migrations: readonly string[] = [
      payload JSONB NOT NULL,
      recorded_at_ms BIGINT NOT NULL
    );`,
+  `ALTER TABLE usage_records ADD COLUMN ledger_status SMALLINT NOT NULL DEFAULT 0;
+   CREATE INDEX usage_records_pending ON usage_records (ledger_status, seq);
+   CREATE TABLE ledger_transactions (
+     tx_id TEXT PRIMARY KEY,
+     code TEXT NOT NULL,
+     payload_hash TEXT NOT NULL,
+     effective_at_ms BIGINT NOT NULL,
+     period TEXT NOT NULL,
+     cause_id TEXT,
+     currency TEXT NOT NULL,
+     recorded_at_ms BIGINT NOT NULL
+   );
+   CREATE TABLE ledger_entries (
+     tx_id TEXT NOT NULL REFERENCES ledger_transactions (tx_id),
+     idx INTEGER NOT NULL,
+     account TEXT NOT NULL,
+     amount_micros BIGINT NOT NULL,
+     period TEXT NOT NULL,
+     PRIMARY KEY (tx_id, idx)
+   );
+   CREATE INDEX ledger_entries_account ON ledger_entries (account, period);
+   CREATE TABLE accrual_states (term_id TEXT PRIMARY KEY, revenue_micros BIGINT NOT NULL, accrued_micros BIGINT NOT NULL);
+   CREATE TABLE ledger_periods (period TEXT PRIMARY KEY, closed_at_ms BIGINT NOT NULL);`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
+const PERIOD_LOCK = 7_160_003; // postings share it; closing a period takes it alone
 
 const MIGRATION_LOCK = 7_160_001; // pg_advisory_xact_lock key: one migrator at a time across nodes
 
@@ -188,6 +222,191 @@ export class PostgresStore implements Store {
       'SELECT seq, payload FROM rollout_events ORDER BY seq',
     );
     return rows.map((r) => ({ seq: Number(r.seq), payload: r.payload }));
+  }
+
+  async postLedger(
+    txIds: readonly string[],
+    termIds: readonly string[],
+    plan: (view: PostingView) => PostingPlan,
+  ): Promise<void> {
+    // A unique violation means another node posted the same usage between our read and our
+    // write: run again, and the plan sees its transactions as duplicates.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#postLedgerOnce(txIds, termIds, plan);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if ((code === '23505' || code === '40001' || code === '40P01') && attempt < 8) continue;
+        throw err;
+      }
+    }
+  }
+
+  async #postLedgerOnce(
+    txIds: readonly string[],
+    termIds: readonly string[],
+    plan: (view: PostingView) => PostingPlan,
+  ): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      // A period closes under the same lock, so no posting lands in a period being closed.
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PERIOD_LOCK]);
+      const terms = [...new Set(termIds)].sort();
+      if (terms.length > 0) {
+        await client.query(
+          'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) SELECT unnest($1::text[]), 0, 0 ON CONFLICT (term_id) DO NOTHING',
+          [terms],
+        );
+      }
+      // Row locks in a fixed order: concurrent accruals against one cap run one at a time.
+      const st = await client.query<{ term_id: string; revenue_micros: string; accrued_micros: string }>(
+        'SELECT term_id, revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ANY($1::text[]) ORDER BY term_id FOR UPDATE',
+        [terms],
+      );
+      const ex = await client.query<{ tx_id: string; payload_hash: string }>(
+        'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id = ANY($1::text[])',
+        [txIds],
+      );
+      const closed = await client.query<{ period: string }>('SELECT period FROM ledger_periods');
+      const p = plan({
+        existing: new Map(ex.rows.map((r) => [r.tx_id, r.payload_hash])),
+        states: new Map(
+          st.rows.map((r) => [
+            r.term_id,
+            { revenueMicros: BigInt(r.revenue_micros), accruedMicros: BigInt(r.accrued_micros) },
+          ]),
+        ),
+        closed: new Set(closed.rows.map((r) => r.period)),
+      });
+      const now = Date.now();
+      if (p.txs.length > 0) {
+        await client.query(
+          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])`,
+          [
+            p.txs.map((t) => t.txId),
+            p.txs.map((t) => t.code),
+            p.txs.map((t) => t.payloadHash),
+            p.txs.map((t) => t.effectiveAtMs),
+            p.txs.map((t) => t.period),
+            p.txs.map((t) => t.causeId),
+            p.txs.map((t) => t.currency),
+            p.txs.map(() => now),
+          ],
+        );
+        const entries = p.txs.flatMap((t) =>
+          t.entries.map((e, i) => [t.txId, i, e.account, e.amountMicros.toString(), t.period] as const),
+        );
+        if (entries.length > 0) {
+          await client.query(
+            'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[])',
+            [
+              entries.map((e) => e[0]),
+              entries.map((e) => e[1]),
+              entries.map((e) => e[2]),
+              entries.map((e) => e[3]),
+              entries.map((e) => e[4]),
+            ],
+          );
+        }
+      }
+      for (const [id, s] of p.states) {
+        await client.query(
+          'UPDATE accrual_states SET revenue_micros = $2, accrued_micros = $3 WHERE term_id = $1',
+          [id, s.revenueMicros.toString(), s.accruedMicros.toString()],
+        );
+      }
+      if (p.usageStatus.size > 0) {
+        await client.query(
+          'UPDATE usage_records u SET ledger_status = v.s FROM unnest($1::text[], $2::smallint[]) AS v(r, s) WHERE u.request_id = v.r AND u.ledger_status = 0',
+          [[...p.usageStatus.keys()], [...p.usageStatus.values()]],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async pendingUsage(limit: number): Promise<UsageRecord[]> {
+    const { rows } = await this.#pool.query(
+      `SELECT ${usageColumns.join(', ')} FROM usage_records WHERE ledger_status = 0 ORDER BY seq LIMIT $1`,
+      [limit],
+    );
+    return rows.map(usageFromRow);
+  }
+
+  async resetLedger(): Promise<void> {
+    await this.#pool.query(
+      'BEGIN; DELETE FROM ledger_entries; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0; COMMIT;',
+    );
+  }
+
+  async ledgerRows(
+    query: { account?: string; period?: string; beforePeriod?: string } = {},
+  ): Promise<LedgerRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.account) {
+      args.push(query.account);
+      where.push(`e.account = $${args.length}`);
+    }
+    if (query.period) {
+      args.push(query.period);
+      where.push(`e.period = $${args.length}`);
+    }
+    if (query.beforePeriod) {
+      args.push(query.beforePeriod);
+      where.push(`e.period < $${args.length}`);
+    }
+    const { rows } = await this.#pool.query(
+      `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, e.account, e.amount_micros
+       FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.effective_at_ms, t.tx_id, e.idx`,
+      args,
+    );
+    return rows.map(ledgerRowFromDb);
+  }
+
+  async accrualStates(): Promise<Map<string, StoredAccrual>> {
+    const { rows } = await this.#pool.query<{
+      term_id: string;
+      revenue_micros: string;
+      accrued_micros: string;
+    }>('SELECT term_id, revenue_micros, accrued_micros FROM accrual_states');
+    return new Map(
+      rows.map((r) => [
+        r.term_id,
+        { revenueMicros: BigInt(r.revenue_micros), accruedMicros: BigInt(r.accrued_micros) },
+      ]),
+    );
+  }
+
+  async closedPeriods(): Promise<Set<string>> {
+    const { rows } = await this.#pool.query<{ period: string }>('SELECT period FROM ledger_periods');
+    return new Set(rows.map((r) => r.period));
+  }
+
+  async closePeriod(period: string, atMs: number): Promise<boolean> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PERIOD_LOCK]);
+      const r = await client.query(
+        'INSERT INTO ledger_periods (period, closed_at_ms) VALUES ($1, $2) ON CONFLICT (period) DO NOTHING',
+        [period, atMs],
+      );
+      await client.query('COMMIT');
+      return (r.rowCount ?? 0) > 0;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { keyFromRow, usageColumns, usageFromRow, usageToRow } from '../rows.js';
-import type { ApiKeyRecord, Store, StoredRolloutEvent, UsageQuery, UsageRecord } from '../types.js';
+import { keyFromRow, ledgerRowFromDb, usageColumns, usageFromRow, usageToRow } from '../rows.js';
+import type {
+  ApiKeyRecord,
+  LedgerRow,
+  PostingPlan,
+  PostingView,
+  Store,
+  StoredAccrual,
+  StoredRolloutEvent,
+  UsageQuery,
+  UsageRecord,
+} from '../types.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE usage_records (
@@ -47,6 +57,29 @@ const migrations: readonly string[] = [
      payload TEXT NOT NULL,
      recorded_at_ms INTEGER NOT NULL
    );`,
+  `ALTER TABLE usage_records ADD COLUMN ledger_status INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX usage_records_pending ON usage_records (ledger_status, seq);
+   CREATE TABLE ledger_transactions (
+     tx_id TEXT PRIMARY KEY,
+     code TEXT NOT NULL,
+     payload_hash TEXT NOT NULL,
+     effective_at_ms BIGINT NOT NULL,
+     period TEXT NOT NULL,
+     cause_id TEXT,
+     currency TEXT NOT NULL,
+     recorded_at_ms BIGINT NOT NULL
+   );
+   CREATE TABLE ledger_entries (
+     tx_id TEXT NOT NULL REFERENCES ledger_transactions (tx_id),
+     idx INTEGER NOT NULL,
+     account TEXT NOT NULL,
+     amount_micros BIGINT NOT NULL,
+     period TEXT NOT NULL,
+     PRIMARY KEY (tx_id, idx)
+   );
+   CREATE INDEX ledger_entries_account ON ledger_entries (account, period);
+   CREATE TABLE accrual_states (term_id TEXT PRIMARY KEY, revenue_micros BIGINT NOT NULL, accrued_micros BIGINT NOT NULL);
+   CREATE TABLE ledger_periods (period TEXT PRIMARY KEY, closed_at_ms BIGINT NOT NULL);`,
 ];
 
 export class SqliteStore implements Store {
@@ -167,6 +200,141 @@ export class SqliteStore implements Store {
       seq: r.seq,
       payload: JSON.parse(r.payload) as unknown,
     }));
+  }
+
+  async postLedger(
+    txIds: readonly string[],
+    termIds: readonly string[],
+    plan: (view: PostingView) => PostingPlan,
+  ): Promise<void> {
+    const db = this.#db;
+    const run = db.transaction(() => {
+      const existing = new Map<string, string>();
+      const q = db.prepare('SELECT payload_hash FROM ledger_transactions WHERE tx_id = ?');
+      for (const id of txIds) {
+        const r = q.get(id) as { payload_hash: string } | undefined;
+        if (r) existing.set(id, r.payload_hash);
+      }
+      const states = new Map<string, StoredAccrual>();
+      const sq = db
+        .prepare('SELECT revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ?')
+        .safeIntegers(true);
+      for (const id of termIds) {
+        const r = sq.get(id) as { revenue_micros: bigint; accrued_micros: bigint } | undefined;
+        if (r) states.set(id, { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros });
+      }
+      const p = plan({ existing, states, closed: this.#closed() });
+      const now = Date.now();
+      const insTx = db.prepare(
+        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      const insEntry = db.prepare(
+        'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES (?, ?, ?, ?, ?)',
+      );
+      for (const tx of p.txs) {
+        insTx.run(
+          tx.txId,
+          tx.code,
+          tx.payloadHash,
+          tx.effectiveAtMs,
+          tx.period,
+          tx.causeId,
+          tx.currency,
+          now,
+        );
+        tx.entries.forEach((e, i) => {
+          insEntry.run(tx.txId, i, e.account, e.amountMicros, tx.period);
+        });
+      }
+      const up = db.prepare(
+        'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) VALUES (?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros',
+      );
+      for (const [id, s] of p.states) up.run(id, s.revenueMicros, s.accruedMicros);
+      const mark = db.prepare(
+        'UPDATE usage_records SET ledger_status = ? WHERE request_id = ? AND ledger_status = 0',
+      );
+      for (const [rid, status] of p.usageStatus) mark.run(status, rid);
+    });
+    run.immediate();
+  }
+
+  async pendingUsage(limit: number): Promise<UsageRecord[]> {
+    return this.#db
+      .prepare(
+        `SELECT ${usageColumns.join(', ')} FROM usage_records WHERE ledger_status = 0 ORDER BY seq LIMIT ?`,
+      )
+      .all(limit)
+      .map(usageFromRow);
+  }
+
+  async resetLedger(): Promise<void> {
+    this.#db.transaction(() => {
+      this.#db.exec(
+        'DELETE FROM ledger_entries; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0;',
+      );
+    })();
+  }
+
+  async ledgerRows(
+    query: { account?: string; period?: string; beforePeriod?: string } = {},
+  ): Promise<LedgerRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.account) {
+      where.push('e.account = ?');
+      args.push(query.account);
+    }
+    if (query.period) {
+      where.push('e.period = ?');
+      args.push(query.period);
+    }
+    if (query.beforePeriod) {
+      where.push('e.period < ?');
+      args.push(query.beforePeriod);
+    }
+    const sql = `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, e.account, e.amount_micros
+      FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.effective_at_ms, t.tx_id, e.idx`;
+    return this.#db
+      .prepare(sql)
+      .safeIntegers(true)
+      .all(...args)
+      .map(ledgerRowFromDb);
+  }
+
+  async accrualStates(): Promise<Map<string, StoredAccrual>> {
+    const rows = this.#db
+      .prepare('SELECT term_id, revenue_micros, accrued_micros FROM accrual_states')
+      .safeIntegers(true)
+      .all() as { term_id: string; revenue_micros: bigint; accrued_micros: bigint }[];
+    return new Map(
+      rows.map((r) => [r.term_id, { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros }]),
+    );
+  }
+
+  async closedPeriods(): Promise<Set<string>> {
+    return this.#closed();
+  }
+
+  #closed(): Set<string> {
+    return new Set(
+      (this.#db.prepare('SELECT period FROM ledger_periods').all() as { period: string }[]).map(
+        (r) => r.period,
+      ),
+    );
+  }
+
+  async closePeriod(period: string, atMs: number): Promise<boolean> {
+    // IMMEDIATE: a posting in flight finishes before the period closes, and none starts in it after.
+    return this.#db
+      .transaction(
+        () =>
+          this.#db
+            .prepare(
+              'INSERT INTO ledger_periods (period, closed_at_ms) VALUES (?, ?) ON CONFLICT (period) DO NOTHING',
+            )
+            .run(period, atMs).changes > 0,
+      )
+      .immediate();
   }
 
   async close(): Promise<void> {

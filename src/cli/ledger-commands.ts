@@ -1,0 +1,170 @@
+// `entente ledger …`, `entente revenue-share status` and `entente usage replay`.
+import { parseArgs } from 'node:util';
+import { toJson } from '../admin/index.js';
+import { loadAgreement } from '../agreements/index.js';
+import { loadConfig } from '../config/index.js';
+import {
+  balances,
+  buildStatement,
+  formatMicros,
+  type LedgerSetup,
+  loadPriceBooks,
+  periodOf,
+  postUsage,
+  revenueShareStatus,
+  statementCsv,
+  statementJson,
+} from '../ledger/index.js';
+import { openStore, type Store } from '../store/index.js';
+
+type Fail = (message: string, code?: number) => never;
+const out = (s: string): void => {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+};
+
+async function withLedger<T>(
+  configFile: string,
+  fail: Fail,
+  fn: (store: Store, setup: LedgerSetup) => Promise<T>,
+): Promise<T> {
+  const loaded = loadConfig(
+    configFile,
+    process.env,
+    process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
+  );
+  if (!loaded.priceBooksFile || !loaded.config.ledger)
+    fail('no ledger in the config: add ledger.priceBooks and ledger.owner');
+  const setup: LedgerSetup = {
+    priceBooks: loadPriceBooks(loaded.priceBooksFile),
+    agreement: loaded.agreementFile ? loadAgreement(loaded.agreementFile) : null,
+    owner: loaded.config.ledger.owner,
+  };
+  const store = await openStore(loaded.dataDir);
+  try {
+    return await fn(store, setup);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Posts everything pending (what a running gateway does every ledger.intervalMs). */
+async function drain(store: Store, setup: LedgerSetup): Promise<{ posted: number; unpriced: number }> {
+  const total = { posted: 0, unpriced: 0 };
+  for (;;) {
+    const batch = await store.pendingUsage(1000);
+    if (batch.length === 0) return total;
+    const r = await postUsage(store, batch, setup);
+    total.posted += r.posted;
+    total.unpriced += r.unpriced;
+  }
+}
+
+export async function ledgerCommand(
+  sub: string | undefined,
+  args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { period: { type: 'string' }, account: { type: 'string' }, format: { type: 'string' } },
+  });
+  await withLedger(configFile, fail, async (store, setup) => {
+    await drain(store, setup);
+    if (sub === 'balances') {
+      const b = await balances(store);
+      let sum = 0n;
+      for (const [account, v] of [...b].sort()) {
+        out(`${account.padEnd(64)} ${formatMicros(v).padStart(22)} ${setup.priceBooks.currency}`);
+        sum += v;
+      }
+      out(
+        `${'(sum of all balances: a balanced ledger sums to zero)'.padEnd(64)} ${formatMicros(sum).padStart(22)}`,
+      );
+      return;
+    }
+    if (sub === 'statement') {
+      const period = values.period ?? periodOf(Date.now());
+      if (!/^\d{4}-\d{2}$/.test(period)) fail(`--period must be YYYY-MM, got '${period}'`);
+      const s = await buildStatement(store, period, values.account);
+      const format = values.format ?? 'csv';
+      if (format === 'csv') return out(statementCsv(s));
+      if (format === 'json') return out(JSON.stringify(statementJson(s), null, 2));
+      fail(`--format must be csv or json, got '${format}'`);
+    }
+    if (sub === 'close') {
+      if (!values.period || !/^\d{4}-\d{2}$/.test(values.period))
+        fail('usage: entente ledger close --period YYYY-MM');
+      const closed = await store.closePeriod(values.period, Date.now());
+      out(
+        closed
+          ? `closed ${values.period}: its statement will not change; later entries land in the next open period`
+          : `${values.period} was already closed`,
+      );
+      return;
+    }
+    fail(
+      `unknown command 'ledger ${sub ?? ''}'. Try: balances, statement --period YYYY-MM [--format csv|json], close --period YYYY-MM`,
+    );
+  });
+}
+
+export async function revenueShareCommand(
+  sub: string | undefined,
+  args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  if (sub !== 'status') fail('unknown command. Try: entente revenue-share status [--json]');
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  await withLedger(configFile, fail, async (store, setup) => {
+    await drain(store, setup);
+    if (!setup.agreement) fail('no agreement in the config (agreement.file)');
+    const status = await revenueShareStatus(store, setup.agreement, setup.priceBooks.currency, Date.now());
+    if (values.json) return out(toJson(status));
+    for (const s of status) {
+      out(
+        `${s.termId}: ${s.payer} → ${s.payee} at ${s.rate}; eligible revenue ${formatMicros(s.eligibleRevenueMicros)}, accrued ${formatMicros(s.accruedMicros)} ${s.currency}` +
+          (s.capMicros === null
+            ? ', no cap'
+            : `, cap ${formatMicros(s.capMicros)}, remaining ${formatMicros(s.remainingMicros!)}`) +
+          `; run-rate ${formatMicros(s.runRatePerDayMicros)}/day` +
+          (s.capReachedAt === null
+            ? ''
+            : s.capReachedAt === 'reached'
+              ? '; cap reached'
+              : s.capReachedAt === 'after 9999'
+                ? '; at that run-rate the cap is not reached before the year 10000'
+                : `; at that run-rate the cap is reached on ${s.capReachedAt}`),
+      );
+    }
+  });
+}
+
+export async function usageCommand(
+  sub: string | undefined,
+  _args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  if (sub !== 'replay') fail('unknown command. Try: entente usage replay');
+  await withLedger(configFile, fail, async (store, setup) => {
+    await drain(store, setup);
+    const before = await balances(store);
+    await store.resetLedger();
+    const r = await drain(store, setup);
+    const after = await balances(store);
+    const accounts = new Set([...before.keys(), ...after.keys()]);
+    const diffs = [...accounts].filter((a) => (before.get(a) ?? 0n) !== (after.get(a) ?? 0n));
+    out(`replayed ${r.posted} usage records (${r.unpriced} unpriced, flagged)`);
+    if (diffs.length === 0)
+      out(`identical: ${accounts.size} account balances match the ledger before the replay`);
+    else {
+      for (const a of diffs)
+        out(
+          `DIFFERS ${a}: before ${formatMicros(before.get(a) ?? 0n)}, after ${formatMicros(after.get(a) ?? 0n)}`,
+        );
+      fail('the rebuilt ledger differs (closed periods were reopened by the replay)', 1);
+    }
+  });
+}
