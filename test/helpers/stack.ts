@@ -8,6 +8,7 @@ import { type Simulator, startSimulator } from '../../sim/index.js';
 import { seedKeys } from '../../src/cli/serve.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import type { PriceBooks } from '../../src/ledger/index.js';
 import { SqliteStore, type Store } from '../../src/store/index.js';
 
 export const DEMO_KEY = 'sk-test-demo-key';
@@ -36,6 +37,10 @@ export interface StackOptions {
   readonly modelsYaml?: string;
   /** The agreement file the gateway enforces. */
   readonly agreementFile?: string;
+  /** Price books: metering on. */
+  readonly priceBooks?: PriceBooks;
+  /** Use this data directory (the SQLite file goes in it). */
+  readonly dataDir?: string;
   /** Runs before the gateway starts (seed the rollout log, say). */
   readonly beforeStart?: (store: Store) => Promise<void>;
 }
@@ -99,7 +104,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
   const openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
   const config = parseConfigText(stackYaml(azure.url, openai.url, opts), 'test.yaml', {});
-  const dir = mkdtempSync(join(tmpdir(), 'entente-test-'));
+  const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'entente-test-'));
   const store = new SqliteStore(join(dir, 'entente.db'));
   await store.migrate();
   await seedKeys(store, config);
@@ -109,6 +114,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     store,
     keyRefreshMs: 100,
     agreementFile: opts.agreementFile ?? null,
+    priceBooks: opts.priceBooks ?? null,
   });
   const url = await gateway.listen();
   return {

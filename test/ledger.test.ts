@@ -1,0 +1,329 @@
+// The ledger's invariants (DESIGN.md section 3: cap, rounding, term, exactly once, balance,
+// pricing), on both stores, checked against a straightforward computation written here.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import pg from 'pg';
+import { type Agreement, parseAgreementText } from '../src/agreements/index.js';
+import {
+  balances,
+  buildStatement,
+  type LedgerSetup,
+  parsePriceBooks,
+  postUsage,
+  priceOf,
+  revenueOf,
+  statementCsv,
+} from '../src/ledger/index.js';
+import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
+
+const books = parsePriceBooks(
+  `currency: USD
+books:
+  - id: b1
+    effectiveFrom: 2026-01-01T00:00:00Z
+    prices:
+      - { model: m, inputUncached: "3.00", inputCached: "0.30", output: "15.00", reasoning: "12.00" }
+  - id: b2
+    effectiveFrom: 2026-06-01T00:00:00Z
+    prices:
+      - { model: m, inputUncached: "2.00", inputCached: "0.20", output: "10.00" }
+      - { model: m, modelVersion: special, inputUncached: "1.00", inputCached: "0.10", output: "5.00" }
+`,
+  'prices.yaml',
+);
+
+function agreementWith(rate: string, cap: string | null, from: string, to: string): Agreement {
+  return parseAgreementText(
+    `id: acme
+title: test
+parties: [{ id: op, name: Operator }, { id: partner, name: Partner }]
+versions:
+  - id: v1
+    kind: original
+    validFrom: 2025-01-01T00:00:00Z
+    recordedAt: 2025-01-01T00:00:00Z
+    terms:
+      cloud: { primary: azure }
+      revenueShares:
+        - id: share
+          payer: op
+          payee: partner
+          rate: "${rate}"
+          revenueBase: all
+          term: { from: ${from}, to: ${to} }
+          ${cap ? `cap: { amount: "${cap}", currency: USD }` : ''}
+          milestoneIndependent: true
+`,
+    'a.yaml',
+  );
+}
+
+function usage(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    requestId: `r${i}`,
+    tenantId: i % 3 === 0 ? 'acme' : 'globex',
+    keyId: 'k',
+    model: 'm',
+    modelVersion: '1',
+    cloud: 'azure',
+    region: 'eastus',
+    upstreamId: 'u',
+    deployment: 'd',
+    stream: false,
+    status: 200,
+    errorCode: null,
+    usageExact: true,
+    attempts: 1,
+    tokensInputUncached: 100 + i,
+    tokensInputCached: i % 5,
+    tokensOutput: 7 * i,
+    tokensReasoning: i % 4,
+    startedAtMs: Date.parse('2026-03-01') + i * 3_600_000,
+    latencyMs: 1,
+    overheadUs: 1,
+    ...over,
+  };
+}
+
+test('pricing: buckets are disjoint, cached tokens are billed once at the cached price', () => {
+  const p = priceOf(books, 'm', '1', Date.parse('2026-03-01'))!;
+  assert.equal(p.bookId, 'b1');
+  const u = {
+    tokensInputUncached: 1_000_000,
+    tokensInputCached: 1_000_000,
+    tokensOutput: 1_000_000,
+    tokensReasoning: 1_000_000,
+  };
+  assert.equal(revenueOf(p.entry, u), 3_000_000n + 300_000n + 15_000_000n + 12_000_000n);
+  // Reasoning defaults to the output price; a version-specific price wins over the model's.
+  const p2 = priceOf(books, 'm', '1', Date.parse('2026-07-01'))!;
+  assert.equal(revenueOf(p2.entry, { ...u, tokensInputCached: 0 }), 2_000_000n + 10_000_000n + 10_000_000n);
+  assert.equal(priceOf(books, 'm', 'special', Date.parse('2026-07-01'))!.entry.output, 5_000_000n);
+  // One rounding step: floor of the sum, not a sum of floors.
+  assert.equal(
+    revenueOf(p.entry, { tokensInputUncached: 1, tokensInputCached: 0, tokensOutput: 1, tokensReasoning: 0 }),
+    18n,
+  );
+  assert.equal(priceOf(books, 'unknown', '1', Date.parse('2026-03-01')), null, 'unpriced: fail closed');
+  assert.equal(priceOf(books, 'm', '1', Date.parse('2025-12-31')), null, 'before the first book');
+});
+
+/** The straightforward computation the ledger must agree with. */
+function expected(records: readonly UsageRecord[], agreement: Agreement) {
+  const share = agreement.versions[0]!.terms.revenueShares[0]!;
+  const unique = new Map(records.map((r) => [r.requestId, r]));
+  let revenue = 0n;
+  let eligible = 0n;
+  for (const r of unique.values()) {
+    const p = priceOf(books, r.model, r.modelVersion, r.startedAtMs);
+    if (!p) continue;
+    const v = revenueOf(p.entry, r);
+    revenue += v;
+    if (r.startedAtMs >= share.term.from && r.startedAtMs < (share.term.to ?? Number.POSITIVE_INFINITY))
+      eligible += v;
+  }
+  const uncapped = (eligible * share.rate.num) / share.rate.den;
+  const accrued = share.cap && uncapped > share.cap.amount ? share.cap.amount : uncapped;
+  return { revenue, eligible, accrued };
+}
+
+async function ledgerOf(store: Store) {
+  const rows = await store.ledgerRows();
+  const byTx = new Map<string, bigint>();
+  for (const r of rows) byTx.set(r.txId, (byTx.get(r.txId) ?? 0n) + r.amountMicros);
+  for (const [tx, sum] of byTx) assert.equal(sum, 0n, `transaction ${tx} balances`);
+  const b = await balances(store);
+  const sumAll = [...b.values()].reduce((a, x) => a + x, 0n);
+  assert.equal(sumAll, 0n, 'the whole ledger balances');
+  return {
+    rows,
+    balances: b,
+    accrued: -(b.get('revshare-payable:partner:acme/share') ?? 0n),
+    revenue: -(b.get('revenue:op') ?? 0n),
+  };
+}
+
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  open(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+const pgUrl = process.env.ENTENTE_TEST_PG_URL;
+const schemas: string[] = [];
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    skip: false,
+    async open() {
+      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-ledger-')), 'l.db'));
+      await s.migrate();
+      return s;
+    },
+    async cleanup() {},
+  },
+  {
+    name: 'postgres',
+    skip: pgUrl ? false : 'PostgreSQL is not reachable',
+    async open() {
+      const schema = `entente_ledger_${randomBytes(4).toString('hex')}`;
+      schemas.push(schema);
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      await c.query(`CREATE SCHEMA ${schema}`);
+      await c.end();
+      const s = new PostgresStore(pgUrl!, { schema });
+      await s.migrate();
+      return s;
+    },
+    async cleanup() {
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      for (const s of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+      await c.end();
+    },
+  },
+];
+
+for (const b of backends) {
+  describe(`ledger on ${b.name}`, { skip: b.skip }, () => {
+    test('property: random usage, duplicates, shuffles and batches give the independent result, capped exactly', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 40 }),
+          fc.constantFrom('20/100', '1/3', '7/1000', '1/1', '0/1'),
+          fc.option(fc.constantFrom('0.000100', '0.010000', '0.050000', '1000'), { nil: null }),
+          fc.constantFrom(
+            ['2026-01-01T00:00:00Z', '2030-01-01T00:00:00Z'],
+            ['2026-03-01T10:00:00Z', '2026-03-02T00:00:00Z'],
+          ),
+          fc.array(fc.nat(), { minLength: 1, maxLength: 60 }),
+          fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 10 }),
+          async (n, rate, cap, [from, to], picks, batchSizes) => {
+            const store = await b.open();
+            try {
+              const agreement = agreementWith(rate, cap, from!, to!);
+              const setup: LedgerSetup = { priceBooks: books, agreement, owner: 'op' };
+              const universe = Array.from({ length: n }, (_, i) => usage(i));
+              // Deliveries: every record at least once, plus random duplicates, in random order.
+              const deliveries = [...universe, ...picks.map((p) => universe[p % n]!)];
+              deliveries.sort((x, y) => (x.requestId + picks.length).localeCompare(y.requestId) || 0);
+              for (let i = deliveries.length - 1; i > 0; i--) {
+                const j = picks[i % picks.length]! % (i + 1);
+                [deliveries[i], deliveries[j]] = [deliveries[j]!, deliveries[i]!];
+              }
+              let k = 0;
+              for (let i = 0; i < deliveries.length; ) {
+                const size = batchSizes[k++ % batchSizes.length]!;
+                const batch = deliveries.slice(i, i + size);
+                await postUsage(store, batch, setup);
+                if (k % 3 === 0) await postUsage(store, batch, setup); // a retry of the same batch
+                i += size;
+              }
+              const got = await ledgerOf(store);
+              const want = expected(universe, agreement);
+              assert.equal(got.revenue, want.revenue, 'revenue');
+              assert.equal(got.accrued, want.accrued, 'accrued = min(cap, floor(rate × Σ eligible revenue))');
+              const states = await store.accrualStates();
+              assert.equal(states.get('acme/share')?.accruedMicros ?? 0n, want.accrued);
+              if (cap) assert.ok(got.accrued <= BigInt(Math.round(Number(cap) * 1e6)), 'never past the cap');
+            } finally {
+              await store.close();
+            }
+          },
+        ),
+        { numRuns: b.name === 'sqlite' ? 40 : 15 },
+      );
+    });
+
+    test('exactly once: a replay, shuffled and duplicated, gives the identical ledger; a reused id with another payload is rejected', async () => {
+      const agreement = agreementWith('20/100', '0.050000', '2026-01-01T00:00:00Z', '2030-01-01T00:00:00Z');
+      const setup: LedgerSetup = { priceBooks: books, agreement, owner: 'op' };
+      const records = Array.from({ length: 30 }, (_, i) => usage(i));
+      const a = await b.open();
+      const c = await b.open();
+      try {
+        await postUsage(a, records, setup);
+        // Canonical replay order (what `usage replay` does) → every entry identical.
+        const shuffled = [...records, ...records.slice(0, 10)].reverse();
+        await postUsage(
+          c,
+          [...shuffled].sort(
+            (x, y) => x.startedAtMs - y.startedAtMs || x.requestId.localeCompare(y.requestId),
+          ),
+          setup,
+        );
+        const la = await ledgerOf(a);
+        const lc = await ledgerOf(c);
+        assert.deepEqual(lc.balances, la.balances);
+        const key = (r: { txId: string; account: string; amountMicros: bigint }) =>
+          `${r.txId}|${r.account}|${r.amountMicros}`;
+        assert.deepEqual(lc.rows.map(key).sort(), la.rows.map(key).sort());
+        // Shuffled without sorting: balances identical (only the split of accrual entries may differ).
+        const d = await b.open();
+        await postUsage(d, shuffled, setup);
+        assert.deepEqual((await ledgerOf(d)).balances, la.balances);
+        await d.close();
+        const r = await postUsage(a, [usage(3, { tokensOutput: 999_999 })], setup);
+        assert.equal(r.conflict, 1);
+        assert.deepEqual(
+          (await ledgerOf(a)).balances,
+          la.balances,
+          'the conflicting payload changed nothing',
+        );
+      } finally {
+        await a.close();
+        await c.close();
+      }
+    });
+
+    test('term: revenue outside the term accrues nothing; late revenue inside it still accrues, in the open period', async () => {
+      const agreement = agreementWith('1/10', null, '2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z');
+      const setup: LedgerSetup = { priceBooks: books, agreement, owner: 'op' };
+      const store = await b.open();
+      try {
+        const inside = usage(1, { startedAtMs: Date.parse('2026-03-01T05:00:00Z') });
+        const outside = usage(2, { startedAtMs: Date.parse('2026-03-02T00:00:00Z') }); // the end is exclusive
+        await postUsage(store, [inside, outside], setup);
+        const l1 = await ledgerOf(store);
+        const rev1 = revenueOf(priceOf(books, 'm', '1', inside.startedAtMs)!.entry, inside);
+        assert.equal(l1.accrued, rev1 / 10n);
+        // March closes; a late record dated inside the term arrives in April.
+        const march = await buildStatement(store, '2026-03');
+        assert.equal(await store.closePeriod('2026-03', Date.now()), true);
+        assert.equal(await store.closePeriod('2026-03', Date.now()), false);
+        const late = usage(3, { tenantId: 'globex', startedAtMs: Date.parse('2026-03-01T20:00:00Z') });
+        await postUsage(store, [late], setup);
+        const l2 = await ledgerOf(store);
+        const rev3 = revenueOf(priceOf(books, 'm', '1', late.startedAtMs)!.entry, late);
+        assert.equal(l2.accrued, (rev1 + rev3) / 10n, 'late in-term revenue accrues');
+        const after = await buildStatement(store, '2026-03');
+        assert.deepEqual(after, { ...march, closed: true }, 'a closed statement never changes');
+        const april = await buildStatement(store, '2026-04');
+        const lateRows = april.accounts
+          .flatMap((x) => x.entries)
+          .filter((e) => e.causeId === 'r3' || e.txId === 'revenue:r3');
+        assert.ok(lateRows.length >= 2, 'the late revenue and its accrual land in the open period');
+        const recv = april.accounts.find((x) => x.account === 'receivable:globex')!;
+        const marchRecv = march.accounts.find((x) => x.account === 'receivable:globex')!;
+        assert.equal(recv.openingMicros, marchRecv.closingMicros, 'opening = previous closing');
+        assert.equal(recv.closingMicros, marchRecv.closingMicros + rev3);
+        assert.match(
+          statementCsv(april),
+          /^period,account,kind,tx_id,code,effective_at,cause_id,amount\n2026-04,/,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
+
+test('cleanup', async () => {
+  if (pgUrl) await backends[1]!.cleanup();
+});
