@@ -3,6 +3,7 @@
 // reached stops accrual at exactly the cap; an unpriced model fails closed.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { parsePriceBooks, periodOf } from '../src/ledger/index.js';
 import { DEMO_KEY, type Stack, stackYaml, startStack } from './helpers/stack.js';
 
 const run = promisify(execFile);
+const ADMIN_KEY = 'sk-test-admin';
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 const PRICES = `currency: USD
@@ -66,6 +68,7 @@ describe('metering end to end', () => {
     writeFileSync(join(dir, 'agreement.yaml'), AGREEMENT);
     const ledgerYaml = `dataDir: ${dir}\nagreement: { file: ${join(dir, 'agreement.yaml')} }\nledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, unpriced: refuse, intervalMs: 50 }`;
     stack = await startStack({
+      server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
       dataDir: dir,
       extraYaml: ledgerYaml,
       agreementFile: join(dir, 'agreement.yaml'),
@@ -156,6 +159,16 @@ describe('metering end to end', () => {
 
     const balances = await entente('ledger', 'balances');
     assert.match(balances, /\(sum of all balances: a balanced ledger sums to zero\)\s+0\.000000/);
+    // The same over the admin API, for the console.
+    const adminGet = (p: string) =>
+      fetch(`${stack.url}${p}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const viaApi = await adminGet(`/v1/entente/ledger/statement?period=${periodOf(Date.now())}&format=csv`);
+    assert.equal(viaApi.headers.get('content-type'), 'text/csv; charset=utf-8');
+    assert.equal(await viaApi.text(), csv);
+    const shares = (await (await adminGet('/v1/entente/revenue-share')).json()) as {
+      shares: { termId: string; accruedMicros: string }[];
+    };
+    assert.equal(shares.shares.find((x) => x.termId === 'deal/share')?.accruedMicros, String(capMicros));
     const replay = await entente('usage', 'replay');
     assert.match(replay, /identical: \d+ account balances match/);
   });

@@ -5,6 +5,10 @@
 //   POST /v1/entente/agreement/validate              validate a proposed agreement file (the body)
 //   GET  /v1/entente/rollout                         the rollout log
 //   POST /v1/entente/rollout/events                  promote or waive (same rules as the CLI)
+//   GET  /v1/entente/ledger/balances                 every account's balance
+//   GET  /v1/entente/ledger/statement?period=YYYY-MM[&account=A][&format=csv]
+//   POST /v1/entente/ledger/close?period=YYYY-MM     close a period (its statement never changes)
+//   GET  /v1/entente/revenue-share                   accrued, cap, remaining, run-rate, cap date
 
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +19,15 @@ import { hashKey, presentedKey } from '../gateway/auth.js';
 import type { GatewayContext } from '../gateway/context.js';
 import { readBody } from '../gateway/read-body.js';
 import { sendError, sendJsonBytes } from '../gateway/respond.js';
+import {
+  balances,
+  buildStatement,
+  formatMicros,
+  periodOf,
+  revenueShareStatus,
+  statementCsv,
+  statementJson,
+} from '../ledger/index.js';
 import { appendRolloutEvent, newEventSchema } from '../rollout/index.js';
 import { explainRoute } from '../routing/index.js';
 
@@ -128,6 +141,71 @@ export async function handleAdmin(
       if (err instanceof ConfigError)
         return send(res, 422, { valid: false, problems: err.problems }, requestId);
       throw err;
+    }
+  }
+  if (path.startsWith('/v1/entente/ledger/') || path === '/v1/entente/revenue-share') {
+    const store = gw.routes.opts.store;
+    const books = gw.priceBooks;
+    if (!books)
+      return sendError(
+        res,
+        gatewayError('not_found', 'Metering is off: the config has no ledger section.'),
+        requestId,
+      );
+    if (method === 'GET' && path === '/v1/entente/ledger/balances') {
+      const b = await balances(store);
+      return send(
+        res,
+        200,
+        {
+          currency: books.currency,
+          balances: Object.fromEntries([...b].sort().map(([k, v]) => [k, formatMicros(v)])),
+        },
+        requestId,
+      );
+    }
+    if (method === 'GET' && path === '/v1/entente/ledger/statement') {
+      const period = q.get('period') ?? periodOf(Date.now());
+      if (!/^\d{4}-\d{2}$/.test(period))
+        return sendError(
+          res,
+          gatewayError('invalid_request', 'period must be YYYY-MM.', { param: 'period' }),
+          requestId,
+        );
+      const s = await buildStatement(store, period, q.get('account') ?? undefined);
+      if (q.get('format') === 'csv') {
+        res.setHeader('content-disposition', `attachment; filename="statement-${period}.csv"`);
+        return sendJsonBytes(res, 200, statementCsv(s), {
+          'x-request-id': requestId,
+          'content-type': 'text/csv; charset=utf-8',
+        });
+      }
+      return send(res, 200, statementJson(s), requestId);
+    }
+    if (method === 'POST' && path === '/v1/entente/ledger/close') {
+      const period = q.get('period') ?? '';
+      if (!/^\d{4}-\d{2}$/.test(period))
+        return sendError(
+          res,
+          gatewayError('invalid_request', 'period must be YYYY-MM.', { param: 'period' }),
+          requestId,
+        );
+      return send(
+        res,
+        200,
+        { period, closed: true, newlyClosed: await store.closePeriod(period, Date.now()) },
+        requestId,
+      );
+    }
+    if (method === 'GET' && path === '/v1/entente/revenue-share') {
+      if (!agreement)
+        return sendError(res, gatewayError('not_found', 'No agreement is configured.'), requestId);
+      return send(
+        res,
+        200,
+        { shares: await revenueShareStatus(store, agreement, books.currency, Date.now()) },
+        requestId,
+      );
     }
   }
   if (method === 'GET' && path === '/v1/entente/rollout') {
