@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
-const only = (process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,portkey').split(',');
+const only = (process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-metered,portkey').split(',');
 const canPin = (() => {
   try {
     execFileSync('taskset', ['-c', '0', 'true']);
@@ -202,9 +202,23 @@ try {
     });
   }
 
-  if (only.includes('entente')) {
+  // Entente plain, and Entente metered: usage priced and posted with a capped revenue share
+  // accruing (the agreement and ledger on), to show what metering costs the data plane.
+  for (const name of ['entente', 'entente-metered'] as const) {
+    if (!only.includes(name)) continue;
     const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
     const cfg = join(dir, 'bench.yaml');
+    const metered = name === 'entente-metered';
+    if (metered) {
+      writeFileSync(
+        join(dir, 'prices.yaml'),
+        'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }] }\n',
+      );
+      writeFileSync(
+        join(dir, 'agreement.yaml'),
+        'id: bench\ntitle: bench\nparties: [{ id: op, name: Op }, { id: partner, name: Partner }]\nversions:\n  - id: v1\n    kind: original\n    validFrom: 2020-01-01T00:00:00Z\n    recordedAt: 2020-01-01T00:00:00Z\n    terms:\n      cloud: { primary: bench }\n      revenueShares: [{ id: s, payer: op, payee: partner, rate: "20/100", revenueBase: all, term: { from: 2020-01-01T00:00:00Z }, cap: { amount: "1000000", currency: USD }, milestoneIndependent: true }]\n',
+      );
+    }
     writeFileSync(
       cfg,
       `dataDir: ${dir}
@@ -218,7 +232,7 @@ models:
 tenants:
   - id: bench
     keys: [{ id: bench, sha256: ${createHash('sha256').update('sk-bench').digest('hex')} }]
-`,
+${metered ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: prices.yaml, owner: op, intervalMs: 500 }\n' : ''}`,
     );
     const g = await start(
       0,
@@ -229,7 +243,7 @@ tenants:
     );
     procs.push(g.proc);
     const url = /API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)?.[1];
-    targets.push({ name: 'entente', url: `${url}/v1/chat/completions`, headers: {}, pid: g.proc.pid! });
+    targets.push({ name, url: `${url}/v1/chat/completions`, headers: {}, pid: g.proc.pid! });
   }
 
   if (only.includes('portkey')) {
@@ -281,7 +295,7 @@ for (const mode of ['json', 'stream']) {
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   const direct = results[`direct/${mode}`] as M | undefined;
-  for (const name of ['direct', 'bare-proxy', 'entente', 'portkey']) {
+  for (const name of ['direct', 'bare-proxy', 'entente', 'entente-metered', 'portkey']) {
     const r = results[`${name}/${mode}`] as M | undefined;
     if (!r) continue;
     const add = (a: number, b: number | undefined) => (b === undefined ? '—' : ms(a - b));
@@ -295,6 +309,13 @@ for (const mode of ['json', 'stream']) {
     lines.push(
       '',
       `Entente / Portkey: throughput ×${(e.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((e.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}, peak RSS ×${((results['entente/peakRssMb'] as number) / (results['portkey/peakRssMb'] as number)).toFixed(2)}`,
+    );
+  }
+  const m = results[`entente-metered/${mode}`] as M | undefined;
+  if (e && m) {
+    lines.push(
+      '',
+      `Metering on / off (Entente): throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}`,
     );
   }
   lines.push('');

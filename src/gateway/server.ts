@@ -52,10 +52,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const upstreams = new Map<string, Upstream>();
   for (const u of config.upstreams) upstreams.set(u.id, createUpstream(u, opts.simUrls ?? new Map(), env));
   const keys = new KeyRing(await store.listApiKeys());
+  // Created below once the route table (and so the agreement) is loaded.
+  let meter: Meter | null = null;
   const usageLog = new UsageLog(store, {
     batchSize: config.usage.batchSize,
     flushIntervalMs: config.usage.flushIntervalMs,
     onError: (err) => log.error('usage log write failed; will retry', { error: (err as Error).message }),
+    onWritten: (records) => meter?.postWritten(records),
   });
   const health = new HealthTracker(config.routing.cooldown, {
     onCooldown: (key, untilMs, reason) =>
@@ -90,7 +93,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     priceBooks: opts.priceBooks ?? null,
     refuseUnpriced: (opts.priceBooks ?? null) !== null && config.ledger?.unpriced !== 'flag',
   };
-  const meter = opts.priceBooks
+  meter = opts.priceBooks
     ? new Meter(
         store,
         () => ({

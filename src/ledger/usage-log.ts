@@ -8,6 +8,8 @@ export interface UsageLogOptions {
   readonly batchSize: number;
   readonly flushIntervalMs: number;
   readonly onError?: (err: unknown) => void;
+  /** Called with each batch once it is stored (metering posts it from memory, no re-read). */
+  readonly onWritten?: (records: readonly UsageRecord[]) => void;
 }
 
 export class UsageLog {
@@ -55,6 +57,7 @@ export class UsageLog {
       .then(
         () => {
           this.#written += batch.length;
+          this.opts.onWritten?.(batch);
         },
         (err: unknown) => {
           this.#failures++;

@@ -209,12 +209,13 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     const db = this.#db;
     const run = db.transaction(() => {
-      const existing = new Map<string, string>();
-      const q = db.prepare('SELECT payload_hash FROM ledger_transactions WHERE tx_id = ?');
-      for (const id of txIds) {
-        const r = q.get(id) as { payload_hash: string } | undefined;
-        if (r) existing.set(id, r.payload_hash);
-      }
+      // One statement for the whole batch, not one lookup per id.
+      const found = db
+        .prepare(
+          'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id IN (SELECT value FROM json_each(?))',
+        )
+        .all(JSON.stringify(txIds)) as { tx_id: string; payload_hash: string }[];
+      const existing = new Map(found.map((r) => [r.tx_id, r.payload_hash]));
       const states = new Map<string, StoredAccrual>();
       const sq = db
         .prepare('SELECT revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ?')
@@ -250,10 +251,16 @@ export class SqliteStore implements Store {
         'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) VALUES (?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros',
       );
       for (const [id, s] of p.states) up.run(id, s.revenueMicros, s.accruedMicros);
+      const byStatus = new Map<number, string[]>();
+      for (const [rid, status] of p.usageStatus) {
+        const ids = byStatus.get(status);
+        if (ids) ids.push(rid);
+        else byStatus.set(status, [rid]);
+      }
       const mark = db.prepare(
-        'UPDATE usage_records SET ledger_status = ? WHERE request_id = ? AND ledger_status = 0',
+        'UPDATE usage_records SET ledger_status = ? WHERE request_id IN (SELECT value FROM json_each(?)) AND ledger_status = 0',
       );
-      for (const [rid, status] of p.usageStatus) mark.run(status, rid);
+      for (const [status, ids] of byStatus) mark.run(status, JSON.stringify(ids));
     });
     run.immediate();
   }

@@ -1,0 +1,62 @@
+// Usage ingestion and accrual throughput (records per second through postUsage, batches of 500,
+// one capped revenue-share term) on the embedded SQLite store and on PostgreSQL, side by side,
+// with the raw usage-log append (no ledger) as the baseline on each store.
+// Run: npm run bench:ledger   (PostgreSQL at ENTENTE_TEST_PG_URL or 127.0.0.1:5432/test)
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { parseAgreementText } from '../src/agreements/index.js';
+import { parsePriceBooks, postUsage } from '../src/ledger/index.js';
+import { PostgresStore, SqliteStore, type Store } from '../src/store/index.js';
+import { universe, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
+
+const N = Number(process.env.RECORDS ?? 20_000);
+const BATCH = 500;
+const setup = {
+  priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
+  agreement: parseAgreementText(WORKER_AGREEMENT.replace('0.300000', '1000000'), 'a.yaml'),
+  owner: 'op',
+};
+
+async function measure(store: Store) {
+  const records = universe(N);
+  let t0 = performance.now();
+  for (let i = 0; i < N; i += BATCH) await store.appendUsage(records.slice(i, i + BATCH));
+  const appendPerS = N / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  for (let i = 0; i < N; i += BATCH) await postUsage(store, records.slice(i, i + BATCH), setup);
+  const postPerS = N / ((performance.now() - t0) / 1000);
+  return { appendPerS: Math.round(appendPerS), postPerS: Math.round(postPerS) };
+}
+
+const rows: string[] = [];
+const sqlite = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-ledger-bench-')), 'l.db'));
+await sqlite.migrate();
+const s = await measure(sqlite);
+await sqlite.close();
+rows.push(`| SQLite | ${s.appendPerS} | ${s.postPerS} | ×${(s.postPerS / s.appendPerS).toFixed(2)} |`);
+
+const url = process.env.ENTENTE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `entente_bench_${randomBytes(4).toString('hex')}`;
+const admin = new pg.Client({ connectionString: url });
+try {
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pgStore = new PostgresStore(url, { schema });
+  await pgStore.migrate();
+  const p = await measure(pgStore);
+  await pgStore.close();
+  rows.push(`| PostgreSQL | ${p.appendPerS} | ${p.postPerS} | ×${(p.postPerS / p.appendPerS).toFixed(2)} |`);
+} catch (err) {
+  rows.push(`| PostgreSQL | not measured: ${(err as Error).message} | | |`);
+} finally {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+  await admin.end().catch(() => undefined);
+}
+
+process.stdout.write(
+  `# Ledger ingestion (${N} usage records, batches of ${BATCH}, one capped share term)\n\n| store | usage-log append rec/s (baseline) | priced + posted + accrued rec/s | ratio |\n|---|---|---|---|\n${rows.join('\n')}\n`,
+);
