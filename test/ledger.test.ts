@@ -12,11 +12,13 @@ import { type Agreement, parseAgreementText } from '../src/agreements/index.js';
 import {
   balances,
   buildStatement,
+  capCurrencyProblems,
   type LedgerSetup,
   parsePriceBooks,
   postUsage,
   priceOf,
   revenueOf,
+  shareTermsAt,
   statementCsv,
 } from '../src/ledger/index.js';
 import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
@@ -37,7 +39,13 @@ books:
   'prices.yaml',
 );
 
-function agreementWith(rate: string, cap: string | null, from: string, to: string): Agreement {
+function agreementWith(
+  rate: string,
+  cap: string | null,
+  from: string,
+  to: string,
+  currency = 'USD',
+): Agreement {
   return parseAgreementText(
     `id: acme
 title: test
@@ -56,7 +64,7 @@ versions:
           rate: "${rate}"
           revenueBase: all
           term: { from: ${from}, to: ${to} }
-          ${cap ? `cap: { amount: "${cap}", currency: USD }` : ''}
+          ${cap ? `cap: { amount: "${cap}", currency: ${currency} }` : ''}
           milestoneIndependent: true
 `,
     'a.yaml',
@@ -111,6 +119,20 @@ test('pricing: buckets are disjoint, cached tokens are billed once at the cached
   );
   assert.equal(priceOf(books, 'unknown', '1', Date.parse('2026-03-01')), null, 'unpriced: fail closed');
   assert.equal(priceOf(books, 'm', '1', Date.parse('2025-12-31')), null, 'before the first book');
+});
+
+test('a cap in a currency no price book bills in is an error', () => {
+  assert.deepEqual(
+    capCurrencyProblems(agreementWith('1/10', '5', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z'), books),
+    [],
+  );
+  const eur = agreementWith('1/10', '5', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'EUR');
+  assert.match(
+    capCurrencyProblems(eur, books)[0] ?? '',
+    /^\[cap_currency_unpriced\] version v1, revenue share share: the cap is in EUR/,
+  );
+  // And such a term never accrues against USD revenue.
+  assert.deepEqual(shareTermsAt(eur, 'USD', Date.parse('2026-06-01')), []);
 });
 
 /** The straightforward computation the ledger must agree with. */

@@ -12,6 +12,7 @@ import {
   versionAsOf,
 } from '../agreements/index.js';
 import { loadConfig } from '../config/index.js';
+import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
 import { appendRolloutEvent, gateFor, readRolloutLog, stagesNow } from '../rollout/index.js';
 import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
 import { openStore } from '../store/index.js';
@@ -63,6 +64,12 @@ export async function agreementCommand(
   }
   const { agreement: a, file } = agreementFrom(values.agreement, configFile, fail);
   if (sub === 'validate') {
+    // With price books in the config, a cap must be in a currency they bill in.
+    const books = values.agreement ? null : loadConfig(configFile).priceBooksFile;
+    if (books) {
+      const problems = capCurrencyProblems(a, loadPriceBooks(books));
+      if (problems.length > 0) fail(`${file}:\n  ${problems.join('\n  ')}`, 1);
+    }
     out(`${file}: valid (${a.versions.length} versions: ${a.versions.map((v) => v.id).join(', ')})`);
     return;
   }

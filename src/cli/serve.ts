@@ -5,7 +5,7 @@ import { type Agreement, loadAgreement } from '../agreements/index.js';
 import type { Config } from '../config/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { createGateway } from '../gateway/index.js';
-import { loadPriceBooks } from '../ledger/index.js';
+import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
 import { createLogger } from '../observability/index.js';
 import { appendRolloutEvent } from '../rollout/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -48,6 +48,11 @@ export async function serve(configFile: string, overrides: ConfigOverrides): Pro
     overrides,
   );
   const priceBooks = priceBooksFile ? loadPriceBooks(priceBooksFile) : null;
+  if (priceBooks && agreementFile) {
+    const problems = capCurrencyProblems(loadAgreement(agreementFile), priceBooks);
+    if (problems.length > 0)
+      throw new Error(`the agreement and the price books disagree:\n  ${problems.join('\n  ')}`);
+  }
   const simUrls = new Map<string, string>();
   const sims: { close(): Promise<void> }[] = [];
   if (config.simulators.length > 0) {

@@ -3,7 +3,7 @@ export { formatMicros, MICROS, mulRatioFloor, parseMajor } from './money.js';
 export type { AccrualState, Entry, LedgerTx, Outcome, PostingInput, ShareTerm } from './plan-postings.js';
 export { nextPeriod, periodOf, planPostings, postingPeriod, revenuePayloadHash } from './plan-postings.js';
 export type { LedgerSetup, PostResult } from './post-usage.js';
-export { postUsage, shareTermsAt } from './post-usage.js';
+export { capCurrencyProblems, postUsage, shareTermsAt } from './post-usage.js';
 export type { PriceBooks, PriceEntry } from './price-book.js';
 export { loadPriceBooks, parsePriceBooks, priceOf, revenueOf } from './price-book.js';
 export type { AccountStatement, ShareStatus, Statement } from './statements.js';

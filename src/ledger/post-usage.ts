@@ -88,3 +88,18 @@ export async function postUsage(
   result.unpriced = unpriced.length;
   return result;
 }
+
+/** Revenue-share caps in a currency the price books do not bill in can never be reached: an error. */
+export function capCurrencyProblems(agreement: Agreement, books: PriceBooks): string[] {
+  const out: string[] = [];
+  for (const v of agreement.versions) {
+    for (const r of v.terms.revenueShares) {
+      if (r.cap && r.cap.currency !== books.currency) {
+        out.push(
+          `[cap_currency_unpriced] version ${v.id}, revenue share ${r.id}: the cap is in ${r.cap.currency}, but the price books bill in ${books.currency}; add a ${r.cap.currency} price book or state the cap in ${books.currency}`,
+        );
+      }
+    }
+  }
+  return out;
+}
