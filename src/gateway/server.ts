@@ -45,6 +45,16 @@ export interface Gateway {
 
 const CREATED_S = Math.floor(Date.now() / 1000);
 
+/**
+ * `req_` + 12 hex digits of milliseconds + 20 random hex digits (like a UUIDv7). Time-ordered ids
+ * keep the B-tree inserts of usage records and ledger transactions (keyed by them) at the right
+ * edge of their indexes, instead of dirtying a random page per row.
+ */
+export function newRequestId(): string {
+  const r = randomUUID();
+  return `req_${Date.now().toString(16).padStart(12, '0')}${r.slice(0, 8)}${r.slice(9, 13)}${r.slice(14, 18)}${r.slice(19, 23)}`;
+}
+
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, store } = opts;
   const log = opts.logger ?? silentLogger;
@@ -213,7 +223,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     (req, res) => {
       const t0 = performance.now();
-      const requestId = `req_${randomUUID().replaceAll('-', '')}`;
+      const requestId = newRequestId();
       inFlight++;
       res.once('close', () => {
         inFlight--;
