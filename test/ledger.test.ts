@@ -1,13 +1,8 @@
 // The ledger's invariants (DESIGN.md section 3: cap, rounding, term, exactly once, balance,
 // pricing), on both stores, checked against a straightforward computation written here.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
-import pg from 'pg';
 import { type Agreement, parseAgreementText } from '../src/agreements/index.js';
 import {
   balances,
@@ -21,7 +16,8 @@ import {
   shareTermsAt,
   statementCsv,
 } from '../src/ledger/index.js';
-import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
+import type { Store, UsageRecord } from '../src/store/index.js';
+import { backends } from './helpers/backends.js';
 
 const books = parsePriceBooks(
   `currency: USD
@@ -170,49 +166,9 @@ async function ledgerOf(store: Store) {
   };
 }
 
-interface Backend {
-  readonly name: string;
-  readonly skip: string | false;
-  open(): Promise<Store>;
-  cleanup(): Promise<void>;
-}
-const pgUrl = process.env.ENTENTE_TEST_PG_URL;
-const schemas: string[] = [];
-const backends: Backend[] = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async open() {
-      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-ledger-')), 'l.db'));
-      await s.migrate();
-      return s;
-    },
-    async cleanup() {},
-  },
-  {
-    name: 'postgres',
-    skip: pgUrl ? false : 'PostgreSQL is not reachable',
-    async open() {
-      const schema = `entente_ledger_${randomBytes(4).toString('hex')}`;
-      schemas.push(schema);
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`CREATE SCHEMA ${schema}`);
-      await c.end();
-      const s = new PostgresStore(pgUrl!, { schema });
-      await s.migrate();
-      return s;
-    },
-    async cleanup() {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      for (const s of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-      await c.end();
-    },
-  },
-];
+const all = backends('ledger');
 
-for (const b of backends) {
+for (const b of all) {
   describe(`ledger on ${b.name}`, { skip: b.skip }, () => {
     test('property: random usage, duplicates, shuffles and batches give the independent result, capped exactly', async () => {
       await fc.assert(
@@ -346,6 +302,4 @@ for (const b of backends) {
   });
 }
 
-test('cleanup', async () => {
-  if (pgUrl) await backends[1]!.cleanup();
-});
+after(() => Promise.all(all.map((b) => b.cleanup())));

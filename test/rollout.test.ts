@@ -1,14 +1,9 @@
 // The first-deployment rule: table tests over the gate, a property over random rollout logs with
 // skewed clocks, and concurrent promotions against real stores (SQLite, PostgreSQL).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import pg from 'pg';
 import { type CloudTerm, loadAgreement, versionAsOf } from '../src/agreements/index.js';
 import {
   appendRolloutEvent,
@@ -18,7 +13,7 @@ import {
   type RolloutEvent,
   readRolloutLog,
 } from '../src/rollout/index.js';
-import { PostgresStore, SqliteStore, type Store } from '../src/store/index.js';
+import { backends } from './helpers/backends.js';
 
 const example = loadAgreement(fileURLToPath(new URL('../../examples/agreement.yaml', import.meta.url)));
 const AMENDED = Date.parse('2026-06-01');
@@ -228,49 +223,10 @@ test('property: any sequence of attempted events, filtered by the rule, keeps pr
   );
 });
 
-const pgUrl = process.env.ENTENTE_TEST_PG_URL;
-const schema = `entente_rollout_${randomBytes(4).toString('hex')}`;
-const stores: {
-  name: string;
-  skip: string | false;
-  open: () => Promise<Store>;
-  cleanup: () => Promise<void>;
-}[] = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async open() {
-      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-rollout-')), 'e.db'));
-      await s.migrate();
-      return s;
-    },
-    async cleanup() {},
-  },
-  {
-    name: 'postgres',
-    skip: pgUrl ? false : 'PostgreSQL is not reachable',
-    async open() {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`CREATE SCHEMA ${schema}`);
-      await c.end();
-      const s = new PostgresStore(pgUrl!, { schema, maxConnections: 16 });
-      await s.migrate();
-      return s;
-    },
-    async cleanup() {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    },
-  },
-];
-
-for (const s of stores) {
+for (const s of backends('rollout')) {
   describe(`rollout log on ${s.name}`, { skip: s.skip }, () => {
     test('concurrent promotions are judged in log order; the stored log keeps primary first', async () => {
-      const store = await s.open();
+      const store = await s.open({ maxConnections: 16 });
       try {
         const now = Date.now() - 1000;
         // Many racing promotions of other clouds, and one of the primary, for several versions.

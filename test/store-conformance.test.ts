@@ -1,16 +1,10 @@
 // One conformance suite, run against every store: the embedded SQLite store always, PostgreSQL
 // when it answers (required in CI, see scripts/run-tests.js).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { UsageLog } from '../src/ledger/index.js';
-import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
-
-const pgUrl = process.env.ENTENTE_TEST_PG_URL;
+import { SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
+import { backends } from './helpers/backends.js';
 
 function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
   return {
@@ -39,48 +33,9 @@ function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
   };
 }
 
-interface Backend {
-  readonly name: string;
-  readonly skip: string | false;
-  open(): Promise<Store>;
-  cleanup(): Promise<void>;
-}
+const all = backends('store');
 
-const schema = `entente_test_${randomBytes(4).toString('hex')}`;
-const backends: Backend[] = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async open() {
-      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-store-')), 'entente.db'));
-      await s.migrate();
-      return s;
-    },
-    async cleanup() {},
-  },
-  {
-    name: 'postgres',
-    skip: pgUrl ? false : 'PostgreSQL is not reachable (ENTENTE_TEST_PG_URL unset)',
-    async open() {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      await c.end();
-      const s = new PostgresStore(pgUrl!, { schema });
-      await s.migrate();
-      await s.migrate(); // migrations are idempotent
-      return s;
-    },
-    async cleanup() {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    },
-  },
-];
-
-for (const b of backends) {
+for (const b of all) {
   describe(`store conformance: ${b.name}`, { skip: b.skip }, () => {
     let store: Store;
     before(async () => {

@@ -1,7 +1,5 @@
 // Loads an agreement file: YAML → zod shape → semantic validation. Every problem is located.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { ConfigError, parseYaml, zodProblems } from '../config/index.js';
+import { ConfigError, parseYaml, readSourceFile, zodProblems } from '../config/index.js';
 import { type Agreement, agreementSchema } from './schema.js';
 import { validateAgreement } from './validate-agreement.js';
 
@@ -16,20 +14,6 @@ export function parseAgreementText(text: string, file: string): Agreement {
 }
 
 export function loadAgreement(path: string): Agreement {
-  const file = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([
-      {
-        file,
-        line: 0,
-        column: 0,
-        path: '',
-        message: `cannot read the agreement file: ${(err as Error).message}`,
-      },
-    ]);
-  }
+  const { file, text } = readSourceFile(path, 'agreement');
   return parseAgreementText(text, file);
 }

@@ -16,6 +16,7 @@ import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
 import { appendRolloutEvent, gateFor, readRolloutLog, stagesNow } from '../rollout/index.js';
 import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
 import { openStore } from '../store/index.js';
+import { loadCliConfig } from './load-cli-config.js';
 
 type Fail = (message: string, code?: number) => never;
 const out = (s: string): void => {
@@ -139,11 +140,7 @@ export async function rolloutCommand(
       json: { type: 'boolean' },
     },
   });
-  const loaded = loadConfig(
-    configFile,
-    process.env,
-    process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
-  );
+  const loaded = loadCliConfig(configFile);
   const { agreement } = agreementFrom(values.agreement, configFile, fail);
   const store = await openStore(loaded.dataDir);
   try {
@@ -234,11 +231,7 @@ export async function routeCommand(
     },
   });
   if (!values.model) fail('usage: entente route explain --model M [--tenant T] [--at D] [--json]');
-  const loaded = loadConfig(
-    configFile,
-    process.env,
-    process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
-  );
+  const loaded = loadCliConfig(configFile);
   const agreementFile = values.agreement ?? loaded.agreementFile;
   const agreement = agreementFile ? loadAgreement(agreementFile) : null;
   const store = await openStore(loaded.dataDir);

@@ -2,7 +2,6 @@
 import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
 import { loadAgreement } from '../agreements/index.js';
-import { loadConfig } from '../config/index.js';
 import {
   balances,
   buildStatement,
@@ -16,6 +15,7 @@ import {
   statementJson,
 } from '../ledger/index.js';
 import { openStore, type Store } from '../store/index.js';
+import { loadCliConfig } from './load-cli-config.js';
 
 type Fail = (message: string, code?: number) => never;
 const out = (s: string): void => {
@@ -27,11 +27,7 @@ async function withLedger<T>(
   fail: Fail,
   fn: (store: Store, setup: LedgerSetup) => Promise<T>,
 ): Promise<T> {
-  const loaded = loadConfig(
-    configFile,
-    process.env,
-    process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
-  );
+  const loaded = loadCliConfig(configFile);
   if (!loaded.priceBooksFile || !loaded.config.ledger)
     fail('no ledger in the config: add ledger.priceBooks and ledger.owner');
   const setup: LedgerSetup = {

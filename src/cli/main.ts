@@ -7,6 +7,7 @@ import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
 import { ledgerCommand, revenueShareCommand, usageCommand } from './ledger-commands.js';
+import { loadCliConfig } from './load-cli-config.js';
 import { serve } from './serve.js';
 
 export const defaultConfigPath = fileURLToPath(new URL('../../../examples/entente.yaml', import.meta.url));
@@ -104,11 +105,7 @@ async function main(argv: string[]): Promise<void> {
         process.stdout.write(`${hashKey(positionals[0])}\n`);
         return;
       }
-      const loaded = loadConfig(
-        configPath(values.config),
-        process.env,
-        process.env.ENTENTE_DATA_DIR ? { dataDir: process.env.ENTENTE_DATA_DIR } : {},
-      );
+      const loaded = loadCliConfig(configPath(values.config));
       const store = await openStore(loaded.dataDir);
       try {
         if (sub === 'create') {

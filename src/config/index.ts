@@ -10,4 +10,4 @@ export type {
 } from './schema.js';
 export { configSchema } from './schema.js';
 export type { DocPath, YamlSource } from './yaml-document.js';
-export { formatPath, parseYaml, zodProblems } from './yaml-document.js';
+export { formatPath, parseYaml, readSourceFile, zodProblems } from './yaml-document.js';

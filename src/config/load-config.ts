@@ -1,9 +1,8 @@
 // Loads the YAML config: parse, substitute ${ENV} references, validate with zod, then freeze.
 // Every failure names the file, the line and column, the path in the document, and the fix.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Config, configSchema } from './schema.js';
-import { ConfigError, type ConfigProblem, parseYaml, zodProblems } from './yaml-document.js';
+import { ConfigError, type ConfigProblem, parseYaml, readSourceFile, zodProblems } from './yaml-document.js';
 
 export { ConfigError, type ConfigProblem };
 
@@ -89,21 +88,7 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: ConfigOverrides = {},
 ): LoadedConfig {
-  const file = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([
-      {
-        file,
-        line: 0,
-        column: 0,
-        path: '',
-        message: `cannot read the config file: ${(err as Error).message}`,
-      },
-    ]);
-  }
+  const { file, text } = readSourceFile(path, 'config');
   const config = parseConfigText(text, file, env, overrides);
   return {
     config,

@@ -1,6 +1,8 @@
 // YAML documents that remember where each value came from, so that every validation error, from
 // zod or from a semantic check, names the file, line, column and path. Shared by the config
 // loader and the agreement loader.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 
@@ -77,4 +79,22 @@ export function parseYaml(text: string, file: string): YamlSource {
 
 export function zodProblems(source: YamlSource, error: z.ZodError): ConfigProblem[] {
   return error.issues.map((issue) => source.problem(issue.path as (string | number)[], issue.message));
+}
+
+/** Reads a YAML source file; an unreadable file is a located ConfigError like any other. */
+export function readSourceFile(path: string, what: string): { file: string; text: string } {
+  const file = resolve(path);
+  try {
+    return { file, text: readFileSync(file, 'utf8') };
+  } catch (err) {
+    throw new ConfigError([
+      {
+        file,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `cannot read the ${what} file: ${(err as Error).message}`,
+      },
+    ]);
+  }
 }

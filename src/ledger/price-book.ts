@@ -2,12 +2,11 @@
 // currency per million tokens; versioned by effective date; immutable once written (a new price
 // means a new book). Usage arrives in disjoint buckets (canonical/usage.ts), so each token is
 // priced exactly once: a cached input token at the cached price, never also at the input price.
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { globMatches } from '../agreements/index.js';
 import { instant } from '../agreements/schema.js';
 import type { TokenUsage } from '../canonical/index.js';
-import { ConfigError, parseYaml, zodProblems } from '../config/index.js';
+import { ConfigError, parseYaml, readSourceFile, zodProblems } from '../config/index.js';
 import { parseMajor } from './money.js';
 
 const perMillion = z.string().transform((s, ctx) => {
@@ -58,8 +57,9 @@ export function parsePriceBooks(text: string, file: string): PriceBooks {
   return r.data;
 }
 
-export function loadPriceBooks(file: string): PriceBooks {
-  return parsePriceBooks(readFileSync(file, 'utf8'), file);
+export function loadPriceBooks(path: string): PriceBooks {
+  const { file, text } = readSourceFile(path, 'price-book');
+  return parsePriceBooks(text, file);
 }
 
 /** The price in force for a model version at an instant; null = unpriced (fail closed). */

@@ -1,0 +1,69 @@
+// Every store backend the conformance suites run against: the embedded SQLite store always,
+// PostgreSQL when it answers (scripts/run-tests.js sets ENTENTE_TEST_PG_URL; CI requires it).
+// Each open() gives a fresh, isolated store: a new SQLite file, or a new PostgreSQL schema.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { PostgresStore, SqliteStore, type Store } from '../../src/store/index.js';
+
+export const pgUrl = process.env.ENTENTE_TEST_PG_URL;
+
+export interface Backend {
+  readonly name: 'sqlite' | 'postgres';
+  /** A reason to skip, or false. */
+  readonly skip: string | false;
+  open(opts?: { maxConnections?: number }): Promise<Store>;
+  /** Drops what open() created. */
+  cleanup(): Promise<void>;
+}
+
+async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+export function backends(prefix: string): Backend[] {
+  const schemas: string[] = [];
+  return [
+    {
+      name: 'sqlite',
+      skip: false,
+      async open() {
+        const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'));
+        await s.migrate();
+        return s;
+      },
+      async cleanup() {},
+    },
+    {
+      name: 'postgres',
+      skip: pgUrl ? false : 'PostgreSQL is not reachable (ENTENTE_TEST_PG_URL unset)',
+      async open(opts = {}) {
+        const schema = `entente_${prefix}_${randomBytes(4).toString('hex')}`;
+        schemas.push(schema);
+        await pgAdmin((c) => c.query(`CREATE SCHEMA ${schema}`));
+        const s = new PostgresStore(pgUrl!, {
+          schema,
+          ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
+        });
+        await s.migrate();
+        await s.migrate(); // migrations are idempotent
+        return s;
+      },
+      async cleanup() {
+        const drop = schemas.splice(0);
+        if (drop.length > 0)
+          await pgAdmin(async (c) => {
+            for (const s of drop) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+          });
+      },
+    },
+  ];
+}
