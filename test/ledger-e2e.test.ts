@@ -169,6 +169,34 @@ describe('metering end to end', () => {
       shares: { termId: string; accruedMicros: string }[];
     };
     assert.equal(shares.shares.find((x) => x.termId === 'deal/share')?.accruedMicros, String(capMicros));
+    // A refund through the admin API lowers the customer's receivable; over-refunding is refused.
+    const refund = await fetch(`${stack.url}/v1/entente/ledger/refunds`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ refundId: 'rf-1', requestId: ids[0], amount: '0.000010' }),
+    });
+    assert.equal(refund.status, 201);
+    const afterRefund = await entente('ledger', 'balances');
+    assert.ok(
+      afterRefund
+        .split('\n')
+        .some((l) => l.startsWith('receivable:acme') && l.includes(` ${fmt(revenue - 10n)} USD`)),
+      afterRefund,
+    );
+    const over = await entente(
+      'ledger',
+      'refund',
+      '--request',
+      ids[0]!,
+      '--amount',
+      '1000',
+      '--id',
+      'rf-2',
+    ).then(
+      () => '',
+      (e: { stderr: string }) => e.stderr,
+    );
+    assert.match(over, /refund_exceeds_revenue/);
     const replay = await entente('usage', 'replay');
     assert.match(replay, /identical: \d+ account balances match/);
   });

@@ -10,6 +10,7 @@ import {
   capCurrencyProblems,
   type LedgerSetup,
   parsePriceBooks,
+  postRefund,
   postUsage,
   priceOf,
   revenueOf,
@@ -35,15 +36,8 @@ books:
   'prices.yaml',
 );
 
-function agreementWith(
-  rate: string,
-  cap: string | null,
-  from: string,
-  to: string,
-  currency = 'USD',
-): Agreement {
-  return parseAgreementText(
-    `id: acme
+function agreementText(rate: string, cap: string | null, from: string, to: string, currency = 'USD'): string {
+  return `id: acme
 title: test
 parties: [{ id: op, name: Operator }, { id: partner, name: Partner }]
 versions:
@@ -62,9 +56,17 @@ versions:
           term: { from: ${from}, to: ${to} }
           ${cap ? `cap: { amount: "${cap}", currency: ${currency} }` : ''}
           milestoneIndependent: true
-`,
-    'a.yaml',
-  );
+`;
+}
+
+function agreementWith(
+  rate: string,
+  cap: string | null,
+  from: string,
+  to: string,
+  currency = 'USD',
+): Agreement {
+  return parseAgreementText(agreementText(rate, cap, from, to, currency), 'a.yaml');
 }
 
 function usage(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
@@ -257,6 +259,85 @@ for (const b of all) {
       } finally {
         await a.close();
         await c.close();
+      }
+    });
+
+    test('refunds: never more than the revenue, idempotent, and the accrual follows the cap policy', async () => {
+      for (const policy of ['reduce-accrual', 'ignore'] as const) {
+        const store = await b.open();
+        try {
+          const text = agreementText(
+            '20/100',
+            '0.000100',
+            '2026-01-01T00:00:00Z',
+            '2030-01-01T00:00:00Z',
+          ).replace(
+            'milestoneIndependent: true',
+            `milestoneIndependent: true\n          refundsAfterCap: ${policy}`,
+          );
+          const setup: LedgerSetup = {
+            priceBooks: books,
+            agreement: parseAgreementText(text, 'a.yaml'),
+            owner: 'op',
+          };
+          const records = Array.from({ length: 4 }, (_, i) => usage(i + 10));
+          await store.appendUsage(records);
+          await postUsage(store, records, setup);
+          const before = await ledgerOf(store);
+          const revenue0 = revenueOf(priceOf(books, 'm', '1', records[0]!.startedAtMs)!.entry, records[0]!);
+          assert.equal(before.accrued, 100n, 'the cap is reached');
+          const at = Date.parse('2026-05-01');
+          const half = revenue0 / 2n;
+          const r1 = await postRefund(
+            store,
+            { refundId: 'rf1', requestId: 'r10', amountMicros: half, atMs: at },
+            setup,
+          );
+          assert.ok(r1.ok && !r1.duplicate);
+          const after = await ledgerOf(store);
+          assert.equal(after.revenue, before.revenue - half);
+          const recomputed = ((before.revenue - half) * 20n) / 100n;
+          const want = policy === 'ignore' ? 100n : recomputed < 100n ? recomputed : 100n;
+          assert.equal(after.accrued, want, `${policy}: the accrual after the refund`);
+          const again = await postRefund(
+            store,
+            { refundId: 'rf1', requestId: 'r10', amountMicros: half, atMs: at },
+            setup,
+          );
+          assert.ok(again.ok && again.duplicate, 'a retried refund is a no-op');
+          const reused = await postRefund(
+            store,
+            { refundId: 'rf1', requestId: 'r10', amountMicros: half + 1n, atMs: at },
+            setup,
+          );
+          assert.equal(!reused.ok && reused.code, 'refund_id_reused');
+          const over = await postRefund(
+            store,
+            { refundId: 'rf2', requestId: 'r10', amountMicros: revenue0 - half + 1n, atMs: at },
+            setup,
+          );
+          assert.equal(!over.ok && over.code, 'refund_exceeds_revenue');
+          assert.ok(
+            (
+              await postRefund(
+                store,
+                { refundId: 'rf3', requestId: 'r10', amountMicros: revenue0 - half, atMs: at },
+                setup,
+              )
+            ).ok,
+          );
+          const unknown = await postRefund(
+            store,
+            { refundId: 'rf4', requestId: 'nope', amountMicros: 1n, atMs: at },
+            setup,
+          );
+          assert.equal(!unknown.ok && unknown.code, 'unknown_request');
+          const final = await ledgerOf(store);
+          assert.equal(final.revenue, before.revenue - revenue0, 'refunded in full, never more');
+          assert.ok(final.accrued <= 100n);
+        } finally {
+          await store.close();
+        }
       }
     });
 

@@ -8,6 +8,7 @@
 //   GET  /v1/entente/ledger/balances                 every account's balance
 //   GET  /v1/entente/ledger/statement?period=YYYY-MM[&account=A][&format=csv]
 //   POST /v1/entente/ledger/close?period=YYYY-MM     close a period (its statement never changes)
+//   POST /v1/entente/ledger/refunds                  {refundId, requestId, amount}: a refund
 //   GET  /v1/entente/revenue-share                   accrued, cap, remaining, run-rate, cap date
 
 import { timingSafeEqual } from 'node:crypto';
@@ -23,7 +24,9 @@ import {
   balances,
   buildStatement,
   formatMicros,
+  parseMajor,
   periodOf,
+  postRefund,
   revenueShareStatus,
   statementCsv,
   statementJson,
@@ -194,6 +197,53 @@ export async function handleAdmin(
         res,
         200,
         { period, closed: true, newlyClosed: await store.closePeriod(period, Date.now()) },
+        requestId,
+      );
+    }
+    if (method === 'POST' && path === '/v1/entente/ledger/refunds') {
+      const raw = await readBody(req, 65_536);
+      if (!Buffer.isBuffer(raw)) return sendError(res, raw, requestId);
+      let body: { refundId?: unknown; requestId?: unknown; amount?: unknown };
+      try {
+        body = JSON.parse(raw.toString('utf8')) as typeof body;
+      } catch {
+        return sendError(res, gatewayError('invalid_json'), requestId);
+      }
+      const { refundId, requestId: refunded, amount } = body;
+      if (typeof refundId !== 'string' || typeof refunded !== 'string' || typeof amount !== 'string') {
+        return sendError(
+          res,
+          gatewayError('invalid_request', 'refundId, requestId and amount (a decimal string) are required.'),
+          requestId,
+        );
+      }
+      let amountMicros: bigint;
+      try {
+        amountMicros = parseMajor(amount);
+      } catch (err) {
+        return sendError(
+          res,
+          gatewayError('invalid_request', (err as Error).message, { param: 'amount' }),
+          requestId,
+        );
+      }
+      const setup = { priceBooks: books, agreement, owner: gw.config.ledger?.owner ?? 'operator' };
+      const r = await postRefund(
+        store,
+        { refundId, requestId: refunded, amountMicros, atMs: Date.now() },
+        setup,
+      );
+      if (!r.ok)
+        return send(
+          res,
+          409,
+          { error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } },
+          requestId,
+        );
+      return send(
+        res,
+        r.duplicate ? 200 : 201,
+        { refundId, duplicate: r.duplicate, accrualChange: formatMicros(r.accrualChangeMicros) },
         requestId,
       );
     }

@@ -8,7 +8,9 @@ import {
   formatMicros,
   type LedgerSetup,
   loadPriceBooks,
+  parseMajor,
   periodOf,
+  postRefund,
   postUsage,
   revenueShareStatus,
   statementCsv,
@@ -63,7 +65,14 @@ export async function ledgerCommand(
 ): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { period: { type: 'string' }, account: { type: 'string' }, format: { type: 'string' } },
+    options: {
+      period: { type: 'string' },
+      account: { type: 'string' },
+      format: { type: 'string' },
+      request: { type: 'string' },
+      amount: { type: 'string' },
+      id: { type: 'string' },
+    },
   });
   await withLedger(configFile, fail, async (store, setup) => {
     await drain(store, setup);
@@ -99,8 +108,30 @@ export async function ledgerCommand(
       );
       return;
     }
+    if (sub === 'refund') {
+      if (!values.request || !values.amount || !values.id)
+        fail('usage: entente ledger refund --request REQUEST_ID --amount 1.25 --id REFUND_ID');
+      let amountMicros = 0n;
+      try {
+        amountMicros = parseMajor(values.amount);
+      } catch (err) {
+        fail(`--amount: ${(err as Error).message}`);
+      }
+      const r = await postRefund(
+        store,
+        { refundId: values.id, requestId: values.request, amountMicros, atMs: Date.now() },
+        setup,
+      );
+      if (!r.ok) fail(`refused: ${r.code}: ${r.message}`, 1);
+      out(
+        r.duplicate
+          ? `refund ${values.id} was already recorded`
+          : `refunded ${formatMicros(amountMicros)} ${setup.priceBooks.currency} of ${values.request}; revenue-share accrual changed by ${formatMicros(r.accrualChangeMicros)}`,
+      );
+      return;
+    }
     fail(
-      `unknown command 'ledger ${sub ?? ''}'. Try: balances, statement --period YYYY-MM [--format csv|json], close --period YYYY-MM`,
+      `unknown command 'ledger ${sub ?? ''}'. Try: balances, statement --period YYYY-MM [--format csv|json], close --period YYYY-MM, refund --request R --amount A --id ID`,
     );
   });
 }
@@ -147,12 +178,31 @@ export async function usageCommand(
   await withLedger(configFile, fail, async (store, setup) => {
     await drain(store, setup);
     const before = await balances(store);
+    // Refunds are ledger events, not usage: keep them, and apply them again after the usage.
+    const refunds = (await store.ledgerRows())
+      .filter(
+        (row) =>
+          row.code === 'refund' &&
+          row.account.startsWith('receivable:') &&
+          row.causeId?.startsWith('revenue:'),
+      )
+      .map((row) => ({
+        refundId: row.txId.slice('refund:'.length),
+        requestId: row.causeId!.slice('revenue:'.length),
+        amountMicros: -row.amountMicros,
+        atMs: row.effectiveAtMs,
+      }));
     await store.resetLedger();
     const r = await drain(store, setup);
+    for (const refund of refunds) {
+      const result = await postRefund(store, refund, setup);
+      if (!result.ok)
+        fail(`replaying refund ${refund.refundId} failed: ${result.code}: ${result.message}`, 1);
+    }
     const after = await balances(store);
     const accounts = new Set([...before.keys(), ...after.keys()]);
     const diffs = [...accounts].filter((a) => (before.get(a) ?? 0n) !== (after.get(a) ?? 0n));
-    out(`replayed ${r.posted} usage records (${r.unpriced} unpriced, flagged)`);
+    out(`replayed ${r.posted} usage records (${r.unpriced} unpriced, flagged) and ${refunds.length} refunds`);
     if (diffs.length === 0)
       out(`identical: ${accounts.size} account balances match the ledger before the replay`);
     else {

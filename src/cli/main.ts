@@ -30,6 +30,7 @@ Usage:
                  | waive MODEL VERSION --capability T --primary-cannot-support --partner-decision REF
   entente route explain --model M [--tenant T] [--at D] [--json]
   entente ledger balances | statement --period YYYY-MM [--account A] [--format csv|json] | close --period YYYY-MM
+  entente ledger refund --request REQUEST_ID --amount 1.25 --id REFUND_ID
   entente revenue-share status [--json]      accrued, cap, remaining, run-rate, when the cap is reached
   entente usage replay                       rebuild the ledger from the usage log and compare
   entente sim --kind openai|azure-openai [--port N] [--latency-ms N] [--tokens-per-second N]

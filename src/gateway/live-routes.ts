@@ -98,8 +98,9 @@ export class LiveRoutes {
     this.#timer = null;
     const until = this.#table.validUntilMs;
     if (!Number.isFinite(until)) return;
-    const wait = Math.min(MAX_TIMER_MS, Math.max(0, until - this.#now()));
-    this.#timer = setTimeout(() => this.rebuild('term boundary'), wait + 1);
+    // +1 ms lands just past the boundary; a wait past the ceiling wakes early and reschedules.
+    const wait = Math.min(MAX_TIMER_MS - 1, Math.max(0, until - this.#now()) + 1);
+    this.#timer = setTimeout(() => this.rebuild('term boundary'), wait);
     this.#timer.unref();
   }
 

@@ -6,6 +6,8 @@ export type { LedgerSetup, PostResult } from './post-usage.js';
 export { capCurrencyProblems, postUsage, shareTermsAt } from './post-usage.js';
 export type { PriceBooks, PriceEntry } from './price-book.js';
 export { loadPriceBooks, parsePriceBooks, priceOf, revenueOf } from './price-book.js';
+export type { RefundOutcome, RefundRequest } from './refunds.js';
+export { postRefund } from './refunds.js';
 export type { AccountStatement, ShareStatus, Statement } from './statements.js';
 export { balances, buildStatement, revenueShareStatus, statementCsv, statementJson } from './statements.js';
 export type { UsageLogOptions } from './usage-log.js';

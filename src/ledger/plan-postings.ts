@@ -16,7 +16,7 @@ export interface Entry {
 
 export interface LedgerTx {
   readonly txId: string;
-  readonly code: 'revenue' | 'accrual' | 'correction';
+  readonly code: 'revenue' | 'accrual' | 'refund';
   readonly payloadHash: string;
   readonly effectiveAtMs: number;
   /** The statement period it is posted in: YYYY-MM (UTC). */

@@ -89,6 +89,8 @@ export interface PostingView {
   readonly existing: ReadonlyMap<string, string>;
   readonly states: ReadonlyMap<string, StoredAccrual>;
   readonly closed: ReadonlySet<string>;
+  /** For each requested transaction id X: Σ of its and its refunds' (cause_id = X) receivable entries. */
+  readonly receivableTotals: ReadonlyMap<string, bigint>;
 }
 export interface PostingPlan {
   readonly txs: readonly StoredTx[];
@@ -133,6 +135,7 @@ export interface Store {
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
+    totalsFor?: readonly string[],
   ): Promise<void>;
   /** Usage records not yet posted to the ledger, oldest first. */
   pendingUsage(limit: number): Promise<UsageRecord[]>;

@@ -228,12 +228,13 @@ export class PostgresStore implements Store {
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
+    totalsFor: readonly string[] = [],
   ): Promise<void> {
     // A unique violation means another node posted the same usage between our read and our
     // write: run again, and the plan sees its transactions as duplicates.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#postLedgerOnce(txIds, termIds, plan);
+        return await this.#postLedgerOnce(txIds, termIds, plan, totalsFor);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if ((code === '23505' || code === '40001' || code === '40P01') && attempt < 8) continue;
@@ -246,6 +247,7 @@ export class PostgresStore implements Store {
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
+    totalsFor: readonly string[],
   ): Promise<void> {
     const client = await this.#pool.connect();
     try {
@@ -269,6 +271,22 @@ export class PostgresStore implements Store {
         [txIds],
       );
       const closed = await client.query<{ period: string }>('SELECT period FROM ledger_periods');
+      const receivableTotals = new Map<string, bigint>();
+      if (totalsFor.length > 0) {
+        // Refunds of one transaction run one at a time: lock it first.
+        await client.query(
+          'SELECT tx_id FROM ledger_transactions WHERE tx_id = ANY($1::text[]) ORDER BY tx_id FOR UPDATE',
+          [totalsFor],
+        );
+        const t = await client.query<{ k: string; total: string }>(
+          `SELECT CASE WHEN t.code = 'refund' THEN t.cause_id ELSE t.tx_id END AS k, sum(e.amount_micros)::text AS total
+           FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id
+           WHERE e.account LIKE 'receivable:%' AND (t.tx_id = ANY($1::text[]) OR (t.code = 'refund' AND t.cause_id = ANY($1::text[])))
+           GROUP BY 1`,
+          [totalsFor],
+        );
+        for (const r of t.rows) receivableTotals.set(r.k, BigInt(r.total));
+      }
       const p = plan({
         existing: new Map(ex.rows.map((r) => [r.tx_id, r.payload_hash])),
         states: new Map(
@@ -278,6 +296,7 @@ export class PostgresStore implements Store {
           ]),
         ),
         closed: new Set(closed.rows.map((r) => r.period)),
+        receivableTotals,
       });
       const now = Date.now();
       if (p.txs.length > 0) {

@@ -206,6 +206,7 @@ export class SqliteStore implements Store {
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
+    totalsFor: readonly string[] = [],
   ): Promise<void> {
     const db = this.#db;
     const run = db.transaction(() => {
@@ -224,7 +225,20 @@ export class SqliteStore implements Store {
         const r = sq.get(id) as { revenue_micros: bigint; accrued_micros: bigint } | undefined;
         if (r) states.set(id, { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros });
       }
-      const p = plan({ existing, states, closed: this.#closed() });
+      const receivableTotals = new Map<string, bigint>();
+      if (totalsFor.length > 0) {
+        const rows = db
+          .prepare(
+            `SELECT CASE WHEN t.code = 'refund' THEN t.cause_id ELSE t.tx_id END AS k, sum(e.amount_micros) AS total
+             FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id
+             WHERE e.account LIKE 'receivable:%' AND (t.tx_id IN (SELECT value FROM json_each(@ids)) OR (t.code = 'refund' AND t.cause_id IN (SELECT value FROM json_each(@ids))))
+             GROUP BY 1`,
+          )
+          .safeIntegers(true)
+          .all({ ids: JSON.stringify(totalsFor) }) as { k: string; total: bigint }[];
+        for (const r of rows) receivableTotals.set(r.k, r.total);
+      }
+      const p = plan({ existing, states, closed: this.#closed(), receivableTotals });
       const now = Date.now();
       const insTx = db.prepare(
         'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
