@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { parsePriceBooks, periodOf } from '../src/ledger/index.js';
+import { shareAgreementYaml } from './helpers/share-agreement.js';
 import { DEMO_KEY, type Stack, stackYaml, startStack } from './helpers/stack.js';
 
 const run = promisify(execFile);
@@ -26,19 +27,15 @@ books:
       - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00", reasoning: "8.00" }
 `;
 // 20% share capped at 0.000200 USD: reached within the test's traffic.
-const AGREEMENT = `id: deal
-title: test deal
-parties: [{ id: openai, name: OpenAI }, { id: microsoft, name: Microsoft }]
-versions:
-  - id: v1
-    kind: original
-    validFrom: 2025-01-01T00:00:00Z
-    recordedAt: 2025-01-01T00:00:00Z
-    terms:
-      cloud: { primary: azure, permittedClouds: any }
-      revenueShares:
-        - { id: share, payer: openai, payee: microsoft, rate: "20/100", revenueBase: all, term: { from: 2025-01-01T00:00:00Z, to: 2031-01-01T00:00:00Z }, cap: { amount: "0.000200", currency: USD }, milestoneIndependent: true }
-`;
+const AGREEMENT = shareAgreementYaml({
+  id: 'deal',
+  payer: 'openai',
+  payee: 'microsoft',
+  rate: '20/100',
+  cap: '0.000200',
+  from: '2025-01-01T00:00:00Z',
+  to: '2031-01-01T00:00:00Z',
+});
 
 let stack: Stack;
 let client: OpenAI;

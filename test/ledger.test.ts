@@ -19,6 +19,7 @@ import {
 } from '../src/ledger/index.js';
 import type { Store, UsageRecord } from '../src/store/index.js';
 import { backends } from './helpers/backends.js';
+import { shareAgreementYaml } from './helpers/share-agreement.js';
 
 const books = parsePriceBooks(
   `currency: USD
@@ -37,26 +38,7 @@ books:
 );
 
 function agreementText(rate: string, cap: string | null, from: string, to: string, currency = 'USD'): string {
-  return `id: acme
-title: test
-parties: [{ id: op, name: Operator }, { id: partner, name: Partner }]
-versions:
-  - id: v1
-    kind: original
-    validFrom: 2025-01-01T00:00:00Z
-    recordedAt: 2025-01-01T00:00:00Z
-    terms:
-      cloud: { primary: azure }
-      revenueShares:
-        - id: share
-          payer: op
-          payee: partner
-          rate: "${rate}"
-          revenueBase: all
-          term: { from: ${from}, to: ${to} }
-          ${cap ? `cap: { amount: "${cap}", currency: ${currency} }` : ''}
-          milestoneIndependent: true
-`;
+  return shareAgreementYaml({ rate, cap, from, to, currency });
 }
 
 function agreementWith(
@@ -266,26 +248,29 @@ for (const b of all) {
       for (const policy of ['reduce-accrual', 'ignore'] as const) {
         const store = await b.open();
         try {
-          const text = agreementText(
-            '20/100',
-            '0.000100',
-            '2026-01-01T00:00:00Z',
-            '2030-01-01T00:00:00Z',
-          ).replace(
-            'milestoneIndependent: true',
-            `milestoneIndependent: true\n          refundsAfterCap: ${policy}`,
-          );
+          const records = Array.from({ length: 4 }, (_, i) => usage(i + 10));
+          const revenues = records.map((r) => revenueOf(priceOf(books, 'm', '1', r.startedAtMs)!.entry, r));
+          const total = revenues.reduce((a, x) => a + x, 0n);
+          // The cap sits just under the uncapped accrual, so a refund takes the recomputed
+          // figure below it: the two policies must then disagree.
+          const capMicros = (total * 20n) / 100n - 5n;
+          const text = shareAgreementYaml({
+            rate: '20/100',
+            cap: `0.${capMicros.toString().padStart(6, '0')}`,
+            from: '2026-01-01T00:00:00Z',
+            to: '2030-01-01T00:00:00Z',
+            refundsAfterCap: policy,
+          });
           const setup: LedgerSetup = {
             priceBooks: books,
             agreement: parseAgreementText(text, 'a.yaml'),
             owner: 'op',
           };
-          const records = Array.from({ length: 4 }, (_, i) => usage(i + 10));
           await store.appendUsage(records);
           await postUsage(store, records, setup);
           const before = await ledgerOf(store);
-          const revenue0 = revenueOf(priceOf(books, 'm', '1', records[0]!.startedAtMs)!.entry, records[0]!);
-          assert.equal(before.accrued, 100n, 'the cap is reached');
+          const revenue0 = revenues[0]!;
+          assert.equal(before.accrued, capMicros, 'the cap is reached');
           const at = Date.parse('2026-05-01');
           const half = revenue0 / 2n;
           const r1 = await postRefund(
@@ -297,8 +282,12 @@ for (const b of all) {
           const after = await ledgerOf(store);
           assert.equal(after.revenue, before.revenue - half);
           const recomputed = ((before.revenue - half) * 20n) / 100n;
-          const want = policy === 'ignore' ? 100n : recomputed < 100n ? recomputed : 100n;
-          assert.equal(after.accrued, want, `${policy}: the accrual after the refund`);
+          assert.ok(recomputed < capMicros, 'the refund takes the recomputed accrual below the cap');
+          assert.equal(
+            after.accrued,
+            policy === 'ignore' ? capMicros : recomputed,
+            `${policy}: the accrual after the refund`,
+          );
           const again = await postRefund(
             store,
             { refundId: 'rf1', requestId: 'r10', amountMicros: half, atMs: at },
@@ -334,7 +323,7 @@ for (const b of all) {
           assert.equal(!unknown.ok && unknown.code, 'unknown_request');
           const final = await ledgerOf(store);
           assert.equal(final.revenue, before.revenue - revenue0, 'refunded in full, never more');
-          assert.ok(final.accrued <= 100n);
+          assert.ok(final.accrued <= capMicros);
         } finally {
           await store.close();
         }

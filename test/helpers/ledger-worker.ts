@@ -3,6 +3,7 @@
 import { parseAgreementText } from '../../src/agreements/index.js';
 import { parsePriceBooks, postUsage } from '../../src/ledger/index.js';
 import { PostgresStore, type UsageRecord } from '../../src/store/index.js';
+import { shareAgreementYaml } from './share-agreement.js';
 
 export const WORKER_PRICES = `currency: USD
 books:
@@ -11,19 +12,11 @@ books:
     prices:
       - { model: m, inputUncached: "3.00", inputCached: "0.30", output: "15.00" }
 `;
-export const WORKER_AGREEMENT = `id: acme
-title: test
-parties: [{ id: op, name: Operator }, { id: partner, name: Partner }]
-versions:
-  - id: v1
-    kind: original
-    validFrom: 2025-01-01T00:00:00Z
-    recordedAt: 2025-01-01T00:00:00Z
-    terms:
-      cloud: { primary: azure }
-      revenueShares:
-        - { id: share, payer: op, payee: partner, rate: "1/3", revenueBase: all, term: { from: 2026-01-01T00:00:00Z }, cap: { amount: "0.300000", currency: USD }, milestoneIndependent: true }
-`;
+export const WORKER_AGREEMENT = shareAgreementYaml({
+  rate: '1/3',
+  cap: '0.300000',
+  from: '2026-01-01T00:00:00Z',
+});
 
 export function universe(n: number): UsageRecord[] {
   return Array.from({ length: n }, (_, i) => ({
