@@ -42,12 +42,13 @@ usage: { batchSize: 1000, flushIntervalMs: 60000 }
   child.stderr.on('data', (d) => {
     stderr += d;
   });
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, simUrl] = await new Promise<[string, string]>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /"url":"(http:[^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
+      const sim = /"simulators":\{"az":"(http:[^"]+)"/.exec(out);
+      if (m && sim) resolve([m[1]!, sim[1]!]);
     });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
   });
@@ -76,7 +77,13 @@ usage: { batchSize: 1000, flushIntervalMs: 60000 }
       texts.push(t);
     }
   });
-  await new Promise((r) => setTimeout(r, 200)); // all requests are in flight, none answered yet
+  // SIGTERM only once every request has reached the simulated cloud (which answers after 400 ms):
+  // all of them are in flight, none answered yet.
+  for (let i = 0; i < 200; i++) {
+    const seen = (await (await fetch(`${simUrl}/_sim/requests`)).json()) as { count: number };
+    if (seen.count >= N) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   child.kill('SIGTERM');
   await Promise.all(requests);
   assert.equal(await exited, 0, `serve exited cleanly: ${stderr}`);
