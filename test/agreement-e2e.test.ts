@@ -25,7 +25,7 @@ let stack: Stack;
 let client: OpenAI;
 let microsoft: OpenAI;
 let agreementFile: string;
-const licenceEndsAt = new Date(Date.now() + 6000);
+const licenceEndsAt = new Date(Date.now() + 10_000);
 
 async function admin(method: string, path: string, body?: unknown) {
   const r = await fetch(`${stack.url}${path}`, {
@@ -37,6 +37,20 @@ async function admin(method: string, path: string, body?: unknown) {
     status: r.status,
     json: (await r.json()) as Record<string, unknown> & { error?: { code: string; message: string } },
   };
+}
+
+/** Retries an assertion until it holds (a poll has happened) or 5 s pass. */
+async function eventually(check: () => unknown, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 const ask = (model: string, c: OpenAI = client) =>
@@ -198,8 +212,7 @@ describe('the agreement decides live traffic', () => {
       atMs: Date.now(),
     });
     assert.ok(r.ok);
-    await new Promise((res) => setTimeout(res, 350));
-    assert.equal(await excluded(), 0);
+    await eventually(async () => assert.equal(await excluded(), 0));
   });
 
   test("a licensee's key is refused after its term ends, at that instant, without a restart", async () => {
@@ -224,7 +237,11 @@ describe('the agreement decides live traffic', () => {
       agreementFile,
       good.replace('primary: azure                  # Azure stays', 'primary: [oops]   #'),
     );
-    await new Promise((r) => setTimeout(r, 400));
+    const live = stack.gateway.context.routes;
+    const rejected = live.rejectedEdits;
+    await eventually(() =>
+      assert.equal(live.rejectedEdits, rejected + 1, 'the invalid edit was seen and rejected'),
+    );
     assert.equal(
       (await admin('GET', '/v1/entente/route?model=gpt-5')).json.agreementVersion,
       '2026-04-amendment',
@@ -237,9 +254,10 @@ describe('the agreement decides live traffic', () => {
         .replace('exclusive: false', 'exclusive: true')
         .replace('permittedClouds: any            # OpenAI may serve its products on any cloud', ''),
     );
-    await new Promise((r) => setTimeout(r, 400));
-    const route = await admin('GET', '/v1/entente/route?model=gpt-5');
-    assert.equal((route.json.excluded as { code: string }[])[0]?.code, 'cloud_not_permitted');
+    await eventually(async () => {
+      const route = await admin('GET', '/v1/entente/route?model=gpt-5');
+      assert.equal((route.json.excluded as { code: string }[])[0]?.code, 'cloud_not_permitted');
+    });
     await assert.rejects(ask('gpt-4o-mini'), (err: unknown) => {
       assert.ok(err instanceof OpenAI.PermissionDeniedError);
       assert.equal(err.code, 'cloud_not_permitted');

@@ -30,6 +30,8 @@ export class LiveRoutes {
   #timer: NodeJS.Timeout | null = null;
   #poll: NodeJS.Timeout | null = null;
   #polling = false;
+  /** Agreement file edits rejected as invalid (the previous version kept serving). */
+  rejectedEdits = 0;
   readonly #now: () => number;
 
   private constructor(
@@ -117,6 +119,7 @@ export class LiveRoutes {
             this.#agreement = loadAgreement(file);
             this.rebuild('agreement file changed');
           } catch (err) {
+            this.rejectedEdits++;
             this.opts.logger.error('agreement file change rejected; the previous version keeps serving', {
               file,
               error: (err as Error).message,
