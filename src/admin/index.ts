@@ -1,1 +1,2 @@
 export { handleAdmin, isAdminPath, toJson } from './admin-api.js';
+export { handleMetrics } from './metrics-endpoint.js';

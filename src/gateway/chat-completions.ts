@@ -189,6 +189,7 @@ export async function handleChatCompletions(
         const capped = retryAfter === null ? null : Math.min(retryAfter, gw.config.routing.maxRetryAfterMs);
         gw.health.failure(d.key, Date.now(), capped, typeof f === 'object' ? f.kind : f);
         gw.events.onFailover?.(d, typeof f === 'object' ? f.kind : f);
+        gw.metrics.failovers.inc({ cloud: d.cloud, reason: typeof f === 'object' ? f.kind : f });
         tried.push({ deployment: d, failure: f });
         if (capped !== null) earliestBackMs = Math.min(earliestBackMs, Date.now() + capped);
         if (res.destroyed) return record(gw, state, chat, 499, 'client_closed', false);
@@ -597,5 +598,22 @@ function record(
     latencyMs: now - state.t0,
     overheadUs: state.overheadUs(now),
   });
+  const m = gw.metrics;
+  // Only catalog names become label values: a client cannot grow the series without bound.
+  const model = chat && gw.catalog.has(chat.model) ? chat.model : '(unknown)';
+  const cloud = d?.cloud ?? '';
+  m.requests.inc({
+    model,
+    cloud,
+    status: String(status),
+    code: errorCode ?? '',
+    stream: chat?.stream === true ? 'true' : 'false',
+  });
+  if (u.tokensInputUncached) m.tokens.inc({ model, cloud, type: 'input_uncached' }, u.tokensInputUncached);
+  if (u.tokensInputCached) m.tokens.inc({ model, cloud, type: 'input_cached' }, u.tokensInputCached);
+  if (u.tokensOutput) m.tokens.inc({ model, cloud, type: 'output' }, u.tokensOutput);
+  if (u.tokensReasoning) m.tokens.inc({ model, cloud, type: 'reasoning' }, u.tokensReasoning);
+  m.duration.observe({ model, cloud }, (now - state.t0) / 1000);
+  m.overhead.observe({ stream: chat?.stream === true ? 'true' : 'false' }, state.overheadUs(now) / 1e6);
   gw.events.onRequestDone?.(status, errorCode);
 }

@@ -2,6 +2,7 @@
 // key ring and the usage log. Built once by createGateway.
 import type { Config } from '../config/index.js';
 import type { PriceBooks, UsageLog } from '../ledger/index.js';
+import type { GatewayMetrics } from '../observability/index.js';
 import type { Catalog, CatalogDeployment, HealthTracker } from '../routing/index.js';
 import type { KeyRing } from './auth.js';
 import type { LiveRoutes } from './live-routes.js';
@@ -27,4 +28,5 @@ export interface GatewayContext {
   /** Price books, when metering is on; with `refuseUnpriced`, unpriced model versions are not served. */
   readonly priceBooks: PriceBooks | null;
   readonly refuseUnpriced: boolean;
+  readonly metrics: GatewayMetrics;
 }

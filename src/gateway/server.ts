@@ -3,11 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { handleAdmin, isAdminPath } from '../admin/index.js';
+import { handleAdmin, handleMetrics, isAdminPath } from '../admin/index.js';
 import type { Config } from '../config/index.js';
 import { errorBody, gatewayError } from '../errors/index.js';
 import { Meter, type PriceBooks, UsageLog } from '../ledger/index.js';
-import { type Logger, silentLogger } from '../observability/index.js';
+import { createGatewayMetrics, type Logger, silentLogger } from '../observability/index.js';
 import { compileCatalog, HealthTracker } from '../routing/index.js';
 import type { Store } from '../store/index.js';
 import { KeyRing, mayCall, presentedKey } from './auth.js';
@@ -70,13 +70,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     onError: (err) => log.error('usage log write failed; will retry', { error: (err as Error).message }),
     onWritten: (records) => meter?.postWritten(records),
   });
+  const metrics = createGatewayMetrics();
   const health = new HealthTracker(config.routing.cooldown, {
-    onCooldown: (key, untilMs, reason) =>
+    onCooldown: (key, untilMs, reason) => {
+      metrics.cooldowns.inc({ deployment: key, reason });
       log.warn('deployment cooling down', {
         deployment: key,
         until: new Date(untilMs).toISOString(),
         reason,
-      }),
+      });
+    },
   });
   const catalog = compileCatalog(config);
   const licenseeOf = new Map(
@@ -89,6 +92,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     licensees: [...new Set(licenseeOf.values())],
     pollMs: config.agreement?.pollMs ?? 1_000,
     logger: log,
+    onRebuild: (_table, cause) => metrics.rebuilds.inc({ cause }),
   });
   const context: GatewayContext = {
     config,
@@ -102,6 +106,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     events: opts.events ?? {},
     priceBooks: opts.priceBooks ?? null,
     refuseUnpriced: (opts.priceBooks ?? null) !== null && config.ledger?.unpriced !== 'flag',
+    metrics,
   };
   meter = opts.priceBooks
     ? new Meter(
@@ -146,6 +151,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return sendError(res, gatewayError('shutting_down'), requestId);
     }
     if (isAdminPath(path)) return handleAdmin(context, req, res, requestId);
+    if (path === '/metrics') return handleMetrics(context, req, res, requestId, () => meter);
     const isChat = path === '/v1/chat/completions';
     const isModels = path === '/v1/models' || path.startsWith('/v1/models/');
     if (!isChat && !isModels) {

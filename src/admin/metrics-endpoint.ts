@@ -1,0 +1,83 @@
+// GET /metrics: the registry's counters and histograms, plus gauges of state read now (usage-log
+// backlog, metering, the route table in force, each revenue share's accrual and cap headroom).
+// Behind the admin key when one is configured (Prometheus sends it as a bearer token).
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gatewayError } from '../errors/index.js';
+import { hashKey, presentedKey } from '../gateway/auth.js';
+import type { GatewayContext } from '../gateway/context.js';
+import { sendError, sendJsonBytes } from '../gateway/respond.js';
+import type { Meter } from '../ledger/index.js';
+import { renderGauge } from '../observability/index.js';
+
+export async function handleMetrics(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  meter: () => Meter | null,
+): Promise<void> {
+  req.resume();
+  const expected = gw.config.server.adminKeySha256;
+  if (expected) {
+    const key = presentedKey(req.headers);
+    if (!key || !timingSafeEqual(Buffer.from(hashKey(key), 'hex'), Buffer.from(expected, 'hex'))) {
+      return sendError(res, gatewayError('admin_unauthorized'), requestId);
+    }
+  }
+  const table = gw.routes.table;
+  const parts = [
+    gw.metrics.registry.render().trimEnd(),
+    renderGauge('entente_usage_log_pending_records', 'Usage records queued in memory, not yet stored.', [
+      { value: gw.usageLog.pending },
+    ]),
+    renderGauge('entente_usage_log_written_records', 'Usage records stored since start.', [
+      { value: gw.usageLog.written },
+    ]),
+    renderGauge(
+      'entente_ledger_posted_records',
+      'Usage records posted to the ledger by this node since start.',
+      [{ value: meter()?.posted ?? 0 }],
+    ),
+    renderGauge('entente_route_table_info', 'The route table in force (value 1).', [
+      {
+        labels: { agreement_version: table.agreementVersionId ?? '', rollout_seq: String(table.rolloutSeq) },
+        value: 1,
+      },
+    ]),
+  ];
+  const agreement = gw.routes.agreement;
+  if (agreement && gw.priceBooks) {
+    // From the accrual states alone: a scrape must not scan the ledger.
+    const states = await gw.routes.opts.store.accrualStates();
+    const terms = new Map(
+      agreement.versions.flatMap((v) =>
+        v.terms.revenueShares.map((r) => [`${agreement.id}/${r.id}`, r] as const),
+      ),
+    );
+    const currency = gw.priceBooks.currency;
+    const samples = [...terms].map(([id, r]) => ({
+      id,
+      cap: r.cap?.amount ?? null,
+      accrued: states.get(id)?.accruedMicros ?? 0n,
+    }));
+    parts.push(
+      renderGauge(
+        'entente_revenue_share_accrued_micros',
+        'Revenue share accrued, in micro-units of its currency.',
+        samples.map((x) => ({ labels: { term: x.id, currency }, value: x.accrued })),
+      ),
+      renderGauge(
+        'entente_revenue_share_cap_remaining_micros',
+        'Headroom under the revenue-share cap, in micro-units (capped terms only).',
+        samples
+          .filter((x) => x.cap !== null)
+          .map((x) => ({ labels: { term: x.id, currency }, value: x.cap! - x.accrued })),
+      ),
+    );
+  }
+  sendJsonBytes(res, 200, `${parts.join('\n')}\n`, {
+    'x-request-id': requestId,
+    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+  });
+}
