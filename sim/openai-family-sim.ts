@@ -16,7 +16,8 @@ export type FaultKind =
   | 'hang' // accept the request, never answer
   | 'cut' // streams: cut the connection after `afterChunks` content chunks; JSON: cut mid-body
   | 'reset' // destroy the socket before any response
-  | 'content_filter'; // Azure: 400 content_filter for the prompt
+  | 'content_filter' // Azure: 400 content_filter for the prompt
+  | 'stream_error'; // streams: the cloud's own in-stream error event after `afterChunks` chunks
 
 export interface Fault {
   readonly kind: FaultKind;
@@ -42,6 +43,8 @@ export interface RecordedRequest {
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: unknown;
   readonly deployment: string | null;
+  /** The usage the simulated cloud reported for this request, in its own native shape. */
+  usage?: unknown;
 }
 
 export interface Simulator {

@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseChatRequest } from '../src/canonical/index.js';
-import { adapters, isFailure, type ProviderAdapter } from '../src/providers/index.js';
+import {
+  adapters,
+  isFailure,
+  isUnsupported,
+  type NativeRequest,
+  type ProviderAdapter,
+} from '../src/providers/index.js';
 import { SseParser } from '../src/sse/index.js';
 
 const fixture = (path: string) =>
@@ -13,7 +19,7 @@ const fixture = (path: string) =>
 
 function mapStream(adapter: ProviderAdapter, bytes: Buffer, clientWantsUsage: boolean) {
   const parser = new SseParser();
-  const mapper = adapter.createStreamMapper({ clientWantsUsage });
+  const mapper = adapter.createStreamMapper({ ...ctx, clientWantsUsage });
   const steps = [...parser.push(bytes), ...parser.end()].map((e) => mapper.map(e));
   return {
     frames: steps.flatMap((s) => s.frames).map((f) => JSON.parse(f) as Record<string, unknown>),
@@ -22,6 +28,18 @@ function mapStream(adapter: ProviderAdapter, bytes: Buffer, clientWantsUsage: bo
     done: steps.some((s) => s.done),
     preambles: steps.filter((s) => s.preamble).length,
   };
+}
+
+const ctx = { model: 'gpt-4o', id: 'chatcmpl-test', created: 1_700_000_000 };
+
+function built(
+  adapter: ProviderAdapter,
+  req: Parameters<ProviderAdapter['buildChatRequest']>[0],
+  t: Parameters<ProviderAdapter['buildChatRequest']>[1],
+): NativeRequest {
+  const r = adapter.buildChatRequest(req, t);
+  assert.ok(!isUnsupported(r), JSON.stringify(r));
+  return r;
 }
 
 const request = parseChatRequest({
@@ -53,11 +71,12 @@ const expectations = {
   },
 } as const;
 
-for (const [id, adapter] of Object.entries(adapters)) {
+for (const id of ['openai', 'azure-openai'] as const) {
+  const adapter = adapters[id];
   const exp = expectations[id as keyof typeof expectations];
   describe(`adapter conformance: ${id}`, () => {
     test('builds the native request: path, auth, body with usage forced on', () => {
-      const r = adapter.buildChatRequest(request.value, exp.target);
+      const r = built(adapter, request.value, exp.target);
       assert.equal(r.method, 'POST');
       assert.equal(r.path, exp.path);
       for (const [k, v] of Object.entries(exp.auth)) assert.equal(r.headers[k], v);
@@ -74,7 +93,7 @@ for (const [id, adapter] of Object.entries(adapters)) {
 
     test('parses a chat.completion: bytes unchanged, usage in disjoint buckets', () => {
       const bytes = fixture('openai/__fixtures__/chat-response.json');
-      const r = adapter.parseChatResponse(bytes);
+      const r = adapter.parseChatResponse(bytes, ctx);
       assert.ok(!isFailure(r));
       assert.equal(r.body, bytes);
       assert.equal(r.finishReason, 'stop');
@@ -88,7 +107,7 @@ for (const [id, adapter] of Object.entries(adapters)) {
 
     test('rejects a response that is not a chat.completion', () => {
       for (const bad of ['not json', '{"object":"list"}', 'null']) {
-        const r = adapter.parseChatResponse(Buffer.from(bad));
+        const r = adapter.parseChatResponse(Buffer.from(bad), ctx);
         assert.ok(isFailure(r));
         assert.equal(r.kind, 'bad_response');
       }
@@ -136,7 +155,7 @@ for (const [id, adapter] of Object.entries(adapters)) {
       assert.equal(r.frames.length, 0);
       const parser = new SseParser();
       const step = adapter
-        .createStreamMapper({ clientWantsUsage: false })
+        .createStreamMapper({ ...ctx, clientWantsUsage: false })
         .map(parser.push(Buffer.from('data: {"error":{"message":"boom"}}\n\n'))[0]!);
       assert.equal(step.error?.message, 'boom');
     });
@@ -176,7 +195,7 @@ for (const [id, adapter] of Object.entries(adapters)) {
 }
 
 test('Azure v1 path style: /openai/v1/, Bearer auth, deployment in the body', () => {
-  const r = adapters['azure-openai'].buildChatRequest(request.value, { ...target, azurePathStyle: 'v1' });
+  const r = built(adapters['azure-openai'], request.value, { ...target, azurePathStyle: 'v1' });
   assert.equal(r.path, '/openai/v1/chat/completions');
   assert.equal(r.headers.authorization, 'Bearer secret');
   assert.equal(r.headers['api-key'], undefined);

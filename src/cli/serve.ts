@@ -56,10 +56,10 @@ export async function serve(configFile: string, overrides: ConfigOverrides): Pro
   const simUrls = new Map<string, string>();
   const sims: { close(): Promise<void> }[] = [];
   if (config.simulators.length > 0) {
-    const { startSimulator } = await import('../../sim/index.js');
+    const { startAnySimulator } = await import('../../sim/index.js');
     for (const s of config.simulators) {
       const cloud = config.upstreams.find((u) => u.baseUrl === `sim://${s.id}`)?.cloud;
-      const sim = await startSimulator({
+      const sim = await startAnySimulator({
         kind: s.kind,
         id: s.id,
         port: s.port,

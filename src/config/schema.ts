@@ -1,5 +1,6 @@
 // The configuration file's schema. Validated once at start, then frozen. Units go last in names.
 import { z } from 'zod';
+import { PROVIDER_IDS } from '../providers/index.js';
 
 const id = z
   .string()
@@ -48,11 +49,22 @@ const authSchema = z.union([
     apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
   }),
   z.strictObject({ apiKey: z.string().min(1) }),
+  /** AWS SigV4 (Bedrock), the credentials read from environment variables. */
+  z.strictObject({
+    awsAccessKeyIdEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+    awsSecretAccessKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+    awsSessionTokenEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
+  }),
+  /** AWS SigV4 with literal credentials: for simulators and tests only. */
+  z.strictObject({ awsAccessKeyId: z.string().min(1), awsSecretAccessKey: z.string().min(1) }),
 ]);
 
 export const upstreamSchema = z.strictObject({
   id,
-  provider: z.enum(['azure-openai', 'openai']),
+  provider: z.enum(PROVIDER_IDS),
   cloud: id,
   region: z.string().min(1).default('global'),
   /** An http(s) URL, or `sim://<simulator id>` for a simulator started beside the gateway. */
@@ -62,6 +74,10 @@ export const upstreamSchema = z.strictObject({
   apiVersion: z.string().min(1).optional(),
   /** Azure only: `deployments` (classic, with api-version) or `v1` (/openai/v1/, model in body). */
   azurePathStyle: z.enum(['deployments', 'v1']).default('deployments'),
+  /** Vertex only (vertex, anthropic-vertex): the Google Cloud project; the location is `region`. */
+  project: z.string().min(1).optional(),
+  /** Anthropic only: the API version (2023-06-01, 2026-10-21; hosted: bedrock-2023-05-31, vertex-2023-10-16). */
+  anthropicVersion: z.string().min(1).optional(),
   connectTimeoutMs: ms.default(5_000),
   /** Time allowed until the upstream's response headers. */
   headersTimeoutMs: ms.default(60_000),
@@ -103,7 +119,7 @@ export const tenantSchema = z.strictObject({
 
 export const simulatorSchema = z.strictObject({
   id,
-  kind: z.enum(['azure-openai', 'openai']),
+  kind: z.enum(['azure-openai', 'openai', 'bedrock', 'google', 'anthropic']),
   /** 0 = any free port. */
   port: z.coerce.number().int().min(0).max(65535).default(0),
   latencyMs: z.number().int().min(0).default(20),
@@ -188,6 +204,29 @@ export const configSchema = z
           code: 'custom',
           path: ['upstreams', i, 'apiVersion'],
           message: 'Azure classic paths need apiVersion (e.g. 2024-10-21), or set azurePathStyle: v1',
+        });
+      }
+      const aws = u.auth !== undefined && ('awsAccessKeyId' in u.auth || 'awsAccessKeyIdEnv' in u.auth);
+      if (aws && u.provider !== 'bedrock' && u.provider !== 'anthropic-bedrock') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'auth'],
+          message: `AWS credentials sign Bedrock requests only; provider ${u.provider} takes an API key`,
+        });
+      }
+      if ((u.provider === 'vertex' || u.provider === 'anthropic-vertex') && !u.project) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'project'],
+          message: 'Vertex upstreams need project (the Google Cloud project id); region is the location',
+        });
+      }
+      if ((u.provider === 'bedrock' || u.provider === 'anthropic-bedrock') && !u.auth) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'auth'],
+          message:
+            'Bedrock upstreams need auth: AWS credentials (awsAccessKeyIdEnv, awsSecretAccessKeyEnv) or a Bedrock API key',
         });
       }
     });

@@ -188,6 +188,13 @@ export const errorCatalogue = {
     retryable: false,
     summary: 'The stream ran longer than server.streamMaxDurationMs and was ended by the gateway.',
   },
+  unsupported_parameter: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary:
+      'No deployment of this model is on a provider that can honour a parameter of the request; `param` names it. Remove or change it.',
+  },
   upstream_client_error: {
     status: 400,
     type: 'invalid_request_error',

@@ -6,8 +6,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type ChatRequest, parseChatRequest, type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { errorBody, type GatewayError, gatewayError } from '../errors/index.js';
+import { EventStreamEventParser } from '../eventstream/index.js';
 import { priceOf } from '../ledger/index.js';
-import { isFailure, type UpstreamFailure } from '../providers/index.js';
+import {
+  isFailure,
+  isUnsupported,
+  type NativeRequest,
+  type ResponseContext,
+  type Unsupported,
+  type UpstreamFailure,
+} from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import { type Exclusion, orderDeployments } from '../routing/index.js';
 import { DONE_FRAME, frameData, SseParser } from '../sse/index.js';
@@ -148,10 +156,23 @@ export async function handleChatCompletions(
   const stream = chat.stream === true;
   const maxAttempts = gw.config.routing.maxAttempts;
   const tried: Attempted[] = [];
+  let refused: Unsupported | null = null;
   let earliestBackMs = Number.POSITIVE_INFINITY;
+  const ctx: ResponseContext = {
+    model: chat.model,
+    id: `chatcmpl-${requestId}`,
+    created: Math.floor(state.startedAtMs / 1000),
+  };
   for (const d of orderDeployments(model, Math.random)) {
     if (state.attempts >= maxAttempts) break;
     if (!priced(d)) continue;
+    const up = gw.upstreams.get(d.upstreamId)!;
+    // A provider that cannot honour a parameter is skipped: the next deployment may.
+    const native = up.adapter.buildChatRequest(chat, up.target(d.deployment));
+    if (isUnsupported(native)) {
+      refused ??= native;
+      continue;
+    }
     const now = Date.now();
     const availability = gw.health.acquire(d.key, now);
     if (!availability.available) {
@@ -160,8 +181,8 @@ export async function handleChatCompletions(
     }
     state.attempts++;
     const outcome = stream
-      ? await attemptStream(gw, res, state, chat, d)
-      : await attemptJson(gw, res, state, chat, d);
+      ? await attemptStream(gw, res, state, chat, d, native, ctx)
+      : await attemptJson(gw, res, state, chat, d, native, ctx);
     switch (outcome.kind) {
       case 'served':
         gw.health.success(d.key);
@@ -195,6 +216,15 @@ export async function handleChatCompletions(
         if (res.destroyed) return record(gw, state, chat, 499, 'client_closed', false);
       }
     }
+  }
+  if (refused && tried.length === 0 && !Number.isFinite(earliestBackMs)) {
+    return fail(
+      gw,
+      res,
+      state,
+      chat,
+      gatewayError('unsupported_parameter', refused.message, { param: refused.param }),
+    );
   }
   return fail(gw, res, state, chat, exhausted(tried, earliestBackMs, model.excluded));
 }
@@ -244,8 +274,13 @@ function exhaustedBy(tried: readonly Attempted[], earliestBackMs: number): Gatew
   return gatewayError('upstream_error', `Every deployment tried failed: ${describe}`, extra);
 }
 
-function servedHeaders(state: RequestState, d: CatalogDeployment, now: number): Record<string, string> {
-  return {
+function servedHeaders(
+  state: RequestState,
+  d: CatalogDeployment,
+  now: number,
+  native: NativeRequest,
+): Record<string, string> {
+  const h: Record<string, string> = {
     'x-request-id': state.requestId,
     'x-entente-cloud': d.cloud,
     'x-entente-region': d.region,
@@ -254,6 +289,9 @@ function servedHeaders(state: RequestState, d: CatalogDeployment, now: number): 
     'x-entente-attempts': String(state.attempts),
     'x-entente-overhead-ms': (state.overheadUs(now) / 1000).toFixed(3),
   };
+  // Header values must be latin-1 without newlines; warnings are ASCII by construction.
+  if (native.warnings && native.warnings.length > 0) h['x-entente-warnings'] = native.warnings.join('; ');
+  return h;
 }
 
 interface UpstreamResponse {
@@ -266,11 +304,10 @@ interface UpstreamResponse {
 async function send(
   gw: GatewayContext,
   d: CatalogDeployment,
-  chat: ChatRequest,
+  native: NativeRequest,
   signal: AbortSignal | undefined,
 ): Promise<UpstreamResponse | 'timeout' | 'connect'> {
   const up = gw.upstreams.get(d.upstreamId)!;
-  const native = up.adapter.buildChatRequest(chat, up.target(d.deployment));
   try {
     const r = await up.pool.request({
       method: native.method,
@@ -320,11 +357,13 @@ async function attemptJson(
   state: RequestState,
   chat: ChatRequest,
   d: CatalogDeployment,
+  native: NativeRequest,
+  ctx: ResponseContext,
 ): Promise<AttemptOutcome> {
   // No AbortController here: undici's own timeouts bound the wait, and when the client leaves,
   // the answer is still read to its end so that the usage the upstream bills is recorded.
   const tUp = performance.now();
-  const r = await send(gw, d, chat, undefined);
+  const r = await send(gw, d, native, undefined);
   if (typeof r === 'string') {
     state.upstreamWaitMs += performance.now() - tUp;
     return res.destroyed ? { kind: 'client_gone' } : { kind: 'failed', failure: r };
@@ -343,7 +382,7 @@ async function attemptJson(
   }
   state.upstreamWaitMs += performance.now() - tUp;
   const up = gw.upstreams.get(d.upstreamId)!;
-  const result = body ? up.adapter.parseChatResponse(body) : null;
+  const result = body ? up.adapter.parseChatResponse(body, ctx) : null;
   if (!result || isFailure(result)) {
     const failure: UpstreamFailure = result ?? {
       kind: 'bad_response',
@@ -362,7 +401,7 @@ async function attemptJson(
     record(gw, state, chat, 499, 'client_closed', result.usage !== null);
     return { kind: 'served' };
   }
-  sendJsonBytes(res, 200, result.body, servedHeaders(state, d, performance.now()));
+  sendJsonBytes(res, 200, result.body, servedHeaders(state, d, performance.now(), native));
   record(gw, state, chat, 200, null, result.usage !== null);
   return { kind: 'served' };
 }
@@ -373,6 +412,8 @@ async function attemptStream(
   state: RequestState,
   chat: ChatRequest,
   d: CatalogDeployment,
+  native: NativeRequest,
+  ctx: ResponseContext,
 ): Promise<AttemptOutcome> {
   const up = gw.upstreams.get(d.upstreamId)!;
   const ac = new AbortController();
@@ -402,7 +443,7 @@ async function attemptStream(
     record(gw, state, chat, 200, null, state.usage !== null);
   };
   try {
-    const r = await send(gw, d, chat, ac.signal);
+    const r = await send(gw, d, native, ac.signal);
     if (typeof r === 'string') {
       state.upstreamWaitMs += performance.now() - tUp;
       if (why === 'client') return { kind: 'client_gone' };
@@ -413,8 +454,9 @@ async function attemptStream(
       state.upstreamWaitMs += performance.now() - tUp;
       return outcome;
     }
-    const parser = new SseParser();
+    const parser = up.adapter.streamFraming === 'sse' ? new SseParser() : new EventStreamEventParser();
     const mapper = up.adapter.createStreamMapper({
+      ...ctx,
       clientWantsUsage: chat.stream_options?.include_usage === true,
     });
     let streamError: UpstreamFailure | null = null;
@@ -453,7 +495,7 @@ async function attemptStream(
             res.writeHead(200, {
               'content-type': 'text/event-stream; charset=utf-8',
               'cache-control': 'no-cache',
-              ...servedHeaders(state, d, performance.now()),
+              ...servedHeaders(state, d, performance.now(), native),
             });
           }
           if (doneSeen) {
@@ -515,7 +557,7 @@ async function attemptStream(
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
-        ...servedHeaders(state, d, performance.now()),
+        ...servedHeaders(state, d, performance.now(), native),
       });
       if (held) res.write(held);
     }

@@ -3,7 +3,12 @@
 // the config or from environment variables named in it, never from code.
 import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
-import { type AdapterTarget, adapters, type ProviderAdapter } from '../providers/index.js';
+import {
+  type AdapterTarget,
+  type AwsCredentials,
+  adapters,
+  type ProviderAdapter,
+} from '../providers/index.js';
 
 export interface Upstream {
   readonly config: UpstreamConfig;
@@ -32,15 +37,29 @@ export function createUpstream(
   }
   const url = new URL(base);
   let apiKey: string | undefined;
-  if (config.auth && 'apiKeyEnv' in config.auth) {
-    apiKey = env[config.auth.apiKeyEnv];
-    if (!apiKey) {
+  let aws: AwsCredentials | undefined;
+  const fromEnv = (name: string, what: string) => {
+    const v = env[name];
+    if (!v)
       throw new UpstreamConfigError(
-        `upstream ${config.id}: environment variable ${config.auth.apiKeyEnv} (its API key) is not set`,
+        `upstream ${config.id}: environment variable ${name} (${what}) is not set`,
       );
-    }
-  } else if (config.auth) {
-    apiKey = config.auth.apiKey;
+    return v;
+  };
+  const auth = config.auth;
+  if (auth && 'apiKeyEnv' in auth) apiKey = fromEnv(auth.apiKeyEnv, 'its API key');
+  else if (auth && 'apiKey' in auth) apiKey = auth.apiKey;
+  else if (auth && 'awsAccessKeyIdEnv' in auth) {
+    const token = auth.awsSessionTokenEnv
+      ? fromEnv(auth.awsSessionTokenEnv, 'the AWS session token')
+      : undefined;
+    aws = {
+      accessKeyId: fromEnv(auth.awsAccessKeyIdEnv, 'the AWS access key id'),
+      secretAccessKey: fromEnv(auth.awsSecretAccessKeyEnv, 'the AWS secret access key'),
+      ...(token ? { sessionToken: token } : {}),
+    };
+  } else if (auth && 'awsAccessKeyId' in auth) {
+    aws = { accessKeyId: auth.awsAccessKeyId, secretAccessKey: auth.awsSecretAccessKey };
   }
   const basePath = url.pathname.replace(/\/+$/, '');
   const pool = new Pool(url.origin, {
@@ -63,6 +82,11 @@ export function createUpstream(
       apiKey,
       apiVersion: config.apiVersion,
       azurePathStyle: config.azurePathStyle,
+      host: url.host,
+      region: config.region,
+      ...(config.project ? { project: config.project } : {}),
+      ...(aws ? { aws } : {}),
+      ...(config.anthropicVersion ? { anthropicVersion: config.anthropicVersion } : {}),
     }),
   };
 }

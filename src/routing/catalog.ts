@@ -1,6 +1,7 @@
 // The catalog compiled from the config: public model name → its deployments, with the cloud,
 // region and upstream each one lives on. Built once, frozen, looked up per request.
 import type { Config } from '../config/index.js';
+import type { ProviderId } from '../providers/index.js';
 
 export interface CatalogDeployment {
   /** `<upstream id>/<deployment>`: the key for health and metrics. */
@@ -10,7 +11,7 @@ export interface CatalogDeployment {
   readonly modelVersion: string;
   readonly cloud: string;
   readonly region: string;
-  readonly provider: 'azure-openai' | 'openai';
+  readonly provider: ProviderId;
   readonly weight: number;
   readonly priority: number;
   readonly primary: boolean;

@@ -11,6 +11,7 @@ import { authHeaders, chatPath } from './api.js';
 
 export const azureOpenAIAdapter: ProviderAdapter = {
   id: 'azure-openai',
+  streamFraming: 'sse',
   buildChatRequest(req, target) {
     return {
       method: 'POST',

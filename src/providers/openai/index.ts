@@ -8,6 +8,7 @@ import { createOpenAIStreamMapper } from './stream.js';
 
 export const openaiAdapter: ProviderAdapter = {
   id: 'openai',
+  streamFraming: 'sse',
   buildChatRequest(req, target) {
     return {
       method: 'POST',

@@ -14,6 +14,41 @@ export interface AdapterTarget {
   readonly apiKey: string | undefined;
   readonly apiVersion: string | undefined;
   readonly azurePathStyle: 'deployments' | 'v1';
+  /** The upstream's `host[:port]`, which request signing (SigV4) covers. */
+  readonly host?: string;
+  /** The cloud region (Bedrock's signing region, Vertex's location). */
+  readonly region?: string;
+  /** Google Cloud project (Vertex). */
+  readonly project?: string;
+  /** AWS credentials for SigV4; without them a Bedrock API key (`apiKey`) is sent as a bearer token. */
+  readonly aws?: AwsCredentials;
+  /** Anthropic API version (`anthropic-version` header or body field). */
+  readonly anthropicVersion?: string;
+  /** The clock request signing uses; Date.now when absent. */
+  readonly nowMs?: () => number;
+}
+
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/** What the gateway tells an adapter about the answer it is building for the client. */
+export interface ResponseContext {
+  /** The model name the client asked for (echoed in `model`). */
+  readonly model: string;
+  /** The chat completion id (`chatcmpl-…`). */
+  readonly id: string;
+  /** Unix seconds. */
+  readonly created: number;
+}
+
+/** The request asks for something this provider cannot honour; never dropped silently. */
+export interface Unsupported {
+  readonly unsupported: true;
+  readonly param: string;
+  readonly message: string;
 }
 
 export interface NativeRequest {
@@ -22,6 +57,8 @@ export interface NativeRequest {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body: string;
+  /** Parameters honoured only approximately or not at all, reported to the client in a header. */
+  readonly warnings?: readonly string[];
 }
 
 /** A chat response the gateway can hand to the client. */
@@ -50,7 +87,11 @@ export interface UpstreamFailure {
   readonly retryAfterMs: number | null;
 }
 
-/** What one native stream event becomes. */
+/**
+ * What one native stream event becomes. SSE events arrive as parsed; Bedrock's binary event-stream
+ * messages arrive as `{ event: <:event-type>, data: <payload> }`, exceptions as
+ * `{ event: 'exception:<:exception-type>', data }`.
+ */
 export interface StreamStep {
   /** SSE `data:` payloads to send to the client, in order (never framed here). */
   readonly frames: readonly string[];
@@ -72,21 +113,27 @@ export interface StreamMapper {
   map(event: SseEvent): StreamStep;
 }
 
-export interface StreamOptions {
+export interface StreamOptions extends ResponseContext {
   /** The client asked for stream_options.include_usage. */
   readonly clientWantsUsage: boolean;
 }
 
 export interface ProviderAdapter {
   readonly id: string;
-  buildChatRequest(req: ChatRequest, target: AdapterTarget): NativeRequest;
-  parseChatResponse(body: Uint8Array): ChatResult | UpstreamFailure;
+  /** How the upstream frames a streamed answer. */
+  readonly streamFraming: 'sse' | 'aws-eventstream';
+  buildChatRequest(req: ChatRequest, target: AdapterTarget): NativeRequest | Unsupported;
+  parseChatResponse(body: Uint8Array, ctx: ResponseContext): ChatResult | UpstreamFailure;
   createStreamMapper(opts: StreamOptions): StreamMapper;
   parseError(
     status: number,
     headers: Record<string, string | string[] | undefined>,
     body: Uint8Array,
   ): UpstreamFailure;
+}
+
+export function isUnsupported(x: NativeRequest | Unsupported): x is Unsupported {
+  return (x as Unsupported).unsupported === true;
 }
 
 export function isFailure(x: ChatResult | UpstreamFailure): x is UpstreamFailure {

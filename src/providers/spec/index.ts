@@ -1,13 +1,28 @@
 export type {
   AdapterTarget,
+  AwsCredentials,
   ChatResult,
   NativeRequest,
   ProviderAdapter,
+  ResponseContext,
   StreamMapper,
   StreamOptions,
   StreamStep,
+  Unsupported,
   UpstreamFailure,
   UpstreamFailureKind,
 } from './adapter.js';
-export { isFailure } from './adapter.js';
+export { isFailure, isUnsupported } from './adapter.js';
+export type { NormalizedChat, Part, ToolChoice, ToolDef, Turn } from './normalize-chat.js';
+export { normalizeChat, resultAsObject } from './normalize-chat.js';
+export type { FinishReason, OpenAIToolCall } from './openai-output.js';
+export {
+  badResponse,
+  ChunkWriter,
+  completionBody,
+  openaiUsage,
+  parseDataUrl,
+  streamFailure,
+  unsupported,
+} from './openai-output.js';
 export { retryAfterMs } from './retry-after.js';

@@ -1,0 +1,258 @@
+// A simulator of Google's generative APIs (shared/reference/providers.md 5 and 8), faithful
+// enough for @google/genai in Vertex and Gemini modes and for @anthropic-ai/sdk's AnthropicVertex:
+//   Gemini:  POST /{v1|v1beta|v1alpha}/models/{m}:generateContent | :streamGenerateContent?alt=sse
+//   Vertex:  POST /{v1|v1beta1}/projects/{p}/locations/{l}/publishers/google/models/{m}:…
+//            and the prefix-less /{ver}/publishers/google/models/{m}:… (express mode)
+//   Claude:  POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict | :streamRawPredict
+// SSE chunks carry text deltas and a running-total usageMetadata, no terminator; errors are
+// {"error":{code,message,status,details}}, inside a stream as a data: chunk.
+import { randomUUID } from 'node:crypto';
+import {
+  anthropicError,
+  anthropicEvents,
+  anthropicFault,
+  anthropicMessage,
+  anthropicUsage,
+  checkMessagesBody,
+  writeAnthropicStream,
+} from './anthropic-sim.js';
+import {
+  type CloudSimulator,
+  cutResponse,
+  pace,
+  type RequestContext,
+  resetRequest,
+  sendJson,
+  sleep,
+  startCloudSim,
+  write,
+  writeHead,
+} from './cloud-sim.js';
+import { fromAnthropic, fromGemini } from './native-requests.js';
+import type { Fault } from './openai-family-sim.js';
+import { type ScriptedReply, scriptReply } from './script-reply.js';
+
+type Obj = Record<string, unknown>;
+
+const STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
+
+export function googleError(code: number, message: string, details: Obj[] = []): Obj {
+  return {
+    error: { code, message, status: STATUS[code] ?? 'UNKNOWN', ...(details.length ? { details } : {}) },
+  };
+}
+
+function usageMetadata(r: ScriptedReply, completionSoFar: number, final: boolean): Obj {
+  const thoughts = final ? r.reasoningTokens : 0;
+  const candidates = Math.min(completionSoFar, r.completionTokens - r.reasoningTokens);
+  return {
+    promptTokenCount: r.promptTokens,
+    candidatesTokenCount: candidates,
+    totalTokenCount: r.promptTokens + candidates + thoughts,
+    ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
+    ...(r.cachedTokens ? { cachedContentTokenCount: r.cachedTokens } : {}),
+    promptTokensDetails: [{ modality: 'TEXT', tokenCount: r.promptTokens }],
+  };
+}
+
+const finishReason = (f: string) => (f === 'length' ? 'MAX_TOKENS' : 'STOP'); // a function call ends with STOP
+
+function candidateParts(r: ScriptedReply): Obj[] {
+  const c = r.choices[0]!;
+  if (c.toolCall)
+    return [
+      {
+        functionCall: { name: c.toolCall.name, args: JSON.parse(c.toolCall.arguments) },
+        thoughtSignature: 'c2ltLXNpZw==',
+      },
+    ];
+  return [{ text: c.words.join(' ') }];
+}
+
+async function googleFault(ctx: RequestContext, f: Fault | null): Promise<boolean> {
+  if (!f) return false;
+  if (f.kind === 'reset') {
+    resetRequest(ctx.req);
+    return true;
+  }
+  if (f.kind === 'hang') return true;
+  if (f.kind === 'rate_limit') {
+    sendJson(
+      ctx.res,
+      429,
+      googleError(429, 'Resource has been exhausted (e.g. check quota).', [
+        { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${f.retryAfterS ?? 1}s` },
+      ]),
+    );
+    return true;
+  }
+  if (f.kind === 'server_error') {
+    sendJson(ctx.res, 500, googleError(500, 'An internal error has occurred.'));
+    return true;
+  }
+  if (f.kind === 'unavailable') {
+    sendJson(ctx.res, 503, googleError(503, 'The model is overloaded. Please try again later.'));
+    return true;
+  }
+  return false;
+}
+
+export function startGoogleSimulator(
+  opts: {
+    port?: number;
+    host?: string;
+    latencyMs?: number;
+    tokensPerSecond?: number;
+    cloud?: string;
+    apiKey?: string;
+  } = {},
+): Promise<CloudSimulator> {
+  const cloud = opts.cloud ?? 'gcp';
+  return startCloudSim({
+    kind: 'google',
+    ...opts,
+    async handle(ctx) {
+      const { req, res, url } = ctx;
+      const m =
+        /^\/(v1|v1beta|v1beta1|v1alpha)\/(?:projects\/([^/]+)\/locations\/([^/]+)\/)?(?:publishers\/(google|anthropic)\/)?models\/([^/:]+):([A-Za-z]+)$/.exec(
+          url.pathname,
+        );
+      if (!m || req.method !== 'POST')
+        return sendJson(
+          res,
+          404,
+          googleError(404, `The requested URL ${url.pathname} was not found on this server.`),
+        );
+      const [, , project, , publisher, rawModel, method] = m;
+      const model = decodeURIComponent(rawModel!);
+      const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+      const key =
+        (req.headers['x-goog-api-key'] as string | undefined) ?? url.searchParams.get('key') ?? bearer;
+      if (!key || (ctx.settings.apiKey && key !== ctx.settings.apiKey))
+        return sendJson(res, 401, googleError(401, 'Request had invalid authentication credentials.'));
+      if (project && !bearer && !req.headers['x-goog-api-key'])
+        return sendJson(res, 401, googleError(401, 'Vertex AI needs an OAuth bearer token.'));
+      let body: Obj;
+      try {
+        body = JSON.parse(ctx.raw.toString('utf8')) as Obj;
+      } catch {
+        return sendJson(res, 400, googleError(400, 'Invalid JSON payload received.'));
+      }
+      const rec = ctx.record(body, model);
+
+      if (publisher === 'anthropic') {
+        // Claude on Vertex: Anthropic's body with anthropic_version, no model (providers.md 6.6).
+        if (method !== 'rawPredict' && method !== 'streamRawPredict')
+          return sendJson(res, 404, googleError(404, `Method ${method} is not available for Claude.`));
+        if (typeof body.anthropic_version !== 'string')
+          return sendJson(
+            res,
+            400,
+            anthropicError('invalid_request_error', 'anthropic_version: Field required'),
+          );
+        const bad = checkMessagesBody(body, body.anthropic_version);
+        if (bad) return sendJson(res, bad[0], bad[1]);
+        const f = ctx.takeFault();
+        if (await anthropicFault(ctx, f)) return;
+        if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
+        const reply = scriptReply(fromAnthropic(body), `${cloud}/${model}`, ctx.settings.reply);
+        rec.usage = anthropicUsage(reply);
+        if (method === 'streamRawPredict') return writeAnthropicStream(ctx, anthropicEvents(reply, model), f);
+        return sendJson(res, 200, anthropicMessage(reply, model));
+      }
+
+      if (method !== 'generateContent' && method !== 'streamGenerateContent')
+        return sendJson(res, 404, googleError(404, `Method ${method} not found.`));
+      if (!Array.isArray(body.contents) || body.contents.length === 0)
+        return sendJson(
+          res,
+          400,
+          googleError(400, '* GenerateContentRequest.contents: contents is not specified'),
+        );
+      const f = ctx.takeFault();
+      if (await googleFault(ctx, f)) return;
+      if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
+      const reply = scriptReply(fromGemini(body), `${cloud}/${model}`, ctx.settings.reply);
+      const final = usageMetadata(reply, Number.MAX_SAFE_INTEGER, true);
+      rec.usage = final;
+      const responseId = randomUUID().replace(/-/g, '').slice(0, 22);
+      const base = {
+        modelVersion: model,
+        responseId,
+        ...(project ? { createTime: new Date().toISOString() } : {}),
+      };
+      const c = reply.choices[0]!;
+      if (method === 'generateContent') {
+        return sendJson(res, 200, {
+          candidates: [
+            {
+              content: { role: 'model', parts: candidateParts(reply) },
+              finishReason: finishReason(c.finishReason),
+              index: 0,
+            },
+          ],
+          usageMetadata: final,
+          ...base,
+        });
+      }
+      // streamGenerateContent: SSE only with alt=sse (the SDK always asks for it).
+      if (url.searchParams.get('alt') !== 'sse')
+        return sendJson(res, 400, googleError(400, 'This simulator streams with alt=sse only.'));
+      writeHead(res, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const send = (o: Obj) => write(res, `data: ${JSON.stringify(o)}\r\n\r\n`);
+      const after =
+        f?.kind === 'cut' || f?.kind === 'stream_error' ? (f.afterChunks ?? 2) : Number.POSITIVE_INFINITY;
+      if (c.toolCall) {
+        send({
+          candidates: [
+            { content: { role: 'model', parts: candidateParts(reply) }, finishReason: 'STOP', index: 0 },
+          ],
+          usageMetadata: final,
+          ...base,
+        });
+        return void res.end();
+      }
+      for (let i = 0; i < c.words.length; i++) {
+        if (i >= after) {
+          if (f?.kind === 'cut') return cutResponse(res);
+          send(googleError(503, 'The model is overloaded. Please try again later.'));
+          return void res.end();
+        }
+        if (!(await pace(ctx.settings, res))) return;
+        const last = i === c.words.length - 1;
+        send({
+          candidates: [
+            {
+              content: { role: 'model', parts: [{ text: (i === 0 ? '' : ' ') + c.words[i] }] },
+              ...(last ? { finishReason: finishReason(c.finishReason) } : {}),
+              index: 0,
+            },
+          ],
+          usageMetadata: last ? final : usageMetadata(reply, i + 1, false),
+          ...base,
+        });
+      }
+      if (c.words.length === 0)
+        send({
+          candidates: [
+            {
+              content: { role: 'model', parts: [{ text: '' }] },
+              finishReason: finishReason(c.finishReason),
+              index: 0,
+            },
+          ],
+          usageMetadata: final,
+          ...base,
+        });
+      res.end();
+    },
+  });
+}
