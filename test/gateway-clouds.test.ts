@@ -1,0 +1,359 @@
+// Every cloud through the gateway, judged by the official `openai` SDK: Bedrock (Converse and
+// Claude via InvokeModel), Vertex AI, the Gemini API, Anthropic (first-party and on Vertex), each
+// streaming and not, with tools. Each answer, finish reason and usage record is checked against
+// what the simulated cloud itself reported, mapped by the documented rules (providers.md 9.2).
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import {
+  type CloudSimulator,
+  type Simulator,
+  startAnthropicSimulator,
+  startBedrockSimulator,
+  startGoogleSimulator,
+  startSimulator,
+} from '../sim/index.js';
+import { seedKeys } from '../src/cli/serve.js';
+import { parseConfigText } from '../src/config/index.js';
+import { createGateway, type Gateway } from '../src/gateway/index.js';
+import { SqliteStore, type UsageRecord } from '../src/store/index.js';
+import { sha } from './helpers/stack.js';
+
+const KEY = 'sk-test-clouds-key';
+type Usage = Pick<
+  UsageRecord,
+  'tokensInputUncached' | 'tokensInputCached' | 'tokensOutput' | 'tokensReasoning'
+>;
+type N = Record<string, number | undefined>;
+const n = (v: number | undefined) => v ?? 0;
+
+/** The documented mapping from each cloud's native usage to the gateway's disjoint buckets. */
+const nativeUsage = {
+  bedrock: (u: N): Usage => ({
+    tokensInputUncached: n(u.inputTokens) + n(u.cacheWriteInputTokens),
+    tokensInputCached: n(u.cacheReadInputTokens),
+    tokensOutput: n(u.outputTokens),
+    tokensReasoning: 0,
+  }),
+  google: (u: N): Usage => ({
+    tokensInputUncached: n(u.promptTokenCount) - n(u.cachedContentTokenCount),
+    tokensInputCached: n(u.cachedContentTokenCount),
+    tokensOutput: n(u.candidatesTokenCount),
+    tokensReasoning: n(u.thoughtsTokenCount),
+  }),
+  anthropic: (u: N): Usage => ({
+    tokensInputUncached: n(u.input_tokens) + n(u.cache_creation_input_tokens),
+    tokensInputCached: n(u.cache_read_input_tokens),
+    tokensOutput: n(u.output_tokens),
+    tokensReasoning: 0,
+  }),
+};
+
+interface Cloud {
+  readonly model: string;
+  readonly cloud: string;
+  readonly deployment: string;
+  readonly sim: () => CloudSimulator;
+  readonly usage: (u: N) => Usage;
+}
+
+describe('every cloud through the gateway, judged by the openai SDK', () => {
+  let azure: Simulator;
+  let bedrock: CloudSimulator;
+  let google: CloudSimulator;
+  let anthropic: CloudSimulator;
+  let gateway: Gateway;
+  let store: SqliteStore;
+  let client: OpenAI;
+
+  before(async () => {
+    azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
+    bedrock = await startBedrockSimulator();
+    google = await startGoogleSimulator({ apiKey: 'ya29.sim-token' });
+    anthropic = await startAnthropicSimulator({ apiKey: 'sk-ant-secret' });
+    const yaml = `
+server: { host: 127.0.0.1, port: 0 }
+routing:
+  primaryCloud: azure
+  maxAttempts: 3
+  cooldown: { failureThreshold: 1, cooldownMs: 60000, maxCooldownMs: 120000 }
+upstreams:
+  - { id: azure, provider: azure-openai, cloud: azure, region: eastus, baseUrl: "${azure.url}", apiVersion: 2024-10-21, auth: { apiKey: azure-secret } }
+  - id: bedrock
+    provider: bedrock
+    cloud: aws
+    region: us-east-1
+    baseUrl: "${bedrock.url}"
+    auth: { awsAccessKeyId: AKIDSIM, awsSecretAccessKey: sim-secret }
+  - { id: bedrock-claude, provider: anthropic-bedrock, cloud: aws, region: us-west-2, baseUrl: "${bedrock.url}", auth: { awsAccessKeyId: AKIDSIM, awsSecretAccessKey: sim-secret } }
+  - { id: vertex, provider: vertex, cloud: gcp, region: us-central1, project: my-proj, baseUrl: "${google.url}", auth: { apiKey: ya29.sim-token } }
+  - { id: vertex-claude, provider: anthropic-vertex, cloud: gcp, region: us-east5, project: my-proj, baseUrl: "${google.url}", auth: { apiKey: ya29.sim-token } }
+  - { id: gemini, provider: gemini, cloud: google-ai, baseUrl: "${google.url}", auth: { apiKey: ya29.sim-token } }
+  - { id: anthropic, provider: anthropic, cloud: anthropic, baseUrl: "${anthropic.url}", auth: { apiKey: sk-ant-secret } }
+  - { id: anthropic-new, provider: anthropic, cloud: anthropic, anthropicVersion: 2026-10-21, baseUrl: "${anthropic.url}", auth: { apiKey: sk-ant-secret } }
+models:
+  - name: m-bedrock
+    deployments: [{ upstream: bedrock, deployment: "amazon.nova-pro-v1:0", modelVersion: "1" }]
+  - name: m-bedrock-claude
+    deployments: [{ upstream: bedrock-claude, deployment: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", modelVersion: "1" }]
+  - name: m-vertex
+    deployments: [{ upstream: vertex, deployment: gemini-2.5-pro, modelVersion: "1" }]
+  - name: m-vertex-claude
+    deployments: [{ upstream: vertex-claude, deployment: "claude-sonnet-4-5@20250929", modelVersion: "1" }]
+  - name: m-gemini
+    deployments: [{ upstream: gemini, deployment: gemini-2.5-flash, modelVersion: "1" }]
+  - name: m-anthropic
+    deployments: [{ upstream: anthropic, deployment: claude-opus-4-1, modelVersion: "1" }]
+  - name: m-anthropic-new
+    deployments: [{ upstream: anthropic-new, deployment: claude-opus-4-7, modelVersion: "1" }]
+  - name: m-new-then-bedrock
+    deployments:
+      - { upstream: anthropic-new, deployment: claude-opus-4-7, modelVersion: "1", priority: 1 }
+      - { upstream: bedrock, deployment: "amazon.nova-pro-v1:0", modelVersion: "1", priority: 2 }
+  - name: gpt-oss-120b
+    deployments:
+      - { upstream: azure, deployment: gpt-oss-120b, modelVersion: "1" }
+      - { upstream: bedrock, deployment: "openai.gpt-oss-120b-1:0", modelVersion: "1", priority: 10 }
+      - { upstream: vertex, deployment: gpt-oss-120b-maas, modelVersion: "1", priority: 20 }
+tenants:
+  - id: t
+    keys: [{ id: k, sha256: ${sha(KEY)}, models: ["*"] }]
+usage: { batchSize: 50, flushIntervalMs: 20 }
+`;
+    const config = parseConfigText(yaml, 'clouds.yaml', {});
+    store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-clouds-')), 'entente.db'));
+    await store.migrate();
+    await seedKeys(store, config);
+    gateway = await createGateway({
+      config,
+      store,
+      keyRefreshMs: 100,
+      agreementFile: null,
+      priceBooks: null,
+    });
+    client = new OpenAI({ baseURL: `${await gateway.listen()}/v1`, apiKey: KEY, maxRetries: 0 });
+  });
+  after(async () => {
+    await gateway.close();
+    await Promise.all([azure.close(), bedrock.close(), google.close(), anthropic.close()]);
+    await store.close();
+  });
+
+  async function record(requestId: string): Promise<UsageRecord> {
+    await gateway.context.usageLog.flush();
+    const rows = await store.listUsage({ requestId });
+    assert.equal(rows.length, 1, 'exactly one usage record');
+    return rows[0]!;
+  }
+  const buckets = (r: Usage): Usage => ({
+    tokensInputUncached: r.tokensInputUncached,
+    tokensInputCached: r.tokensInputCached,
+    tokensOutput: r.tokensOutput,
+    tokensReasoning: r.tokensReasoning,
+  });
+
+  const clouds: Cloud[] = [
+    {
+      model: 'm-bedrock',
+      cloud: 'aws',
+      deployment: 'amazon.nova-pro-v1:0',
+      sim: () => bedrock,
+      usage: nativeUsage.bedrock,
+    },
+    {
+      model: 'm-bedrock-claude',
+      cloud: 'aws',
+      deployment: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+      sim: () => bedrock,
+      usage: nativeUsage.anthropic,
+    },
+    {
+      model: 'm-vertex',
+      cloud: 'gcp',
+      deployment: 'gemini-2.5-pro',
+      sim: () => google,
+      usage: nativeUsage.google,
+    },
+    {
+      model: 'm-vertex-claude',
+      cloud: 'gcp',
+      deployment: 'claude-sonnet-4-5@20250929',
+      sim: () => google,
+      usage: nativeUsage.anthropic,
+    },
+    {
+      model: 'm-gemini',
+      cloud: 'gcp',
+      deployment: 'gemini-2.5-flash',
+      sim: () => google,
+      usage: nativeUsage.google,
+    },
+    {
+      model: 'm-anthropic',
+      cloud: 'anthropic',
+      deployment: 'claude-opus-4-1',
+      sim: () => anthropic,
+      usage: nativeUsage.anthropic,
+    },
+  ];
+  const tools = [
+    {
+      type: 'function' as const,
+      function: {
+        name: 'get_weather',
+        parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } },
+      },
+    },
+  ];
+  const messages = [
+    { role: 'system' as const, content: 'Be brief.' },
+    { role: 'user' as const, content: 'Say hello to Paris' },
+  ];
+
+  for (const c of clouds) {
+    describe(c.model, () => {
+      test('JSON: the answer, finish reason, and a usage record equal to what the cloud reported', async () => {
+        const { data, response } = await client.chat.completions
+          .create({ model: c.model, messages })
+          .withResponse();
+        const origin = `${c.cloud === 'anthropic' ? 'anthropic' : c.cloud}/${c.deployment}`;
+        assert.equal(data.choices[0]!.message.content, `Simulated reply from ${origin}: Say hello to Paris`);
+        assert.equal(data.choices[0]!.finish_reason, 'stop');
+        assert.equal(data.model, c.model);
+        const native = c.sim().requests.at(-1)!;
+        assert.equal(native.deployment, c.deployment);
+        const rec = await record(response.headers.get('x-request-id')!);
+        assert.deepEqual(buckets(rec), c.usage(native.usage as N));
+        assert.equal(rec.usageExact, true);
+        assert.equal(rec.cloud, response.headers.get('x-entente-cloud'));
+        assert.equal(data.usage!.prompt_tokens, rec.tokensInputUncached + rec.tokensInputCached);
+        assert.equal(data.usage!.completion_tokens, rec.tokensOutput + rec.tokensReasoning);
+      });
+
+      test('stream: the same text, and the usage chunk equal to the record', async () => {
+        const { data, response } = await client.chat.completions
+          .create({ model: c.model, messages, stream: true, stream_options: { include_usage: true } })
+          .withResponse();
+        let text = '';
+        let finish: string | null = null;
+        let usage: OpenAI.CompletionUsage | undefined;
+        for await (const chunk of data) {
+          text += chunk.choices[0]?.delta.content ?? '';
+          finish = chunk.choices[0]?.finish_reason ?? finish;
+          if (chunk.usage) usage = chunk.usage;
+        }
+        assert.match(text, /^Simulated reply from .+: Say hello to Paris$/);
+        assert.equal(finish, 'stop');
+        const rec = await record(response.headers.get('x-request-id')!);
+        assert.deepEqual(buckets(rec), c.usage(c.sim().requests.at(-1)!.usage as N));
+        assert.ok(usage);
+        assert.equal(usage.prompt_tokens, rec.tokensInputUncached + rec.tokensInputCached);
+        assert.equal(usage.completion_tokens, rec.tokensOutput + rec.tokensReasoning);
+      });
+
+      test('tools: a call whole and streamed; the result goes back to the cloud', async () => {
+        const ask = [{ role: 'user' as const, content: 'Weather in Paris' }];
+        const r = await client.chat.completions.create({ model: c.model, messages: ask, tools });
+        assert.equal(r.choices[0]!.finish_reason, 'tool_calls');
+        const call = r.choices[0]!.message.tool_calls![0]!;
+        assert.ok(call.type === 'function');
+        assert.equal(call.function.name, 'get_weather');
+        assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Weather', days: 42 });
+
+        const stream = client.chat.completions.stream({ model: c.model, messages: ask, tools });
+        const final = await stream.finalChatCompletion();
+        const sc = final.choices[0]!.message.tool_calls![0]!;
+        assert.ok(sc.type === 'function');
+        assert.deepEqual(JSON.parse(sc.function.arguments), { city: 'Weather', days: 42 });
+        assert.equal(final.choices[0]!.finish_reason, 'tool_calls');
+
+        // The tool result goes back, keyed by the call's id; the cloud then answers in text.
+        const next = await client.chat.completions.create({
+          model: c.model,
+          tools,
+          messages: [
+            ...ask,
+            { role: 'assistant', content: null, tool_calls: [call] },
+            { role: 'tool', tool_call_id: call.id, content: '{"temp":21}' },
+          ],
+        });
+        assert.equal(next.choices[0]!.finish_reason, 'stop');
+      });
+    });
+  }
+
+  test('Vertex: reasoning_effort becomes a thinking budget; thought tokens are reasoning tokens', async () => {
+    const { response } = await client.chat.completions
+      .create({ model: 'm-vertex', messages, reasoning_effort: 'high' })
+      .withResponse();
+    const rec = await record(response.headers.get('x-request-id')!);
+    assert.equal(rec.tokensReasoning, 32);
+    const body = google.requests.at(-1)!.body as { generationConfig: { thinkingConfig: unknown } };
+    assert.deepEqual(body.generationConfig.thinkingConfig, { thinkingBudget: 24_576 });
+  });
+
+  test('a parameter a provider cannot honour: the next deployment serves, or a coded 400', async () => {
+    // Anthropic API 2026-10-21 has no temperature: with nowhere else to go, the request is refused.
+    await assert.rejects(
+      client.chat.completions.create({ model: 'm-anthropic-new', messages, temperature: 0.3 }),
+      (e: InstanceType<typeof OpenAI.APIError>) =>
+        e.status === 400 && e.code === 'unsupported_parameter' && e.param === 'temperature',
+    );
+    // With a Bedrock deployment behind it, Bedrock serves, and says what it ignored.
+    const { data, response } = await client.chat.completions
+      .create({ model: 'm-new-then-bedrock', messages, temperature: 0.3, seed: 7 })
+      .withResponse();
+    assert.equal(response.headers.get('x-entente-cloud'), 'aws');
+    assert.match(response.headers.get('x-entente-warnings') ?? '', /seed/);
+    assert.ok(data.choices[0]!.message.content);
+    await assert.rejects(
+      client.chat.completions.create({ model: 'm-bedrock', messages, n: 2 }),
+      (e: InstanceType<typeof OpenAI.APIError>) =>
+        e.status === 400 && e.code === 'unsupported_parameter' && e.param === 'n',
+    );
+  });
+
+  test('one model on Azure, Bedrock and Vertex: with Azure down, then Bedrock too, no error reaches the client', async () => {
+    const ask = { model: 'gpt-oss-120b', messages };
+    let r = await client.chat.completions.create(ask).withResponse();
+    assert.equal(r.response.headers.get('x-entente-cloud'), 'azure');
+
+    azure.setFault({ kind: 'server_error' });
+    r = await client.chat.completions.create(ask).withResponse();
+    assert.equal(r.response.headers.get('x-entente-cloud'), 'aws');
+    assert.match(r.data.choices[0]!.message.content!, /^Simulated reply from aws\/openai\.gpt-oss-120b-1:0/);
+    let rec = await record(r.response.headers.get('x-request-id')!);
+    assert.equal(rec.cloud, 'aws');
+    assert.equal(rec.deployment, 'openai.gpt-oss-120b-1:0');
+    assert.deepEqual(buckets(rec), nativeUsage.bedrock(bedrock.requests.at(-1)!.usage as N));
+
+    bedrock.setFault({ kind: 'rate_limit', retryAfterS: 30 });
+    const s = await client.chat.completions.create({ ...ask, stream: true }).withResponse();
+    let text = '';
+    for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(s.response.headers.get('x-entente-cloud'), 'gcp');
+    assert.match(text, /^Simulated reply from gcp\/gpt-oss-120b-maas/);
+    rec = await record(s.response.headers.get('x-request-id')!);
+    assert.equal(rec.cloud, 'gcp');
+    assert.deepEqual(buckets(rec), nativeUsage.google(google.requests.at(-1)!.usage as N));
+    azure.setFault(null);
+    bedrock.setFault(null);
+  });
+
+  test('a stream cut mid-way on Bedrock becomes an error event, recorded as such', async () => {
+    bedrock.setFault({ kind: 'cut', count: 1, afterChunks: 3 });
+    const s = await client.chat.completions
+      .create({ model: 'm-bedrock', messages, stream: true })
+      .withResponse();
+    let text = '';
+    await assert.rejects(async () => {
+      for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
+    });
+    assert.ok(text.length > 0, 'the client saw the first chunks');
+    const rec = await record(s.response.headers.get('x-request-id')!);
+    assert.equal(rec.errorCode, 'upstream_stream_error');
+  });
+});
