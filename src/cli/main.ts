@@ -184,11 +184,12 @@ async function main(argv: string[]): Promise<void> {
           'tokens-per-second': { type: 'string' },
         },
       });
-      if (values.kind !== 'openai' && values.kind !== 'azure-openai')
-        fail('usage: entente sim --kind openai|azure-openai [--port N]');
-      const { startSimulator } = await import('../../sim/index.js');
-      const sim = await startSimulator({
-        kind: values.kind,
+      const kinds = ['openai', 'azure-openai', 'bedrock', 'google', 'anthropic'] as const;
+      const kind = kinds.find((k) => k === values.kind);
+      if (!kind) fail(`usage: entente sim --kind ${kinds.join('|')} [--port N]`);
+      const { startAnySimulator } = await import('../../sim/index.js');
+      const sim = await startAnySimulator({
+        kind,
         port: num(values.port, '--port') ?? 0,
         latencyMs: num(values['latency-ms'], '--latency-ms') ?? 0,
         tokensPerSecond: num(values['tokens-per-second'], '--tokens-per-second') ?? 0,
