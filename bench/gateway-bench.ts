@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
-const only = (process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-metered,portkey').split(',');
+const only = (
+  process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-metered,entente-bedrock,portkey'
+).split(',');
 const canPin = (() => {
   try {
     execFileSync('taskset', ['-c', '0', 'true']);
@@ -204,11 +206,14 @@ try {
 
   // Entente plain, and Entente metered: usage priced and posted with a capped revenue share
   // accruing (the agreement and ledger on), to show what metering costs the data plane.
-  for (const name of ['entente', 'entente-metered'] as const) {
+  // Entente with a Bedrock upstream: SigV4 on every request, the binary event stream decoded and
+  // translated to OpenAI chunks; against `entente` (OpenAI upstream, SSE passed through).
+  for (const name of ['entente', 'entente-metered', 'entente-bedrock'] as const) {
     if (!only.includes(name)) continue;
     const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
     const cfg = join(dir, 'bench.yaml');
     const metered = name === 'entente-metered';
+    const bedrock = name === 'entente-bedrock';
     if (metered) {
       writeFileSync(
         join(dir, 'prices.yaml'),
@@ -225,7 +230,11 @@ try {
 server: { port: 0 }
 routing: { primaryCloud: bench }
 upstreams:
-  - { id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: upstream-key } }
+  - ${
+    bedrock
+      ? `{ id: mock, provider: bedrock, cloud: bench, region: us-east-1, baseUrl: "http://127.0.0.1:${mockPort}", auth: { awsAccessKeyId: AKIDBENCH, awsSecretAccessKey: bench-secret } }`
+      : `{ id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: upstream-key } }`
+  }
 models:
   - name: gpt-4o-mini
     deployments: [{ upstream: mock, deployment: gpt-4o-mini, modelVersion: "1" }]
@@ -295,7 +304,7 @@ for (const mode of ['json', 'stream']) {
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   const direct = results[`direct/${mode}`] as M | undefined;
-  for (const name of ['direct', 'bare-proxy', 'entente', 'entente-metered', 'portkey']) {
+  for (const name of ['direct', 'bare-proxy', 'entente', 'entente-metered', 'entente-bedrock', 'portkey']) {
     const r = results[`${name}/${mode}`] as M | undefined;
     if (!r) continue;
     const add = (a: number, b: number | undefined) => (b === undefined ? '—' : ms(a - b));
@@ -316,6 +325,13 @@ for (const mode of ['json', 'stream']) {
     lines.push(
       '',
       `Metering on / off (Entente): throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}`,
+    );
+  }
+  const b = results[`entente-bedrock/${mode}`] as M | undefined;
+  if (e && b) {
+    lines.push(
+      '',
+      `Bedrock upstream / OpenAI upstream (Entente): throughput ×${(b.saturationRps / e.saturationRps).toFixed(2)}, added p50 @100 ${ms(b.at100.p50Us - e.at100.p50Us)} ms, CPU per request ×${((b.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}`,
     );
   }
   lines.push('');

@@ -2,6 +2,7 @@
 // `stream` flag, so the gateway under test is what the numbers measure.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { encodeEvent } from '../src/eventstream/index.js';
 
 const completion = Buffer.from(
   JSON.stringify({
@@ -40,11 +41,47 @@ const rest = Buffer.from(frames.slice(2).join(''));
 const restWithUsage = Buffer.from(frames.slice(2).join('') + usageFrame);
 const done = Buffer.from('data: [DONE]\n\n');
 
+// The same reply as Bedrock Converse / ConverseStream would send it (binary event stream).
+const converse = Buffer.from(
+  JSON.stringify({
+    output: { message: { role: 'assistant', content: [{ text: words.join(' ') }] } },
+    stopReason: 'end_turn',
+    usage: { inputTokens: 12, outputTokens: 9, totalTokens: 21 },
+    metrics: { latencyMs: 1 },
+  }),
+);
+const bedrockHead = Buffer.concat([
+  encodeEvent('messageStart', { role: 'assistant' }),
+  encodeEvent('contentBlockDelta', { contentBlockIndex: 0, delta: { text: words[0] } }),
+]);
+const bedrockRest = Buffer.concat([
+  ...words
+    .slice(1)
+    .map((w) => encodeEvent('contentBlockDelta', { contentBlockIndex: 0, delta: { text: ` ${w}` } })),
+  encodeEvent('contentBlockStop', { contentBlockIndex: 0 }),
+  encodeEvent('messageStop', { stopReason: 'end_turn' }),
+  encodeEvent('metadata', {
+    usage: { inputTokens: 12, outputTokens: 9, totalTokens: 21 },
+    metrics: { latencyMs: 1 },
+  }),
+]);
+
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = Buffer.concat(chunks).toString();
+    if (req.url?.startsWith('/model/')) {
+      if (req.url.endsWith('/converse-stream')) {
+        res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+        res.write(bedrockHead);
+        setImmediate(() => res.end(bedrockRest));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': converse.length });
+      res.end(converse);
+      return;
+    }
     if (body.includes('"stream":true')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       // The first token goes out at once; the rest follows on the next turn of the loop.
