@@ -285,6 +285,29 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     });
   }
 
+  test('the Responses API on Bedrock, Vertex and Anthropic: create and the strict stream helper', async () => {
+    for (const c of [clouds[0]!, clouds[2]!, clouds[5]!]) {
+      const r = await client.responses.create({ model: c.model, input: 'Say hello to Paris' });
+      assert.equal(r.status, 'completed');
+      assert.match(r.output_text, /^Simulated reply from .+: Say hello to Paris$/);
+      const native = c.usage(c.sim().requests.at(-1)!.usage as N);
+      assert.equal(r.usage!.input_tokens, native.tokensInputUncached + native.tokensInputCached);
+      assert.equal(r.usage!.output_tokens, native.tokensOutput + native.tokensReasoning);
+      const s = client.responses.stream({
+        model: c.model,
+        input: 'Weather in Paris',
+        tools: [
+          { type: 'function', name: 'get_weather', strict: false, parameters: tools[0]!.function.parameters },
+        ],
+      });
+      const final = await s.finalResponse();
+      const call = final.output.find((o) => o.type === 'function_call');
+      assert.ok(call && call.type === 'function_call', c.model);
+      assert.deepEqual(JSON.parse(call.arguments), { city: 'Weather', days: 42 });
+      assert.ok(final.usage && final.usage.output_tokens > 0);
+    }
+  });
+
   test('Vertex: reasoning_effort becomes a thinking budget; thought tokens are reasoning tokens', async () => {
     const { response } = await client.chat.completions
       .create({ model: 'm-vertex', messages, reasoning_effort: 'high' })

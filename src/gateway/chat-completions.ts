@@ -23,6 +23,43 @@ import { type Caller, mayCall } from './auth.js';
 import type { GatewayContext } from './context.js';
 import { readBody } from './read-body.js';
 import { sendError, sendJsonBytes } from './respond.js';
+import { type ResponseShell, ResponsesStreamEncoder, responseFromCompletion } from './responses/from-chat.js';
+import { responsesToChat } from './responses/to-chat.js';
+
+/** Which API the client speaks; the routing, adapters and usage record are the same for both. */
+export type ClientApi = 'chat' | 'responses';
+
+/** Turns the canonical answer (chat.completion, chunk payloads) into what the client's API sends. */
+interface ClientEncoder {
+  /** The stream mappers must emit the usage chunk, whatever the client asked. */
+  readonly forceUsage: boolean;
+  json(body: string | Uint8Array): string | Uint8Array;
+  frames(frames: readonly string[]): string;
+  end(): string;
+  error(code: GatewayError['code'], message: string | undefined): string;
+}
+
+const chatEncoder: ClientEncoder = {
+  forceUsage: false,
+  json: (body) => body,
+  frames: (frames) =>
+    frames.length === 1 ? frameData(frames[0]!) : frames.map((f) => frameData(f)).join(''),
+  end: () => DONE_FRAME,
+  error: (code, message) => frameData(errorBody(gatewayError(code, message))),
+};
+
+function responsesEncoder(shell: ResponseShell): () => ClientEncoder {
+  return () => {
+    const stream = new ResponsesStreamEncoder(shell);
+    return {
+      forceUsage: true,
+      json: (body) => responseFromCompletion(shell, body),
+      frames: (frames) => stream.frames(frames),
+      end: () => stream.end(),
+      error: (code, message) => stream.error(code, message ?? code),
+    };
+  };
+}
 
 const MAX_ERROR_BODY_BYTES = 65_536;
 const MAX_RESPONSE_BYTES = 64 * 1_048_576;
@@ -62,6 +99,7 @@ export async function handleChatCompletions(
   requestId: string,
   t0: number,
   caller: Caller,
+  api: ClientApi = 'chat',
 ): Promise<void> {
   const state = new RequestState(requestId, t0, Date.now(), caller);
   const raw = await readBody(req, gw.config.server.bodyLimitBytes);
@@ -78,7 +116,26 @@ export async function handleChatCompletions(
       gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
     );
   }
-  const parsed = parseChatRequest(json);
+  let encoderFor: () => ClientEncoder = () => chatEncoder;
+  let body = json;
+  let responsesRequest = null;
+  if (api === 'responses') {
+    const t = responsesToChat(json);
+    if (!t.ok) {
+      return fail(
+        gw,
+        res,
+        state,
+        null,
+        gatewayError(t.unsupported ? 'unsupported_parameter' : 'invalid_request', t.message, {
+          param: t.param || null,
+        }),
+      );
+    }
+    body = t.chat;
+    responsesRequest = t.request;
+  }
+  const parsed = parseChatRequest(body);
   if (!parsed.ok) {
     return fail(
       gw,
@@ -89,6 +146,14 @@ export async function handleChatCompletions(
     );
   }
   const chat = parsed.value;
+  if (responsesRequest) {
+    encoderFor = responsesEncoder({
+      id: `resp_${requestId}`,
+      createdAt: Math.floor(state.startedAtMs / 1000),
+      model: chat.model,
+      request: responsesRequest,
+    });
+  }
   const table = gw.routes.table;
   const model = table.models.get(chat.model);
   if (!model) {
@@ -181,8 +246,8 @@ export async function handleChatCompletions(
     }
     state.attempts++;
     const outcome = stream
-      ? await attemptStream(gw, res, state, chat, d, native, ctx)
-      : await attemptJson(gw, res, state, chat, d, native, ctx);
+      ? await attemptStream(gw, res, state, chat, d, native, ctx, encoderFor())
+      : await attemptJson(gw, res, state, chat, d, native, ctx, encoderFor());
     switch (outcome.kind) {
       case 'served':
         gw.health.success(d.key);
@@ -359,6 +424,7 @@ async function attemptJson(
   d: CatalogDeployment,
   native: NativeRequest,
   ctx: ResponseContext,
+  enc: ClientEncoder,
 ): Promise<AttemptOutcome> {
   // No AbortController here: undici's own timeouts bound the wait, and when the client leaves,
   // the answer is still read to its end so that the usage the upstream bills is recorded.
@@ -401,7 +467,7 @@ async function attemptJson(
     record(gw, state, chat, 499, 'client_closed', result.usage !== null);
     return { kind: 'served' };
   }
-  sendJsonBytes(res, 200, result.body, servedHeaders(state, d, performance.now(), native));
+  sendJsonBytes(res, 200, enc.json(result.body), servedHeaders(state, d, performance.now(), native));
   record(gw, state, chat, 200, null, result.usage !== null);
   return { kind: 'served' };
 }
@@ -414,6 +480,7 @@ async function attemptStream(
   d: CatalogDeployment,
   native: NativeRequest,
   ctx: ResponseContext,
+  enc: ClientEncoder,
 ): Promise<AttemptOutcome> {
   const up = gw.upstreams.get(d.upstreamId)!;
   const ac = new AbortController();
@@ -439,7 +506,7 @@ async function attemptStream(
   let held = '';
   /** Ends a successful stream: the last frames, [DONE], and its usage record. */
   const endOk = (last: string) => {
-    res.end(last + DONE_FRAME);
+    res.end(last + enc.end());
     record(gw, state, chat, 200, null, state.usage !== null);
   };
   try {
@@ -457,7 +524,7 @@ async function attemptStream(
     const parser = up.adapter.streamFraming === 'sse' ? new SseParser() : new EventStreamEventParser();
     const mapper = up.adapter.createStreamMapper({
       ...ctx,
-      clientWantsUsage: chat.stream_options?.include_usage === true,
+      clientWantsUsage: enc.forceUsage || chat.stream_options?.include_usage === true,
     });
     let streamError: UpstreamFailure | null = null;
     try {
@@ -470,10 +537,9 @@ async function attemptStream(
           const step = mapper.map(ev);
           if (step.usage) state.usage = step.usage;
           if (step.finishReason) finishReason = step.finishReason;
-          if (step.preamble && !started) {
-            for (const f of step.frames) held += frameData(f);
-          } else {
-            for (const f of step.frames) out += frameData(f);
+          if (step.frames.length > 0) {
+            if (step.preamble && !started) held += enc.frames(step.frames);
+            else out += enc.frames(step.frames);
           }
           frames += step.frames.length;
           if (step.error) {
@@ -569,7 +635,7 @@ async function attemptStream(
       streamError?.upstreamCode === 'stream_duration_exceeded'
         ? 'stream_duration_exceeded'
         : 'upstream_stream_error';
-    res.end(frameData(errorBody(gatewayError(code, streamError?.message))));
+    res.end(enc.error(code, streamError?.message));
     if (!state.usage) state.usage = { ...zeroUsage, tokensOutput: Math.max(0, frames - 1) };
     record(gw, state, chat, 200, code, false);
     // The breaker hears of it, but there is no failover once the client has bytes.

@@ -152,7 +152,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     if (isAdminPath(path)) return handleAdmin(context, req, res, requestId);
     if (path === '/metrics') return handleMetrics(context, req, res, requestId, () => meter);
-    const isChat = path === '/v1/chat/completions';
+    const isChat = path === '/v1/chat/completions' || path === '/v1/responses';
     const isModels = path === '/v1/models' || path.startsWith('/v1/models/');
     if (!isChat && !isModels) {
       req.resume();
@@ -160,7 +160,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         res,
         gatewayError(
           'not_found',
-          `No route for ${method} ${path}. Entente serves POST /v1/chat/completions and GET /v1/models.`,
+          `No route for ${method} ${path}. Entente serves POST /v1/chat/completions, POST /v1/responses and GET /v1/models.`,
         ),
         requestId,
       );
@@ -217,7 +217,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
             requestId,
           );
     }
-    return handleChatCompletions(context, req, res, requestId, t0, caller);
+    return handleChatCompletions(
+      context,
+      req,
+      res,
+      requestId,
+      t0,
+      caller,
+      path === '/v1/responses' ? 'responses' : 'chat',
+    );
   };
 
   const server = createServer(
