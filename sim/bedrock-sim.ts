@@ -20,7 +20,13 @@ import {
 } from './cloud-sim.js';
 import { fromAnthropic, fromConverse } from './native-requests.js';
 import type { Fault } from './openai-family-sim.js';
-import { type ScriptedReply, scriptReply } from './script-reply.js';
+import {
+  countWords,
+  type ScriptedReply,
+  SIM_EMBEDDING_DIMS,
+  scriptReply,
+  simEmbedding,
+} from './script-reply.js';
 
 type Obj = Record<string, unknown>;
 
@@ -171,6 +177,28 @@ export function startBedrockSimulator(
         );
       }
       const rec = ctx.record(body, modelId);
+      if (op === 'invoke' && modelId.startsWith('amazon.titan-embed')) {
+        // Titan Text Embeddings: one text per call.
+        if (typeof body.inputText !== 'string')
+          return awsError(ctx, 400, 'ValidationException', 'Malformed input request: inputText is required.');
+        const f = ctx.takeFault();
+        if (f?.kind === 'rate_limit')
+          return awsError(
+            ctx,
+            429,
+            'ThrottlingException',
+            'Too many requests, please wait before trying again.',
+          );
+        if (f?.kind === 'server_error')
+          return awsError(ctx, 500, 'InternalServerException', 'Internal error.');
+        const dims = typeof body.dimensions === 'number' ? body.dimensions : SIM_EMBEDDING_DIMS;
+        const tokens = countWords(body.inputText);
+        rec.usage = { inputTextTokenCount: tokens };
+        return sendJson(ctx.res, 200, {
+          embedding: simEmbedding(body.inputText, dims),
+          inputTextTokenCount: tokens,
+        });
+      }
       const claude = op.startsWith('invoke');
       if (claude) {
         const bad = checkMessagesBody(body, String(body.anthropic_version));

@@ -30,7 +30,13 @@ import {
 } from './cloud-sim.js';
 import { fromAnthropic, fromGemini } from './native-requests.js';
 import type { Fault } from './openai-family-sim.js';
-import { type ScriptedReply, scriptReply } from './script-reply.js';
+import {
+  countWords,
+  type ScriptedReply,
+  SIM_EMBEDDING_DIMS,
+  scriptReply,
+  simEmbedding,
+} from './script-reply.js';
 
 type Obj = Record<string, unknown>;
 
@@ -169,6 +175,23 @@ export function startGoogleSimulator(
         return sendJson(res, 200, anthropicMessage(reply, model));
       }
 
+      if (method === 'predict') {
+        // Vertex text embeddings: instances of {content}, predictions of {embeddings:{values,statistics}}.
+        const instances = Array.isArray(body.instances) ? (body.instances as Obj[]) : [];
+        if (instances.length === 0 || !instances.every((i) => typeof i.content === 'string'))
+          return sendJson(res, 400, googleError(400, 'instances must hold {content} strings.'));
+        const f = ctx.takeFault();
+        if (await googleFault(ctx, f)) return;
+        const dims = Number((body.parameters as Obj | undefined)?.outputDimensionality ?? SIM_EMBEDDING_DIMS);
+        const predictions = instances.map((i) => ({
+          embeddings: {
+            values: simEmbedding(i.content as string, dims),
+            statistics: { token_count: countWords(i.content as string), truncated: false },
+          },
+        }));
+        rec.usage = { token_count: predictions.reduce((n, p) => n + p.embeddings.statistics.token_count, 0) };
+        return sendJson(res, 200, { predictions, metadata: { billableCharacterCount: 0 } });
+      }
       if (method !== 'generateContent' && method !== 'streamGenerateContent')
         return sendJson(res, 404, googleError(404, `Method ${method} not found.`));
       if (!Array.isArray(body.contents) || body.contents.length === 0)

@@ -12,7 +12,7 @@ export type {
   Simulator,
 } from './openai-family-sim.js';
 export { startSimulator } from './openai-family-sim.js';
-export { countWords, promptTokens, scriptReply } from './script-reply.js';
+export { countWords, promptTokens, SIM_EMBEDDING_DIMS, scriptReply, simEmbedding } from './script-reply.js';
 
 import { startAnthropicSimulator } from './anthropic-sim.js';
 import { startBedrockSimulator } from './bedrock-sim.js';

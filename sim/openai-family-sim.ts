@@ -5,7 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type ScriptedReply, scriptReply } from './script-reply.js';
+import {
+  countWords,
+  type ScriptedReply,
+  SIM_EMBEDDING_DIMS,
+  scriptReply,
+  simEmbedding,
+} from './script-reply.js';
 
 export type SimKind = 'openai' | 'azure-openai';
 
@@ -150,6 +156,14 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     try {
       if (path.startsWith('/_sim/')) return await handleControl(req, res, path);
       let deployment: string | null = null;
+      const embeddingsPath =
+        kind === 'azure-openai'
+          ? /^\/openai\/(?:deployments\/([^/]+)|v1)\/embeddings$/.exec(path)
+          : path === '/v1/embeddings'
+            ? [path]
+            : null;
+      if (embeddingsPath && req.method === 'POST')
+        return await embeddings(req, res, url, embeddingsPath[1] ?? null);
       if (kind === 'azure-openai') {
         const m = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(path);
         if (m) {
@@ -312,6 +326,92 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       else res.destroy();
     }
   });
+
+  /** POST /v1/embeddings (OpenAI) and /openai/deployments/{d}/embeddings (Azure). */
+  async function embeddings(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    dep: string | null,
+  ): Promise<void> {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const key = kind === 'azure-openai' ? ((req.headers['api-key'] as string | undefined) ?? bearer) : bearer;
+    if (!key || (settings.apiKey && key !== settings.apiKey))
+      return sendJson(
+        res,
+        401,
+        errorJson(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key'),
+      );
+    if (kind === 'azure-openai' && dep && !url.searchParams.get('api-version'))
+      return sendJson(res, 404, { error: { code: '404', message: 'Resource not found' } });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(await readBody(req)) as Record<string, unknown>;
+    } catch {
+      return sendJson(
+        res,
+        400,
+        errorJson(400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null),
+      );
+    }
+    const deployment = dep ?? String(body.model);
+    const rec: RecordedRequest = {
+      method: 'POST',
+      url: req.url ?? '',
+      headers: req.headers,
+      body,
+      deployment,
+    };
+    if (requests.length >= recordLimit) requests.shift();
+    requests.push(rec);
+    const input = body.input;
+    const items: (string | number[])[] =
+      typeof input === 'string'
+        ? [input]
+        : Array.isArray(input) && input.every((x) => typeof x === 'number')
+          ? [input as number[]]
+          : Array.isArray(input)
+            ? (input as (string | number[])[])
+            : [];
+    if (items.length === 0)
+      return sendJson(
+        res,
+        400,
+        errorJson(400, "'input' is a required property", 'invalid_request_error', null),
+      );
+    const f = takeFault();
+    if (settings.latencyMs > 0) await sleep(settings.latencyMs);
+    if (f?.kind === 'rate_limit')
+      return sendJson(
+        res,
+        429,
+        errorJson(429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded'),
+        {
+          'retry-after': String(f.retryAfterS ?? 1),
+        },
+      );
+    if (f?.kind === 'server_error' || f?.kind === 'unavailable')
+      return sendJson(
+        res,
+        f.kind === 'unavailable' ? 503 : 500,
+        errorJson(500, 'The server had an error.', 'server_error', null),
+      );
+    const dims = typeof body.dimensions === 'number' ? body.dimensions : SIM_EMBEDDING_DIMS;
+    let tokens = 0;
+    const data = items.map((it, index) => {
+      const text = typeof it === 'string' ? it : it.join(' ');
+      tokens += typeof it === 'string' ? countWords(it) : it.length;
+      const v = simEmbedding(text, dims);
+      const f32 = new Float32Array(v);
+      return {
+        object: 'embedding',
+        index,
+        embedding: body.encoding_format === 'base64' ? Buffer.from(f32.buffer).toString('base64') : v,
+      };
+    });
+    rec.usage = { prompt_tokens: tokens, total_tokens: tokens };
+    sendJson(res, 200, { object: 'list', data, model: deployment, usage: rec.usage });
+  }
 
   const filterResults = {
     hate: { filtered: false, severity: 'safe' },

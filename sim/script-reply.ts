@@ -131,3 +131,22 @@ export function scriptReply(
     reasoningTokens: reasoning * n,
   };
 }
+
+/**
+ * A deterministic embedding for the simulators: `dims` values in [-1000/1024, 1000/1024], each an
+ * exact float32 (k/1024), derived from an FNV-1a hash of the text and the position.
+ */
+export function simEmbedding(text: string, dims: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < dims; i++) {
+    let h = 0x811c9dc5 ^ i;
+    for (let j = 0; j < text.length; j++) {
+      h ^= text.charCodeAt(j);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    out.push(((h % 2001) - 1000) / 1024);
+  }
+  return out;
+}
+
+export const SIM_EMBEDDING_DIMS = 16;

@@ -207,5 +207,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message, 1);
+  // A mistyped flag is the user's mistake, not a crash: say so without a stack trace.
+  if (String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS'))
+    fail((err as Error).message, 2);
   fail((err as Error).stack ?? String(err), 1);
 });

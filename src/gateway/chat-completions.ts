@@ -64,13 +64,16 @@ function responsesEncoder(shell: ResponseShell): () => ClientEncoder {
 const MAX_ERROR_BODY_BYTES = 65_536;
 const MAX_RESPONSE_BYTES = 64 * 1_048_576;
 
-interface Attempted {
+export interface Attempted {
   readonly deployment: CatalogDeployment;
   readonly failure: UpstreamFailure | 'timeout' | 'connect';
 }
 
+/** What the usage record needs of a request: the model asked for, and whether it streamed. */
+type Recorded = { readonly model: string; readonly stream?: boolean | null | undefined };
+
 /** Per-request bookkeeping, folded into the usage record at the end. */
-class RequestState {
+export class RequestState {
   upstreamWaitMs = 0;
   attempts = 0;
   deployment: CatalogDeployment | null = null;
@@ -86,7 +89,7 @@ class RequestState {
   }
 }
 
-type AttemptOutcome =
+export type AttemptOutcome =
   | { readonly kind: 'served' }
   | { readonly kind: 'failed'; readonly failure: UpstreamFailure | 'timeout' | 'connect' }
   | { readonly kind: 'client_error'; readonly failure: UpstreamFailure }
@@ -294,7 +297,7 @@ export async function handleChatCompletions(
   return fail(gw, res, state, chat, exhausted(tried, earliestBackMs, model.excluded));
 }
 
-function exhausted(
+export function exhausted(
   tried: readonly Attempted[],
   earliestBackMs: number,
   excluded: readonly Exclusion[],
@@ -339,7 +342,7 @@ function exhaustedBy(tried: readonly Attempted[], earliestBackMs: number): Gatew
   return gatewayError('upstream_error', `Every deployment tried failed: ${describe}`, extra);
 }
 
-function servedHeaders(
+export function servedHeaders(
   state: RequestState,
   d: CatalogDeployment,
   now: number,
@@ -359,14 +362,14 @@ function servedHeaders(
   return h;
 }
 
-interface UpstreamResponse {
+export interface UpstreamResponse {
   readonly statusCode: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown };
 }
 
 /** Sends the native request; transport failures come back as values. */
-async function send(
+export async function send(
   gw: GatewayContext,
   d: CatalogDeployment,
   native: NativeRequest,
@@ -390,7 +393,7 @@ async function send(
   }
 }
 
-async function readAll(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer | null> {
+export async function readAll(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of body) {
@@ -401,7 +404,7 @@ async function readAll(body: AsyncIterable<Buffer>, limit: number): Promise<Buff
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
-async function upstreamFailure(
+export async function upstreamFailure(
   gw: GatewayContext,
   d: CatalogDeployment,
   r: UpstreamResponse,
@@ -660,11 +663,11 @@ function waitDrain(res: ServerResponse): Promise<void> {
 }
 
 /** Ends the request with an error and writes its usage record. */
-function fail(
+export function fail(
   gw: GatewayContext,
   res: ServerResponse,
   state: RequestState,
-  chat: ChatRequest | null,
+  chat: Recorded | null,
   err: GatewayError,
   upstreamCode?: string | null,
 ): void {
@@ -672,10 +675,10 @@ function fail(
   record(gw, state, chat, res.statusCode, err.code, false);
 }
 
-function record(
+export function record(
   gw: GatewayContext,
   state: RequestState,
-  chat: ChatRequest | null,
+  chat: Recorded | null,
   status: number,
   errorCode: string | null,
   exact: boolean,

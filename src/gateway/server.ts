@@ -13,6 +13,7 @@ import type { Store } from '../store/index.js';
 import { KeyRing, mayCall, presentedKey } from './auth.js';
 import { handleChatCompletions } from './chat-completions.js';
 import type { GatewayContext, GatewayEvents } from './context.js';
+import { handleEmbeddings } from './embeddings.js';
 import { LiveRoutes } from './live-routes.js';
 import { sendError, sendJson } from './respond.js';
 import { createUpstream, type Upstream } from './upstreams.js';
@@ -152,7 +153,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     if (isAdminPath(path)) return handleAdmin(context, req, res, requestId);
     if (path === '/metrics') return handleMetrics(context, req, res, requestId, () => meter);
-    const isChat = path === '/v1/chat/completions' || path === '/v1/responses';
+    const isChat = path === '/v1/chat/completions' || path === '/v1/responses' || path === '/v1/embeddings';
     const isModels = path === '/v1/models' || path.startsWith('/v1/models/');
     if (!isChat && !isModels) {
       req.resume();
@@ -160,7 +161,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         res,
         gatewayError(
           'not_found',
-          `No route for ${method} ${path}. Entente serves POST /v1/chat/completions, POST /v1/responses and GET /v1/models.`,
+          `No route for ${method} ${path}. Entente serves POST /v1/chat/completions, POST /v1/responses, POST /v1/embeddings and GET /v1/models.`,
         ),
         requestId,
       );
@@ -217,6 +218,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
             requestId,
           );
     }
+    if (path === '/v1/embeddings') return handleEmbeddings(context, req, res, requestId, t0, caller);
     return handleChatCompletions(
       context,
       req,

@@ -5,9 +5,8 @@
 //   anthropic-bedrock:  POST {base}/model/{id}/invoke (/invoke-with-response-stream), body field
 //                       anthropic_version, SigV4; the stream is AWS event-stream `chunk` messages
 import { parseBedrockError } from '../bedrock/errors.js';
-import { signV4 } from '../bedrock/sign-v4.js';
+import { bedrockHeaders } from '../bedrock/sign-request.js';
 import type { ProviderAdapter } from '../spec/index.js';
-import { unsupported } from '../spec/index.js';
 import { parseAnthropicError } from './errors.js';
 import { NEW_API_VERSION, toMessagesBody } from './request.js';
 import { parseMessagesResponse } from './response.js';
@@ -80,28 +79,14 @@ export const anthropicBedrockAdapter: ProviderAdapter = {
     const stream = req.stream === true;
     const path = `${target.basePath}/model/${encodeURIComponent(target.deployment)}/${stream ? 'invoke-with-response-stream' : 'invoke'}`;
     const body = JSON.stringify({ anthropic_version: version, ...built.body });
-    const base: Record<string, string> = {
-      'content-type': 'application/json',
-      accept: stream ? 'application/vnd.amazon.eventstream' : 'application/json',
-    };
-    let headers: Record<string, string>;
-    if (target.aws) {
-      headers = {
-        ...base,
-        ...signV4({
-          method: 'POST',
-          path,
-          host: target.host ?? '',
-          headers: base,
-          body,
-          region: target.region ?? 'us-east-1',
-          service: 'bedrock',
-          credentials: target.aws,
-          nowMs: (target.nowMs ?? Date.now)(),
-        }),
-      };
-    } else if (target.apiKey) headers = { ...base, authorization: `Bearer ${target.apiKey}` };
-    else return unsupported('model', 'This Bedrock upstream has neither AWS credentials nor an API key.');
+    const signed = bedrockHeaders(
+      target,
+      path,
+      body,
+      stream ? 'application/vnd.amazon.eventstream' : 'application/json',
+    );
+    if ('unsupported' in signed) return signed;
+    const headers = signed.headers;
     return { method: 'POST', path, headers, body, warnings: built.warnings };
   },
   parseChatResponse: parseMessagesResponse,

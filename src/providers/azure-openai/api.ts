@@ -9,6 +9,11 @@ export function chatPath(target: AdapterTarget): string {
   return `${target.basePath}/openai/deployments/${encodeURIComponent(target.deployment)}/chat/completions?api-version=${encodeURIComponent(target.apiVersion ?? '')}`;
 }
 
+export function embeddingsPath(target: AdapterTarget): string {
+  if (target.azurePathStyle === 'v1') return `${target.basePath}/openai/v1/embeddings`;
+  return `${target.basePath}/openai/deployments/${encodeURIComponent(target.deployment)}/embeddings?api-version=${encodeURIComponent(target.apiVersion ?? '')}`;
+}
+
 export function authHeaders(target: AdapterTarget): Record<string, string> {
   if (!target.apiKey) return {};
   return target.azurePathStyle === 'v1'

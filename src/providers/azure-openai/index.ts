@@ -2,12 +2,13 @@
 // read by the OpenAI mappers, which drop Azure's leading prompt-filter chunk.
 import {
   createOpenAIStreamMapper,
+  openaiFamilyEmbeddings,
   parseOpenAIChatResponse,
   parseOpenAIError,
   toOpenAIBody,
 } from '../openai/index.js';
 import type { ProviderAdapter } from '../spec/index.js';
-import { authHeaders, chatPath } from './api.js';
+import { authHeaders, chatPath, embeddingsPath } from './api.js';
 
 export const azureOpenAIAdapter: ProviderAdapter = {
   id: 'azure-openai',
@@ -24,4 +25,5 @@ export const azureOpenAIAdapter: ProviderAdapter = {
   parseChatResponse: parseOpenAIChatResponse,
   createStreamMapper: createOpenAIStreamMapper,
   parseError: parseOpenAIError,
+  embeddings: openaiFamilyEmbeddings(embeddingsPath, authHeaders),
 };

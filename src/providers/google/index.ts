@@ -4,6 +4,7 @@
 //   Gemini: POST {base}/{v1beta}/models/{m}:generateContent, header x-goog-api-key
 // Streams use :streamGenerateContent?alt=sse.
 import type { AdapterTarget, ProviderAdapter } from '../spec/index.js';
+import { vertexEmbeddings } from './embeddings.js';
 import { parseGoogleError } from './errors.js';
 import { toGenerateContentBody } from './request.js';
 import { parseGenerateContentResponse } from './response.js';
@@ -48,6 +49,7 @@ function googleAdapter(id: 'vertex' | 'gemini'): ProviderAdapter {
     parseChatResponse: parseGenerateContentResponse,
     createStreamMapper: createGeminiStreamMapper,
     parseError: parseGoogleError,
+    ...(id === 'vertex' ? { embeddings: vertexEmbeddings } : {}),
   };
 }
 

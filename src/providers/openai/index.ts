@@ -1,6 +1,7 @@
 // The OpenAI provider; it also serves any OpenAI-compatible server (vLLM, Ollama, ...).
 import type { ProviderAdapter } from '../spec/index.js';
 import { authHeaders, chatPath } from './api.js';
+import { openaiFamilyEmbeddings } from './embeddings.js';
 import { parseOpenAIError } from './errors.js';
 import { toOpenAIBody } from './request.js';
 import { parseOpenAIChatResponse } from './response.js';
@@ -20,6 +21,8 @@ export const openaiAdapter: ProviderAdapter = {
   parseChatResponse: parseOpenAIChatResponse,
   createStreamMapper: createOpenAIStreamMapper,
   parseError: parseOpenAIError,
+  embeddings: openaiFamilyEmbeddings((t) => `${t.basePath}/embeddings`, authHeaders),
 };
 
+export { openaiFamilyEmbeddings } from './embeddings.js';
 export { createOpenAIStreamMapper, parseOpenAIChatResponse, parseOpenAIError, toOpenAIBody };

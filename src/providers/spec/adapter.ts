@@ -2,7 +2,7 @@
 // vertex, anthropic) implements it with pure functions: the canonical request in, a native HTTP
 // request out; a native response or one parsed native stream event in, canonical output out.
 // Transport (pools, timeouts, failover) lives in the gateway, never here.
-import type { ChatRequest, TokenUsage } from '../../canonical/index.js';
+import type { ChatRequest, EmbeddingsRequest, TokenUsage } from '../../canonical/index.js';
 import type { SseEvent } from '../../sse/index.js';
 
 /** What an adapter needs to know about the deployment it is sending to. */
@@ -118,7 +118,20 @@ export interface StreamOptions extends ResponseContext {
   readonly clientWantsUsage: boolean;
 }
 
+/** An embeddings answer for the client: OpenAI's list body, and the input tokens it cost. */
+export interface EmbeddingsResult {
+  readonly body: string | Uint8Array;
+  readonly tokensInput: number | null;
+}
+
+export interface EmbeddingsAdapter {
+  build(req: EmbeddingsRequest, target: AdapterTarget): NativeRequest | Unsupported;
+  parse(body: Uint8Array, req: EmbeddingsRequest, ctx: ResponseContext): EmbeddingsResult | UpstreamFailure;
+}
+
 export interface ProviderAdapter {
+  /** POST /v1/embeddings, for providers that serve embeddings. */
+  readonly embeddings?: EmbeddingsAdapter;
   readonly id: string;
   /** How the upstream frames a streamed answer. */
   readonly streamFraming: 'sse' | 'aws-eventstream';
@@ -136,6 +149,6 @@ export function isUnsupported(x: NativeRequest | Unsupported): x is Unsupported 
   return (x as Unsupported).unsupported === true;
 }
 
-export function isFailure(x: ChatResult | UpstreamFailure): x is UpstreamFailure {
+export function isFailure<T extends object>(x: T | UpstreamFailure): x is UpstreamFailure {
   return (x as UpstreamFailure).kind !== undefined;
 }

@@ -2,6 +2,8 @@ export type {
   AdapterTarget,
   AwsCredentials,
   ChatResult,
+  EmbeddingsAdapter,
+  EmbeddingsResult,
   NativeRequest,
   ProviderAdapter,
   ResponseContext,
@@ -13,6 +15,7 @@ export type {
   UpstreamFailureKind,
 } from './adapter.js';
 export { isFailure, isUnsupported } from './adapter.js';
+export { embeddingsBody } from './embeddings-output.js';
 export type { NormalizedChat, Part, ToolChoice, ToolDef, Turn } from './normalize-chat.js';
 export { normalizeChat, resultAsObject } from './normalize-chat.js';
 export type { FinishReason, OpenAIToolCall } from './openai-output.js';
