@@ -10,6 +10,9 @@
 //   POST /v1/entente/ledger/close?period=YYYY-MM     close a period (its statement never changes)
 //   POST /v1/entente/ledger/refunds                  {refundId, requestId, amount}: a refund
 //   GET  /v1/entente/revenue-share                   accrued, cap, remaining, run-rate, cap date
+//   GET  /v1/entente/traffic?window_s=&bucket_s=     requests, tokens, errors over time (console)
+//   GET  /v1/entente/requests?limit=&q=              recent requests, where they went and why
+//   GET  /v1/entente/rollout/status                  model version × cloud: stage and verdict
 
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -33,6 +36,9 @@ import {
 } from '../ledger/index.js';
 import { appendRolloutEvent, newEventSchema } from '../rollout/index.js';
 import { explainRoute } from '../routing/index.js';
+import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
+
+const MAX_TRAFFIC_RECORDS = 200_000;
 
 /** JSON with bigints (money, ratios) as decimal strings. */
 export function toJson(value: unknown): string {
@@ -250,13 +256,67 @@ export async function handleAdmin(
     if (method === 'GET' && path === '/v1/entente/revenue-share') {
       if (!agreement)
         return sendError(res, gatewayError('not_found', 'No agreement is configured.'), requestId);
+      const shares = await revenueShareStatus(store, agreement, books.currency, Date.now());
+      if (q.get('history') !== '1') return send(res, 200, { shares }, requestId);
+      const rows = await store.ledgerRows();
       return send(
         res,
         200,
-        { shares: await revenueShareStatus(store, agreement, books.currency, Date.now()) },
+        {
+          shares: shares.map((sh) => ({ ...sh, history: accrualHistory(rows, sh.payee, sh.termId) })),
+        },
         requestId,
       );
     }
+  }
+  if (method === 'GET' && path === '/v1/entente/traffic') {
+    const windowS = Number(q.get('window_s') ?? 3600);
+    const bucketS = Number(q.get('bucket_s') ?? 60);
+    if (
+      !Number.isInteger(windowS) ||
+      windowS < 60 ||
+      windowS > 31 * 86_400 ||
+      !Number.isInteger(bucketS) ||
+      bucketS < 1 ||
+      windowS / bucketS > 2000
+    )
+      return sendError(
+        res,
+        gatewayError('invalid_request', 'window_s must be 60..2678400 and bucket_s at least window_s/2000.', {
+          param: 'window_s',
+        }),
+        requestId,
+      );
+    await gw.usageLog.flush();
+    const toMs = Math.ceil(Date.now() / (bucketS * 1000)) * bucketS * 1000;
+    const fromMs = toMs - windowS * 1000;
+    const records = await gw.routes.opts.store.listUsage({ sinceMs: fromMs, limit: MAX_TRAFFIC_RECORDS });
+    return send(
+      res,
+      200,
+      traffic(records, fromMs, toMs, bucketS * 1000, gw.config.routing.primaryCloud),
+      requestId,
+    );
+  }
+  if (method === 'GET' && path === '/v1/entente/requests') {
+    const limit = Math.min(1000, Math.max(1, Number(q.get('limit') ?? 200) || 200));
+    await gw.usageLog.flush();
+    const needle = (q.get('q') ?? '').toLowerCase();
+    const rows = requestRows(
+      await gw.routes.opts.store.listUsage({ limit: needle ? 5000 : limit }),
+      gw.config.routing.primaryCloud,
+    ).filter(
+      (r) =>
+        !needle ||
+        [r.requestId, r.model, r.cloud, r.tenant, r.errorCode, r.deployment, String(r.status)].some((f) =>
+          (f ?? '').toLowerCase().includes(needle),
+        ),
+    );
+    return send(res, 200, { requests: rows.slice(0, limit) }, requestId);
+  }
+  if (method === 'GET' && path === '/v1/entente/rollout/status') {
+    const term = agreement ? (versionAsOf(agreement, Date.now())?.terms.cloud ?? null) : null;
+    return send(res, 200, rolloutMatrix(gw.catalog, gw.routes.log, term, Date.now()), requestId);
   }
   if (method === 'GET' && path === '/v1/entente/rollout') {
     return send(res, 200, { events: gw.routes.log }, requestId);

@@ -6,7 +6,7 @@ import type { Config } from '../config/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { createGateway } from '../gateway/index.js';
 import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
-import { createLogger } from '../observability/index.js';
+import { bufferedStdout, createLogger } from '../observability/index.js';
 import { appendRolloutEvent } from '../rollout/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -41,7 +41,7 @@ export async function seedRollout(store: Store, config: Config, agreement: Agree
 }
 
 export async function serve(configFile: string, overrides: ConfigOverrides): Promise<void> {
-  const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info');
+  const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info', bufferedStdout());
   const { config, file, dataDir, agreementFile, priceBooksFile } = loadConfig(
     configFile,
     process.env,

@@ -157,6 +157,28 @@ export const ledgerSchema = z.strictObject({
   intervalMs: ms.default(1_000),
 });
 
+export const otlpSchema = z.strictObject({
+  /** The collector's base URL (OTLP/HTTP); spans are POSTed as JSON to <endpoint>/v1/traces. */
+  endpoint: z.string().regex(/^https?:\/\//, 'must be an http(s) URL'),
+  /** Extra headers for the collector (an API key, say). */
+  headers: z.record(z.string(), z.string()).default({}),
+  serviceName: z.string().min(1).default('entente'),
+  flushIntervalMs: ms.default(1_000),
+  maxBatch: z.number().int().min(1).max(10_000).default(512),
+  maxQueue: z.number().int().min(1).default(20_000),
+});
+
+export const observabilitySchema = z.strictObject({
+  /** OpenTelemetry traces over OTLP; off when absent. */
+  otlp: otlpSchema.optional(),
+  /** One structured JSON line per request (request id, route, status, tokens, latency). */
+  accessLog: z.boolean().default(true),
+  /** Put the request's messages in the access log. Off: prompts and completions are never logged. */
+  logPrompts: z.boolean().default(false),
+  /** Prometheus metrics at /metrics. */
+  metrics: z.boolean().default(true),
+});
+
 export const usageSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(10_000).default(500),
   flushIntervalMs: ms.default(250),
@@ -174,6 +196,7 @@ export const configSchema = z
     usage: usageSchema.default(usageSchema.parse({})),
     agreement: agreementRefSchema.optional(),
     ledger: ledgerSchema.optional(),
+    observability: observabilitySchema.default(observabilitySchema.parse({})),
   })
   .superRefine((cfg, ctx) => {
     const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {

@@ -8,6 +8,7 @@ import { type ChatRequest, parseChatRequest, type TokenUsage, zeroUsage } from '
 import { errorBody, type GatewayError, gatewayError } from '../errors/index.js';
 import { EventStreamEventParser } from '../eventstream/index.js';
 import { priceOf } from '../ledger/index.js';
+import { noopTracer, parseTraceparent, type Span } from '../observability/index.js';
 import {
   isFailure,
   isUnsupported,
@@ -74,6 +75,10 @@ type Recorded = { readonly model: string; readonly stream?: boolean | null | und
 
 /** Per-request bookkeeping, folded into the usage record at the end. */
 export class RequestState {
+  /** The request's trace span (a shared no-op when tracing is off). */
+  span: Span = noopTracer.start('', 'internal');
+  /** The messages, for the access log, only when observability.logPrompts is on. */
+  prompt: string | null = null;
   upstreamWaitMs = 0;
   attempts = 0;
   deployment: CatalogDeployment | null = null;
@@ -105,6 +110,19 @@ export async function handleChatCompletions(
   api: ClientApi = 'chat',
 ): Promise<void> {
   const state = new RequestState(requestId, t0, Date.now(), caller);
+  if (gw.tracer.enabled) {
+    state.span = gw.tracer
+      .start(
+        api === 'responses' ? 'POST /v1/responses' : 'POST /v1/chat/completions',
+        'server',
+        parseTraceparent(req.headers.traceparent),
+      )
+      .set('http.request.method', 'POST')
+      .set('url.path', api === 'responses' ? '/v1/responses' : '/v1/chat/completions')
+      .set('gen_ai.operation.name', 'chat')
+      .set('entente.request_id', requestId)
+      .set('entente.tenant', caller.tenantId);
+  }
   const raw = await readBody(req, gw.config.server.bodyLimitBytes);
   if (!Buffer.isBuffer(raw)) return fail(gw, res, state, null, raw as GatewayError);
   let json: unknown;
@@ -149,6 +167,8 @@ export async function handleChatCompletions(
     );
   }
   const chat = parsed.value;
+  state.span.set('gen_ai.request.model', chat.model);
+  if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(chat.messages).slice(0, 4096);
   if (responsesRequest) {
     encoderFor = responsesEncoder({
       id: `resp_${requestId}`,
@@ -231,7 +251,20 @@ export async function handleChatCompletions(
     id: `chatcmpl-${requestId}`,
     created: Math.floor(state.startedAtMs / 1000),
   };
-  for (const d of orderDeployments(model, Math.random)) {
+  const order = orderDeployments(model, Math.random);
+  if (gw.tracer.enabled) {
+    gw.tracer
+      .start('route', 'internal', state.span)
+      .set('entente.route.order', order.map((d) => d.key).join(','))
+      .set('entente.route.primary_cloud', gw.config.routing.primaryCloud)
+      .set(
+        'entente.route.excluded',
+        model.excluded.map((x) => `${x.deployment.key}: ${x.reason}`).join('; ') || null,
+      )
+      .set('entente.licence', decision ? 'allowed' : 'not gated')
+      .end();
+  }
+  for (const d of order) {
     if (state.attempts >= maxAttempts) break;
     if (!priced(d)) continue;
     const up = gw.upstreams.get(d.upstreamId)!;
@@ -248,9 +281,11 @@ export async function handleChatCompletions(
       continue;
     }
     state.attempts++;
+    const attemptSpan = gw.tracer.enabled ? attemptSpanFor(gw, state, d, up.adapter.id, up.origin) : null;
     const outcome = stream
       ? await attemptStream(gw, res, state, chat, d, native, ctx, encoderFor())
       : await attemptJson(gw, res, state, chat, d, native, ctx, encoderFor());
+    if (attemptSpan) endAttemptSpan(attemptSpan, state, outcome);
     switch (outcome.kind) {
       case 'served':
         gw.health.success(d.key);
@@ -295,6 +330,57 @@ export async function handleChatCompletions(
     );
   }
   return fail(gw, res, state, chat, exhausted(tried, earliestBackMs, model.excluded));
+}
+
+export /** gen_ai.system values of the OpenTelemetry GenAI semantic conventions. */
+const GEN_AI_SYSTEM: Record<string, string> = {
+  'azure-openai': 'az.ai.openai',
+  openai: 'openai',
+  bedrock: 'aws.bedrock',
+  'anthropic-bedrock': 'aws.bedrock',
+  vertex: 'gcp.vertex_ai',
+  'anthropic-vertex': 'gcp.vertex_ai',
+  gemini: 'gcp.gemini',
+  anthropic: 'anthropic',
+};
+
+export function attemptSpanFor(
+  gw: GatewayContext,
+  state: RequestState,
+  d: CatalogDeployment,
+  provider: string,
+  origin: string,
+): Span {
+  const u = new URL(origin);
+  return gw.tracer
+    .start(`chat ${d.deployment}`, 'client', state.span)
+    .set('gen_ai.operation.name', 'chat')
+    .set('gen_ai.system', GEN_AI_SYSTEM[provider] ?? provider)
+    .set('gen_ai.request.model', d.deployment)
+    .set('server.address', u.hostname)
+    .set('server.port', Number(u.port || (u.protocol === 'https:' ? 443 : 80)))
+    .set('entente.cloud', d.cloud)
+    .set('entente.region', d.region)
+    .set('entente.deployment', d.key)
+    .set('entente.attempt', state.attempts);
+}
+
+export function endAttemptSpan(span: Span, state: RequestState, outcome: AttemptOutcome): void {
+  if (outcome.kind === 'served') {
+    const u = state.usage;
+    if (u) {
+      span.set('gen_ai.usage.input_tokens', u.tokensInputUncached + u.tokensInputCached);
+      span.set('gen_ai.usage.output_tokens', u.tokensOutput + u.tokensReasoning);
+    }
+  } else if (outcome.kind === 'failed' || outcome.kind === 'client_error') {
+    const f = outcome.failure;
+    span.set('error.type', typeof f === 'object' ? f.kind : f);
+    if (typeof f === 'object') span.set('http.response.status_code', f.status);
+    span.fail(typeof f === 'object' ? f.message : `upstream ${f}`);
+  } else {
+    span.set('error.type', 'client_closed').fail('the client went away');
+  }
+  span.end();
 }
 
 export function exhausted(
@@ -709,10 +795,56 @@ export function record(
     latencyMs: now - state.t0,
     overheadUs: state.overheadUs(now),
   });
+  if (gw.config.observability.metrics)
+    recordMetrics(gw, chat, d?.cloud ?? '', u, status, errorCode, now, state);
+  gw.events.onRequestDone?.(status, errorCode);
+  if (state.span !== NOOP) {
+    state.span
+      .set('http.response.status_code', status)
+      .set('entente.attempts', state.attempts)
+      .set('entente.cloud', d?.cloud)
+      .set('error.type', errorCode);
+    if (status >= 400 || errorCode) state.span.fail(errorCode ?? `HTTP ${status}`);
+    state.span.end();
+  }
+  if (gw.config.observability.accessLog) {
+    // Ids, route and counts only: no API key, and no prompt unless logPrompts is on.
+    gw.logger.info('request', {
+      requestId: state.requestId,
+      tenant: state.caller.tenantId,
+      keyId: state.caller.keyId,
+      model: chat?.model ?? null,
+      stream: chat?.stream === true,
+      status,
+      errorCode,
+      cloud: d?.cloud ?? null,
+      deployment: d?.key ?? null,
+      attempts: state.attempts,
+      tokensIn: u.tokensInputUncached + u.tokensInputCached,
+      tokensOut: u.tokensOutput + u.tokensReasoning,
+      latencyMs: Math.round((now - state.t0) * 100) / 100,
+      overheadMs: state.overheadUs(now) / 1000,
+      ...(state.span.traceId ? { traceId: state.span.traceId } : {}),
+      ...(state.prompt !== null ? { messages: state.prompt } : {}),
+    });
+  }
+}
+
+const NOOP = noopTracer.start('', 'internal');
+
+function recordMetrics(
+  gw: GatewayContext,
+  chat: Recorded | null,
+  cloud: string,
+  u: TokenUsage,
+  status: number,
+  errorCode: string | null,
+  now: number,
+  state: RequestState,
+): void {
   const m = gw.metrics;
   // Only catalog names become label values: a client cannot grow the series without bound.
   const model = chat && gw.catalog.has(chat.model) ? chat.model : '(unknown)';
-  const cloud = d?.cloud ?? '';
   m.requests.inc({
     model,
     cloud,
@@ -726,5 +858,4 @@ export function record(
   if (u.tokensReasoning) m.tokens.inc({ model, cloud, type: 'reasoning' }, u.tokensReasoning);
   m.duration.observe({ model, cloud }, (now - state.t0) / 1000);
   m.overhead.observe({ stream: chat?.stream === true ? 'true' : 'false' }, state.overheadUs(now) / 1e6);
-  gw.events.onRequestDone?.(status, errorCode);
 }

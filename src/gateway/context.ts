@@ -2,7 +2,7 @@
 // key ring and the usage log. Built once by createGateway.
 import type { Config } from '../config/index.js';
 import type { PriceBooks, UsageLog } from '../ledger/index.js';
-import type { GatewayMetrics } from '../observability/index.js';
+import type { GatewayMetrics, Logger, Tracer } from '../observability/index.js';
 import type { Catalog, CatalogDeployment, HealthTracker } from '../routing/index.js';
 import type { KeyRing } from './auth.js';
 import type { LiveRoutes } from './live-routes.js';
@@ -29,4 +29,6 @@ export interface GatewayContext {
   readonly priceBooks: PriceBooks | null;
   readonly refuseUnpriced: boolean;
   readonly metrics: GatewayMetrics;
+  readonly tracer: Tracer;
+  readonly logger: Logger;
 }

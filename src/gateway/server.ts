@@ -5,9 +5,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { handleAdmin, handleMetrics, isAdminPath } from '../admin/index.js';
 import type { Config } from '../config/index.js';
+import { isConsolePath, serveConsole } from '../console/index.js';
 import { errorBody, gatewayError } from '../errors/index.js';
 import { Meter, type PriceBooks, UsageLog } from '../ledger/index.js';
-import { createGatewayMetrics, type Logger, silentLogger } from '../observability/index.js';
+import {
+  createGatewayMetrics,
+  createOtlpTracer,
+  type Logger,
+  noopTracer,
+  silentLogger,
+} from '../observability/index.js';
 import { compileCatalog, HealthTracker } from '../routing/index.js';
 import type { Store } from '../store/index.js';
 import { KeyRing, mayCall, presentedKey } from './auth.js';
@@ -72,6 +79,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     onWritten: (records) => meter?.postWritten(records),
   });
   const metrics = createGatewayMetrics();
+  const otlp = config.observability.otlp;
+  const tracer = otlp ? createOtlpTracer(otlp, log) : noopTracer;
   const health = new HealthTracker(config.routing.cooldown, {
     onCooldown: (key, untilMs, reason) => {
       metrics.cooldowns.inc({ deployment: key, reason });
@@ -108,6 +117,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     priceBooks: opts.priceBooks ?? null,
     refuseUnpriced: (opts.priceBooks ?? null) !== null && config.ledger?.unpriced !== 'flag',
     metrics,
+    tracer,
+    logger: log,
   };
   meter = opts.priceBooks
     ? new Meter(
@@ -152,6 +163,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return sendError(res, gatewayError('shutting_down'), requestId);
     }
     if (isAdminPath(path)) return handleAdmin(context, req, res, requestId);
+    if (isConsolePath(path) && method === 'GET' && serveConsole(path, res, requestId)) return;
     if (path === '/metrics') return handleMetrics(context, req, res, requestId, () => meter);
     const isChat = path === '/v1/chat/completions' || path === '/v1/responses' || path === '/v1/embeddings';
     const isModels = path === '/v1/models' || path.startsWith('/v1/models/');
@@ -312,6 +324,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await new Promise((r) => setImmediate(r));
       await usageLog.close();
       await meter?.stop();
+      await tracer.close();
       await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
     },
   };

@@ -1,4 +1,8 @@
-// Structured JSON logs, one object a line, to stdout. Keys, prompts and completions never go in.
+// Structured JSON logs, one object a line, to stdout. Keys, prompts and completions never go in
+// (the access log carries a prompt only when observability.logPrompts is set). Lines are buffered
+// and written once per turn of the event loop, so a line per request does not cost a write(2)
+// per request; whatever is buffered is written synchronously when the process exits.
+import { writeSync } from 'node:fs';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -8,6 +12,33 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+const MAX_BUFFER_BYTES = 256 * 1024;
+
+/** A stdout writer that batches lines within one event-loop turn. */
+export function bufferedStdout(): (line: string) => void {
+  let buf = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (!buf) return;
+    const out = buf;
+    buf = '';
+    process.stdout.write(out);
+  };
+  process.once('exit', () => {
+    if (buf) writeSync(1, buf);
+    buf = '';
+  });
+  return (line) => {
+    buf += line;
+    if (buf.length > MAX_BUFFER_BYTES) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
 }
 
 export function createLogger(

@@ -45,6 +45,8 @@ export interface UsageQuery {
   readonly limit?: number;
   readonly tenantId?: string;
   readonly requestId?: string;
+  /** Only records of requests started at or after this instant. */
+  readonly sinceMs?: number;
 }
 
 /** One rollout event as stored; `payload` is the event without its sequence number. */

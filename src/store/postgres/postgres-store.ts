@@ -153,6 +153,10 @@ export class PostgresStore implements Store {
       args.push(query.requestId);
       where.push(`request_id = $${args.length}`);
     }
+    if (query.sinceMs !== undefined) {
+      args.push(query.sinceMs);
+      where.push(`started_at_ms >= $${args.length}`);
+    }
     args.push(query.limit ?? 100);
     const { rows } = await this.#pool.query(
       `SELECT ${usageColumns.join(', ')} FROM usage_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${args.length}`,

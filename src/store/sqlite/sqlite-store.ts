@@ -138,6 +138,10 @@ export class SqliteStore implements Store {
       where.push('request_id = ?');
       args.push(query.requestId);
     }
+    if (query.sinceMs !== undefined) {
+      where.push('started_at_ms >= ?');
+      args.push(query.sinceMs);
+    }
     const sql = `SELECT ${usageColumns.join(', ')} FROM usage_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     return this.#db
       .prepare(sql)

@@ -1,0 +1,570 @@
+// The Entente console: a small single-page app over the admin API. No framework, no external
+// network; charts with uPlot (served from this gateway). The admin key stays in sessionStorage
+// and goes out only as the Authorization header of same-origin admin API calls.
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const logoutButton = document.getElementById('logout');
+const KEY = 'entente-admin-key';
+const charts = [];
+
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? '')));
+  return e;
+};
+
+class Unauthorized extends Error {}
+
+async function api(path) {
+  const r = await fetch(path, { headers: { authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ''}` } });
+  if (r.status === 401) throw new Unauthorized();
+  const body = (r.headers.get('content-type') ?? '').includes('json') ? await r.json() : await r.text();
+  if (!r.ok) throw new Error(body?.error?.message ?? `HTTP ${r.status}`);
+  return body;
+}
+
+/** Decimal micro-units (a string from the API) → "1,234.567890". Exact: no floats. */
+function money(micros, digits = 6) {
+  if (micros === null || micros === undefined) return '—';
+  let s = String(micros);
+  const neg = s.startsWith('-');
+  if (neg) s = s.slice(1);
+  s = s.padStart(7, '0');
+  const whole = s.slice(0, -6).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${neg ? '-' : ''}${whole}.${s.slice(-6).slice(0, digits)}`;
+}
+const num = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US'));
+const pct = (x) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
+const card = (label, value, id) =>
+  el(
+    'div',
+    { class: 'card' },
+    el('div', { class: 'label' }, label),
+    el('div', { class: 'value', 'data-testid': id }, value),
+  );
+
+/** A table that sorts on a header click and filters on typed text. */
+function table(columns, rows, { id, filter = true, onRow, rowClass } = {}) {
+  let sortKey = null;
+  let dir = 1;
+  let needle = '';
+  const tbody = el('tbody');
+  const headRow = el('tr');
+  const t = el('table', { 'data-testid': id }, el('thead', {}, headRow), tbody);
+  const draw = () => {
+    let shown = rows.filter(
+      (r) =>
+        !needle ||
+        columns.some((c) =>
+          String(c.value(r) ?? '')
+            .toLowerCase()
+            .includes(needle),
+        ),
+    );
+    if (sortKey) {
+      const c = columns.find((x) => x.key === sortKey);
+      shown = [...shown].sort((a, b) => {
+        const x = c.sort ? c.sort(a) : c.value(a);
+        const y = c.sort ? c.sort(b) : c.value(b);
+        return (x > y ? 1 : x < y ? -1 : 0) * dir;
+      });
+    }
+    tbody.replaceChildren(
+      ...shown.map((r) => {
+        const tr = el(
+          'tr',
+          { class: `${onRow ? 'clickable ' : ''}${rowClass ? rowClass(r) : ''}` },
+          ...columns.map((c) =>
+            el('td', { class: c.num ? 'num' : '' }, c.render ? c.render(r) : (c.value(r) ?? '—')),
+          ),
+        );
+        if (onRow) tr.addEventListener('click', () => onRow(r));
+        return tr;
+      }),
+    );
+  };
+  for (const c of columns) {
+    const th = el('th', { class: c.num ? 'num' : '', 'data-key': c.key }, c.label);
+    th.addEventListener('click', () => {
+      dir = sortKey === c.key ? -dir : 1;
+      sortKey = c.key;
+      for (const h of headRow.children) h.classList.remove('sorted-asc', 'sorted-desc');
+      th.classList.add(dir === 1 ? 'sorted-asc' : 'sorted-desc');
+      draw();
+    });
+    headRow.append(th);
+  }
+  draw();
+  if (!filter) return el('div', { class: 'panel' }, t);
+  const input = el('input', { class: 'filter', placeholder: 'Filter…', 'data-testid': `${id}-filter` });
+  input.addEventListener('input', () => {
+    needle = input.value.toLowerCase();
+    draw();
+  });
+  return el('div', { class: 'panel' }, input, t);
+}
+
+function chart(container, title, xs, series) {
+  const width = Math.max(320, container.clientWidth - 28 || 900);
+  const opts = {
+    title,
+    width,
+    height: 240,
+    scales: { x: { time: true } },
+    series: [
+      {},
+      ...series.map((s, i) => ({
+        label: s.label,
+        stroke: ['#2458d6', '#e4572e', '#17a398', '#9b5de5', '#f3a712', '#555'][i % 6],
+        width: 2,
+      })),
+    ],
+  };
+  charts.push(new uPlot(opts, [xs, ...series.map((s) => s.values)], container));
+}
+
+const pages = {
+  async traffic() {
+    const t = await api('/v1/entente/traffic?window_s=3600&bucket_s=60');
+    const clouds = Object.keys(t.byCloud).sort();
+    const xs = t.buckets.map((b) => b.t / 1000);
+    const chartBox = el('div', { class: 'panel chart', 'data-testid': 'traffic-chart' });
+    const tokenBox = el('div', { class: 'panel chart' });
+    main.replaceChildren(
+      el('h1', {}, 'Traffic, last hour'),
+      el(
+        'div',
+        { class: 'cards' },
+        card('Requests', num(t.totals.requests), 'kpi-requests'),
+        card('Errors', num(t.totals.errors), 'kpi-errors'),
+        card('Failovers', num(t.totals.failovers), 'kpi-failovers'),
+        card(`Served by ${t.primaryCloud}`, pct(t.totals.primaryShare), 'kpi-primary-share'),
+        card(
+          'Latency p50 / p99',
+          `${t.totals.latencyMs.p50 ?? '—'} / ${t.totals.latencyMs.p99 ?? '—'} ms`,
+          'kpi-latency',
+        ),
+        card('Gateway overhead p50', `${t.totals.overheadMs.p50 ?? '—'} ms`, 'kpi-overhead'),
+      ),
+      chartBox,
+      tokenBox,
+      el('h2', {}, 'By cloud'),
+      table(
+        [
+          { key: 'cloud', label: 'Cloud', value: (r) => r[0] },
+          { key: 'requests', label: 'Requests', num: true, value: (r) => r[1].requests },
+          { key: 'errors', label: 'Errors', num: true, value: (r) => r[1].errors },
+          { key: 'tokens', label: 'Tokens', num: true, value: (r) => r[1].tokens },
+        ],
+        Object.entries(t.byCloud),
+        { id: 'by-cloud' },
+      ),
+      el('h2', {}, 'By model'),
+      table(
+        [
+          { key: 'model', label: 'Model', value: (r) => r[0] },
+          { key: 'requests', label: 'Requests', num: true, value: (r) => r[1].requests },
+          { key: 'errors', label: 'Errors', num: true, value: (r) => r[1].errors },
+          { key: 'tokens', label: 'Tokens', num: true, value: (r) => r[1].tokens },
+        ],
+        Object.entries(t.byModel),
+        { id: 'by-model' },
+      ),
+    );
+    chart(
+      chartBox,
+      'Requests per minute by cloud',
+      xs,
+      clouds.map((c) => ({ label: c, values: t.buckets.map((b) => b.byCloud[c] ?? 0) })),
+    );
+    chart(tokenBox, 'Tokens per minute', xs, [
+      { label: 'input', values: t.buckets.map((b) => b.tokensInput) },
+      { label: 'output', values: t.buckets.map((b) => b.tokensOutput) },
+      { label: 'errors', values: t.buckets.map((b) => b.errors) },
+    ]);
+  },
+
+  async agreement() {
+    const a = await api('/v1/entente/agreement');
+    const v = a.inForce;
+    const terms = v?.terms ?? {};
+    const soonMs = Date.now() + 2 * 365 * 86_400_000;
+    const diffBox = el('div', { 'data-testid': 'diff' });
+    const from = el(
+      'select',
+      { 'data-testid': 'diff-from' },
+      ...a.versions.map((x) => el('option', { value: x.id }, x.id)),
+    );
+    const to = el(
+      'select',
+      { 'data-testid': 'diff-to' },
+      ...a.versions.map((x) => el('option', { value: x.id }, x.id)),
+    );
+    to.value = a.versions.at(-1)?.id;
+    const showDiff = async () => {
+      const d = await api(
+        `/v1/entente/agreement/diff?from=${encodeURIComponent(from.value)}&to=${encodeURIComponent(to.value)}`,
+      );
+      diffBox.replaceChildren(
+        el('p', { class: 'muted' }, `${d.changes.length} change(s) from ${d.from} to ${d.to}`),
+        table(
+          [
+            { key: 'kind', label: 'Change', value: (c) => c.kind },
+            { key: 'path', label: 'Term', value: (c) => c.path },
+            { key: 'from', label: 'Was', value: (c) => c.before ?? '' },
+            { key: 'to', label: 'Now', value: (c) => c.after ?? '' },
+          ],
+          d.changes,
+          { id: 'diff-table' },
+        ),
+      );
+    };
+    main.replaceChildren(
+      el('h1', {}, `${a.title}`),
+      el(
+        'div',
+        { class: 'cards' },
+        card('Version in force', v?.id ?? 'none', 'version-in-force'),
+        card('Primary cloud', terms.cloud?.primary ?? '—', 'primary-cloud'),
+        card(
+          'Cloud exclusive',
+          terms.cloud ? (terms.cloud.exclusive ? 'yes' : 'no') : '—',
+          'cloud-exclusive',
+        ),
+      ),
+      el('h2', {}, 'Versions and amendments'),
+      el(
+        'ul',
+        { class: 'timeline', 'data-testid': 'timeline' },
+        ...a.versions.map((x) =>
+          el(
+            'li',
+            { class: x.id === v?.id ? 'in-force' : '' },
+            el('strong', {}, x.id),
+            ` — ${x.kind}, valid from ${x.validFrom.slice(0, 10)} (recorded ${x.recordedAt.slice(0, 10)})`,
+            x.id === v?.id ? ' ' : '',
+            x.id === v?.id ? el('span', { class: 'badge good' }, 'in force') : '',
+          ),
+        ),
+      ),
+      el('h2', {}, 'Compare two versions'),
+      el(
+        'div',
+        { class: 'row' },
+        from,
+        el('span', {}, '→'),
+        to,
+        el('button', { onclick: showDiff, 'data-testid': 'show-diff' }, 'Show diff'),
+      ),
+      diffBox,
+      el('h2', {}, 'Licences'),
+      table(
+        [
+          { key: 'id', label: 'Grant', value: (l) => l.id },
+          { key: 'licensee', label: 'Licensee', value: (l) => l.licensee },
+          { key: 'subject', label: 'Subject', value: (l) => l.subject },
+          { key: 'models', label: 'Models', value: (l) => (l.models ?? []).join(', ') },
+          { key: 'from', label: 'From', value: (l) => isoDay(l.term?.from) },
+          { key: 'to', label: 'Until', value: (l) => isoDay(l.term?.to) },
+          { key: 'exclusivity', label: 'Exclusivity', value: (l) => l.exclusivity },
+          {
+            key: 'ends',
+            label: '',
+            value: (l) => (endsSoon(l, soonMs) ? 'ends soon' : ''),
+            render: (l) => (endsSoon(l, soonMs) ? el('span', { class: 'badge warn' }, 'ends soon') : ''),
+          },
+        ],
+        terms.licences ?? [],
+        { id: 'licences', rowClass: (l) => (endsSoon(l, soonMs) ? 'soon' : '') },
+      ),
+      el('h2', {}, 'Equity'),
+      table(
+        [
+          { key: 'holder', label: 'Holder', value: (e) => e.holder },
+          { key: 'stake', label: 'Stake', num: true, value: (e) => ratio(e.stake) },
+          { key: 'note', label: 'Note', value: (e) => e.note ?? '' },
+        ],
+        terms.equity ?? [],
+        { id: 'equity', filter: false },
+      ),
+      el('h2', {}, 'Joint programmes'),
+      table(
+        [
+          { key: 'id', label: 'Programme', value: (p) => p.id },
+          { key: 'kind', label: 'Kind', value: (p) => p.kind },
+          { key: 'title', label: 'About', value: (p) => p.title },
+        ],
+        terms.programmes ?? [],
+        { id: 'programmes', filter: false },
+      ),
+    );
+    if (a.versions.length > 1) {
+      from.value = a.versions.at(-2).id;
+      await showDiff();
+    }
+  },
+
+  async rollout() {
+    const r = await api('/v1/entente/rollout/status');
+    main.replaceChildren(
+      el('h1', {}, 'Rollout: each model version on each cloud'),
+      table(
+        [
+          { key: 'model', label: 'Model', value: (x) => x.model },
+          { key: 'version', label: 'Version', value: (x) => x.modelVersion },
+          { key: 'cloud', label: 'Cloud', value: (x) => x.cloud },
+          { key: 'deployment', label: 'Deployment', value: (x) => x.deployment },
+          { key: 'stage', label: 'Stage', value: (x) => x.stage ?? '—' },
+          {
+            key: 'may',
+            label: 'First-deployment rule',
+            value: (x) => (x.mayServe ? 'may serve' : x.mayServe === false ? 'refused' : '—'),
+            render: (x) =>
+              el(
+                'span',
+                { class: `badge ${x.mayServe ? 'good' : x.mayServe === false ? 'bad' : ''}` },
+                x.mayServe ? 'may serve' : x.mayServe === false ? 'refused' : '—',
+              ),
+          },
+          { key: 'verdict', label: 'Why', value: (x) => x.verdict },
+        ],
+        r.rows,
+        { id: 'rollout' },
+      ),
+      el('h2', {}, 'Waivers'),
+      r.waivers.length === 0
+        ? el('p', { class: 'muted', 'data-testid': 'no-waivers' }, 'No waiver is recorded.')
+        : table(
+            [
+              { key: 'seq', label: '#', num: true, value: (w) => w.seq },
+              { key: 'model', label: 'Model', value: (w) => `${w.model}@${w.modelVersion}` },
+              { key: 'capability', label: 'Capability', value: (w) => w.capability },
+              { key: 'partner', label: 'Partner decision', value: (w) => w.partnerDecisionRef || '(none)' },
+            ],
+            r.waivers,
+            { id: 'waivers', filter: false },
+          ),
+    );
+  },
+
+  async revenue() {
+    const { shares } = await api('/v1/entente/revenue-share?history=1');
+    const period = new Date().toISOString().slice(0, 7);
+    const periods = Array.from({ length: 6 }, (_, i) => {
+      const d = new Date();
+      d.setUTCDate(1);
+      d.setUTCMonth(d.getUTCMonth() - i);
+      return d.toISOString().slice(0, 7);
+    });
+    const select = el(
+      'select',
+      { 'data-testid': 'period' },
+      ...periods.map((p) => el('option', { value: p }, p)),
+    );
+    select.value = period;
+    const statementBox = el('div', { 'data-testid': 'statement' });
+    const loadStatement = async () => {
+      const s = await api(`/v1/entente/ledger/statement?period=${select.value}`);
+      statementBox.replaceChildren(
+        el('p', { class: 'muted' }, `Period ${s.period} (${s.closed ? 'closed' : 'open'})`),
+        table(
+          [
+            { key: 'account', label: 'Account', value: (l) => l.account },
+            {
+              key: 'opening',
+              label: 'Opening',
+              num: true,
+              value: (l) => l.opening,
+              sort: (l) => Number(l.opening),
+            },
+            { key: 'entries', label: 'Entries', num: true, value: (l) => l.entries.length },
+            {
+              key: 'closing',
+              label: 'Closing',
+              num: true,
+              value: (l) => l.closing,
+              sort: (l) => Number(l.closing),
+            },
+          ],
+          s.accounts,
+          { id: 'statement-table' },
+        ),
+      );
+    };
+    const download = async () => {
+      const r = await fetch(`/v1/entente/ledger/statement?period=${select.value}&format=csv`, {
+        headers: { authorization: `Bearer ${sessionStorage.getItem(KEY)}` },
+      });
+      const blob = await r.blob();
+      const a = el('a', { href: URL.createObjectURL(blob), download: `statement-${select.value}.csv` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    };
+    select.addEventListener('change', loadStatement);
+    const blocks = shares.map((s) => {
+      const box = el('div', { class: 'panel chart', 'data-testid': `accrual-chart-${s.termId}` });
+      return { s, box };
+    });
+    main.replaceChildren(
+      el('h1', {}, 'Revenue share'),
+      ...blocks.flatMap(({ s, box }) => [
+        el('h2', {}, `${s.termId}: ${s.payer} → ${s.payee} at ${s.rate}`),
+        el(
+          'div',
+          { class: 'cards' },
+          card(`Accrued (${s.currency})`, money(s.accruedMicros), `accrued-${s.termId}`),
+          card('Cap', money(s.capMicros), `cap-${s.termId}`),
+          card('Remaining', money(s.remainingMicros), `remaining-${s.termId}`),
+          card('Run-rate per day', money(s.runRatePerDayMicros), `runrate-${s.termId}`),
+          card('Cap reached', s.capReachedAt ?? 'not projected', `capdate-${s.termId}`),
+        ),
+        box,
+      ]),
+      el('h2', {}, 'Statements'),
+      el(
+        'div',
+        { class: 'row' },
+        select,
+        el('button', { onclick: download, 'data-testid': 'download-csv' }, 'Download CSV'),
+      ),
+      statementBox,
+    );
+    for (const { s, box } of blocks) {
+      const pts = s.history.length > 0 ? s.history : [{ t: Date.now(), accruedMicros: s.accruedMicros }];
+      const xs = pts.map((p) => p.t / 1000);
+      const cap = s.capMicros === null ? null : Number(BigInt(s.capMicros) / 1000n) / 1000;
+      chart(box, 'Accrued against the cap', xs, [
+        { label: 'accrued', values: pts.map((p) => Number(BigInt(p.accruedMicros) / 1000n) / 1000) },
+        ...(cap === null ? [] : [{ label: 'cap', values: pts.map(() => cap) }]),
+      ]);
+    }
+    await loadStatement();
+  },
+
+  async requests() {
+    const search = el('input', {
+      class: 'filter',
+      placeholder: 'Search request id, model, cloud, tenant, error…',
+      'data-testid': 'request-search',
+    });
+    const listBox = el('div');
+    const detail = el('div', { 'data-testid': 'request-detail' });
+    const load = async () => {
+      const { requests } = await api(`/v1/entente/requests?limit=200&q=${encodeURIComponent(search.value)}`);
+      listBox.replaceChildren(
+        table(
+          [
+            { key: 'time', label: 'Started', value: (r) => r.startedAt.replace('T', ' ').slice(0, 19) },
+            { key: 'id', label: 'Request', value: (r) => r.requestId },
+            { key: 'tenant', label: 'Tenant', value: (r) => r.tenant },
+            { key: 'model', label: 'Model', value: (r) => r.model },
+            { key: 'cloud', label: 'Cloud', value: (r) => r.cloud },
+            { key: 'status', label: 'Status', num: true, value: (r) => r.status },
+            { key: 'attempts', label: 'Attempts', num: true, value: (r) => r.attempts },
+            {
+              key: 'tokens',
+              label: 'Tokens in/out',
+              num: true,
+              value: (r) => r.tokensInput + r.tokensOutput,
+              render: (r) => `${r.tokensInput} / ${r.tokensOutput}`,
+            },
+            { key: 'latency', label: 'Latency ms', num: true, value: (r) => r.latencyMs },
+            { key: 'why', label: 'Route decision', value: (r) => r.why },
+          ],
+          requests,
+          {
+            id: 'requests',
+            onRow: async (r) => {
+              const route = await api(
+                `/v1/entente/route?model=${encodeURIComponent(r.model)}&tenant=${encodeURIComponent(r.tenant)}`,
+              );
+              detail.replaceChildren(
+                el('h2', {}, `Request ${r.requestId}`),
+                el('p', {}, r.why),
+                el('h2', {}, 'How this model routes now'),
+                el('pre', {}, JSON.stringify(route, null, 2)),
+              );
+            },
+          },
+        ),
+      );
+    };
+    let timer;
+    search.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(load, 200);
+    });
+    main.replaceChildren(el('h1', {}, 'Recent requests'), search, listBox, detail);
+    await load();
+  },
+};
+
+const isoDay = (ms) => (ms === undefined || ms === null ? 'open' : new Date(ms).toISOString().slice(0, 10));
+const endsSoon = (l, soonMs) =>
+  l.term?.to !== undefined && l.term?.to !== null && l.term.to > Date.now() && l.term.to < soonMs;
+const ratio = (r) =>
+  r && typeof r === 'object' ? `${((Number(r.num) / Number(r.den)) * 100).toFixed(1)}%` : String(r ?? '');
+
+function login(message) {
+  nav.hidden = true;
+  logoutButton.hidden = true;
+  const input = el('input', { type: 'password', id: 'admin-key', autocomplete: 'off', placeholder: 'sk-…' });
+  const err = el('p', { class: 'error', 'data-testid': 'login-error' }, message ?? '');
+  const form = el(
+    'form',
+    { class: 'login', id: 'login' },
+    el('h1', {}, 'Entente console'),
+    el('label', { for: 'admin-key' }, 'Admin key'),
+    input,
+    el('button', { type: 'submit' }, 'Sign in'),
+    err,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, input.value.trim());
+    try {
+      await api('/v1/entente/rollout');
+      if (!location.hash || location.hash === '#/login') location.hash = '#/traffic';
+      else route();
+    } catch (x) {
+      sessionStorage.removeItem(KEY);
+      err.textContent = x instanceof Unauthorized ? 'That key is not the admin key.' : String(x.message);
+    }
+  });
+  main.replaceChildren(form);
+  input.focus();
+}
+
+async function route() {
+  if (!sessionStorage.getItem(KEY)) return login();
+  const page = (location.hash.replace(/^#\//, '') || 'traffic').split('?')[0];
+  nav.hidden = false;
+  logoutButton.hidden = false;
+  for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === page);
+  while (charts.length) charts.pop().destroy();
+  main.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+  try {
+    await (pages[page] ?? pages.traffic)();
+    main.setAttribute('data-loaded', page);
+  } catch (x) {
+    if (x instanceof Unauthorized) {
+      sessionStorage.removeItem(KEY);
+      return login('Signed out: the admin key was refused.');
+    }
+    main.replaceChildren(el('p', { class: 'error' }, `Could not load this page: ${x.message}`));
+  }
+}
+
+logoutButton.addEventListener('click', () => {
+  sessionStorage.removeItem(KEY);
+  location.hash = '#/login';
+  login();
+});
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,1 @@
+export { isConsolePath, serveConsole } from './serve-console.js';
