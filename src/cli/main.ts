@@ -33,7 +33,9 @@ Usage:
   entente ledger refund --request REQUEST_ID --amount 1.25 --id REFUND_ID
   entente revenue-share status [--json]      accrued, cap, remaining, run-rate, when the cap is reached
   entente usage replay                       rebuild the ledger from the usage log and compare
-  entente sim --kind openai|azure-openai [--port N] [--latency-ms N] [--tokens-per-second N]
+  entente sim --kind openai|azure-openai|bedrock|google|anthropic [--port N] [--latency-ms N] [--tokens-per-second N]
+  entente demo traffic [--count N] [--concurrency N] [--faults] [--url U] [--key K]
+                                     a realistic request mix against a running gateway
       Run one cloud simulator on its own.
 `;
 
@@ -172,6 +174,37 @@ async function main(argv: string[]): Promise<void> {
         usage: usageCommand,
       }[cmd];
       await run(sub, args, cfg, fail);
+      return;
+    }
+    case 'demo': {
+      if (sub !== 'traffic') fail('usage: entente demo traffic [--url U] [--key K] [--count N] [--faults]');
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          url: { type: 'string' },
+          key: { type: 'string' },
+          'licensee-key': { type: 'string' },
+          count: { type: 'string' },
+          concurrency: { type: 'string' },
+          faults: { type: 'boolean' },
+          'azure-sim': { type: 'string' },
+        },
+      });
+      const { demoTraffic } = await import('./demo-traffic.js');
+      const port = process.env.ENTENTE_PORT ?? '8080';
+      await demoTraffic(
+        {
+          url: values.url ?? `http://127.0.0.1:${port}`,
+          key: values.key ?? 'sk-entente-demo-0000000000000000',
+          licenseeKey: values['licensee-key'] ?? 'sk-entente-microsoft-000000000000',
+          count: num(values.count, '--count') ?? 300,
+          concurrency: num(values.concurrency, '--concurrency') ?? 4,
+          azureSimUrl: values.faults
+            ? (values['azure-sim'] ?? `http://127.0.0.1:${process.env.ENTENTE_SIM_AZURE_PORT ?? '18081'}`)
+            : null,
+        },
+        (l) => process.stdout.write(`${l}\n`),
+      );
       return;
     }
     case 'sim': {

@@ -79,6 +79,8 @@ export class RequestState {
   span: Span = noopTracer.start('', 'internal');
   /** The messages, for the access log, only when observability.logPrompts is on. */
   prompt: string | null = null;
+  /** A stream's overhead is what the gateway added before the first byte reached the client. */
+  firstByteOverheadUs: number | null = null;
   upstreamWaitMs = 0;
   attempts = 0;
   deployment: CatalogDeployment | null = null;
@@ -90,6 +92,7 @@ export class RequestState {
     readonly caller: Caller,
   ) {}
   overheadUs(now: number): number {
+    if (this.firstByteOverheadUs !== null) return this.firstByteOverheadUs;
     return Math.max(0, Math.round((now - this.t0 - this.upstreamWaitMs) * 1000));
   }
 }
@@ -647,6 +650,7 @@ async function attemptStream(
             held = '';
             state.upstreamWaitMs += performance.now() - tUp;
             state.deployment = d;
+            state.firstByteOverheadUs = state.overheadUs(performance.now());
             res.writeHead(200, {
               'content-type': 'text/event-stream; charset=utf-8',
               'cache-control': 'no-cache',

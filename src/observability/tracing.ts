@@ -89,7 +89,7 @@ export interface OtlpOptions {
 }
 
 export function createOtlpTracer(opts: OtlpOptions, log: Logger): Tracer {
-  const url = new URL(opts.endpoint.replace(/\/+$/, '') + '/v1/traces');
+  const url = new URL(`${opts.endpoint.replace(/\/+$/, '')}/v1/traces`);
   const pool = new Pool(url.origin, { connections: 2 });
   let queue: Finished[] = [];
   let dropped = 0;

@@ -109,13 +109,14 @@ function table(columns, rows, { id, filter = true, onRow, rowClass } = {}) {
   return el('div', { class: 'panel' }, input, t);
 }
 
-function chart(container, title, xs, series) {
+function chart(container, title, xs, series, { log = false } = {}) {
   const width = Math.max(320, container.clientWidth - 28 || 900);
   const opts = {
     title,
     width,
     height: 240,
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, ...(log ? { y: { distr: 3 } } : {}) },
+    axes: [{}, { size: 80 }],
     series: [
       {},
       ...series.map((s, i) => ({
@@ -436,13 +437,27 @@ const pages = {
       statementBox,
     );
     for (const { s, box } of blocks) {
+      // Display only (floats are fine for pixels): accrued so far, the cap, and where the
+      // 30-day run-rate takes the accrual over the next 30 days. Log scale: caps dwarf accruals.
+      const major = (micros) => Number(BigInt(micros)) / 1e6;
       const pts = s.history.length > 0 ? s.history : [{ t: Date.now(), accruedMicros: s.accruedMicros }];
-      const xs = pts.map((p) => p.t / 1000);
-      const cap = s.capMicros === null ? null : Number(BigInt(s.capMicros) / 1000n) / 1000;
-      chart(box, 'Accrued against the cap', xs, [
-        { label: 'accrued', values: pts.map((p) => Number(BigInt(p.accruedMicros) / 1000n) / 1000) },
-        ...(cap === null ? [] : [{ label: 'cap', values: pts.map(() => cap) }]),
-      ]);
+      const last = pts.at(-1);
+      const horizonMs = Math.max(Date.now(), last.t) + 30 * 86_400_000;
+      const xs = [...pts.map((p) => p.t / 1000), horizonMs / 1000];
+      const accrued = [...pts.map((p) => major(p.accruedMicros)), null];
+      const projected = [
+        ...pts.map((_, i) => (i === pts.length - 1 ? major(last.accruedMicros) : null)),
+        major(last.accruedMicros) + 30 * major(s.runRatePerDayMicros),
+      ];
+      const series = [
+        { label: 'accrued', values: accrued.map((v) => (v === null ? null : Math.max(v, 1e-6))) },
+        {
+          label: 'projected (30-day run-rate)',
+          values: projected.map((v) => (v === null ? null : Math.max(v, 1e-6))),
+        },
+      ];
+      if (s.capMicros !== null) series.push({ label: 'cap', values: xs.map(() => major(s.capMicros)) });
+      chart(box, `Accrued against the cap (${s.currency}, log scale)`, xs, series, { log: true });
     }
     await loadStatement();
   },
