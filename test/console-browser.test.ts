@@ -1,0 +1,249 @@
+// The web console in a real browser: Debian's Chromium driven by playwright-core. The test logs
+// in, opens every page, checks that the figures shown are the admin API's, clicks through the
+// version diff, downloads a statement and compares it with the API's CSV, searches the request
+// list, and saves a screenshot of each page (test-results/console/).
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { loadAgreement } from '../src/agreements/index.js';
+import { parsePriceBooks } from '../src/ledger/index.js';
+import { appendRolloutEvent } from '../src/rollout/index.js';
+import { DEMO_KEY, type Stack, sha, startStack } from './helpers/stack.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ADMIN_KEY = 'sk-test-admin-console-key';
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const shots = join(root, 'test-results/console');
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.ENTENTE_REQUIRE_SERVICES === '1')
+  throw new Error(`Chromium is required for the console tests (CI): not found at ${CHROMIUM}`);
+if (!haveChromium) process.stderr.write(`# console browser tests skipped: no Chromium at ${CHROMIUM}\n`);
+
+describe('the web console in headless Chromium', { skip: haveChromium ? false : 'no Chromium' }, () => {
+  let stack: Stack;
+  let browser: Browser;
+  let page: Page;
+  const admin = async (path: string) => {
+    const r = await fetch(`${stack.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(r.status, 200, path);
+    return (r.headers.get('content-type') ?? '').includes('json')
+      ? ((await r.json()) as never)
+      : ((await r.text()) as never);
+  };
+  const text = async (testId: string) =>
+    (await page.locator(`[data-testid="${testId}"]`).textContent())?.trim() ?? '';
+  const open = async (name: string) => {
+    await page.goto(`${stack.url}/console#/${name}`);
+    await page.waitForSelector(`main[data-loaded="${name}"]`, { timeout: 15_000 });
+  };
+  const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+  before(async () => {
+    mkdirSync(shots, { recursive: true });
+    const dir = mkdtempSync(join(tmpdir(), 'entente-console-'));
+    // The shipped agreement, with the research licence ending in about five months: it must stand out.
+    const soon = new Date(Date.now() + 150 * 86_400_000).toISOString().slice(0, 10);
+    const agreement = readFileSync(join(root, 'examples/agreement.yaml'), 'utf8').replace(
+      /(id: ms-research-ip[\s\S]*?term: \{ from: 2025-10-28T00:00:00Z, to: )2030-01-01T00:00:00Z([\s\S]*?2026-04-amendment[\s\S]*?id: ms-research-ip[\s\S]*?term: \{ from: 2025-10-28T00:00:00Z, to: )2030-01-01T00:00:00Z/,
+      `$12030-01-01T00:00:00Z$2${soon}T00:00:00Z`,
+    );
+    assert.ok(agreement.includes(`${soon}T00:00:00Z`));
+    writeFileSync(join(dir, 'agreement.yaml'), agreement);
+    stack = await startStack({
+      server: `  adminKeySha256: ${sha(ADMIN_KEY)}`,
+      agreementFile: join(dir, 'agreement.yaml'),
+      priceBooks: parsePriceBooks(readFileSync(join(root, 'examples/prices.yaml'), 'utf8'), 'prices.yaml'),
+      extraYaml: 'ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 50 }',
+      beforeStart: async (store) => {
+        const parsed = loadAgreement(join(dir, 'agreement.yaml'));
+        for (const cloud of ['azure', 'openai']) {
+          const r = await appendRolloutEvent(store, parsed, {
+            kind: 'stage',
+            model: 'gpt-4o',
+            modelVersion: '2024-11-20',
+            cloud,
+            region: cloud === 'azure' ? 'eastus' : 'global',
+            stage: 'ga',
+            evidence: 'test seed',
+            atMs: Date.now(),
+          });
+          assert.ok(r.ok, JSON.stringify(r));
+        }
+      },
+    });
+    const client = new OpenAI({ baseURL: stack.baseURL, apiKey: DEMO_KEY, maxRetries: 0 });
+    for (let i = 0; i < 6; i++)
+      await client.chat.completions.create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: `hello number ${i}` }],
+      });
+    await client.chat.completions
+      .create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'a streamed one' }] })
+      .then(async (s) => {
+        for await (const _ of s) {
+        }
+      });
+    // One failover (Azure answers 500 once), one refused model.
+    stack.azure.setFault({ kind: 'server_error', count: 1 });
+    await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'fail over' }],
+    });
+    await client.chat.completions
+      .create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })
+      .catch(() => undefined);
+    await stack.gateway.context.usageLog.flush();
+    // Wait for the ledger to post the priced usage.
+    for (let i = 0; i < 100; i++) {
+      const r = (await admin('/v1/entente/revenue-share')) as { shares: { accruedMicros: string }[] };
+      if (r.shares.some((s) => s.accruedMicros !== '0')) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+      ],
+    });
+    page = await (
+      await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true })
+    ).newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  test('login: a wrong key is refused, the admin key gets in', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${stack.url}/console`);
+    await page.fill('#admin-key', 'sk-not-the-admin-key');
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('[data-testid="login-error"]:not(:empty)');
+    assert.match(await text('login-error'), /not the admin key/);
+    await shot('login-refused');
+    await page.fill('#admin-key', ADMIN_KEY);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('main[data-loaded="traffic"]');
+    assert.deepEqual(errors, []);
+  });
+
+  test('traffic: the figures are the API’s', async () => {
+    await open('traffic');
+    const t = (await admin('/v1/entente/traffic?window_s=3600&bucket_s=60')) as {
+      totals: { requests: number; errors: number; failovers: number; primaryShare: number };
+    };
+    assert.equal(t.totals.requests, 9);
+    assert.equal(t.totals.failovers, 1);
+    assert.equal(await text('kpi-requests'), String(t.totals.requests));
+    assert.equal(await text('kpi-errors'), String(t.totals.errors));
+    assert.equal(await text('kpi-failovers'), String(t.totals.failovers));
+    assert.equal(await text('kpi-primary-share'), `${(t.totals.primaryShare * 100).toFixed(1)}%`);
+    assert.equal(await page.locator('[data-testid="traffic-chart"] canvas').count(), 1, 'the chart is drawn');
+    // Sorting by requests, descending: the busiest model first.
+    await page.click('table[data-testid="by-model"] th[data-key="requests"]');
+    await page.click('table[data-testid="by-model"] th[data-key="requests"]');
+    assert.equal(
+      await page.locator('table[data-testid="by-model"] tbody tr:first-child td:first-child').textContent(),
+      'gpt-4o',
+    );
+    await shot('traffic');
+  });
+
+  test('agreement: version in force, timeline, a diff clicked through, licences ending soon stand out', async () => {
+    await open('agreement');
+    const a = (await admin('/v1/entente/agreement')) as {
+      inForce: { id: string };
+      versions: { id: string }[];
+    };
+    assert.equal(await text('version-in-force'), a.inForce.id);
+    assert.equal(await page.locator('[data-testid="timeline"] li').count(), a.versions.length);
+    await page.selectOption('[data-testid="diff-from"]', a.versions[0]!.id);
+    await page.selectOption('[data-testid="diff-to"]', a.versions[1]!.id);
+    await page.click('[data-testid="show-diff"]');
+    const d = (await admin(
+      `/v1/entente/agreement/diff?from=${a.versions[0]!.id}&to=${a.versions[1]!.id}`,
+    )) as { changes: { path: string }[] };
+    await page.waitForSelector('table[data-testid="diff-table"]');
+    assert.equal(await page.locator('table[data-testid="diff-table"] tbody tr').count(), d.changes.length);
+    assert.ok(d.changes.some((c) => c.path === 'cloud.exclusive'));
+    await page.fill('[data-testid="diff-table-filter"]', 'exclusivity');
+    assert.equal(
+      await page.locator('table[data-testid="diff-table"] tbody tr').count(),
+      d.changes.filter((c) => c.path.includes('exclusivity')).length,
+    );
+    const soonRows = page.locator('table[data-testid="licences"] tbody tr.soon');
+    assert.equal(await soonRows.count(), 1);
+    assert.match((await soonRows.first().textContent()) ?? '', /ms-research-ip.*ends soon/);
+    await shot('agreement');
+  });
+
+  test('rollout: every model version × cloud with its verdict', async () => {
+    await open('rollout');
+    const r = (await admin('/v1/entente/rollout/status')) as { rows: { mayServe: boolean | null }[] };
+    assert.equal(await page.locator('table[data-testid="rollout"] tbody tr').count(), r.rows.length);
+    assert.equal(
+      await page.locator('table[data-testid="rollout"] .badge.bad').count(),
+      r.rows.filter((x) => x.mayServe === false).length,
+    );
+    await shot('rollout');
+  });
+
+  test('revenue share: accrued and cap as the API says; the statement CSV download is the API’s', async () => {
+    await open('revenue');
+    const { shares } = (await admin('/v1/entente/revenue-share')) as {
+      shares: { termId: string; accruedMicros: string; capMicros: string | null }[];
+    };
+    const live = shares.find((s) => s.capMicros !== null)!;
+    assert.notEqual(live.accruedMicros, '0');
+    const fmt = (m: string) => {
+      const s = m.padStart(7, '0');
+      return `${s.slice(0, -6).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${s.slice(-6)}`;
+    };
+    assert.equal(await text(`accrued-${live.termId}`), fmt(live.accruedMicros));
+    assert.equal(await text(`cap-${live.termId}`), fmt(live.capMicros!));
+    assert.equal(await page.locator(`[data-testid="accrual-chart-${live.termId}"] canvas`).count(), 1);
+    const period = new Date().toISOString().slice(0, 7);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('[data-testid="download-csv"]'),
+    ]);
+    assert.equal(download.suggestedFilename(), `statement-${period}.csv`);
+    const file = join(shots, download.suggestedFilename());
+    await download.saveAs(file);
+    assert.equal(
+      readFileSync(file, 'utf8'),
+      await admin(`/v1/entente/ledger/statement?period=${period}&format=csv`),
+    );
+    await shot('revenue');
+  });
+
+  test('requests: searchable, with the route decision and why', async () => {
+    await open('requests');
+    const { requests } = (await admin('/v1/entente/requests?limit=200')) as {
+      requests: { requestId: string; attempts: number; why: string }[];
+    };
+    assert.equal(await page.locator('table[data-testid="requests"] tbody tr').count(), requests.length);
+    const failedOver = requests.find((r) => r.attempts > 1)!;
+    await page.fill('[data-testid="request-search"]', failedOver.requestId);
+    // (waitForFunction would evaluate a string, which the console's CSP rightly forbids.)
+    const rows = page.locator('table[data-testid="requests"] tbody tr');
+    for (let i = 0; i < 100 && (await rows.count()) !== 1; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await rows.count(), 1);
+    await page.click('table[data-testid="requests"] tbody tr');
+    await page.waitForSelector('[data-testid="request-detail"] pre');
+    assert.match((await text('request-detail')) ?? '', /failed over: served by openai on attempt 2/);
+    await shot('requests');
+  });
+});
