@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const only = (
-  process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-metered,entente-bedrock,portkey'
+  process.env.BENCH_TARGETS ??
+  'direct,bare-proxy,entente,entente-quiet,entente-metered,entente-bedrock,portkey'
 ).split(',');
 const canPin = (() => {
   try {
@@ -46,9 +47,15 @@ function start(
   const proc = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
+    let started = false;
     const onData = (d: Buffer) => {
+      // Once started, the output (an access log line per request) is drained, not kept.
+      if (started) return;
       out += d.toString();
-      if (ready.test(out)) resolve({ proc, out });
+      if (ready.test(out)) {
+        started = true;
+        resolve({ proc, out });
+      }
     };
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
@@ -208,7 +215,9 @@ try {
   // accruing (the agreement and ledger on), to show what metering costs the data plane.
   // Entente with a Bedrock upstream: SigV4 on every request, the binary event stream decoded and
   // translated to OpenAI chunks; against `entente` (OpenAI upstream, SSE passed through).
-  for (const name of ['entente', 'entente-metered', 'entente-bedrock'] as const) {
+  // `entente` runs as shipped: Prometheus metrics and the JSON access log (level info) on;
+  // `entente-quiet` turns both off, to show what they cost.
+  for (const name of ['entente', 'entente-quiet', 'entente-metered', 'entente-bedrock'] as const) {
     if (!only.includes(name)) continue;
     const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
     const cfg = join(dir, 'bench.yaml');
@@ -241,14 +250,14 @@ models:
 tenants:
   - id: bench
     keys: [{ id: bench, sha256: ${createHash('sha256').update('sk-bench').digest('hex')} }]
-${metered ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: prices.yaml, owner: op, intervalMs: 500 }\n' : ''}`,
+${metered ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: prices.yaml, owner: op, intervalMs: 500 }\n' : ''}${name === 'entente-quiet' ? 'observability: { metrics: false, accessLog: false }\n' : ''}`,
     );
     const g = await start(
       0,
       process.execPath,
       [join(root, 'dist/src/cli/main.js'), 'serve', '--config', cfg],
       /API at http:\/\/[\d.:]+\/v1/,
-      { ...process.env, ENTENTE_LOG_LEVEL: 'warn' },
+      { ...process.env, ENTENTE_LOG_LEVEL: 'info' },
     );
     procs.push(g.proc);
     const url = /API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)?.[1];
@@ -304,7 +313,15 @@ for (const mode of ['json', 'stream']) {
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   const direct = results[`direct/${mode}`] as M | undefined;
-  for (const name of ['direct', 'bare-proxy', 'entente', 'entente-metered', 'entente-bedrock', 'portkey']) {
+  for (const name of [
+    'direct',
+    'bare-proxy',
+    'entente',
+    'entente-quiet',
+    'entente-metered',
+    'entente-bedrock',
+    'portkey',
+  ]) {
     const r = results[`${name}/${mode}`] as M | undefined;
     if (!r) continue;
     const add = (a: number, b: number | undefined) => (b === undefined ? '—' : ms(a - b));
@@ -325,6 +342,13 @@ for (const mode of ['json', 'stream']) {
     lines.push(
       '',
       `Metering on / off (Entente): throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}`,
+    );
+  }
+  const qt = results[`entente-quiet/${mode}`] as M | undefined;
+  if (e && qt) {
+    lines.push(
+      '',
+      `Metrics and access log on / off (Entente): throughput ×${(e.saturationRps / qt.saturationRps).toFixed(2)}, CPU per request ×${((e.cpuMsPer1k ?? 0) / (qt.cpuMsPer1k ?? 1)).toFixed(2)}`,
     );
   }
   const b = results[`entente-bedrock/${mode}`] as M | undefined;

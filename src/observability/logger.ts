@@ -1,7 +1,7 @@
 // Structured JSON logs, one object a line, to stdout. Keys, prompts and completions never go in
 // (the access log carries a prompt only when observability.logPrompts is set). Lines are buffered
-// and written once per turn of the event loop, so a line per request does not cost a write(2)
-// per request; whatever is buffered is written synchronously when the process exits.
+// and written every 50 ms (or at 256 KiB), so a line per request does not cost a write(2) per
+// request; whatever is buffered is written synchronously when the process exits.
 import { writeSync } from 'node:fs';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -12,9 +12,15 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * An info line whose fields are already serialised (`"a":1,"b":"x"`), for per-request lines;
+   * `msg` must need no JSON escaping.
+   */
+  infoFields(msg: string, fields: string): void;
 }
 
 const MAX_BUFFER_BYTES = 256 * 1024;
+const FLUSH_MS = 50;
 
 /** A stdout writer that batches lines within one event-loop turn. */
 export function bufferedStdout(): (line: string) => void {
@@ -36,7 +42,7 @@ export function bufferedStdout(): (line: string) => void {
     if (buf.length > MAX_BUFFER_BYTES) flush();
     else if (!scheduled) {
       scheduled = true;
-      setImmediate(flush);
+      setTimeout(flush, FLUSH_MS).unref();
     }
   };
 }
@@ -50,12 +56,27 @@ export function createLogger(
     if (order[lvl] < min) return;
     write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields })}\n`);
   };
+  const infoOn = order.info >= min;
+  // The timestamp string changes once a millisecond; formatting it is a visible part of a line.
+  let lastMs = -1;
+  let lastIso = '';
+  const iso = () => {
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      lastIso = new Date(now).toISOString();
+    }
+    return lastIso;
+  };
   return {
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+    infoFields: (m, f) => {
+      if (infoOn) write(`{"time":"${iso()}","level":"info","msg":"${m}",${f}}\n`);
+    },
   };
 }
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, infoFields() {} };

@@ -30,10 +30,16 @@ abstract class Metric {
   abstract render(): string;
 }
 
+/** A series key from label values in label-name order: the hot path's way to record. */
+export const seriesKey = (...values: readonly string[]): string => values.join('\u0000');
+
 export class Counter extends Metric {
   readonly #values = new Map<string, number>();
   inc(labels: Labels = {}, by = 1): void {
-    const k = this.key(labels);
+    this.incKey(this.key(labels), by);
+  }
+  /** `key` from seriesKey(...) with the values in labelNames order. */
+  incKey(k: string, by = 1): void {
     this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }
   get(labels: Labels = {}): number {
@@ -58,7 +64,9 @@ export class Histogram extends Metric {
     super(name, help, labelNames);
   }
   observe(labels: Labels, value: number): void {
-    const k = this.key(labels);
+    this.observeKey(this.key(labels), value);
+  }
+  observeKey(k: string, value: number): void {
     let s = this.#series.get(k);
     if (!s) {
       s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };

@@ -9,6 +9,7 @@ import { seedKeys } from '../../src/cli/serve.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import type { PriceBooks } from '../../src/ledger/index.js';
+import type { Logger } from '../../src/observability/index.js';
 import { SqliteStore, type Store } from '../../src/store/index.js';
 
 export const DEMO_KEY = 'sk-test-demo-key';
@@ -41,6 +42,8 @@ export interface StackOptions {
   readonly priceBooks?: PriceBooks;
   /** Use this data directory (the SQLite file goes in it). */
   readonly dataDir?: string;
+  /** Where the gateway logs (silent by default). */
+  readonly logger?: Logger;
   /** Runs before the gateway starts (seed the rollout log, say). */
   readonly beforeStart?: (store: Store) => Promise<void>;
 }
@@ -115,6 +118,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     keyRefreshMs: 100,
     agreementFile: opts.agreementFile ?? null,
     priceBooks: opts.priceBooks ?? null,
+    ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const url = await gateway.listen();
   return {
