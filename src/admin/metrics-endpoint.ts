@@ -60,8 +60,14 @@ export async function handleMetrics(
       id,
       cap: r.cap?.amount ?? null,
       accrued: states.get(id)?.accruedMicros ?? 0n,
+      revenue: states.get(id)?.revenueMicros ?? 0n,
     }));
     parts.push(
+      renderGauge(
+        'entente_revenue_share_eligible_revenue_micros',
+        'The cost of the traffic (priced usage) counted toward each revenue-share term, in micro-units.',
+        samples.map((x) => ({ labels: { term: x.id, currency }, value: x.revenue })),
+      ),
       renderGauge(
         'entente_revenue_share_accrued_micros',
         'Revenue share accrued, in micro-units of its currency.',
