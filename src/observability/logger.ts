@@ -1,8 +1,8 @@
 // Structured JSON logs, one object a line, to stdout. Keys, prompts and completions never go in
 // (the access log carries a prompt only when observability.logPrompts is set). Lines are buffered
-// and written every 50 ms (or at 256 KiB), so a line per request does not cost a write(2) per
-// request; whatever is buffered is written synchronously when the process exits.
-import { writeSync } from 'node:fs';
+// and written every 50 ms (or at 256 KiB) off the event loop, so a line per request costs neither
+// a write(2) per request nor a stall when the log reader is slow.
+import { write, writeSync } from 'node:fs';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -21,25 +21,69 @@ export interface Logger {
 
 const MAX_BUFFER_BYTES = 256 * 1024;
 const FLUSH_MS = 50;
+const MAX_PENDING_BYTES = 16 * 1_048_576;
 
-/** A stdout writer that batches lines within one event-loop turn. */
-export function bufferedStdout(): (line: string) => void {
+/**
+ * A stdout writer that batches lines and writes them off the event loop. Node writes
+ * process.stdout to a pipe synchronously, so a slow log reader would stall every request; here the
+ * batch goes out with fs.write on the thread pool, one write in flight at a time, and whatever is
+ * still buffered is written synchronously when the process exits.
+ */
+export function bufferedStdout(fd = 1): (line: string) => void {
   let buf = '';
   let scheduled = false;
+  let writing = false;
   const flush = () => {
     scheduled = false;
-    if (!buf) return;
-    const out = buf;
+    if (!buf || writing) return;
+    const out = Buffer.from(buf);
     buf = '';
-    process.stdout.write(out);
+    writing = true;
+    const done = (err: NodeJS.ErrnoException | null, n = 0) => {
+      // EAGAIN on a non-blocking pipe: keep the bytes and try again on the next flush.
+      if (err && err.code !== 'EAGAIN') {
+        writing = false;
+        return;
+      }
+      if (n < out.length) {
+        const rest = out.subarray(n);
+        setTimeout(
+          () => write(fd, rest, 0, rest.length, null, (e, m) => done(e, m === undefined ? n : m + n)),
+          err ? 10 : 0,
+        ).unref();
+        return;
+      }
+      writing = false;
+      if (buf && !scheduled) {
+        scheduled = true;
+        setTimeout(flush, FLUSH_MS).unref();
+      }
+    };
+    write(fd, out, 0, out.length, null, (err, n) => done(err, n));
   };
   process.once('exit', () => {
-    if (buf) writeSync(1, buf);
+    if (buf) {
+      try {
+        writeSync(fd, buf);
+      } catch {
+        // stdout is gone: nothing left to tell
+      }
+    }
     buf = '';
   });
+  let dropped = 0;
   return (line) => {
+    // A reader that stopped reading must not grow this process without bound.
+    if (buf.length > MAX_PENDING_BYTES) {
+      dropped++;
+      return;
+    }
+    if (dropped > 0) {
+      buf += `{"time":"${new Date().toISOString()}","level":"warn","msg":"log lines dropped: stdout is not being read","dropped":${dropped}}\n`;
+      dropped = 0;
+    }
     buf += line;
-    if (buf.length > MAX_BUFFER_BYTES) flush();
+    if (buf.length > MAX_BUFFER_BYTES && !writing) flush();
     else if (!scheduled) {
       scheduled = true;
       setTimeout(flush, FLUSH_MS).unref();
