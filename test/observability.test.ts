@@ -123,6 +123,20 @@ describe('OpenTelemetry traces over OTLP', () => {
     assert.ok(resource.attributes.some((a) => a.key === 'service.name'));
   });
 
+  test('embeddings get the same spans: the request, and its upstream attempt', async () => {
+    const client = new OpenAI({ baseURL: stack.baseURL, apiKey: DEMO_KEY, maxRetries: 0 });
+    const { response } = await client.embeddings.create({ model: 'gpt-4o', input: 'span me' }).withResponse();
+    await stack.gateway.context.tracer.flush();
+    const root = received.find(
+      (s) => attr(s, 'entente.request_id') === response.headers.get('x-request-id'),
+    )!;
+    assert.equal(root.name, 'POST /v1/embeddings');
+    assert.equal(attr(root, 'gen_ai.operation.name'), 'embeddings');
+    const children = received.filter((s) => s.parentSpanId === root.spanId && s.kind === 3);
+    assert.equal(children.length, 1);
+    assert.equal(attr(children[0]!, 'gen_ai.usage.input_tokens'), 2);
+  });
+
   test('without a traceparent, each request starts its own trace', async () => {
     const client = new OpenAI({ baseURL: stack.baseURL, apiKey: DEMO_KEY, maxRetries: 0 });
     const before = received.length;

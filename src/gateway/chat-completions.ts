@@ -115,33 +115,10 @@ export async function handleChatCompletions(
   api: ClientApi = 'chat',
 ): Promise<void> {
   const state = new RequestState(requestId, t0, Date.now(), caller);
-  if (gw.tracer.enabled) {
-    state.span = gw.tracer
-      .start(
-        api === 'responses' ? 'POST /v1/responses' : 'POST /v1/chat/completions',
-        'server',
-        parseTraceparent(req.headers.traceparent),
-      )
-      .set('http.request.method', 'POST')
-      .set('url.path', api === 'responses' ? '/v1/responses' : '/v1/chat/completions')
-      .set('gen_ai.operation.name', 'chat')
-      .set('entente.request_id', requestId)
-      .set('entente.tenant', caller.tenantId);
-  }
-  const raw = await readBody(req, gw.config.server.bodyLimitBytes);
-  if (!Buffer.isBuffer(raw)) return fail(gw, res, state, null, raw as GatewayError);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    return fail(
-      gw,
-      res,
-      state,
-      null,
-      gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
-    );
-  }
+  const path = api === 'responses' ? '/v1/responses' : '/v1/chat/completions';
+  startRequestSpan(gw, state, req, path, 'chat');
+  const json = await readJsonBody(gw, req, res, state);
+  if (json === NO_BODY) return;
   let encoderFor: () => ClientEncoder = () => chatEncoder;
   let body = json;
   let responsesRequest = null;
@@ -182,37 +159,9 @@ export async function handleChatCompletions(
       request: responsesRequest,
     });
   }
-  const table = gw.routes.table;
-  const model = table.models.get(chat.model);
-  if (!model) {
-    return fail(
-      gw,
-      res,
-      state,
-      chat,
-      gatewayError('model_not_found', `The model '${chat.model}' does not exist in this gateway's catalog.`, {
-        param: 'model',
-      }),
-    );
-  }
-  if (!mayCall(caller, model.name)) {
-    return fail(
-      gw,
-      res,
-      state,
-      chat,
-      gatewayError('model_not_allowed', `This API key may not call the model '${model.name}'.`, {
-        param: 'model',
-      }),
-    );
-  }
-
-  // The agreement: a licensee's key reaches only licensed models within the term, decided by
-  // the version in force now (precomputed in the route table).
-  const decision = table.licence(gw.licenseeOf.get(caller.tenantId) ?? null, model.name);
-  if (decision && !decision.allowed) {
-    return fail(gw, res, state, chat, gatewayError(decision.reason, decision.message, { param: 'model' }));
-  }
+  const admitted = admitModel(gw, res, state, chat);
+  if (!admitted) return;
+  const { model, decision } = admitted;
   if (model.deployments.length === 0) {
     const first = model.excluded[0];
     const why = model.excluded.map((x) => `${x.deployment.key}: ${x.reason}`).join('; ');
@@ -341,7 +290,97 @@ export async function handleChatCompletions(
   return fail(gw, res, state, chat, exhausted(tried, earliestBackMs, model.excluded));
 }
 
-export /** gen_ai.system values of the OpenTelemetry GenAI semantic conventions. */
+/** The request's server span, a child of the caller's `traceparent` (a no-op when tracing is off). */
+export function startRequestSpan(
+  gw: GatewayContext,
+  state: RequestState,
+  req: IncomingMessage,
+  path: string,
+  operation: 'chat' | 'embeddings',
+): void {
+  if (!gw.tracer.enabled) return;
+  state.span = gw.tracer
+    .start(`POST ${path}`, 'server', parseTraceparent(req.headers.traceparent))
+    .set('http.request.method', 'POST')
+    .set('url.path', path)
+    .set('gen_ai.operation.name', operation)
+    .set('entente.request_id', state.requestId)
+    .set('entente.tenant', state.caller.tenantId);
+}
+
+export const NO_BODY: unique symbol = Symbol('no body');
+
+/** Reads and parses the JSON body; on failure the client has its error and NO_BODY comes back. */
+export async function readJsonBody(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: RequestState,
+): Promise<unknown> {
+  const raw = await readBody(req, gw.config.server.bodyLimitBytes);
+  if (!Buffer.isBuffer(raw)) {
+    fail(gw, res, state, null, raw as GatewayError);
+    return NO_BODY;
+  }
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    fail(
+      gw,
+      res,
+      state,
+      null,
+      gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
+    );
+    return NO_BODY;
+  }
+}
+
+/**
+ * The catalog model the request names, if this key may call it and the agreement's licence
+ * allows it now; otherwise the client has its coded error and null comes back.
+ */
+export function admitModel(gw: GatewayContext, res: ServerResponse, state: RequestState, asked: Recorded) {
+  const model = gw.routes.table.models.get(asked.model);
+  if (!model) {
+    fail(
+      gw,
+      res,
+      state,
+      asked,
+      gatewayError(
+        'model_not_found',
+        `The model '${asked.model}' does not exist in this gateway's catalog.`,
+        {
+          param: 'model',
+        },
+      ),
+    );
+    return null;
+  }
+  if (!mayCall(state.caller, model.name)) {
+    fail(
+      gw,
+      res,
+      state,
+      asked,
+      gatewayError('model_not_allowed', `This API key may not call the model '${model.name}'.`, {
+        param: 'model',
+      }),
+    );
+    return null;
+  }
+  // The agreement: a licensee's key reaches only licensed models within the term, decided by
+  // the version in force now (precomputed in the route table).
+  const decision = gw.routes.table.licence(gw.licenseeOf.get(state.caller.tenantId) ?? null, model.name);
+  if (decision && !decision.allowed) {
+    fail(gw, res, state, asked, gatewayError(decision.reason, decision.message, { param: 'model' }));
+    return null;
+  }
+  return { model, decision };
+}
+
+/** gen_ai.system values of the OpenTelemetry GenAI semantic conventions. */
 const GEN_AI_SYSTEM: Record<string, string> = {
   'azure-openai': 'az.ai.openai',
   openai: 'openai',

@@ -4,25 +4,29 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseEmbeddingsRequest } from '../canonical/index.js';
-import { type GatewayError, gatewayError } from '../errors/index.js';
+import { gatewayError } from '../errors/index.js';
 import { priceOf } from '../ledger/index.js';
 import { isFailure, isUnsupported, type ResponseContext, type Unsupported } from '../providers/index.js';
 import { orderDeployments } from '../routing/index.js';
 import type { Caller } from './auth.js';
-import { mayCall } from './auth.js';
 import {
   type Attempted,
+  admitModel,
+  attemptSpanFor,
+  endAttemptSpan,
   exhausted,
   fail,
+  NO_BODY,
   RequestState,
   readAll,
+  readJsonBody,
   record,
   send,
   servedHeaders,
+  startRequestSpan,
   upstreamFailure,
 } from './chat-completions.js';
 import type { GatewayContext } from './context.js';
-import { readBody } from './read-body.js';
 import { sendJsonBytes } from './respond.js';
 
 const MAX_RESPONSE_BYTES = 256 * 1_048_576; // 2,048 inputs × 3,072 floats as JSON fit well below
@@ -36,20 +40,9 @@ export async function handleEmbeddings(
   caller: Caller,
 ): Promise<void> {
   const state = new RequestState(requestId, t0, Date.now(), caller);
-  const raw = await readBody(req, gw.config.server.bodyLimitBytes);
-  if (!Buffer.isBuffer(raw)) return fail(gw, res, state, null, raw as GatewayError);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    return fail(
-      gw,
-      res,
-      state,
-      null,
-      gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
-    );
-  }
+  startRequestSpan(gw, state, req, '/v1/embeddings', 'embeddings');
+  const json = await readJsonBody(gw, req, res, state);
+  if (json === NO_BODY) return;
   const parsed = parseEmbeddingsRequest(json);
   if (!parsed.ok)
     return fail(
@@ -60,30 +53,10 @@ export async function handleEmbeddings(
       gatewayError('invalid_request', parsed.message, { param: parsed.param || null }),
     );
   const emb = parsed.value;
-  const model = gw.routes.table.models.get(emb.model);
-  if (!model)
-    return fail(
-      gw,
-      res,
-      state,
-      emb,
-      gatewayError('model_not_found', `The model '${emb.model}' does not exist in this gateway's catalog.`, {
-        param: 'model',
-      }),
-    );
-  if (!mayCall(caller, model.name))
-    return fail(
-      gw,
-      res,
-      state,
-      emb,
-      gatewayError('model_not_allowed', `This API key may not call the model '${model.name}'.`, {
-        param: 'model',
-      }),
-    );
-  const decision = gw.routes.table.licence(gw.licenseeOf.get(caller.tenantId) ?? null, model.name);
-  if (decision && !decision.allowed)
-    return fail(gw, res, state, emb, gatewayError(decision.reason, decision.message, { param: 'model' }));
+  state.span.set('gen_ai.request.model', emb.model);
+  const admitted = admitModel(gw, res, state, emb);
+  if (!admitted) return;
+  const { model } = admitted;
   const priced = (modelVersion: string) =>
     !gw.refuseUnpriced || priceOf(gw.priceBooks!, model.name, modelVersion, state.startedAtMs) !== null;
   if (model.deployments.length > 0 && !model.deployments.some((d) => priced(d.modelVersion)))
@@ -131,6 +104,7 @@ export async function handleEmbeddings(
       continue;
     }
     state.attempts++;
+    if (gw.tracer.enabled) state.attemptSpan = attemptSpanFor(gw, state, d, up.adapter.id, up.origin);
     const tUp = performance.now();
     const r = await send(gw, d, native, undefined);
     let failure: Attempted['failure'];
@@ -142,6 +116,8 @@ export async function handleEmbeddings(
         gw.health.release(d.key);
         state.deployment = d;
         const f = outcome.failure;
+        if (state.attemptSpan) endAttemptSpan(state.attemptSpan, state, outcome);
+        state.attemptSpan = null;
         return fail(
           gw,
           res,
@@ -184,6 +160,8 @@ export async function handleEmbeddings(
       failure = result && isFailure(result) ? result : 'connect';
     }
     state.upstreamWaitMs += performance.now() - tUp;
+    if (state.attemptSpan) endAttemptSpan(state.attemptSpan, state, { kind: 'failed', failure });
+    state.attemptSpan = null;
     const kind = typeof failure === 'object' ? failure.kind : failure;
     const retryAfter = typeof failure === 'object' ? failure.retryAfterMs : null;
     const capped = retryAfter === null ? null : Math.min(retryAfter, gw.config.routing.maxRetryAfterMs);
