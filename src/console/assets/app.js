@@ -556,17 +556,30 @@ function login(message) {
   input.focus();
 }
 
-async function route() {
+// The traffic page refreshes itself every 10 s while it is shown and the tab is visible.
+const REFRESH_MS = 10_000;
+let refreshTimer = null;
+
+async function route(refresh = false) {
+  clearTimeout(refreshTimer);
   if (!sessionStorage.getItem(KEY)) return login();
   const page = (location.hash.replace(/^#\//, '') || 'traffic').split('?')[0];
   nav.hidden = false;
   logoutButton.hidden = false;
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === page);
   while (charts.length) charts.pop().destroy();
-  main.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+  if (refresh !== true) main.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
   try {
     await (pages[page] ?? pages.traffic)();
     main.setAttribute('data-loaded', page);
+    if (page === 'traffic')
+      refreshTimer = setTimeout(function again() {
+        if (document.visibilityState !== 'visible') {
+          refreshTimer = setTimeout(again, REFRESH_MS);
+          return;
+        }
+        route(true);
+      }, REFRESH_MS);
   } catch (x) {
     if (x instanceof Unauthorized) {
       sessionStorage.removeItem(KEY);
@@ -581,5 +594,5 @@ logoutButton.addEventListener('click', () => {
   location.hash = '#/login';
   login();
 });
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route());
 route();
