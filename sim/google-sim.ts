@@ -6,7 +6,7 @@
 //   Claude:  POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict | :streamRawPredict
 // SSE chunks carry text deltas and a running-total usageMetadata, no terminator; errors are
 // {"error":{code,message,status,details}}, inside a stream as a data: chunk.
-import { randomUUID } from 'node:crypto';
+import { createVerify, randomUUID } from 'node:crypto';
 import {
   anthropicError,
   anthropicEvents,
@@ -111,6 +111,44 @@ async function googleFault(ctx: RequestContext, f: Fault | null): Promise<boolea
   return false;
 }
 
+/** Access tokens issued by POST /token → when they expire (ms). */
+const issued = new Map<string, number>();
+let tokenSeq = 0;
+
+/**
+ * Google's OAuth token endpoint for service accounts (RFC 7523 JWT bearer grant): checks the
+ * assertion's RS256 signature with the configured public key, its audience and its lifetime.
+ */
+async function issueToken(ctx: RequestContext): Promise<void> {
+  const form = new URLSearchParams(ctx.raw.toString('utf8'));
+  const deny = (why: string) => sendJson(ctx.res, 400, { error: 'invalid_grant', error_description: why });
+  if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+    return deny('unsupported grant_type');
+  const parts = (form.get('assertion') ?? '').split('.');
+  if (parts.length !== 3) return deny('the assertion is not a JWT');
+  const pem = ctx.settings.serviceAccountPublicKey;
+  if (!pem) return deny('this simulator has no service-account public key configured');
+  const ok = createVerify('RSA-SHA256')
+    .update(`${parts[0]}.${parts[1]}`)
+    .verify(pem, Buffer.from(parts[2]!, 'base64url'));
+  if (!ok) return deny('Invalid JWT Signature.');
+  const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as {
+    aud?: string;
+    exp?: number;
+    iat?: number;
+    scope?: string;
+  };
+  const now = Math.floor(Date.now() / 1000);
+  if (!claims.scope?.includes('cloud-platform')) return deny('missing scope');
+  if (!claims.iat || !claims.exp || claims.exp <= now || claims.iat > now + 60)
+    return deny('Invalid JWT: token must be a short-lived token');
+  const lifetimeS = ctx.settings.tokenLifetimeS ?? 3600;
+  const token = `ya29.sim-${++tokenSeq}`;
+  issued.set(token, Date.now() + lifetimeS * 1000);
+  ctx.record({ grant_type: form.get('grant_type'), claims }, null);
+  sendJson(ctx.res, 200, { access_token: token, expires_in: lifetimeS, token_type: 'Bearer' });
+}
+
 export function startGoogleSimulator(
   opts: {
     port?: number;
@@ -127,6 +165,7 @@ export function startGoogleSimulator(
     ...opts,
     async handle(ctx) {
       const { req, res, url } = ctx;
+      if (url.pathname === '/token' && req.method === 'POST') return issueToken(ctx);
       const m =
         /^\/(v1|v1beta|v1beta1|v1alpha)\/(?:projects\/([^/]+)\/locations\/([^/]+)\/)?(?:publishers\/(google|anthropic)\/)?models\/([^/:]+):([A-Za-z]+)$/.exec(
           url.pathname,
@@ -142,7 +181,12 @@ export function startGoogleSimulator(
       const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
       const key =
         (req.headers['x-goog-api-key'] as string | undefined) ?? url.searchParams.get('key') ?? bearer;
-      if (!key || (ctx.settings.apiKey && key !== ctx.settings.apiKey))
+      const issuedOk = bearer !== undefined && (issued.get(bearer) ?? 0) > Date.now();
+      if (
+        ctx.settings.serviceAccountPublicKey
+          ? !issuedOk
+          : !key || (ctx.settings.apiKey && key !== ctx.settings.apiKey)
+      )
         return sendJson(res, 401, googleError(401, 'Request had invalid authentication credentials.'));
       if (project && !bearer && !req.headers['x-goog-api-key'])
         return sendJson(res, 401, googleError(401, 'Vertex AI needs an OAuth bearer token.'));

@@ -41,6 +41,11 @@ export interface SimSettings {
   reply?: string;
   /** When set, requests must carry this key. */
   apiKey?: string;
+  /** Google: verify service-account JWTs at POST /token with this public key (PEM), and then
+   * accept on Vertex routes only the access tokens /token issued and that have not expired. */
+  serviceAccountPublicKey?: string;
+  /** Google: the life of the access tokens /token issues. */
+  tokenLifetimeS?: number;
 }
 
 export interface RecordedRequest {

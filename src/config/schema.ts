@@ -58,6 +58,8 @@ const authSchema = z.union([
       .regex(/^[A-Z_][A-Z0-9_]*$/)
       .optional(),
   }),
+  /** A Google service-account key file (Vertex): OAuth tokens are minted and refreshed from it. */
+  z.strictObject({ googleServiceAccountFile: z.string().min(1) }),
   /** AWS SigV4 with literal credentials: for simulators and tests only. */
   z.strictObject({ awsAccessKeyId: z.string().min(1), awsSecretAccessKey: z.string().min(1) }),
 ]);
@@ -235,6 +237,14 @@ export const configSchema = z
           code: 'custom',
           path: ['upstreams', i, 'auth'],
           message: `AWS credentials sign Bedrock requests only; provider ${u.provider} takes an API key`,
+        });
+      }
+      const google = u.auth !== undefined && 'googleServiceAccountFile' in u.auth;
+      if (google && u.provider !== 'vertex' && u.provider !== 'anthropic-vertex') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'auth'],
+          message: `a Google service account authenticates Vertex only; provider ${u.provider} takes an API key`,
         });
       }
       if ((u.provider === 'vertex' || u.provider === 'anthropic-vertex') && !u.project) {

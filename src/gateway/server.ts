@@ -68,7 +68,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.logger ?? silentLogger;
   const env = opts.env ?? process.env;
   const upstreams = new Map<string, Upstream>();
-  for (const u of config.upstreams) upstreams.set(u.id, createUpstream(u, opts.simUrls ?? new Map(), env));
+  for (const u of config.upstreams)
+    upstreams.set(u.id, createUpstream(u, opts.simUrls ?? new Map(), env, log));
+  // Upstreams that mint their own tokens (Vertex service accounts) start with one in hand.
+  await Promise.all([...upstreams.values()].map((u) => u.tokenSource?.start()));
   const keys = new KeyRing(await store.listApiKeys());
   // Created below once the route table (and so the agreement) is loaded.
   let meter: Meter | null = null;
@@ -325,6 +328,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await usageLog.close();
       await meter?.stop();
       await tracer.close();
+      for (const u of upstreams.values()) u.tokenSource?.stop();
       await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
     },
   };

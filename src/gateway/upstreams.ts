@@ -3,15 +3,20 @@
 // the config or from environment variables named in it, never from code.
 import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
+import { type Logger, silentLogger } from '../observability/index.js';
 import {
   type AdapterTarget,
   type AwsCredentials,
   adapters,
+  loadServiceAccountKey,
   type ProviderAdapter,
+  ServiceAccountTokenSource,
 } from '../providers/index.js';
 
 export interface Upstream {
   readonly config: UpstreamConfig;
+  /** Vertex with a service account: keeps an OAuth token fresh (started by the gateway). */
+  readonly tokenSource: ServiceAccountTokenSource | null;
   readonly adapter: ProviderAdapter;
   readonly pool: Pool;
   readonly origin: string;
@@ -26,6 +31,7 @@ export function createUpstream(
   config: UpstreamConfig,
   simUrls: ReadonlyMap<string, string>,
   env: NodeJS.ProcessEnv,
+  log: Logger = silentLogger,
 ): Upstream {
   let base = config.baseUrl;
   if (base.startsWith('sim://')) {
@@ -38,6 +44,7 @@ export function createUpstream(
   const url = new URL(base);
   let apiKey: string | undefined;
   let aws: AwsCredentials | undefined;
+  let tokenSource: ServiceAccountTokenSource | null = null;
   const fromEnv = (name: string, what: string) => {
     const v = env[name];
     if (!v)
@@ -58,6 +65,8 @@ export function createUpstream(
       secretAccessKey: fromEnv(auth.awsSecretAccessKeyEnv, 'the AWS secret access key'),
       ...(token ? { sessionToken: token } : {}),
     };
+  } else if (auth && 'googleServiceAccountFile' in auth) {
+    tokenSource = new ServiceAccountTokenSource(loadServiceAccountKey(auth.googleServiceAccountFile), log);
   } else if (auth && 'awsAccessKeyId' in auth) {
     aws = { accessKeyId: auth.awsAccessKeyId, secretAccessKey: auth.awsSecretAccessKey };
   }
@@ -71,6 +80,7 @@ export function createUpstream(
   });
   return {
     config,
+    tokenSource,
     adapter: adapters[config.provider],
     pool,
     origin: url.origin,
@@ -79,7 +89,7 @@ export function createUpstream(
     target: (deployment) => ({
       deployment,
       basePath,
-      apiKey,
+      apiKey: tokenSource ? tokenSource.current() : apiKey,
       apiVersion: config.apiVersion,
       azurePathStyle: config.azurePathStyle,
       host: url.host,

@@ -29,4 +29,9 @@ export const adapters: Readonly<Record<ProviderId, ProviderAdapter>> = Object.fr
 });
 
 export { signV4 } from './bedrock/sign-v4.js';
+export {
+  loadServiceAccountKey,
+  ServiceAccountTokenSource,
+  signAssertion,
+} from './google/service-account-token.js';
 export * from './spec/index.js';
