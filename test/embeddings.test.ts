@@ -3,9 +3,6 @@
 // as each simulated cloud computed them, with the usage the cloud reported, and failover must
 // move an embeddings request from Azure to Bedrock to Vertex with no error for the client.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import {
@@ -18,10 +15,8 @@ import {
   startGoogleSimulator,
   startSimulator,
 } from '../sim/index.js';
-import { seedKeys } from '../src/cli/serve.js';
-import { parseConfigText } from '../src/config/index.js';
-import { createGateway, type Gateway } from '../src/gateway/index.js';
-import { SqliteStore, type UsageRecord } from '../src/store/index.js';
+import type { UsageRecord } from '../src/store/index.js';
+import { startGatewayFromYaml, type TestGateway } from './helpers/gateway.js';
 import { sha } from './helpers/stack.js';
 
 const KEY = 'sk-test-embeddings';
@@ -32,8 +27,7 @@ describe('embeddings on every cloud that serves them, through the openai SDK', (
   let bedrock: CloudSimulator;
   let google: CloudSimulator;
   let anthropic: CloudSimulator;
-  let gateway: Gateway;
-  let store: SqliteStore;
+  let gw: TestGateway;
   let client: OpenAI;
 
   before(async () => {
@@ -42,8 +36,7 @@ describe('embeddings on every cloud that serves them, through the openai SDK', (
     bedrock = await startBedrockSimulator();
     google = await startGoogleSimulator();
     anthropic = await startAnthropicSimulator();
-    const config = parseConfigText(
-      `
+    gw = await startGatewayFromYaml(`
 server: { host: 127.0.0.1, port: 0 }
 routing: { primaryCloud: azure, maxAttempts: 3, cooldown: { failureThreshold: 1, cooldownMs: 60000 } }
 upstreams:
@@ -70,35 +63,15 @@ tenants:
   - id: t
     keys: [{ id: k, sha256: ${sha(KEY)}, models: ["*"] }]
 usage: { batchSize: 50, flushIntervalMs: 20 }
-`,
-      'emb.yaml',
-      {},
-    );
-    store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-emb-')), 'entente.db'));
-    await store.migrate();
-    await seedKeys(store, config);
-    gateway = await createGateway({
-      config,
-      store,
-      keyRefreshMs: 100,
-      agreementFile: null,
-      priceBooks: null,
-    });
-    client = new OpenAI({ baseURL: `${await gateway.listen()}/v1`, apiKey: KEY, maxRetries: 0 });
+`);
+    client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
   });
   after(async () => {
-    await gateway.close();
+    await gw.close();
     await Promise.all([azure.close(), openai.close(), bedrock.close(), google.close(), anthropic.close()]);
-    await store.close();
   });
 
-  async function record(requestId: string | null): Promise<UsageRecord> {
-    assert.ok(requestId);
-    await gateway.context.usageLog.flush();
-    const rows = await store.listUsage({ requestId });
-    assert.equal(rows.length, 1);
-    return rows[0]!;
-  }
+  const record = (requestId: string | null): Promise<UsageRecord> => gw.usageOf(requestId);
 
   for (const [model, cloud] of [
     ['emb', 'azure'],

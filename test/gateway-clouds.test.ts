@@ -3,9 +3,6 @@
 // streaming and not, with tools. Each answer, finish reason and usage record is checked against
 // what the simulated cloud itself reported, mapped by the documented rules (providers.md 9.2).
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import {
@@ -16,10 +13,8 @@ import {
   startGoogleSimulator,
   startSimulator,
 } from '../sim/index.js';
-import { seedKeys } from '../src/cli/serve.js';
-import { parseConfigText } from '../src/config/index.js';
-import { createGateway, type Gateway } from '../src/gateway/index.js';
-import { SqliteStore, type UsageRecord } from '../src/store/index.js';
+import type { UsageRecord } from '../src/store/index.js';
+import { startGatewayFromYaml, type TestGateway } from './helpers/gateway.js';
 import { sha } from './helpers/stack.js';
 
 const KEY = 'sk-test-clouds-key';
@@ -65,8 +60,7 @@ describe('every cloud through the gateway, judged by the openai SDK', () => {
   let bedrock: CloudSimulator;
   let google: CloudSimulator;
   let anthropic: CloudSimulator;
-  let gateway: Gateway;
-  let store: SqliteStore;
+  let gw: TestGateway;
   let client: OpenAI;
 
   before(async () => {
@@ -123,31 +117,15 @@ tenants:
     keys: [{ id: k, sha256: ${sha(KEY)}, models: ["*"] }]
 usage: { batchSize: 50, flushIntervalMs: 20 }
 `;
-    const config = parseConfigText(yaml, 'clouds.yaml', {});
-    store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-clouds-')), 'entente.db'));
-    await store.migrate();
-    await seedKeys(store, config);
-    gateway = await createGateway({
-      config,
-      store,
-      keyRefreshMs: 100,
-      agreementFile: null,
-      priceBooks: null,
-    });
-    client = new OpenAI({ baseURL: `${await gateway.listen()}/v1`, apiKey: KEY, maxRetries: 0 });
+    gw = await startGatewayFromYaml(yaml);
+    client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
   });
   after(async () => {
-    await gateway.close();
+    await gw.close();
     await Promise.all([azure.close(), bedrock.close(), google.close(), anthropic.close()]);
-    await store.close();
   });
 
-  async function record(requestId: string): Promise<UsageRecord> {
-    await gateway.context.usageLog.flush();
-    const rows = await store.listUsage({ requestId });
-    assert.equal(rows.length, 1, 'exactly one usage record');
-    return rows[0]!;
-  }
+  const record = (requestId: string | null): Promise<UsageRecord> => gw.usageOf(requestId);
   const buckets = (r: Usage): Usage => ({
     tokensInputUncached: r.tokensInputUncached,
     tokensInputCached: r.tokensInputCached,

@@ -9,18 +9,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { type CloudSimulator, startGoogleSimulator } from '../sim/index.js';
-import { seedKeys } from '../src/cli/serve.js';
-import { parseConfigText } from '../src/config/index.js';
-import { createGateway, type Gateway } from '../src/gateway/index.js';
-import { SqliteStore } from '../src/store/index.js';
+import { startGatewayFromYaml, type TestGateway } from './helpers/gateway.js';
 import { sha } from './helpers/stack.js';
 
 const KEY = 'sk-test-vertex-sa';
 
 describe('Vertex with a service-account key', () => {
   let sim: CloudSimulator;
-  let gateway: Gateway;
-  let store: SqliteStore;
+  let gw: TestGateway;
   let client: OpenAI;
   const dir = mkdtempSync(join(tmpdir(), 'entente-sa-'));
   const keyPair = () =>
@@ -53,7 +49,7 @@ describe('Vertex with a service-account key', () => {
     };
     const goodFile = write('good.json', good.privateKey);
     const badFile = write('bad.json', keyPair().privateKey);
-    const config = parseConfigText(
+    gw = await startGatewayFromYaml(
       `
 server: { host: 127.0.0.1, port: 0 }
 routing: { primaryCloud: gcp, maxAttempts: 2 }
@@ -69,25 +65,13 @@ tenants:
   - id: t
     keys: [{ id: k, sha256: ${sha(KEY)}, models: ["*"] }]
 `,
-      'sa.yaml',
-      {},
+      dir,
     );
-    store = new SqliteStore(join(dir, 'entente.db'));
-    await store.migrate();
-    await seedKeys(store, config);
-    gateway = await createGateway({
-      config,
-      store,
-      keyRefreshMs: 100,
-      agreementFile: null,
-      priceBooks: null,
-    });
-    client = new OpenAI({ baseURL: `${await gateway.listen()}/v1`, apiKey: KEY, maxRetries: 0 });
+    client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
   });
   after(async () => {
-    await gateway.close();
+    await gw.close();
     await sim.close();
-    await store.close();
   });
 
   const lastBearer = () =>

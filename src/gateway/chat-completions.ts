@@ -222,16 +222,17 @@ export async function handleChatCompletions(
     if (state.attempts >= maxAttempts) break;
     if (!priced(d)) continue;
     const up = gw.upstreams.get(d.upstreamId)!;
-    // A provider that cannot honour a parameter is skipped: the next deployment may.
-    const native = up.adapter.buildChatRequest(chat, up.target(d.deployment));
-    if (isUnsupported(native)) {
-      refused ??= native;
-      continue;
-    }
-    const now = Date.now();
-    const availability = gw.health.acquire(d.key, now);
+    const availability = gw.health.acquire(d.key, Date.now());
     if (!availability.available) {
       earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
+      continue;
+    }
+    // Built only for a deployment that will be tried (signing one costs). A provider that cannot
+    // honour a parameter is skipped, and its probe slot given back: the next deployment may.
+    const native = up.adapter.buildChatRequest(chat, up.target(d.deployment));
+    if (isUnsupported(native)) {
+      gw.health.release(d.key);
+      refused ??= native;
       continue;
     }
     state.attempts++;

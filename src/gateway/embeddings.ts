@@ -93,14 +93,15 @@ export async function handleEmbeddings(
       };
       continue;
     }
-    const native = adapter.build(emb, up.target(d.deployment));
-    if (isUnsupported(native)) {
-      refused ??= native;
-      continue;
-    }
     const availability = gw.health.acquire(d.key, Date.now());
     if (!availability.available) {
       earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
+      continue;
+    }
+    const native = adapter.build(emb, up.target(d.deployment));
+    if (isUnsupported(native)) {
+      gw.health.release(d.key);
+      refused ??= native;
       continue;
     }
     state.attempts++;
