@@ -5,11 +5,12 @@
 // Claude on Bedrock (InvokeModel) and on Vertex (rawPredict) in the other simulators.
 import { randomUUID } from 'node:crypto';
 import {
+  answerFault,
+  type CloudSimStartOptions,
   type CloudSimulator,
   cutResponse,
   pace,
   type RequestContext,
-  resetRequest,
   sendJson,
   sleep,
   startCloudSim,
@@ -148,36 +149,18 @@ export function checkMessagesBody(body: Obj, version: string): [number, Obj] | n
 }
 
 /** Answers with the fault's Anthropic-shaped error; true when the fault answered the request. */
-export async function anthropicFault(ctx: RequestContext, f: Fault | null): Promise<boolean> {
-  if (!f) return false;
-  const { res } = ctx;
-  if (f.kind === 'reset') {
-    resetRequest(ctx.req);
-    return true;
-  }
-  if (f.kind === 'hang') return true;
-  if (f.kind === 'rate_limit') {
-    const s = f.retryAfterS ?? 1;
-    sendJson(
-      res,
-      429,
-      anthropicError('rate_limit_error', 'Number of requests has exceeded your rate limit.'),
-      {
-        'retry-after': String(s),
-        'request-id': `req_${randomUUID()}`,
-      },
-    );
-    return true;
-  }
-  if (f.kind === 'server_error') {
-    sendJson(res, 500, anthropicError('api_error', 'Internal server error'));
-    return true;
-  }
-  if (f.kind === 'unavailable') {
-    sendJson(res, 529, anthropicError('overloaded_error', 'Overloaded'));
-    return true;
-  }
-  return false;
+export function anthropicFault(ctx: RequestContext, f: Fault | null): boolean {
+  return answerFault(ctx, f, {
+    rateLimited: (s) =>
+      sendJson(
+        ctx.res,
+        429,
+        anthropicError('rate_limit_error', 'Number of requests has exceeded your rate limit.'),
+        { 'retry-after': String(s), 'request-id': `req_${randomUUID()}` },
+      ),
+    serverError: () => sendJson(ctx.res, 500, anthropicError('api_error', 'Internal server error')),
+    unavailable: () => sendJson(ctx.res, 529, anthropicError('overloaded_error', 'Overloaded')),
+  });
 }
 
 /** Writes an Anthropic SSE stream, honouring the cut and stream_error faults. */
@@ -207,16 +190,7 @@ export async function writeAnthropicStream(ctx: RequestContext, events: [string,
   res.end();
 }
 
-export function startAnthropicSimulator(
-  opts: {
-    port?: number;
-    host?: string;
-    latencyMs?: number;
-    tokensPerSecond?: number;
-    cloud?: string;
-    apiKey?: string;
-  } = {},
-): Promise<CloudSimulator> {
+export function startAnthropicSimulator(opts: CloudSimStartOptions = {}): Promise<CloudSimulator> {
   const cloud = opts.cloud ?? 'anthropic';
   return startCloudSim({
     kind: 'anthropic',
@@ -257,7 +231,7 @@ export function startAnthropicSimulator(
       if (typeof body.model !== 'string')
         return sendJson(res, 400, anthropicError('invalid_request_error', 'model: Field required'));
       const f = ctx.takeFault();
-      if (await anthropicFault(ctx, f)) return;
+      if (anthropicFault(ctx, f)) return;
       if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
       const reply = scriptReply(fromAnthropic(body), `${cloud}/${body.model}`, ctx.settings.reply);
       rec.usage = anthropicUsage(reply);

@@ -7,11 +7,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { encodeEvent, encodeException } from '../src/eventstream/index.js';
 import { anthropicEvents, anthropicMessage, anthropicUsage, checkMessagesBody } from './anthropic-sim.js';
 import {
+  answerFault,
+  type CloudSimStartOptions,
   type CloudSimulator,
   cutResponse,
   pace,
   type RequestContext,
-  resetRequest,
   sendJson,
   sleep,
   startCloudSim,
@@ -47,6 +48,24 @@ function awsError(
       ...extra,
     },
   );
+}
+
+function awsFault(ctx: RequestContext, f: Fault | null): boolean {
+  return answerFault(ctx, f, {
+    rateLimited: (s) =>
+      awsError(ctx, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.', {
+        'retry-after': String(s),
+      }),
+    serverError: () =>
+      awsError(ctx, 500, 'InternalServerException', 'The server encountered an internal error.'),
+    unavailable: () =>
+      awsError(
+        ctx,
+        503,
+        'ServiceUnavailableException',
+        'The service is unavailable. Please try again later.',
+      ),
+  });
 }
 
 const stopReason = (f: string) =>
@@ -123,9 +142,7 @@ async function writeEventStream(ctx: RequestContext, frames: [string, Obj, boole
   res.end();
 }
 
-export function startBedrockSimulator(
-  opts: { port?: number; host?: string; latencyMs?: number; tokensPerSecond?: number; cloud?: string } = {},
-): Promise<CloudSimulator> {
+export function startBedrockSimulator(opts: CloudSimStartOptions = {}): Promise<CloudSimulator> {
   const cloud = opts.cloud ?? 'aws';
   return startCloudSim({
     kind: 'bedrock',
@@ -181,16 +198,7 @@ export function startBedrockSimulator(
         // Titan Text Embeddings: one text per call.
         if (typeof body.inputText !== 'string')
           return awsError(ctx, 400, 'ValidationException', 'Malformed input request: inputText is required.');
-        const f = ctx.takeFault();
-        if (f?.kind === 'rate_limit')
-          return awsError(
-            ctx,
-            429,
-            'ThrottlingException',
-            'Too many requests, please wait before trying again.',
-          );
-        if (f?.kind === 'server_error')
-          return awsError(ctx, 500, 'InternalServerException', 'Internal error.');
+        if (awsFault(ctx, ctx.takeFault())) return;
         const dims = typeof body.dimensions === 'number' ? body.dimensions : SIM_EMBEDDING_DIMS;
         const tokens = countWords(body.inputText);
         rec.usage = { inputTextTokenCount: tokens };
@@ -207,28 +215,8 @@ export function startBedrockSimulator(
         return awsError(ctx, 400, 'ValidationException', 'A conversation must start with a user message.');
       }
       const f = ctx.takeFault();
-      if (f?.kind === 'reset') return resetRequest(req);
-      if (f?.kind === 'hang') return;
       if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
-      if (f?.kind === 'rate_limit') {
-        const s = f.retryAfterS ?? 1;
-        return awsError(
-          ctx,
-          429,
-          'ThrottlingException',
-          'Too many requests, please wait before trying again.',
-          { 'retry-after': String(s) },
-        );
-      }
-      if (f?.kind === 'server_error')
-        return awsError(ctx, 500, 'InternalServerException', 'The server encountered an internal error.');
-      if (f?.kind === 'unavailable')
-        return awsError(
-          ctx,
-          503,
-          'ServiceUnavailableException',
-          'The service is unavailable. Please try again later.',
-        );
+      if (awsFault(ctx, f)) return;
       const reply = scriptReply(
         claude ? fromAnthropic(body) : fromConverse(body),
         `${cloud}/${modelId}`,

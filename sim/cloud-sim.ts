@@ -83,13 +83,64 @@ function readRaw(req: SimRequest): Promise<Buffer> {
   });
 }
 
-export interface CloudSimOptions {
-  readonly kind: string;
+/** The options every cloud simulator's start function takes. */
+export interface CloudSimStartOptions {
   readonly port?: number;
   readonly host?: string;
   readonly latencyMs?: number;
   readonly tokensPerSecond?: number;
+  /** The cloud name in scripted replies ("Simulated reply from <cloud>/…"). */
+  readonly cloud?: string;
   readonly apiKey?: string;
+}
+
+/** The fault a simulator applies: to every request until cleared, or to the next `count`. */
+export class FaultSlot {
+  #fault: (Fault & { left: number }) | null = null;
+  set(f: Fault | null): void {
+    this.#fault = f ? { ...f, left: f.count ?? Number.POSITIVE_INFINITY } : null;
+  }
+  take(): Fault | null {
+    const f = this.#fault;
+    if (f && f.count !== undefined && --f.left <= 0) this.#fault = null;
+    return f;
+  }
+}
+
+/** How one cloud says "throttled", "failed" and "overloaded". */
+export interface FaultReplies {
+  rateLimited(retryAfterS: number): void;
+  serverError(): void;
+  unavailable(): void;
+}
+
+/**
+ * Applies the request-level faults (reset, hang, 429, 500, 503) in the cloud's own words; true
+ * when the fault answered the request. Stream faults (cut, stream_error) are the caller's.
+ */
+export function answerFault(ctx: RequestContext, f: Fault | null, replies: FaultReplies): boolean {
+  switch (f?.kind) {
+    case 'reset':
+      resetRequest(ctx.req);
+      return true;
+    case 'hang':
+      return true;
+    case 'rate_limit':
+      replies.rateLimited(f.retryAfterS ?? 1);
+      return true;
+    case 'server_error':
+      replies.serverError();
+      return true;
+    case 'unavailable':
+      replies.unavailable();
+      return true;
+    default:
+      return false;
+  }
+}
+
+export interface CloudSimOptions extends CloudSimStartOptions {
+  readonly kind: string;
   readonly recordLimit?: number;
   /** Handles one API request; control routes are handled before it. */
   readonly handle: (ctx: RequestContext) => Promise<void>;
@@ -103,22 +154,15 @@ export function startCloudSim(opts: CloudSimOptions): Promise<CloudSimulator> {
   };
   const requests: RecordedRequest[] = [];
   const recordLimit = opts.recordLimit ?? 1000;
-  let fault: (Fault & { left: number }) | null = null;
+  const fault = new FaultSlot();
   const sockets = new Set<Socket>();
-  const takeFault = (): Fault | null => {
-    if (!fault) return null;
-    const f = fault;
-    if (f.count !== undefined && --f.left <= 0) fault = null;
-    return f;
-  };
 
   const onRequest = async (req: SimRequest, res: SimResponse) => {
     const url = new URL(req.url ?? '/', 'http://sim');
     try {
       const raw = await readRaw(req);
       if (url.pathname === '/_sim/fault' && req.method === 'POST') {
-        const f = JSON.parse(raw.toString('utf8') || 'null') as Fault | null;
-        fault = f ? { ...f, left: f.count ?? Number.POSITIVE_INFINITY } : null;
+        fault.set(JSON.parse(raw.toString('utf8') || 'null') as Fault | null);
         return sendJson(res, 200, { ok: true });
       }
       if (url.pathname === '/_sim/settings' && req.method === 'POST') {
@@ -131,7 +175,7 @@ export function startCloudSim(opts: CloudSimOptions): Promise<CloudSimulator> {
         res,
         url,
         raw,
-        takeFault,
+        takeFault: () => fault.take(),
         settings,
         record(body, deployment) {
           const r = {
@@ -205,9 +249,7 @@ export function startCloudSim(opts: CloudSimOptions): Promise<CloudSimulator> {
         url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
         settings,
         requests,
-        setFault(f) {
-          fault = f ? { ...f, left: f.count ?? Number.POSITIVE_INFINITY } : null;
-        },
+        setFault: (f) => fault.set(f),
         close: () =>
           new Promise<void>((r) => {
             for (const s of sockets) s.destroy();

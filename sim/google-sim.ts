@@ -17,11 +17,12 @@ import {
   writeAnthropicStream,
 } from './anthropic-sim.js';
 import {
+  answerFault,
+  type CloudSimStartOptions,
   type CloudSimulator,
   cutResponse,
   pace,
   type RequestContext,
-  resetRequest,
   sendJson,
   sleep,
   startCloudSim,
@@ -83,32 +84,20 @@ function candidateParts(r: ScriptedReply): Obj[] {
   return [{ text: c.words.join(' ') }];
 }
 
-async function googleFault(ctx: RequestContext, f: Fault | null): Promise<boolean> {
-  if (!f) return false;
-  if (f.kind === 'reset') {
-    resetRequest(ctx.req);
-    return true;
-  }
-  if (f.kind === 'hang') return true;
-  if (f.kind === 'rate_limit') {
-    sendJson(
-      ctx.res,
-      429,
-      googleError(429, 'Resource has been exhausted (e.g. check quota).', [
-        { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${f.retryAfterS ?? 1}s` },
-      ]),
-    );
-    return true;
-  }
-  if (f.kind === 'server_error') {
-    sendJson(ctx.res, 500, googleError(500, 'An internal error has occurred.'));
-    return true;
-  }
-  if (f.kind === 'unavailable') {
-    sendJson(ctx.res, 503, googleError(503, 'The model is overloaded. Please try again later.'));
-    return true;
-  }
-  return false;
+function googleFault(ctx: RequestContext, f: Fault | null): boolean {
+  return answerFault(ctx, f, {
+    rateLimited: (s) =>
+      sendJson(
+        ctx.res,
+        429,
+        googleError(429, 'Resource has been exhausted (e.g. check quota).', [
+          { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${s}s` },
+        ]),
+      ),
+    serverError: () => sendJson(ctx.res, 500, googleError(500, 'An internal error has occurred.')),
+    unavailable: () =>
+      sendJson(ctx.res, 503, googleError(503, 'The model is overloaded. Please try again later.')),
+  });
 }
 
 /** Access tokens issued by POST /token → when they expire (ms). */
@@ -149,16 +138,7 @@ async function issueToken(ctx: RequestContext): Promise<void> {
   sendJson(ctx.res, 200, { access_token: token, expires_in: lifetimeS, token_type: 'Bearer' });
 }
 
-export function startGoogleSimulator(
-  opts: {
-    port?: number;
-    host?: string;
-    latencyMs?: number;
-    tokensPerSecond?: number;
-    cloud?: string;
-    apiKey?: string;
-  } = {},
-): Promise<CloudSimulator> {
+export function startGoogleSimulator(opts: CloudSimStartOptions = {}): Promise<CloudSimulator> {
   const cloud = opts.cloud ?? 'gcp';
   return startCloudSim({
     kind: 'google',
@@ -211,7 +191,7 @@ export function startGoogleSimulator(
         const bad = checkMessagesBody(body, body.anthropic_version);
         if (bad) return sendJson(res, bad[0], bad[1]);
         const f = ctx.takeFault();
-        if (await anthropicFault(ctx, f)) return;
+        if (anthropicFault(ctx, f)) return;
         if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
         const reply = scriptReply(fromAnthropic(body), `${cloud}/${model}`, ctx.settings.reply);
         rec.usage = anthropicUsage(reply);
@@ -225,7 +205,7 @@ export function startGoogleSimulator(
         if (instances.length === 0 || !instances.every((i) => typeof i.content === 'string'))
           return sendJson(res, 400, googleError(400, 'instances must hold {content} strings.'));
         const f = ctx.takeFault();
-        if (await googleFault(ctx, f)) return;
+        if (googleFault(ctx, f)) return;
         const dims = Number((body.parameters as Obj | undefined)?.outputDimensionality ?? SIM_EMBEDDING_DIMS);
         const predictions = instances.map((i) => ({
           embeddings: {
@@ -245,7 +225,7 @@ export function startGoogleSimulator(
           googleError(400, '* GenerateContentRequest.contents: contents is not specified'),
         );
       const f = ctx.takeFault();
-      if (await googleFault(ctx, f)) return;
+      if (googleFault(ctx, f)) return;
       if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
       const reply = scriptReply(fromGemini(body), `${cloud}/${model}`, ctx.settings.reply);
       const final = usageMetadata(reply, Number.MAX_SAFE_INTEGER, true);

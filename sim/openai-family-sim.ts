@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { FaultSlot, sendJson, sleep } from './cloud-sim.js';
 import {
   countWords,
   type ScriptedReply,
@@ -81,23 +82,6 @@ export interface SimOptions {
   readonly recordLimit?: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -117,18 +101,9 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
   };
   const requests: RecordedRequest[] = [];
   const recordLimit = opts.recordLimit ?? 1000;
-  let fault: (Fault & { left: number }) | null = null;
+  const fault = new FaultSlot();
+  const takeFault = () => fault.take();
   const sockets = new Set<Socket>();
-
-  const takeFault = (): Fault | null => {
-    if (!fault) return null;
-    const f = fault;
-    if (f.count !== undefined) {
-      f.left--;
-      if (f.left <= 0) fault = null;
-    }
-    return f;
-  };
 
   const errorJson = (status: number, message: string, type: string, code: string | null) =>
     kind === 'azure-openai'
@@ -143,8 +118,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
 
   const handleControl = async (req: IncomingMessage, res: ServerResponse, path: string) => {
     if (path === '/_sim/fault' && req.method === 'POST') {
-      const body = JSON.parse((await readBody(req)) || 'null') as Fault | null;
-      fault = body ? { ...body, left: body.count ?? Number.POSITIVE_INFINITY } : null;
+      fault.set(JSON.parse((await readBody(req)) || 'null') as Fault | null);
       return sendJson(res, 200, { ok: true });
     }
     if (path === '/_sim/settings' && req.method === 'POST') {
@@ -627,9 +601,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         server,
         settings,
         requests,
-        setFault(f) {
-          fault = f ? { ...f, left: f.count ?? Number.POSITIVE_INFINITY } : null;
-        },
+        setFault: (f) => fault.set(f),
         close: () =>
           new Promise<void>((r) => {
             for (const s of sockets) s.destroy();

@@ -10,6 +10,7 @@ import { EventStreamEventParser } from '../eventstream/index.js';
 import { priceOf } from '../ledger/index.js';
 import { noopTracer, parseTraceparent, type Span } from '../observability/index.js';
 import {
+  badResponse,
   isFailure,
   isUnsupported,
   type NativeRequest,
@@ -588,14 +589,7 @@ async function attemptJson(
   const up = gw.upstreams.get(d.upstreamId)!;
   const result = body ? up.adapter.parseChatResponse(body, ctx) : null;
   if (!result || isFailure(result)) {
-    const failure: UpstreamFailure = result ?? {
-      kind: 'bad_response',
-      status: 502,
-      message: 'the upstream response is too large',
-      upstreamCode: null,
-      param: null,
-      retryAfterMs: null,
-    };
+    const failure: UpstreamFailure = result ?? badResponse('the upstream response is too large');
     return { kind: 'failed', failure };
   }
   state.deployment = d;
@@ -748,14 +742,7 @@ async function attemptStream(
       if (!complete)
         return {
           kind: 'failed',
-          failure: streamError ?? {
-            kind: 'bad_response',
-            status: 502,
-            message: 'the upstream stream ended before any event',
-            upstreamCode: null,
-            param: null,
-            retryAfterMs: null,
-          },
+          failure: streamError ?? badResponse('the upstream stream ended before any event'),
         };
       // A complete stream with nothing to show: still a valid (empty) answer.
       state.deployment = d;

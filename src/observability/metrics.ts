@@ -30,15 +30,12 @@ abstract class Metric {
   abstract render(): string;
 }
 
-/** A series key from label values in label-name order: the hot path's way to record. */
-export const seriesKey = (...values: readonly string[]): string => values.join('\u0000');
-
 export class Counter extends Metric {
   readonly #values = new Map<string, number>();
   inc(labels: Labels = {}, by = 1): void {
     this.incKey(this.key(labels), by);
   }
-  /** `key` from seriesKey(...) with the values in labelNames order. */
+  /** The hot path's way to record: the label values in labelNames order, joined by U+0000. */
   incKey(k: string, by = 1): void {
     this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }

@@ -1,13 +1,9 @@
 // OpenAI chat.completion → canonical. The body is passed to the client byte for byte; it is
 // parsed only to check its shape and to read the usage and the finish reason.
 import { usageFromOpenAI } from '../../canonical/index.js';
-import type { ChatResult, UpstreamFailure } from '../spec/index.js';
+import { badResponse, type ChatResult, type UpstreamFailure } from '../spec/index.js';
 
 const decoder = new TextDecoder();
-
-export function badResponse(message: string): UpstreamFailure {
-  return { kind: 'bad_response', status: 502, message, upstreamCode: null, param: null, retryAfterMs: null };
-}
 
 export function parseOpenAIChatResponse(body: Uint8Array): ChatResult | UpstreamFailure {
   let json: unknown;

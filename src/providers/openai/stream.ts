@@ -5,8 +5,13 @@
 // is not part of the OpenAI API and is dropped.
 import { usageFromOpenAI } from '../../canonical/index.js';
 import type { SseEvent } from '../../sse/index.js';
-import type { StreamMapper, StreamOptions, StreamStep, UpstreamFailure } from '../spec/index.js';
-import { badResponse } from './response.js';
+import {
+  badResponse,
+  type StreamMapper,
+  type StreamOptions,
+  type StreamStep,
+  type UpstreamFailure,
+} from '../spec/index.js';
 
 const EMPTY: StreamStep = { frames: [] };
 const USAGE_NULL_TAIL = ',"usage":null}';
