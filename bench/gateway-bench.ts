@@ -255,7 +255,7 @@ ${metered ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: prices.y
     const g = await start(
       0,
       process.execPath,
-      [join(root, 'dist/src/cli/main.js'), 'serve', '--config', cfg],
+      [join(root, 'bin/entente.js'), 'serve', '--config', cfg],
       /API at http:\/\/[\d.:]+\/v1/,
       { ...process.env, ENTENTE_LOG_LEVEL: 'info' },
     );

@@ -119,7 +119,7 @@ ${name !== 'on' ? (process.env.BENCH_OFF_YAML ?? 'observability: { metrics: fals
     );
     const g = await start(
       0,
-      [join(root, 'dist/src/cli/main.js'), 'serve', '--config', cfg],
+      [join(root, 'bin/entente.js'), 'serve', '--config', cfg],
       /API at http:\/\/[\d.:]+\/v1/,
       {
         ...process.env,

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { SqliteStore } from '../src/store/index.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../bin/entente.js', import.meta.url));
 const example = fileURLToPath(new URL('../../examples/entente.yaml', import.meta.url));
 const DEMO_KEY = 'sk-entente-demo-0000000000000000';
 

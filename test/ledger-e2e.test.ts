@@ -17,7 +17,7 @@ import { DEMO_KEY, type Stack, stackYaml, startStack } from './helpers/stack.js'
 
 const run = promisify(execFile);
 const ADMIN_KEY = 'sk-test-admin';
-const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../bin/entente.js', import.meta.url));
 
 const PRICES = `currency: USD
 books:

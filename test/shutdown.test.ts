@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { SqliteStore } from '../src/store/index.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../bin/entente.js', import.meta.url));
 const KEY = 'sk-shutdown-test';
 
 test('SIGTERM drains in-flight requests and loses no usage record', async () => {

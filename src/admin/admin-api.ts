@@ -14,19 +14,25 @@
 //   GET  /v1/entente/requests?limit=&q=              recent requests, where they went and why
 //   GET  /v1/entente/rollout/status                  model version × cloud: stage and verdict
 
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
 import { ConfigError } from '../config/index.js';
 import { gatewayError } from '../errors/index.js';
-import { hashKey, presentedKey } from '../gateway/auth.js';
-import type { GatewayContext } from '../gateway/context.js';
-import { readBody } from '../gateway/read-body.js';
-import { sendError, sendJsonBytes } from '../gateway/respond.js';
+import {
+  type Exchange,
+  type Handler,
+  presentsKey,
+  Router,
+  readBody,
+  readJsonBody,
+  sendError,
+  sendJsonBytes,
+} from '../http/index.js';
 import {
   balances,
   buildStatement,
   formatMicros,
+  type PriceBooks,
   parseMajor,
   periodOf,
   postRefund,
@@ -37,8 +43,7 @@ import {
 import { appendRolloutEvent, newEventSchema } from '../rollout/index.js';
 import { explainRoute } from '../routing/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
-
-const MAX_TRAFFIC_RECORDS = 200_000;
+import type { AdminContext } from './context.js';
 
 /** JSON with bigints (money, ratios) as decimal strings. */
 export function toJson(value: unknown): string {
@@ -55,297 +60,289 @@ function instantParam(v: string | null): number | null | 'bad' {
   return Number.isNaN(ms) ? 'bad' : ms;
 }
 
-export function isAdminPath(path: string): boolean {
-  return path.startsWith('/v1/entente/');
-}
-
-export async function handleAdmin(
-  gw: GatewayContext,
+type AdminHandler = (
+  c: AdminContext,
   req: IncomingMessage,
   res: ServerResponse,
-  requestId: string,
-): Promise<void> {
-  const expected = gw.config.server.adminKeySha256;
-  const key = presentedKey(req.headers);
-  if (!expected || !key || !timingSafeEqual(Buffer.from(hashKey(key), 'hex'), Buffer.from(expected, 'hex'))) {
-    req.resume();
-    return sendError(res, gatewayError('admin_unauthorized'), requestId);
-  }
-  const url = new URL(req.url ?? '/', 'http://admin');
-  const path = url.pathname;
-  const q = url.searchParams;
-  const agreement = gw.routes.agreement;
-  const method = req.method ?? 'GET';
+  ex: Exchange,
+) => Promise<void> | void;
 
-  if (method === 'GET' && path === '/v1/entente/route') {
-    const model = q.get('model');
-    if (!model)
-      return sendError(
-        res,
-        gatewayError('invalid_request', 'Query parameter model is required.', { param: 'model' }),
-        requestId,
-      );
-    const tenant = q.get('tenant');
-    const licensee = tenant ? (gw.licenseeOf.get(tenant) ?? null) : (q.get('licensee') ?? null);
-    return send(res, 200, explainRoute(gw.routes.table, model, licensee), requestId);
+/** The admin API's route table, relative to where it is mounted (/v1/entente), behind the admin key. */
+export function adminRoutes(c: AdminContext): Router {
+  const rows: [method: 'GET' | 'POST', path: string, handler: AdminHandler][] = [
+    ['GET', '/route', route],
+    ['GET', '/agreement', agreementInForce],
+    ['GET', '/agreement/diff', agreementDiff],
+    ['POST', '/agreement/validate', agreementValidate],
+    ['GET', '/ledger/balances', ledgerBalances],
+    ['GET', '/ledger/statement', ledgerStatement],
+    ['POST', '/ledger/close', ledgerClose],
+    ['POST', '/ledger/refunds', ledgerRefund],
+    ['GET', '/revenue-share', revenueShare],
+    ['GET', '/traffic', trafficSeries],
+    ['GET', '/requests', recentRequests],
+    ['GET', '/rollout/status', rolloutStatus],
+    ['GET', '/rollout', rolloutLog],
+    ['POST', '/rollout/events', rolloutEvent],
+  ];
+  return new Router(
+    rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),
+    { notFound: (method, path) => `No admin route for ${method} ${path}.` },
+  );
+}
+
+/** The admin key first, for every route. */
+function guarded(c: AdminContext, handler: AdminHandler): Handler {
+  return (req, res, ex) => {
+    if (!presentsKey(req.headers, c.config.server.adminKeySha256)) {
+      req.resume();
+      return sendError(res, gatewayError('admin_unauthorized'), ex.requestId);
+    }
+    return handler(c, req, res, ex);
+  };
+}
+
+function badQuery(res: ServerResponse, ex: Exchange, message: string, param: string | null = null): void {
+  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
+}
+
+function route(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const model = ex.query.get('model');
+  if (!model) return badQuery(res, ex, 'Query parameter model is required.', 'model');
+  const tenant = ex.query.get('tenant');
+  const licensee = tenant ? (c.licenseeOf.get(tenant) ?? null) : (ex.query.get('licensee') ?? null);
+  send(res, 200, explainRoute(c.routes.table, model, licensee), ex.requestId);
+}
+
+function noAgreement(res: ServerResponse, ex: Exchange): void {
+  sendError(
+    res,
+    gatewayError('not_found', 'No agreement is configured (config: agreement.file).'),
+    ex.requestId,
+  );
+}
+
+function agreementInForce(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const agreement = c.routes.agreement;
+  if (!agreement) return noAgreement(res, ex);
+  const asOf = instantParam(ex.query.get('as_of'));
+  const knownAt = instantParam(ex.query.get('known_at'));
+  if (asOf === 'bad' || knownAt === 'bad')
+    return badQuery(res, ex, 'as_of and known_at must be ISO-8601 instants.');
+  const v = versionAsOf(agreement, asOf ?? c.clock.now(), knownAt ?? Number.POSITIVE_INFINITY);
+  send(
+    res,
+    200,
+    {
+      agreement: agreement.id,
+      title: agreement.title,
+      parties: agreement.parties,
+      versions: agreement.versions.map((x) => ({
+        id: x.id,
+        kind: x.kind,
+        validFrom: new Date(x.validFrom).toISOString(),
+        recordedAt: new Date(x.recordedAt).toISOString(),
+      })),
+      inForce: v,
+    },
+    ex.requestId,
+  );
+}
+
+function agreementDiff(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const agreement = c.routes.agreement;
+  if (!agreement) return noAgreement(res, ex);
+  const from = agreement.versions.find((v) => v.id === ex.query.get('from'));
+  const to = agreement.versions.find((v) => v.id === ex.query.get('to'));
+  if (!from || !to)
+    return badQuery(
+      res,
+      ex,
+      `from and to must be version ids: ${agreement.versions.map((v) => v.id).join(', ')}`,
+    );
+  send(res, 200, { from: from.id, to: to.id, changes: diffVersions(from, to) }, ex.requestId);
+}
+
+async function agreementValidate(_c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  // The same validation as `entente agreement validate`, for a proposed file sent as the body.
+  const raw = await readBody(req, 1_048_576);
+  if (!Buffer.isBuffer(raw)) return sendError(res, raw, ex.requestId);
+  try {
+    const a = parseAgreementText(raw.toString('utf8'), ex.query.get('file') ?? 'agreement.yaml');
+    return send(res, 200, { valid: true, id: a.id, versions: a.versions.map((v) => v.id) }, ex.requestId);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      return send(res, 422, { valid: false, problems: err.problems }, ex.requestId);
+    throw err;
   }
-  if (method === 'GET' && path === '/v1/entente/agreement') {
-    if (!agreement)
-      return sendError(
-        res,
-        gatewayError('not_found', 'No agreement is configured (config: agreement.file).'),
-        requestId,
-      );
-    const asOf = instantParam(q.get('as_of'));
-    const knownAt = instantParam(q.get('known_at'));
-    if (asOf === 'bad' || knownAt === 'bad')
-      return sendError(
-        res,
-        gatewayError('invalid_request', 'as_of and known_at must be ISO-8601 instants.'),
-        requestId,
-      );
-    const v = versionAsOf(agreement, asOf ?? Date.now(), knownAt ?? Number.POSITIVE_INFINITY);
+}
+
+/** The price books, or the client has its not_found (metering is off). */
+function books(c: AdminContext, res: ServerResponse, ex: Exchange): PriceBooks | null {
+  if (c.priceBooks) return c.priceBooks;
+  sendError(
+    res,
+    gatewayError('not_found', 'Metering is off: the config has no ledger section.'),
+    ex.requestId,
+  );
+  return null;
+}
+
+async function ledgerBalances(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const pb = books(c, res, ex);
+  if (!pb) return;
+  const b = await balances(c.store);
+  send(
+    res,
+    200,
+    {
+      currency: pb.currency,
+      balances: Object.fromEntries([...b].sort().map(([k, v]) => [k, formatMicros(v)])),
+    },
+    ex.requestId,
+  );
+}
+
+const PERIOD = /^\d{4}-\d{2}$/;
+
+async function ledgerStatement(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  if (!books(c, res, ex)) return;
+  const period = ex.query.get('period') ?? periodOf(c.clock.now());
+  if (!PERIOD.test(period)) return badQuery(res, ex, 'period must be YYYY-MM.', 'period');
+  const s = await buildStatement(c.store, period, ex.query.get('account') ?? undefined);
+  if (ex.query.get('format') === 'csv') {
+    res.setHeader('content-disposition', `attachment; filename="statement-${period}.csv"`);
+    return sendJsonBytes(res, 200, statementCsv(s), {
+      'x-request-id': ex.requestId,
+      'content-type': 'text/csv; charset=utf-8',
+    });
+  }
+  send(res, 200, statementJson(s), ex.requestId);
+}
+
+async function ledgerClose(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  if (!books(c, res, ex)) return;
+  const period = ex.query.get('period') ?? '';
+  if (!PERIOD.test(period)) return badQuery(res, ex, 'period must be YYYY-MM.', 'period');
+  const newlyClosed = await c.store.closePeriod(period, c.clock.now());
+  send(res, 200, { period, closed: true, newlyClosed }, ex.requestId);
+}
+
+async function ledgerRefund(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const pb = books(c, res, ex);
+  if (!pb) return;
+  const body = await readJsonBody(req, 65_536);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  const { refundId, requestId: refunded, amount } = (body.value ?? {}) as Record<string, unknown>;
+  if (typeof refundId !== 'string' || typeof refunded !== 'string' || typeof amount !== 'string')
+    return badQuery(res, ex, 'refundId, requestId and amount (a decimal string) are required.');
+  let amountMicros: bigint;
+  try {
+    amountMicros = parseMajor(amount);
+  } catch (err) {
+    return badQuery(res, ex, (err as Error).message, 'amount');
+  }
+  const setup = {
+    priceBooks: pb,
+    agreement: c.routes.agreement,
+    owner: c.config.ledger?.owner ?? 'operator',
+  };
+  const r = await postRefund(
+    c.store,
+    { refundId, requestId: refunded, amountMicros, atMs: c.clock.now() },
+    setup,
+  );
+  if (!r.ok)
     return send(
       res,
-      200,
-      {
-        agreement: agreement.id,
-        title: agreement.title,
-        parties: agreement.parties,
-        versions: agreement.versions.map((x) => ({
-          id: x.id,
-          kind: x.kind,
-          validFrom: new Date(x.validFrom).toISOString(),
-          recordedAt: new Date(x.recordedAt).toISOString(),
-        })),
-        inForce: v,
-      },
-      requestId,
+      409,
+      { error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } },
+      ex.requestId,
     );
+  send(
+    res,
+    r.duplicate ? 200 : 201,
+    { refundId, duplicate: r.duplicate, accrualChange: formatMicros(r.accrualChangeMicros) },
+    ex.requestId,
+  );
+}
+
+async function revenueShare(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const pb = books(c, res, ex);
+  if (!pb) return;
+  const agreement = c.routes.agreement;
+  if (!agreement) return noAgreement(res, ex);
+  const shares = await revenueShareStatus(c.store, agreement, pb.currency, c.clock.now());
+  if (ex.query.get('history') !== '1') return send(res, 200, { shares }, ex.requestId);
+  const rows = await c.store.ledgerRows();
+  send(
+    res,
+    200,
+    { shares: shares.map((sh) => ({ ...sh, history: accrualHistory(rows, sh.payee, sh.termId) })) },
+    ex.requestId,
+  );
+}
+
+const MAX_TRAFFIC_RECORDS = 200_000;
+
+async function trafficSeries(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const windowS = Number(ex.query.get('window_s') ?? 3600);
+  const bucketS = Number(ex.query.get('bucket_s') ?? 60);
+  if (
+    !Number.isInteger(windowS) ||
+    windowS < 60 ||
+    windowS > 31 * 86_400 ||
+    !Number.isInteger(bucketS) ||
+    bucketS < 1 ||
+    windowS / bucketS > 2000
+  )
+    return badQuery(res, ex, 'window_s must be 60..2678400 and bucket_s at least window_s/2000.', 'window_s');
+  await c.usageLog.flush();
+  const toMs = Math.ceil(c.clock.now() / (bucketS * 1000)) * bucketS * 1000;
+  const fromMs = toMs - windowS * 1000;
+  const records = await c.store.listUsage({ sinceMs: fromMs, limit: MAX_TRAFFIC_RECORDS });
+  send(res, 200, traffic(records, fromMs, toMs, bucketS * 1000, c.config.routing.primaryCloud), ex.requestId);
+}
+
+async function recentRequests(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const limit = Math.min(1000, Math.max(1, Number(ex.query.get('limit') ?? 200) || 200));
+  await c.usageLog.flush();
+  const needle = (ex.query.get('q') ?? '').toLowerCase();
+  const rows = requestRows(
+    await c.store.listUsage({ limit: needle ? 5000 : limit }),
+    c.config.routing.primaryCloud,
+  ).filter(
+    (r) =>
+      !needle ||
+      [r.requestId, r.model, r.cloud, r.tenant, r.errorCode, r.deployment, String(r.status)].some((f) =>
+        (f ?? '').toLowerCase().includes(needle),
+      ),
+  );
+  send(res, 200, { requests: rows.slice(0, limit) }, ex.requestId);
+}
+
+function rolloutStatus(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const agreement = c.routes.agreement;
+  const now = c.clock.now();
+  const term = agreement ? (versionAsOf(agreement, now)?.terms.cloud ?? null) : null;
+  send(res, 200, rolloutMatrix(c.catalog, c.routes.log, term, now), ex.requestId);
+}
+
+function rolloutLog(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  send(res, 200, { events: c.routes.log }, ex.requestId);
+}
+
+async function rolloutEvent(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const body = await readJsonBody(req, 65_536);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  // The server decides the time: a client-sent atMs is overwritten.
+  const parsed = newEventSchema.safeParse({ ...(body.value as object), atMs: c.clock.now() });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return badQuery(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
   }
-  if (method === 'GET' && path === '/v1/entente/agreement/diff') {
-    if (!agreement)
-      return sendError(res, gatewayError('not_found', 'No agreement is configured.'), requestId);
-    const from = agreement.versions.find((v) => v.id === q.get('from'));
-    const to = agreement.versions.find((v) => v.id === q.get('to'));
-    if (!from || !to)
-      return sendError(
-        res,
-        gatewayError(
-          'invalid_request',
-          `from and to must be version ids: ${agreement.versions.map((v) => v.id).join(', ')}`,
-        ),
-        requestId,
-      );
-    return send(res, 200, { from: from.id, to: to.id, changes: diffVersions(from, to) }, requestId);
-  }
-  if (method === 'POST' && path === '/v1/entente/agreement/validate') {
-    // The same validation as `entente agreement validate`, for a proposed file sent as the body.
-    const raw = await readBody(req, 1_048_576);
-    if (!Buffer.isBuffer(raw)) return sendError(res, raw, requestId);
-    try {
-      const a = parseAgreementText(raw.toString('utf8'), q.get('file') ?? 'agreement.yaml');
-      return send(res, 200, { valid: true, id: a.id, versions: a.versions.map((v) => v.id) }, requestId);
-    } catch (err) {
-      if (err instanceof ConfigError)
-        return send(res, 422, { valid: false, problems: err.problems }, requestId);
-      throw err;
-    }
-  }
-  if (path.startsWith('/v1/entente/ledger/') || path === '/v1/entente/revenue-share') {
-    const store = gw.routes.opts.store;
-    const books = gw.priceBooks;
-    if (!books)
-      return sendError(
-        res,
-        gatewayError('not_found', 'Metering is off: the config has no ledger section.'),
-        requestId,
-      );
-    if (method === 'GET' && path === '/v1/entente/ledger/balances') {
-      const b = await balances(store);
-      return send(
-        res,
-        200,
-        {
-          currency: books.currency,
-          balances: Object.fromEntries([...b].sort().map(([k, v]) => [k, formatMicros(v)])),
-        },
-        requestId,
-      );
-    }
-    if (method === 'GET' && path === '/v1/entente/ledger/statement') {
-      const period = q.get('period') ?? periodOf(Date.now());
-      if (!/^\d{4}-\d{2}$/.test(period))
-        return sendError(
-          res,
-          gatewayError('invalid_request', 'period must be YYYY-MM.', { param: 'period' }),
-          requestId,
-        );
-      const s = await buildStatement(store, period, q.get('account') ?? undefined);
-      if (q.get('format') === 'csv') {
-        res.setHeader('content-disposition', `attachment; filename="statement-${period}.csv"`);
-        return sendJsonBytes(res, 200, statementCsv(s), {
-          'x-request-id': requestId,
-          'content-type': 'text/csv; charset=utf-8',
-        });
-      }
-      return send(res, 200, statementJson(s), requestId);
-    }
-    if (method === 'POST' && path === '/v1/entente/ledger/close') {
-      const period = q.get('period') ?? '';
-      if (!/^\d{4}-\d{2}$/.test(period))
-        return sendError(
-          res,
-          gatewayError('invalid_request', 'period must be YYYY-MM.', { param: 'period' }),
-          requestId,
-        );
-      return send(
-        res,
-        200,
-        { period, closed: true, newlyClosed: await store.closePeriod(period, Date.now()) },
-        requestId,
-      );
-    }
-    if (method === 'POST' && path === '/v1/entente/ledger/refunds') {
-      const raw = await readBody(req, 65_536);
-      if (!Buffer.isBuffer(raw)) return sendError(res, raw, requestId);
-      let body: { refundId?: unknown; requestId?: unknown; amount?: unknown };
-      try {
-        body = JSON.parse(raw.toString('utf8')) as typeof body;
-      } catch {
-        return sendError(res, gatewayError('invalid_json'), requestId);
-      }
-      const { refundId, requestId: refunded, amount } = body;
-      if (typeof refundId !== 'string' || typeof refunded !== 'string' || typeof amount !== 'string') {
-        return sendError(
-          res,
-          gatewayError('invalid_request', 'refundId, requestId and amount (a decimal string) are required.'),
-          requestId,
-        );
-      }
-      let amountMicros: bigint;
-      try {
-        amountMicros = parseMajor(amount);
-      } catch (err) {
-        return sendError(
-          res,
-          gatewayError('invalid_request', (err as Error).message, { param: 'amount' }),
-          requestId,
-        );
-      }
-      const setup = { priceBooks: books, agreement, owner: gw.config.ledger?.owner ?? 'operator' };
-      const r = await postRefund(
-        store,
-        { refundId, requestId: refunded, amountMicros, atMs: Date.now() },
-        setup,
-      );
-      if (!r.ok)
-        return send(
-          res,
-          409,
-          { error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } },
-          requestId,
-        );
-      return send(
-        res,
-        r.duplicate ? 200 : 201,
-        { refundId, duplicate: r.duplicate, accrualChange: formatMicros(r.accrualChangeMicros) },
-        requestId,
-      );
-    }
-    if (method === 'GET' && path === '/v1/entente/revenue-share') {
-      if (!agreement)
-        return sendError(res, gatewayError('not_found', 'No agreement is configured.'), requestId);
-      const shares = await revenueShareStatus(store, agreement, books.currency, Date.now());
-      if (q.get('history') !== '1') return send(res, 200, { shares }, requestId);
-      const rows = await store.ledgerRows();
-      return send(
-        res,
-        200,
-        {
-          shares: shares.map((sh) => ({ ...sh, history: accrualHistory(rows, sh.payee, sh.termId) })),
-        },
-        requestId,
-      );
-    }
-  }
-  if (method === 'GET' && path === '/v1/entente/traffic') {
-    const windowS = Number(q.get('window_s') ?? 3600);
-    const bucketS = Number(q.get('bucket_s') ?? 60);
-    if (
-      !Number.isInteger(windowS) ||
-      windowS < 60 ||
-      windowS > 31 * 86_400 ||
-      !Number.isInteger(bucketS) ||
-      bucketS < 1 ||
-      windowS / bucketS > 2000
-    )
-      return sendError(
-        res,
-        gatewayError('invalid_request', 'window_s must be 60..2678400 and bucket_s at least window_s/2000.', {
-          param: 'window_s',
-        }),
-        requestId,
-      );
-    await gw.usageLog.flush();
-    const toMs = Math.ceil(Date.now() / (bucketS * 1000)) * bucketS * 1000;
-    const fromMs = toMs - windowS * 1000;
-    const records = await gw.routes.opts.store.listUsage({ sinceMs: fromMs, limit: MAX_TRAFFIC_RECORDS });
-    return send(
-      res,
-      200,
-      traffic(records, fromMs, toMs, bucketS * 1000, gw.config.routing.primaryCloud),
-      requestId,
-    );
-  }
-  if (method === 'GET' && path === '/v1/entente/requests') {
-    const limit = Math.min(1000, Math.max(1, Number(q.get('limit') ?? 200) || 200));
-    await gw.usageLog.flush();
-    const needle = (q.get('q') ?? '').toLowerCase();
-    const rows = requestRows(
-      await gw.routes.opts.store.listUsage({ limit: needle ? 5000 : limit }),
-      gw.config.routing.primaryCloud,
-    ).filter(
-      (r) =>
-        !needle ||
-        [r.requestId, r.model, r.cloud, r.tenant, r.errorCode, r.deployment, String(r.status)].some((f) =>
-          (f ?? '').toLowerCase().includes(needle),
-        ),
-    );
-    return send(res, 200, { requests: rows.slice(0, limit) }, requestId);
-  }
-  if (method === 'GET' && path === '/v1/entente/rollout/status') {
-    const term = agreement ? (versionAsOf(agreement, Date.now())?.terms.cloud ?? null) : null;
-    return send(res, 200, rolloutMatrix(gw.catalog, gw.routes.log, term, Date.now()), requestId);
-  }
-  if (method === 'GET' && path === '/v1/entente/rollout') {
-    return send(res, 200, { events: gw.routes.log }, requestId);
-  }
-  if (method === 'POST' && path === '/v1/entente/rollout/events') {
-    const raw = await readBody(req, 65_536);
-    if (!Buffer.isBuffer(raw)) return sendError(res, raw, requestId);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return sendError(res, gatewayError('invalid_json'), requestId);
-    }
-    const parsed = newEventSchema.safeParse({ atMs: Date.now(), ...(body as object) });
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return sendError(
-        res,
-        gatewayError('invalid_request', `${issue.path.join('.')}: ${issue.message}`, {
-          param: issue.path.join('.'),
-        }),
-        requestId,
-      );
-    }
-    const r = await appendRolloutEvent(gw.routes.opts.store, agreement, parsed.data);
-    if (!r.ok) return sendError(res, gatewayError(r.code, r.reason, { status: 409 }), requestId);
-    await gw.routes.refreshLog('rollout event via admin API');
-    return send(res, 201, { seq: r.seq }, requestId);
-  }
-  req.resume();
-  return sendError(res, gatewayError('not_found', `No admin route for ${method} ${path}.`), requestId);
+  const r = await appendRolloutEvent(c.store, c.routes.agreement, parsed.data);
+  if (!r.ok) return sendError(res, gatewayError(r.code, r.reason, { status: 409 }), ex.requestId);
+  await c.routes.refreshLog('rollout event via admin API');
+  send(res, 201, { seq: r.seq }, ex.requestId);
 }

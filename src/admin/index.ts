@@ -1,2 +1,3 @@
-export { handleAdmin, isAdminPath, toJson } from './admin-api.js';
-export { handleMetrics } from './metrics-endpoint.js';
+export { adminRoutes, toJson } from './admin-api.js';
+export type { AdminContext } from './context.js';
+export { metricsHandler } from './metrics-endpoint.js';

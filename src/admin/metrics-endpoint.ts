@@ -1,30 +1,27 @@
 // GET /metrics: the registry's counters and histograms, plus gauges of state read now (usage-log
 // backlog, metering, the route table in force, each revenue share's accrual and cap headroom).
 // Behind the admin key when one is configured (Prometheus sends it as a bearer token).
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gatewayError } from '../errors/index.js';
-import { hashKey, presentedKey } from '../gateway/auth.js';
-import type { GatewayContext } from '../gateway/context.js';
-import { sendError, sendJsonBytes } from '../gateway/respond.js';
-import type { Meter } from '../ledger/index.js';
+import { type Exchange, presentsKey, sendError, sendJsonBytes } from '../http/index.js';
 import { renderGauge } from '../observability/index.js';
+import type { AdminContext } from './context.js';
 
-export async function handleMetrics(
-  gw: GatewayContext,
+export function metricsHandler(gw: AdminContext) {
+  return (req: IncomingMessage, res: ServerResponse, ex: Exchange) =>
+    serveMetrics(gw, req, res, ex.requestId);
+}
+
+async function serveMetrics(
+  gw: AdminContext,
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
-  meter: () => Meter | null,
 ): Promise<void> {
   req.resume();
   const expected = gw.config.server.adminKeySha256;
-  if (expected) {
-    const key = presentedKey(req.headers);
-    if (!key || !timingSafeEqual(Buffer.from(hashKey(key), 'hex'), Buffer.from(expected, 'hex'))) {
-      return sendError(res, gatewayError('admin_unauthorized'), requestId);
-    }
-  }
+  if (expected && !presentsKey(req.headers, expected))
+    return sendError(res, gatewayError('admin_unauthorized'), requestId);
   const table = gw.routes.table;
   const parts = [
     gw.metrics.registry.render().trimEnd(),
@@ -37,7 +34,7 @@ export async function handleMetrics(
     renderGauge(
       'entente_ledger_posted_records',
       'Usage records posted to the ledger by this node since start.',
-      [{ value: meter()?.posted ?? 0 }],
+      [{ value: gw.meter?.posted ?? 0 }],
     ),
     renderGauge('entente_route_table_info', 'The route table in force (value 1).', [
       {
@@ -49,7 +46,7 @@ export async function handleMetrics(
   const agreement = gw.routes.agreement;
   if (agreement && gw.priceBooks) {
     // From the accrual states alone: a scrape must not scan the ledger.
-    const states = await gw.routes.opts.store.accrualStates();
+    const states = await gw.store.accrualStates();
     const terms = new Map(
       agreement.versions.flatMap((v) =>
         v.terms.revenueShares.map((r) => [`${agreement.id}/${r.id}`, r] as const),

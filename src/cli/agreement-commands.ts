@@ -18,7 +18,7 @@ import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } fr
 import { openStore } from '../store/index.js';
 import { loadCliConfig } from './load-cli-config.js';
 
-type Fail = (message: string, code?: number) => never;
+type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };

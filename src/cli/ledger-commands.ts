@@ -19,7 +19,7 @@ import {
 import { openStore, type Store } from '../store/index.js';
 import { loadCliConfig } from './load-cli-config.js';
 
-type Fail = (message: string, code?: number) => never;
+type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 };

@@ -1,11 +1,12 @@
-#!/usr/bin/env node
 // The `entente` command: thin over the modules. `entente help` lists the commands.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
+import { EntenteError, isEntenteError } from '../errors/index.js';
 import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
+import type { CliHooks } from './hooks.js';
 import { ledgerCommand, revenueShareCommand, usageCommand } from './ledger-commands.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { serve } from './serve.js';
@@ -39,9 +40,14 @@ Usage:
       Run one cloud simulator on its own.
 `;
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`entente: ${message}\n`);
-  process.exit(code);
+/** A mistake on the command line: `entente: [cli_usage] …`, exit 2. */
+function fail(message: string, exitCode: 1 | 2 = 2): never {
+  throw new EntenteError('cli_usage', message, { exitCode });
+}
+
+function report(err: EntenteError, exitCode: number): never {
+  process.stderr.write(`entente: [${err.code}] ${err.message}\n`);
+  process.exit(exitCode);
 }
 
 function configPath(flag: string | undefined): string {
@@ -54,7 +60,7 @@ function num(v: string | undefined, name: string): number | undefined {
   return Number(v);
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[], hooks: CliHooks): Promise<void> {
   const [cmd, sub, ...rest] = argv;
   switch (cmd) {
     case undefined:
@@ -76,11 +82,15 @@ async function main(argv: string[]): Promise<void> {
       const port = num(values.port ?? process.env.ENTENTE_PORT, '--port');
       const dataDir = values['data-dir'] ?? process.env.ENTENTE_DATA_DIR;
       const host = values.host ?? process.env.ENTENTE_HOST;
-      await serve(configPath(values.config), {
-        ...(port !== undefined ? { port } : {}),
-        ...(dataDir ? { dataDir } : {}),
-        ...(host ? { host } : {}),
-      });
+      await serve(
+        configPath(values.config),
+        {
+          ...(port !== undefined ? { port } : {}),
+          ...(dataDir ? { dataDir } : {}),
+          ...(host ? { host } : {}),
+        },
+        hooks,
+      );
       return;
     }
     case 'config': {
@@ -220,8 +230,8 @@ async function main(argv: string[]): Promise<void> {
       const kinds = ['openai', 'azure-openai', 'bedrock', 'google', 'anthropic'] as const;
       const kind = kinds.find((k) => k === values.kind);
       if (!kind) fail(`usage: entente sim --kind ${kinds.join('|')} [--port N]`);
-      const { startAnySimulator } = await import('../../sim/index.js');
-      const sim = await startAnySimulator({
+      if (!hooks.startSimulator) fail('the simulators are not installed with this entente program', 1);
+      const sim = await hooks.startSimulator({
         kind,
         port: num(values.port, '--port') ?? 0,
         latencyMs: num(values['latency-ms'], '--latency-ms') ?? 0,
@@ -238,10 +248,14 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError) fail(err.message, 1);
-  // A mistyped flag is the user's mistake, not a crash: say so without a stack trace.
-  if (String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS'))
-    fail((err as Error).message, 2);
-  fail((err as Error).stack ?? String(err), 1);
-});
+/** Runs the CLI; every failure is printed as `entente: [code] message` with its exit status. */
+export function runCli(argv: string[], hooks: CliHooks = {}): void {
+  main(argv, hooks).catch((err: unknown) => {
+    if (isEntenteError(err)) return report(err, err.exitCode);
+    // A mistyped flag is the user's mistake, not a crash: say so without a stack trace.
+    if (String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS'))
+      return report(new EntenteError('cli_usage', (err as Error).message), 2);
+    process.stderr.write(`entente: [internal_error] ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

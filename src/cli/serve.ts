@@ -2,16 +2,19 @@
 // store, seed the configured keys, serve; on SIGTERM/SIGINT drain and flush, then exit.
 
 import { type Agreement, loadAgreement } from '../agreements/index.js';
+import { type Clock, systemClock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
-import { createGateway } from '../gateway/index.js';
+import { EntenteError } from '../errors/index.js';
 import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
 import { bufferedStdout, createLogger } from '../observability/index.js';
 import { appendRolloutEvent } from '../rollout/index.js';
+import { createGateway } from '../server/index.js';
 import { openStore, type Store } from '../store/index.js';
+import type { CliHooks, RunningSimulator } from './hooks.js';
 
 /** Config keys are inserted once; a key revoked through the CLI stays revoked across restarts. */
-export async function seedKeys(store: Store, config: Config): Promise<void> {
+export async function seedKeys(store: Store, config: Config, clock: Clock = systemClock): Promise<void> {
   const existing = new Map((await store.listApiKeys()).map((k) => [k.id, k]));
   for (const t of config.tenants) {
     for (const k of t.keys) {
@@ -21,7 +24,7 @@ export async function seedKeys(store: Store, config: Config): Promise<void> {
         tenantId: t.id,
         sha256: k.sha256,
         models: k.models,
-        createdAtMs: prev?.createdAtMs ?? Date.now(),
+        createdAtMs: prev?.createdAtMs ?? clock.now(),
         revokedAtMs: prev?.revokedAtMs ?? null,
       });
     }
@@ -29,18 +32,28 @@ export async function seedKeys(store: Store, config: Config): Promise<void> {
 }
 
 /** A fresh data directory gets the config's seed rollout events, each judged by the rules. */
-export async function seedRollout(store: Store, config: Config, agreement: Agreement): Promise<void> {
+export async function seedRollout(
+  store: Store,
+  config: Config,
+  agreement: Agreement,
+  clock: Clock = systemClock,
+): Promise<void> {
   if ((await store.listRolloutEvents()).length > 0) return;
   for (const e of config.agreement?.seedRollout ?? []) {
-    const r = await appendRolloutEvent(store, agreement, { kind: 'stage', ...e, atMs: Date.now() });
+    const r = await appendRolloutEvent(store, agreement, { kind: 'stage', ...e, atMs: clock.now() });
     if (!r.ok)
-      throw new Error(
+      throw new EntenteError(
+        'seed_rollout_refused',
         `seed rollout event ${e.model}@${e.modelVersion} ${e.stage} on ${e.cloud} refused: ${r.reason}`,
       );
   }
 }
 
-export async function serve(configFile: string, overrides: ConfigOverrides): Promise<void> {
+export async function serve(
+  configFile: string,
+  overrides: ConfigOverrides,
+  hooks: CliHooks = {},
+): Promise<void> {
   const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info', bufferedStdout());
   const { config, file, dataDir, agreementFile, priceBooksFile } = loadConfig(
     configFile,
@@ -51,15 +64,23 @@ export async function serve(configFile: string, overrides: ConfigOverrides): Pro
   if (priceBooks && agreementFile) {
     const problems = capCurrencyProblems(loadAgreement(agreementFile), priceBooks);
     if (problems.length > 0)
-      throw new Error(`the agreement and the price books disagree:\n  ${problems.join('\n  ')}`);
+      throw new EntenteError(
+        'price_books_disagree',
+        `the agreement and the price books disagree:\n  ${problems.join('\n  ')}`,
+      );
   }
   const simUrls = new Map<string, string>();
-  const sims: { close(): Promise<void> }[] = [];
+  const sims: RunningSimulator[] = [];
   if (config.simulators.length > 0) {
-    const { startAnySimulator } = await import('../../sim/index.js');
+    const start = hooks.startSimulator;
+    if (!start)
+      throw new EntenteError(
+        'simulator_not_running',
+        `the config names simulators (${config.simulators.map((s) => s.id).join(', ')}) but this entente program has none installed`,
+      );
     for (const s of config.simulators) {
       const cloud = config.upstreams.find((u) => u.baseUrl === `sim://${s.id}`)?.cloud;
-      const sim = await startAnySimulator({
+      const sim = await start({
         kind: s.kind,
         id: s.id,
         port: s.port,

@@ -1,6 +1,6 @@
 // The configuration file's schema. Validated once at start, then frozen. Units go last in names.
 import { z } from 'zod';
-import { PROVIDER_IDS } from '../providers/index.js';
+import { PROVIDER_IDS } from '../provider-ids/index.js';
 
 const id = z
   .string()

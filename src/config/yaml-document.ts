@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { EntenteError } from '../errors/index.js';
 
 export interface ConfigProblem {
   readonly file: string;
@@ -16,9 +17,10 @@ export interface ConfigProblem {
   readonly code?: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends EntenteError {
   constructor(readonly problems: readonly ConfigProblem[]) {
     super(
+      'config_invalid',
       `invalid configuration:\n${problems
         .map(
           (p) =>

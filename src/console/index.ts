@@ -1,1 +1,1 @@
-export { isConsolePath, serveConsole } from './serve-console.js';
+export { consoleRoutes } from './serve-console.js';

@@ -2,9 +2,10 @@
 // charts, all from this process (no CDN, no external network). The page holds no data; every
 // figure comes from the admin API, which needs the admin key.
 import { readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { type Exchange, type Route, Router } from '../http/index.js';
 
 interface Asset {
   readonly type: string;
@@ -38,13 +39,30 @@ function assets(): Map<string, Asset> {
   return cache;
 }
 
-export function isConsolePath(path: string): boolean {
-  return path === '/console' || path === '/console/' || path.startsWith('/console/assets/');
+const ASSET_PATHS = [
+  '/console',
+  '/console/assets/app.js',
+  '/console/assets/app.css',
+  '/console/assets/uplot.js',
+  '/console/assets/uplot.css',
+];
+
+/** GET /console (and /console/) and its assets. */
+export function consoleRoutes(): Router {
+  const rows: Route[] = ASSET_PATHS.map((path) => ({ method: 'GET', path, handler: serve(path) }));
+  rows.push({ method: 'GET', path: '/console/', handler: serve('/console') });
+  return new Router(rows);
 }
 
-export function serveConsole(path: string, res: ServerResponse, requestId: string): boolean {
-  const a = assets().get(path === '/console/' ? '/console' : path);
-  if (!a) return false;
+function serve(path: string) {
+  return (req: IncomingMessage, res: ServerResponse, ex: Exchange): void => {
+    req.resume();
+    serveAsset(path, res, ex.requestId);
+  };
+}
+
+function serveAsset(path: string, res: ServerResponse, requestId: string): void {
+  const a = assets().get(path)!;
   res.writeHead(200, {
     'content-type': a.type,
     'content-length': a.body.length,
@@ -57,5 +75,4 @@ export function serveConsole(path: string, res: ServerResponse, requestId: strin
       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'",
   });
   res.end(a.body);
-  return true;
 }

@@ -1,9 +1,11 @@
 // AWS's binary event-stream framing (`application/vnd.amazon.eventstream`), used by Bedrock's
 // ConverseStream and InvokeModelWithResponseStream. Encoded and decoded here only.
-// Layout (shared/reference/providers.md 4.4; all integers big-endian):
+// Layout (https://docs.aws.amazon.com/transcribe/latest/dg/streaming-setting-up.html, event-stream
+// encoding; all integers big-endian):
 //   total_length u32 | headers_length u32 | prelude_crc u32 | headers | payload | message_crc u32
 // header = name_len u8 | name | value_type u8 | value; both CRCs are IEEE CRC-32.
 import { crc32 } from 'node:zlib';
+import { EntenteError } from '../errors/index.js';
 
 export type HeaderValue = string | number | boolean | Uint8Array | bigint | Date;
 
@@ -12,7 +14,12 @@ export interface EventStreamMessage {
   readonly payload: Uint8Array;
 }
 
-export class EventStreamError extends Error {}
+export class EventStreamError extends EntenteError {
+  constructor(message: string) {
+    super('event_stream_corrupt', message);
+    this.name = 'EventStreamError';
+  }
+}
 
 const PRELUDE = 12;
 const MAX_MESSAGE_BYTES = 16 * 1_048_576; // 16 MiB: AWS caps a message far below this

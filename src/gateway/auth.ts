@@ -2,8 +2,8 @@
 // fast digest is the right tool, as for GitHub's and Stripe's tokens); a lookup is one digest and
 // one map read. The key ring is rebuilt from the store, so revocations and new keys take effect
 // without a restart.
-import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { hashKey } from '../http/index.js';
 import type { ApiKeyRecord } from '../store/index.js';
 
 export interface Caller {
@@ -13,24 +13,9 @@ export interface Caller {
   readonly models: ReadonlySet<string> | null;
 }
 
-export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
-
 /** A new key: `sk-ent-` + 32 random bytes in base64url (256 bits). */
 export function generateKey(): string {
   return `sk-ent-${randomBytes(32).toString('base64url')}`;
-}
-
-/** The presented key: `Authorization: Bearer <key>` (OpenAI clients) or `api-key` (Azure clients). */
-export function presentedKey(headers: IncomingHttpHeaders): string | null {
-  const auth = headers.authorization;
-  if (auth !== undefined) {
-    if (auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim() || null;
-    return null;
-  }
-  const k = headers['api-key'];
-  return typeof k === 'string' && k.length > 0 ? k : null;
 }
 
 /** Keys seen recently → caller, so a busy key is hashed once, not per request. Bounded. */

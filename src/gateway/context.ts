@@ -1,12 +1,12 @@
-// What the request handlers share: frozen config and catalog, upstream clients, health, the
-// key ring and the usage log. Built once by createGateway.
+// What the request stages share: frozen config and catalog, bound upstreams, health, the key
+// ring, the usage log, telemetry and the clock. Built once by createGatewayCore.
+import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { PriceBooks, UsageLog } from '../ledger/index.js';
 import type { GatewayMetrics, Logger, Tracer } from '../observability/index.js';
-import type { Catalog, CatalogDeployment, HealthTracker } from '../routing/index.js';
+import type { Catalog, CatalogDeployment, HealthTracker, LiveRoutes } from '../routing/index.js';
 import type { KeyRing } from './auth.js';
-import type { LiveRoutes } from './live-routes.js';
-import type { Upstream } from './upstreams.js';
+import type { BoundDeployment, Upstream } from './upstreams.js';
 
 export interface GatewayEvents {
   onFailover?(from: CatalogDeployment, reason: string): void;
@@ -15,12 +15,15 @@ export interface GatewayEvents {
 
 export interface GatewayContext {
   readonly config: Config;
+  readonly clock: Clock;
   readonly catalog: Catalog;
   /** The compiled route table (agreement + rollout log + catalog), swapped atomically. */
   readonly routes: LiveRoutes;
   /** Tenant id → the agreement party its traffic is licensed as. */
   readonly licenseeOf: ReadonlyMap<string, string>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** Deployment key → its bound upstream, resolved once at start. */
+  readonly bindings: ReadonlyMap<string, BoundDeployment>;
   readonly health: HealthTracker;
   readonly keys: KeyRing;
   readonly usageLog: UsageLog;

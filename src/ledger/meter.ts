@@ -2,6 +2,7 @@
 // from memory; every interval a scan posts whatever is still pending (a failed post, or records
 // written by another node). Work runs one piece at a time. Posting is idempotent, so several
 // gateway nodes may meter one shared store.
+import { type Clock, systemClock, type Timer } from '../clock/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Store, UsageRecord } from '../store/index.js';
 import { type LedgerSetup, postUsage } from './post-usage.js';
@@ -9,7 +10,7 @@ import { type LedgerSetup, postUsage } from './post-usage.js';
 const BATCH = 500;
 
 export class Meter {
-  #timer: NodeJS.Timeout | null;
+  #timer: Timer | null;
   #chain: Promise<void> = Promise.resolve();
   #scanQueued = false;
   posted = 0;
@@ -19,9 +20,9 @@ export class Meter {
     readonly setup: () => LedgerSetup,
     intervalMs: number,
     readonly log: Logger,
+    clock: Clock = systemClock,
   ) {
-    this.#timer = setInterval(() => void this.runOnce(), intervalMs);
-    this.#timer.unref();
+    this.#timer = clock.setInterval(() => void this.runOnce(), intervalMs);
   }
 
   #enqueue(work: () => Promise<void>): Promise<void> {
@@ -59,7 +60,7 @@ export class Meter {
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
     await this.runOnce();
   }

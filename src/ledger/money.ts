@@ -1,12 +1,14 @@
 // Money is bigint micro-units of a currency (1 USD = 1_000_000). One documented rounding step:
 // amounts are floored to the micro-unit where a product is divided (docs/ledger.md).
 
+import { EntenteError } from '../errors/index.js';
+
 export const MICROS = 1_000_000n;
 
 /** "12.345678" (major units, at most 6 decimals) → 12_345_678n. Throws on anything else. */
 export function parseMajor(s: string): bigint {
   const m = /^(-)?(\d+)(?:\.(\d{1,6}))?$/.exec(s.trim().replaceAll('_', ''));
-  if (!m) throw new Error(`'${s}' is not a decimal amount with at most 6 decimals`);
+  if (!m) throw new EntenteError('invalid_amount', `'${s}' is not a decimal amount with at most 6 decimals`);
   const v = BigInt(m[2]!) * MICROS + BigInt((m[3] ?? '').padEnd(6, '0'));
   return m[1] ? -v : v;
 }

@@ -1,3 +1,4 @@
+import type { ProviderId } from '../provider-ids/index.js';
 import { anthropicAdapter, anthropicBedrockAdapter, anthropicVertexAdapter } from './anthropic/index.js';
 import { azureOpenAIAdapter } from './azure-openai/index.js';
 import { bedrockAdapter } from './bedrock/index.js';
@@ -5,17 +6,8 @@ import { geminiAdapter, vertexAdapter } from './google/index.js';
 import { openaiAdapter } from './openai/index.js';
 import type { ProviderAdapter } from './spec/index.js';
 
-export const PROVIDER_IDS = [
-  'azure-openai',
-  'openai',
-  'bedrock',
-  'vertex',
-  'gemini',
-  'anthropic',
-  'anthropic-vertex',
-  'anthropic-bedrock',
-] as const;
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+export type { ProviderId } from '../provider-ids/index.js';
+export { PROVIDER_IDS } from '../provider-ids/index.js';
 
 export const adapters: Readonly<Record<ProviderId, ProviderAdapter>> = Object.freeze({
   openai: openaiAdapter,
@@ -29,9 +21,4 @@ export const adapters: Readonly<Record<ProviderId, ProviderAdapter>> = Object.fr
 });
 
 export { signV4 } from './bedrock/sign-v4.js';
-export {
-  loadServiceAccountKey,
-  ServiceAccountTokenSource,
-  signAssertion,
-} from './google/service-account-token.js';
 export * from './spec/index.js';

@@ -6,4 +6,6 @@ export type { RouteExplanation } from './explain-route.js';
 export { explainRoute, formatExplanation } from './explain-route.js';
 export type { Availability, CooldownPolicy, HealthEvents } from './health.js';
 export { HealthTracker } from './health.js';
+export type { LiveRoutesOptions } from './live-routes.js';
+export { LiveRoutes } from './live-routes.js';
 export { orderDeployments } from './plan-route.js';

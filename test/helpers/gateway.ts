@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedKeys } from '../../src/cli/serve.js';
 import { parseConfigText } from '../../src/config/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import { createGateway, type Gateway } from '../../src/server/index.js';
 import { SqliteStore, type UsageRecord } from '../../src/store/index.js';
 
 export interface TestGateway {

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { seedKeys } from '../../src/cli/serve.js';
 import { parseConfigText } from '../../src/config/index.js';
-import { createGateway, type Gateway } from '../../src/gateway/index.js';
 import type { PriceBooks } from '../../src/ledger/index.js';
 import type { Logger } from '../../src/observability/index.js';
+import { createGateway, type Gateway } from '../../src/server/index.js';
 import { SqliteStore, type Store } from '../../src/store/index.js';
 
 export const DEMO_KEY = 'sk-test-demo-key';

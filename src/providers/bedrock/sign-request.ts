@@ -1,5 +1,7 @@
 // The headers of one Bedrock request: SigV4 when the upstream has AWS credentials, else a
 // Bedrock API key as a bearer token.
+
+import { systemClock } from '../../clock/index.js';
 import type { AdapterTarget, Unsupported } from '../spec/index.js';
 import { unsupported } from '../spec/index.js';
 import { signV4 } from './sign-v4.js';
@@ -21,7 +23,7 @@ export function bedrockHeaders(
       region: target.region ?? 'us-east-1',
       service: 'bedrock',
       credentials: target.aws,
-      nowMs: (target.nowMs ?? Date.now)(),
+      nowMs: (target.nowMs ?? systemClock.now)(),
     });
     signed['content-type'] = base['content-type'];
     signed.accept = accept;

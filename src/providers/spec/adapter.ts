@@ -75,7 +75,9 @@ export type UpstreamFailureKind =
   | 'server' // 5xx, 408: fail over
   | 'auth' // 401/403/404 from the upstream: our configuration is wrong for this deployment; fail over
   | 'client' // 400/413/422: the request itself is bad; do not fail over, pass the message on
-  | 'bad_response'; // not the shape the API promises
+  | 'bad_response' // not the shape the API promises
+  | 'timeout' // no response headers in time, or the stream ran past its limit: fail over
+  | 'connect'; // the connection could not be made or broke before an answer: fail over
 
 export interface UpstreamFailure {
   readonly kind: UpstreamFailureKind;
@@ -143,6 +145,20 @@ export interface ProviderAdapter {
     headers: Record<string, string | string[] | undefined>,
     body: Uint8Array,
   ): UpstreamFailure;
+}
+
+/** A failure of the transport itself (no HTTP status from the upstream). */
+export function transportFailure(kind: 'timeout' | 'connect', message?: string): UpstreamFailure {
+  return {
+    kind,
+    status: kind === 'timeout' ? 504 : 502,
+    message:
+      message ??
+      (kind === 'timeout' ? 'the upstream did not answer in time' : 'the upstream connection failed'),
+    upstreamCode: null,
+    param: null,
+    retryAfterMs: null,
+  };
 }
 
 export function isUnsupported(x: NativeRequest | Unsupported): x is Unsupported {

@@ -14,7 +14,14 @@ export type {
   UpstreamFailure,
   UpstreamFailureKind,
 } from './adapter.js';
-export { isFailure, isUnsupported } from './adapter.js';
+export { isFailure, isUnsupported, transportFailure } from './adapter.js';
+export type {
+  BoundEmbeddings,
+  BoundProvider,
+  ProviderCredentials,
+  ProviderSettings,
+} from './bind-provider.js';
+export { bindProvider } from './bind-provider.js';
 export { embeddingsBody } from './embeddings-output.js';
 export type { NormalizedChat, Part, ToolChoice, ToolDef, Turn } from './normalize-chat.js';
 export { normalizeChat, resultAsObject } from './normalize-chat.js';

@@ -3,13 +3,14 @@
 // logged and the old table keeps serving), when the rollout log grows (this node or another),
 // and at the instant a term starts or ends or a soak elapses.
 import { statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { type Agreement, loadAgreement } from '../agreements/index.js';
+import type { Clock, Timer } from '../clock/index.js';
 import type { Logger } from '../observability/index.js';
 import { type RolloutEvent, readRolloutLog } from '../rollout/index.js';
-import { type Catalog, compileRouteTable, type RouteTable } from '../routing/index.js';
 import type { Store } from '../store/index.js';
-
-const MAX_TIMER_MS = 2_147_483_647; // setTimeout's ceiling (about 24.8 days)
+import type { Catalog } from './catalog.js';
+import { compileRouteTable, type RouteTable } from './compile-route-table.js';
 
 export interface LiveRoutesOptions {
   readonly catalog: Catalog;
@@ -18,7 +19,7 @@ export interface LiveRoutesOptions {
   readonly licensees: readonly string[];
   readonly pollMs: number;
   readonly logger: Logger;
-  readonly now?: () => number;
+  readonly clock: Clock;
   readonly onRebuild?: (table: RouteTable, cause: string) => void;
 }
 
@@ -27,8 +28,8 @@ export class LiveRoutes {
   #agreement: Agreement | null;
   #log: RolloutEvent[];
   #mtimeMs: number;
-  #timer: NodeJS.Timeout | null = null;
-  #poll: NodeJS.Timeout | null = null;
+  #timer: Timer | null = null;
+  #poll: Timer | null = null;
   #polling = false;
   /** Agreement file edits rejected as invalid (the previous version kept serving). */
   rejectedEdits = 0;
@@ -39,7 +40,7 @@ export class LiveRoutes {
     agreement: Agreement | null,
     log: RolloutEvent[],
   ) {
-    this.#now = opts.now ?? Date.now;
+    this.#now = () => opts.clock.now();
     this.#agreement = agreement;
     this.#log = log;
     this.#mtimeMs = opts.agreementFile ? statSync(opts.agreementFile).mtimeMs : 0;
@@ -47,8 +48,7 @@ export class LiveRoutes {
     this.#schedule();
     // Without an agreement the rollout log does not bear on routing, so there is nothing to watch.
     if (opts.agreementFile) {
-      this.#poll = setInterval(() => void this.#check(), opts.pollMs);
-      this.#poll.unref();
+      this.#poll = opts.clock.setInterval(() => void this.#check(), opts.pollMs);
     }
   }
 
@@ -96,14 +96,15 @@ export class LiveRoutes {
   }
 
   #schedule(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
     const until = this.#table.validUntilMs;
     if (!Number.isFinite(until)) return;
-    // +1 ms lands just past the boundary; a wait past the ceiling wakes early and reschedules.
-    const wait = Math.min(MAX_TIMER_MS - 1, Math.max(0, until - this.#now()) + 1);
-    this.#timer = setTimeout(() => this.rebuild('term boundary'), wait);
-    this.#timer.unref();
+    // +1 ms lands just past the boundary (the clock reaches far deadlines in steps).
+    this.#timer = this.opts.clock.setTimeout(
+      () => this.rebuild('term boundary'),
+      Math.max(0, until - this.#now()) + 1,
+    );
   }
 
   async #check(): Promise<void> {
@@ -140,7 +141,7 @@ export class LiveRoutes {
   }
 
   stop(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    if (this.#poll) clearInterval(this.#poll);
+    this.#timer?.cancel();
+    this.#poll?.cancel();
   }
 }

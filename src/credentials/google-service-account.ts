@@ -6,7 +6,9 @@
 import { createSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Logger } from '../../observability/index.js';
+import type { Clock, Timer } from '../clock/index.js';
+import { EntenteError } from '../errors/index.js';
+import type { Logger } from '../observability/index.js';
 
 const keySchema = z.looseObject({
   type: z.literal('service_account'),
@@ -21,9 +23,16 @@ export type ServiceAccountKey = z.infer<typeof keySchema>;
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export function loadServiceAccountKey(file: string): ServiceAccountKey {
-  const parsed = keySchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new EntenteError('config_unreadable', `${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = keySchema.safeParse(json);
   if (!parsed.success)
-    throw new Error(
+    throw new EntenteError(
+      'credentials_invalid',
       `${file} is not a Google service-account key: ${parsed.error.issues[0]!.message} at ${parsed.error.issues[0]!.path.join('.')}`,
     );
   return parsed.data;
@@ -46,18 +55,22 @@ export function signAssertion(key: ServiceAccountKey, nowS: number, scope = CLOU
 export class ServiceAccountTokenSource {
   #token: string | undefined;
   #expiresAtMs = 0;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: Timer | null = null;
   #stopped = false;
 
   constructor(
     readonly key: ServiceAccountKey,
     private readonly log: Logger,
+    private readonly clock: Clock,
     private readonly retryMs = 30_000,
   ) {}
 
+  /** When the next refresh is due (Unix ms), for tests and the console; null before start. */
+  nextRefreshAtMs: number | null = null;
+
   /** The current access token, or undefined when none is valid. */
   current(): string | undefined {
-    return this.#token && Date.now() < this.#expiresAtMs ? this.#token : undefined;
+    return this.#token && this.clock.now() < this.#expiresAtMs ? this.#token : undefined;
   }
 
   /** Fetches the first token (so the gateway starts with one) and keeps it fresh. */
@@ -67,7 +80,7 @@ export class ServiceAccountTokenSource {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 
   async #refresh(): Promise<void> {
@@ -78,25 +91,29 @@ export class ServiceAccountTokenSource {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({
           grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
-          assertion: signAssertion(this.key, Math.floor(Date.now() / 1000)),
+          assertion: signAssertion(this.key, Math.floor(this.clock.now() / 1000)),
         }),
         signal: AbortSignal.timeout(10_000),
       });
       const body = (await r.json()) as { access_token?: unknown; expires_in?: unknown; error?: unknown };
       if (!r.ok || typeof body.access_token !== 'string' || typeof body.expires_in !== 'number')
-        throw new Error(`token endpoint answered HTTP ${r.status}: ${JSON.stringify(body.error ?? body)}`);
+        throw new EntenteError(
+          'token_refresh_failed',
+          `token endpoint answered HTTP ${r.status}: ${JSON.stringify(body.error ?? body)}`,
+        );
       this.#token = body.access_token;
-      this.#expiresAtMs = Date.now() + body.expires_in * 1000;
+      this.#expiresAtMs = this.clock.now() + body.expires_in * 1000;
       nextMs = Math.max(1_000, body.expires_in * 800);
     } catch (err) {
       this.log.warn('could not refresh the Google access token; retrying', {
         account: this.key.client_email,
+        code: err instanceof EntenteError ? err.code : 'token_refresh_failed',
         error: (err as Error).message,
       });
     }
     if (!this.#stopped) {
-      this.#timer = setTimeout(() => void this.#refresh(), nextMs);
-      this.#timer.unref();
+      this.nextRefreshAtMs = this.clock.now() + nextMs;
+      this.#timer = this.clock.setTimeout(() => void this.#refresh(), nextMs);
     }
   }
 }

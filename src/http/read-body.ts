@@ -44,3 +44,21 @@ function tooLarge(limitBytes: number): GatewayError {
     `The request body is larger than ${limitBytes} bytes (server.bodyLimitBytes). Send a smaller body, or raise the limit.`,
   );
 }
+
+export type JsonBody =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: GatewayError };
+
+/** Reads the body (with the limit) and parses it as JSON; failures come back as coded errors. */
+export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<JsonBody> {
+  const raw = await readBody(req, limitBytes);
+  if (!Buffer.isBuffer(raw)) return { ok: false, error: raw };
+  try {
+    return { ok: true, value: JSON.parse(raw.toString('utf8')) };
+  } catch (err) {
+    return {
+      ok: false,
+      error: gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
+    };
+  }
+}

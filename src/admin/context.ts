@@ -1,0 +1,21 @@
+// What the admin API reads and changes: the store, the live route table, the usage log, the price
+// books and metrics. Given by the composition root (src/server); admin never imports the gateway.
+import type { Clock } from '../clock/index.js';
+import type { Config } from '../config/index.js';
+import type { Meter, PriceBooks, UsageLog } from '../ledger/index.js';
+import type { GatewayMetrics } from '../observability/index.js';
+import type { Catalog, LiveRoutes } from '../routing/index.js';
+import type { Store } from '../store/index.js';
+
+export interface AdminContext {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly store: Store;
+  readonly catalog: Catalog;
+  readonly routes: LiveRoutes;
+  readonly licenseeOf: ReadonlyMap<string, string>;
+  readonly usageLog: UsageLog;
+  readonly priceBooks: PriceBooks | null;
+  readonly metrics: GatewayMetrics;
+  readonly meter: Meter | null;
+}

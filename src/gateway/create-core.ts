@@ -1,0 +1,156 @@
+// The data plane's core, built once: bound upstreams, health, the key ring, the live route table,
+// the usage log and its meter, telemetry, and the OpenAI API's route table. The HTTP server that
+// serves it (and mounts the admin API beside it) is built by src/server.
+import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../clock/index.js';
+import type { Config } from '../config/index.js';
+import type { Router } from '../http/index.js';
+import { Meter, type PriceBooks, UsageLog } from '../ledger/index.js';
+import {
+  createGatewayMetrics,
+  createOtlpTracer,
+  type Logger,
+  noopTracer,
+  silentLogger,
+} from '../observability/index.js';
+import { compileCatalog, HealthTracker, LiveRoutes } from '../routing/index.js';
+import type { Store } from '../store/index.js';
+import { KeyRing } from './auth.js';
+import type { GatewayContext, GatewayEvents } from './context.js';
+import { openaiRoutes } from './routes.js';
+import { bindDeployments, createUpstream, type Upstream } from './upstreams.js';
+
+export interface GatewayOptions {
+  readonly config: Config;
+  readonly store: Store;
+  /** Simulator id → base URL, for upstreams whose baseUrl is sim://<id>. */
+  readonly simUrls?: ReadonlyMap<string, string>;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logger?: Logger;
+  readonly events?: GatewayEvents;
+  /** The clock every component reads and schedules on; the system clock when absent. */
+  readonly clock?: Clock;
+  /** How often keys are re-read from the store. */
+  readonly keyRefreshMs?: number;
+  /** The agreement file (resolved path); none = no licence or first-deployment rules. */
+  readonly agreementFile?: string | null;
+  /** Price books: metering posts usage to the ledger every ledger.intervalMs. */
+  readonly priceBooks?: PriceBooks | null;
+}
+
+export interface GatewayCore {
+  readonly context: GatewayContext;
+  readonly store: Store;
+  /** The OpenAI API's routes. */
+  readonly routes: Router;
+  readonly meter: Meter | null;
+  /** After the HTTP server has drained: flush usage, stop metering, close upstream pools. */
+  close(): Promise<void>;
+}
+
+/**
+ * `req_` + 12 hex digits of milliseconds + 20 random hex digits (like a UUIDv7). Time-ordered ids
+ * keep the B-tree inserts of usage records and ledger transactions (keyed by them) at the right
+ * edge of their indexes, instead of dirtying a random page per row.
+ */
+export function newRequestId(nowMs: number): string {
+  const r = randomUUID();
+  return `req_${nowMs.toString(16).padStart(12, '0')}${r.slice(0, 8)}${r.slice(9, 13)}${r.slice(14, 18)}${r.slice(19, 23)}`;
+}
+
+export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCore> {
+  const { config, store } = opts;
+  const log = opts.logger ?? silentLogger;
+  const clock = opts.clock ?? systemClock;
+  const upstreams = new Map<string, Upstream>();
+  const deps = { simUrls: opts.simUrls ?? new Map(), env: opts.env ?? process.env, clock, log };
+  for (const u of config.upstreams) upstreams.set(u.id, createUpstream(u, deps));
+  // Upstreams that mint their own tokens (Vertex service accounts) start with one in hand.
+  await Promise.all([...upstreams.values()].map((u) => u.credentials.start()));
+  const keys = new KeyRing(await store.listApiKeys());
+  // Created below once the route table (and so the agreement) is loaded.
+  let meter: Meter | null = null;
+  const usageLog = new UsageLog(store, {
+    batchSize: config.usage.batchSize,
+    flushIntervalMs: config.usage.flushIntervalMs,
+    clock,
+    onError: (err) => log.error('usage log write failed; will retry', { error: (err as Error).message }),
+    onWritten: (records) => meter?.postWritten(records),
+  });
+  const metrics = createGatewayMetrics();
+  const otlp = config.observability.otlp;
+  const tracer = otlp ? createOtlpTracer(otlp, log) : noopTracer;
+  const health = new HealthTracker(config.routing.cooldown, {
+    onCooldown: (key, untilMs, reason) => {
+      metrics.cooldowns.inc({ deployment: key, reason });
+      log.warn('deployment cooling down', {
+        deployment: key,
+        until: new Date(untilMs).toISOString(),
+        reason,
+      });
+    },
+  });
+  const catalog = compileCatalog(config);
+  const licenseeOf = new Map(
+    config.tenants.flatMap((t) => (t.licensee ? [[t.id, t.licensee] as const] : [])),
+  );
+  const routes = await LiveRoutes.start({
+    catalog,
+    store,
+    clock,
+    agreementFile: opts.agreementFile ?? null,
+    licensees: [...new Set(licenseeOf.values())],
+    pollMs: config.agreement?.pollMs ?? 1_000,
+    logger: log,
+    onRebuild: (_table, cause) => metrics.rebuilds.inc({ cause }),
+  });
+  const context: GatewayContext = {
+    config,
+    clock,
+    catalog,
+    routes,
+    licenseeOf,
+    upstreams,
+    bindings: bindDeployments(catalog, upstreams),
+    health,
+    keys,
+    usageLog,
+    events: opts.events ?? {},
+    priceBooks: opts.priceBooks ?? null,
+    refuseUnpriced: (opts.priceBooks ?? null) !== null && config.ledger?.unpriced !== 'flag',
+    metrics,
+    tracer,
+    logger: log,
+  };
+  const books = opts.priceBooks ?? null;
+  if (books)
+    meter = new Meter(
+      store,
+      () => ({ priceBooks: books, agreement: routes.agreement, owner: config.ledger?.owner ?? 'operator' }),
+      config.ledger?.intervalMs ?? 1_000,
+      log,
+      clock,
+    );
+  const refresh = clock.setInterval(() => {
+    store.listApiKeys().then(
+      (k) => keys.replace(k),
+      (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message }),
+    );
+  }, opts.keyRefreshMs ?? 5_000);
+
+  return {
+    context,
+    store,
+    routes: openaiRoutes(context),
+    meter,
+    async close() {
+      refresh.cancel();
+      routes.stop();
+      await usageLog.close();
+      await meter?.stop();
+      await tracer.close();
+      for (const u of upstreams.values()) u.credentials.stop();
+      await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
+    },
+  };
+}

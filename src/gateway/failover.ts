@@ -1,0 +1,141 @@
+// The one failover loop, shared by chat completions, Responses and embeddings. It walks the route
+// plan: skips deployments cooling down, asks the API's `build` for a native request (a provider
+// that cannot honour a parameter is skipped, its probe slot given back), runs the API's `attempt`,
+// and on failure tells the breaker, counts the failover and tries the next one, until one serves,
+// the client leaves, or the plan runs out; then it composes the error that says why.
+import { type GatewayError, gatewayError } from '../errors/index.js';
+import type { NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
+import { isUnsupported } from '../providers/index.js';
+import type { Exclusion } from '../routing/index.js';
+import type { GatewayContext } from './context.js';
+import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
+import type { RequestState } from './request-state.js';
+import type { RoutePlan } from './route-plan.js';
+import { endAttemptSpan, startAttemptSpan } from './spans.js';
+import type { BoundDeployment } from './upstreams.js';
+
+export interface AttemptSpec {
+  /** The native request for this deployment, or why its provider cannot serve this request. */
+  build(b: BoundDeployment): NativeRequest | Unsupported;
+  /** Sends it and relays the answer; the outcome decides whether to fail over. */
+  attempt(b: BoundDeployment, native: NativeRequest): Promise<AttemptOutcome>;
+  /** Whether the client is still there to answer. */
+  clientGone(): boolean;
+}
+
+interface Tried {
+  readonly deployment: BoundDeployment['deployment'];
+  readonly failure: UpstreamFailure;
+}
+
+export async function runFailover(
+  gw: GatewayContext,
+  state: RequestState,
+  plan: RoutePlan,
+  spec: AttemptSpec,
+): Promise<Ending> {
+  const { maxAttempts, maxRetryAfterMs } = gw.config.routing;
+  const tried: Tried[] = [];
+  let refused: Unsupported | null = null;
+  let earliestBackMs = Number.POSITIVE_INFINITY;
+  for (const b of plan.order) {
+    if (state.attempts >= maxAttempts) break;
+    const d = b.deployment;
+    const availability = gw.health.acquire(d.key, gw.clock.now());
+    if (!availability.available) {
+      earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
+      continue;
+    }
+    // Built only for a deployment that will be tried (signing one costs).
+    const native = spec.build(b);
+    if (isUnsupported(native)) {
+      gw.health.release(d.key);
+      refused ??= native;
+      continue;
+    }
+    state.attempts++;
+    startAttemptSpan(gw, state, b);
+    const outcome = await spec.attempt(b, native);
+    switch (outcome.kind) {
+      case 'served':
+        // The attempt span stays open: finish() ends it after the usage is known.
+        if (outcome.healthy) gw.health.success(d.key);
+        else gw.health.failure(d.key, gw.clock.now(), null, 'stream_broken');
+        state.deployment = d;
+        return outcome;
+      case 'client_gone':
+        endAttemptSpan(state, outcome);
+        gw.health.release(d.key);
+        return CLIENT_GONE;
+      case 'client_error': {
+        endAttemptSpan(state, outcome);
+        gw.health.release(d.key);
+        state.deployment = d;
+        const f = outcome.failure;
+        // The upstream's own code (e.g. Azure's content_filter) is kept: clients switch on it.
+        return errorEnding(
+          { code: 'upstream_client_error', message: f.message, param: f.param, status: f.status },
+          f.upstreamCode,
+        );
+      }
+      case 'failed': {
+        endAttemptSpan(state, outcome);
+        const f = outcome.failure;
+        const capped = f.retryAfterMs === null ? null : Math.min(f.retryAfterMs, maxRetryAfterMs);
+        gw.health.failure(d.key, gw.clock.now(), capped, f.kind);
+        gw.events.onFailover?.(d, f.kind);
+        gw.metrics.failovers.inc({ cloud: d.cloud, reason: f.kind });
+        tried.push({ deployment: d, failure: f });
+        if (capped !== null) earliestBackMs = Math.min(earliestBackMs, gw.clock.now() + capped);
+        if (spec.clientGone()) return CLIENT_GONE;
+      }
+    }
+  }
+  if (refused && tried.length === 0 && !Number.isFinite(earliestBackMs))
+    return errorEnding(gatewayError('unsupported_parameter', refused.message, { param: refused.param }));
+  return errorEnding(exhausted(tried, earliestBackMs, plan.admitted.model.excluded, gw.clock.now()));
+}
+
+function exhausted(
+  tried: readonly Tried[],
+  earliestBackMs: number,
+  excluded: readonly Exclusion[],
+  nowMs: number,
+): GatewayError {
+  const err = exhaustedBy(tried, earliestBackMs, nowMs);
+  // Say which deployments the agreement kept out, so a failed primary explains itself.
+  if (excluded.length === 0) return err;
+  return {
+    ...err,
+    message: `${err.message} Not eligible under the agreement: ${excluded.map((x) => `${x.deployment.key}: ${x.reason}`).join('; ')}.`,
+  };
+}
+
+function exhaustedBy(tried: readonly Tried[], earliestBackMs: number, nowMs: number): GatewayError {
+  const retryAfterS = Number.isFinite(earliestBackMs)
+    ? Math.max(1, Math.ceil((earliestBackMs - nowMs) / 1000))
+    : undefined;
+  const extra = retryAfterS !== undefined ? { retryAfterS } : {};
+  if (tried.length === 0)
+    return gatewayError(
+      'all_deployments_cooling_down',
+      'Every deployment of this model failed recently and is cooling down. Retry after the retry-after header.',
+      extra,
+    );
+  const describe = tried
+    .map((t) => {
+      const f = t.failure;
+      const what = f.kind === 'timeout' || f.kind === 'connect' ? f.kind : `HTTP ${f.status} ${f.message}`;
+      return `${t.deployment.key} (${t.deployment.cloud}): ${what}`;
+    })
+    .join('; ');
+  if (tried.every((t) => t.failure.kind === 'rate_limited'))
+    return gatewayError(
+      'upstream_rate_limited',
+      `Every deployment tried is rate limited: ${describe}`,
+      extra,
+    );
+  if (tried.every((t) => t.failure.kind === 'timeout'))
+    return gatewayError('upstream_timeout', `Every deployment tried timed out: ${describe}`, extra);
+  return gatewayError('upstream_error', `Every deployment tried failed: ${describe}`, extra);
+}

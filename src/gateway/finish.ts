@@ -1,0 +1,134 @@
+// Finishing a request: the one place that decides "request finished". It sends the error (if the
+// request ends in one), appends the usage record, counts metrics, ends the spans and writes the
+// access-log line. Every path of every handler ends here exactly once.
+import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { type TokenUsage, zeroUsage } from '../canonical/index.js';
+import { sendError } from '../http/index.js';
+import type { GatewayContext } from './context.js';
+import type { Ending } from './outcome.js';
+import { type Asked, NOOP_SPAN, type RequestState } from './request-state.js';
+import { endAttemptSpan } from './spans.js';
+
+export function finish(gw: GatewayContext, res: ServerResponse, state: RequestState, ending: Ending): void {
+  let status: number;
+  let errorCode: string | null;
+  let exact = false;
+  if (ending.kind === 'error') {
+    sendError(res, ending.error, state.requestId, ending.upstreamCode ?? undefined);
+    status = res.statusCode;
+    errorCode = ending.error.code;
+  } else if (ending.kind === 'client_gone') {
+    status = 499;
+    errorCode = 'client_closed';
+  } else {
+    status = ending.status;
+    errorCode = ending.errorCode;
+    exact = ending.exact;
+  }
+  const now = performance.now();
+  appendUsage(gw, state, status, errorCode, exact, now);
+  const asked = state.asked;
+  const d = state.deployment;
+  const u = state.usage ?? zeroUsage;
+  if (gw.config.observability.metrics)
+    countMetrics(gw, asked, d?.cloud ?? '', u, status, errorCode, now, state);
+  gw.events.onRequestDone?.(status, errorCode);
+  if (state.span !== NOOP_SPAN) endSpans(state, status, errorCode);
+  if (gw.config.observability.accessLog) accessLog(gw, state, status, errorCode, now);
+}
+
+function appendUsage(
+  gw: GatewayContext,
+  state: RequestState,
+  status: number,
+  errorCode: string | null,
+  exact: boolean,
+  now: number,
+): void {
+  const d = state.deployment;
+  const u = state.usage ?? zeroUsage;
+  gw.usageLog.append({
+    requestId: state.requestId,
+    tenantId: state.caller.tenantId,
+    keyId: state.caller.keyId,
+    model: state.asked?.model ?? '',
+    modelVersion: d?.modelVersion ?? null,
+    cloud: d?.cloud ?? null,
+    region: d?.region ?? null,
+    upstreamId: d?.upstreamId ?? null,
+    deployment: d?.deployment ?? null,
+    stream: state.asked?.stream === true,
+    status,
+    errorCode,
+    usageExact: exact,
+    attempts: state.attempts,
+    tokensInputUncached: u.tokensInputUncached,
+    tokensInputCached: u.tokensInputCached,
+    tokensOutput: u.tokensOutput,
+    tokensReasoning: u.tokensReasoning,
+    startedAtMs: state.startedAtMs,
+    latencyMs: now - state.t0,
+    overheadUs: state.overheadUs(now),
+  });
+}
+
+function endSpans(state: RequestState, status: number, errorCode: string | null): void {
+  endAttemptSpan(state, status === 499 ? { kind: 'client_gone' } : SERVED);
+  const d = state.deployment;
+  state.span
+    .set('http.response.status_code', status)
+    .set('entente.attempts', state.attempts)
+    .set('entente.cloud', d?.cloud)
+    .set('error.type', errorCode);
+  if (status >= 400 || errorCode) state.span.fail(errorCode ?? `HTTP ${status}`);
+  state.span.end();
+}
+
+const SERVED = { kind: 'served', status: 200, errorCode: null, exact: true, healthy: true } as const;
+
+function accessLog(
+  gw: GatewayContext,
+  state: RequestState,
+  status: number,
+  errorCode: string | null,
+  now: number,
+): void {
+  // Ids, route and counts only: no API key, and no prompt unless logPrompts is on.
+  // Serialised by hand: the generic path (an object, a spread, JSON.stringify) cost several
+  // times more per request, and this line is written for every request. Tenant, key and cloud
+  // ids are config ids ([a-z0-9._-]), safe unquoted; free-form strings go through JSON.stringify.
+  const q = JSON.stringify;
+  const asked = state.asked;
+  const d = state.deployment;
+  const u = state.usage ?? zeroUsage;
+  gw.logger.infoFields(
+    'request',
+    `"requestId":"${state.requestId}","tenant":"${state.caller.tenantId}","keyId":"${state.caller.keyId}","model":${asked ? q(asked.model) : 'null'},"stream":${asked?.stream === true},"status":${status},"errorCode":${errorCode ? q(errorCode) : 'null'},"cloud":${d ? `"${d.cloud}"` : 'null'},"deployment":${d ? q(d.key) : 'null'},"attempts":${state.attempts},"tokensIn":${u.tokensInputUncached + u.tokensInputCached},"tokensOut":${u.tokensOutput + u.tokensReasoning},"latencyMs":${Math.round((now - state.t0) * 100) / 100},"overheadMs":${state.overheadUs(now) / 1000}${state.span.traceId ? `,"traceId":"${state.span.traceId}"` : ''}${state.prompt !== null ? `,"messages":${q(state.prompt)}` : ''}`,
+  );
+}
+
+function countMetrics(
+  gw: GatewayContext,
+  asked: Asked | null,
+  cloud: string,
+  u: TokenUsage,
+  status: number,
+  errorCode: string | null,
+  now: number,
+  state: RequestState,
+): void {
+  const m = gw.metrics;
+  // Only catalog names become label values: a client cannot grow the series without bound.
+  // Keys are built directly (label-name order), without a labels object per call.
+  const model = asked && gw.catalog.has(asked.model) ? asked.model : '(unknown)';
+  const stream = asked?.stream === true ? 'true' : 'false';
+  m.requests.incKey(`${model}\u0000${cloud}\u0000${status}\u0000${errorCode ?? ''}\u0000${stream}`);
+  const mc = `${model}\u0000${cloud}\u0000`;
+  if (u.tokensInputUncached) m.tokens.incKey(`${mc}input_uncached`, u.tokensInputUncached);
+  if (u.tokensInputCached) m.tokens.incKey(`${mc}input_cached`, u.tokensInputCached);
+  if (u.tokensOutput) m.tokens.incKey(`${mc}output`, u.tokensOutput);
+  if (u.tokensReasoning) m.tokens.incKey(`${mc}reasoning`, u.tokensReasoning);
+  m.duration.observeKey(`${model}\u0000${cloud}`, (now - state.t0) / 1000);
+  m.overhead.observeKey(stream, state.overheadUs(now) / 1e6);
+}

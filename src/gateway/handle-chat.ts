@@ -1,0 +1,100 @@
+// POST /v1/chat/completions and POST /v1/responses: parse (the Responses API translated to the
+// canonical chat request), admit, plan, fail over across deployments with the JSON or SSE relay,
+// finish. The stages do the work; this file only strings them together.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ChatRequest, parseChatRequest } from '../canonical/index.js';
+import { type GatewayError, gatewayError } from '../errors/index.js';
+import { type Exchange, readJsonBody } from '../http/index.js';
+import { isFailure, type ResponseContext } from '../providers/index.js';
+import { admitModel, authenticate, isAdmitted } from './admit.js';
+import type { GatewayContext } from './context.js';
+import { type ClientEncoder, chatEncoder, responsesEncoder } from './encoders.js';
+import { runFailover } from './failover.js';
+import { finish } from './finish.js';
+import { errorEnding } from './outcome.js';
+import { relayJson } from './relay-json.js';
+import { SseRelay } from './relay-sse.js';
+import { RequestState } from './request-state.js';
+import { responsesToChat } from './responses/to-chat.js';
+import { planRoute } from './route-plan.js';
+import { startRequestSpan } from './spans.js';
+
+const MAX_RESPONSE_BYTES = 64 * 1_048_576;
+
+type ClientApi = 'chat' | 'responses';
+
+interface ParsedChat {
+  readonly chat: ChatRequest;
+  readonly encoderFor: () => ClientEncoder;
+}
+
+export function chatHandler(gw: GatewayContext, api: ClientApi) {
+  const path = api === 'responses' ? '/v1/responses' : '/v1/chat/completions';
+  return async (req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> => {
+    const caller = authenticate(gw, req, res, ex.requestId);
+    if (!caller) return;
+    const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, 'chat');
+    startRequestSpan(gw, state, req, path);
+    const body = await readJsonBody(req, gw.config.server.bodyLimitBytes);
+    if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
+    const parsed = parseChat(body.value, api, state);
+    if (!isParsed(parsed)) return finish(gw, res, state, errorEnding(parsed));
+    const { chat, encoderFor } = parsed;
+    state.asked = chat;
+    state.span.set('gen_ai.request.model', chat.model);
+    if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(chat.messages).slice(0, 4096);
+    const admitted = admitModel(gw, caller, chat, state.startedAtMs);
+    if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
+    const ctx: ResponseContext = {
+      model: chat.model,
+      id: `chatcmpl-${state.requestId}`,
+      created: Math.floor(state.startedAtMs / 1000),
+    };
+    const ending = await runFailover(gw, state, planRoute(gw, state, admitted), {
+      build: (b) => b.upstream.provider.buildChat(chat, b.deployment.deployment),
+      attempt: (b, native) => {
+        const enc = encoderFor();
+        if (chat.stream === true) return new SseRelay(gw, res, state, b, native).run(chat, ctx, enc);
+        return relayJson(gw, res, state, b, native, {
+          maxResponseBytes: MAX_RESPONSE_BYTES,
+          parse: (bytes) => {
+            const r = b.upstream.provider.parseChat(bytes, ctx);
+            return isFailure(r) ? r : { body: enc.json(r.body), usage: r.usage };
+          },
+        });
+      },
+      clientGone: () => res.destroyed,
+    });
+    finish(gw, res, state, ending);
+  };
+}
+
+function parseChat(json: unknown, api: ClientApi, state: RequestState): ParsedChat | GatewayError {
+  let body = json;
+  let encoderFor: () => ClientEncoder = () => chatEncoder;
+  let responses = null;
+  if (api === 'responses') {
+    const t = responsesToChat(json);
+    if (!t.ok)
+      return gatewayError(t.unsupported ? 'unsupported_parameter' : 'invalid_request', t.message, {
+        param: t.param || null,
+      });
+    body = t.chat;
+    responses = t.request;
+  }
+  const parsed = parseChatRequest(body);
+  if (!parsed.ok)
+    return gatewayError('invalid_request', parsed.error.message, { param: parsed.error.param || null });
+  if (responses)
+    encoderFor = responsesEncoder({
+      id: `resp_${state.requestId}`,
+      createdAt: Math.floor(state.startedAtMs / 1000),
+      model: parsed.value.model,
+      request: responses,
+    });
+  return { chat: parsed.value, encoderFor };
+}
+
+function isParsed(x: ParsedChat | GatewayError): x is ParsedChat {
+  return (x as ParsedChat).chat !== undefined;
+}

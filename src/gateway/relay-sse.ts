@@ -1,0 +1,236 @@
+// The SSE relay: passes a streamed answer through as it arrives. Role-only opening frames are
+// held back until the first content, so that until the client has a byte, failover is still
+// possible; after it, a broken upstream becomes an error event in the stream (the client has
+// already seen part of an answer, and a second model's answer spliced onto it would be wrong).
+import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { type ChatRequest, zeroUsage } from '../canonical/index.js';
+import type { Timer } from '../clock/index.js';
+import { EventStreamEventParser } from '../eventstream/index.js';
+import {
+  badResponse,
+  type NativeRequest,
+  type ResponseContext,
+  type StreamMapper,
+  transportFailure,
+  type UpstreamFailure,
+} from '../providers/index.js';
+import { SseParser } from '../sse/index.js';
+import type { GatewayContext } from './context.js';
+import type { ClientEncoder } from './encoders.js';
+import type { AttemptOutcome } from './outcome.js';
+import { servedHeaders } from './relay-json.js';
+import type { RequestState } from './request-state.js';
+import { failureOf, isResponse, send, type UpstreamResponse } from './upstream-call.js';
+import type { BoundDeployment } from './upstreams.js';
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
+
+export class SseRelay {
+  readonly #ac = new AbortController();
+  /** Why we aborted the upstream: the client left, or the stream ran past its time limit. */
+  #why: 'client' | 'duration' | null = null;
+  #tUp = 0;
+  #started = false;
+  #frames = 0;
+  #finishReason: string | undefined;
+  #doneSeen = false;
+  #held = '';
+  #complete: (o: AttemptOutcome) => void = () => {};
+
+  constructor(
+    private readonly gw: GatewayContext,
+    private readonly res: ServerResponse,
+    private readonly state: RequestState,
+    private readonly b: BoundDeployment,
+    private readonly native: NativeRequest,
+  ) {}
+
+  async run(chat: ChatRequest, ctx: ResponseContext, enc: ClientEncoder): Promise<AttemptOutcome> {
+    const onClose = () => {
+      if (!this.res.writableFinished) this.#abort('client');
+    };
+    this.res.once('close', onClose);
+    const timer: Timer = this.gw.clock.setTimeout(
+      () => this.#abort('duration'),
+      this.gw.config.server.streamMaxDurationMs,
+    );
+    this.#tUp = performance.now();
+    try {
+      const r = await send(this.gw, this.b, this.native, this.#ac.signal);
+      if (!isResponse(r)) {
+        this.#waited();
+        if (this.#why === 'client') return { kind: 'client_gone' };
+        return { kind: 'failed', failure: this.#why === 'duration' ? transportFailure('timeout') : r };
+      }
+      if (r.statusCode !== 200) {
+        const outcome = await failureOf(this.b, r);
+        this.#waited();
+        return outcome;
+      }
+      const mapper = this.b.upstream.provider.createStreamMapper({
+        ...ctx,
+        clientWantsUsage: enc.forceUsage || chat.stream_options?.include_usage === true,
+      });
+      // Settles as soon as the client's answer is complete; the rest of the upstream body (after
+      // [DONE]) is still read, so the connection goes back to the keep-alive pool, not torn down.
+      return await new Promise<AttemptOutcome>((resolve, reject) => {
+        this.#complete = resolve;
+        this.#pump(r, mapper, enc).then(resolve, reject);
+      });
+    } finally {
+      timer.cancel();
+      this.res.off('close', onClose);
+    }
+  }
+
+  #abort(why: 'client' | 'duration'): void {
+    this.#why ??= why;
+    this.#ac.abort();
+  }
+
+  #waited(): void {
+    this.state.upstreamWaitMs += performance.now() - this.#tUp;
+  }
+
+  async #pump(r: UpstreamResponse, mapper: StreamMapper, enc: ClientEncoder): Promise<AttemptOutcome> {
+    const parser =
+      this.b.upstream.provider.streamFraming === 'sse' ? new SseParser() : new EventStreamEventParser();
+    let streamError: UpstreamFailure | null = null;
+    try {
+      for await (const chunk of r.body) {
+        // After [DONE] the body is read to its end rather than destroyed, so the upstream
+        // connection goes back to the keep-alive pool instead of being torn down.
+        if (this.#doneSeen) continue;
+        let out = '';
+        for (const ev of parser.push(chunk)) {
+          const step = mapper.map(ev);
+          if (step.usage) this.state.usage = step.usage;
+          if (step.finishReason) this.#finishReason = step.finishReason;
+          if (step.frames.length > 0) {
+            if (step.preamble && !this.#started) this.#held += enc.frames(step.frames);
+            else out += enc.frames(step.frames);
+          }
+          this.#frames += step.frames.length;
+          if (step.error) {
+            streamError = step.error;
+            break;
+          }
+          if (step.done) {
+            this.#doneSeen = true;
+            break;
+          }
+        }
+        if (out) {
+          if (!this.#started) out = this.#open(out);
+          // The client's answer is complete now, whatever the upstream does next.
+          if (this.#doneSeen) this.#endOk(out, enc);
+          else if (!this.res.write(out)) await waitDrain(this.res);
+        } else if (this.#doneSeen && this.#started) this.#endOk('', enc);
+        if (streamError) break;
+      }
+    } catch {
+      // The upstream connection broke, timed out between chunks, or we aborted it.
+      if (this.#doneSeen && this.res.writableEnded) return this.#served();
+      if (this.#why === 'client') {
+        if (!this.#started) this.#waited();
+        return { kind: 'client_gone' };
+      }
+      if (!this.#started) {
+        this.#waited();
+        return {
+          kind: 'failed',
+          failure: transportFailure(this.#why === 'duration' ? 'timeout' : 'connect'),
+        };
+      }
+      streamError = this.#brokenMidway();
+    }
+    return this.#settle(r, streamError, enc);
+  }
+
+  /** Sends the head and whatever was held back; returns what to write after it. */
+  #open(out: string): string {
+    this.#started = true;
+    this.#waited();
+    this.state.deployment = this.b.deployment;
+    this.state.firstByteOverheadUs = this.state.overheadUs(performance.now());
+    this.res.writeHead(200, {
+      ...SSE_HEADERS,
+      ...servedHeaders(this.state, this.b, performance.now(), this.native),
+    });
+    const first = this.#held + out;
+    this.#held = '';
+    return first;
+  }
+
+  #endOk(last: string, enc: ClientEncoder): void {
+    this.res.end(last + enc.end());
+    this.#complete(this.#served());
+  }
+
+  #served(): AttemptOutcome {
+    return { kind: 'served', status: 200, errorCode: null, exact: this.state.usage !== null, healthy: true };
+  }
+
+  #brokenMidway(): UpstreamFailure {
+    const duration = this.#why === 'duration';
+    return {
+      kind: 'server',
+      status: 502,
+      message: duration
+        ? `The stream ran longer than ${this.gw.config.server.streamMaxDurationMs} ms (server.streamMaxDurationMs).`
+        : 'The upstream connection broke in the middle of the stream.',
+      upstreamCode: duration ? 'stream_duration_exceeded' : null,
+      param: null,
+      retryAfterMs: null,
+    };
+  }
+
+  /** The upstream stream is over (ended, errored or cut): decide what the client's stream was. */
+  #settle(r: UpstreamResponse, streamError: UpstreamFailure | null, enc: ClientEncoder): AttemptOutcome {
+    if (this.#doneSeen && this.res.writableEnded) return this.#served();
+    if (streamError) r.body.destroy();
+    // A stream that ends without [DONE] is complete if it carried a finish reason (some
+    // OpenAI-compatible servers omit [DONE]); otherwise it was cut.
+    const complete = !streamError && (this.#doneSeen || this.#finishReason !== undefined);
+    if (!this.#started) {
+      this.#waited();
+      if (!complete)
+        return {
+          kind: 'failed',
+          failure: streamError ?? badResponse('the upstream stream ended before any event'),
+        };
+      // A complete stream with nothing to show: still a valid (empty) answer.
+      this.state.deployment = this.b.deployment;
+      this.res.writeHead(200, {
+        ...SSE_HEADERS,
+        ...servedHeaders(this.state, this.b, performance.now(), this.native),
+      });
+      if (this.#held) this.res.write(this.#held);
+    }
+    if (complete) {
+      this.res.end(enc.end());
+      return this.#served();
+    }
+    const code =
+      streamError?.upstreamCode === 'stream_duration_exceeded'
+        ? 'stream_duration_exceeded'
+        : 'upstream_stream_error';
+    this.res.end(enc.error(code, streamError?.message));
+    if (!this.state.usage) this.state.usage = { ...zeroUsage, tokensOutput: Math.max(0, this.#frames - 1) };
+    // The breaker hears of it, but there is no failover once the client has bytes.
+    return { kind: 'served', status: 200, errorCode: code, exact: false, healthy: false };
+  }
+}
+
+function waitDrain(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}

@@ -1,0 +1,47 @@
+// One request's bookkeeping, from arrival to its usage record. Created by the handler, filled in
+// by the stages, read once by finish().
+import type { TokenUsage } from '../canonical/index.js';
+import { noopTracer, type Span } from '../observability/index.js';
+import type { CatalogDeployment } from '../routing/index.js';
+import type { Caller } from './auth.js';
+
+/** What the usage record needs of a request: the model asked for, and whether it streamed. */
+export interface Asked {
+  readonly model: string;
+  readonly stream?: boolean | null | undefined;
+}
+
+/** The shared no-op span: tracing off costs one comparison. */
+export const NOOP_SPAN: Span = noopTracer.start('', 'internal');
+
+export class RequestState {
+  /** The request's trace span (the shared no-op when tracing is off). */
+  span: Span = NOOP_SPAN;
+  /** The open span of the upstream attempt in progress, when tracing. */
+  attemptSpan: Span | null = null;
+  /** The messages, for the access log, only when observability.logPrompts is on. */
+  prompt: string | null = null;
+  /** What the client asked for, once parsed. */
+  asked: Asked | null = null;
+  /** A stream's overhead is what the gateway added before the first byte reached the client. */
+  firstByteOverheadUs: number | null = null;
+  upstreamWaitMs = 0;
+  attempts = 0;
+  deployment: CatalogDeployment | null = null;
+  usage: TokenUsage | null = null;
+
+  constructor(
+    readonly requestId: string,
+    /** performance.now() at arrival. */
+    readonly t0: number,
+    /** Wall-clock arrival, from the gateway's clock: prices, licences and ids are decided at it. */
+    readonly startedAtMs: number,
+    readonly caller: Caller,
+    readonly operation: 'chat' | 'embeddings',
+  ) {}
+
+  overheadUs(now: number): number {
+    if (this.firstByteOverheadUs !== null) return this.firstByteOverheadUs;
+    return Math.max(0, Math.round((now - this.t0 - this.upstreamWaitMs) * 1000));
+  }
+}

@@ -1,0 +1,177 @@
+// The composition root: the gateway core's OpenAI API, the admin API mounted under /v1/entente,
+// the console, /metrics and the health probes, served by one node:http server with request ids,
+// header and body limits, coded errors for malformed requests, and a graceful drain.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type AdminContext, adminRoutes, metricsHandler } from '../admin/index.js';
+import { consoleRoutes } from '../console/index.js';
+import { errorBody, gatewayError } from '../errors/index.js';
+import {
+  createGatewayCore,
+  type GatewayContext,
+  type GatewayOptions,
+  newRequestId,
+} from '../gateway/index.js';
+import { Exchange, Router, sendError, sendJson } from '../http/index.js';
+
+export interface Gateway {
+  readonly server: Server;
+  readonly context: GatewayContext;
+  /** Resolves with the URL the gateway listens on. */
+  listen(): Promise<string>;
+  /** Stops accepting, drains in-flight requests (up to shutdownGraceMs), flushes the usage log. */
+  close(): Promise<void>;
+  readonly inFlight: number;
+}
+
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const core = await createGatewayCore(opts);
+  const { context } = core;
+  const { config } = context;
+  const admin: AdminContext = {
+    config,
+    clock: context.clock,
+    store: core.store,
+    catalog: context.catalog,
+    routes: context.routes,
+    licenseeOf: context.licenseeOf,
+    usageLog: context.usageLog,
+    priceBooks: context.priceBooks,
+    metrics: context.metrics,
+    meter: core.meter,
+  };
+  let draining = false;
+  const probes = new Router([
+    {
+      method: 'GET',
+      path: '/healthz',
+      handler: (_q, res, ex) => sendJson(res, 200, { status: 'ok' }, ex.requestId),
+    },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: (_q, res, ex) =>
+        draining
+          ? sendJson(res, 503, { status: 'draining' }, ex.requestId)
+          : sendJson(
+              res,
+              200,
+              { status: 'ready', keys: context.keys.size, models: context.catalog.size },
+              ex.requestId,
+            ),
+    },
+  ]);
+  const app = new Router([{ method: 'GET', path: '/metrics', handler: metricsHandler(admin) }])
+    .include(core.routes)
+    .include(consoleRoutes())
+    .mount('/v1/entente', adminRoutes(admin));
+  const handle = (req: IncomingMessage, res: ServerResponse, ex: Exchange) => {
+    if (ex.path === '/healthz' || ex.path === '/readyz') return probes.dispatch(req, res, ex);
+    if (draining) {
+      req.resume();
+      res.setHeader('connection', 'close');
+      return sendError(res, gatewayError('shutting_down'), ex.requestId);
+    }
+    return app.dispatch(req, res, ex);
+  };
+
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+  const sockets = new Set<Socket>();
+  const log = context.logger;
+  const server = createServer(
+    {
+      maxHeaderSize: config.server.headerLimitBytes,
+      keepAliveTimeout: config.server.keepAliveTimeoutMs,
+      requestTimeout: 0, // streams may be long; each has streamMaxDurationMs instead
+      headersTimeout: 30_000,
+    },
+    (req, res) => {
+      const t0 = performance.now();
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const ex = new Exchange(
+        newRequestId(context.clock.now()),
+        t0,
+        q === -1 ? url : url.slice(0, q),
+        q === -1 ? '' : url.slice(q + 1),
+      );
+      inFlight++;
+      res.once('close', () => {
+        inFlight--;
+        if (inFlight === 0 && drained) drained();
+      });
+      Promise.resolve()
+        .then(() => handle(req, res, ex))
+        .catch((err: unknown) => {
+          log.error('request failed with a bug', {
+            requestId: ex.requestId,
+            error: (err as Error).stack ?? String(err),
+          });
+          if (!res.headersSent) sendError(res, gatewayError('internal_error'), ex.requestId);
+          else res.destroy();
+        });
+    },
+  );
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  // Malformed requests and oversized headers: answer in the OpenAI shape instead of Node's bare 400/431.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || (err.code === 'ECONNRESET' && !socket.bytesWritten)) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = errorBody(
+      tooLarge
+        ? gatewayError(
+            'headers_too_large',
+            `The request headers are larger than ${config.server.headerLimitBytes} bytes (server.headerLimitBytes).`,
+          )
+        : gatewayError('invalid_request', 'The HTTP request is malformed.'),
+    );
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  return {
+    server,
+    context,
+    get inFlight() {
+      return inFlight;
+    },
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.server.port, config.server.host, () => {
+          server.off('error', reject);
+          const a = server.address() as AddressInfo;
+          const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+          resolve(`http://${host}:${a.port}`);
+        });
+      }),
+    async close() {
+      draining = true;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        // The grace period is real time: a drain waits for real requests, whatever the clock.
+        await Promise.race([
+          new Promise<void>((r) => {
+            drained = r;
+          }),
+          new Promise<void>((r) => setTimeout(r, config.server.shutdownGraceMs).unref()),
+        ]);
+      }
+      for (const s of sockets) s.destroy();
+      await closed;
+      // Give handlers of destroyed sockets a turn to append their records.
+      await new Promise((r) => setImmediate(r));
+      await core.close();
+    },
+  };
+}
