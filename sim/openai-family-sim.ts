@@ -360,6 +360,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       );
     const f = takeFault();
     if (settings.latencyMs > 0) await sleep(settings.latencyMs);
+    if (f?.kind === 'hang') return; // the socket is closed when the client gives up or the sim closes
     if (f?.kind === 'rate_limit')
       return sendJson(
         res,

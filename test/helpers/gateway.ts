@@ -4,7 +4,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedKeys } from '../../src/cli/serve.js';
+import type { Clock } from '../../src/clock/index.js';
 import { parseConfigText } from '../../src/config/index.js';
+import type { GatewayEvents } from '../../src/gateway/index.js';
 import { createGateway, type Gateway } from '../../src/server/index.js';
 import { SqliteStore, type UsageRecord } from '../../src/store/index.js';
 
@@ -17,7 +19,16 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGatewayFromYaml(yaml: string, dir?: string): Promise<TestGateway> {
+export interface GatewayTestOptions {
+  readonly events?: GatewayEvents;
+  readonly clock?: Clock;
+}
+
+export async function startGatewayFromYaml(
+  yaml: string,
+  dir?: string,
+  opts: GatewayTestOptions = {},
+): Promise<TestGateway> {
   const config = parseConfigText(yaml, 'test.yaml', {});
   const store = new SqliteStore(join(dir ?? mkdtempSync(join(tmpdir(), 'entente-gw-')), 'entente.db'));
   await store.migrate();
@@ -28,6 +39,8 @@ export async function startGatewayFromYaml(yaml: string, dir?: string): Promise<
     keyRefreshMs: 100,
     agreementFile: null,
     priceBooks: null,
+    ...(opts.events ? { events: opts.events } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const baseURL = `${await gateway.listen()}/v1`;
   return {

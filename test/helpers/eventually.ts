@@ -1,0 +1,25 @@
+// Waiting on a condition instead of sleeping a fixed time: checks `check` again every couple of
+// milliseconds (I/O callbacks run in between) until it returns something truthy, and fails with
+// `what` if that takes longer than the timeout. How long it takes never decides a test's verdict.
+import { setTimeout as tick } from 'node:timers/promises';
+
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    await tick(2);
+  }
+}
