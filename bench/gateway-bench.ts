@@ -10,12 +10,14 @@
 // Reports per target and mode: saturation throughput (wrk, 64 connections), p50/p99 at fixed
 // rates of 100 and 500 requests/s (open loop), added latency against direct, time to first
 // streamed byte, CPU per 1k requests, and peak RSS. Results go to bench/results/<date>.json.
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { systemClock } from '../src/clock/index.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -144,9 +146,9 @@ interface Target {
 
 async function measure(t: Target, stream: boolean) {
   const before = t.pid ? cpuTicks(t.pid) : 0;
-  const t0 = Date.now();
+  const t0 = performance.now();
   const rps = await wrk(t.url, t.headers, stream);
-  const elapsedS = (Date.now() - t0) / 1000;
+  const elapsedS = (performance.now() - t0) / 1000;
   const cpuMs = t.pid ? (cpuTicks(t.pid) - before) * 10 : Number.NaN;
   const requests = rps * Math.min(elapsedS, seconds);
   const at100 = await fixedRate(t.url, 100, stream, t.headers);
@@ -302,7 +304,7 @@ type M = {
 };
 const ms = (us: number) => (us / 1000).toFixed(3);
 const lines: string[] = [
-  `# Gateway benchmark (${new Date().toISOString()}, ${seconds}s per run, gateway pinned to core 0: ${canPin})`,
+  `# Gateway benchmark (${new Date(systemClock.now()).toISOString()}, ${seconds}s per run, gateway pinned to core 0: ${canPin})`,
   '',
 ];
 for (const mode of ['json', 'stream']) {
@@ -363,6 +365,6 @@ for (const mode of ['json', 'stream']) {
 const report = lines.join('\n');
 process.stdout.write(`${report}\n`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const stamp = new Date(systemClock.now()).toISOString().replace(/[:.]/g, '-');
 writeFileSync(join(root, `bench/results/${stamp}.json`), JSON.stringify(results, null, 2));
 writeFileSync(join(root, `bench/results/${stamp}.md`), report);

@@ -1,9 +1,11 @@
 // What the agreement costs a request: the route-table lookup (model entry + licence decision +
 // deployment order) against a bare Map.get baseline, and how long a rebuild holds the event loop
 // while traffic flows. Run: npm run build && node dist/bench/route-table-bench.js
+
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { loadAgreement } from '../src/agreements/index.js';
+import { systemClock } from '../src/clock/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import type { RolloutEvent } from '../src/rollout/index.js';
 import { compileCatalog, compileRouteTable, orderDeployments } from '../src/routing/index.js';
@@ -70,7 +72,7 @@ const lookupNs = ((performance.now() - t0) * 1e6) / N;
 const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
 const timer = setInterval(() => {
-  table = compileRouteTable(catalog, agreement, log, Date.now(), ['microsoft']);
+  table = compileRouteTable(catalog, agreement, log, systemClock.now(), ['microsoft']);
 }, 100);
 const until = performance.now() + 2000;
 let lookups = 0;

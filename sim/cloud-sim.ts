@@ -1,6 +1,6 @@
 // The common frame of the Bedrock, Google and Anthropic simulators: one loopback port that speaks
 // HTTP/1.1 and cleartext HTTP/2 (the AWS SDK's default handler uses h2c with prior knowledge,
-// shared/reference/providers.md 4.5), the same /_sim/ control API and fault kinds as the OpenAI
+// https://docs.aws.amazon.com/sdk-for-javascript/v3/developer-guide/http2.html), the same /_sim/ control API and fault kinds as the OpenAI
 // family simulator, and a record of the requests each simulator received.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
@@ -11,6 +11,7 @@ import {
 } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { type Clock, systemClock } from '../src/clock/index.js';
 import type { Fault, RecordedRequest, SimSettings } from './openai-family-sim.js';
 
 export type SimRequest = IncomingMessage | Http2ServerRequest;
@@ -34,6 +35,8 @@ export interface RequestContext {
   takeFault(): Fault | null;
   record(body: unknown, deployment: string | null): RecordedRequest;
   readonly settings: SimSettings;
+  /** The simulated cloud's clock (token lifetimes); a test may share its ManualClock with the gateway. */
+  readonly clock: Clock;
 }
 
 /** writeHead on either protocol (their overloads differ only in types). */
@@ -92,6 +95,7 @@ export interface CloudSimStartOptions {
   /** The cloud name in scripted replies ("Simulated reply from <cloud>/…"). */
   readonly cloud?: string;
   readonly apiKey?: string;
+  readonly clock?: Clock;
 }
 
 /** The fault a simulator applies: to every request until cleared, or to the next `count`. */
@@ -176,6 +180,7 @@ export function startCloudSim(opts: CloudSimOptions): Promise<CloudSimulator> {
         url,
         raw,
         takeFault: () => fault.take(),
+        clock: opts.clock ?? systemClock,
         settings,
         record(body, deployment) {
           const r = {

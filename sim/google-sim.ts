@@ -127,13 +127,13 @@ async function issueToken(ctx: RequestContext): Promise<void> {
     iat?: number;
     scope?: string;
   };
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(ctx.clock.now() / 1000);
   if (!claims.scope?.includes('cloud-platform')) return deny('missing scope');
   if (!claims.iat || !claims.exp || claims.exp <= now || claims.iat > now + 60)
     return deny('Invalid JWT: token must be a short-lived token');
   const lifetimeS = ctx.settings.tokenLifetimeS ?? 3600;
   const token = `ya29.sim-${++tokenSeq}`;
-  issued.set(token, Date.now() + lifetimeS * 1000);
+  issued.set(token, ctx.clock.now() + lifetimeS * 1000);
   ctx.record({ grant_type: form.get('grant_type'), claims }, null);
   sendJson(ctx.res, 200, { access_token: token, expires_in: lifetimeS, token_type: 'Bearer' });
 }
@@ -161,7 +161,7 @@ export function startGoogleSimulator(opts: CloudSimStartOptions = {}): Promise<C
       const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
       const key =
         (req.headers['x-goog-api-key'] as string | undefined) ?? url.searchParams.get('key') ?? bearer;
-      const issuedOk = bearer !== undefined && (issued.get(bearer) ?? 0) > Date.now();
+      const issuedOk = bearer !== undefined && (issued.get(bearer) ?? 0) > ctx.clock.now();
       if (
         ctx.settings.serviceAccountPublicKey
           ? !issuedOk
@@ -234,7 +234,7 @@ export function startGoogleSimulator(opts: CloudSimStartOptions = {}): Promise<C
       const base = {
         modelVersion: model,
         responseId,
-        ...(project ? { createTime: new Date().toISOString() } : {}),
+        ...(project ? { createTime: new Date(ctx.clock.now()).toISOString() } : {}),
       };
       const c = reply.choices[0]!;
       if (method === 'generateContent') {

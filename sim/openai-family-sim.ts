@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { systemClock } from '../src/clock/index.js';
 import { FaultSlot, sendJson, sleep } from './cloud-sim.js';
 import {
   countWords,
@@ -417,7 +418,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     const body = {
       id: `chatcmpl-${randomUUID()}`,
       object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
+      created: Math.floor(systemClock.now() / 1000),
       model,
       system_fingerprint: 'fp_sim',
       ...(kind === 'azure-openai'
@@ -479,7 +480,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     const includeUsage =
       (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
     const id = `chatcmpl-${randomUUID()}`;
-    const created = Math.floor(Date.now() / 1000);
+    const created = Math.floor(systemClock.now() / 1000);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { errorCatalogue } from '../src/errors/index.js';
+import { eventually } from './helpers/eventually.js';
 import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
 
 let stack: Stack;
@@ -171,8 +172,11 @@ describe('bad input', () => {
       const r = await streamAt(50, 'a b c d e f g h i j k l', ac.signal);
       await r.body!.getReader().read();
       ac.abort();
-      await new Promise((res) => setTimeout(res, 100));
-      assert.equal((await usageRecord(r.headers.get('x-request-id')!))?.errorCode, 'client_closed');
+      const id = r.headers.get('x-request-id')!;
+      await eventually(
+        async () => (await usageRecord(id))?.errorCode === 'client_closed',
+        'the 499 usage record',
+      );
       await stillUp();
     } finally {
       stack.azure.settings.tokensPerSecond = 0;

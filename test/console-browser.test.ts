@@ -13,6 +13,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadAgreement } from '../src/agreements/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
 import { appendRolloutEvent } from '../src/rollout/index.js';
+import { eventually } from './helpers/eventually.js';
 import { DEMO_KEY, type Stack, sha, startStack } from './helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -99,11 +100,10 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
       .catch(() => undefined);
     await stack.gateway.context.usageLog.flush();
     // Wait for the ledger to post the priced usage.
-    for (let i = 0; i < 100; i++) {
+    await eventually(async () => {
       const r = (await admin('/v1/entente/revenue-share')) as { shares: { accruedMicros: string }[] };
-      if (r.shares.some((s) => s.accruedMicros !== '0')) break;
-      await new Promise((res) => setTimeout(res, 50));
-    }
+      return r.shares.some((s) => s.accruedMicros !== '0');
+    }, 'the ledger to accrue the revenue share');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -239,8 +239,7 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     await page.fill('[data-testid="request-search"]', failedOver.requestId);
     // (waitForFunction would evaluate a string, which the console's CSP rightly forbids.)
     const rows = page.locator('table[data-testid="requests"] tbody tr');
-    for (let i = 0; i < 100 && (await rows.count()) !== 1; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await rows.count(), 1);
+    await eventually(async () => (await rows.count()) === 1, 'the search to narrow the table to one row');
     await page.click('table[data-testid="requests"] tbody tr');
     await page.waitForSelector('[data-testid="request-detail"] pre');
     assert.match((await text('request-detail')) ?? '', /failed over: served by openai on attempt 2/);

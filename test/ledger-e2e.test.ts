@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { parsePriceBooks, periodOf } from '../src/ledger/index.js';
+import { eventually } from './helpers/eventually.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
 import { DEMO_KEY, type Stack, stackYaml, startStack } from './helpers/stack.js';
 
@@ -110,8 +111,11 @@ describe('metering end to end', () => {
     const capMicros = 200n;
     assert.ok((revenue * 20n) / 100n > capMicros, `the traffic must pass the cap (${revenue})`);
     await stack.gateway.context.usageLog.flush();
-    // The meter runs every 50 ms; the CLI also posts anything pending before it reports.
-    await new Promise((r) => setTimeout(r, 300));
+    // The meter posts each stored batch; wait until nothing is left pending.
+    await eventually(
+      async () => (await stack.store.pendingUsage(1)).length === 0,
+      'the meter to post every record',
+    );
 
     const statement = JSON.parse(
       await entente('ledger', 'statement', '--period', periodOf(Date.now()), '--format', 'json'),

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { parsePriceBooks } from '../src/ledger/index.js';
+import { eventually } from './helpers/eventually.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
 import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
 
@@ -71,7 +72,11 @@ test('the counters match the traffic exactly', async () => {
     client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
   );
   await stack.gateway.context.usageLog.flush();
-  await new Promise((r) => setTimeout(r, 150)); // the meter posts what the usage log stored
+  // The meter posts what the usage log stored.
+  await eventually(
+    async () => (await stack.store.pendingUsage(1)).length === 0,
+    'the meter to post every record',
+  );
 
   const denied = await fetch(`${stack.url}/metrics`);
   assert.equal(denied.status, 401, 'behind the admin key');

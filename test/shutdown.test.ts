@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { SqliteStore } from '../src/store/index.js';
+import { eventually } from './helpers/eventually.js';
 
 const cli = fileURLToPath(new URL('../../bin/entente.js', import.meta.url));
 const KEY = 'sk-shutdown-test';
@@ -79,11 +80,10 @@ usage: { batchSize: 1000, flushIntervalMs: 60000 }
   });
   // SIGTERM only once every request has reached the simulated cloud (which answers after 400 ms):
   // all of them are in flight, none answered yet.
-  for (let i = 0; i < 200; i++) {
+  await eventually(async () => {
     const seen = (await (await fetch(`${simUrl}/_sim/requests`)).json()) as { count: number };
-    if (seen.count >= N) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return seen.count >= N;
+  }, 'every request to reach the simulated cloud');
   child.kill('SIGTERM');
   await Promise.all(requests);
   assert.equal(await exited, 0, `serve exited cleanly: ${stderr}`);

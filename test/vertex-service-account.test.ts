@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { type CloudSimulator, startGoogleSimulator } from '../sim/index.js';
+import { ManualClock } from '../src/clock/index.js';
+import { eventually } from './helpers/eventually.js';
 import { startGatewayFromYaml, type TestGateway } from './helpers/gateway.js';
 import { sha } from './helpers/stack.js';
 
@@ -27,9 +29,11 @@ describe('Vertex with a service-account key', () => {
     });
   const good = keyPair();
   const email = 'entente@my-proj.iam.gserviceaccount.com';
+  // One clock for the gateway and the simulated Google: token lifetimes pass when the test says.
+  const clock = new ManualClock(Date.UTC(2026, 5, 1));
 
   before(async () => {
-    sim = await startGoogleSimulator();
+    sim = await startGoogleSimulator({ clock });
     sim.settings.serviceAccountPublicKey = good.publicKey;
     sim.settings.tokenLifetimeS = 2;
     const write = (name: string, privateKey: string) => {
@@ -66,6 +70,7 @@ tenants:
     keys: [{ id: k, sha256: ${sha(KEY)}, models: ["*"] }]
 `,
       dir,
+      { clock },
     );
     client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
   });
@@ -92,12 +97,28 @@ tenants:
     assert.equal(grant.claims.scope, 'https://www.googleapis.com/auth/cloud-platform');
   });
 
+  const tokensIssued = () => sim.requests.filter((r) => r.url === '/token').length;
+
   test('it is refreshed before it expires; requests keep working', async () => {
     await client.chat.completions.create({ model: 'gemini', messages: [{ role: 'user', content: 'one' }] });
     const first = lastBearer();
-    await new Promise((r) => setTimeout(r, 2_300)); // past the 2 s life of the first token
+    const issued = tokensIssued();
+    // 80% of the 2 s life: the refresh falls due, and the new token arrives before the old expires.
+    clock.advance(1_600);
+    await eventually(() => tokensIssued() > issued, 'the refreshed token to be fetched');
+    clock.advance(500); // past the first token's life: the simulated cloud now refuses it
     await client.chat.completions.create({ model: 'gemini', messages: [{ role: 'user', content: 'two' }] });
     assert.notEqual(lastBearer(), first);
+  });
+
+  test('no refresh is due before 80% of the life: the same token keeps serving', async () => {
+    const issued = tokensIssued();
+    await client.chat.completions.create({ model: 'gemini', messages: [{ role: 'user', content: 'a' }] });
+    const before = lastBearer();
+    clock.advance(1_000);
+    await client.chat.completions.create({ model: 'gemini', messages: [{ role: 'user', content: 'b' }] });
+    assert.equal(lastBearer(), before);
+    assert.equal(tokensIssued(), issued);
   });
 
   test('a key the token endpoint refuses gives no token: the request fails, the gateway lives', async () => {

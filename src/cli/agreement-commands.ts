@@ -11,6 +11,7 @@ import {
   loadAgreement,
   versionAsOf,
 } from '../agreements/index.js';
+import { systemClock } from '../clock/index.js';
 import { loadConfig } from '../config/index.js';
 import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
 import { appendRolloutEvent, gateFor, readRolloutLog, stagesNow } from '../rollout/index.js';
@@ -75,7 +76,7 @@ export async function agreementCommand(
     return;
   }
   if (sub === 'show') {
-    const asOf = instant(values['as-of'], '--as-of', fail) ?? Date.now();
+    const asOf = instant(values['as-of'], '--as-of', fail) ?? systemClock.now();
     const knownAt = instant(values['known-at'], '--known-at', fail);
     const v = versionAsOf(a, asOf, knownAt);
     if (!v)
@@ -147,7 +148,7 @@ export async function rolloutCommand(
     if (sub === 'status') {
       const log = await readRolloutLog(store);
       if (values.json) return out(toJson(log));
-      const now = Date.now();
+      const now = systemClock.now();
       const term = versionAsOf(agreement, now)?.terms.cloud;
       const catalog = compileCatalog(loaded.config);
       const latest = stagesNow(log);
@@ -180,7 +181,7 @@ export async function rolloutCommand(
         region: values.region ?? 'global',
         stage: stage as 'ga',
         evidence: values.evidence ?? '',
-        atMs: Date.now(),
+        atMs: systemClock.now(),
       });
       if (!r.ok) fail(`refused: ${r.code}: ${r.reason}`, 1);
       out(`recorded as rollout log #${r.seq}: ${model}@${modelVersion} ${stage} on ${cloud}`);
@@ -200,7 +201,7 @@ export async function rolloutCommand(
         capability: values.capability,
         primaryCannotSupport: values['primary-cannot-support'] === true,
         partnerDecisionRef: values['partner-decision'] ?? '',
-        atMs: Date.now(),
+        atMs: systemClock.now(),
       });
       if (!r.ok) fail(`refused: ${r.code}: ${r.reason}`, 1);
       out(`waiver recorded as rollout log #${r.seq}`);
@@ -239,7 +240,7 @@ export async function routeCommand(
     const licensee = values.tenant
       ? (loaded.config.tenants.find((t) => t.id === values.tenant)?.licensee ?? null)
       : null;
-    const at = instant(values.at, '--at', fail) ?? Date.now();
+    const at = instant(values.at, '--at', fail) ?? systemClock.now();
     const table = compileRouteTable(
       compileCatalog(loaded.config),
       agreement,

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
 import { loadAgreement } from '../agreements/index.js';
+import { systemClock } from '../clock/index.js';
 import {
   balances,
   buildStatement,
@@ -89,7 +90,7 @@ export async function ledgerCommand(
       return;
     }
     if (sub === 'statement') {
-      const period = values.period ?? periodOf(Date.now());
+      const period = values.period ?? periodOf(systemClock.now());
       if (!/^\d{4}-\d{2}$/.test(period)) fail(`--period must be YYYY-MM, got '${period}'`);
       const s = await buildStatement(store, period, values.account);
       const format = values.format ?? 'csv';
@@ -100,7 +101,7 @@ export async function ledgerCommand(
     if (sub === 'close') {
       if (!values.period || !/^\d{4}-\d{2}$/.test(values.period))
         fail('usage: entente ledger close --period YYYY-MM');
-      const closed = await store.closePeriod(values.period, Date.now());
+      const closed = await store.closePeriod(values.period, systemClock.now());
       out(
         closed
           ? `closed ${values.period}: its statement will not change; later entries land in the next open period`
@@ -119,7 +120,7 @@ export async function ledgerCommand(
       }
       const r = await postRefund(
         store,
-        { refundId: values.id, requestId: values.request, amountMicros, atMs: Date.now() },
+        { refundId: values.id, requestId: values.request, amountMicros, atMs: systemClock.now() },
         setup,
       );
       if (!r.ok) fail(`refused: ${r.code}: ${r.message}`, 1);
@@ -147,7 +148,12 @@ export async function revenueShareCommand(
   await withLedger(configFile, fail, async (store, setup) => {
     await drain(store, setup);
     if (!setup.agreement) fail('no agreement in the config (agreement.file)');
-    const status = await revenueShareStatus(store, setup.agreement, setup.priceBooks.currency, Date.now());
+    const status = await revenueShareStatus(
+      store,
+      setup.agreement,
+      setup.priceBooks.currency,
+      systemClock.now(),
+    );
     if (values.json) return out(toJson(status));
     for (const s of status) {
       out(

@@ -1,6 +1,7 @@
 // The `entente` command: thin over the modules. `entente help` lists the commands.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { systemClock } from '../clock/index.js';
 import { loadConfig } from '../config/index.js';
 import { EntenteError, isEntenteError } from '../errors/index.js';
 import { generateKey, hashKey } from '../gateway/index.js';
@@ -140,7 +141,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
             tenantId: values.tenant,
             sha256: hashKey(key),
             models,
-            createdAtMs: Date.now(),
+            createdAtMs: systemClock.now(),
             revokedAtMs: null,
           });
           process.stdout.write(
@@ -154,7 +155,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           }
         } else if (sub === 'revoke') {
           if (!positionals[0]) fail('usage: entente keys revoke KEY_ID');
-          const ok = await store.revokeApiKey(positionals[0], Date.now());
+          const ok = await store.revokeApiKey(positionals[0], systemClock.now());
           if (!ok) fail(`no active key with id '${positionals[0]}'`, 1);
           process.stdout.write(`revoked ${positionals[0]}\n`);
         } else {

@@ -3,6 +3,7 @@
 // and written every 50 ms (or at 256 KiB) off the event loop, so a line per request costs neither
 // a write(2) per request nor a stall when the log reader is slow.
 import { write, writeSync } from 'node:fs';
+import { systemClock } from '../clock/index.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -79,7 +80,7 @@ export function bufferedStdout(fd = 1): (line: string) => void {
       return;
     }
     if (dropped > 0) {
-      buf += `{"time":"${new Date().toISOString()}","level":"warn","msg":"log lines dropped: stdout is not being read","dropped":${dropped}}\n`;
+      buf += `{"time":"${new Date(systemClock.now()).toISOString()}","level":"warn","msg":"log lines dropped: stdout is not being read","dropped":${dropped}}\n`;
       dropped = 0;
     }
     buf += line;
@@ -98,14 +99,16 @@ export function createLogger(
   const min = order[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < min) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields })}\n`);
+    write(
+      `${JSON.stringify({ time: new Date(systemClock.now()).toISOString(), level: lvl, msg, ...fields })}\n`,
+    );
   };
   const infoOn = order.info >= min;
   // The timestamp string changes once a millisecond; formatting it is a visible part of a line.
   let lastMs = -1;
   let lastIso = '';
   const iso = () => {
-    const now = Date.now();
+    const now = systemClock.now();
     if (now !== lastMs) {
       lastMs = now;
       lastIso = new Date(now).toISOString();

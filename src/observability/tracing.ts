@@ -6,6 +6,7 @@
 // makes the request's span a child of the caller's.
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
+import { systemClock } from '../clock/index.js';
 import type { Logger } from './logger.js';
 
 export type SpanKind = 'server' | 'client' | 'internal';
@@ -68,7 +69,7 @@ interface Finished {
 }
 
 /** Nanoseconds since the epoch as a decimal string, from a high-resolution clock. */
-const origin = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+const origin = BigInt(systemClock.now()) * 1_000_000n - process.hrtime.bigint();
 const nowNanos = () => (origin + process.hrtime.bigint()).toString();
 
 function attr(key: string, v: AttrValue): { key: string; value: Record<string, AttrValue> } {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { seedKeys } from '../../src/cli/serve.js';
+import type { Clock } from '../../src/clock/index.js';
 import { parseConfigText } from '../../src/config/index.js';
 import type { PriceBooks } from '../../src/ledger/index.js';
 import type { Logger } from '../../src/observability/index.js';
@@ -46,6 +47,8 @@ export interface StackOptions {
   readonly logger?: Logger;
   /** Runs before the gateway starts (seed the rollout log, say). */
   readonly beforeStart?: (store: Store) => Promise<void>;
+  /** The gateway's clock (a ManualClock moves time by hand); the system clock when absent. */
+  readonly clock?: Clock;
 }
 
 export function stackYaml(azureUrl: string, openaiUrl: string, opts: StackOptions = {}): string {
@@ -110,7 +113,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'entente-test-'));
   const store = new SqliteStore(join(dir, 'entente.db'));
   await store.migrate();
-  await seedKeys(store, config);
+  await seedKeys(store, config, opts.clock);
   await opts.beforeStart?.(store);
   const gateway = await createGateway({
     config,
@@ -119,6 +122,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     agreementFile: opts.agreementFile ?? null,
     priceBooks: opts.priceBooks ?? null,
     ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const url = await gateway.listen();
   return {

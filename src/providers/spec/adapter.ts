@@ -24,7 +24,7 @@ export interface AdapterTarget {
   readonly aws?: AwsCredentials;
   /** Anthropic API version (`anthropic-version` header or body field). */
   readonly anthropicVersion?: string;
-  /** The clock request signing uses; Date.now when absent. */
+  /** The clock request signing uses; the system clock when absent. */
   readonly nowMs?: () => number;
 }
 

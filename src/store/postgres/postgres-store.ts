@@ -1,6 +1,7 @@
 // The cluster store: PostgreSQL through node-postgres (pg), shared by several gateway nodes.
 // Usage appends are one multi-row INSERT per batch, idempotent on request_id.
 import pg from 'pg';
+import { systemClock } from '../../clock/index.js';
 import { keyFromRow, ledgerRowFromDb, usageColumns, usageFromRow, usageToRow } from '../rows.js';
 import type {
   ApiKeyRecord,
@@ -111,7 +112,7 @@ export class PostgresStore implements Store {
         await client.query(migrations[v - 1]!);
         await client.query('INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)', [
           v,
-          Date.now(),
+          systemClock.now(),
         ]);
       }
       await client.query('COMMIT');
@@ -209,7 +210,7 @@ export class PostgresStore implements Store {
       }
       const ins = await client.query<{ seq: string }>(
         'INSERT INTO rollout_events (payload, recorded_at_ms) VALUES ($1, $2) RETURNING seq',
-        [JSON.stringify(payload), Date.now()],
+        [JSON.stringify(payload), systemClock.now()],
       );
       await client.query('COMMIT');
       return { seq: Number(ins.rows[0]!.seq) };
@@ -302,7 +303,7 @@ export class PostgresStore implements Store {
         closed: new Set(closed.rows.map((r) => r.period)),
         receivableTotals,
       });
-      const now = Date.now();
+      const now = systemClock.now();
       if (p.txs.length > 0) {
         await client.query(
           `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms)

@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { systemClock } from '../../clock/index.js';
 import { keyFromRow, ledgerRowFromDb, usageColumns, usageFromRow, usageToRow } from '../rows.js';
 import type {
   ApiKeyRecord,
@@ -107,7 +108,10 @@ export class SqliteStore implements Store {
     db.transaction(() => {
       for (let v = (applied.v ?? 0) + 1; v <= migrations.length; v++) {
         db.exec(migrations[v - 1]!);
-        db.prepare('INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)').run(v, Date.now());
+        db.prepare('INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)').run(
+          v,
+          systemClock.now(),
+        );
       }
     })();
     this.#insertUsage = db.prepare(
@@ -184,7 +188,7 @@ export class SqliteStore implements Store {
       if (refused !== null) return { refused };
       const info = this.#db
         .prepare('INSERT INTO rollout_events (payload, recorded_at_ms) VALUES (?, ?)')
-        .run(JSON.stringify(payload), Date.now());
+        .run(JSON.stringify(payload), systemClock.now());
       return { seq: Number(info.lastInsertRowid) };
     });
     return run.immediate();
@@ -243,7 +247,7 @@ export class SqliteStore implements Store {
         for (const r of rows) receivableTotals.set(r.k, r.total);
       }
       const p = plan({ existing, states, closed: this.#closed(), receivableTotals });
-      const now = Date.now();
+      const now = systemClock.now();
       const insTx = db.prepare(
         'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
