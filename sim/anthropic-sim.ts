@@ -18,8 +18,8 @@ import {
   writeHead,
 } from './cloud-sim.js';
 import { fromAnthropic } from './native-requests.js';
-import type { Fault } from './openai-family-sim.js';
 import { type ScriptedReply, scriptReply } from './script-reply.js';
+import type { Fault } from './sim-types.js';
 
 export const ANTHROPIC_VERSIONS = new Set(['2023-06-01', '2026-10-21']);
 

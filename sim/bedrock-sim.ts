@@ -20,7 +20,6 @@ import {
   writeHead,
 } from './cloud-sim.js';
 import { fromAnthropic, fromConverse } from './native-requests.js';
-import type { Fault } from './openai-family-sim.js';
 import {
   countWords,
   type ScriptedReply,
@@ -28,6 +27,7 @@ import {
   scriptReply,
   simEmbedding,
 } from './script-reply.js';
+import type { Fault } from './sim-types.js';
 
 type Obj = Record<string, unknown>;
 

@@ -12,7 +12,7 @@ import {
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../src/clock/index.js';
-import type { Fault, RecordedRequest, SimSettings } from './openai-family-sim.js';
+import type { Fault, RecordedRequest, SimSettings } from './sim-types.js';
 
 export type SimRequest = IncomingMessage | Http2ServerRequest;
 export type SimResponse = ServerResponse | Http2ServerResponse;

@@ -30,7 +30,6 @@ import {
   writeHead,
 } from './cloud-sim.js';
 import { fromAnthropic, fromGemini } from './native-requests.js';
-import type { Fault } from './openai-family-sim.js';
 import {
   countWords,
   type ScriptedReply,
@@ -38,6 +37,7 @@ import {
   scriptReply,
   simEmbedding,
 } from './script-reply.js';
+import type { Fault } from './sim-types.js';
 
 type Obj = Record<string, unknown>;
 

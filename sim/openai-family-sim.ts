@@ -1,5 +1,5 @@
-// Simulators of OpenAI and Azure OpenAI, faithful to shared/reference/providers.md sections 2, 3
-// and 8: the same paths, auth headers, JSON bodies, SSE bytes and error shapes, so that the
+// Simulators of OpenAI and Azure OpenAI, faithful to the public API references
+// (https://platform.openai.com/docs/api-reference, Azure OpenAI's REST reference): the same paths, auth headers, JSON bodies, SSE bytes and error shapes, so that the
 // official `openai` SDK (its OpenAI and AzureOpenAI clients) accepts them. Each can be told its
 // latency, token rate and faults through a small control API under /_sim/.
 import { randomUUID } from 'node:crypto';
@@ -14,51 +14,11 @@ import {
   scriptReply,
   simEmbedding,
 } from './script-reply.js';
+import type { Fault, RecordedRequest, SimSettings } from './sim-types.js';
 
 export type SimKind = 'openai' | 'azure-openai';
 
-export type FaultKind =
-  | 'rate_limit' // 429 with retry-after
-  | 'server_error' // 500
-  | 'unavailable' // 503
-  | 'hang' // accept the request, never answer
-  | 'cut' // streams: cut the connection after `afterChunks` content chunks; JSON: cut mid-body
-  | 'reset' // destroy the socket before any response
-  | 'content_filter' // Azure: 400 content_filter for the prompt
-  | 'stream_error'; // streams: the cloud's own in-stream error event after `afterChunks` chunks
-
-export interface Fault {
-  readonly kind: FaultKind;
-  /** How many requests the fault applies to; omitted = every request until cleared. */
-  readonly count?: number;
-  readonly retryAfterS?: number;
-  readonly afterChunks?: number;
-}
-
-export interface SimSettings {
-  latencyMs: number;
-  /** 0 = send all chunks at once. */
-  tokensPerSecond: number;
-  /** Overrides the scripted reply text. */
-  reply?: string;
-  /** When set, requests must carry this key. */
-  apiKey?: string;
-  /** Google: verify service-account JWTs at POST /token with this public key (PEM), and then
-   * accept on Vertex routes only the access tokens /token issued and that have not expired. */
-  serviceAccountPublicKey?: string;
-  /** Google: the life of the access tokens /token issues. */
-  tokenLifetimeS?: number;
-}
-
-export interface RecordedRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: unknown;
-  readonly deployment: string | null;
-  /** The usage the simulated cloud reported for this request, in its own native shape. */
-  usage?: unknown;
-}
+export type { Fault, FaultKind, RecordedRequest, SimSettings } from './sim-types.js';
 
 export interface Simulator {
   readonly kind: SimKind;

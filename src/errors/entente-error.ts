@@ -65,10 +65,6 @@ export const operatorErrors = {
     summary:
       'A ledger transaction would not balance or would break 0 ≤ accrued ≤ cap; nothing was committed.',
   },
-  not_found_in_store: {
-    exitCode: 1,
-    summary: 'The id given (a key, a period, a request) is not in the store.',
-  },
 } as const satisfies Record<string, OperatorErrorSpec>;
 
 export type OperatorErrorCode = keyof typeof operatorErrors;

@@ -2,13 +2,14 @@
 // the usage log and its meter, telemetry, and the OpenAI API's route table. The HTTP server that
 // serves it (and mounts the admin API beside it) is built by src/server.
 import { randomUUID } from 'node:crypto';
-import { type Clock, systemClock } from '../clock/index.js';
+import { type Clock, systemClock, type Timer } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { Router } from '../http/index.js';
 import { Meter, type PriceBooks, UsageLog } from '../ledger/index.js';
 import {
   createGatewayMetrics,
   createOtlpTracer,
+  type GatewayMetrics,
   type Logger,
   noopTracer,
   silentLogger,
@@ -62,13 +63,9 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const { config, store } = opts;
   const log = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
-  const upstreams = new Map<string, Upstream>();
-  const deps = { simUrls: opts.simUrls ?? new Map(), env: opts.env ?? process.env, clock, log };
-  for (const u of config.upstreams) upstreams.set(u.id, createUpstream(u, deps));
-  // Upstreams that mint their own tokens (Vertex service accounts) start with one in hand.
-  await Promise.all([...upstreams.values()].map((u) => u.credentials.start()));
+  const upstreams = await startUpstreams(opts, clock, log);
   const keys = new KeyRing(await store.listApiKeys());
-  // Created below once the route table (and so the agreement) is loaded.
+  // Set below once the route table (and so the agreement) is loaded.
   let meter: Meter | null = null;
   const usageLog = new UsageLog(store, {
     batchSize: config.usage.batchSize,
@@ -80,16 +77,6 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const metrics = createGatewayMetrics();
   const otlp = config.observability.otlp;
   const tracer = otlp ? createOtlpTracer(otlp, log) : noopTracer;
-  const health = new HealthTracker(config.routing.cooldown, {
-    onCooldown: (key, untilMs, reason) => {
-      metrics.cooldowns.inc({ deployment: key, reason });
-      log.warn('deployment cooling down', {
-        deployment: key,
-        until: new Date(untilMs).toISOString(),
-        reason,
-      });
-    },
-  });
   const catalog = compileCatalog(config);
   const licenseeOf = new Map(
     config.tenants.flatMap((t) => (t.licensee ? [[t.id, t.licensee] as const] : [])),
@@ -112,7 +99,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     licenseeOf,
     upstreams,
     bindings: bindDeployments(catalog, upstreams),
-    health,
+    health: createHealth(config, metrics, log),
     keys,
     usageLog,
     events: opts.events ?? {},
@@ -122,22 +109,8 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     tracer,
     logger: log,
   };
-  const books = opts.priceBooks ?? null;
-  if (books)
-    meter = new Meter(
-      store,
-      () => ({ priceBooks: books, agreement: routes.agreement, owner: config.ledger?.owner ?? 'operator' }),
-      config.ledger?.intervalMs ?? 1_000,
-      log,
-      clock,
-    );
-  const refresh = clock.setInterval(() => {
-    store.listApiKeys().then(
-      (k) => keys.replace(k),
-      (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message }),
-    );
-  }, opts.keyRefreshMs ?? 5_000);
-
+  meter = createMeter(opts, routes, clock, log);
+  const refresh = refreshKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
   return {
     context,
     store,
@@ -153,4 +126,54 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
       await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
     },
   };
+}
+
+/** One pool and bound provider per upstream; those that mint tokens start with one in hand. */
+async function startUpstreams(
+  opts: GatewayOptions,
+  clock: Clock,
+  log: Logger,
+): Promise<Map<string, Upstream>> {
+  const deps = { simUrls: opts.simUrls ?? new Map(), env: opts.env ?? process.env, clock, log };
+  const upstreams = new Map<string, Upstream>();
+  for (const u of opts.config.upstreams) upstreams.set(u.id, createUpstream(u, deps));
+  await Promise.all([...upstreams.values()].map((u) => u.credentials.start()));
+  return upstreams;
+}
+
+function createHealth(config: Config, metrics: GatewayMetrics, log: Logger): HealthTracker {
+  return new HealthTracker(config.routing.cooldown, {
+    onCooldown: (key, untilMs, reason) => {
+      metrics.cooldowns.inc({ deployment: key, reason });
+      log.warn('deployment cooling down', {
+        deployment: key,
+        until: new Date(untilMs).toISOString(),
+        reason,
+      });
+    },
+  });
+}
+
+/** Metering, when the config has price books: usage is posted to the ledger off the request path. */
+function createMeter(opts: GatewayOptions, routes: LiveRoutes, clock: Clock, log: Logger): Meter | null {
+  const books = opts.priceBooks ?? null;
+  if (!books) return null;
+  const owner = opts.config.ledger?.owner ?? 'operator';
+  return new Meter(
+    opts.store,
+    () => ({ priceBooks: books, agreement: routes.agreement, owner }),
+    opts.config.ledger?.intervalMs ?? 1_000,
+    log,
+    clock,
+  );
+}
+
+/** Re-reads the keys every `everyMs`, so revocations and new keys take effect without a restart. */
+function refreshKeys(store: Store, keys: KeyRing, clock: Clock, everyMs: number, log: Logger): Timer {
+  return clock.setInterval(() => {
+    store.listApiKeys().then(
+      (k) => keys.replace(k),
+      (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message }),
+    );
+  }, everyMs);
 }

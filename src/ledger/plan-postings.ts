@@ -5,7 +5,9 @@
 // totals:  due = min(cap, floor(rate × Σ revenue)),  accrual = due − accrued.
 // So rounding never drifts, and the cap is never passed, whatever the batching or the order.
 import { createHash } from 'node:crypto';
+import { EntenteError } from '../errors/index.js';
 import type { UsageRecord } from '../store/index.js';
+import { assertAccrualWithinCap, assertBalanced } from './invariants.js';
 import { mulRatioFloor } from './money.js';
 
 export interface Entry {
@@ -133,6 +135,12 @@ export function planPostings(
       const uncapped = mulRatioFloor(revenue, t.num, t.den);
       const due = t.capMicros !== null && uncapped > t.capMicros ? t.capMicros : uncapped;
       const delta = due - s.accruedMicros;
+      // Only a refund may lower an accrual; usage never does (the past is fixed).
+      if (delta < 0n)
+        throw new EntenteError(
+          'ledger_invariant_violated',
+          `revenue share ${t.id}: usage ${u.requestId} would lower the accrual by ${-delta} micro-units`,
+        );
       next.set(t.id, { revenueMicros: revenue, accruedMicros: due });
       if (delta === 0n) continue;
       txs.push({
@@ -150,5 +158,9 @@ export function planPostings(
       });
     }
   }
+  // Checked before the store commits: a broken plan throws and nothing is written.
+  assertBalanced(txs);
+  const caps = new Map(inputs.flatMap((i) => i.terms.map((t) => [t.id, t.capMicros] as const)));
+  for (const [id, s] of next) if (caps.has(id)) assertAccrualWithinCap(id, s.accruedMicros, caps.get(id)!);
   return { txs, states: next, outcomes };
 }

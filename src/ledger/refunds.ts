@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { type Agreement, versionAsOf } from '../agreements/index.js';
 import type { Store } from '../store/index.js';
+import { assertAccrualWithinCap, assertBalanced } from './invariants.js';
 import { mulRatioFloor } from './money.js';
 import { type LedgerTx, postingPeriod, type ShareTerm } from './plan-postings.js';
 import { type LedgerSetup, shareTermsAt } from './post-usage.js';
@@ -124,6 +125,9 @@ export async function postRefund(
           ],
         });
       }
+      // Checked before the store commits: a broken plan throws and nothing is written.
+      assertBalanced(txs);
+      for (const t of terms) assertAccrualWithinCap(t.id, states.get(t.id)?.accruedMicros ?? 0n, t.capMicros);
       outcome = { ok: true, duplicate: false, accrualChangeMicros: change };
       return { txs, states, usageStatus: new Map() };
     },

@@ -3,6 +3,7 @@
 // open period), so a closed statement never changes. Plus balances and the revenue-share status.
 import type { Agreement } from '../agreements/index.js';
 import type { LedgerRow, Store } from '../store/index.js';
+import { assertRowsBalanced } from './invariants.js';
 import { formatMicros } from './money.js';
 
 export interface AccountStatement {
@@ -21,6 +22,11 @@ export interface Statement {
 export async function buildStatement(store: Store, period: string, account?: string): Promise<Statement> {
   const before = await store.ledgerRows({ beforePeriod: period, ...(account ? { account } : {}) });
   const during = await store.ledgerRows({ period, ...(account ? { account } : {}) });
+  // Reading checks the books again: each transaction (whole, when no account filter cuts it) balances.
+  if (!account) {
+    assertRowsBalanced(before);
+    assertRowsBalanced(during);
+  }
   const opening = new Map<string, bigint>();
   for (const r of before) opening.set(r.account, (opening.get(r.account) ?? 0n) + r.amountMicros);
   const names = [...new Set([...opening.keys(), ...during.map((r) => r.account)])].sort();

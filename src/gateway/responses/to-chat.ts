@@ -1,4 +1,4 @@
-// POST /v1/responses → the canonical chat request (shared/reference/providers.md 2.5 and its
+// POST /v1/responses → the canonical chat request (https://platform.openai.com/docs/api-reference/responses and its
 // mapping notes). Every provider serves the Responses API through this translation: `input`
 // items become messages, `instructions` the system message, flat function tools become chat
 // tools, `text.format` becomes `response_format`. What has no chat equivalent (stored
@@ -128,69 +128,84 @@ export function responsesToChat(body: unknown): Translated {
       message: 'Entente does not store responses; send store: false or omit it.',
       unsupported: true,
     };
+  const chat: Record<string, unknown> = { model: r.model, messages: toMessages(r) };
+  const tools = toTools(r);
+  if (!Array.isArray(tools)) return tools;
+  if (tools.length > 0) chat.tools = tools;
+  copyOptions(r, chat);
+  return { ok: true, chat, request: r };
+}
 
+/** Instructions and input items → chat messages; consecutive function calls are one assistant turn. */
+function toMessages(r: ResponsesRequest): Record<string, unknown>[] {
   const messages: Record<string, unknown>[] = [];
   if (r.instructions) messages.push({ role: 'system', content: r.instructions });
-  if (typeof r.input === 'string') messages.push({ role: 'user', content: r.input });
-  else {
-    for (const item of r.input) {
-      if (item.type === 'function_call') {
-        const last = messages[messages.length - 1];
-        const call = {
-          id: item.call_id,
-          type: 'function',
-          function: { name: item.name, arguments: item.arguments },
-        };
-        // Consecutive calls are one assistant turn with several tool calls.
-        if (last?.role === 'assistant' && Array.isArray(last.tool_calls))
-          (last.tool_calls as unknown[]).push(call);
-        else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
-      } else if (item.type === 'function_call_output') {
-        const output =
-          typeof item.output === 'string'
-            ? item.output
-            : item.output.map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
-        messages.push({ role: 'tool', tool_call_id: item.call_id, content: output });
-      } else {
-        const content =
-          typeof item.content === 'string'
-            ? item.content
-            : item.content.map((p) =>
-                p.type === 'input_image'
-                  ? {
-                      type: 'image_url',
-                      image_url: { url: p.image_url, ...(p.detail ? { detail: p.detail } : {}) },
-                    }
-                  : { type: 'text', text: p.type === 'refusal' ? p.refusal : p.text },
-              );
-        messages.push({ role: item.role, content });
-      }
-    }
+  if (typeof r.input === 'string') {
+    messages.push({ role: 'user', content: r.input });
+    return messages;
   }
-  const chat: Record<string, unknown> = { model: r.model, messages };
-  if (r.tools) {
-    const tools: Record<string, unknown>[] = [];
-    for (let i = 0; i < r.tools.length; i++) {
-      const t = functionTool.safeParse(r.tools[i]);
-      if (!t.success)
-        return {
-          ok: false,
-          param: `tools[${i}]`,
-          message: `Only function tools can be served through Entente, not '${r.tools[i]!.type}'.`,
-          unsupported: r.tools[i]!.type !== 'function',
-        };
-      tools.push({
+  for (const item of r.input) {
+    if (item.type === 'function_call') {
+      const last = messages[messages.length - 1];
+      const call = {
+        id: item.call_id,
         type: 'function',
-        function: {
-          name: t.data.name,
-          ...(t.data.description ? { description: t.data.description } : {}),
-          ...(t.data.parameters ? { parameters: t.data.parameters } : {}),
-          ...(t.data.strict != null ? { strict: t.data.strict } : {}),
-        },
-      });
+        function: { name: item.name, arguments: item.arguments },
+      };
+      if (last?.role === 'assistant' && Array.isArray(last.tool_calls))
+        (last.tool_calls as unknown[]).push(call);
+      else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+    } else if (item.type === 'function_call_output') {
+      const output =
+        typeof item.output === 'string'
+          ? item.output
+          : item.output.map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+      messages.push({ role: 'tool', tool_call_id: item.call_id, content: output });
+    } else {
+      const content =
+        typeof item.content === 'string'
+          ? item.content
+          : item.content.map((p) =>
+              p.type === 'input_image'
+                ? {
+                    type: 'image_url',
+                    image_url: { url: p.image_url, ...(p.detail ? { detail: p.detail } : {}) },
+                  }
+                : { type: 'text', text: p.type === 'refusal' ? p.refusal : p.text },
+            );
+      messages.push({ role: item.role, content });
     }
-    if (tools.length > 0) chat.tools = tools;
   }
+  return messages;
+}
+
+/** Function tools → chat tools; any other tool type is refused by name. */
+function toTools(r: ResponsesRequest): Record<string, unknown>[] | Translated {
+  const tools: Record<string, unknown>[] = [];
+  for (let i = 0; i < (r.tools?.length ?? 0); i++) {
+    const t = functionTool.safeParse(r.tools![i]);
+    if (!t.success)
+      return {
+        ok: false,
+        param: `tools[${i}]`,
+        message: `Only function tools can be served through Entente, not '${r.tools![i]!.type}'.`,
+        unsupported: r.tools![i]!.type !== 'function',
+      };
+    tools.push({
+      type: 'function',
+      function: {
+        name: t.data.name,
+        ...(t.data.description ? { description: t.data.description } : {}),
+        ...(t.data.parameters ? { parameters: t.data.parameters } : {}),
+        ...(t.data.strict != null ? { strict: t.data.strict } : {}),
+      },
+    });
+  }
+  return tools;
+}
+
+/** Sampling, output format, reasoning and the rest, under their chat names. */
+function copyOptions(r: ResponsesRequest, chat: Record<string, unknown>): void {
   const tc = r.tool_choice;
   if (tc) chat.tool_choice = typeof tc === 'string' ? tc : { type: 'function', function: { name: tc.name } };
   if (r.parallel_tool_calls != null) chat.parallel_tool_calls = r.parallel_tool_calls;
@@ -212,5 +227,4 @@ export function responsesToChat(body: unknown): Translated {
   if (r.reasoning?.effort) chat.reasoning_effort = r.reasoning.effort;
   if (r.user) chat.user = r.user;
   if (r.stream === true) chat.stream = true;
-  return { ok: true, chat, request: r };
 }

@@ -1,0 +1,45 @@
+// What every simulator shares: the faults it can be told to apply, its settings, and the record
+// of a request it received.
+
+export type FaultKind =
+  | 'rate_limit' // 429 with retry-after
+  | 'server_error' // 500
+  | 'unavailable' // 503
+  | 'hang' // accept the request, never answer
+  | 'cut' // streams: cut the connection after `afterChunks` content chunks; JSON: cut mid-body
+  | 'reset' // destroy the socket before any response
+  | 'content_filter' // Azure: 400 content_filter for the prompt
+  | 'stream_error'; // streams: the cloud's own in-stream error event after `afterChunks` chunks
+
+export interface Fault {
+  readonly kind: FaultKind;
+  /** How many requests the fault applies to; omitted = every request until cleared. */
+  readonly count?: number;
+  readonly retryAfterS?: number;
+  readonly afterChunks?: number;
+}
+
+export interface SimSettings {
+  latencyMs: number;
+  /** 0 = send all chunks at once. */
+  tokensPerSecond: number;
+  /** Overrides the scripted reply text. */
+  reply?: string;
+  /** When set, requests must carry this key. */
+  apiKey?: string;
+  /** Google: verify service-account JWTs at POST /token with this public key (PEM), and then
+   * accept on Vertex routes only the access tokens /token issued and that have not expired. */
+  serviceAccountPublicKey?: string;
+  /** Google: the life of the access tokens /token issues. */
+  tokenLifetimeS?: number;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: unknown;
+  readonly deployment: string | null;
+  /** The usage the simulated cloud reported for this request, in its own native shape. */
+  usage?: unknown;
+}
