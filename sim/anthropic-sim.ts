@@ -1,4 +1,4 @@
-// A simulator of the Anthropic Messages API (shared/reference/providers.md 6 and 8), faithful
+// A simulator of the Anthropic Messages API (https://docs.anthropic.com/en/api/messages), faithful
 // enough for @anthropic-ai/sdk 1.x and 0.x: both auth headers, both API versions (2026-10-21
 // refuses temperature/top_p/top_k), required max_tokens, named SSE events with pings, and
 // Anthropic's error bodies (529 for overloaded). Its message and event builders also serve

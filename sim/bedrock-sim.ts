@@ -1,4 +1,4 @@
-// A simulator of AWS Bedrock Runtime (shared/reference/providers.md 4 and 8), faithful enough for
+// A simulator of AWS Bedrock Runtime (https://docs.aws.amazon.com/bedrock/latest/APIReference/), faithful enough for
 // @aws-sdk/client-bedrock-runtime with its default HTTP/2 handler and for @anthropic-ai/sdk's
 // AnthropicBedrock: Converse, ConverseStream (binary event stream with both CRCs), InvokeModel and
 // InvokeModelWithResponseStream for Claude, SigV4 or bearer auth, x-amzn-errortype errors and

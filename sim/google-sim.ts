@@ -1,4 +1,4 @@
-// A simulator of Google's generative APIs (shared/reference/providers.md 5 and 8), faithful
+// A simulator of Google's generative APIs (https://ai.google.dev/api and the Vertex AI inference reference), faithful
 // enough for @google/genai in Vertex and Gemini modes and for @anthropic-ai/sdk's AnthropicVertex:
 //   Gemini:  POST /{v1|v1beta|v1alpha}/models/{m}:generateContent | :streamGenerateContent?alt=sse
 //   Vertex:  POST /{v1|v1beta1}/projects/{p}/locations/{l}/publishers/google/models/{m}:…

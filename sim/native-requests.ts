@@ -1,6 +1,6 @@
 // The simulators' reading of each cloud's native request, into the OpenAI-shaped request that
 // script-reply.ts scripts answers for. This is the simulator's own reading, written from the
-// providers' documentation (shared/reference/providers.md), independently of the gateway's
+// providers' documentation (linked from each provider's request.ts), independently of the gateway's
 // adapters, so that an adapter bug shows up as a wrong answer or wrong token count.
 
 type Obj = Record<string, unknown>;

@@ -1,6 +1,6 @@
 // Bedrock's wire details, against independent judges: our SigV4 signer against the AWS SDK's own
 // (@smithy/signature-v4), and our event-stream codec against the frame recorded in
-// shared/reference/providers.md 4.4 (the AWS SDK also decodes the simulator's frames, written by
+// AWS event-stream encoding (the AWS SDK also decodes the simulator's frames, written by
 // this encoder, in test/cloud-sims-sdk.test.ts).
 import assert from 'node:assert/strict';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';

@@ -4,12 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EntenteError } from '../src/errors/index.js';
-import {
-  assertAccrualWithinCap,
-  assertBalanced,
-  buildStatement,
-  planPostings,
-} from '../src/ledger/index.js';
+import { assertAccrualWithinCap, assertBalanced, buildStatement, planPostings } from '../src/ledger/index.js';
 import type { LedgerRow, Store, UsageRecord } from '../src/store/index.js';
 
 const violated = (err: unknown) => err instanceof EntenteError && err.code === 'ledger_invariant_violated';

@@ -2,7 +2,7 @@
 // Each version carries its complete terms, so "as of" needs no merging and a diff is a plain
 // comparison. Times are ISO-8601 instants in UTC; intervals are half-open [from, to).
 // Vocabulary from W3C ODRL 2.2 (assigner/assignee → licensor/licensee) plus exclusivity and
-// carve-outs; shared/reference/domain.md section F.
+// carve-outs; docs/agreements.md.
 import { z } from 'zod';
 
 const id = z

@@ -1,6 +1,6 @@
 // The canonical chat request: the OpenAI Chat Completions request, validated once at the edge.
 // Spec: https://platform.openai.com/docs/api-reference/chat/create and
-// shared/reference/providers.md section 2.1. Unknown top-level fields are kept (loose objects)
+// https://platform.openai.com/docs/api-reference/chat/create. Unknown top-level fields are kept (loose objects)
 // so that an OpenAI-family upstream can judge them; adapters for other providers must reject or
 // warn about anything they cannot honour.
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 // Token usage in disjoint buckets, so that nothing is ever priced twice.
 // OpenAI counts cached tokens inside prompt_tokens and reasoning tokens inside completion_tokens
-// (shared/reference/providers.md 9.2); here each token lands in exactly one bucket.
+// (each provider's response.ts maps its own usage fields); here each token lands in exactly one bucket.
 
 export interface TokenUsage {
   readonly tokensInputUncached: number;

@@ -97,7 +97,8 @@ export class Router {
   ): Promise<void> | void {
     for (const { prefix, router } of this.#mounts)
       if (path.startsWith(`${prefix}/`)) return router.dispatch(req, res, ex, path.slice(prefix.length));
-    const method = req.method ?? 'GET';
+    // HEAD is GET without the body (node:http drops it); probes and load balancers send it.
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const allowed: Method[] = [];
     for (const row of this.#rows) {
       const params = match(row, path);

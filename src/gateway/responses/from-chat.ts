@@ -1,6 +1,6 @@
 // The canonical answer (OpenAI chat.completion bodies and chat.completion.chunk payloads, as every
 // adapter produces them) → the Responses API: a `response` object, or its typed stream events
-// (shared/reference/providers.md 2.5): response.created → response.in_progress → per output item
+// (https://platform.openai.com/docs/api-reference/responses-streaming): response.created → response.in_progress → per output item
 // output_item.added → [content_part.added → output_text.delta* → output_text.done →
 // content_part.done | function_call_arguments.delta* → .done] → output_item.done → response.completed
 // (or response.incomplete when the token limit cut the answer). Same response id throughout.

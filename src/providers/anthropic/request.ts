@@ -1,4 +1,4 @@
-// Canonical → Anthropic Messages (shared/reference/providers.md 6.2 and 9.3).
+// Canonical → Anthropic Messages (https://docs.anthropic.com/en/api/messages).
 // https://docs.anthropic.com/en/api/messages. API version 2026-10-21 removed temperature, top_p
 // and top_k: a request carrying them is refused here, as Anthropic would refuse it.
 import type { ChatRequest } from '../../canonical/index.js';

@@ -1,4 +1,4 @@
-// Canonical → Bedrock Converse (shared/reference/providers.md 4.2 and 9.3).
+// Canonical → Bedrock Converse (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html).
 // https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html
 import type { ChatRequest } from '../../canonical/index.js';
 import { normalizeChat, type Part, resultAsObject, type Unsupported, unsupported } from '../spec/index.js';

@@ -1,5 +1,5 @@
 // Canonical → Gemini generateContent, shared by Vertex AI and the Gemini Developer API
-// (shared/reference/providers.md 5.3 and 9.3).
+// (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference).
 // https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent
 import type { ChatRequest } from '../../canonical/index.js';
 import { normalizeChat, type Part, resultAsObject, type Unsupported, unsupported } from '../spec/index.js';

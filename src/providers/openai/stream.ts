@@ -1,5 +1,5 @@
 // One OpenAI chat.completion.chunk SSE event → what the client receives.
-// Wire format: shared/reference/providers.md 2.3. The upstream is always asked for usage; a
+// Wire format: https://platform.openai.com/docs/api-reference/chat-streaming. The upstream is always asked for usage; a
 // client that did not ask for it gets neither the `usage: null` fields nor the final usage chunk,
 // exactly as OpenAI would have sent it. Azure's leading prompt-filter chunk (choices: [], no id)
 // is not part of the OpenAI API and is dropped.

@@ -1,6 +1,6 @@
 // The canonical (OpenAI) chat request, taken apart once into the pieces every non-OpenAI
 // provider needs: system text, alternating user/assistant turns with typed parts, tools and the
-// tool choice (shared/reference/providers.md 9.3). What no such provider can honour is refused
+// tool choice (each provider's request.ts links its own reference). What no such provider can honour is refused
 // here with the parameter it concerns; fields this gateway does not know become warnings.
 import type { ChatMessage, ChatRequest } from '../../canonical/index.js';
 import type { Unsupported } from './adapter.js';

@@ -1,5 +1,5 @@
 // Builds the OpenAI chat.completion bodies and chat.completion.chunk payloads that adapters of
-// non-OpenAI providers hand to the client (shared/reference/providers.md 2.2 and 2.3). The chunk
+// non-OpenAI providers hand to the client (https://platform.openai.com/docs/api-reference/chat/object and /streaming). The chunk
 // prefix is serialised once per stream; each chunk then costs one JSON.stringify of its delta.
 import type { TokenUsage } from '../../canonical/index.js';
 import type { ResponseContext, UpstreamFailure } from './adapter.js';
