@@ -1,0 +1,147 @@
+// What the fixed-batch benchmarks share: starting processes pinned to a core, reading a process's
+// CPU time from /proc, sending a fixed batch of requests with autocannon, and the config of a
+// gateway as users run it (agreement, ledger, metrics and access log on) in front of the mock.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export const canPin = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+export const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =>
+  canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+
+/** Starts `node args…` on `core`; resolves once its output matches `ready`. */
+export function start(
+  core: number,
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ proc: ChildProcess; out: string }> {
+  const [c, a] = pinned(core, process.execPath, args);
+  const proc = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let started = false;
+    const onData = (d: Buffer) => {
+      if (started) return; // drain the access log, do not keep it
+      out += d.toString();
+      if (ready.test(out)) {
+        started = true;
+        resolve({ proc, out });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+}
+
+/** User plus system CPU time of a process, in clock ticks (10 ms). */
+export const cpuTicks = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Sends `requests` chat requests (32 connections, autocannon on core 1); resolves with requests/s. */
+export function fixedBatch(url: string, requests: number, stream = false): Promise<number> {
+  const body = JSON.stringify({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Say something short.' }],
+    ...(stream ? { stream: true } : {}),
+  });
+  const [c, a] = pinned(1, process.execPath, [
+    join(root, 'node_modules/autocannon/autocannon.js'),
+    '-c',
+    '32',
+    '-a',
+    String(requests),
+    '-m',
+    'POST',
+    '-j',
+    '-H',
+    'content-type: application/json',
+    '-H',
+    'authorization: Bearer sk-bench',
+    '-b',
+    body,
+    url,
+  ]);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`autocannon exited ${code}`));
+      const r = JSON.parse(out) as { non2xx: number; errors: number };
+      if (r.non2xx || r.errors)
+        return reject(new Error(`failed requests: ${r.non2xx} non-2xx, ${r.errors} errors`));
+      // Wall time of the whole batch, autocannon's start-up included (the same for every target).
+      resolve(requests / ((performance.now() - t0) / 1000));
+    });
+  });
+}
+
+/**
+ * Writes a gateway config in `dir` for the mock on `mockPort`. `shipped` adds what users run:
+ * an agreement with a capped revenue share and price books (every request priced and posted).
+ * Metrics and the access log are on unless `extraYaml` turns them off.
+ */
+export function writeBenchConfig(
+  dir: string,
+  mockPort: number,
+  opts: { shipped: boolean; extraYaml?: string },
+) {
+  if (opts.shipped) {
+    writeFileSync(
+      join(dir, 'prices.yaml'),
+      'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }] }\n',
+    );
+    writeFileSync(
+      join(dir, 'agreement.yaml'),
+      'id: bench\ntitle: bench\nparties: [{ id: op, name: Op }, { id: partner, name: Partner }]\nversions:\n  - id: v1\n    kind: original\n    validFrom: 2020-01-01T00:00:00Z\n    recordedAt: 2020-01-01T00:00:00Z\n    terms:\n      cloud: { primary: bench }\n      revenueShares: [{ id: s, payer: op, payee: partner, rate: "20/100", revenueBase: all, term: { from: 2020-01-01T00:00:00Z }, cap: { amount: "1000000", currency: USD }, milestoneIndependent: true }]\n',
+    );
+  }
+  const cfg = join(dir, 'bench.yaml');
+  writeFileSync(
+    cfg,
+    `dataDir: ${dir}
+server: { port: 0 }
+routing: { primaryCloud: bench }
+upstreams:
+  - { id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: k } }
+models:
+  - name: gpt-4o-mini
+    deployments: [{ upstream: mock, deployment: gpt-4o-mini, modelVersion: "1" }]
+tenants:
+  - id: bench
+    keys: [{ id: bench, sha256: ${createHash('sha256').update('sk-bench').digest('hex')} }]
+${opts.shipped ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: prices.yaml, owner: op, intervalMs: 500 }\n' : ''}${opts.extraYaml ?? ''}
+`,
+  );
+  return cfg;
+}
+
+/** Starts `entente serve` (the program at `bin`) on core 0; resolves with its API URL and pid. */
+export async function startEntente(bin: string, cfg: string): Promise<{ proc: ChildProcess; url: string }> {
+  const g = await start(0, [bin, 'serve', '--config', cfg], /API at http:\/\/[\d.:]+\/v1/, {
+    ...process.env,
+    ENTENTE_LOG_LEVEL: 'info',
+  });
+  return { proc: g.proc, url: `${/API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)![1]}/v1/chat/completions` };
+}
