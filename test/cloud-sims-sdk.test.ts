@@ -19,6 +19,7 @@ import {
   startBedrockSimulator,
   startGoogleSimulator,
 } from '../sim/index.js';
+import { systemClock } from '../src/clock/index.js';
 
 const SYSTEM = 'Be brief.';
 const USER = 'Say hello to Paris';
@@ -185,7 +186,10 @@ for (const mode of ['gemini', 'vertex'] as const) {
         ai = new GoogleGenAI({ apiKey: 'gemini-key', httpOptions: { baseUrl: sim.url } });
       } else {
         const authClient = new OAuth2Client();
-        authClient.setCredentials({ access_token: 'ya29.sim-token', expiry_date: Date.now() + 3_600_000 });
+        authClient.setCredentials({
+          access_token: 'ya29.sim-token',
+          expiry_date: systemClock.now() + 3_600_000,
+        });
         ai = new GoogleGenAI({
           vertexai: true,
           project: 'my-proj',

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadAgreement } from '../src/agreements/index.js';
+import { systemClock } from '../src/clock/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
 import { appendRolloutEvent } from '../src/rollout/index.js';
 import { eventually } from './helpers/eventually.js';
@@ -48,7 +49,7 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     mkdirSync(shots, { recursive: true });
     const dir = mkdtempSync(join(tmpdir(), 'entente-console-'));
     // The shipped agreement, with the research licence ending in about five months: it must stand out.
-    const soon = new Date(Date.now() + 150 * 86_400_000).toISOString().slice(0, 10);
+    const soon = new Date(systemClock.now() + 150 * 86_400_000).toISOString().slice(0, 10);
     const agreement = readFileSync(join(root, 'examples/agreement.yaml'), 'utf8').replace(
       /(id: ms-research-ip[\s\S]*?term: \{ from: 2025-10-28T00:00:00Z, to: )2030-01-01T00:00:00Z([\s\S]*?2026-04-amendment[\s\S]*?id: ms-research-ip[\s\S]*?term: \{ from: 2025-10-28T00:00:00Z, to: )2030-01-01T00:00:00Z/,
       `$12030-01-01T00:00:00Z$2${soon}T00:00:00Z`,
@@ -71,7 +72,7 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
             region: cloud === 'azure' ? 'eastus' : 'global',
             stage: 'ga',
             evidence: 'test seed',
-            atMs: Date.now(),
+            atMs: systemClock.now(),
           });
           assert.ok(r.ok, JSON.stringify(r));
         }

@@ -56,7 +56,7 @@ describe('embeddings share the failover loop', () => {
 server: { host: 127.0.0.1, port: 0 }
 routing: { primaryCloud: azure, maxAttempts: 3, cooldown: { failureThreshold: 100, cooldownMs: 60000 } }
 upstreams:
-  - { id: azure, provider: azure-openai, cloud: azure, baseUrl: "${azure.url}", apiVersion: 2024-10-21, auth: { apiKey: az }, headersTimeoutMs: 1500 }
+  - { id: azure, provider: azure-openai, cloud: azure, baseUrl: "${azure.url}", apiVersion: 2024-10-21, auth: { apiKey: az }, headersTimeoutMs: 400 }
   - { id: openai, provider: openai, cloud: openai, baseUrl: "${openai.url}/v1", auth: { apiKey: oa } }
 models:
   - name: emb

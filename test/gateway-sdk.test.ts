@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { promptTokens } from '../sim/index.js';
+import { systemClock } from '../src/clock/index.js';
 import type { UsageRecord } from '../src/store/index.js';
 import { DEMO_KEY, flushed, LIMITED_KEY, type Stack, startStack } from './helpers/stack.js';
 
@@ -236,9 +237,9 @@ describe('gateway through the official openai SDK', () => {
       .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
       .withResponse();
     assert.equal(response.headers.get('x-entente-cloud'), 'openai');
-    const h = stack.gateway.context.health.snapshot(Date.now())['azure-eastus/gpt-4o-prod']!;
+    const h = stack.gateway.context.health.snapshot(systemClock.now())['azure-eastus/gpt-4o-prod']!;
     assert.equal(h.coolingDown, true);
-    assert.ok(h.openUntilMs - Date.now() > 25_000 && h.openUntilMs - Date.now() <= 30_000);
+    assert.ok(h.openUntilMs - systemClock.now() > 25_000 && h.openUntilMs - systemClock.now() <= 30_000);
     const azureBefore = stack.azure.requests.length;
     await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
     assert.equal(stack.azure.requests.length, azureBefore, 'retry-after is honoured');

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
+import { systemClock } from '../src/clock/index.js';
 import { parsePriceBooks, periodOf } from '../src/ledger/index.js';
 import { eventually } from './helpers/eventually.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
@@ -118,7 +119,7 @@ describe('metering end to end', () => {
     );
 
     const statement = JSON.parse(
-      await entente('ledger', 'statement', '--period', periodOf(Date.now()), '--format', 'json'),
+      await entente('ledger', 'statement', '--period', periodOf(systemClock.now()), '--format', 'json'),
     ) as {
       accounts: { account: string; closing: string; entries: { txId: string }[] }[];
     };
@@ -142,7 +143,14 @@ describe('metering end to end', () => {
       ids.map((id) => `revenue:${id}`).sort(),
     );
 
-    const csv = await entente('ledger', 'statement', '--period', periodOf(Date.now()), '--format', 'csv');
+    const csv = await entente(
+      'ledger',
+      'statement',
+      '--period',
+      periodOf(systemClock.now()),
+      '--format',
+      'csv',
+    );
     assert.match(csv, new RegExp(`receivable:acme,closing,,,,,${fmt(revenue).replace('.', '\\.')}\\n`));
 
     const status = JSON.parse(await entente('revenue-share', 'status', '--json')) as {
@@ -163,7 +171,9 @@ describe('metering end to end', () => {
     // The same over the admin API, for the console.
     const adminGet = (p: string) =>
       fetch(`${stack.url}${p}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-    const viaApi = await adminGet(`/v1/entente/ledger/statement?period=${periodOf(Date.now())}&format=csv`);
+    const viaApi = await adminGet(
+      `/v1/entente/ledger/statement?period=${periodOf(systemClock.now())}&format=csv`,
+    );
     assert.equal(viaApi.headers.get('content-type'), 'text/csv; charset=utf-8');
     assert.equal(await viaApi.text(), csv);
     const shares = (await (await adminGet('/v1/entente/revenue-share')).json()) as {

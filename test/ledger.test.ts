@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { type Agreement, parseAgreementText } from '../src/agreements/index.js';
+import { systemClock } from '../src/clock/index.js';
 import {
   balances,
   buildStatement,
@@ -343,8 +344,8 @@ for (const b of all) {
         assert.equal(l1.accrued, rev1 / 10n);
         // March closes; a late record dated inside the term arrives in April.
         const march = await buildStatement(store, '2026-03');
-        assert.equal(await store.closePeriod('2026-03', Date.now()), true);
-        assert.equal(await store.closePeriod('2026-03', Date.now()), false);
+        assert.equal(await store.closePeriod('2026-03', systemClock.now()), true);
+        assert.equal(await store.closePeriod('2026-03', systemClock.now()), false);
         const late = usage(3, { tenantId: 'globex', startedAtMs: Date.parse('2026-03-01T20:00:00Z') });
         await postUsage(store, [late], setup);
         const l2 = await ledgerOf(store);

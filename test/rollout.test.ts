@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { type CloudTerm, loadAgreement, versionAsOf } from '../src/agreements/index.js';
+import { systemClock } from '../src/clock/index.js';
 import {
   appendRolloutEvent,
   checkEvent,
@@ -228,7 +229,7 @@ for (const s of backends('rollout')) {
     test('concurrent promotions are judged in log order; the stored log keeps primary first', async () => {
       const store = await s.open({ maxConnections: 16 });
       try {
-        const now = Date.now() - 1000;
+        const now = systemClock.now() - 1000;
         // Many racing promotions of other clouds, and one of the primary, for several versions.
         const attempts: Promise<unknown>[] = [];
         for (let v = 0; v < 4; v++) {
