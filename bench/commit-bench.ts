@@ -55,7 +55,7 @@ interface Target {
 }
 
 const baselineBin = baselineBuild();
-const mock = await start(1, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
+const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
 const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
 const procs: ChildProcess[] = [mock.proc];
 try {

@@ -12,70 +12,17 @@
 // streamed byte, CPU per 1k requests, and peak RSS. Results go to bench/results/<date>.json.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { systemClock } from '../src/clock/index.js';
+import { canPin, cpuTicks, peakRssMb, pinned, root, start, writeBenchConfig } from './processes.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const only = (
   process.env.BENCH_TARGETS ??
   'direct,bare-proxy,entente,entente-quiet,entente-metered,entente-bedrock,portkey'
 ).split(',');
-const canPin = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function pinned(core: number, cmd: string, args: string[]): [string, string[]] {
-  return canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-}
-
-function start(
-  core: number,
-  cmd: string,
-  args: string[],
-  ready: RegExp,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ proc: ChildProcess; out: string }> {
-  const [c, a] = pinned(core, cmd, args);
-  const proc = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let started = false;
-    const onData = (d: Buffer) => {
-      // Once started, the output (an access log line per request) is drained, not kept.
-      if (started) return;
-      out += d.toString();
-      if (ready.test(out)) {
-        started = true;
-        resolve({ proc, out });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${out}`)));
-    setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 20_000).unref();
-  });
-}
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100 Hz)
-}
-
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
 function run(core: number, cmd: string, args: string[]): Promise<string> {
   const [c, a] = pinned(core, cmd, args);
   return new Promise((resolve, reject) => {
@@ -222,38 +169,17 @@ try {
   for (const name of ['entente', 'entente-quiet', 'entente-metered', 'entente-bedrock'] as const) {
     if (!only.includes(name)) continue;
     const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
-    const cfg = join(dir, 'bench.yaml');
-    const metered = name === 'entente-metered';
-    const bedrock = name === 'entente-bedrock';
-    if (metered) {
-      writeFileSync(
-        join(dir, 'prices.yaml'),
-        'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }] }\n',
-      );
-      writeFileSync(
-        join(dir, 'agreement.yaml'),
-        'id: bench\ntitle: bench\nparties: [{ id: op, name: Op }, { id: partner, name: Partner }]\nversions:\n  - id: v1\n    kind: original\n    validFrom: 2020-01-01T00:00:00Z\n    recordedAt: 2020-01-01T00:00:00Z\n    terms:\n      cloud: { primary: bench }\n      revenueShares: [{ id: s, payer: op, payee: partner, rate: "20/100", revenueBase: all, term: { from: 2020-01-01T00:00:00Z }, cap: { amount: "1000000", currency: USD }, milestoneIndependent: true }]\n',
-      );
-    }
-    writeFileSync(
-      cfg,
-      `dataDir: ${dir}
-server: { port: 0 }
-routing: { primaryCloud: bench }
-upstreams:
-  - ${
-    bedrock
-      ? `{ id: mock, provider: bedrock, cloud: bench, region: us-east-1, baseUrl: "http://127.0.0.1:${mockPort}", auth: { awsAccessKeyId: AKIDBENCH, awsSecretAccessKey: bench-secret } }`
-      : `{ id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: upstream-key } }`
-  }
-models:
-  - name: gpt-4o-mini
-    deployments: [{ upstream: mock, deployment: gpt-4o-mini, modelVersion: "1" }]
-tenants:
-  - id: bench
-    keys: [{ id: bench, sha256: ${createHash('sha256').update('sk-bench').digest('hex')} }]
-${metered ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: prices.yaml, owner: op, intervalMs: 500 }\n' : ''}${name === 'entente-quiet' ? 'observability: { metrics: false, accessLog: false }\n' : ''}`,
-    );
+    const cfg = writeBenchConfig(dir, mockPort, {
+      shipped: name === 'entente-metered',
+      ...(name === 'entente-bedrock'
+        ? {
+            upstreamYaml: `{ id: mock, provider: bedrock, cloud: bench, region: us-east-1, baseUrl: "http://127.0.0.1:${mockPort}", auth: { awsAccessKeyId: AKIDBENCH, awsSecretAccessKey: bench-secret } }`,
+          }
+        : {}),
+      ...(name === 'entente-quiet'
+        ? { extraYaml: 'observability: { metrics: false, accessLog: false }' }
+        : {}),
+    });
     const g = await start(
       0,
       process.execPath,

@@ -23,7 +23,7 @@ import {
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const requests = Number(process.env.BENCH_REQUESTS ?? 15_000);
 
-const mock = await start(1, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
+const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
 const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
 const procs: ChildProcess[] = [mock.proc];
 try {

@@ -21,20 +21,22 @@ export const canPin = (() => {
 export const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =>
   canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 
-/** Starts `node args…` on `core`; resolves once its output matches `ready`. */
+/** Starts `cmd args…` on `core`; resolves once its output matches `ready` (20 s at most). */
 export function start(
   core: number,
+  cmd: string,
   args: string[],
   ready: RegExp,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ proc: ChildProcess; out: string }> {
-  const [c, a] = pinned(core, process.execPath, args);
+  const [c, a] = pinned(core, cmd, args);
   const proc = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     let started = false;
     const onData = (d: Buffer) => {
-      if (started) return; // drain the access log, do not keep it
+      // Once started, the output (an access log line per request) is drained, not kept.
+      if (started) return;
       out += d.toString();
       if (ready.test(out)) {
         started = true;
@@ -43,8 +45,15 @@ export function start(
     };
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    proc.once('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${out}`)));
+    setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 20_000).unref();
   });
+}
+
+/** The peak resident set of a process, in MB. */
+export function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
 /** User plus system CPU time of a process, in clock ticks (10 ms). */
@@ -105,7 +114,7 @@ export function fixedBatch(url: string, requests: number, stream = false): Promi
 export function writeBenchConfig(
   dir: string,
   mockPort: number,
-  opts: { shipped: boolean; extraYaml?: string },
+  opts: { shipped: boolean; extraYaml?: string; upstreamYaml?: string },
 ) {
   if (opts.shipped) {
     writeFileSync(
@@ -124,7 +133,7 @@ export function writeBenchConfig(
 server: { port: 0 }
 routing: { primaryCloud: bench }
 upstreams:
-  - { id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: k } }
+  - ${opts.upstreamYaml ?? `{ id: mock, provider: openai, cloud: bench, baseUrl: "http://127.0.0.1:${mockPort}/v1", auth: { apiKey: k } }`}
 models:
   - name: gpt-4o-mini
     deployments: [{ upstream: mock, deployment: gpt-4o-mini, modelVersion: "1" }]
@@ -139,7 +148,7 @@ ${opts.shipped ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: pri
 
 /** Starts `entente serve` (the program at `bin`) on core 0; resolves with its API URL and pid. */
 export async function startEntente(bin: string, cfg: string): Promise<{ proc: ChildProcess; url: string }> {
-  const g = await start(0, [bin, 'serve', '--config', cfg], /API at http:\/\/[\d.:]+\/v1/, {
+  const g = await start(0, process.execPath, [bin, 'serve', '--config', cfg], /API at http:\/\/[\d.:]+\/v1/, {
     ...process.env,
     ENTENTE_LOG_LEVEL: 'info',
   });
