@@ -81,9 +81,9 @@ export function admitModel(
   }
   // Fail closed on price: never serve what the ledger could not bill.
   const books = gw.refuseUnpriced ? gw.priceBooks : null;
-  const priced = books
-    ? model.deployments.filter((d) => priceOf(books, model.name, d.modelVersion, atMs) !== null)
-    : model.deployments;
+  let priced = model.deployments;
+  if (books && !priced.every((d) => priceOf(books, model.name, d.modelVersion, atMs) !== null))
+    priced = priced.filter((d) => priceOf(books, model.name, d.modelVersion, atMs) !== null);
   if (priced.length === 0)
     return gatewayError(
       'model_unpriced',

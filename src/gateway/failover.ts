@@ -6,7 +6,7 @@
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
-import type { Exclusion } from '../routing/index.js';
+import type { CatalogDeployment, Exclusion } from '../routing/index.js';
 import type { GatewayContext } from './context.js';
 import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
 import type { RequestState } from './request-state.js';
@@ -24,7 +24,7 @@ export interface AttemptSpec {
 }
 
 interface Tried {
-  readonly deployment: BoundDeployment['deployment'];
+  readonly deployment: CatalogDeployment;
   readonly failure: UpstreamFailure;
 }
 
@@ -38,15 +38,15 @@ export async function runFailover(
   const tried: Tried[] = [];
   let refused: Unsupported | null = null;
   let earliestBackMs = Number.POSITIVE_INFINITY;
-  for (const b of plan.order) {
+  for (const d of plan.order) {
     if (state.attempts >= maxAttempts) break;
-    const d = b.deployment;
     const availability = gw.health.acquire(d.key, gw.clock.now());
     if (!availability.available) {
       earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
       continue;
     }
     // Built only for a deployment that will be tried (signing one costs).
+    const b = gw.bindings.get(d.key)!;
     const native = spec.build(b);
     if (isUnsupported(native)) {
       gw.health.release(d.key);

@@ -1,14 +1,14 @@
 // The route plan: the admitted model's deployments in the order to try them (primary cloud first,
-// then by priority, weighted within a tier), each resolved to its bound upstream.
-import { orderDeployments } from '../routing/index.js';
+// then by priority, weighted within a tier).
+import { type CatalogDeployment, orderDeployments } from '../routing/index.js';
 import type { Admitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import type { RequestState } from './request-state.js';
 import { traceRoute } from './spans.js';
-import type { BoundDeployment } from './upstreams.js';
 
 export interface RoutePlan {
-  readonly order: readonly BoundDeployment[];
+  /** In the order to try; each is resolved to its bound upstream only when it is tried. */
+  readonly order: readonly CatalogDeployment[];
   readonly admitted: Admitted;
 }
 
@@ -20,5 +20,5 @@ export function planRoute(gw: GatewayContext, state: RequestState, admitted: Adm
     ordered = ordered.filter((d) => ok.has(d));
   }
   traceRoute(gw, state, model, ordered, admitted.licensed);
-  return { order: ordered.map((d) => gw.bindings.get(d.key)!), admitted };
+  return { order: ordered, admitted };
 }

@@ -102,16 +102,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         inFlight--;
         if (inFlight === 0 && drained) drained();
       });
-      Promise.resolve()
-        .then(() => handle(req, res, ex))
-        .catch((err: unknown) => {
-          log.error('request failed with a bug', {
-            requestId: ex.requestId,
-            error: (err as Error).stack ?? String(err),
-          });
-          if (!res.headersSent) sendError(res, gatewayError('internal_error'), ex.requestId);
-          else res.destroy();
+      const bug = (err: unknown) => {
+        log.error('request failed with a bug', {
+          requestId: ex.requestId,
+          error: (err as Error).stack ?? String(err),
         });
+        if (!res.headersSent) sendError(res, gatewayError('internal_error'), ex.requestId);
+        else res.destroy();
+      };
+      try {
+        const done = handle(req, res, ex);
+        if (done) done.catch(bug);
+      } catch (err) {
+        bug(err);
+      }
     },
   );
   server.on('connection', (s: Socket) => {
