@@ -2,8 +2,7 @@
 // when it answers (required in CI, see scripts/run-tests.js).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { UsageLog } from '../src/ledger/index.js';
-import { SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
+import type { Store, UsageRecord } from '../src/store/index.js';
 import { backends } from './helpers/backends.js';
 
 function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
@@ -87,15 +86,6 @@ for (const b of all) {
       assert.equal((await store.countUsage()) - before, 5000);
     });
 
-    test('the usage log writes batches and drains on close', async () => {
-      const log = new UsageLog(store, { batchSize: 7, flushIntervalMs: 10_000 });
-      const before = await store.countUsage();
-      for (let i = 0; i < 50; i++) log.append(record(200_000 + i));
-      await log.close();
-      assert.equal((await store.countUsage()) - before, 50);
-      assert.equal(log.pending, 0);
-    });
-
     test('API keys: put, list, revoke; the hash is all that is stored', async () => {
       await store.putApiKey({
         id: 'k-a',
@@ -123,26 +113,3 @@ for (const b of all) {
     });
   });
 }
-
-describe('usage log resilience', () => {
-  test('a failed write is retried and nothing is lost or doubled', async () => {
-    const s = new SqliteStore(':memory:');
-    await s.migrate();
-    let failNext = 2;
-    const flaky: Store = Object.assign(Object.create(Object.getPrototypeOf(s)), s, {
-      kind: 'sqlite' as const,
-      appendUsage: async (rs: readonly UsageRecord[]) => {
-        if (failNext-- > 0) throw new Error('disk on fire');
-        return s.appendUsage(rs);
-      },
-      countUsage: () => s.countUsage(),
-    });
-    const errors: unknown[] = [];
-    const log = new UsageLog(flaky, { batchSize: 3, flushIntervalMs: 5, onError: (e) => errors.push(e) });
-    for (let i = 0; i < 10; i++) log.append(record(i));
-    await log.close();
-    assert.equal(await s.countUsage(), 10);
-    assert.equal(errors.length, 2);
-    await s.close();
-  });
-});

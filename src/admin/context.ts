@@ -2,9 +2,10 @@
 // books and metrics. Given by the composition root (src/server); admin never imports the gateway.
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
-import type { Meter, PriceBooks, UsageLog } from '../ledger/index.js';
+import type { PriceBooks } from '../ledger/index.js';
 import type { GatewayMetrics } from '../observability/index.js';
 import type { Catalog, LiveRoutes } from '../routing/index.js';
+import type { SpoolStats } from '../spool/index.js';
 import type { Store } from '../store/index.js';
 
 export interface AdminContext {
@@ -14,8 +15,8 @@ export interface AdminContext {
   readonly catalog: Catalog;
   readonly routes: LiveRoutes;
   readonly licenseeOf: ReadonlyMap<string, string>;
-  readonly usageLog: UsageLog;
+  /** Usage records: counters, and flush() to have every record so far stored and posted. */
+  readonly usageLog: SpoolStats & { flush(): Promise<void> };
   readonly priceBooks: PriceBooks | null;
   readonly metrics: GatewayMetrics;
-  readonly meter: Meter | null;
 }

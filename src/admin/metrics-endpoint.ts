@@ -25,16 +25,18 @@ async function serveMetrics(
   const table = gw.routes.table;
   const parts = [
     gw.metrics.registry.render().trimEnd(),
-    renderGauge('entente_usage_log_pending_records', 'Usage records queued in memory, not yet stored.', [
-      { value: gw.usageLog.pending },
-    ]),
+    renderGauge(
+      'entente_usage_log_pending_records',
+      'Usage records spooled (on disk) but not yet stored in the database.',
+      [{ value: gw.usageLog.pending }],
+    ),
     renderGauge('entente_usage_log_written_records', 'Usage records stored since start.', [
       { value: gw.usageLog.written },
     ]),
     renderGauge(
       'entente_ledger_posted_records',
       'Usage records posted to the ledger by this node since start.',
-      [{ value: gw.meter?.posted ?? 0 }],
+      [{ value: gw.usageLog.posted }],
     ),
     renderGauge('entente_route_table_info', 'The route table in force (value 1).', [
       {

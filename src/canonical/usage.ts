@@ -46,3 +46,27 @@ export function usageFromOpenAI(usage: unknown): TokenUsage | null {
 export function totalTokens(u: TokenUsage): number {
   return u.tokensInputUncached + u.tokensInputCached + u.tokensOutput + u.tokensReasoning;
 }
+
+/**
+ * An estimate of a chat request's prompt tokens, for a stream the client abandoned before the
+ * upstream reported usage: about four characters of text per token (OpenAI's rule of thumb for
+ * English), plus 3 tokens per message and 3 for the reply's priming, as OpenAI counts chat
+ * framing; an image part counts 85 tokens (a low-detail image). Usage recorded from it is marked
+ * inexact.
+ */
+export function estimatePromptTokens(req: {
+  readonly messages: readonly { readonly content?: unknown }[];
+}): number {
+  let n = 3;
+  for (const m of req.messages) {
+    n += 3;
+    const c = m.content;
+    if (typeof c === 'string') n += Math.ceil(c.length / 4);
+    else if (Array.isArray(c))
+      for (const p of c as { type?: unknown; text?: unknown }[]) {
+        if (typeof p?.text === 'string') n += Math.ceil(p.text.length / 4);
+        else if (p?.type === 'image_url') n += 85;
+      }
+  }
+  return n;
+}

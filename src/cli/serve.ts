@@ -1,6 +1,7 @@
 // `entente serve`: load and validate the config, start the simulators it names, open the
 // store, seed the configured keys, serve; on SIGTERM/SIGINT drain and flush, then exit.
 
+import { join } from 'node:path';
 import { type Agreement, loadAgreement } from '../agreements/index.js';
 import { type Clock, systemClock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
@@ -95,7 +96,15 @@ export async function serve(
   const store = await openStore(dataDir);
   await seedKeys(store, config);
   if (agreementFile) await seedRollout(store, config, loadAgreement(agreementFile));
-  const gateway = await createGateway({ config, store, simUrls, logger: log, agreementFile, priceBooks });
+  const gateway = await createGateway({
+    config,
+    store,
+    simUrls,
+    logger: log,
+    agreementFile,
+    priceBooks,
+    spoolDir: join(dataDir, 'spool'),
+  });
   const url = await gateway.listen();
   log.info('entente is serving', {
     url,

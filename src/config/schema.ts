@@ -182,8 +182,23 @@ export const observabilitySchema = z.strictObject({
 });
 
 export const usageSchema = z.strictObject({
+  /** Records stored (and posted to the ledger) per database transaction, off the event loop. */
   batchSize: z.number().int().min(1).max(10_000).default(500),
-  flushIntervalMs: ms.default(250),
+  /** How long the spool writer waits to gather a batch before storing it. */
+  flushIntervalMs: ms.default(20),
+  /**
+   * What a finished request's usage record survives before the client's answer is complete:
+   * `process` (default) a crash of the gateway process (the record is in the kernel before the
+   * last byte is sent; an OS crash or power loss can lose the last fsyncIntervalMs); `os` also an
+   * OS crash (the answer's last byte waits for the group commit's fsync).
+   */
+  durability: z.enum(['process', 'os']).default('process'),
+  /** Group commit: the spool is fsync'd at most this often while records arrive. */
+  fsyncIntervalMs: z.number().int().min(1).max(1_000).default(5),
+  /** Records spooled but not yet stored; past this, new requests get 503 usage_backlog_full. */
+  maxBacklogRecords: z.number().int().min(100).max(10_000_000).default(200_000),
+  /** A spool segment file is sealed and a new one started past this size. */
+  segmentBytes: z.number().int().min(65_536).max(1_073_741_824).default(16_777_216),
 });
 
 export const configSchema = z

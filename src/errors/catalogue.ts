@@ -202,6 +202,13 @@ export const errorCatalogue = {
     summary:
       "The upstream refused the request as invalid; its message is passed on. Fix the request, don't retry.",
   },
+  usage_backlog_full: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    summary:
+      'Usage records are being spooled faster than the database stores them (usage.maxBacklogRecords); new requests are refused rather than left unrecorded. Retry shortly.',
+  },
   shutting_down: {
     status: 503,
     type: 'server_error',

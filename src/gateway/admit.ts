@@ -11,6 +11,22 @@ import type { GatewayContext } from './context.js';
 import type { Asked } from './request-state.js';
 
 /**
+ * Whether the gateway can take the request at all: when the usage spool's backlog is over its
+ * limit, a request is refused (503, retryable) rather than served without a record.
+ */
+export function admitLoad(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+): boolean {
+  if (!gw.usageLog.full) return true;
+  req.resume();
+  sendError(res, gatewayError('usage_backlog_full'), requestId);
+  return false;
+}
+
+/**
  * The caller behind the request's API key; without a known key the client has its 401 and null
  * comes back (no usage record: there is no tenant to charge).
  */

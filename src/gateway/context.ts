@@ -2,9 +2,10 @@
 // ring, the usage log, telemetry and the clock. Built once by createGatewayCore.
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
-import type { PriceBooks, UsageLog } from '../ledger/index.js';
+import type { PriceBooks } from '../ledger/index.js';
 import type { GatewayMetrics, Logger, Tracer } from '../observability/index.js';
 import type { Catalog, CatalogDeployment, HealthTracker, LiveRoutes } from '../routing/index.js';
+import type { UsageSpool } from '../spool/index.js';
 import type { KeyRing } from './auth.js';
 import type { BoundDeployment, Upstream } from './upstreams.js';
 
@@ -26,7 +27,8 @@ export interface GatewayContext {
   readonly bindings: ReadonlyMap<string, BoundDeployment>;
   readonly health: HealthTracker;
   readonly keys: KeyRing;
-  readonly usageLog: UsageLog;
+  /** The usage spool: a record is appended (one write to the kernel) before the answer's last byte. */
+  readonly usageLog: UsageSpool;
   readonly events: GatewayEvents;
   /** Price books, when metering is on; with `refuseUnpriced`, unpriced model versions are not served. */
   readonly priceBooks: PriceBooks | null;

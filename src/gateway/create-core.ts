@@ -2,10 +2,12 @@
 // the usage log and its meter, telemetry, and the OpenAI API's route table. The HTTP server that
 // serves it (and mounts the admin API beside it) is built by src/server.
 import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { type Clock, systemClock, type Timer } from '../clock/index.js';
 import type { Config } from '../config/index.js';
+import { EntenteError } from '../errors/index.js';
 import type { Router } from '../http/index.js';
-import { Meter, type PriceBooks, UsageLog } from '../ledger/index.js';
+import type { LedgerSetup, PriceBooks } from '../ledger/index.js';
 import {
   createGatewayMetrics,
   createOtlpTracer,
@@ -15,6 +17,7 @@ import {
   silentLogger,
 } from '../observability/index.js';
 import { compileCatalog, HealthTracker, LiveRoutes } from '../routing/index.js';
+import { UsageSpool } from '../spool/index.js';
 import type { Store } from '../store/index.js';
 import { KeyRing } from './auth.js';
 import type { GatewayContext, GatewayEvents } from './context.js';
@@ -37,6 +40,11 @@ export interface GatewayOptions {
   readonly agreementFile?: string | null;
   /** Price books: metering posts usage to the ledger every ledger.intervalMs. */
   readonly priceBooks?: PriceBooks | null;
+  /**
+   * Where the usage spool lives (a local folder: each node has its own). Defaults to `spool/`
+   * beside the SQLite file; with PostgreSQL it must be given (`entente serve` uses <dataDir>/spool).
+   */
+  readonly spoolDir?: string;
 }
 
 export interface GatewayCore {
@@ -44,7 +52,6 @@ export interface GatewayCore {
   readonly store: Store;
   /** The OpenAI API's routes. */
   readonly routes: Router;
-  readonly meter: Meter | null;
   /** After the HTTP server has drained: flush usage, stop metering, close upstream pools. */
   close(): Promise<void>;
 }
@@ -65,15 +72,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const clock = opts.clock ?? systemClock;
   const upstreams = await startUpstreams(opts, clock, log);
   const keys = new KeyRing(await store.listApiKeys());
-  // Set below once the route table (and so the agreement) is loaded.
-  let meter: Meter | null = null;
-  const usageLog = new UsageLog(store, {
-    batchSize: config.usage.batchSize,
-    flushIntervalMs: config.usage.flushIntervalMs,
-    clock,
-    onError: (err) => log.error('usage log write failed; will retry', { error: (err as Error).message }),
-    onWritten: (records) => meter?.postWritten(records),
-  });
+  let usageLog: UsageSpool | null = null;
   const metrics = createGatewayMetrics();
   const otlp = config.observability.otlp;
   const tracer = otlp ? createOtlpTracer(otlp, log) : noopTracer;
@@ -89,8 +88,14 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     licensees: [...new Set(licenseeOf.values())],
     pollMs: config.agreement?.pollMs ?? 1_000,
     logger: log,
-    onRebuild: (_table, cause) => metrics.rebuilds.inc({ cause }),
+    onRebuild: (_table, cause) => {
+      metrics.rebuilds.inc({ cause });
+      usageLog?.setLedger(ledgerSetup(opts, routes));
+    },
   });
+  // The usage spool's writer recovers what an earlier process left before the gateway serves.
+  const spool = await openSpool(opts, ledgerSetup(opts, routes), log);
+  usageLog = spool;
   const context: GatewayContext = {
     config,
     clock,
@@ -101,7 +106,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     bindings: bindDeployments(catalog, upstreams),
     health: createHealth(config, metrics, log),
     keys,
-    usageLog,
+    usageLog: spool,
     events: opts.events ?? {},
     priceBooks: opts.priceBooks ?? null,
     refuseUnpriced: (opts.priceBooks ?? null) !== null && config.ledger?.unpriced !== 'flag',
@@ -109,18 +114,15 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     tracer,
     logger: log,
   };
-  meter = createMeter(opts, routes, clock, log);
   const refresh = refreshKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
   return {
     context,
     store,
     routes: openaiRoutes(context),
-    meter,
     async close() {
       refresh.cancel();
       routes.stop();
-      await usageLog.close();
-      await meter?.stop();
+      await spool.close();
       await tracer.close();
       for (const u of upstreams.values()) u.credentials.stop();
       await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
@@ -154,18 +156,42 @@ function createHealth(config: Config, metrics: GatewayMetrics, log: Logger): Hea
   });
 }
 
-/** Metering, when the config has price books: usage is posted to the ledger off the request path. */
-function createMeter(opts: GatewayOptions, routes: LiveRoutes, clock: Clock, log: Logger): Meter | null {
+/** What the ledger posting needs, when the config has price books (metering on). */
+function ledgerSetup(
+  opts: GatewayOptions,
+  routes: { readonly agreement: LedgerSetup['agreement'] },
+): LedgerSetup | null {
   const books = opts.priceBooks ?? null;
   if (!books) return null;
-  const owner = opts.config.ledger?.owner ?? 'operator';
-  return new Meter(
-    opts.store,
-    () => ({ priceBooks: books, agreement: routes.agreement, owner }),
-    opts.config.ledger?.intervalMs ?? 1_000,
+  return { priceBooks: books, agreement: routes.agreement, owner: opts.config.ledger?.owner ?? 'operator' };
+}
+
+function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger): Promise<UsageSpool> {
+  const { config, store } = opts;
+  const location = store.location;
+  const dir =
+    opts.spoolDir ??
+    (location.kind === 'sqlite' && location.path !== ':memory:'
+      ? join(dirname(location.path), 'spool')
+      : null);
+  if (!dir)
+    throw new EntenteError(
+      'config_invalid',
+      'the usage spool needs a folder: pass spoolDir (entente serve uses <dataDir>/spool)',
+    );
+  return UsageSpool.open({
+    dir,
+    location,
+    setup,
+    batchSize: config.usage.batchSize,
+    flushIntervalMs: config.usage.flushIntervalMs,
+    fsyncIntervalMs: config.usage.fsyncIntervalMs,
+    scanIntervalMs: config.ledger?.intervalMs ?? 1_000,
+    durability: config.usage.durability,
+    maxBacklogRecords: config.usage.maxBacklogRecords,
+    segmentBytes: config.usage.segmentBytes,
     log,
-    clock,
-  );
+  });
 }
 
 /** Re-reads the keys every `everyMs`, so revocations and new keys take effect without a restart. */

@@ -14,6 +14,7 @@ export function finish(gw: GatewayContext, res: ServerResponse, state: RequestSt
   let status: number;
   let errorCode: string | null;
   let exact = false;
+  let deliver: (() => void) | null = null;
   if (ending.kind === 'error') {
     sendError(res, ending.error, state.requestId, ending.upstreamCode ?? undefined);
     status = res.statusCode;
@@ -25,9 +26,14 @@ export function finish(gw: GatewayContext, res: ServerResponse, state: RequestSt
     status = ending.status;
     errorCode = ending.errorCode;
     exact = ending.exact;
+    deliver = ending.deliver;
   }
   const now = performance.now();
-  appendUsage(gw, state, status, errorCode, exact, now);
+  const durable = appendUsage(gw, state, status, errorCode, exact, now);
+  if (deliver) {
+    if (durable) durable.then(deliver);
+    else deliver();
+  }
   const asked = state.asked;
   const d = state.deployment;
   const u = state.usage ?? zeroUsage;
@@ -45,10 +51,10 @@ function appendUsage(
   errorCode: string | null,
   exact: boolean,
   now: number,
-): void {
+): Promise<void> | null {
   const d = state.deployment;
   const u = state.usage ?? zeroUsage;
-  gw.usageLog.append({
+  return gw.usageLog.append({
     requestId: state.requestId,
     tenantId: state.caller.tenantId,
     keyId: state.caller.keyId,
@@ -85,7 +91,14 @@ function endSpans(state: RequestState, status: number, errorCode: string | null)
   state.span.end();
 }
 
-const SERVED = { kind: 'served', status: 200, errorCode: null, exact: true, healthy: true } as const;
+const SERVED = {
+  kind: 'served',
+  status: 200,
+  errorCode: null,
+  exact: true,
+  healthy: true,
+  deliver: null,
+} as const;
 
 function accessLog(
   gw: GatewayContext,

@@ -6,7 +6,7 @@ import { type ChatRequest, parseChatRequest } from '../canonical/index.js';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import { type Exchange, readJsonBody } from '../http/index.js';
 import { isFailure, type ResponseContext } from '../providers/index.js';
-import { admitModel, authenticate, isAdmitted } from './admit.js';
+import { admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import { type ClientEncoder, chatEncoder, responsesEncoder } from './encoders.js';
 import { runFailover } from './failover.js';
@@ -31,6 +31,7 @@ interface ParsedChat {
 export function chatHandler(gw: GatewayContext, api: ClientApi) {
   const path = api === 'responses' ? '/v1/responses' : '/v1/chat/completions';
   return async (req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> => {
+    if (!admitLoad(gw, req, res, ex.requestId)) return;
     const caller = authenticate(gw, req, res, ex.requestId);
     if (!caller) return;
     const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, 'chat');

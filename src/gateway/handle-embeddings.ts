@@ -6,7 +6,7 @@ import { parseEmbeddingsRequest } from '../canonical/index.js';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, readJsonBody } from '../http/index.js';
 import { isFailure, type ResponseContext } from '../providers/index.js';
-import { admitModel, authenticate, isAdmitted } from './admit.js';
+import { admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import { runFailover } from './failover.js';
 import { finish } from './finish.js';
@@ -20,6 +20,7 @@ const MAX_RESPONSE_BYTES = 256 * 1_048_576; // 2,048 inputs × 3,072 floats as J
 
 export function embeddingsHandler(gw: GatewayContext) {
   return async (req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> => {
+    if (!admitLoad(gw, req, res, ex.requestId)) return;
     const caller = authenticate(gw, req, res, ex.requestId);
     if (!caller) return;
     const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, 'embeddings');

@@ -13,6 +13,11 @@ export type AttemptOutcome =
       readonly exact: boolean;
       /** False when the upstream broke after the client had bytes: the breaker hears of it. */
       readonly healthy: boolean;
+      /**
+       * Sends the answer's last bytes. finish() calls it only after the usage record is spooled,
+       * so a client never holds a complete answer whose record a crash could lose.
+       */
+      readonly deliver: (() => void) | null;
     }
   /** Nothing reached the client: the next deployment may serve. */
   | { readonly kind: 'failed'; readonly failure: UpstreamFailure }
@@ -26,6 +31,7 @@ export type Ending =
       readonly status: number;
       readonly errorCode: string | null;
       readonly exact: boolean;
+      readonly deliver: (() => void) | null;
     }
   | { readonly kind: 'error'; readonly error: GatewayError; readonly upstreamCode?: string | null }
   | { readonly kind: 'client_gone' };

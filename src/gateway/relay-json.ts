@@ -68,9 +68,11 @@ export async function relayJson(
   state.usage = parsed.usage;
   const exact = parsed.usage !== null;
   // The client left: the upstream still billed this answer, so its usage is recorded.
-  if (res.destroyed) return { kind: 'served', status: 499, errorCode: 'client_closed', exact, healthy: true };
-  sendJsonBytes(res, 200, parsed.body, servedHeaders(state, b, performance.now(), native));
-  return { kind: 'served', status: 200, errorCode: null, exact, healthy: true };
+  if (res.destroyed)
+    return { kind: 'served', status: 499, errorCode: 'client_closed', exact, healthy: true, deliver: null };
+  const deliver = () =>
+    sendJsonBytes(res, 200, parsed.body, servedHeaders(state, b, performance.now(), native));
+  return { kind: 'served', status: 200, errorCode: null, exact, healthy: true, deliver };
 }
 
 /** Where the answer came from, for the client: cloud, region, deployment, attempts, overhead. */

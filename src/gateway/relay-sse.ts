@@ -2,9 +2,13 @@
 // held back until the first content, so that until the client has a byte, failover is still
 // possible; after it, a broken upstream becomes an error event in the stream (the client has
 // already seen part of an answer, and a second model's answer spliced onto it would be wrong).
+// The stream's last bytes (the final frames and [DONE]) are handed to finish() to send after the
+// usage record is spooled. A client that hangs up mid-stream is billed what it was sent: the
+// upstream's usage when it has reported it, else the prompt estimated and one output token per
+// content delta delivered (marked inexact).
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { type ChatRequest, zeroUsage } from '../canonical/index.js';
+import { type ChatRequest, estimatePromptTokens, zeroUsage } from '../canonical/index.js';
 import type { Timer } from '../clock/index.js';
 import { EventStreamEventParser } from '../eventstream/index.js';
 import {
@@ -36,6 +40,10 @@ export class SseRelay {
   #finishReason: string | undefined;
   #doneSeen = false;
   #held = '';
+  /** Frames written to the client (role-only preambles not counted). */
+  #delivered = 0;
+  /** The answer's end is decided (handed to finish): nothing more is written from the pump. */
+  #ended = false;
   #complete: (o: AttemptOutcome) => void = () => {};
 
   constructor(
@@ -76,7 +84,7 @@ export class SseRelay {
       // [DONE]) is still read, so the connection goes back to the keep-alive pool, not torn down.
       return await new Promise<AttemptOutcome>((resolve, reject) => {
         this.#complete = resolve;
-        this.#pump(r, mapper, enc).then(resolve, reject);
+        this.#pump(r, mapper, enc, chat).then(resolve, reject);
       });
     } finally {
       timer.cancel();
@@ -93,7 +101,12 @@ export class SseRelay {
     this.state.upstreamWaitMs += performance.now() - this.#tUp;
   }
 
-  async #pump(r: UpstreamResponse, mapper: StreamMapper, enc: ClientEncoder): Promise<AttemptOutcome> {
+  async #pump(
+    r: UpstreamResponse,
+    mapper: StreamMapper,
+    enc: ClientEncoder,
+    chat: ChatRequest,
+  ): Promise<AttemptOutcome> {
     const parser =
       this.b.upstream.provider.streamFraming === 'sse' ? new SseParser() : new EventStreamEventParser();
     let streamError: UpstreamFailure | null = null;
@@ -109,7 +122,10 @@ export class SseRelay {
           if (step.finishReason) this.#finishReason = step.finishReason;
           if (step.frames.length > 0) {
             if (step.preamble && !this.#started) this.#held += enc.frames(step.frames);
-            else out += enc.frames(step.frames);
+            else {
+              out += enc.frames(step.frames);
+              if (!step.preamble) this.#delivered += step.frames.length;
+            }
           }
           this.#frames += step.frames.length;
           if (step.error) {
@@ -131,9 +147,10 @@ export class SseRelay {
       }
     } catch {
       // The upstream connection broke, timed out between chunks, or we aborted it.
-      if (this.#doneSeen && this.res.writableEnded) return this.#served();
+      if (this.#ended) return this.#served();
       if (this.#why === 'client') {
         if (!this.#started) this.#waited();
+        else this.#billAbandoned(chat);
         return { kind: 'client_gone' };
       }
       if (!this.#started) {
@@ -163,13 +180,32 @@ export class SseRelay {
     return first;
   }
 
+  /** The answer is complete: its last bytes go out once finish() has spooled the record. */
   #endOk(last: string, enc: ClientEncoder): void {
-    this.res.end(last + enc.end());
-    this.#complete(this.#served());
+    this.#ended = true;
+    const res = this.res;
+    this.#complete(this.#served(() => res.end(last + enc.end())));
   }
 
-  #served(): AttemptOutcome {
-    return { kind: 'served', status: 200, errorCode: null, exact: this.state.usage !== null, healthy: true };
+  #served(deliver: (() => void) | null = null): AttemptOutcome {
+    return {
+      kind: 'served',
+      status: 200,
+      errorCode: null,
+      exact: this.state.usage !== null,
+      healthy: true,
+      deliver,
+    };
+  }
+
+  /** The client hung up mid-stream: bill the prompt and what it was sent, unless the upstream said. */
+  #billAbandoned(chat: ChatRequest): void {
+    if (this.state.usage) return;
+    this.state.usage = {
+      ...zeroUsage,
+      tokensInputUncached: estimatePromptTokens(chat),
+      tokensOutput: this.#delivered,
+    };
   }
 
   #brokenMidway(): UpstreamFailure {
@@ -188,7 +224,8 @@ export class SseRelay {
 
   /** The upstream stream is over (ended, errored or cut): decide what the client's stream was. */
   #settle(r: UpstreamResponse, streamError: UpstreamFailure | null, enc: ClientEncoder): AttemptOutcome {
-    if (this.#doneSeen && this.res.writableEnded) return this.#served();
+    if (this.#ended) return this.#served();
+    this.#ended = true;
     if (streamError) r.body.destroy();
     // A stream that ends without [DONE] is complete if it carried a finish reason (some
     // OpenAI-compatible servers omit [DONE]); otherwise it was cut.
@@ -208,18 +245,22 @@ export class SseRelay {
       });
       if (this.#held) this.res.write(this.#held);
     }
-    if (complete) {
-      this.res.end(enc.end());
-      return this.#served();
-    }
+    const res = this.res;
+    if (complete) return this.#served(() => res.end(enc.end()));
     const code =
       streamError?.upstreamCode === 'stream_duration_exceeded'
         ? 'stream_duration_exceeded'
         : 'upstream_stream_error';
-    this.res.end(enc.error(code, streamError?.message));
     if (!this.state.usage) this.state.usage = { ...zeroUsage, tokensOutput: Math.max(0, this.#frames - 1) };
     // The breaker hears of it, but there is no failover once the client has bytes.
-    return { kind: 'served', status: 200, errorCode: code, exact: false, healthy: false };
+    return {
+      kind: 'served',
+      status: 200,
+      errorCode: code,
+      exact: false,
+      healthy: false,
+      deliver: () => res.end(enc.error(code, streamError?.message)),
+    };
   }
 }
 

@@ -1,5 +1,4 @@
 export { assertAccrualWithinCap, assertBalanced, assertRowsBalanced } from './invariants.js';
-export { Meter } from './meter.js';
 export { formatMicros, MICROS, mulRatioFloor, parseMajor } from './money.js';
 export type { AccrualState, Entry, LedgerTx, Outcome, PostingInput, ShareTerm } from './plan-postings.js';
 export { nextPeriod, periodOf, planPostings, postingPeriod, revenuePayloadHash } from './plan-postings.js';
@@ -11,5 +10,3 @@ export type { RefundOutcome, RefundRequest } from './refunds.js';
 export { postRefund } from './refunds.js';
 export type { AccountStatement, ShareStatus, Statement } from './statements.js';
 export { balances, buildStatement, revenueShareStatus, statementCsv, statementJson } from './statements.js';
-export type { UsageLogOptions } from './usage-log.js';
-export { UsageLog } from './usage-log.js';

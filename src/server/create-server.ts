@@ -39,7 +39,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     usageLog: context.usageLog,
     priceBooks: context.priceBooks,
     metrics: context.metrics,
-    meter: core.meter,
   };
   let draining = false;
   const probes = new Router([

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
-import type { Store } from './types.js';
+import type { Store, StoreLocation } from './types.js';
 
 export type {
   ApiKeyRecord,
@@ -13,6 +13,7 @@ export type {
   StoredEntry,
   StoredRolloutEvent,
   StoredTx,
+  StoreLocation,
   UsageQuery,
   UsageRecord,
 } from './types.js';
@@ -26,6 +27,16 @@ export async function openStore(dataDir: string, env: NodeJS.ProcessEnv = proces
     url && /^postgres(ql)?:\/\//.test(url)
       ? new PostgresStore(url)
       : new SqliteStore(join(dataDir, 'entente.db'));
+  await store.migrate();
+  return store;
+}
+
+/** Opens (and migrates) the store at a location another thread or process described. */
+export async function openStoreAt(location: StoreLocation): Promise<Store> {
+  const store: Store =
+    location.kind === 'postgres'
+      ? new PostgresStore(location.url, location.schema ? { schema: location.schema } : {})
+      : new SqliteStore(location.path);
   await store.migrate();
   return store;
 }

@@ -106,8 +106,14 @@ export const USAGE_POSTED = 1;
 export const USAGE_UNPRICED = 2;
 export const USAGE_CONFLICT = 3;
 
+/** Where a store lives: enough for another thread or process to open its own connection. */
+export type StoreLocation =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  readonly location: StoreLocation;
   migrate(): Promise<void>;
   /** Appends records; a record whose requestId is already stored is ignored (idempotent). */
   appendUsage(records: readonly UsageRecord[]): Promise<void>;

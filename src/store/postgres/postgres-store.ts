@@ -11,6 +11,7 @@ import type {
   Store,
   StoredAccrual,
   StoredRolloutEvent,
+  StoreLocation,
   UsageQuery,
   UsageRecord,
 } from '../types.js';
@@ -88,8 +89,14 @@ const MIGRATION_LOCK = 7_160_001; // pg_advisory_xact_lock key: one migrator at 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
+  readonly location: StoreLocation;
 
   constructor(connectionString: string, opts: { schema?: string; maxConnections?: number } = {}) {
+    this.location = {
+      kind: 'postgres',
+      url: connectionString,
+      ...(opts.schema ? { schema: opts.schema } : {}),
+    };
     this.#pool = new pg.Pool({
       connectionString,
       max: opts.maxConnections ?? 10,

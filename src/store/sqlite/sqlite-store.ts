@@ -14,6 +14,7 @@ import type {
   Store,
   StoredAccrual,
   StoredRolloutEvent,
+  StoreLocation,
   UsageQuery,
   UsageRecord,
 } from '../types.js';
@@ -88,6 +89,10 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   #insertUsage!: Database.Statement;
   #nextSeq = 0;
+
+  get location(): StoreLocation {
+    return { kind: 'sqlite', path: this.path };
+  }
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });

@@ -1,0 +1,38 @@
+// The messages between the serving thread and the spool writer thread.
+import type { LedgerSetup } from '../ledger/index.js';
+import type { StoreLocation } from '../store/index.js';
+
+export interface WorkerInit {
+  readonly dir: string;
+  readonly location: StoreLocation;
+  readonly setup: LedgerSetup | null;
+  readonly batchSize: number;
+  readonly flushIntervalMs: number;
+  readonly fsyncIntervalMs: number;
+  /** How often records pending in the store (failed posts, other nodes' records) are posted. */
+  readonly scanIntervalMs: number;
+}
+
+export type ToWorker =
+  /** The segment has grown to `bytes`; its last line is record number `seq`. */
+  | { readonly type: 'grew'; readonly segment: string; readonly bytes: number; readonly seq: number }
+  /** No more lines will be written to the segment. */
+  | { readonly type: 'sealed'; readonly segment: string; readonly bytes: number; readonly seq: number }
+  | { readonly type: 'setup'; readonly setup: LedgerSetup | null }
+  /** Answer `flushed` once every record up to `seq` is stored and posted. */
+  | { readonly type: 'flush'; readonly id: number; readonly seq: number }
+  | { readonly type: 'close'; readonly seq: number };
+
+export type FromWorker =
+  | {
+      readonly type: 'ready';
+      readonly nextIndex: number;
+      readonly recovered: number;
+      readonly corrupt: number;
+    }
+  | { readonly type: 'fsynced'; readonly seq: number }
+  | { readonly type: 'stored'; readonly seq: number; readonly stored: number; readonly posted: number }
+  | { readonly type: 'flushed'; readonly id: number }
+  | { readonly type: 'error'; readonly message: string }
+  | { readonly type: 'warn'; readonly message: string; readonly count: number }
+  | { readonly type: 'closed' };

@@ -1,0 +1,252 @@
+// The spool writer thread. It reads what the serving thread appended to the spool files, fsyncs
+// them in group commits, stores the records in the database in batches and posts them to the
+// ledger, all off the event loop that serves traffic. On start it recovers whatever an earlier
+// process left in the spool (stored and posted idempotently by request id), then reports ready.
+import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { type LedgerSetup, postUsage } from '../ledger/index.js';
+import { openStoreAt, type Store, type UsageRecord } from '../store/index.js';
+import { decodeLines, SEGMENT_PATTERN } from './format.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const say = (m: FromWorker) => port.postMessage(m);
+
+interface Segment {
+  readonly name: string;
+  readonly fd: number;
+  readBytes: number;
+  rest: string;
+  sealed: boolean;
+  /** Record number of the segment's last line, once sealed. */
+  lastSeq: number;
+  synced: boolean;
+}
+
+let store: Store;
+let setup: LedgerSetup | null = init.setup;
+const segments: Segment[] = [];
+/** Records read but not stored, with the record number of each. */
+const queue: { readonly seq: number; readonly record: UsageRecord }[] = [];
+let readSeq = 0;
+let storedSeq = 0;
+let fsyncedSeq = 0;
+let stored = 0;
+let posted = 0;
+let busy = false;
+let storeTimer: NodeJS.Timeout | null = null;
+let retryAfterMs = 0;
+const flushes: { id: number; seq: number }[] = [];
+let closing: number | null = null;
+
+function segmentOf(name: string): Segment {
+  let s = segments.find((x) => x.name === name);
+  if (!s) {
+    s = {
+      name,
+      fd: openSync(join(init.dir, name), 'r'),
+      readBytes: 0,
+      rest: '',
+      sealed: false,
+      lastSeq: 0,
+      synced: true,
+    };
+    segments.push(s);
+  }
+  return s;
+}
+
+/** Reads the segment up to `bytes`; the lines read are records up to number `seq`. */
+function readTo(s: Segment, bytes: number, seq: number): void {
+  if (bytes <= s.readBytes) return;
+  const buf = Buffer.allocUnsafe(bytes - s.readBytes);
+  let off = 0;
+  while (off < buf.length) {
+    const n = readSync(s.fd, buf, off, buf.length - off, s.readBytes + off);
+    if (n === 0) break;
+    off += n;
+  }
+  s.readBytes += off;
+  s.synced = false;
+  const d = decodeLines(s.rest + buf.subarray(0, off).toString('utf8'));
+  s.rest = d.rest;
+  if (d.corrupt > 0)
+    say({ type: 'warn', message: `spool ${s.name}: lines failed their checksum`, count: d.corrupt });
+  // Lines are numbered backwards from the last one the serving thread announced.
+  const first = seq - d.records.length + 1;
+  for (let i = 0; i < d.records.length; i++) queue.push({ seq: first + i, record: d.records[i]! });
+  readSeq = seq;
+}
+
+function groupCommit(): void {
+  for (const s of segments)
+    if (!s.synced) {
+      fdatasyncSync(s.fd);
+      s.synced = true;
+    }
+  if (readSeq > fsyncedSeq) {
+    fsyncedSeq = readSeq;
+    say({ type: 'fsynced', seq: fsyncedSeq });
+  }
+}
+
+function scheduleStore(now = false): void {
+  if (busy) return;
+  const urgent = now || queue.length >= init.batchSize || flushes.length > 0 || closing !== null;
+  if (storeTimer && !urgent) return;
+  if (storeTimer) clearTimeout(storeTimer);
+  storeTimer = setTimeout(() => void storeBatch(), urgent ? 0 : Math.max(init.flushIntervalMs, retryAfterMs));
+}
+
+async function storeBatch(): Promise<void> {
+  storeTimer = null;
+  if (busy) return;
+  busy = true;
+  try {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, init.batchSize);
+      const records = batch.map((x) => x.record);
+      await store.appendUsage(records);
+      queue.splice(0, batch.length);
+      storedSeq = batch.at(-1)!.seq;
+      stored += records.length;
+      if (setup) {
+        try {
+          posted += (await postUsage(store, records, setup)).posted;
+        } catch (err) {
+          // Stored, not posted: the next pending scan posts them.
+          say({ type: 'error', message: `ledger posting failed, will retry: ${(err as Error).message}` });
+        }
+      }
+      say({ type: 'stored', seq: storedSeq, stored, posted });
+      dropStoredSegments();
+    }
+    retryAfterMs = 0;
+    if (storedSeq >= readSeq) answerFlushes();
+  } catch (err) {
+    retryAfterMs = Math.min(Math.max(retryAfterMs * 2, 250), 5_000);
+    say({
+      type: 'error',
+      message: `storing usage failed, will retry in ${retryAfterMs} ms: ${(err as Error).message}`,
+    });
+  } finally {
+    busy = false;
+  }
+  afterWork();
+}
+
+/** Whatever waits once the store is free: more records, or the close. */
+function afterWork(): void {
+  if (queue.length > 0) scheduleStore();
+  else if (closing !== null && storedSeq >= closing) void finishClose();
+}
+
+function answerFlushes(): void {
+  for (let i = flushes.length - 1; i >= 0; i--)
+    if (flushes[i]!.seq <= storedSeq) say({ type: 'flushed', id: flushes.splice(i, 1)[0]!.id });
+}
+
+function dropStoredSegments(): void {
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const s = segments[i]!;
+    if (!s.sealed || s.lastSeq > storedSeq) continue;
+    closeSync(s.fd);
+    unlinkSync(join(init.dir, s.name));
+    segments.splice(i, 1);
+  }
+}
+
+/** Posts what is pending in the store: failed posts, records another node stored. */
+async function postPending(): Promise<void> {
+  if (!setup) return;
+  for (;;) {
+    const batch = await store.pendingUsage(500);
+    if (batch.length > 0) posted += (await postUsage(store, batch, setup)).posted;
+    if (batch.length < 500) break;
+  }
+}
+
+/** Stores and posts whatever earlier processes left in the spool, then removes those files. */
+async function recover(): Promise<{ nextIndex: number; recovered: number; corrupt: number }> {
+  const names = readdirSync(init.dir)
+    .filter((n) => SEGMENT_PATTERN.test(n))
+    .sort();
+  let recovered = 0;
+  let corrupt = 0;
+  for (const name of names) {
+    const d = decodeLines(readFileSync(join(init.dir, name), 'utf8'));
+    corrupt += d.corrupt;
+    for (let i = 0; i < d.records.length; i += init.batchSize) {
+      const batch = d.records.slice(i, i + init.batchSize);
+      await store.appendUsage(batch);
+      recovered += batch.length;
+    }
+  }
+  await postPending();
+  // Only now, with every record stored and posted, are the files removed.
+  for (const name of names) unlinkSync(join(init.dir, name));
+  const last = names.at(-1);
+  return { nextIndex: last ? Number(SEGMENT_PATTERN.exec(last)![1]) + 1 : 1, recovered, corrupt };
+}
+
+async function finishClose(): Promise<void> {
+  if (closing === null) return;
+  closing = null;
+  try {
+    groupCommit();
+    await postPending();
+    for (const s of segments) s.sealed = true;
+    dropStoredSegments();
+    await store.close();
+  } finally {
+    say({ type: 'closed' });
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'grew':
+    case 'sealed': {
+      const s = segmentOf(m.segment);
+      readTo(s, m.bytes, m.seq);
+      if (m.type === 'sealed') {
+        s.sealed = true;
+        s.lastSeq = m.seq;
+      }
+      scheduleStore();
+      return;
+    }
+    case 'setup':
+      setup = m.setup;
+      return;
+    case 'flush':
+      flushes.push({ id: m.id, seq: m.seq });
+      if (storedSeq >= m.seq && queue.length === 0) answerFlushes();
+      else scheduleStore(true);
+      return;
+    case 'close':
+      closing = m.seq;
+      if (storedSeq >= m.seq && queue.length === 0 && !busy) void finishClose();
+      else scheduleStore(true);
+      return;
+  }
+});
+
+store = await openStoreAt(init.location);
+const ready = await recover();
+say({ type: 'ready', ...ready });
+setInterval(groupCommit, init.fsyncIntervalMs).unref();
+setInterval(() => {
+  if (busy) return;
+  busy = true;
+  postPending()
+    .catch((err: unknown) =>
+      say({ type: 'error', message: `posting pending usage failed: ${(err as Error).message}` }),
+    )
+    .finally(() => {
+      busy = false;
+      afterWork();
+    });
+}, init.scanIntervalMs).unref();

@@ -1,0 +1,217 @@
+// The usage spool, serving-thread side. When a request finishes, its usage record is appended to
+// the current spool segment with one write(2) before the answer's last byte is sent, so a crash
+// of the process (SIGKILL included) cannot lose the record of an answer a client has completely.
+// A writer thread (spool-worker.ts) fsyncs the spool in group commits, stores the records in the
+// database in batches and posts them to the ledger, so the event loop never waits on storage.
+// On start the writer first recovers what an earlier process left (idempotent by request id).
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { EntenteError } from '../errors/index.js';
+import type { LedgerSetup } from '../ledger/index.js';
+import type { Logger } from '../observability/index.js';
+import type { StoreLocation, UsageRecord } from '../store/index.js';
+import { encodeLine, segmentName } from './format.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+
+export interface SpoolOptions {
+  readonly dir: string;
+  readonly location: StoreLocation;
+  readonly setup: LedgerSetup | null;
+  readonly batchSize: number;
+  readonly flushIntervalMs: number;
+  readonly fsyncIntervalMs: number;
+  readonly scanIntervalMs: number;
+  readonly durability: 'process' | 'os';
+  readonly maxBacklogRecords: number;
+  readonly segmentBytes: number;
+  readonly log: Logger;
+}
+
+export interface SpoolStats {
+  /** Records appended by this process. */
+  readonly appended: number;
+  /** Records appended but not yet stored in the database. */
+  readonly pending: number;
+  /** Records stored by this process's writer (its own and those it recovered). */
+  readonly written: number;
+  /** Usage records posted to the ledger by this process's writer. */
+  readonly posted: number;
+  /** Records recovered from the spool at start. */
+  readonly recovered: number;
+  /** Failed store or posting attempts (each retried). */
+  readonly failures: number;
+}
+
+export class UsageSpool implements SpoolStats {
+  readonly #opts: SpoolOptions;
+  readonly #worker: Worker;
+  #fd = -1;
+  #segment = '';
+  #index = 0;
+  #bytes = 0;
+  #seq = 0;
+  #announced = 0;
+  #tick = false;
+  #storedSeq = 0;
+  #nextFlush = 1;
+  readonly #flushes = new Map<number, () => void>();
+  readonly #durable: { seq: number; resolve: () => void }[] = [];
+  #closed: (() => void) | null = null;
+  written = 0;
+  posted = 0;
+  recovered = 0;
+  failures = 0;
+
+  private constructor(opts: SpoolOptions, worker: Worker) {
+    this.#opts = opts;
+    this.#worker = worker;
+  }
+
+  /** Starts the writer, waits for it to recover what an earlier process left, opens a segment. */
+  static async open(opts: SpoolOptions): Promise<UsageSpool> {
+    mkdirSync(opts.dir, { recursive: true });
+    const init: WorkerInit = {
+      dir: opts.dir,
+      location: opts.location,
+      setup: opts.setup,
+      batchSize: opts.batchSize,
+      flushIntervalMs: opts.flushIntervalMs,
+      fsyncIntervalMs: opts.fsyncIntervalMs,
+      scanIntervalMs: opts.scanIntervalMs,
+    };
+    const worker = new Worker(new URL('./spool-worker.js', import.meta.url), { workerData: init });
+    const spool = new UsageSpool(opts, worker);
+    const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      worker.once('error', onError);
+      worker.on('message', function first(m: FromWorker) {
+        if (m.type !== 'ready') return;
+        worker.off('message', first);
+        worker.off('error', onError);
+        resolve(m);
+      });
+    });
+    spool.recovered = ready.recovered;
+    if (ready.recovered > 0 || ready.corrupt > 0)
+      opts.log.warn('usage spool recovered records left by an earlier process', {
+        recovered: ready.recovered,
+        corruptLines: ready.corrupt,
+      });
+    worker.on('message', (m: FromWorker) => spool.#onMessage(m));
+    worker.on('error', (err) => opts.log.error('usage spool writer failed', { error: err.message }));
+    spool.#index = ready.nextIndex;
+    spool.#openSegment();
+    return spool;
+  }
+
+  get appended(): number {
+    return this.#seq;
+  }
+  get pending(): number {
+    return this.#seq - this.#storedSeq;
+  }
+  /** Past the backlog limit: new requests are refused (503) rather than records risked. */
+  get full(): boolean {
+    return this.#seq - this.#storedSeq >= this.#opts.maxBacklogRecords;
+  }
+
+  /**
+   * Appends the record (one write to the kernel). With `durability: os` the promise resolves
+   * once a group commit has fsync'd it; otherwise at once.
+   */
+  append(record: UsageRecord): Promise<void> | null {
+    if (this.#fd < 0) throw new EntenteError('usage_log_unwritten', 'the usage spool is closed');
+    this.#bytes += writeSync(this.#fd, encodeLine(record));
+    const seq = ++this.#seq;
+    if (!this.#tick) {
+      this.#tick = true;
+      setImmediate(() => this.#announce());
+    }
+    if (this.#bytes >= this.#opts.segmentBytes) this.#rotate();
+    if (this.#opts.durability !== 'os') return null;
+    return new Promise((resolve) => this.#durable.push({ seq, resolve }));
+  }
+
+  /** Resolves once every record appended so far is stored and posted to the ledger. */
+  flush(): Promise<void> {
+    this.#announce();
+    if (this.#storedSeq >= this.#seq) return Promise.resolve();
+    const id = this.#nextFlush++;
+    return new Promise((resolve) => {
+      this.#flushes.set(id, resolve);
+      this.#post({ type: 'flush', id, seq: this.#seq });
+    });
+  }
+
+  setLedger(setup: LedgerSetup | null): void {
+    this.#post({ type: 'setup', setup });
+  }
+
+  /** Stores and posts everything appended, closes the segment, stops the writer. */
+  async close(): Promise<void> {
+    if (this.#fd < 0) return;
+    this.#announce();
+    closeSync(this.#fd);
+    this.#fd = -1;
+    this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
+    await new Promise<void>((resolve) => {
+      this.#closed = resolve;
+      this.#post({ type: 'close', seq: this.#seq });
+    });
+    await this.#worker.terminate();
+  }
+
+  #post(m: ToWorker): void {
+    this.#worker.postMessage(m);
+  }
+
+  #announce(): void {
+    this.#tick = false;
+    if (this.#announced === this.#seq || this.#fd < 0) return;
+    this.#announced = this.#seq;
+    this.#post({ type: 'grew', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
+  }
+
+  #openSegment(): void {
+    this.#segment = segmentName(this.#index++);
+    this.#fd = openSync(join(this.#opts.dir, this.#segment), 'a');
+    this.#bytes = 0;
+  }
+
+  #rotate(): void {
+    closeSync(this.#fd);
+    this.#announced = this.#seq;
+    this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
+    this.#openSegment();
+  }
+
+  #onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'fsynced':
+        while (this.#durable.length > 0 && this.#durable[0]!.seq <= m.seq) this.#durable.shift()!.resolve();
+        return;
+      case 'stored':
+        this.#storedSeq = m.seq;
+        this.written = m.stored;
+        this.posted = m.posted;
+        return;
+      case 'flushed':
+        this.#flushes.get(m.id)?.();
+        this.#flushes.delete(m.id);
+        return;
+      case 'error':
+        this.failures++;
+        this.#opts.log.error('usage spool writer', { error: m.message });
+        return;
+      case 'warn':
+        this.#opts.log.warn(m.message, { count: m.count });
+        return;
+      case 'closed':
+        this.#closed?.();
+        return;
+      case 'ready':
+        return;
+    }
+  }
+}
