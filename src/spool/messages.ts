@@ -27,7 +27,10 @@ export type FromWorker =
   | {
       readonly type: 'ready';
       readonly nextIndex: number;
+      /** Lines read back from the spool an earlier process left. */
       readonly recovered: number;
+      /** Of those, records the database did not have yet (the earlier process died before storing them). */
+      readonly added: number;
       readonly corrupt: number;
     }
   | { readonly type: 'fsynced'; readonly seq: number }

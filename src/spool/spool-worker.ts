@@ -169,12 +169,13 @@ async function postPending(): Promise<void> {
 }
 
 /** Stores and posts whatever earlier processes left in the spool, then removes those files. */
-async function recover(): Promise<{ nextIndex: number; recovered: number; corrupt: number }> {
+async function recover(): Promise<{ nextIndex: number; recovered: number; added: number; corrupt: number }> {
   const names = readdirSync(init.dir)
     .filter((n) => SEGMENT_PATTERN.test(n))
     .sort();
   let recovered = 0;
   let corrupt = 0;
+  const before = names.length > 0 ? await store.countUsage() : 0;
   for (const name of names) {
     const d = decodeLines(readFileSync(join(init.dir, name), 'utf8'));
     corrupt += d.corrupt;
@@ -184,11 +185,12 @@ async function recover(): Promise<{ nextIndex: number; recovered: number; corrup
       recovered += batch.length;
     }
   }
+  const added = names.length > 0 ? (await store.countUsage()) - before : 0;
   await postPending();
   // Only now, with every record stored and posted, are the files removed.
   for (const name of names) unlinkSync(join(init.dir, name));
   const last = names.at(-1);
-  return { nextIndex: last ? Number(SEGMENT_PATTERN.exec(last)![1]) + 1 : 1, recovered, corrupt };
+  return { nextIndex: last ? Number(SEGMENT_PATTERN.exec(last)![1]) + 1 : 1, recovered, added, corrupt };
 }
 
 async function finishClose(): Promise<void> {

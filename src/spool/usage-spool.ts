@@ -37,7 +37,7 @@ export interface SpoolStats {
   readonly written: number;
   /** Usage records posted to the ledger by this process's writer. */
   readonly posted: number;
-  /** Records recovered from the spool at start. */
+  /** Records recovered from the spool at start that the database did not have. */
   readonly recovered: number;
   /** Failed store or posting attempts (each retried). */
   readonly failures: number;
@@ -92,10 +92,11 @@ export class UsageSpool implements SpoolStats {
         resolve(m);
       });
     });
-    spool.recovered = ready.recovered;
+    spool.recovered = ready.added;
     if (ready.recovered > 0 || ready.corrupt > 0)
       opts.log.warn('usage spool recovered records left by an earlier process', {
-        recovered: ready.recovered,
+        spooled: ready.recovered,
+        recovered: ready.added,
         corruptLines: ready.corrupt,
       });
     worker.on('message', (m: FromWorker) => spool.#onMessage(m));
