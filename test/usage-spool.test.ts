@@ -1,0 +1,166 @@
+// The usage spool on every store backend: records appended are stored and posted by the writer
+// thread; what an earlier process left in the spool is recovered exactly once (a torn last line
+// and a corrupt line are dropped, records already stored are not doubled); `durability: os`
+// resolves only after a group commit; and when the database stops taking records the backlog
+// grows until new work is refused, then drains with nothing lost or doubled.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import { parseAgreementText } from '../src/agreements/index.js';
+import { type LedgerSetup, parsePriceBooks } from '../src/ledger/index.js';
+import { silentLogger } from '../src/observability/index.js';
+import { encodeLine, type SpoolOptions, segmentName, UsageSpool } from '../src/spool/index.js';
+import type { Store, UsageRecord } from '../src/store/index.js';
+import { backends, pgUrl } from './helpers/backends.js';
+import { eventually } from './helpers/eventually.js';
+import { shareAgreementYaml } from './helpers/share-agreement.js';
+
+const record = (i: number): UsageRecord => ({
+  requestId: `req_spool_${String(i).padStart(6, '0')}`,
+  tenantId: 't',
+  keyId: 'k',
+  model: 'm',
+  modelVersion: '1',
+  cloud: 'azure',
+  region: 'r',
+  upstreamId: 'u',
+  deployment: 'd',
+  stream: i % 2 === 0,
+  status: 200,
+  errorCode: null,
+  usageExact: true,
+  attempts: 1,
+  tokensInputUncached: 10 + i,
+  tokensInputCached: 0,
+  tokensOutput: 5,
+  tokensReasoning: 0,
+  startedAtMs: Date.UTC(2026, 5, 1) + i,
+  latencyMs: 1,
+  overheadUs: 1,
+});
+
+const setup: LedgerSetup = {
+  priceBooks: parsePriceBooks(
+    'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: m, inputUncached: "100", inputCached: "50", output: "400" }] }\n',
+    'prices.yaml',
+  ),
+  agreement: parseAgreementText(
+    shareAgreementYaml({ payer: 'op', payee: 'partner', rate: '20/100', from: '2020-01-01T00:00:00Z' }),
+    'agreement.yaml',
+  ),
+  owner: 'op',
+};
+
+function options(store: Store, dir: string, extra: Partial<SpoolOptions> = {}): SpoolOptions {
+  return {
+    dir,
+    location: store.location,
+    setup,
+    batchSize: 50,
+    flushIntervalMs: 5,
+    fsyncIntervalMs: 2,
+    scanIntervalMs: 100,
+    durability: 'process',
+    maxBacklogRecords: 100,
+    segmentBytes: 65_536,
+    log: silentLogger,
+    ...extra,
+  };
+}
+
+const spoolFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.spool'));
+
+for (const backend of backends('spool')) {
+  describe(`usage spool on ${backend.name}`, { skip: backend.skip }, () => {
+    after(() => backend.cleanup());
+
+    test('appended records are stored and posted; segments rotate and are removed once stored', async () => {
+      const store = await backend.open();
+      const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
+      const spool = await UsageSpool.open(options(store, dir));
+      for (let i = 0; i < 600; i++) spool.append(record(i)); // ~230 KB: several 64 KiB segments
+      await spool.flush();
+      assert.equal(await store.countUsage(), 600);
+      assert.equal((await store.pendingUsage(1)).length, 0, 'every record posted');
+      assert.equal(spool.pending, 0);
+      await spool.close();
+      assert.deepEqual(spoolFiles(dir), []);
+      const rows = await store.ledgerRows();
+      assert.equal(new Set(rows.filter((r) => r.code === 'revenue').map((r) => r.txId)).size, 600);
+      await store.close();
+    });
+
+    test('a spool left by a dead process is recovered once; torn and corrupt lines are dropped', async () => {
+      const store = await backend.open();
+      const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
+      await store.appendUsage([record(1)]); // stored before the crash: must not be doubled
+      const lines = [1, 2, 3].map((i) => encodeLine(record(i)));
+      const corrupt = encodeLine(record(4)).replace('"tokensOutput":5', '"tokensOutput":6');
+      const torn = encodeLine(record(5)).slice(0, 40);
+      writeFileSync(join(dir, segmentName(7)), lines[0]! + lines[1]! + corrupt + lines[2]! + torn);
+      const spool = await UsageSpool.open(options(store, dir));
+      assert.equal(spool.recovered, 2, 'records 2 and 3 were new to the store');
+      const ids = (await store.listUsage({ limit: 100 })).map((u) => u.requestId).sort();
+      assert.deepEqual(
+        ids,
+        [record(1), record(2), record(3)].map((r) => r.requestId),
+      );
+      assert.equal((await store.pendingUsage(10)).length, 0, 'recovered records are posted');
+      assert.deepEqual(spoolFiles(dir), [segmentName(8)], 'the old segment is gone; the new one follows it');
+      spool.append(record(9));
+      await spool.close();
+      assert.equal(await store.countUsage(), 4);
+      await store.close();
+    });
+
+    test('durability os: the append resolves only once a group commit has fsynced it', async () => {
+      const store = await backend.open();
+      const spool = await UsageSpool.open(
+        options(store, mkdtempSync(join(tmpdir(), 'entente-spool-')), { durability: 'os' }),
+      );
+      const acks = Array.from({ length: 20 }, (_, i) => spool.append(record(100 + i)));
+      assert.ok(acks.every((a) => a instanceof Promise));
+      let done = 0;
+      for (const a of acks) void a!.then(() => done++);
+      assert.equal(done, 0, 'nothing is acknowledged synchronously');
+      await Promise.all(acks);
+      assert.equal(done, 20);
+      await spool.close();
+      await store.close();
+    });
+  });
+}
+
+describe('usage spool back-pressure', { skip: pgUrl ? false : 'PostgreSQL is not reachable' }, () => {
+  test('a database that stops taking records fills the backlog, new work is refused, then it drains exactly', async () => {
+    const [pgBackend] = backends('spoolbp').filter((b) => b.name === 'postgres');
+    const store = await pgBackend!.open();
+    const schema = (store.location as { schema: string }).schema;
+    const spool = await UsageSpool.open(options(store, mkdtempSync(join(tmpdir(), 'entente-spool-'))));
+    const locker = new pg.Client({ connectionString: pgUrl });
+    await locker.connect();
+    try {
+      // Another session holds the usage table: every insert waits behind the lock.
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${schema}.usage_records IN ACCESS EXCLUSIVE MODE`);
+      let i = 0;
+      while (!spool.full) spool.append(record(1000 + i++));
+      assert.equal(i, 100, 'full exactly at usage.maxBacklogRecords');
+      assert.ok(spool.pending >= 100);
+      await locker.query('ROLLBACK');
+      await spool.flush();
+      assert.equal(spool.full, false);
+      assert.equal(spool.pending, 0);
+      assert.equal(await store.countUsage(), 100);
+      await eventually(async () => (await store.pendingUsage(1)).length === 0, 'the backlog to be posted');
+    } finally {
+      await locker.end();
+      await spool.close();
+      await store.close();
+      await pgBackend!.cleanup();
+    }
+  });
+});
