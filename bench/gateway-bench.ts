@@ -20,8 +20,7 @@ import { canPin, cpuTicks, peakRssMb, pinned, root, start, writeBenchConfig } fr
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const only = (
-  process.env.BENCH_TARGETS ??
-  'direct,bare-proxy,entente,entente-quiet,entente-metered,entente-bedrock,portkey'
+  process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-quiet,as-shipped,entente-bedrock,portkey'
 ).split(',');
 function run(core: number, cmd: string, args: string[]): Promise<string> {
   const [c, a] = pinned(core, cmd, args);
@@ -91,20 +90,33 @@ interface Target {
   readonly pid: number | null;
 }
 
+/** Entente's event-loop delay p99 (ms) since the previous scrape of its /metrics (which resets it). */
+async function loopP99Ms(t: Target): Promise<number | null> {
+  if (!t.name.startsWith('entente') && t.name !== 'as-shipped') return null;
+  const text = await (await fetch(t.url.replace('/v1/chat/completions', '/metrics'))).text();
+  const m = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(text);
+  return m ? Math.round(Number(m[1]) * 1e6) / 1000 : null;
+}
+
 async function measure(t: Target, stream: boolean) {
+  await loopP99Ms(t); // reset
   const before = t.pid ? cpuTicks(t.pid) : 0;
   const t0 = performance.now();
   const rps = await wrk(t.url, t.headers, stream);
   const elapsedS = (performance.now() - t0) / 1000;
   const cpuMs = t.pid ? (cpuTicks(t.pid) - before) * 10 : Number.NaN;
+  const loopSat = await loopP99Ms(t);
   const requests = rps * Math.min(elapsedS, seconds);
   const at100 = await fixedRate(t.url, 100, stream, t.headers);
+  await loopP99Ms(t);
   const at500 = await fixedRate(t.url, 500, stream, t.headers);
+  const loop500 = await loopP99Ms(t);
   return {
     saturationRps: Math.round(rps),
     cpuMsPer1k: t.pid ? Math.round((cpuMs / requests) * 1000 * 10) / 10 : null,
     at100,
     at500,
+    loopP99Ms: { saturation: loopSat, at500: loop500 },
   };
 }
 
@@ -160,17 +172,18 @@ try {
     });
   }
 
-  // Entente plain, and Entente metered: usage priced and posted with a capped revenue share
-  // accruing (the agreement and ledger on), to show what metering costs the data plane.
+  // Entente plain, and Entente as shipped: usage priced and posted with a capped revenue share
+  // accruing (the agreement and ledger on, metrics and the access log on), to show what metering
+  // costs the data plane.
   // Entente with a Bedrock upstream: SigV4 on every request, the binary event stream decoded and
   // translated to OpenAI chunks; against `entente` (OpenAI upstream, SSE passed through).
   // `entente` runs as shipped: Prometheus metrics and the JSON access log (level info) on;
   // `entente-quiet` turns both off, to show what they cost.
-  for (const name of ['entente', 'entente-quiet', 'entente-metered', 'entente-bedrock'] as const) {
+  for (const name of ['entente', 'entente-quiet', 'as-shipped', 'entente-bedrock'] as const) {
     if (!only.includes(name)) continue;
     const dir = mkdtempSync(join(tmpdir(), 'entente-bench-'));
     const cfg = writeBenchConfig(dir, mockPort, {
-      shipped: name === 'entente-metered',
+      shipped: name === 'as-shipped',
       ...(name === 'entente-bedrock'
         ? {
             upstreamYaml: `{ id: mock, provider: bedrock, cloud: bench, region: us-east-1, baseUrl: "http://127.0.0.1:${mockPort}", auth: { awsAccessKeyId: AKIDBENCH, awsSecretAccessKey: bench-secret } }`,
@@ -227,6 +240,7 @@ type M = {
   cpuMsPer1k: number | null;
   at100: { p50Us: number; p99Us: number; ttfbP50Us: number };
   at500: { p50Us: number; p99Us: number; ttfbP50Us: number };
+  loopP99Ms: { saturation: number | null; at500: number | null };
 };
 const ms = (us: number) => (us / 1000).toFixed(3);
 const lines: string[] = [
@@ -237,8 +251,8 @@ for (const mode of ['json', 'stream']) {
   lines.push(
     `## ${mode}`,
     '',
-    '| target | sat. req/s | p50 @100 ms | p99 @100 ms | p50 @500 ms | p99 @500 ms | added p50 @100 ms | added p50 @500 ms | TTFB p50 @100 ms | added TTFB @100 ms | CPU ms / 1k req | peak RSS MB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| target | sat. req/s | p50 @100 ms | p99 @100 ms | p50 @500 ms | p99 @500 ms | added p50 @100 ms | added p50 @500 ms | TTFB p50 @100 ms | added TTFB @100 ms | CPU ms / 1k req | peak RSS MB | loop delay p99 ms (sat. / @500) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   const direct = results[`direct/${mode}`] as M | undefined;
   for (const name of [
@@ -246,7 +260,7 @@ for (const mode of ['json', 'stream']) {
     'bare-proxy',
     'entente',
     'entente-quiet',
-    'entente-metered',
+    'as-shipped',
     'entente-bedrock',
     'portkey',
   ]) {
@@ -254,7 +268,7 @@ for (const mode of ['json', 'stream']) {
     if (!r) continue;
     const add = (a: number, b: number | undefined) => (b === undefined ? '—' : ms(a - b));
     lines.push(
-      `| ${name} | ${r.saturationRps} | ${ms(r.at100.p50Us)} | ${ms(r.at100.p99Us)} | ${ms(r.at500.p50Us)} | ${ms(r.at500.p99Us)} | ${add(r.at100.p50Us, direct?.at100.p50Us)} | ${add(r.at500.p50Us, direct?.at500.p50Us)} | ${ms(r.at100.ttfbP50Us)} | ${add(r.at100.ttfbP50Us, direct?.at100.ttfbP50Us)} | ${r.cpuMsPer1k ?? '—'} | ${results[`${name}/peakRssMb`] ?? '—'} |`,
+      `| ${name} | ${r.saturationRps} | ${ms(r.at100.p50Us)} | ${ms(r.at100.p99Us)} | ${ms(r.at500.p50Us)} | ${ms(r.at500.p99Us)} | ${add(r.at100.p50Us, direct?.at100.p50Us)} | ${add(r.at500.p50Us, direct?.at500.p50Us)} | ${ms(r.at100.ttfbP50Us)} | ${add(r.at100.ttfbP50Us, direct?.at100.ttfbP50Us)} | ${r.cpuMsPer1k ?? '—'} | ${results[`${name}/peakRssMb`] ?? '—'} | ${r.loopP99Ms.saturation ?? '—'} / ${r.loopP99Ms.at500 ?? '—'} |`,
     );
   }
   const e = results[`entente/${mode}`] as M | undefined;
@@ -265,13 +279,15 @@ for (const mode of ['json', 'stream']) {
       `Entente / Portkey: throughput ×${(e.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((e.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}, peak RSS ×${((results['entente/peakRssMb'] as number) / (results['portkey/peakRssMb'] as number)).toFixed(2)}`,
     );
   }
-  const m = results[`entente-metered/${mode}`] as M | undefined;
+  const m = results[`as-shipped/${mode}`] as M | undefined;
   if (e && m) {
     lines.push(
       '',
-      `Metering on / off (Entente): throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}`,
+      `As shipped (agreement, ledger, metrics, logs) / plain Entente: throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}, p99 @100 ${ms(m.at100.p99Us - e.at100.p99Us)} ms, p99 @500 ${ms(m.at500.p99Us - e.at500.p99Us)} ms`,
     );
   }
+  if (m && p)
+    lines.push('', `As shipped / Portkey: throughput ×${(m.saturationRps / p.saturationRps).toFixed(1)}`);
   const qt = results[`entente-quiet/${mode}`] as M | undefined;
   if (e && qt) {
     lines.push(

@@ -1,5 +1,6 @@
 // What the admin API reads and changes: the store, the live route table, the usage log, the price
 // books and metrics. Given by the composition root (src/server); admin never imports the gateway.
+import type { IntervalHistogram } from 'node:perf_hooks';
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { PriceBooks } from '../ledger/index.js';
@@ -19,4 +20,6 @@ export interface AdminContext {
   readonly usageLog: SpoolStats & { flush(): Promise<void> };
   readonly priceBooks: PriceBooks | null;
   readonly metrics: GatewayMetrics;
+  /** The serving thread's event-loop delay since the previous scrape (reset by /metrics). */
+  readonly loopDelay: IntervalHistogram;
 }

@@ -38,6 +38,12 @@ async function serveMetrics(
       'Usage records posted to the ledger by this node since start.',
       [{ value: gw.usageLog.posted }],
     ),
+    renderGauge(
+      'entente_usage_spool_recovered_records',
+      'Usage records recovered from the spool at start that the database lacked.',
+      [{ value: gw.usageLog.recovered }],
+    ),
+    loopDelayGauge(gw),
     renderGauge('entente_route_table_info', 'The route table in force (value 1).', [
       {
         labels: { agreement_version: table.agreementVersionId ?? '', rollout_seq: String(table.rolloutSeq) },
@@ -85,4 +91,25 @@ async function serveMetrics(
     'x-request-id': requestId,
     'content-type': 'text/plain; version=0.0.4; charset=utf-8',
   });
+}
+
+const LOOP_RESOLUTION_NS = 10_000_000;
+
+/** The serving thread's event-loop delay since the previous scrape, then reset for the next one. */
+function loopDelayGauge(gw: AdminContext): string {
+  const h = gw.loopDelay;
+  // Node samples with a 10 ms timer and records the whole interval: the delay is what exceeds it.
+  const s = (ns: number) =>
+    Number.isFinite(ns) && h.count > 0 ? Math.max(0, ns - LOOP_RESOLUTION_NS) / 1e9 : 0;
+  const text = renderGauge(
+    'nodejs_eventloop_delay_seconds',
+    'Event-loop delay of the serving thread since the previous scrape (sampled every 10 ms).',
+    [
+      { labels: { quantile: '0.5' }, value: s(h.percentile(50)) },
+      { labels: { quantile: '0.99' }, value: s(h.percentile(99)) },
+      { labels: { quantile: '1' }, value: s(h.max) },
+    ],
+  );
+  h.reset();
+  return text;
 }

@@ -3,6 +3,7 @@
 // serves it (and mounts the admin API beside it) is built by src/server.
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Clock, systemClock, type Timer } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { EntenteError } from '../errors/index.js';
@@ -52,6 +53,8 @@ export interface GatewayCore {
   readonly store: Store;
   /** The OpenAI API's routes. */
   readonly routes: Router;
+  /** The event loop's delay, sampled every 10 ms; /metrics reads and resets it. */
+  readonly loopDelay: IntervalHistogram;
   /** After the HTTP server has drained: flush usage, stop metering, close upstream pools. */
   close(): Promise<void>;
 }
@@ -115,11 +118,15 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     logger: log,
   };
   const refresh = refreshKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   return {
     context,
     store,
     routes: openaiRoutes(context),
+    loopDelay,
     async close() {
+      loopDelay.disable();
       refresh.cancel();
       routes.stop();
       await spool.close();

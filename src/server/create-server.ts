@@ -39,6 +39,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     usageLog: context.usageLog,
     priceBooks: context.priceBooks,
     metrics: context.metrics,
+    loopDelay: core.loopDelay,
   };
   let draining = false;
   const probes = new Router([

@@ -97,7 +97,9 @@ function scheduleStore(now = false): void {
   const urgent = now || queue.length >= init.batchSize || flushes.length > 0 || closing !== null;
   if (storeTimer && !urgent) return;
   if (storeTimer) clearTimeout(storeTimer);
-  storeTimer = setTimeout(() => void storeBatch(), urgent ? 0 : Math.max(init.flushIntervalMs, retryAfterMs));
+  // After a failure, the back-off holds even for a waiting flush: no tight retry loop.
+  const delay = retryAfterMs > 0 ? retryAfterMs : urgent ? 0 : init.flushIntervalMs;
+  storeTimer = setTimeout(() => void storeBatch(), delay);
 }
 
 async function storeBatch(): Promise<void> {
