@@ -1,4 +1,4 @@
-// Usage ingestion and accrual throughput (records per second through postUsage, batches of 500,
+// Usage ingestion and accrual throughput (records per second through postUsage, batches of BATCH (2000, as usage.batchSize),
 // one capped revenue-share term) on the embedded SQLite store and on PostgreSQL, side by side,
 // with the raw usage-log append (no ledger) as the baseline on each store.
 // Run: npm run bench:ledger   (PostgreSQL at ENTENTE_TEST_PG_URL or 127.0.0.1:5432/test)
@@ -14,7 +14,7 @@ import { PostgresStore, SqliteStore, type Store } from '../src/store/index.js';
 import { universe, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
 
 const N = Number(process.env.RECORDS ?? 20_000);
-const BATCH = 500;
+const BATCH = Number(process.env.BATCH ?? 2000);
 const setup = {
   priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
   agreement: parseAgreementText(WORKER_AGREEMENT.replace('0.300000', '1000000'), 'a.yaml'),

@@ -183,7 +183,7 @@ export const observabilitySchema = z.strictObject({
 
 export const usageSchema = z.strictObject({
   /** Records stored (and posted to the ledger) per database transaction, off the event loop. */
-  batchSize: z.number().int().min(1).max(10_000).default(500),
+  batchSize: z.number().int().min(1).max(10_000).default(2_000),
   /** How long the spool writer waits to gather a batch before storing it. */
   flushIntervalMs: ms.default(20),
   /**

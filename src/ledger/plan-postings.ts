@@ -90,6 +90,38 @@ export function revenuePayloadHash(input: PostingInput): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
+interface AccrualGroup {
+  readonly term: ShareTerm;
+  readonly period: string;
+  readonly currency: string;
+  delta: bigint;
+  effectiveAtMs: number;
+  /** The usage records whose revenue it accrues on, in posting order. */
+  readonly members: string[];
+}
+
+/**
+ * A batch's accrual for one term and period. Its id names the first record it covers: each record
+ * is posted once (its revenue transaction is idempotent), so no two accruals share a first record.
+ */
+function accrualTx(g: AccrualGroup): LedgerTx {
+  const t = g.term;
+  const first = g.members[0]!;
+  return {
+    txId: `accrual:${t.id}:${first}`,
+    code: 'accrual',
+    payloadHash: createHash('sha256').update(g.members.join('|')).digest('hex'),
+    effectiveAtMs: g.effectiveAtMs,
+    period: g.period,
+    causeId: `revenue:${first}`,
+    currency: g.currency,
+    entries: [
+      { account: `revshare-expense:${t.payer}:${t.id}`, amountMicros: g.delta },
+      { account: `revshare-payable:${t.payee}:${t.id}`, amountMicros: -g.delta },
+    ],
+  };
+}
+
 export function planPostings(
   inputs: readonly PostingInput[],
   existing: ReadonlyMap<string, string>,
@@ -99,6 +131,7 @@ export function planPostings(
   const seen = new Map(existing);
   const next = new Map(states);
   const txs: LedgerTx[] = [];
+  const accruals = new Map<string, AccrualGroup>();
   const outcomes: Outcome[] = [];
   for (const input of inputs) {
     const u = input.usage;
@@ -143,21 +176,27 @@ export function planPostings(
         );
       next.set(t.id, { revenueMicros: revenue, accruedMicros: due });
       if (delta === 0n) continue;
-      txs.push({
-        txId: `accrual:${t.id}:${u.requestId}`,
-        code: 'accrual',
-        payloadHash: hash,
-        effectiveAtMs: u.startedAtMs,
-        period,
-        causeId: txId,
-        currency: input.currency,
-        entries: [
-          { account: `revshare-expense:${t.payer}:${t.id}`, amountMicros: delta },
-          { account: `revshare-payable:${t.payee}:${t.id}`, amountMicros: -delta },
-        ],
-      });
+      // One accrual transaction per term, period and currency per batch: the sum of the records'
+      // deltas, each computed on the cumulative totals above, so the figure is the same as one
+      // transaction per record would give, in a sixth of the rows.
+      const key = `${t.id}\u0000${period}\u0000${input.currency}`;
+      const g = accruals.get(key);
+      if (g) {
+        g.delta += delta;
+        g.effectiveAtMs = Math.max(g.effectiveAtMs, u.startedAtMs);
+        g.members.push(u.requestId);
+      } else
+        accruals.set(key, {
+          term: t,
+          period,
+          currency: input.currency,
+          delta,
+          effectiveAtMs: u.startedAtMs,
+          members: [u.requestId],
+        });
     }
   }
+  for (const g of accruals.values()) txs.push(accrualTx(g));
   // Checked before the store commits: a broken plan throws and nothing is written.
   assertBalanced(txs);
   const caps = new Map(inputs.flatMap((i) => i.terms.map((t) => [t.id, t.capMicros] as const)));

@@ -215,6 +215,46 @@ export class SqliteStore implements Store {
     }));
   }
 
+  #posting: ReturnType<SqliteStore['prepareStatements']> | null = null;
+
+  /** The posting path's statements, prepared once per connection. */
+  #postingStatements() {
+    this.#posting ??= this.prepareStatements();
+    return this.#posting;
+  }
+
+  private prepareStatements() {
+    const db = this.#db;
+    return {
+      existing: db.prepare(
+        'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id IN (SELECT value FROM json_each(?))',
+      ),
+      state: db
+        .prepare('SELECT revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ?')
+        .safeIntegers(true),
+      totals: db
+        .prepare(
+          `SELECT CASE WHEN t.code = 'refund' THEN t.cause_id ELSE t.tx_id END AS k, sum(e.amount_micros) AS total
+           FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id
+           WHERE e.account LIKE 'receivable:%' AND (t.tx_id IN (SELECT value FROM json_each(@ids)) OR (t.code = 'refund' AND t.cause_id IN (SELECT value FROM json_each(@ids))))
+           GROUP BY 1`,
+        )
+        .safeIntegers(true),
+      insTx: db.prepare(
+        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insEntry: db.prepare(
+        'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES (?, ?, ?, ?, ?)',
+      ),
+      upState: db.prepare(
+        'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) VALUES (?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros',
+      ),
+      mark: db.prepare(
+        'UPDATE usage_records SET ledger_status = ? WHERE request_id IN (SELECT value FROM json_each(?)) AND ledger_status = 0',
+      ),
+    };
+  }
+
   async postLedger(
     txIds: readonly string[],
     termIds: readonly string[],
@@ -222,45 +262,25 @@ export class SqliteStore implements Store {
     totalsFor: readonly string[] = [],
   ): Promise<void> {
     const db = this.#db;
+    const st = this.#postingStatements();
     const run = db.transaction(() => {
       // One statement for the whole batch, not one lookup per id.
-      const found = db
-        .prepare(
-          'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id IN (SELECT value FROM json_each(?))',
-        )
-        .all(JSON.stringify(txIds)) as { tx_id: string; payload_hash: string }[];
+      const found = st.existing.all(JSON.stringify(txIds)) as { tx_id: string; payload_hash: string }[];
       const existing = new Map(found.map((r) => [r.tx_id, r.payload_hash]));
       const states = new Map<string, StoredAccrual>();
-      const sq = db
-        .prepare('SELECT revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ?')
-        .safeIntegers(true);
       for (const id of termIds) {
-        const r = sq.get(id) as { revenue_micros: bigint; accrued_micros: bigint } | undefined;
+        const r = st.state.get(id) as { revenue_micros: bigint; accrued_micros: bigint } | undefined;
         if (r) states.set(id, { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros });
       }
       const receivableTotals = new Map<string, bigint>();
       if (totalsFor.length > 0) {
-        const rows = db
-          .prepare(
-            `SELECT CASE WHEN t.code = 'refund' THEN t.cause_id ELSE t.tx_id END AS k, sum(e.amount_micros) AS total
-             FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id
-             WHERE e.account LIKE 'receivable:%' AND (t.tx_id IN (SELECT value FROM json_each(@ids)) OR (t.code = 'refund' AND t.cause_id IN (SELECT value FROM json_each(@ids))))
-             GROUP BY 1`,
-          )
-          .safeIntegers(true)
-          .all({ ids: JSON.stringify(totalsFor) }) as { k: string; total: bigint }[];
+        const rows = st.totals.all({ ids: JSON.stringify(totalsFor) }) as { k: string; total: bigint }[];
         for (const r of rows) receivableTotals.set(r.k, r.total);
       }
       const p = plan({ existing, states, closed: this.#closed(), receivableTotals });
       const now = systemClock.now();
-      const insTx = db.prepare(
-        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      );
-      const insEntry = db.prepare(
-        'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES (?, ?, ?, ?, ?)',
-      );
       for (const tx of p.txs) {
-        insTx.run(
+        st.insTx.run(
           tx.txId,
           tx.code,
           tx.payloadHash,
@@ -270,24 +290,19 @@ export class SqliteStore implements Store {
           tx.currency,
           now,
         );
-        tx.entries.forEach((e, i) => {
-          insEntry.run(tx.txId, i, e.account, e.amountMicros, tx.period);
-        });
+        for (let i = 0; i < tx.entries.length; i++) {
+          const e = tx.entries[i]!;
+          st.insEntry.run(tx.txId, i, e.account, e.amountMicros, tx.period);
+        }
       }
-      const up = db.prepare(
-        'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) VALUES (?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros',
-      );
-      for (const [id, s] of p.states) up.run(id, s.revenueMicros, s.accruedMicros);
+      for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros);
       const byStatus = new Map<number, string[]>();
       for (const [rid, status] of p.usageStatus) {
         const ids = byStatus.get(status);
         if (ids) ids.push(rid);
         else byStatus.set(status, [rid]);
       }
-      const mark = db.prepare(
-        'UPDATE usage_records SET ledger_status = ? WHERE request_id IN (SELECT value FROM json_each(?)) AND ledger_status = 0',
-      );
-      for (const [status, ids] of byStatus) mark.run(status, JSON.stringify(ids));
+      for (const [status, ids] of byStatus) st.mark.run(status, JSON.stringify(ids));
     });
     run.immediate();
   }
