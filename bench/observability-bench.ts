@@ -5,6 +5,8 @@
 // requests/s per batch. Reported as ratios (on / off).
 //
 //   npm run bench:observability          BENCH_ROUNDS=5 BENCH_REQUESTS=20000
+//   BENCH_COMPARE=shipped npm run bench:observability   as shipped (agreement, ledger) against plain
+//   BENCH_STREAM=1 …                                     streamed requests instead of JSON
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,8 @@ import {
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const requests = Number(process.env.BENCH_REQUESTS ?? 15_000);
+const shippedCompare = process.env.BENCH_COMPARE === 'shipped';
+const stream = process.env.BENCH_STREAM === '1';
 
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
 const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
@@ -33,26 +37,30 @@ try {
   for (const name of ['off-again', 'on', 'off']) {
     const dir = mkdtempSync(join(tmpdir(), 'entente-obs-bench-'));
     const off = process.env.BENCH_OFF_YAML ?? 'observability: { metrics: false, accessLog: false }';
-    const cfg = writeBenchConfig(dir, mockPort, {
-      shipped: false,
-      extraYaml: name !== 'on' ? off : (process.env.BENCH_ON_YAML ?? ''),
-    });
+    const cfg = shippedCompare
+      ? writeBenchConfig(dir, mockPort, { shipped: name === 'on' })
+      : writeBenchConfig(dir, mockPort, {
+          shipped: false,
+          extraYaml: name !== 'on' ? off : (process.env.BENCH_ON_YAML ?? ''),
+        });
     const g = await startEntente(join(root, 'bin/entente.js'), cfg);
     procs.push(g.proc);
-    await fixedBatch(g.url, requests); // warm up
+    await fixedBatch(g.url, requests, stream); // warm up
     targets.push({ name, url: g.url, pid: g.proc.pid!, cpuUs: [], rps: [] });
   }
   for (let r = 0; r < rounds; r++) {
     // Rotate who goes first each round.
     for (const t of [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)]) {
       const before = cpuTicks(t.pid);
-      t.rps.push(await fixedBatch(t.url, requests));
+      t.rps.push(await fixedBatch(t.url, requests, stream));
       t.cpuUs.push(((cpuTicks(t.pid) - before) * 10_000) / requests);
     }
   }
   const [again, on, off] = targets as [(typeof targets)[0], (typeof targets)[0], (typeof targets)[0]];
   const lines = [
-    `# Metrics and access log: on against off (${rounds} rounds × ${requests} requests, gateway pinned: ${canPin})`,
+    shippedCompare
+      ? `# As shipped (agreement, ledger) against plain, metrics and logs on in both (${rounds} rounds × ${requests} ${stream ? 'streamed' : 'JSON'} requests, gateway pinned: ${canPin})`
+      : `# Metrics and access log: on against off (${rounds} rounds × ${requests} ${stream ? 'streamed' : 'JSON'} requests, gateway pinned: ${canPin})`,
     '',
     '| Entente observability | CPU µs / request (median) | req/s (median) | rounds, CPU µs |',
     '|---|---|---|---|',

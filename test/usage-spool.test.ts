@@ -134,6 +134,24 @@ for (const backend of backends('spool')) {
   });
 }
 
+describe('one process per spool folder', () => {
+  test('a live owner keeps the folder; a dead one (a killed gateway) is taken over', async () => {
+    const [sqlite] = backends('spoollock');
+    const store = await sqlite!.open();
+    const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
+    const first = await UsageSpool.open(options(store, dir));
+    await assert.rejects(
+      UsageSpool.open(options(store, dir)),
+      (e: unknown) => (e as { code?: string }).code === 'spool_locked',
+    );
+    await first.close();
+    writeFileSync(join(dir, 'LOCK'), '2147483646'); // a pid no process has
+    const second = await UsageSpool.open(options(store, dir));
+    await second.close();
+    await store.close();
+  });
+});
+
 describe('usage spool back-pressure', { skip: pgUrl ? false : 'PostgreSQL is not reachable' }, () => {
   test('a database that stops taking records fills the backlog, new work is refused, then it drains exactly', async () => {
     const [pgBackend] = backends('spoolbp').filter((b) => b.name === 'postgres');

@@ -60,6 +60,10 @@ export const operatorErrors = {
     exitCode: 1,
     summary: 'At shutdown some usage records could not be stored before the deadline. Check the database.',
   },
+  spool_locked: {
+    exitCode: 1,
+    summary: 'Another running gateway uses this usage spool folder. Give each node its own data folder.',
+  },
   ledger_invariant_violated: {
     exitCode: 1,
     summary:

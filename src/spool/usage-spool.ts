@@ -4,7 +4,7 @@
 // A writer thread (spool-worker.ts) fsyncs the spool in group commits, stores the records in the
 // database in batches and posts them to the ledger, so the event loop never waits on storage.
 // On start the writer first recovers what an earlier process left (idempotent by request id).
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EntenteError } from '../errors/index.js';
@@ -13,6 +13,41 @@ import type { Logger } from '../observability/index.js';
 import type { StoreLocation, UsageRecord } from '../store/index.js';
 import { encodeLine, segmentName } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+
+const LOCK = 'LOCK';
+
+/**
+ * One process per spool folder: a second one would recover (and delete) the first one's live
+ * segment. The lock file names its owner's pid; a lock whose owner is gone (killed) is taken over.
+ */
+function takeLock(dir: string): void {
+  const file = join(dir, LOCK);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(readFileSync(file, 'utf8'));
+    if (owner && alive(owner))
+      throw new EntenteError(
+        'spool_locked',
+        `the usage spool ${dir} is in use by process ${owner}; each gateway node needs its own data folder`,
+      );
+    rmSync(file, { force: true });
+  }
+  throw new EntenteError('spool_locked', `could not lock the usage spool ${dir}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface SpoolOptions {
   readonly dir: string;
@@ -71,6 +106,7 @@ export class UsageSpool implements SpoolStats {
   /** Starts the writer, waits for it to recover what an earlier process left, opens a segment. */
   static async open(opts: SpoolOptions): Promise<UsageSpool> {
     mkdirSync(opts.dir, { recursive: true });
+    takeLock(opts.dir);
     const init: WorkerInit = {
       dir: opts.dir,
       location: opts.location,
@@ -161,6 +197,7 @@ export class UsageSpool implements SpoolStats {
       this.#post({ type: 'close', seq: this.#seq });
     });
     await this.#worker.terminate();
+    rmSync(join(this.#opts.dir, LOCK), { force: true });
   }
 
   #post(m: ToWorker): void {
