@@ -1,5 +1,7 @@
 // Usage records → the ledger: price each record by the book in force at its effective date, find
-// the revenue-share terms in force then, and post it all in one store transaction.
+// the revenue-share terms in force then, and post it all in one store transaction. With
+// `storeRecords` the records themselves are stored in that same transaction (the spool writer's
+// path): one unit of work stores, prices and posts a batch.
 import { type Agreement, versionAsOf } from '../agreements/index.js';
 import {
   type Store,
@@ -46,6 +48,7 @@ export async function postUsage(
   store: Store,
   records: readonly UsageRecord[],
   setup: LedgerSetup,
+  opts: { readonly storeRecords?: boolean } = {},
 ): Promise<PostResult> {
   const result: PostResult = { posted: 0, duplicate: 0, conflict: 0, unpriced: 0 };
   const inputs: PostingInput[] = [];
@@ -68,23 +71,29 @@ export async function postUsage(
   }
   const txIds = inputs.map((i) => `revenue:${i.usage.requestId}`);
   const termIds = [...new Set(inputs.flatMap((i) => i.terms.map((t) => t.id)))];
-  await store.postLedger(txIds, termIds, (view) => {
-    const plan = planPostings(inputs, view.existing, view.states, view.closed);
-    const usageStatus = new Map<string, number>();
-    plan.outcomes.forEach((o, i) => {
-      const rid = inputs[i]!.usage.requestId;
-      // A conflict (the same id with another payload) is refused; only a still-pending stored
-      // record is marked, so one posted under that id first keeps its status.
-      if (o !== 'conflict') usageStatus.set(rid, USAGE_POSTED);
-      else if (!usageStatus.has(rid)) usageStatus.set(rid, USAGE_CONFLICT);
-    });
-    for (const rid of unpriced) usageStatus.set(rid, USAGE_UNPRICED);
-    // Tallied from the final plan, so a retried unit of work does not count twice.
-    result.posted = plan.outcomes.filter((o) => o === 'posted').length;
-    result.duplicate = plan.outcomes.filter((o) => o === 'duplicate').length;
-    result.conflict = plan.outcomes.filter((o) => o === 'conflict').length;
-    return { txs: plan.txs, states: plan.states, usageStatus };
-  });
+  await store.postLedger(
+    txIds,
+    termIds,
+    (view) => {
+      const plan = planPostings(inputs, view.existing, view.states, view.closed);
+      const usageStatus = new Map<string, number>();
+      plan.outcomes.forEach((o, i) => {
+        const rid = inputs[i]!.usage.requestId;
+        // A conflict (the same id with another payload) is refused; only a still-pending stored
+        // record is marked, so one posted under that id first keeps its status.
+        if (o !== 'conflict') usageStatus.set(rid, USAGE_POSTED);
+        else if (!usageStatus.has(rid)) usageStatus.set(rid, USAGE_CONFLICT);
+      });
+      for (const rid of unpriced) usageStatus.set(rid, USAGE_UNPRICED);
+      // Tallied from the final plan, so a retried unit of work does not count twice.
+      result.posted = plan.outcomes.filter((o) => o === 'posted').length;
+      result.duplicate = plan.outcomes.filter((o) => o === 'duplicate').length;
+      result.conflict = plan.outcomes.filter((o) => o === 'conflict').length;
+      return { txs: plan.txs, states: plan.states, usageStatus };
+    },
+    [],
+    opts.storeRecords ? records : [],
+  );
   result.unpriced = unpriced.length;
   return result;
 }

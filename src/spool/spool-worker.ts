@@ -110,18 +110,10 @@ async function storeBatch(): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.slice(0, init.batchSize);
       const records = batch.map((x) => x.record);
-      await store.appendUsage(records);
+      posted += await storeAndPost(records);
       queue.splice(0, batch.length);
       storedSeq = batch.at(-1)!.seq;
       stored += records.length;
-      if (setup) {
-        try {
-          posted += (await postUsage(store, records, setup)).posted;
-        } catch (err) {
-          // Stored, not posted: the next pending scan posts them.
-          say({ type: 'error', message: `ledger posting failed, will retry: ${(err as Error).message}` });
-        }
-      }
       say({ type: 'stored', seq: storedSeq, stored, posted });
       dropStoredSegments();
     }
@@ -143,6 +135,28 @@ async function storeBatch(): Promise<void> {
 function afterWork(): void {
   if (queue.length > 0) scheduleStore();
   else if (closing !== null && storedSeq >= closing) void finishClose();
+}
+
+/**
+ * Stores a batch and posts it to the ledger in one database transaction. When posting fails (a
+ * bug the ledger's invariants caught, say), the records are stored anyway, pending: durable in
+ * the database, posted by a later scan. Returns how many were posted.
+ */
+async function storeAndPost(records: UsageRecord[]): Promise<number> {
+  if (!setup) {
+    await store.appendUsage(records);
+    return 0;
+  }
+  try {
+    return (await postUsage(store, records, setup, { storeRecords: true })).posted;
+  } catch (err) {
+    say({
+      type: 'error',
+      message: `ledger posting failed, the records are stored pending: ${(err as Error).message}`,
+    });
+    await store.appendUsage(records);
+    return 0;
+  }
 }
 
 function answerFlushes(): void {

@@ -138,12 +138,15 @@ export interface Store {
    * One ledger unit of work, atomically: lock the accrual states of `termIds`, read the prior
    * hashes of `txIds` and the closed periods, call `plan`, then write its transactions, states and
    * usage marks. Under concurrency across processes, plans for the same terms run one at a time.
+   * `insertUsage`: records not yet stored, inserted in the same unit of work with the ledger
+   * status the plan gives them (no second pass to mark them); one already stored is only marked.
    */
   postLedger(
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
     totalsFor?: readonly string[],
+    insertUsage?: readonly UsageRecord[],
   ): Promise<void>;
   /** Usage records not yet posted to the ledger, oldest first. */
   pendingUsage(limit: number): Promise<UsageRecord[]>;

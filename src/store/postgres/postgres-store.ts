@@ -241,12 +241,13 @@ export class PostgresStore implements Store {
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
     totalsFor: readonly string[] = [],
+    insertUsage: readonly UsageRecord[] = [],
   ): Promise<void> {
     // A unique violation means another node posted the same usage between our read and our
     // write: run again, and the plan sees its transactions as duplicates.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#postLedgerOnce(txIds, termIds, plan, totalsFor);
+        return await this.#postLedgerOnce(txIds, termIds, plan, totalsFor, insertUsage);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if ((code === '23505' || code === '40001' || code === '40P01') && attempt < 8) continue;
@@ -255,11 +256,37 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Inserts usage rows with their ledger status; returns the request ids that were new. */
+  async #insertUsage(
+    client: pg.PoolClient,
+    records: readonly UsageRecord[],
+    status: ReadonlyMap<string, number>,
+  ): Promise<string[]> {
+    const inserted: string[] = [];
+    const n = usageColumns.length + 1;
+    const perStatement = Math.floor(65_535 / n); // Postgres caps a statement at 65535 parameters
+    for (let i = 0; i < records.length; i += perStatement) {
+      const slice = records.slice(i, i + perStatement);
+      const values: unknown[] = [];
+      const tuples = slice.map((r, j) => {
+        values.push(...usageToRow(r), status.get(r.requestId) ?? 0);
+        return `(${Array.from({ length: n }, (_, k) => `$${j * n + k + 1}`).join(', ')})`;
+      });
+      const { rows } = await client.query<{ request_id: string }>(
+        `INSERT INTO usage_records (${usageColumns.join(', ')}, ledger_status) VALUES ${tuples.join(', ')} ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
+        values,
+      );
+      for (const r of rows) inserted.push(r.request_id);
+    }
+    return inserted;
+  }
+
   async #postLedgerOnce(
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
     totalsFor: readonly string[],
+    insertUsage: readonly UsageRecord[],
   ): Promise<void> {
     const client = await this.#pool.connect();
     try {
@@ -348,10 +375,14 @@ export class PostgresStore implements Store {
           [id, s.revenueMicros.toString(), s.accruedMicros.toString()],
         );
       }
-      if (p.usageStatus.size > 0) {
+      // Records stored in this unit of work get their status on insert; only those that were
+      // already stored (a retry, a recovery) need the marking pass.
+      const marks = new Map(p.usageStatus);
+      for (const id of await this.#insertUsage(client, insertUsage, p.usageStatus)) marks.delete(id);
+      if (marks.size > 0) {
         await client.query(
           'UPDATE usage_records u SET ledger_status = v.s FROM unnest($1::text[], $2::smallint[]) AS v(r, s) WHERE u.request_id = v.r AND u.ledger_status = 0',
-          [[...p.usageStatus.keys()], [...p.usageStatus.values()]],
+          [[...marks.keys()], [...marks.values()]],
         );
       }
       await client.query('COMMIT');

@@ -252,6 +252,9 @@ export class SqliteStore implements Store {
       mark: db.prepare(
         'UPDATE usage_records SET ledger_status = ? WHERE request_id IN (SELECT value FROM json_each(?)) AND ledger_status = 0',
       ),
+      insUsage: db.prepare(
+        `INSERT INTO usage_records (${usageColumns.join(', ')}, seq, ledger_status) VALUES (${usageColumns.map(() => '?').join(', ')}, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+      ),
     };
   }
 
@@ -260,6 +263,7 @@ export class SqliteStore implements Store {
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
     totalsFor: readonly string[] = [],
+    insertUsage: readonly UsageRecord[] = [],
   ): Promise<void> {
     const db = this.#db;
     const st = this.#postingStatements();
@@ -296,8 +300,18 @@ export class SqliteStore implements Store {
         }
       }
       for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros);
+      // Records stored in this unit of work get their status on insert; only those that were
+      // already stored (a retry, a recovery) need the marking pass below.
+      const marks = new Map(p.usageStatus);
+      for (const r of insertUsage) {
+        const info = st.insUsage.run(...usageToRow(r), this.#nextSeq, p.usageStatus.get(r.requestId) ?? 0);
+        if (info.changes > 0) {
+          this.#nextSeq++;
+          marks.delete(r.requestId);
+        }
+      }
       const byStatus = new Map<number, string[]>();
-      for (const [rid, status] of p.usageStatus) {
+      for (const [rid, status] of marks) {
         const ids = byStatus.get(status);
         if (ids) ids.push(rid);
         else byStatus.set(status, [rid]);
