@@ -102,6 +102,10 @@ export class PostgresStore implements Store {
       max: opts.maxConnections ?? 10,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
+    // An idle connection breaks when the server restarts or goes away. pg reports it as an
+    // 'error' event, which would crash the process unhandled; the next query reconnects, and a
+    // query that fails is reported to its caller (the usage writer retries).
+    this.#pool.on('error', () => {});
   }
 
   async migrate(): Promise<void> {

@@ -1,0 +1,131 @@
+// PostgreSQL dies in the middle of traffic: the gateway keeps serving (usage waits in the spool,
+// the writer retries), and when the database is back every record is stored and posted exactly
+// once. A private PostgreSQL server of the test's own is crashed and restarted; never the shared one.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { seedKeys } from '../src/cli/serve.js';
+import { parseConfigText } from '../src/config/index.js';
+import { assertRowsBalanced, parsePriceBooks } from '../src/ledger/index.js';
+import { createGateway, type Gateway } from '../src/server/index.js';
+import { PostgresStore } from '../src/store/index.js';
+import { eventually } from './helpers/eventually.js';
+import {
+  type PrivatePostgres,
+  privatePostgres,
+  privatePostgresUnavailable,
+} from './helpers/private-postgres.js';
+import { shareAgreementYaml } from './helpers/share-agreement.js';
+import { sha } from './helpers/stack.js';
+
+const KEY = 'sk-test-pg-outage';
+const unavailable = privatePostgresUnavailable();
+
+describe('PostgreSQL dies mid-traffic', { skip: unavailable ?? false }, () => {
+  let server: PrivatePostgres;
+  let sim: Simulator;
+  let store: PostgresStore;
+  let gateway: Gateway;
+  let url: string;
+
+  before(async () => {
+    server = await privatePostgres();
+    sim = await startSimulator({ kind: 'openai', apiKey: 'k' });
+    const dir = mkdtempSync(join(tmpdir(), 'entente-pg-outage-'));
+    const agreementFile = join(dir, 'agreement.yaml');
+    writeFileSync(
+      agreementFile,
+      shareAgreementYaml({
+        payer: 'openai',
+        payee: 'microsoft',
+        rate: '20/100',
+        from: '2020-01-01T00:00:00Z',
+      }),
+    );
+    const config = parseConfigText(
+      `
+server: { host: 127.0.0.1, port: 0 }
+routing: { primaryCloud: azure }
+upstreams:
+  - { id: sim, provider: openai, cloud: azure, baseUrl: "${sim.url}/v1", auth: { apiKey: k } }
+models:
+  - name: gpt-4o-mini
+    deployments: [{ upstream: sim, deployment: gpt-4o-mini, modelVersion: "1" }]
+tenants:
+  - id: t
+    keys: [{ id: k, sha256: ${sha(KEY)} }]
+usage: { flushIntervalMs: 10 }
+ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
+`,
+      join(dir, 'entente.yaml'),
+      {},
+    );
+    store = new PostgresStore(server.url);
+    await store.migrate();
+    await seedKeys(store, config);
+    gateway = await createGateway({
+      config,
+      store,
+      spoolDir: join(dir, 'spool'),
+      agreementFile,
+      priceBooks: parsePriceBooks(
+        'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "150", inputCached: "75", output: "600" }] }\n',
+        'prices.yaml',
+      ),
+    });
+    url = await gateway.listen();
+  });
+  after(async () => {
+    await gateway?.close();
+    await store?.close();
+    await sim?.close();
+    server?.destroy();
+  });
+
+  const ask = async (stream: boolean): Promise<string> => {
+    const r = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream,
+        messages: [{ role: 'user', content: 'still there?' }],
+      }),
+    });
+    const body = await r.text();
+    assert.equal(r.status, 200, body);
+    if (stream) assert.ok(body.endsWith('data: [DONE]\n\n'));
+    return r.headers.get('x-request-id')!;
+  };
+
+  test('the gateway serves through the outage; afterwards every record is stored and posted once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await ask(i % 2 === 0));
+    await gateway.context.usageLog.flush();
+    assert.equal(await store.countUsage(), 10);
+
+    server.crash();
+    for (let i = 0; i < 40; i++) ids.push(await ask(i % 2 === 0));
+    // The records wait in the spool: the database has none of them.
+    assert.ok(gateway.context.usageLog.pending >= 40, `pending ${gateway.context.usageLog.pending}`);
+
+    server.start();
+    await eventually(
+      async () => {
+        await gateway.context.usageLog.flush();
+        return (await store.countUsage()) === 50;
+      },
+      'the spool to drain into the restarted database',
+      30_000,
+    );
+    const stored = await store.listUsage({ limit: 1000 });
+    assert.deepEqual(stored.map((u) => u.requestId).sort(), [...ids].sort());
+    await eventually(async () => (await store.pendingUsage(1)).length === 0, 'every record posted', 30_000);
+    const rows = await store.ledgerRows();
+    assertRowsBalanced(rows);
+    assert.equal(new Set(rows.filter((r) => r.code === 'revenue').map((r) => r.txId)).size, 50);
+  });
+});
