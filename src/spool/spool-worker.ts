@@ -4,6 +4,7 @@
 // process left in the spool (stored and posted idempotently by request id), then reports ready.
 import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type LedgerSetup, postUsage } from '../ledger/index.js';
 import { openStoreAt, type Store, type UsageRecord } from '../store/index.js';
@@ -37,6 +38,7 @@ let stored = 0;
 let posted = 0;
 let busy = false;
 let storeTimer: NodeJS.Timeout | null = null;
+let storeDueAt = 0;
 let retryAfterMs = 0;
 const flushes: { id: number; seq: number }[] = [];
 let closing: number | null = null;
@@ -92,13 +94,20 @@ function groupCommit(): void {
   }
 }
 
+/**
+ * Plans the next store run. An already planned run is only ever brought forward, never pushed
+ * back: callers come often (every pending scan, every message), and a timer reset on each call
+ * would never fire.
+ */
 function scheduleStore(now = false): void {
   if (busy) return;
   const urgent = now || queue.length >= init.batchSize || flushes.length > 0 || closing !== null;
-  if (storeTimer && !urgent) return;
-  if (storeTimer) clearTimeout(storeTimer);
   // After a failure, the back-off holds even for a waiting flush: no tight retry loop.
   const delay = retryAfterMs > 0 ? retryAfterMs : urgent ? 0 : init.flushIntervalMs;
+  const dueAt = performance.now() + delay;
+  if (storeTimer && storeDueAt <= dueAt) return;
+  if (storeTimer) clearTimeout(storeTimer);
+  storeDueAt = dueAt;
   storeTimer = setTimeout(() => void storeBatch(), delay);
 }
 

@@ -137,6 +137,13 @@ export class UsageSpool implements SpoolStats {
       });
     worker.on('message', (m: FromWorker) => spool.#onMessage(m));
     worker.on('error', (err) => opts.log.error('usage spool writer failed', { error: err.message }));
+    // The writer thread is part of the process: if it dies, so does the gateway (crash-only). The
+    // spool on disk holds every record, and the next start recovers them all.
+    worker.on('exit', (code) => {
+      if (spool.#closed !== null) return;
+      opts.log.error('usage spool writer stopped; exiting so that a restart recovers the spool', { code });
+      process.exit(70);
+    });
     spool.#index = ready.nextIndex;
     spool.#openSegment();
     return spool;

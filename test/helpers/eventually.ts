@@ -10,12 +10,23 @@ export async function eventually<T>(
 ): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
+  const hung = Symbol('hung');
   for (;;) {
     try {
-      const v = await check();
+      // A check that never settles must not hang the test past its deadline either.
+      let timer: NodeJS.Timeout | undefined;
+      const v = await Promise.race([
+        check(),
+        new Promise<typeof hung>((r) => {
+          timer = setTimeout(() => r(hung), Math.max(1, deadline - performance.now()));
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (v === hung)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (a check never settled)`);
       if (v) return v as NonNullable<T>;
       last = v;
     } catch (err) {
+      if (err instanceof Error && err.message.includes('a check never settled')) throw err;
       last = err;
     }
     if (performance.now() > deadline)
