@@ -31,9 +31,7 @@ describe('PostgreSQL dies mid-traffic', { skip: unavailable ?? false }, () => {
   let gateway: Gateway;
   let url: string;
 
-  before(async () => {
-    server = await privatePostgres();
-    sim = await startSimulator({ kind: 'openai', apiKey: 'k' });
+  async function startGatewayOn(maxBacklogRecords: number): Promise<{ gateway: Gateway; url: string }> {
     const dir = mkdtempSync(join(tmpdir(), 'entente-pg-outage-'));
     const agreementFile = join(dir, 'agreement.yaml');
     writeFileSync(
@@ -57,16 +55,14 @@ models:
 tenants:
   - id: t
     keys: [{ id: k, sha256: ${sha(KEY)} }]
-usage: { flushIntervalMs: 10 }
+usage: { flushIntervalMs: 10, maxBacklogRecords: ${maxBacklogRecords} }
 ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
 `,
       join(dir, 'entente.yaml'),
       {},
     );
-    store = new PostgresStore(server.url);
-    await store.migrate();
     await seedKeys(store, config);
-    gateway = await createGateway({
+    const gw = await createGateway({
       config,
       store,
       spoolDir: join(dir, 'spool'),
@@ -76,7 +72,15 @@ ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
         'prices.yaml',
       ),
     });
-    url = await gateway.listen();
+    return { gateway: gw, url: await gw.listen() };
+  }
+
+  before(async () => {
+    server = await privatePostgres();
+    sim = await startSimulator({ kind: 'openai', apiKey: 'k' });
+    store = new PostgresStore(server.url);
+    await store.migrate();
+    ({ gateway, url } = await startGatewayOn(200_000));
   });
   after(async () => {
     await gateway?.close();
@@ -85,8 +89,8 @@ ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
     server?.destroy();
   });
 
-  const ask = async (stream: boolean): Promise<string> => {
-    const r = await fetch(`${url}/v1/chat/completions`, {
+  const ask = async (stream: boolean, base = url): Promise<string> => {
+    const r = await fetch(`${base}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -127,5 +131,37 @@ ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
     const rows = await store.ledgerRows();
     assertRowsBalanced(rows);
     assert.equal(new Set(rows.filter((r) => r.code === 'revenue').map((r) => r.txId)).size, 50);
+  });
+
+  test('past usage.maxBacklogRecords new requests get 503 usage_backlog_full; after the outage they are served again', async () => {
+    const small = await startGatewayOn(100);
+    try {
+      server.crash();
+      const served: string[] = [];
+      for (let i = 0; i < 100; i++) served.push(await ask(false, small.url));
+      const refused = await fetch(`${small.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one more' }] }),
+      });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('x-should-retry'), 'true');
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'usage_backlog_full');
+      server.start();
+      await eventually(
+        async () => {
+          await small.gateway.context.usageLog.flush();
+          return small.gateway.context.usageLog.pending === 0;
+        },
+        'the backlog to drain',
+        30_000,
+      );
+      served.push(await ask(true, small.url));
+      await small.gateway.context.usageLog.flush();
+      const stored = new Set((await store.listUsage({ limit: 10_000 })).map((u) => u.requestId));
+      for (const id of served) assert.ok(stored.has(id), id);
+    } finally {
+      await small.gateway.close();
+    }
   });
 });
