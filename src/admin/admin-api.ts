@@ -50,8 +50,11 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
+/** Admin answers carry ledger and agreement data: never cached, never sniffed. */
+const ADMIN_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
+
 function send(res: ServerResponse, status: number, value: unknown, requestId: string): void {
-  sendJsonBytes(res, status, toJson(value), { 'x-request-id': requestId });
+  sendJsonBytes(res, status, toJson(value), { 'x-request-id': requestId, ...ADMIN_HEADERS });
 }
 
 function instantParam(v: string | null): number | null | 'bad' {
@@ -215,6 +218,7 @@ async function ledgerStatement(c: AdminContext, _req: IncomingMessage, res: Serv
     return sendJsonBytes(res, 200, statementCsv(s), {
       'x-request-id': ex.requestId,
       'content-type': 'text/csv; charset=utf-8',
+      ...ADMIN_HEADERS,
     });
   }
   send(res, 200, statementJson(s), ex.requestId);

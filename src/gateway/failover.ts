@@ -45,17 +45,25 @@ export async function runFailover(
       earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
       continue;
     }
-    // Built only for a deployment that will be tried (signing one costs).
+    // Built only for a deployment that will be tried (signing one costs). Whatever happens
+    // between taking the breaker's slot and settling the attempt, the slot is given back: an
+    // exception here must not keep the deployment out of rotation until a restart.
     const b = gw.bindings.get(d.key)!;
-    const native = spec.build(b);
-    if (isUnsupported(native)) {
+    let outcome: AttemptOutcome;
+    try {
+      const native = spec.build(b);
+      if (isUnsupported(native)) {
+        gw.health.release(d.key);
+        refused ??= native;
+        continue;
+      }
+      state.attempts++;
+      startAttemptSpan(gw, state, b);
+      outcome = await spec.attempt(b, native);
+    } catch (err) {
       gw.health.release(d.key);
-      refused ??= native;
-      continue;
+      throw err;
     }
-    state.attempts++;
-    startAttemptSpan(gw, state, b);
-    const outcome = await spec.attempt(b, native);
     switch (outcome.kind) {
       case 'served':
         // The attempt span stays open: finish() ends it after the usage is known.
@@ -74,7 +82,7 @@ export async function runFailover(
         const f = outcome.failure;
         // The upstream's own code (e.g. Azure's content_filter) is kept: clients switch on it.
         return errorEnding(
-          { code: 'upstream_client_error', message: f.message, param: f.param, status: f.status },
+          { code: 'upstream_client_error', message: forTenant(f.message), param: f.param, status: f.status },
           f.upstreamCode,
         );
       }
@@ -125,7 +133,8 @@ function exhaustedBy(tried: readonly Tried[], earliestBackMs: number, nowMs: num
   const describe = tried
     .map((t) => {
       const f = t.failure;
-      const what = f.kind === 'timeout' || f.kind === 'connect' ? f.kind : `HTTP ${f.status} ${f.message}`;
+      const what =
+        f.kind === 'timeout' || f.kind === 'connect' ? f.kind : `HTTP ${f.status} ${forTenant(f.message)}`;
       return `${t.deployment.key} (${t.deployment.cloud}): ${what}`;
     })
     .join('; ');
@@ -138,4 +147,19 @@ function exhaustedBy(tried: readonly Tried[], earliestBackMs: number, nowMs: num
   if (tried.every((t) => t.failure.kind === 'timeout'))
     return gatewayError('upstream_timeout', `Every deployment tried timed out: ${describe}`, extra);
   return gatewayError('upstream_error', `Every deployment tried failed: ${describe}`, extra);
+}
+
+/**
+ * An upstream's message as a tenant may see it: anything that looks like a credential (OpenAI
+ * puts a masked fragment of the gateway's own key in its 401 text) is replaced, and the length is
+ * bounded. The upstream's full text stays in the logs and traces.
+ */
+export function forTenant(message: string): string {
+  return message
+    .replace(/\b(sk|pk|rk)-[A-Za-z0-9_*-]{4,}/g, '[redacted]')
+    .replace(/\bAKIA[0-9A-Z]{12,}\b/g, '[redacted]')
+    .replace(/\bya29\.[A-Za-z0-9_\-.]+/g, '[redacted]')
+    .replace(/\b[Bb]earer\s+\S+/g, 'Bearer [redacted]')
+    .replace(/\b[A-Za-z0-9_-]{40,}\b/g, '[redacted]')
+    .slice(0, 500);
 }

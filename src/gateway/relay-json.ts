@@ -92,7 +92,12 @@ export function servedHeaders(
     'x-entente-attempts': String(state.attempts),
     'x-entente-overhead-ms': (state.overheadUs(now) / 1000).toFixed(3),
   };
-  // Header values must be latin-1 without newlines; warnings are ASCII by construction.
-  if (native.warnings && native.warnings.length > 0) h['x-entente-warnings'] = native.warnings.join('; ');
+  // A header value must be visible ASCII: warnings can name parameters the client chose, so
+  // anything else (non-Latin-1, CR/LF) is replaced, and the value is bounded.
+  if (native.warnings && native.warnings.length > 0)
+    h['x-entente-warnings'] = native.warnings
+      .join('; ')
+      .replace(/[^\x20-\x7e]/g, '?')
+      .slice(0, 1024);
   return h;
 }

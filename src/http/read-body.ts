@@ -54,11 +54,35 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
   const raw = await readBody(req, limitBytes);
   if (!Buffer.isBuffer(raw)) return { ok: false, error: raw };
   try {
-    return { ok: true, value: JSON.parse(raw.toString('utf8')) };
+    const value: unknown = JSON.parse(raw.toString('utf8'));
+    if (depthExceeds(value, MAX_JSON_DEPTH))
+      return {
+        ok: false,
+        error: gatewayError(
+          'invalid_request',
+          `The request body is nested deeper than ${MAX_JSON_DEPTH} levels.`,
+        ),
+      };
+    return { ok: true, value };
   } catch (err) {
     return {
       ok: false,
       error: gatewayError('invalid_json', `The request body is not valid JSON (${(err as Error).message}).`),
     };
   }
+}
+
+/** No API Entente serves nests deeper; recursive code past it (request builders) must never see more. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether a parsed JSON value nests deeper than `max` (iterative: no recursion on hostile input). */
+export function depthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }

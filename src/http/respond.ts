@@ -33,6 +33,8 @@ export function sendError(
 ): void {
   const spec = errorCatalogue[err.code];
   const body = errorBody(err, upstreamCode);
+  // The rest of an oversized body is never read: the connection cannot carry another request.
+  if (err.code === 'body_too_large' && !res.headersSent) res.setHeader('connection', 'close');
   const headers: Record<string, string> = { 'x-request-id': requestId, 'x-entente-error-code': err.code };
   if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
   // Tell the official SDKs whether their automatic retry can help.

@@ -1,0 +1,195 @@
+// Hardening against what a hostile probe found (the numbers refer to the hardening issue's list):
+// a probe slot given back whatever happens (3), mid-stream breaks counted by the breaker (5),
+// an oversized body closing its connection (8), deeply nested JSON refused with a coded 400 (9),
+// client-chosen names kept out of raw header values (10), upstream credentials never relayed to
+// tenants (11), and the smaller ones: a malformed model id is a 404, admin answers are not cached.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { ManualClock } from '../src/clock/index.js';
+import type { GatewayContext } from '../src/gateway/context.js';
+import { forTenant, runFailover } from '../src/gateway/failover.js';
+import { servedHeaders } from '../src/gateway/relay-json.js';
+import { RequestState } from '../src/gateway/request-state.js';
+import type { BoundDeployment } from '../src/gateway/upstreams.js';
+import { depthExceeds } from '../src/http/read-body.js';
+import { noopTracer } from '../src/observability/index.js';
+import { type CatalogDeployment, HealthTracker } from '../src/routing/index.js';
+import { eventually } from './helpers/eventually.js';
+import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
+
+const ADMIN_KEY = 'sk-test-hardening-admin';
+const sha = async (k: string) => (await import('node:crypto')).createHash('sha256').update(k).digest('hex');
+
+const deployment: CatalogDeployment = {
+  key: 'up/dep',
+  upstreamId: 'up',
+  deployment: 'dep',
+  modelVersion: '1',
+  cloud: 'azure',
+  region: 'r',
+  provider: 'openai',
+  weight: 1,
+  priority: 0,
+  primary: true,
+};
+
+test('3: the breaker probe slot is given back when building the request throws', async () => {
+  const clock = new ManualClock();
+  const health = new HealthTracker({ failureThreshold: 1, cooldownMs: 1000, maxCooldownMs: 8000 });
+  health.failure('up/dep', clock.now(), null, 'server');
+  clock.advance(1001); // the cooldown is over: the next request takes the single probe slot
+  const gw = {
+    config: { routing: { maxAttempts: 3, maxRetryAfterMs: 60_000, primaryCloud: 'azure' } },
+    clock,
+    health,
+    bindings: new Map([['up/dep', { deployment } as unknown as BoundDeployment]]),
+    events: {},
+    metrics: { failovers: { inc() {} } },
+    tracer: noopTracer,
+  } as unknown as GatewayContext;
+  const state = new RequestState(
+    'req_1',
+    0,
+    clock.now(),
+    { keyId: 'k', tenantId: 't', models: null },
+    'chat',
+  );
+  const plan = { order: [deployment], admitted: { model: { excluded: [] } } } as never;
+  await assert.rejects(
+    runFailover(gw, state, plan, {
+      build: () => {
+        throw new RangeError('Maximum call stack size exceeded');
+      },
+      attempt: () => Promise.reject(new Error('not reached')),
+      clientGone: () => false,
+    }),
+    RangeError,
+  );
+  const next = health.acquire('up/dep', clock.now());
+  assert.deepEqual(next, { available: true, probe: true }, 'the next request may probe the deployment');
+});
+
+test('9: nesting is measured without recursion, and hostile depths are caught', () => {
+  let deep: unknown = 'x';
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  assert.equal(depthExceeds(deep, 64), true);
+  assert.equal(depthExceeds({ a: [{ b: [1, 2, { c: null }] }] }, 64), false);
+  let wide: unknown = {};
+  for (let i = 0; i < 63; i++) wide = { k: wide };
+  assert.equal(depthExceeds(wide, 64), false);
+  assert.equal(depthExceeds({ k: wide }, 64), true);
+});
+
+test('10: warnings naming client-chosen keys become visible ASCII in the header', () => {
+  const state = new RequestState('req_2', 0, 0, { keyId: 'k', tenantId: 't', models: null }, 'chat');
+  const h = servedHeaders(state, { deployment } as unknown as BoundDeployment, 0, {
+    method: 'POST',
+    path: '/',
+    headers: {},
+    body: '',
+    warnings: ["ignored 'a\r\nx-evil: 1'", "ignored 'ключ'"],
+  });
+  assert.match(h['x-entente-warnings']!, /^[\x20-\x7e]+$/);
+  assert.doesNotMatch(h['x-entente-warnings']!, /\r|\n/);
+});
+
+test('11: credentials in upstream messages never reach a tenant', () => {
+  const cases = [
+    'Incorrect API key provided: sk-proj-abc1**********************xyz9. You can find your API key at …',
+    'The security token included in the request is invalid: AKIAIOSFODNN7EXAMPLE',
+    'Request had invalid authentication credentials: Bearer ya29.a0AfB_byC-secret-token',
+    `token ${'A'.repeat(48)} rejected`,
+  ];
+  for (const c of cases) {
+    const out = forTenant(c);
+    assert.match(out, /\[redacted\]/, c);
+    assert.doesNotMatch(out, /sk-proj|AKIAIOSFODNN7|ya29\.|A{40}/, c);
+  }
+  assert.equal(forTenant('Rate limit reached for requests'), 'Rate limit reached for requests');
+  assert.equal(forTenant('word '.repeat(1000)).length, 500);
+});
+
+describe('hardening through the gateway', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      server: `  adminKeySha256: ${await sha(ADMIN_KEY)}\n  bodyLimitBytes: 65536`,
+    });
+  });
+  after(() => stack.close());
+
+  test('5: streams that break mid-way count against the breaker: the primary cools down', async () => {
+    const client = new OpenAI({ baseURL: stack.baseURL, apiKey: DEMO_KEY, maxRetries: 0 });
+    stack.azure.setFault({ kind: 'cut', afterChunks: 2, count: 2 });
+    for (let i = 0; i < 2; i++) {
+      const stream = await client.chat.completions.create({
+        model: 'gpt-4o',
+        stream: true,
+        messages: [{ role: 'user', content: 'break me please now' }],
+      });
+      await assert.rejects(async () => {
+        for await (const _ of stream) {
+          // reading until the stream's error event
+        }
+      });
+    }
+    // failureThreshold is 2: two broken streams open the breaker, so the next goes to OpenAI.
+    const { response } = await client.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'where now' }] })
+      .withResponse();
+    assert.equal(response.headers.get('x-entente-cloud'), 'openai');
+  });
+
+  test('9: a body nested 10,000 deep gets a coded 400 and a usage record, not a 500', async () => {
+    const body = `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}],"metadata":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    const r = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body,
+    });
+    assert.equal(r.status, 400);
+    const json = (await r.json()) as { error: { code: string } };
+    assert.equal(json.error.code, 'invalid_request');
+    const id = r.headers.get('x-request-id')!;
+    await eventually(async () => {
+      await stack.gateway.context.usageLog.flush();
+      return (await stack.store.listUsage({ requestId: id }))[0]?.errorCode === 'invalid_request';
+    }, 'the usage record of the refused request');
+  });
+
+  test('8: an oversized chunked body gets 413 and its connection is closed, not wedged', async () => {
+    const port = Number(new URL(stack.url).port);
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    let text = '';
+    socket.on('data', (d) => {
+      text += d.toString();
+    });
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${DEMO_KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    );
+    const chunk = 'x'.repeat(16_384);
+    for (let i = 0; i < 8; i++) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    await closed; // the gateway closes it: no keep-alive connection left waiting
+    assert.match(text, /^HTTP\/1\.1 413 /);
+    assert.match(text, /connection: close/i);
+    assert.match(text, /"code":"body_too_large"/);
+  });
+
+  test('13: a malformed model id is a 404; admin answers are neither cached nor sniffed', async () => {
+    const r = await fetch(`${stack.baseURL}/models/%ZZ`, {
+      headers: { authorization: `Bearer ${DEMO_KEY}` },
+    });
+    assert.equal(r.status, 404);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'not_found');
+    const a = await fetch(`${stack.url}/v1/entente/rollout`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    assert.equal(a.status, 200);
+    assert.equal(a.headers.get('cache-control'), 'no-store');
+    assert.equal(a.headers.get('x-content-type-options'), 'nosniff');
+  });
+});
