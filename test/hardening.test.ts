@@ -193,3 +193,25 @@ describe('hardening through the gateway', () => {
     assert.equal(a.headers.get('x-content-type-options'), 'nosniff');
   });
 });
+
+test('4: a blip under 20 concurrent requests opens the breaker once, for the base cooldown', () => {
+  const policy = { failureThreshold: 1, cooldownMs: 15_000, maxCooldownMs: 300_000 };
+  const health = new HealthTracker(policy);
+  const t0 = 1_000_000;
+  // 20 requests in flight when the upstream hangs for 1.5 s: all fail within that blip.
+  for (let i = 0; i < 20; i++) health.failure('up/dep', t0 + i * 75, null, 'timeout');
+  assert.equal(health.snapshot(t0)['up/dep']?.openUntilMs, t0 + 15_000, 'open for one base cooldown');
+  // After the cooldown the probe succeeds: back in rotation.
+  const probe = health.acquire('up/dep', t0 + 15_001);
+  assert.deepEqual(probe, { available: true, probe: true });
+  health.success('up/dep');
+  assert.deepEqual(health.acquire('up/dep', t0 + 15_002), { available: true, probe: false });
+  // Consecutive failed probes do escalate: 15 s, then 30 s.
+  health.failure('up/dep', t0 + 20_000, null, 'server');
+  assert.ok(health.acquire('up/dep', t0 + 35_001).available);
+  health.failure('up/dep', t0 + 35_002, null, 'server');
+  assert.equal(health.snapshot(t0)['up/dep']?.openUntilMs, t0 + 35_002 + 30_000);
+  // A retry-after longer than the cooldown holds it open that long, without escalating.
+  health.failure('up/dep', t0 + 35_003, 120_000, 'rate_limited');
+  assert.equal(health.snapshot(t0)['up/dep']?.openUntilMs, t0 + 35_003 + 120_000);
+});

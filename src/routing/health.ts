@@ -70,18 +70,24 @@ export class HealthTracker {
     s.nextCooldownMs = this.policy.cooldownMs;
   }
 
+  /**
+   * A failed attempt. The cooldown grows with consecutive failed probes, not with concurrent
+   * failures: requests already in flight when the breaker opened fail too, and they must not
+   * push it further open (a 1.5 s blip under 20 concurrent requests would otherwise escalate to
+   * the maximum within a second). A retry-after still holds the breaker open at least that long.
+   */
   failure(key: string, nowMs: number, retryAfterMs: number | null, reason: string): void {
     const s = this.#state(key);
     s.failures++;
     const wasProbe = s.probing;
     s.probing = false;
-    let cooldownMs = 0;
-    if (retryAfterMs !== null && retryAfterMs > 0) cooldownMs = retryAfterMs;
-    if (wasProbe || s.failures >= this.policy.failureThreshold) {
+    const alreadyOpen = s.openUntilMs > nowMs;
+    let cooldownMs = retryAfterMs !== null && retryAfterMs > 0 ? retryAfterMs : 0;
+    if (wasProbe || (!alreadyOpen && s.failures >= this.policy.failureThreshold)) {
       cooldownMs = Math.max(cooldownMs, s.nextCooldownMs);
       s.nextCooldownMs = Math.min(this.policy.maxCooldownMs, s.nextCooldownMs * 2);
     }
-    if (cooldownMs > 0) {
+    if (cooldownMs > 0 && nowMs + cooldownMs > s.openUntilMs) {
       s.openUntilMs = nowMs + cooldownMs;
       this.events.onCooldown?.(key, s.openUntilMs, reason);
     }
