@@ -215,3 +215,33 @@ test('4: a blip under 20 concurrent requests opens the breaker once, for the bas
   health.failure('up/dep', t0 + 35_003, 120_000, 'rate_limited');
   assert.equal(health.snapshot(t0)['up/dep']?.openUntilMs, t0 + 35_003 + 120_000);
 });
+
+describe('7: slow senders are cut', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ server: '  receiveTimeoutMs: 400' });
+  });
+  after(() => stack.close());
+
+  test('a body that never finishes arriving gets its connection closed, with or without a key', async () => {
+    const port = Number(new URL(stack.url).port);
+    const slow = (auth: boolean) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.on('data', (d) => {
+          text += d.toString();
+        });
+        socket.once('close', () => resolve(text));
+        socket.on('error', () => {});
+        socket.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth ? `Authorization: Bearer ${DEMO_KEY}\r\n` : ''}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":`,
+        );
+      });
+    const [withKey, withoutKey] = await Promise.all([slow(true), slow(false)]);
+    for (const text of [withKey, withoutKey]) assert.doesNotMatch(text, /^HTTP\/1\.1 200/);
+    // The gateway still serves everyone else.
+    const ok = await fetch(`${stack.url}/healthz`);
+    assert.equal(ok.status, 200);
+  });
+});

@@ -18,6 +18,8 @@ export const serverSchema = z.strictObject({
   headerLimitBytes: z.number().int().min(1024).default(16_384), // 16 KiB
   streamMaxDurationMs: ms.default(600_000), // 10 min
   requestTimeoutMs: ms.default(300_000), // 5 min for a whole non-streamed request
+  /** A client must send its whole request (headers and body) within this; slow senders are cut. */
+  receiveTimeoutMs: ms.default(30_000),
   keepAliveTimeoutMs: ms.default(65_000),
   shutdownGraceMs: ms.default(30_000),
   /** Admin key's SHA-256 (hex). The admin API is off when unset. */

@@ -84,8 +84,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     {
       maxHeaderSize: config.server.headerLimitBytes,
       keepAliveTimeout: config.server.keepAliveTimeoutMs,
-      requestTimeout: 0, // streams may be long; each has streamMaxDurationMs instead
-      headersTimeout: 30_000,
+      // Receiving the request (headers and body) is bounded; sending the answer is not (a stream
+      // has streamMaxDurationMs). A slow sender is answered 408 and its connection closed.
+      requestTimeout: config.server.receiveTimeoutMs,
+      headersTimeout: Math.min(30_000, config.server.receiveTimeoutMs),
+      connectionsCheckingInterval: Math.max(
+        100,
+        Math.min(1_000, Math.floor(config.server.receiveTimeoutMs / 4)),
+      ),
     },
     (req, res) => {
       const t0 = performance.now();
