@@ -245,3 +245,46 @@ describe('7: slow senders are cut', () => {
     assert.equal(ok.status, 200);
   });
 });
+
+test('13: key ids that could forge log fields are refused; the database and spool are private', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, statSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const { SqliteStore } = await import('../src/store/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'entente-hard-'));
+  const cli = fileURLToPath(new URL('../../bin/entente.js', import.meta.url));
+  for (const bad of ['x","tenant":"admin', 'Key With Spaces', 'a\nb', '']) {
+    const r = spawnSync(process.execPath, [cli, 'keys', 'create', '--tenant', 'demo', '--id', bad], {
+      encoding: 'utf8',
+      env: { ...process.env, ENTENTE_DATA_DIR: dir },
+    });
+    assert.equal(r.status, 2, bad);
+    assert.match(r.stderr, /\[cli_usage\] --id/, bad);
+  }
+  const store = new SqliteStore(join(dir, 'db', 'entente.db'));
+  await store.migrate();
+  assert.equal(statSync(join(dir, 'db', 'entente.db')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'db')).mode & 0o777, 0o700);
+  await store.close();
+});
+
+test('13: a request without a Host header is answered like any other', async () => {
+  const stack = await startStack();
+  try {
+    const port = Number(new URL(stack.url).port);
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d) => {
+      text += d.toString();
+    });
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
+    await closed;
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /"status":"ok"/);
+  } finally {
+    await stack.close();
+  }
+});

@@ -208,8 +208,12 @@ describe('metering end to end', () => {
       (e: { stderr: string }) => e.stderr,
     );
     assert.match(over, /refund_exceeds_revenue/);
-    const replay = await entente('usage', 'replay');
-    assert.match(replay, /identical: \d+ account balances match/);
+    // A replay rebuilds the ledger from scratch: refused while this node's gateway is posting.
+    const live = await entente('usage', 'replay').then(
+      () => '',
+      (e: { stderr: string }) => e.stderr,
+    );
+    assert.match(live, /\[spool_locked\] a gateway \(process \d+\) is serving/);
   });
 
   test('an unpriced model fails closed: refused, and nothing is served', async () => {
@@ -223,5 +227,11 @@ describe('metering end to end', () => {
       },
     );
     assert.equal(stack.openai.requests.length, before);
+  });
+
+  test('with the gateway stopped, usage replay rebuilds an identical ledger', async () => {
+    await stack.gateway.close();
+    const replay = await entente('usage', 'replay');
+    assert.match(replay, /identical: \d+ account balances match/);
   });
 });

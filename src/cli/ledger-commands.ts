@@ -1,8 +1,10 @@
 // `entente ledger …`, `entente revenue-share status` and `entente usage replay`.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
 import { loadAgreement } from '../agreements/index.js';
 import { systemClock } from '../clock/index.js';
+import { EntenteError } from '../errors/index.js';
 import {
   balances,
   buildStatement,
@@ -17,6 +19,7 @@ import {
   statementCsv,
   statementJson,
 } from '../ledger/index.js';
+import { spoolOwner } from '../spool/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { loadCliConfig } from './load-cli-config.js';
 
@@ -181,6 +184,15 @@ export async function usageCommand(
   fail: Fail,
 ): Promise<void> {
   if (sub !== 'replay') fail('unknown command. Try: entente usage replay');
+  // A replay empties the ledger and rebuilds it: a gateway posting at the same time would be
+  // wiped and then reported as a mismatch. Refuse while this node's gateway holds its spool.
+  const dataDir = loadCliConfig(configFile).dataDir;
+  const owner = spoolOwner(join(dataDir, 'spool'));
+  if (owner !== null)
+    throw new EntenteError(
+      'spool_locked',
+      `a gateway (process ${owner}) is serving from ${dataDir}; stop it before \`entente usage replay\`, which rebuilds the ledger from scratch`,
+    );
   await withLedger(configFile, fail, async (store, setup) => {
     await drain(store, setup);
     const before = await balances(store);

@@ -124,6 +124,12 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
       try {
         if (sub === 'create') {
           if (!values.tenant) fail('usage: entente keys create --tenant ID [--id KEY_ID] [--models a,b]');
+          // Ids and tenants appear in logs and metrics: the same shape as config ids, nothing else.
+          const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+          if (!ID.test(values.tenant))
+            fail(`--tenant '${values.tenant}' must be 1-64 characters of a-z, 0-9, dot, dash, underscore`);
+          if (values.id !== undefined && !ID.test(values.id))
+            fail(`--id '${values.id}' must be 1-64 characters of a-z, 0-9, dot, dash, underscore`);
           const key = generateKey();
           const id = values.id ?? `key-${hashKey(key).slice(0, 12)}`;
           const models = values.models

@@ -88,6 +88,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // has streamMaxDurationMs). A slow sender is answered 408 and its connection closed.
       requestTimeout: config.server.receiveTimeoutMs,
       headersTimeout: Math.min(30_000, config.server.receiveTimeoutMs),
+      // HTTP/1.0 clients and probes may omit Host; answer them like anyone else.
+      requireHostHeader: false,
       connectionsCheckingInterval: Math.max(
         100,
         Math.min(1_000, Math.floor(config.server.receiveTimeoutMs / 4)),

@@ -40,6 +40,17 @@ function takeLock(dir: string): void {
   throw new EntenteError('spool_locked', `could not lock the usage spool ${dir}`);
 }
 
+/** The live process holding the spool folder, or null when none does. */
+export function spoolOwner(dir: string): number | null {
+  let owner: number;
+  try {
+    owner = Number(readFileSync(join(dir, LOCK), 'utf8'));
+  } catch {
+    return null;
+  }
+  return owner && alive(owner) ? owner : null;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -105,7 +116,7 @@ export class UsageSpool implements SpoolStats {
 
   /** Starts the writer, waits for it to recover what an earlier process left, opens a segment. */
   static async open(opts: SpoolOptions): Promise<UsageSpool> {
-    mkdirSync(opts.dir, { recursive: true });
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     takeLock(opts.dir);
     const init: WorkerInit = {
       dir: opts.dir,
@@ -220,7 +231,7 @@ export class UsageSpool implements SpoolStats {
 
   #openSegment(): void {
     this.#segment = segmentName(this.#index++);
-    this.#fd = openSync(join(this.#opts.dir, this.#segment), 'a');
+    this.#fd = openSync(join(this.#opts.dir, this.#segment), 'a', 0o600);
     this.#bytes = 0;
   }
 

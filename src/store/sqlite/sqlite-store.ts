@@ -1,7 +1,7 @@
 // The embedded store: one SQLite file through better-sqlite3 (v12; v13 crashes on Node 20).
 // WAL mode so readers never block the usage writer. Calls are synchronous underneath; the
 // async interface keeps it interchangeable with PostgreSQL.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
@@ -95,8 +95,10 @@ export class SqliteStore implements Store {
   }
 
   constructor(readonly path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    // The database holds key digests, usage and the ledger: readable by its owner only.
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.#db = new Database(path);
+    if (path !== ':memory:') chmodSync(path, 0o600);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
