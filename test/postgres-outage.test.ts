@@ -31,8 +31,10 @@ describe('PostgreSQL dies mid-traffic', { skip: unavailable ?? false }, () => {
   let gateway: Gateway;
   let url: string;
 
-  async function startGatewayOn(maxBacklogRecords: number): Promise<{ gateway: Gateway; url: string }> {
-    const dir = mkdtempSync(join(tmpdir(), 'entente-pg-outage-'));
+  async function startGatewayOn(
+    maxBacklogRecords: number,
+    dir = mkdtempSync(join(tmpdir(), 'entente-pg-outage-')),
+  ): Promise<{ gateway: Gateway; url: string; dir: string }> {
     const agreementFile = join(dir, 'agreement.yaml');
     writeFileSync(
       agreementFile,
@@ -45,7 +47,7 @@ describe('PostgreSQL dies mid-traffic', { skip: unavailable ?? false }, () => {
     );
     const config = parseConfigText(
       `
-server: { host: 127.0.0.1, port: 0 }
+server: { host: 127.0.0.1, port: 0, shutdownGraceMs: 1500 }
 routing: { primaryCloud: azure }
 upstreams:
   - { id: sim, provider: openai, cloud: azure, baseUrl: "${sim.url}/v1", auth: { apiKey: k } }
@@ -72,7 +74,7 @@ ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
         'prices.yaml',
       ),
     });
-    return { gateway: gw, url: await gw.listen() };
+    return { gateway: gw, url: await gw.listen(), dir };
   }
 
   before(async () => {
@@ -162,6 +164,36 @@ ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
       for (const id of served) assert.ok(stored.has(id), id);
     } finally {
       await small.gateway.close();
+    }
+  });
+
+  test('a frozen PostgreSQL: serving goes on, /metrics answers, shutdown completes; the next start recovers', async () => {
+    const first = await startGatewayOn(200_000);
+    const ids: string[] = [];
+    let closed = false;
+    try {
+      server.freeze();
+      for (let i = 0; i < 20; i++) ids.push(await ask(i % 2 === 0, first.url));
+      const t0 = performance.now();
+      const metrics = await fetch(`${first.url}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.ok(performance.now() - t0 < 5_000, 'a scrape does not wait for the frozen database');
+      const t1 = performance.now();
+      await first.gateway.close();
+      closed = true;
+      assert.ok(performance.now() - t1 < 15_000, 'shutdown does not wait for the frozen database');
+    } finally {
+      server.thaw();
+      if (!closed) await first.gateway.close();
+    }
+    // The next start on the same data folder recovers what the frozen database never took.
+    const second = await startGatewayOn(200_000, first.dir);
+    try {
+      await second.gateway.context.usageLog.flush();
+      const stored = new Set((await store.listUsage({ limit: 10_000 })).map((u) => u.requestId));
+      for (const id of ids) assert.ok(stored.has(id), id);
+    } finally {
+      await second.gateway.close();
     }
   });
 });

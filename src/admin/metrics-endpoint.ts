@@ -54,7 +54,9 @@ async function serveMetrics(
   const agreement = gw.routes.agreement;
   if (agreement && gw.priceBooks) {
     // From the accrual states alone: a scrape must not scan the ledger.
-    const states = await gw.store.accrualStates();
+    // A scrape must answer even when the database does not: past 2 s these gauges are left out.
+    const states = await withinMs(gw.store.accrualStates(), 2_000);
+    if (states === null) return finish(gw, res, requestId, parts);
     const terms = new Map(
       agreement.versions.flatMap((v) =>
         v.terms.revenueShares.map((r) => [`${agreement.id}/${r.id}`, r] as const),
@@ -87,10 +89,25 @@ async function serveMetrics(
       ),
     );
   }
+  finish(gw, res, requestId, parts);
+}
+
+function finish(_gw: AdminContext, res: ServerResponse, requestId: string, parts: readonly string[]): void {
   sendJsonBytes(res, 200, `${parts.join('\n')}\n`, {
     'x-request-id': requestId,
     'content-type': 'text/plain; version=0.0.4; charset=utf-8',
   });
+}
+
+/** The promise's value, or null if it takes longer than `ms` (the promise is left to settle). */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.catch(() => null),
+    new Promise<null>((r) => {
+      timer = setTimeout(() => r(null), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 const LOOP_RESOLUTION_NS = 10_000_000;

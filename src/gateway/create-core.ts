@@ -129,7 +129,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
       loopDelay.disable();
       refresh.cancel();
       routes.stop();
-      await spool.close();
+      await spool.close(config.server.shutdownGraceMs);
       await tracer.close();
       for (const u of upstreams.values()) u.credentials.stop();
       await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));

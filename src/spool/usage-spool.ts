@@ -203,17 +203,35 @@ export class UsageSpool implements SpoolStats {
     this.#post({ type: 'setup', setup });
   }
 
-  /** Stores and posts everything appended, closes the segment, stops the writer. */
-  async close(): Promise<void> {
+  /**
+   * Stores and posts everything appended, closes the segment, stops the writer. When the database
+   * does not take the records within `deadlineMs` (it is down or frozen), the writer is stopped
+   * anyway: the records stay in the spool, and the next start recovers them.
+   */
+  async close(deadlineMs = 30_000): Promise<void> {
     if (this.#fd < 0) return;
     this.#announce();
     closeSync(this.#fd);
     this.#fd = -1;
     this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
-    await new Promise<void>((resolve) => {
-      this.#closed = resolve;
-      this.#post({ type: 'close', seq: this.#seq });
-    });
+    let timer: NodeJS.Timeout | undefined;
+    const stored = await Promise.race([
+      new Promise<boolean>((resolve) => {
+        this.#closed = () => resolve(true);
+        this.#post({ type: 'close', seq: this.#seq });
+      }),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!stored)
+      this.#opts.log.warn(
+        'usage spool: the database did not take every record before shutdown; they stay in the spool for the next start',
+        {
+          pending: this.pending,
+        },
+      );
     await this.#worker.terminate();
     rmSync(join(this.#opts.dir, LOCK), { force: true });
   }

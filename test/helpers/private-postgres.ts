@@ -2,7 +2,7 @@
 // start (never the machine's shared instance). Debian's binaries; run as the postgres user, since
 // PostgreSQL refuses to run as root.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,9 @@ export interface PrivatePostgres {
   start(): void;
   /** An immediate stop: as if the server had crashed (no checkpoint, connections cut). */
   crash(): void;
+  /** SIGSTOP the server and its backends: connections stay open and nothing answers. */
+  freeze(): void;
+  thaw(): void;
   destroy(): void;
 }
 
@@ -63,7 +66,14 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
         'start',
       ),
     crash: () => pgCtl('-m', 'immediate', 'stop'),
+    freeze: () => signalAll(data, 'SIGSTOP'),
+    thaw: () => signalAll(data, 'SIGCONT'),
     destroy: () => {
+      try {
+        signalAll(data, 'SIGCONT');
+      } catch {
+        // not running
+      }
       try {
         pgCtl('-m', 'immediate', 'stop');
       } catch {
@@ -74,4 +84,15 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
   };
   server.start();
   return server;
+}
+
+/** Sends `signal` to the server's postmaster and every process it started. */
+function signalAll(data: string, signal: NodeJS.Signals): void {
+  const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = execFileSync('pgrep', ['-P', String(postmaster)])
+    .toString()
+    .trim()
+    .split('\n')
+    .map(Number);
+  for (const pid of [...children, postmaster]) process.kill(pid, signal);
 }

@@ -100,6 +100,10 @@ export class PostgresStore implements Store {
     this.#pool = new pg.Pool({
       connectionString,
       max: opts.maxConnections ?? 10,
+      // A frozen or unreachable server fails calls instead of hanging them: callers retry (the
+      // usage writer) or answer with what they have (/metrics).
+      connectionTimeoutMillis: 10_000,
+      query_timeout: 60_000,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
     // An idle connection breaks when the server restarts or goes away. pg reports it as an
