@@ -288,3 +288,77 @@ test('13: a request without a Host header is answered like any other', async () 
     await stack.close();
   }
 });
+
+describe('6: timeouts as a budget', () => {
+  let azure: import('../sim/index.js').Simulator;
+  let openai: import('../sim/index.js').Simulator;
+  let gw: import('./helpers/gateway.js').TestGateway;
+  const KEY = 'sk-test-budget';
+
+  before(async () => {
+    const { startSimulator } = await import('../sim/index.js');
+    const { startGatewayFromYaml } = await import('./helpers/gateway.js');
+    azure = await startSimulator({ kind: 'azure-openai', apiKey: 'az' });
+    openai = await startSimulator({ kind: 'openai', apiKey: 'oa' });
+    gw = await startGatewayFromYaml(`
+server: { host: 127.0.0.1, port: 0 }
+routing: { primaryCloud: azure, maxAttempts: 3, budgetMs: 500, cooldown: { failureThreshold: 100 } }
+upstreams:
+  - { id: az1, provider: azure-openai, cloud: azure, baseUrl: "${azure.url}", apiVersion: 2024-10-21, auth: { apiKey: az }, headersTimeoutMs: 30000, firstByteTimeoutMs: 300 }
+  - { id: az2, provider: azure-openai, cloud: azure2, baseUrl: "${azure.url}", apiVersion: 2024-10-21, auth: { apiKey: az }, headersTimeoutMs: 30000, firstByteTimeoutMs: 300 }
+  - { id: oa, provider: openai, cloud: openai, baseUrl: "${openai.url}/v1", auth: { apiKey: oa } }
+models:
+  - name: m
+    deployments:
+      - { upstream: az1, deployment: d, modelVersion: "1" }
+      - { upstream: oa, deployment: gpt-4o, modelVersion: "1", priority: 10 }
+  - name: m-hung-twice
+    deployments:
+      - { upstream: az1, deployment: d, modelVersion: "1" }
+      - { upstream: az2, deployment: d, modelVersion: "1", priority: 5 }
+      - { upstream: oa, deployment: gpt-4o, modelVersion: "1", priority: 10 }
+tenants:
+  - id: t
+    keys: [{ id: k, sha256: ${await sha(KEY)}, models: ["*"] }]
+`);
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([azure.close(), openai.close()]);
+  });
+
+  test('a hung primary costs the first-byte timeout, not the headers timeout, before failover', async () => {
+    azure.setFault({ kind: 'hang', count: 1 });
+    const client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
+    const t0 = performance.now();
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
+    for await (const _ of stream) {
+      // read to the end
+    }
+    const elapsed = performance.now() - t0;
+    assert.equal(response.headers.get('x-entente-cloud'), 'openai');
+    assert.ok(
+      elapsed >= 300 && elapsed < 10_000,
+      `${elapsed} ms: within firstByteTimeoutMs, far below headersTimeoutMs (30 s)`,
+    );
+  });
+
+  test('once the budget is spent no further deployment is tried', async () => {
+    azure.setFault({ kind: 'hang', count: 2 });
+    const r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'm-hung-twice',
+        stream: true,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
+    });
+    assert.equal(r.status, 504);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'upstream_timeout');
+    const rec = await gw.usageOf(r.headers.get('x-request-id'));
+    assert.equal(rec.attempts, 2, 'two hung attempts spent the 500 ms budget: OpenAI was not tried');
+  });
+});

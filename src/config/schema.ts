@@ -43,6 +43,11 @@ export const routingSchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(10).default(3),
   /** A retry-after longer than this is capped for cooldown purposes. */
   maxRetryAfterMs: ms.default(120_000),
+  /**
+   * The time budget of one request across its attempts: once spent, no further deployment is
+   * tried (the request ends with what the attempts so far came to).
+   */
+  budgetMs: ms.default(90_000),
   cooldown: cooldownSchema.default(cooldownSchema.parse({})),
 });
 
@@ -83,8 +88,13 @@ export const upstreamSchema = z.strictObject({
   /** Anthropic only: the API version (2023-06-01, 2026-10-21; hosted: bedrock-2023-05-31, vertex-2023-10-16). */
   anthropicVersion: z.string().min(1).optional(),
   connectTimeoutMs: ms.default(5_000),
-  /** Time allowed until the upstream's response headers. */
+  /** Time allowed until the upstream's response headers (a JSON answer's headers come when it is done). */
   headersTimeoutMs: ms.default(60_000),
+  /**
+   * Streams: time allowed from sending the request to the upstream's first event. A hung upstream
+   * costs this, not headersTimeoutMs, before the next deployment is tried.
+   */
+  firstByteTimeoutMs: ms.default(10_000),
   /** Time allowed between two chunks of a streamed body. */
   bodyIdleTimeoutMs: ms.default(60_000),
   maxConnections: z.number().int().min(1).default(256),

@@ -3,6 +3,7 @@
 // that cannot honour a parameter is skipped, its probe slot given back), runs the API's `attempt`,
 // and on failure tells the breaker, counts the failover and tries the next one, until one serves,
 // the client leaves, or the plan runs out; then it composes the error that says why.
+import { performance } from 'node:perf_hooks';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
@@ -34,12 +35,14 @@ export async function runFailover(
   plan: RoutePlan,
   spec: AttemptSpec,
 ): Promise<Ending> {
-  const { maxAttempts, maxRetryAfterMs } = gw.config.routing;
+  const { maxAttempts, maxRetryAfterMs, budgetMs } = gw.config.routing;
   const tried: Tried[] = [];
   let refused: Unsupported | null = null;
   let earliestBackMs = Number.POSITIVE_INFINITY;
   for (const d of plan.order) {
     if (state.attempts >= maxAttempts) break;
+    // The request's time budget is spent: no further deployment is tried.
+    if (state.attempts > 0 && performance.now() - state.t0 >= budgetMs) break;
     const availability = gw.health.acquire(d.key, gw.clock.now());
     if (!availability.available) {
       earliestBackMs = Math.min(earliestBackMs, availability.untilMs);

@@ -32,8 +32,8 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache
 
 export class SseRelay {
   readonly #ac = new AbortController();
-  /** Why we aborted the upstream: the client left, or the stream ran past its time limit. */
-  #why: 'client' | 'duration' | null = null;
+  /** Why we aborted the upstream: the client left, no first event in time, or the stream ran too long. */
+  #why: 'client' | 'first_byte' | 'duration' | null = null;
   #tUp = 0;
   #started = false;
   #frames = 0;
@@ -45,6 +45,7 @@ export class SseRelay {
   /** The answer's end is decided (handed to finish): nothing more is written from the pump. */
   #ended = false;
   #complete: (o: AttemptOutcome) => void = () => {};
+  #firstByte: Timer | null = null;
 
   constructor(
     private readonly gw: GatewayContext,
@@ -63,13 +64,18 @@ export class SseRelay {
       () => this.#abort('duration'),
       this.gw.config.server.streamMaxDurationMs,
     );
+    // A hung upstream costs firstByteTimeoutMs, then the next deployment is tried.
+    this.#firstByte = this.gw.clock.setTimeout(
+      () => this.#abort('first_byte'),
+      this.b.upstream.config.firstByteTimeoutMs,
+    );
     this.#tUp = performance.now();
     try {
       const r = await send(this.gw, this.b, this.native, this.#ac.signal);
       if (!isResponse(r)) {
         this.#waited();
         if (this.#why === 'client') return { kind: 'client_gone' };
-        return { kind: 'failed', failure: this.#why === 'duration' ? transportFailure('timeout') : r };
+        return { kind: 'failed', failure: this.#why !== null ? transportFailure('timeout') : r };
       }
       if (r.statusCode !== 200) {
         const outcome = await failureOf(this.b, r);
@@ -88,11 +94,12 @@ export class SseRelay {
       });
     } finally {
       timer.cancel();
+      this.#firstByte?.cancel();
       this.res.off('close', onClose);
     }
   }
 
-  #abort(why: 'client' | 'duration'): void {
+  #abort(why: 'client' | 'first_byte' | 'duration'): void {
     this.#why ??= why;
     this.#ac.abort();
   }
@@ -112,6 +119,10 @@ export class SseRelay {
     let streamError: UpstreamFailure | null = null;
     try {
       for await (const chunk of r.body) {
+        if (this.#firstByte) {
+          this.#firstByte.cancel();
+          this.#firstByte = null;
+        }
         // After [DONE] the body is read to its end rather than destroyed, so the upstream
         // connection goes back to the keep-alive pool instead of being torn down.
         if (this.#doneSeen) continue;
