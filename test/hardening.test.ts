@@ -140,6 +140,15 @@ describe('hardening through the gateway', () => {
       .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'where now' }] })
       .withResponse();
     assert.equal(response.headers.get('x-entente-cloud'), 'openai');
+    // The breaker's state is visible: Azure's deployment open, OpenAI's closed.
+    const metrics = await (
+      await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+    ).text();
+    assert.match(
+      metrics,
+      /entente_deployment_breaker_state\{deployment="azure-eastus\/gpt-4o-prod",cloud="azure"\} 1/,
+    );
+    assert.match(metrics, /entente_deployment_breaker_state\{deployment="openai\/[^"]+",cloud="openai"\} 0/);
   });
 
   test('9: a body nested 10,000 deep gets a coded 400 and a usage record, not a 500', async () => {

@@ -5,7 +5,7 @@ import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { PriceBooks } from '../ledger/index.js';
 import type { GatewayMetrics } from '../observability/index.js';
-import type { Catalog, LiveRoutes } from '../routing/index.js';
+import type { Catalog, HealthTracker, LiveRoutes } from '../routing/index.js';
 import type { SpoolStats } from '../spool/index.js';
 import type { Store } from '../store/index.js';
 
@@ -20,6 +20,8 @@ export interface AdminContext {
   readonly usageLog: SpoolStats & { flush(): Promise<void> };
   readonly priceBooks: PriceBooks | null;
   readonly metrics: GatewayMetrics;
+  /** Each deployment's circuit breaker. */
+  readonly health: HealthTracker;
   /** The serving thread's event-loop delay since the previous scrape (reset by /metrics). */
   readonly loopDelay: IntervalHistogram;
 }

@@ -44,6 +44,7 @@ async function serveMetrics(
       [{ value: gw.usageLog.recovered }],
     ),
     loopDelayGauge(gw),
+    breakerGauge(gw),
     renderGauge('entente_route_table_info', 'The route table in force (value 1).', [
       {
         labels: { agreement_version: table.agreementVersionId ?? '', rollout_seq: String(table.rolloutSeq) },
@@ -129,4 +130,24 @@ function loopDelayGauge(gw: AdminContext): string {
   );
   h.reset();
   return text;
+}
+
+const BREAKER_VALUE = { closed: 0, open: 1, 'half-open': 2 } as const;
+
+/** Each deployment's circuit breaker: 0 closed, 1 open (cooling down), 2 half-open (one probe out). */
+function breakerGauge(gw: AdminContext): string {
+  const now = gw.clock.now();
+  const snap = gw.health.snapshot(now);
+  const samples = [...gw.catalog.values()].flatMap((m) =>
+    m.deployments.map((d) => ({
+      labels: { deployment: d.key, cloud: d.cloud },
+      value: BREAKER_VALUE[snap[d.key]?.state ?? 'closed'],
+    })),
+  );
+  const unique = [...new Map(samples.map((x) => [x.labels.deployment, x])).values()];
+  return renderGauge(
+    'entente_deployment_breaker_state',
+    "Each deployment's circuit breaker: 0 closed, 1 open (cooling down), 2 half-open (one probe in flight).",
+    unique,
+  );
 }

@@ -20,6 +20,9 @@ interface State {
   probing: boolean;
 }
 
+/** closed: serving; open: skipped until the cooldown ends; half-open: one probe in flight. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
 export type Availability =
   | { readonly available: true; readonly probe: boolean }
   | { readonly available: false; readonly untilMs: number };
@@ -93,10 +96,20 @@ export class HealthTracker {
     }
   }
 
-  snapshot(nowMs: number): Record<string, { failures: number; coolingDown: boolean; openUntilMs: number }> {
-    const out: Record<string, { failures: number; coolingDown: boolean; openUntilMs: number }> = {};
+  snapshot(
+    nowMs: number,
+  ): Record<string, { failures: number; coolingDown: boolean; openUntilMs: number; state: BreakerState }> {
+    const out: Record<
+      string,
+      { failures: number; coolingDown: boolean; openUntilMs: number; state: BreakerState }
+    > = {};
     for (const [k, s] of this.#states)
-      out[k] = { failures: s.failures, coolingDown: s.openUntilMs > nowMs, openUntilMs: s.openUntilMs };
+      out[k] = {
+        failures: s.failures,
+        coolingDown: s.openUntilMs > nowMs,
+        openUntilMs: s.openUntilMs,
+        state: s.probing ? 'half-open' : s.openUntilMs > nowMs ? 'open' : 'closed',
+      };
     return out;
   }
 }

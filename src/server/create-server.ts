@@ -39,6 +39,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     usageLog: context.usageLog,
     priceBooks: context.priceBooks,
     metrics: context.metrics,
+    health: context.health,
     loopDelay: core.loopDelay,
   };
   let draining = false;
