@@ -430,6 +430,13 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     res.destroy();
   }
 
+  /** OpenAI's in-stream error: an `error` object as a data event, then the stream ends. */
+  function streamError(res: ServerResponse): void {
+    res.end(
+      `data: ${JSON.stringify({ error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } })}\n\n`,
+    );
+  }
+
   async function streamReply(
     res: ServerResponse,
     body: Record<string, unknown>,
@@ -460,6 +467,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       });
     const delayMs = settings.tokensPerSecond > 0 ? 1000 / settings.tokensPerSecond : 0;
     const cutAfter = f?.kind === 'cut' ? (f.afterChunks ?? 2) : Number.POSITIVE_INFINITY;
+    const errorAfter = f?.kind === 'stream_error' ? (f.afterChunks ?? 2) : Number.POSITIVE_INFINITY;
     let sent = 0;
     const filter = kind === 'azure-openai' ? { content_filter_results: filterResults } : {};
     if (kind === 'azure-openai') {
@@ -505,6 +513,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         // Arguments arrive in fragments, as OpenAI sends them.
         const a = c.toolCall.arguments;
         for (let p = 0; p < a.length; p += 8) {
+          if (sent >= errorAfter) return streamError(res);
           if (sent++ >= cutAfter) return cut(res);
           if (delayMs) await sleep(delayMs);
           chunk([
@@ -518,6 +527,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         }
       } else {
         for (let w = 0; w < c.words.length; w++) {
+          if (sent >= errorAfter) return streamError(res);
           if (sent++ >= cutAfter) return cut(res);
           if (delayMs) await sleep(delayMs);
           if (res.destroyed) return;

@@ -371,3 +371,30 @@ tenants:
     assert.equal(rec.attempts, 2, 'two hung attempts spent the 500 ms budget: OpenAI was not tried');
   });
 });
+
+describe('13: the OpenAI-family simulator honours stream_error', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(() => stack.close());
+
+  test('an in-stream error from Azure reaches the client as a coded error event, recorded', async () => {
+    stack.azure.setFault({ kind: 'stream_error', afterChunks: 2, count: 1 });
+    const r = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o',
+        stream: true,
+        messages: [{ role: 'user', content: 'a b c d e f' }],
+      }),
+    });
+    const text = await r.text();
+    assert.match(text, /data: \{"error":\{[^\n]*"code":"upstream_stream_error"/);
+    assert.doesNotMatch(text, /\[DONE\]/);
+    const id = r.headers.get('x-request-id')!;
+    await stack.gateway.context.usageLog.flush();
+    assert.equal((await stack.store.listUsage({ requestId: id }))[0]?.errorCode, 'upstream_stream_error');
+  });
+});

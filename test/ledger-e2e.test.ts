@@ -187,6 +187,22 @@ describe('metering end to end', () => {
       body: JSON.stringify({ refundId: 'rf-1', requestId: ids[0], amount: '0.000010' }),
     });
     assert.equal(refund.status, 201);
+    // Refused refunds answer with catalogue codes: a reused id, too much, an unknown request.
+    for (const [body, status, code] of [
+      [{ refundId: 'rf-1', requestId: ids[0], amount: '0.000011' }, 409, 'refund_id_reused'],
+      [{ refundId: 'rf-big', requestId: ids[0], amount: '1000' }, 409, 'refund_exceeds_revenue'],
+      [{ refundId: 'rf-x', requestId: 'req_nope', amount: '1' }, 404, 'refund_unknown_request'],
+      [{ refundId: 'rf-0', requestId: ids[0], amount: '0' }, 400, 'refund_invalid_amount'],
+    ] as const) {
+      const r = await fetch(`${stack.url}/v1/entente/ledger/refunds`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        body: JSON.stringify(body),
+      });
+      assert.equal(r.status, status, code);
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, code);
+      assert.equal(r.headers.get('x-entente-error-code'), code);
+    }
     const afterRefund = await entente('ledger', 'balances');
     assert.ok(
       afterRefund

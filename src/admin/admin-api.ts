@@ -256,13 +256,11 @@ async function ledgerRefund(c: AdminContext, req: IncomingMessage, res: ServerRe
     { refundId, requestId: refunded, amountMicros, atMs: c.clock.now() },
     setup,
   );
-  if (!r.ok)
-    return send(
-      res,
-      409,
-      { error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } },
-      ex.requestId,
-    );
+  if (!r.ok) {
+    // The ledger's outcome, under its catalogue code (the CLI prints the same words).
+    const code = REFUND_CODES[r.code];
+    return sendError(res, gatewayError(code, r.message), ex.requestId);
+  }
   send(
     res,
     r.duplicate ? 200 : 201,
@@ -270,6 +268,13 @@ async function ledgerRefund(c: AdminContext, req: IncomingMessage, res: ServerRe
     ex.requestId,
   );
 }
+
+const REFUND_CODES = {
+  unknown_request: 'refund_unknown_request',
+  refund_exceeds_revenue: 'refund_exceeds_revenue',
+  refund_id_reused: 'refund_id_reused',
+  invalid_amount: 'refund_invalid_amount',
+} as const;
 
 async function revenueShare(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const pb = books(c, res, ex);

@@ -202,6 +202,30 @@ export const errorCatalogue = {
     summary:
       "The upstream refused the request as invalid; its message is passed on. Fix the request, don't retry.",
   },
+  refund_unknown_request: {
+    status: 404,
+    type: 'not_found_error',
+    retryable: false,
+    summary: 'No usage record has that request id. Refunds name the x-request-id of a served request.',
+  },
+  refund_exceeds_revenue: {
+    status: 409,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: "The refund is larger than what is left of the request's revenue after earlier refunds.",
+  },
+  refund_id_reused: {
+    status: 409,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'That refund id was used for a different refund. Reuse an id only to repeat the same refund.',
+  },
+  refund_invalid_amount: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary: 'A refund amount is a positive decimal with at most 6 decimals.',
+  },
   usage_backlog_full: {
     status: 503,
     type: 'server_error',
