@@ -151,6 +151,21 @@ describe('hardening through the gateway', () => {
     assert.match(metrics, /entente_deployment_breaker_state\{deployment="openai\/[^"]+",cloud="openai"\} 0/);
   });
 
+  test("11: when every deployment fails, the tenant gets our words, not the upstreams' text", async () => {
+    stack.azure.setFault({ kind: 'server_error', count: 1 });
+    stack.openai.setFault({ kind: 'server_error', count: 1 });
+    const r = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    assert.equal(r.status, 502);
+    const { error } = (await r.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'upstream_error');
+    assert.match(error.message, /HTTP 500 \(server\)/);
+    assert.doesNotMatch(error.message, /The server had an error/i);
+  });
+
   test('9: a body nested 10,000 deep gets a coded 400 and a usage record, not a 500', async () => {
     const body = `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}],"metadata":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
     const r = await fetch(`${stack.baseURL}/chat/completions`, {

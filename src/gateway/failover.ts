@@ -92,12 +92,9 @@ export async function runFailover(
       case 'failed': {
         endAttemptSpan(state, outcome);
         const f = outcome.failure;
-        const capped = f.retryAfterMs === null ? null : Math.min(f.retryAfterMs, maxRetryAfterMs);
-        gw.health.failure(d.key, gw.clock.now(), capped, f.kind);
-        gw.events.onFailover?.(d, f.kind);
-        gw.metrics.failovers.inc({ cloud: d.cloud, reason: f.kind });
+        const backAtMs = noteFailure(gw, state, d, f, maxRetryAfterMs);
         tried.push({ deployment: d, failure: f });
-        if (capped !== null) earliestBackMs = Math.min(earliestBackMs, gw.clock.now() + capped);
+        if (backAtMs !== null) earliestBackMs = Math.min(earliestBackMs, backAtMs);
         if (spec.clientGone()) return CLIENT_GONE;
       }
     }
@@ -105,6 +102,33 @@ export async function runFailover(
   if (refused && tried.length === 0 && !Number.isFinite(earliestBackMs))
     return errorEnding(gatewayError('unsupported_parameter', refused.message, { param: refused.param }));
   return errorEnding(exhausted(tried, earliestBackMs, plan.admitted.model.excluded, gw.clock.now()));
+}
+
+/**
+ * A failed attempt, told to everyone who keeps count: the log (the upstream's own words go there
+ * and to the attempt span, not to the tenant), the breaker, the failover event and metric.
+ * Returns when the deployment may be tried again, if the upstream said (retry-after).
+ */
+function noteFailure(
+  gw: GatewayContext,
+  state: RequestState,
+  d: CatalogDeployment,
+  f: UpstreamFailure,
+  maxRetryAfterMs: number,
+): number | null {
+  gw.logger.warn('upstream attempt failed', {
+    requestId: state.requestId,
+    deployment: d.key,
+    kind: f.kind,
+    status: f.status,
+    upstreamCode: f.upstreamCode,
+    message: forTenant(f.message),
+  });
+  const capped = f.retryAfterMs === null ? null : Math.min(f.retryAfterMs, maxRetryAfterMs);
+  gw.health.failure(d.key, gw.clock.now(), capped, f.kind);
+  gw.events.onFailover?.(d, f.kind);
+  gw.metrics.failovers.inc({ cloud: d.cloud, reason: f.kind });
+  return capped === null ? null : gw.clock.now() + capped;
 }
 
 function exhausted(
@@ -136,8 +160,7 @@ function exhaustedBy(tried: readonly Tried[], earliestBackMs: number, nowMs: num
   const describe = tried
     .map((t) => {
       const f = t.failure;
-      const what =
-        f.kind === 'timeout' || f.kind === 'connect' ? f.kind : `HTTP ${f.status} ${forTenant(f.message)}`;
+      const what = f.kind === 'timeout' || f.kind === 'connect' ? f.kind : `HTTP ${f.status} (${f.kind})`;
       return `${t.deployment.key} (${t.deployment.cloud}): ${what}`;
     })
     .join('; ');
