@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EntenteError } from '../src/errors/index.js';
 import { assertAccrualWithinCap, assertBalanced, buildStatement, planPostings } from '../src/ledger/index.js';
-import type { LedgerRow, Store, UsageRecord } from '../src/store/index.js';
+import type { LedgerRow, Store } from '../src/store/index.js';
+import { usageRecord } from './helpers/records.js';
 
 const violated = (err: unknown) => err instanceof EntenteError && err.code === 'ledger_invariant_violated';
 
@@ -33,29 +34,7 @@ test('an accrual below zero or above the cap is refused; uncapped terms only nee
     assert.throws(() => assertAccrualWithinCap('s', accrued, cap), violated);
 });
 
-const usage = (i: number): UsageRecord => ({
-  requestId: `req_${i}`,
-  tenantId: 't',
-  keyId: 'k',
-  model: 'm',
-  modelVersion: '1',
-  cloud: 'azure',
-  region: 'r',
-  upstreamId: 'u',
-  deployment: 'd',
-  stream: false,
-  status: 200,
-  errorCode: null,
-  usageExact: true,
-  attempts: 1,
-  tokensInputUncached: 1,
-  tokensInputCached: 0,
-  tokensOutput: 1,
-  tokensReasoning: 0,
-  startedAtMs: Date.UTC(2026, 5, 1) + i,
-  latencyMs: 1,
-  overheadUs: 1,
-});
+const usage = (i: number) => usageRecord(`req_${i}`, { startedAtMs: Date.UTC(2026, 5, 1) + i });
 
 test('planPostings checks its own plan: caps hold and every transaction balances', () => {
   const term = { id: 'a/s', payer: 'openai', payee: 'microsoft', num: 1n, den: 2n, capMicros: 7n };

@@ -13,34 +13,19 @@ import { parseAgreementText } from '../src/agreements/index.js';
 import { type LedgerSetup, parsePriceBooks } from '../src/ledger/index.js';
 import { silentLogger } from '../src/observability/index.js';
 import { encodeLine, type SpoolOptions, segmentName, UsageSpool } from '../src/spool/index.js';
-import type { Store, UsageRecord } from '../src/store/index.js';
+import type { Store } from '../src/store/index.js';
 import { backends, pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
+import { usageRecord } from './helpers/records.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
 
-const record = (i: number): UsageRecord => ({
-  requestId: `req_spool_${String(i).padStart(6, '0')}`,
-  tenantId: 't',
-  keyId: 'k',
-  model: 'm',
-  modelVersion: '1',
-  cloud: 'azure',
-  region: 'r',
-  upstreamId: 'u',
-  deployment: 'd',
-  stream: i % 2 === 0,
-  status: 200,
-  errorCode: null,
-  usageExact: true,
-  attempts: 1,
-  tokensInputUncached: 10 + i,
-  tokensInputCached: 0,
-  tokensOutput: 5,
-  tokensReasoning: 0,
-  startedAtMs: Date.UTC(2026, 5, 1) + i,
-  latencyMs: 1,
-  overheadUs: 1,
-});
+const record = (i: number) =>
+  usageRecord(`req_spool_${String(i).padStart(6, '0')}`, {
+    stream: i % 2 === 0,
+    tokensInputUncached: 10 + i,
+    tokensOutput: 5,
+    startedAtMs: Date.UTC(2026, 5, 1) + i,
+  });
 
 const setup: LedgerSetup = {
   priceBooks: parsePriceBooks(

@@ -9,7 +9,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { promisify } from 'node:util';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { assertRowsBalanced } from '../../src/ledger/index.js';
 import { SqliteStore } from '../../src/store/index.js';
+import { freePort, seeded } from './random.js';
 import { shareAgreementYaml } from './share-agreement.js';
 
 const cli = fileURLToPath(new URL('../../../bin/entente.js', import.meta.url));
@@ -44,29 +44,6 @@ export interface CrashRunReport {
   readonly replay: string;
   /** Records each restart recovered from the spool (what the killed process had not stored). */
   readonly recoveredPerRestart: readonly number[];
-}
-
-/** A small deterministic generator, so that a failing run can be repeated with its seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function writeConfig(dir: string, sim: Simulator, port: number): string {
@@ -167,7 +144,7 @@ async function oneRequest(url: string, stream: boolean, words: number): Promise<
 
 export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
   const log = o.log ?? (() => {});
-  const random = rng(o.seed);
+  const random = seeded(o.seed);
   const dir = mkdtempSync(join(tmpdir(), 'entente-crash-'));
   const sim = await startSimulator({ kind: 'openai', apiKey: 'k', latencyMs: 1, tokensPerSecond: 2_000 });
   const port = await freePort();

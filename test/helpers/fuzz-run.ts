@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Simulator, startSimulator } from '../../sim/index.js';
+import { seeded } from './random.js';
 
 const cli = fileURLToPath(new URL('../../../bin/entente.js', import.meta.url));
 const KEY = 'sk-fuzz-key-0000000000000000';
@@ -27,17 +28,6 @@ export interface FuzzReport {
   readonly notCodedJson: readonly string[];
   readonly hanging: readonly string[];
   readonly crashed: boolean;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 interface Probe {
@@ -397,7 +387,7 @@ export async function fuzzRun(o: {
   concurrency: number;
   seed: number;
 }): Promise<FuzzReport> {
-  const r = rng(o.seed);
+  const r = seeded(o.seed);
   const sim = await startSimulator({ kind: 'openai', apiKey: 'k' });
   const dir = mkdtempSync(join(tmpdir(), 'entente-fuzz-'));
   const cfg = writeConfig(dir, sim);

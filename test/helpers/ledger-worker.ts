@@ -3,6 +3,7 @@
 import { parseAgreementText } from '../../src/agreements/index.js';
 import { parsePriceBooks, postUsage } from '../../src/ledger/index.js';
 import { PostgresStore, type UsageRecord } from '../../src/store/index.js';
+import { usageRecord } from './records.js';
 import { shareAgreementYaml } from './share-agreement.js';
 
 export const WORKER_PRICES = `currency: USD
@@ -19,29 +20,15 @@ export const WORKER_AGREEMENT = shareAgreementYaml({
 });
 
 export function universe(n: number): UsageRecord[] {
-  return Array.from({ length: n }, (_, i) => ({
-    requestId: `u${i}`,
-    tenantId: `t${i % 4}`,
-    keyId: 'k',
-    model: 'm',
-    modelVersion: '1',
-    cloud: 'azure',
-    region: 'r',
-    upstreamId: 'u',
-    deployment: 'd',
-    stream: false,
-    status: 200,
-    errorCode: null,
-    usageExact: true,
-    attempts: 1,
-    tokensInputUncached: 50 + ((i * 37) % 400),
-    tokensInputCached: (i * 13) % 50,
-    tokensOutput: 10 + ((i * 17) % 300),
-    tokensReasoning: 0,
-    startedAtMs: Date.parse('2026-05-01') + i * 60_000,
-    latencyMs: 1,
-    overheadUs: 1,
-  }));
+  return Array.from({ length: n }, (_, i) =>
+    usageRecord(`u${i}`, {
+      tenantId: `t${i % 4}`,
+      tokensInputUncached: 50 + ((i * 37) % 400),
+      tokensInputCached: (i * 13) % 50,
+      tokensOutput: 10 + ((i * 17) % 300),
+      startedAtMs: Date.parse('2026-05-01') + i * 60_000,
+    }),
+  );
 }
 
 async function main(): Promise<void> {

@@ -1,0 +1,29 @@
+// A usage record for tests that need one: fixed fields, and what varies given by the caller.
+import type { UsageRecord } from '../../src/store/index.js';
+
+export function usageRecord(requestId: string, over: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    requestId,
+    tenantId: 't',
+    keyId: 'k',
+    model: 'm',
+    modelVersion: '1',
+    cloud: 'azure',
+    region: 'r',
+    upstreamId: 'u',
+    deployment: 'd',
+    stream: false,
+    status: 200,
+    errorCode: null,
+    usageExact: true,
+    attempts: 1,
+    tokensInputUncached: 1,
+    tokensInputCached: 0,
+    tokensOutput: 1,
+    tokensReasoning: 0,
+    startedAtMs: Date.UTC(2026, 5, 1),
+    latencyMs: 1,
+    overheadUs: 1,
+    ...over,
+  };
+}
