@@ -88,11 +88,13 @@ interface Target {
   readonly url: string;
   readonly headers: Record<string, string>;
   readonly pid: number | null;
+  /** An Entente target: its /metrics reports the event-loop delay. */
+  readonly entente?: boolean;
 }
 
 /** Entente's event-loop delay p99 (ms) since the previous scrape of its /metrics (which resets it). */
 async function loopP99Ms(t: Target): Promise<number | null> {
-  if (!t.name.startsWith('entente') && t.name !== 'as-shipped') return null;
+  if (!t.entente) return null;
   const text = await (await fetch(t.url.replace('/v1/chat/completions', '/metrics'))).text();
   const m = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(text);
   return m ? Math.round(Number(m[1]) * 1e6) / 1000 : null;
@@ -202,7 +204,7 @@ try {
     );
     procs.push(g.proc);
     const url = /API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)?.[1];
-    targets.push({ name, url: `${url}/v1/chat/completions`, headers: {}, pid: g.proc.pid! });
+    targets.push({ name, url: `${url}/v1/chat/completions`, headers: {}, pid: g.proc.pid!, entente: true });
   }
 
   if (only.includes('portkey')) {

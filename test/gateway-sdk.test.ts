@@ -284,6 +284,7 @@ describe('gateway through the official openai SDK', () => {
     assert.equal(rec.errorCode, 'upstream_stream_error');
     assert.equal(rec.usageExact, false);
     assert.equal(rec.cloud, 'azure');
+    assert.equal(rec.tokensOutput, 2, 'the two content deltas the client was sent');
   });
 
   test('a stream cut before its first event fails over to the next cloud', async () => {

@@ -20,6 +20,7 @@ import {
 } from '../src/ledger/index.js';
 import type { Store, UsageRecord } from '../src/store/index.js';
 import { backends } from './helpers/backends.js';
+import { usageRecord } from './helpers/records.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
 
 const books = parsePriceBooks(
@@ -53,30 +54,16 @@ function agreementWith(
 }
 
 function usage(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
-  return {
-    requestId: `r${i}`,
+  return usageRecord(`r${i}`, {
     tenantId: i % 3 === 0 ? 'acme' : 'globex',
-    keyId: 'k',
-    model: 'm',
-    modelVersion: '1',
-    cloud: 'azure',
     region: 'eastus',
-    upstreamId: 'u',
-    deployment: 'd',
-    stream: false,
-    status: 200,
-    errorCode: null,
-    usageExact: true,
-    attempts: 1,
     tokensInputUncached: 100 + i,
     tokensInputCached: i % 5,
     tokensOutput: 7 * i,
     tokensReasoning: i % 4,
     startedAtMs: Date.parse('2026-03-01') + i * 3_600_000,
-    latencyMs: 1,
-    overheadUs: 1,
     ...over,
-  };
+  });
 }
 
 test('pricing: buckets are disjoint, cached tokens are billed once at the cached price', () => {

@@ -2,7 +2,7 @@
 // the writer retries), and when the database is back every record is stored and posted exactly
 // once. A private PostgreSQL server of the test's own is crashed and restarted; never the shared one.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,8 +18,7 @@ import {
   privatePostgres,
   privatePostgresUnavailable,
 } from './helpers/private-postgres.js';
-import { shareAgreementYaml } from './helpers/share-agreement.js';
-import { sha } from './helpers/stack.js';
+import { SIM_PRICES_YAML, simGatewayYaml } from './helpers/sim-gateway-config.js';
 
 const KEY = 'sk-test-pg-outage';
 const unavailable = privatePostgresUnavailable();
@@ -35,31 +34,15 @@ describe('PostgreSQL dies mid-traffic', { skip: unavailable ?? false }, () => {
     maxBacklogRecords: number,
     dir = mkdtempSync(join(tmpdir(), 'entente-pg-outage-')),
   ): Promise<{ gateway: Gateway; url: string; dir: string }> {
-    const agreementFile = join(dir, 'agreement.yaml');
-    writeFileSync(
-      agreementFile,
-      shareAgreementYaml({
-        payer: 'openai',
-        payee: 'microsoft',
-        rate: '20/100',
-        from: '2020-01-01T00:00:00Z',
-      }),
-    );
     const config = parseConfigText(
-      `
-server: { host: 127.0.0.1, port: 0, shutdownGraceMs: 1500 }
-routing: { primaryCloud: azure }
-upstreams:
-  - { id: sim, provider: openai, cloud: azure, baseUrl: "${sim.url}/v1", auth: { apiKey: k } }
-models:
-  - name: gpt-4o-mini
-    deployments: [{ upstream: sim, deployment: gpt-4o-mini, modelVersion: "1" }]
-tenants:
-  - id: t
-    keys: [{ id: k, sha256: ${sha(KEY)} }]
-usage: { flushIntervalMs: 10, maxBacklogRecords: ${maxBacklogRecords} }
-ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
-`,
+      simGatewayYaml({
+        dir,
+        sim,
+        key: KEY,
+        server: 'port: 0, shutdownGraceMs: 1500',
+        extraYaml: `usage: { flushIntervalMs: 10, maxBacklogRecords: ${maxBacklogRecords} }`,
+        ledgerIntervalMs: 100,
+      }),
       join(dir, 'entente.yaml'),
       {},
     );
@@ -68,11 +51,8 @@ ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 100 }
       config,
       store,
       spoolDir: join(dir, 'spool'),
-      agreementFile,
-      priceBooks: parsePriceBooks(
-        'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "150", inputCached: "75", output: "600" }] }\n',
-        'prices.yaml',
-      ),
+      agreementFile: join(dir, 'agreement.yaml'),
+      priceBooks: parsePriceBooks(SIM_PRICES_YAML, 'prices.yaml'),
     });
     return { gateway: gw, url: await gw.listen(), dir };
   }

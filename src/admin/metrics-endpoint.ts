@@ -57,7 +57,7 @@ async function serveMetrics(
     // From the accrual states alone: a scrape must not scan the ledger.
     // A scrape must answer even when the database does not: past 2 s these gauges are left out.
     const states = await withinMs(gw.store.accrualStates(), 2_000);
-    if (states === null) return finish(gw, res, requestId, parts);
+    if (states === null) return sendText(res, requestId, parts);
     const terms = new Map(
       agreement.versions.flatMap((v) =>
         v.terms.revenueShares.map((r) => [`${agreement.id}/${r.id}`, r] as const),
@@ -90,10 +90,10 @@ async function serveMetrics(
       ),
     );
   }
-  finish(gw, res, requestId, parts);
+  sendText(res, requestId, parts);
 }
 
-function finish(_gw: AdminContext, res: ServerResponse, requestId: string, parts: readonly string[]): void {
+function sendText(res: ServerResponse, requestId: string, parts: readonly string[]): void {
   sendJsonBytes(res, 200, `${parts.join('\n')}\n`, {
     'x-request-id': requestId,
     'content-type': 'text/plain; version=0.0.4; charset=utf-8',

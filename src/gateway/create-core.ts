@@ -75,7 +75,8 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const clock = opts.clock ?? systemClock;
   const upstreams = await startUpstreams(opts, clock, log);
   const keys = new KeyRing(await store.listApiKeys());
-  let usageLog: UsageSpool | null = null;
+  // Opened once the route table is loaded; a rebuild before then has no writer to tell.
+  let spool: UsageSpool | null = null;
   const metrics = createGatewayMetrics();
   const otlp = config.observability.otlp;
   const tracer = otlp ? createOtlpTracer(otlp, log) : noopTracer;
@@ -93,12 +94,11 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     logger: log,
     onRebuild: (_table, cause) => {
       metrics.rebuilds.inc({ cause });
-      usageLog?.setLedger(ledgerSetup(opts, routes));
+      spool?.setLedger(ledgerSetup(opts, routes));
     },
   });
   // The usage spool's writer recovers what an earlier process left before the gateway serves.
-  const spool = await openSpool(opts, ledgerSetup(opts, routes), log);
-  usageLog = spool;
+  spool = await openSpool(opts, ledgerSetup(opts, routes), log);
   const context: GatewayContext = {
     config,
     clock,

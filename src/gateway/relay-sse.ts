@@ -36,7 +36,6 @@ export class SseRelay {
   #why: 'client' | 'first_byte' | 'duration' | null = null;
   #tUp = 0;
   #started = false;
-  #frames = 0;
   #finishReason: string | undefined;
   #doneSeen = false;
   #held = '';
@@ -138,7 +137,6 @@ export class SseRelay {
               if (!step.preamble) this.#delivered += step.frames.length;
             }
           }
-          this.#frames += step.frames.length;
           if (step.error) {
             streamError = step.error;
             break;
@@ -262,7 +260,8 @@ export class SseRelay {
       streamError?.upstreamCode === 'stream_duration_exceeded'
         ? 'stream_duration_exceeded'
         : 'upstream_stream_error';
-    if (!this.state.usage) this.state.usage = { ...zeroUsage, tokensOutput: Math.max(0, this.#frames - 1) };
+    // Without the upstream's usage, the output is counted as for an abandoned stream.
+    if (!this.state.usage) this.state.usage = { ...zeroUsage, tokensOutput: this.#delivered };
     // The breaker hears of it, but there is no failover once the client has bytes.
     return {
       kind: 'served',

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { EntenteError } from '../errors/index.js';
 import type { LedgerSetup } from '../ledger/index.js';
 import type { Logger } from '../observability/index.js';
-import type { StoreLocation, UsageRecord } from '../store/index.js';
+import type { UsageRecord } from '../store/index.js';
 import { encodeLine, segmentName } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 
@@ -60,14 +60,8 @@ function alive(pid: number): boolean {
   }
 }
 
-export interface SpoolOptions {
-  readonly dir: string;
-  readonly location: StoreLocation;
-  readonly setup: LedgerSetup | null;
-  readonly batchSize: number;
-  readonly flushIntervalMs: number;
-  readonly fsyncIntervalMs: number;
-  readonly scanIntervalMs: number;
+/** The writer thread's settings, and what the serving side decides itself. */
+export interface SpoolOptions extends WorkerInit {
   readonly durability: 'process' | 'os';
   readonly maxBacklogRecords: number;
   readonly segmentBytes: number;
@@ -75,8 +69,6 @@ export interface SpoolOptions {
 }
 
 export interface SpoolStats {
-  /** Records appended by this process. */
-  readonly appended: number;
   /** Records appended but not yet stored in the database. */
   readonly pending: number;
   /** Records stored by this process's writer (its own and those it recovered). */
@@ -118,15 +110,8 @@ export class UsageSpool implements SpoolStats {
   static async open(opts: SpoolOptions): Promise<UsageSpool> {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     takeLock(opts.dir);
-    const init: WorkerInit = {
-      dir: opts.dir,
-      location: opts.location,
-      setup: opts.setup,
-      batchSize: opts.batchSize,
-      flushIntervalMs: opts.flushIntervalMs,
-      fsyncIntervalMs: opts.fsyncIntervalMs,
-      scanIntervalMs: opts.scanIntervalMs,
-    };
+    // The worker gets only its own settings (the logger, a function, cannot cross threads).
+    const { durability: _d, maxBacklogRecords: _m, segmentBytes: _s, log: _l, ...init } = opts;
     const worker = new Worker(new URL('./spool-worker.js', import.meta.url), { workerData: init });
     const spool = new UsageSpool(opts, worker);
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
@@ -160,9 +145,6 @@ export class UsageSpool implements SpoolStats {
     return spool;
   }
 
-  get appended(): number {
-    return this.#seq;
-  }
   get pending(): number {
     return this.#seq - this.#storedSeq;
   }

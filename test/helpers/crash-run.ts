@@ -7,17 +7,16 @@
 //
 //   npm run chaos:crash                        CRASH_KILLS=20 CRASH_CONCURRENCY=24 (defaults)
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Simulator, startSimulator } from '../../sim/index.js';
+import { startSimulator } from '../../sim/index.js';
 import { assertRowsBalanced } from '../../src/ledger/index.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { freePort, seeded } from './random.js';
-import { shareAgreementYaml } from './share-agreement.js';
+import { writeSimGatewayConfig } from './sim-gateway-config.js';
 
 const cli = fileURLToPath(new URL('../../../bin/entente.js', import.meta.url));
 const KEY = 'sk-crash-test';
@@ -44,42 +43,6 @@ export interface CrashRunReport {
   readonly replay: string;
   /** Records each restart recovered from the spool (what the killed process had not stored). */
   readonly recoveredPerRestart: readonly number[];
-}
-
-function writeConfig(dir: string, sim: Simulator, port: number): string {
-  writeFileSync(
-    join(dir, 'prices.yaml'),
-    'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "150", inputCached: "75", output: "600" }] }\n',
-  );
-  writeFileSync(
-    join(dir, 'agreement.yaml'),
-    shareAgreementYaml({
-      payer: 'openai',
-      payee: 'microsoft',
-      rate: '20/100',
-      cap: '1000',
-      from: '2020-01-01T00:00:00Z',
-    }),
-  );
-  const cfg = join(dir, 'entente.yaml');
-  writeFileSync(
-    cfg,
-    `dataDir: ${dir}
-server: { host: 127.0.0.1, port: ${port}, shutdownGraceMs: 10000 }
-routing: { primaryCloud: azure }
-upstreams:
-  - { id: sim, provider: openai, cloud: azure, baseUrl: "${sim.url}/v1", auth: { apiKey: k } }
-models:
-  - name: gpt-4o-mini
-    deployments: [{ upstream: sim, deployment: gpt-4o-mini, modelVersion: "1" }]
-tenants:
-  - id: t
-    keys: [{ id: k, sha256: ${createHash('sha256').update(KEY).digest('hex')} }]
-agreement: { file: agreement.yaml }
-ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 200 }
-`,
-  );
-  return cfg;
 }
 
 interface Life {
@@ -148,11 +111,12 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
   const dir = mkdtempSync(join(tmpdir(), 'entente-crash-'));
   const sim = await startSimulator({ kind: 'openai', apiKey: 'k', latencyMs: 1, tokensPerSecond: 2_000 });
   const port = await freePort();
-  const cfg = writeConfig(dir, sim, port);
+  const cfg = writeSimGatewayConfig({ dir, sim, key: KEY, server: `port: ${port}, shutdownGraceMs: 10000` });
   const url = `http://127.0.0.1:${port}`;
   const completed = new Set<string>();
   let completedStreams = 0;
-  const recoveredPerRestart: number[] = [];
+  // The lives after each kill; what each recovered is read at the end (its log line may come late).
+  const restarts: Life[] = [];
   // The gateway in service now; clients wait on `alive` while it is down.
   let alive: Promise<void> = Promise.resolve();
   let revive: () => void = () => {};
@@ -160,7 +124,6 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
   let killAt = 0;
   let kills = 0;
   let life: Life = await startGateway(cfg);
-  let lastRecovered = life.recovered;
   let stopping = false;
   // Resolved by the client whose answer reaches the life's quota: time to kill (or to stop).
   let quotaReached: () => void = () => {};
@@ -199,14 +162,11 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
   try {
     for (;;) {
       await quota;
-      if (kills === recoveredPerRestart.length) break; // the last life served its quota: stop
+      if (kills === restarts.length) break; // the last life served its quota: stop
       await life.exited;
       log(`kill ${kills}: ${completed.size} complete answers so far`);
-      if (recoveredPerRestart.length > 0)
-        recoveredPerRestart[recoveredPerRestart.length - 1] = lastRecovered();
       life = await startGateway(cfg);
-      recoveredPerRestart.push(life.recovered());
-      lastRecovered = life.recovered;
+      restarts.push(life);
       quota = planLife();
       revive();
     }
@@ -216,7 +176,6 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
     await Promise.all(clients);
     life.proc.kill('SIGTERM');
     await life.exited;
-    if (recoveredPerRestart.length > 0) recoveredPerRestart[recoveredPerRestart.length - 1] = lastRecovered();
     await sim.close();
   }
 
@@ -241,7 +200,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       revenueTransactions: revenueTx.size,
       missingPostings: ids.filter((id) => !revenueTx.has(`revenue:${id}`)),
       replay: stdout.trim(),
-      recoveredPerRestart,
+      recoveredPerRestart: restarts.map((l) => l.recovered()),
     };
   } finally {
     await store.close();

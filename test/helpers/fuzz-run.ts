@@ -8,13 +8,14 @@
 //   npm run fuzz                    FUZZ_REQUESTS=100000 FUZZ_CONCURRENCY=16 (defaults)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Simulator, startSimulator } from '../../sim/index.js';
+import { startSimulator } from '../../sim/index.js';
 import { seeded } from './random.js';
+import { writeSimGatewayConfig } from './sim-gateway-config.js';
 
 const cli = fileURLToPath(new URL('../../../bin/entente.js', import.meta.url));
 const KEY = 'sk-fuzz-key-0000000000000000';
@@ -350,38 +351,6 @@ function send(port: number, p: Probe, timeoutMs: number): Promise<Answer | 'hung
   });
 }
 
-function writeConfig(dir: string, sim: Simulator): string {
-  writeFileSync(
-    join(dir, 'prices.yaml'),
-    'currency: USD\nbooks:\n  - { id: b, effectiveFrom: 2020-01-01T00:00:00Z, prices: [{ model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }, { model: emb, inputUncached: "0.02", inputCached: "0.02", output: "0" }] }\n',
-  );
-  writeFileSync(
-    join(dir, 'agreement.yaml'),
-    'id: fuzz\ntitle: fuzz\nparties: [{ id: op, name: Op }, { id: partner, name: Partner }]\nversions:\n  - id: v1\n    kind: original\n    validFrom: 2020-01-01T00:00:00Z\n    recordedAt: 2020-01-01T00:00:00Z\n    terms:\n      cloud: { primary: azure, permittedClouds: any }\n      revenueShares: [{ id: s, payer: op, payee: partner, rate: "20/100", revenueBase: all, term: { from: 2020-01-01T00:00:00Z }, cap: { amount: "1000", currency: USD }, milestoneIndependent: true }]\n',
-  );
-  const cfg = join(dir, 'entente.yaml');
-  writeFileSync(
-    cfg,
-    `dataDir: ${dir}
-server: { host: 127.0.0.1, port: 0, adminKeySha256: ${sha(ADMIN)}, bodyLimitBytes: 1048576 }
-routing: { primaryCloud: azure }
-upstreams:
-  - { id: sim, provider: openai, cloud: azure, baseUrl: "${sim.url}/v1", auth: { apiKey: k } }
-models:
-  - name: gpt-4o-mini
-    deployments: [{ upstream: sim, deployment: gpt-4o-mini, modelVersion: "1" }]
-  - name: emb
-    deployments: [{ upstream: sim, deployment: text-embedding-3-small, modelVersion: "1" }]
-tenants:
-  - id: t
-    keys: [{ id: k, sha256: ${sha(KEY)} }]
-agreement: { file: agreement.yaml }
-ledger: { priceBooks: prices.yaml, owner: op, intervalMs: 500 }
-`,
-  );
-  return cfg;
-}
-
 export async function fuzzRun(o: {
   requests: number;
   concurrency: number;
@@ -390,7 +359,13 @@ export async function fuzzRun(o: {
   const r = seeded(o.seed);
   const sim = await startSimulator({ kind: 'openai', apiKey: 'k' });
   const dir = mkdtempSync(join(tmpdir(), 'entente-fuzz-'));
-  const cfg = writeConfig(dir, sim);
+  const cfg = writeSimGatewayConfig({
+    dir,
+    sim,
+    key: KEY,
+    server: `port: 0, adminKeySha256: ${sha(ADMIN)}, bodyLimitBytes: 1048576`,
+    ledgerIntervalMs: 500,
+  });
   const proc: ChildProcess = spawn(process.execPath, [cli, 'serve', '--config', cfg], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
