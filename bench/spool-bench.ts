@@ -27,6 +27,7 @@ const record = (): UsageRecord => ({
   region: 'eastus',
   upstreamId: 'azure-eastus',
   deployment: 'gpt-4o-mini',
+  surface: 'chat',
   stream: false,
   status: 200,
   errorCode: null,

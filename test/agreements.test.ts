@@ -125,7 +125,7 @@ test('validation: each rule has a stable code and a located error', () => {
     ),
   );
   assert.equal(unknown[0]?.code, 'unknown_party');
-  assert.equal(unknown[0]?.path, 'versions[0].terms.licences[1].licensee');
+  assert.equal(unknown[0]?.path, 'versions[0].terms.licences[2].licensee');
   assert.equal(
     exampleText.split('\n')[unknown[0]!.line - 1]?.trim(),
     'licensee: microsoft',

@@ -44,6 +44,7 @@ let client: OpenAI;
 let configFile: string;
 
 /** Revenue in micro-USD from the usage the SDK received, priced by hand here. */
+/** Exact revenue in pico-units (the ledger books Σ of these, floored once, per tenant). */
 function revenueFromSdkUsage(u: OpenAI.CompletionUsage): bigint {
   const cached = BigInt(u.prompt_tokens_details?.cached_tokens ?? 0);
   const reasoning = BigInt(u.completion_tokens_details?.reasoning_tokens ?? 0);
@@ -52,7 +53,7 @@ function revenueFromSdkUsage(u: OpenAI.CompletionUsage): bigint {
     cached * 1_250_000n +
     (BigInt(u.completion_tokens) - reasoning) * 10_000_000n +
     reasoning * 8_000_000n;
-  return sum / 1_000_000n;
+  return sum;
 }
 
 async function entente(...args: string[]): Promise<string> {
@@ -109,6 +110,7 @@ describe('metering end to end', () => {
         ids.push(response.headers.get('x-request-id')!);
       }
     }
+    revenue /= 1_000_000n; // booked once, from the exact sum: no remainder is lost per request
     const capMicros = 200n;
     assert.ok((revenue * 20n) / 100n > capMicros, `the traffic must pass the cap (${revenue})`);
     await stack.gateway.context.usageLog.flush();

@@ -37,24 +37,33 @@ test('an accrual below zero or above the cap is refused; uncapped terms only nee
 const usage = (i: number) => usageRecord(`req_${i}`, { startedAtMs: Date.UTC(2026, 5, 1) + i });
 
 test('planPostings checks its own plan: caps hold and every transaction balances', () => {
-  const term = { id: 'a/s', payer: 'openai', payee: 'microsoft', num: 1n, den: 2n, capMicros: 7n };
+  const term = {
+    id: 'a/s@v1',
+    share: 'a/s',
+    segments: ['a/s@v1'],
+    payer: 'openai',
+    payee: 'microsoft',
+    num: 1n,
+    den: 2n,
+    capMicros: 7n,
+  };
   const inputs = Array.from({ length: 20 }, (_, i) => ({
     usage: usage(i),
-    revenueMicros: BigInt(i + 1),
+    revenuePico: BigInt(i + 1) * 1_000_000n,
     currency: 'USD',
-    owner: 'openai',
+    seller: 'openai',
     terms: [term],
   }));
   const { txs, states } = planPostings(inputs, new Map(), new Map(), new Set());
-  assert.equal(states.get('a/s')!.accruedMicros, 7n);
+  assert.equal(states.get('a/s@v1')!.accruedMicros, 7n);
   assert.doesNotThrow(() => assertBalanced(txs));
   // A state that arrives already past the cap (a corrupted row) cannot be carried forward.
   assert.throws(
     () =>
       planPostings(
-        [{ ...inputs[0]!, usage: usage(99), revenueMicros: 0n }],
+        [{ ...inputs[0]!, usage: usage(99), revenuePico: 1n }],
         new Map(),
-        new Map([['a/s', { revenueMicros: 100n, accruedMicros: 9n }]]),
+        new Map([['a/s@v1', { revenueMicros: 100n, accruedMicros: 9n, remainderPico: 0n }]]),
         new Set(),
       ),
     violated,

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { parseAgreementText } from '../src/agreements/index.js';
-import { balances, parsePriceBooks, priceOf, revenueOf } from '../src/ledger/index.js';
+import { balances, parsePriceBooks, priceOf, revenuePicoOf } from '../src/ledger/index.js';
 import { PostgresStore } from '../src/store/index.js';
 import { universe, WORKER_AGREEMENT, WORKER_PRICES } from './helpers/ledger-worker.js';
 
@@ -55,10 +55,16 @@ test('four processes accruing against one PostgreSQL never overshoot the cap, an
     const books = parsePriceBooks(WORKER_PRICES, 'p.yaml');
     const agreement = parseAgreementText(WORKER_AGREEMENT, 'a.yaml');
     const share = agreement.versions[0]!.terms.revenueShares[0]!;
-    let revenue = 0n;
-    for (const u of universe(N))
-      revenue += revenueOf(priceOf(books, u.model, u.modelVersion, u.startedAtMs)!.entry, u);
-    const uncapped = (revenue * share.rate.num) / share.rate.den;
+    // Exact revenue, booked per tenant as floor(Σ / 10⁶): nothing lost to per-request rounding.
+    const perTenant = new Map<string, bigint>();
+    let exact = 0n;
+    for (const u of universe(N)) {
+      const pico = revenuePicoOf(priceOf(books, u.model, u.modelVersion, u.startedAtMs)!.entry, u);
+      perTenant.set(u.tenantId, (perTenant.get(u.tenantId) ?? 0n) + pico);
+      exact += pico;
+    }
+    const revenue = [...perTenant.values()].reduce((a, v) => a + v / 1_000_000n, 0n);
+    const uncapped = (exact * share.rate.num) / (share.rate.den * 1_000_000n);
     const cap = share.cap!.amount;
     assert.ok(uncapped > cap, `the test must reach the cap (uncapped ${uncapped} vs cap ${cap})`);
 
@@ -70,8 +76,8 @@ test('four processes accruing against one PostgreSQL never overshoot the cap, an
       0n,
       'the ledger balances',
     );
-    const state = (await store.accrualStates()).get('acme/share')!;
-    assert.equal(state.revenueMicros, revenue);
+    const state = (await store.accrualStates()).get('acme/share@v1')!;
+    assert.equal(state.revenueMicros * 1_000_000n + state.remainderPico, exact);
     assert.equal(state.accruedMicros, cap);
     const rows = await store.ledgerRows();
     assert.equal(new Set(rows.filter((r) => r.code === 'revenue').map((r) => r.txId)).size, N);

@@ -15,7 +15,8 @@ import {
   postUsage,
   priceOf,
   revenueOf,
-  shareTermsAt,
+  revenuePicoOf,
+  shareTermsFor,
   statementCsv,
 } from '../src/ledger/index.js';
 import type { Store, UsageRecord } from '../src/store/index.js';
@@ -100,24 +101,36 @@ test('a cap in a currency no price book bills in is an error', () => {
     /^\[cap_currency_unpriced\] version v1, revenue share share: the cap is in EUR/,
   );
   // And such a term never accrues against USD revenue.
-  assert.deepEqual(shareTermsAt(eur, 'USD', Date.parse('2026-06-01')), []);
+  assert.deepEqual(
+    shareTermsFor(
+      { priceBooks: books, agreement: eur, owner: 'op' },
+      usageRecord('r', { startedAtMs: Date.parse('2026-06-01') }),
+      'USD',
+    ),
+    [],
+  );
 });
 
-/** The straightforward computation the ledger must agree with. */
+/**
+ * The straightforward computation the ledger must agree with: revenue exact in pico-units, booked
+ * per tenant as floor(Σ / 10⁶); the share on the exact eligible sum, floored once.
+ */
 function expected(records: readonly UsageRecord[], agreement: Agreement) {
   const share = agreement.versions[0]!.terms.revenueShares[0]!;
   const unique = new Map(records.map((r) => [r.requestId, r]));
-  let revenue = 0n;
+  const perTenant = new Map<string, bigint>();
   let eligible = 0n;
   for (const r of unique.values()) {
     const p = priceOf(books, r.model, r.modelVersion, r.startedAtMs);
     if (!p) continue;
-    const v = revenueOf(p.entry, r);
-    revenue += v;
+    const v = revenuePicoOf(p.entry, r);
+    perTenant.set(r.tenantId, (perTenant.get(r.tenantId) ?? 0n) + v);
     if (r.startedAtMs >= share.term.from && r.startedAtMs < (share.term.to ?? Number.POSITIVE_INFINITY))
       eligible += v;
   }
-  const uncapped = (eligible * share.rate.num) / share.rate.den;
+  let revenue = 0n;
+  for (const v of perTenant.values()) revenue += v / 1_000_000n;
+  const uncapped = (eligible * share.rate.num) / (share.rate.den * 1_000_000n);
   const accrued = share.cap && uncapped > share.cap.amount ? share.cap.amount : uncapped;
   return { revenue, eligible, accrued };
 }
@@ -180,7 +193,7 @@ for (const b of all) {
               assert.equal(got.revenue, want.revenue, 'revenue');
               assert.equal(got.accrued, want.accrued, 'accrued = min(cap, floor(rate × Σ eligible revenue))');
               const states = await store.accrualStates();
-              assert.equal(states.get('acme/share')?.accruedMicros ?? 0n, want.accrued);
+              assert.equal(states.get('acme/share@v1')?.accruedMicros ?? 0n, want.accrued);
               if (cap) assert.ok(got.accrued <= BigInt(Math.round(Number(cap) * 1e6)), 'never past the cap');
             } finally {
               await store.close();
@@ -327,8 +340,8 @@ for (const b of all) {
         const outside = usage(2, { startedAtMs: Date.parse('2026-03-02T00:00:00Z') }); // the end is exclusive
         await postUsage(store, [inside, outside], setup);
         const l1 = await ledgerOf(store);
-        const rev1 = revenueOf(priceOf(books, 'm', '1', inside.startedAtMs)!.entry, inside);
-        assert.equal(l1.accrued, rev1 / 10n);
+        const rev1 = revenuePicoOf(priceOf(books, 'm', '1', inside.startedAtMs)!.entry, inside);
+        assert.equal(l1.accrued, rev1 / 10_000_000n, 'a tenth of the exact revenue, floored once');
         // March closes; a late record dated inside the term arrives in April.
         const march = await buildStatement(store, '2026-03');
         assert.equal(await store.closePeriod('2026-03', systemClock.now()), true);
@@ -336,8 +349,8 @@ for (const b of all) {
         const late = usage(3, { tenantId: 'globex', startedAtMs: Date.parse('2026-03-01T20:00:00Z') });
         await postUsage(store, [late], setup);
         const l2 = await ledgerOf(store);
-        const rev3 = revenueOf(priceOf(books, 'm', '1', late.startedAtMs)!.entry, late);
-        assert.equal(l2.accrued, (rev1 + rev3) / 10n, 'late in-term revenue accrues');
+        const rev3 = revenuePicoOf(priceOf(books, 'm', '1', late.startedAtMs)!.entry, late);
+        assert.equal(l2.accrued, (rev1 + rev3) / 10_000_000n, 'late in-term revenue accrues');
         const after = await buildStatement(store, '2026-03');
         assert.deepEqual(after, { ...march, closed: true }, 'a closed statement never changes');
         const april = await buildStatement(store, '2026-04');
@@ -348,7 +361,10 @@ for (const b of all) {
         const recv = april.accounts.find((x) => x.account === 'receivable:globex')!;
         const marchRecv = march.accounts.find((x) => x.account === 'receivable:globex')!;
         assert.equal(recv.openingMicros, marchRecv.closingMicros, 'opening = previous closing');
-        assert.equal(recv.closingMicros, marchRecv.closingMicros + rev3);
+        // globex's receivable is its exact revenue, booked once: floor(Σ pico / 10⁶).
+        const rev2 = revenuePicoOf(priceOf(books, 'm', '1', outside.startedAtMs)!.entry, outside);
+        assert.equal(inside.tenantId, 'globex');
+        assert.equal(recv.closingMicros, (rev1 + rev2 + rev3) / 1_000_000n);
         assert.match(
           statementCsv(april),
           /^period,account,kind,tx_id,code,effective_at,cause_id,amount\n2026-04,/,

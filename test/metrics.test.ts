@@ -109,7 +109,7 @@ test('the counters match the traffic exactly', async () => {
   assert.equal(m.get('entente_usage_log_written_records'), 5);
   assert.equal(m.get('entente_ledger_posted_records'), 5);
   // The ledger gauges agree with the accrual state.
-  const state = (await stack.store.accrualStates()).get('acme/share')!;
+  const state = (await stack.store.accrualStates()).get('acme/share@v1')!;
   assert.ok(state.accruedMicros > 0n);
   assert.equal(
     m.get('entente_revenue_share_accrued_micros{term="acme/share",currency="USD"}'),

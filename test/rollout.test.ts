@@ -13,6 +13,8 @@ import {
   type NewRolloutEvent,
   type RolloutEvent,
   readRolloutLog,
+  type StageEvent,
+  type WaiverEvent,
 } from '../src/rollout/index.js';
 import { backends } from './helpers/backends.js';
 
@@ -26,7 +28,7 @@ const soakTerm: CloudTerm = {
 };
 const H = 3_600_000;
 
-const stage = (cloud: string, st: 'ga' | 'preview' | 'retired', atMs: number): NewRolloutEvent => ({
+const stage = (cloud: string, st: 'ga' | 'preview' | 'retired', atMs: number): StageEvent => ({
   kind: 'stage',
   model: 'gpt-6',
   modelVersion: 'v1',
@@ -36,7 +38,7 @@ const stage = (cloud: string, st: 'ga' | 'preview' | 'retired', atMs: number): N
   evidence: '',
   atMs,
 });
-const waiver = (cannot: boolean, decision: string, atMs: number): NewRolloutEvent => ({
+const waiver = (cannot: boolean, decision: string, atMs: number): WaiverEvent => ({
   kind: 'waiver',
   model: 'gpt-6',
   modelVersion: 'v1',
@@ -163,7 +165,8 @@ function assertPrimaryFirst(log: readonly RolloutEvent[], term: CloudTerm): void
   for (const e of log) {
     if (e.kind !== 'stage' || e.stage !== 'ga' || e.cloud === term.primary) continue;
     const earlier = log.filter(
-      (x) => x.seq < e.seq && x.model === e.model && x.modelVersion === e.modelVersion,
+      (x) =>
+        x.seq < e.seq && x.kind !== 'declaration' && x.model === e.model && x.modelVersion === e.modelVersion,
     );
     const primaryGa = earlier.find((x) => x.kind === 'stage' && x.cloud === term.primary && x.stage === 'ga');
     const waived = earlier.some(
@@ -210,7 +213,10 @@ test('property: any sequence of attempted events, filtered by the rule, keeps pr
         assertPrimaryFirst(log, term);
         // And nothing the rule allows is refused: a non-primary GA right after a primary GA passes
         // (with the soak elapsed).
-        const primary = log.find((x) => x.kind === 'stage' && x.cloud === 'azure' && x.stage === 'ga');
+        const primary = log.find(
+          (x): x is RolloutEvent & StageEvent =>
+            x.kind === 'stage' && x.cloud === 'azure' && x.stage === 'ga',
+        );
         if (primary) {
           const next = {
             ...stage('bedrock', 'ga', primary.atMs + (term.firstDeployment?.minSoakHours ?? 0) * H),

@@ -16,6 +16,7 @@ function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
     region: 'eastus',
     upstreamId: 'azure-eastus',
     deployment: 'gpt-4o-prod',
+    surface: (['chat', 'responses', 'embeddings'] as const)[i % 3]!,
     stream: i % 3 === 0,
     status: 200,
     errorCode: null,

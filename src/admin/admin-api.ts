@@ -13,11 +13,16 @@
 //   GET  /v1/entente/traffic?window_s=&bucket_s=     requests, tokens, errors over time (console)
 //   GET  /v1/entente/requests?limit=&q=              recent requests, where they went and why
 //   GET  /v1/entente/rollout/status                  model version × cloud: stage and verdict
+//   POST /v1/entente/rollout/import                  {source, events[{…, occurredAt}]}: past events, audited
+//   POST /v1/entente/declarations                    {declaration: agi-verified, panelRecordRef}
+//   GET  /v1/entente/audit?limit=&action=&subject=   the audit log, newest first
+//   GET  /v1/entente/prices[?asOf=ISO]               each model version's resolved price and its book
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
+import { adminActor, auditor } from '../audit/index.js';
 import { ConfigError } from '../config/index.js';
-import { gatewayError } from '../errors/index.js';
+import { type ErrorCode, gatewayError } from '../errors/index.js';
 import {
   type Exchange,
   type Handler,
@@ -32,15 +37,22 @@ import {
   balances,
   buildStatement,
   formatMicros,
+  ledgerSetupFor,
   type PriceBooks,
   parseMajor,
   periodOf,
   postRefund,
+  resolvedPrices,
   revenueShareStatus,
   statementCsv,
   statementJson,
 } from '../ledger/index.js';
-import { appendRolloutEvent, newEventSchema } from '../rollout/index.js';
+import {
+  appendRolloutEvent,
+  declarationsIn,
+  type NewRolloutEvent,
+  newEventSchema,
+} from '../rollout/index.js';
 import { explainRoute } from '../routing/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
 import type { AdminContext } from './context.js';
@@ -87,6 +99,10 @@ export function adminRoutes(c: AdminContext): Router {
     ['GET', '/rollout/status', rolloutStatus],
     ['GET', '/rollout', rolloutLog],
     ['POST', '/rollout/events', rolloutEvent],
+    ['POST', '/rollout/import', rolloutImport],
+    ['POST', '/declarations', declaration],
+    ['GET', '/audit', auditLog],
+    ['GET', '/prices', prices],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),
@@ -114,7 +130,7 @@ function route(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: 
   if (!model) return badQuery(res, ex, 'Query parameter model is required.', 'model');
   const tenant = ex.query.get('tenant');
   const licensee = tenant ? (c.licenseeOf.get(tenant) ?? null) : (ex.query.get('licensee') ?? null);
-  send(res, 200, explainRoute(c.routes.table, model, licensee), ex.requestId);
+  send(res, 200, explainRoute(c.routes.table, model, licensee, tenant), ex.requestId);
 }
 
 function noAgreement(res: ServerResponse, ex: Exchange): void {
@@ -229,6 +245,7 @@ async function ledgerClose(c: AdminContext, _req: IncomingMessage, res: ServerRe
   const period = ex.query.get('period') ?? '';
   if (!PERIOD.test(period)) return badQuery(res, ex, 'period must be YYYY-MM.', 'period');
   const newlyClosed = await c.store.closePeriod(period, c.clock.now());
+  if (newlyClosed) await audit(c).record('period.close', period, { period });
   send(res, 200, { period, closed: true, newlyClosed }, ex.requestId);
 }
 
@@ -246,11 +263,7 @@ async function ledgerRefund(c: AdminContext, req: IncomingMessage, res: ServerRe
   } catch (err) {
     return badQuery(res, ex, (err as Error).message, 'amount');
   }
-  const setup = {
-    priceBooks: pb,
-    agreement: c.routes.agreement,
-    owner: c.config.ledger?.owner ?? 'operator',
-  };
+  const setup = ledgerSetupFor(c.config, pb, c.routes.agreement, declarationsIn(c.routes.log));
   const r = await postRefund(
     c.store,
     { refundId, requestId: refunded, amountMicros, atMs: c.clock.now() },
@@ -261,6 +274,12 @@ async function ledgerRefund(c: AdminContext, req: IncomingMessage, res: ServerRe
     const code = REFUND_CODES[r.code];
     return sendError(res, gatewayError(code, r.message), ex.requestId);
   }
+  if (!r.duplicate)
+    await audit(c).record('refund', refunded, {
+      refundId,
+      amount,
+      accrualChange: formatMicros(r.accrualChangeMicros),
+    });
   send(
     res,
     r.duplicate ? 200 : 201,
@@ -310,7 +329,14 @@ async function trafficSeries(c: AdminContext, _req: IncomingMessage, res: Server
   const toMs = Math.ceil(c.clock.now() / (bucketS * 1000)) * bucketS * 1000;
   const fromMs = toMs - windowS * 1000;
   const records = await c.store.listUsage({ sinceMs: fromMs, limit: MAX_TRAFFIC_RECORDS });
-  send(res, 200, traffic(records, fromMs, toMs, bucketS * 1000, c.config.routing.primaryCloud), ex.requestId);
+  const table = c.routes.table;
+  const governed = (m: string) => table.models.get(m)?.governed !== false;
+  send(
+    res,
+    200,
+    traffic(records, fromMs, toMs, bucketS * 1000, c.config.routing.primaryCloud, governed),
+    ex.requestId,
+  );
 }
 
 async function recentRequests(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
@@ -341,17 +367,190 @@ function rolloutLog(c: AdminContext, _req: IncomingMessage, res: ServerResponse,
   send(res, 200, { events: c.routes.log }, ex.requestId);
 }
 
+function audit(c: AdminContext) {
+  return auditor(c.store, c.clock, adminActor(c.config.server.adminKeySha256));
+}
+
+/** Fields only the server sets: a client that sends them is told where history goes instead. */
+const SERVER_FIELDS = ['atMs', 'occurredAtMs', 'importedFrom'] as const;
+
+function serverField(body: unknown): string | null {
+  if (!body || typeof body !== 'object') return null;
+  return SERVER_FIELDS.find((f) => f in body) ?? null;
+}
+
+async function appendAudited(
+  c: AdminContext,
+  event: NewRolloutEvent,
+  action: string,
+): Promise<{ ok: true; seq: number } | { ok: false; code: string; reason: string }> {
+  const ownerOf = (m: string) => c.catalog.get(m)?.ownedBy;
+  const r = await appendRolloutEvent(c.store, c.routes.agreement, event, { ownerOf });
+  if (!r.ok) return r;
+  const subject = event.kind === 'declaration' ? event.declaration : `${event.model}@${event.modelVersion}`;
+  await audit(c).record(action, subject, { seq: r.seq, event });
+  return r;
+}
+
 async function rolloutEvent(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const body = await readJsonBody(req, 65_536);
   if (!body.ok) return sendError(res, body.error, ex.requestId);
-  // The server decides the time: a client-sent atMs is overwritten.
+  // The server decides the time: an event is dated when it is appended, and history is imported
+  // through its own audited route, so no event can be backdated to skip a soak.
+  const field = serverField(body.value);
+  if (field)
+    return badQuery(
+      res,
+      ex,
+      `${field} is set by the server (events are dated when appended); to record past events use POST /v1/entente/rollout/import.`,
+      field,
+    );
+  if ((body.value as { kind?: unknown } | null)?.kind === 'declaration')
+    return badQuery(res, ex, 'Declarations are entered with POST /v1/entente/declarations.', 'kind');
   const parsed = newEventSchema.safeParse({ ...(body.value as object), atMs: c.clock.now() });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     return badQuery(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
   }
-  const r = await appendRolloutEvent(c.store, c.routes.agreement, parsed.data);
-  if (!r.ok) return sendError(res, gatewayError(r.code, r.reason, { status: 409 }), ex.requestId);
+  const r = await appendAudited(c, parsed.data, 'rollout.event');
+  if (!r.ok)
+    return sendError(res, gatewayError(r.code as ErrorCode, r.reason, { status: 409 }), ex.requestId);
   await c.routes.refreshLog('rollout event via admin API');
   send(res, 201, { seq: r.seq }, ex.requestId);
+}
+
+/**
+ * Imports past rollout events (from another system's records), admin-only and audited. Each is
+ * appended at the end of the log, judged by the rules like any event, and dated now: its claimed
+ * time is kept as occurredAtMs, which no gate reads, so an import never opens a deployment
+ * earlier than the log's order and the soak allow.
+ */
+async function rolloutImport(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const body = await readJsonBody(req, 1_048_576);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  const { source, events } = (body.value ?? {}) as { source?: unknown; events?: unknown };
+  if (typeof source !== 'string' || source.length === 0 || source.length > 512)
+    return badQuery(res, ex, 'source (where the events come from, 1-512 characters) is required.', 'source');
+  if (!Array.isArray(events) || events.length === 0 || events.length > 1_000)
+    return badQuery(res, ex, 'events must be a list of 1 to 1000 rollout events.', 'events');
+  const now = c.clock.now();
+  const parsed: NewRolloutEvent[] = [];
+  for (const [i, e] of events.entries()) {
+    const { occurredAt, ...rest } = (e ?? {}) as { occurredAt?: unknown };
+    const occurredAtMs = typeof occurredAt === 'string' ? Date.parse(occurredAt) : Number.NaN;
+    if (Number.isNaN(occurredAtMs) || occurredAtMs > now)
+      return badQuery(
+        res,
+        ex,
+        `events[${i}].occurredAt must be an ISO-8601 instant not in the future.`,
+        `events[${i}].occurredAt`,
+      );
+    const field = serverField(rest);
+    if (field)
+      return badQuery(res, ex, `events[${i}].${field} is set by the server.`, `events[${i}].${field}`);
+    const p = newEventSchema.safeParse({ ...rest, atMs: now, occurredAtMs, importedFrom: source });
+    if (!p.success || p.data.kind === 'declaration') {
+      const issue = p.success
+        ? { path: ['kind'], message: 'declarations are not imported' }
+        : p.error.issues[0]!;
+      return badQuery(res, ex, `events[${i}].${issue.path.join('.')}: ${issue.message}`, `events[${i}]`);
+    }
+    parsed.push(p.data);
+  }
+  const seqs: number[] = [];
+  for (const e of parsed) {
+    const r = await appendAudited(c, e, 'rollout.import');
+    if (!r.ok) {
+      await c.routes.refreshLog('rollout import via admin API');
+      return sendError(
+        res,
+        gatewayError(
+          r.code as ErrorCode,
+          `event ${seqs.length} of the import refused (${seqs.length} imported before it): ${r.reason}`,
+          { status: 409 },
+        ),
+        ex.requestId,
+      );
+    }
+    seqs.push(r.seq);
+  }
+  await c.routes.refreshLog('rollout import via admin API');
+  send(res, 201, { imported: seqs.length, seqs }, ex.requestId);
+}
+
+/** Enters an AGI declaration, verified by the expert panel: grants conditioned on it end now. */
+async function declaration(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const body = await readJsonBody(req, 65_536);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  const field = serverField(body.value);
+  if (field) return badQuery(res, ex, `${field} is set by the server.`, field);
+  const { declaration: kind, panelRecordRef } = (body.value ?? {}) as Record<string, unknown>;
+  const parsed = newEventSchema.safeParse({
+    kind: 'declaration',
+    declaration: kind,
+    panelRecordRef,
+    atMs: c.clock.now(),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return badQuery(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
+  }
+  const r = await appendAudited(c, parsed.data, 'declaration.agi');
+  if (!r.ok)
+    return sendError(res, gatewayError(r.code as ErrorCode, r.reason, { status: 409 }), ex.requestId);
+  await c.routes.refreshLog('declaration via admin API');
+  send(res, 201, { seq: r.seq, atMs: parsed.data.atMs }, ex.requestId);
+}
+
+async function auditLog(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const limit = Number(ex.query.get('limit') ?? 100);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1_000)
+    return badQuery(res, ex, 'limit must be an integer from 1 to 1000.', 'limit');
+  const entries = await c.store.listAudit({
+    limit,
+    ...(ex.query.get('action') ? { action: ex.query.get('action')! } : {}),
+    ...(ex.query.get('subject') ? { subject: ex.query.get('subject')! } : {}),
+  });
+  // The files' full texts stay in the store; the API lists what changed.
+  const slim = entries.map((e) => {
+    const d = e.detail as { text?: unknown } | null;
+    if (d && typeof d === 'object' && 'text' in d) {
+      const { text: _t, ...rest } = d;
+      return { ...e, detail: rest };
+    }
+    return e;
+  });
+  send(res, 200, { entries: slim }, ex.requestId);
+}
+
+function prices(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const pb = books(c, res, ex);
+  if (!pb) return;
+  const at = instantParam(ex.query.get('asOf'));
+  if (at === 'bad') return badQuery(res, ex, 'asOf must be an ISO-8601 instant.', 'asOf');
+  const models = [...c.catalog.values()].map((m) => ({
+    name: m.name,
+    versions: [...new Set(m.deployments.map((d) => d.modelVersion))],
+  }));
+  send(res, 200, { currency: pb.currency, prices: priceRows(pb, models, at ?? c.clock.now()) }, ex.requestId);
+}
+
+function priceRows(
+  pb: PriceBooks,
+  models: readonly { name: string; versions: readonly string[] }[],
+  atMs: number,
+) {
+  return resolvedPrices(pb, models, atMs).map((p) => ({
+    model: p.model,
+    modelVersion: p.modelVersion,
+    book: p.bookId,
+    perMillion: p.entry
+      ? {
+          inputUncached: formatMicros(p.entry.inputUncached),
+          inputCached: formatMicros(p.entry.inputCached),
+          output: formatMicros(p.entry.output),
+          reasoning: formatMicros(p.entry.reasoning ?? p.entry.output),
+        }
+      : null,
+  }));
 }

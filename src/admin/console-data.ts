@@ -28,6 +28,8 @@ export function traffic(
   toMs: number,
   bucketMs: number,
   primaryCloud: string,
+  /** Whether the agreement governs a model: only governed traffic counts toward the primary's share. */
+  governed: (model: string) => boolean = () => true,
 ) {
   const n = Math.max(1, Math.ceil((toMs - fromMs) / bucketMs));
   const buckets: TrafficBucket[] = Array.from({ length: n }, (_, i) => ({
@@ -64,7 +66,7 @@ export function traffic(
     requests++;
     if (err) errors++;
     if (r.attempts > 1) failovers++;
-    if (r.cloud) {
+    if (r.cloud && governed(r.model)) {
       served++;
       if (r.cloud === primaryCloud) primary++;
     }

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, presentsKey, sendError, sendJsonBytes } from '../http/index.js';
+import { shareTotals } from '../ledger/index.js';
 import { renderGauge } from '../observability/index.js';
 import type { AdminContext } from './context.js';
 
@@ -64,11 +65,12 @@ async function serveMetrics(
       ),
     );
     const currency = gw.priceBooks.currency;
+    const totals = shareTotals(agreement, states);
     const samples = [...terms].map(([id, r]) => ({
       id,
       cap: r.cap?.amount ?? null,
-      accrued: states.get(id)?.accruedMicros ?? 0n,
-      revenue: states.get(id)?.revenueMicros ?? 0n,
+      accrued: totals.get(id)?.accruedMicros ?? 0n,
+      revenue: totals.get(id)?.revenueMicros ?? 0n,
     }));
     parts.push(
       renderGauge(

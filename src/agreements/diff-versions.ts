@@ -11,7 +11,7 @@ export interface Change {
   readonly after?: string;
 }
 
-const INSTANT_KEYS = new Set(['from', 'to']);
+const INSTANT_KEYS = new Set(['from', 'to', 'until']);
 
 function show(key: string, v: unknown): string {
   if (v === undefined) return '(none)';

@@ -1,19 +1,25 @@
 // Loads an agreement file: YAML → zod shape → semantic validation. Every problem is located.
 import { ConfigError, parseYaml, readSourceFile, zodProblems } from '../config/index.js';
 import { type Agreement, agreementSchema } from './schema.js';
-import { validateAgreement } from './validate-agreement.js';
+import { crossCheckAgreement, validateAgreement } from './validate-agreement.js';
 
-export function parseAgreementText(text: string, file: string): Agreement {
+export interface AgreementChecks {
+  /** The clouds of the configuration's upstreams: the agreement's clouds must be among them. */
+  readonly clouds?: ReadonlySet<string>;
+}
+
+export function parseAgreementText(text: string, file: string, checks: AgreementChecks = {}): Agreement {
   const source = parseYaml(text, file);
   const result = agreementSchema.safeParse(source.value);
   if (!result.success) throw new ConfigError(zodProblems(source, result.error));
   const findings = validateAgreement(result.data);
+  if (checks.clouds) findings.push(...crossCheckAgreement(result.data, checks.clouds));
   if (findings.length > 0)
     throw new ConfigError(findings.map((f) => source.problem(f.path, f.message, f.code)));
   return result.data;
 }
 
-export function loadAgreement(path: string): Agreement {
+export function loadAgreement(path: string, checks: AgreementChecks = {}): Agreement {
   const { file, text } = readSourceFile(path, 'agreement');
-  return parseAgreementText(text, file);
+  return parseAgreementText(text, file, checks);
 }

@@ -8,23 +8,46 @@ import { z } from 'zod';
 const id = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore');
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * An ISO-8601 date or instant with a time zone, as epoch milliseconds. Each field is checked for
+ * range, so an impossible date (February 30, hour 24) is an error, never silently rolled over.
+ */
 export const instant = z.union([z.string(), z.date()]).transform((v, ctx) => {
-  const ms = v instanceof Date ? v.getTime() : Date.parse(v);
-  if (
-    typeof v === 'string' &&
-    !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v)
-  ) {
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) {
+      ctx.addIssue({ code: 'custom', message: 'is not a valid date', params: { code: 'invalid_date' } });
+      return z.NEVER;
+    }
+    return v.getTime();
+  }
+  const m = INSTANT.exec(v);
+  if (!m) {
     ctx.addIssue({
       code: 'custom',
       message: 'must be an ISO-8601 date or instant with a time zone, e.g. 2026-04-27T00:00:00Z',
+      params: { code: 'invalid_date' },
     });
     return z.NEVER;
   }
-  if (Number.isNaN(ms)) {
-    ctx.addIssue({ code: 'custom', message: 'is not a valid date' });
+  const [y, mo, d, h = '0', mi = '0', s = '0'] = m.slice(1) as string[];
+  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+  const dayOk =
+    day.getUTCFullYear() === Number(y) &&
+    day.getUTCMonth() === Number(mo) - 1 &&
+    day.getUTCDate() === Number(d);
+  const offset = m[7] && m[7] !== 'Z' ? m[7] : null;
+  const offsetOk = !offset || (Number(offset.slice(1, 3)) <= 23 && Number(offset.slice(4, 6)) <= 59);
+  if (!dayOk || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59 || !offsetOk) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `'${v}' is not a date that exists (check the day of the month and the time)`,
+      params: { code: 'invalid_date' },
+    });
     return z.NEVER;
   }
-  return ms;
+  return Date.parse(v);
 });
 
 /** An exact ratio: "20/100", "0.2" or "1/5". Never a float. */
@@ -60,31 +83,90 @@ const money = z.string().transform((s, ctx) => {
 
 const term = z.strictObject({ from: instant, to: instant.optional() });
 
-const condition = z.strictObject({
-  kind: z.enum(['until-agi-verified', 'until-date', 'custom']),
-  note: z.string().optional(),
-});
+/** The API surfaces a request can arrive on; product grants and revenue bases name them. */
+export const SURFACES = ['chat', 'responses', 'embeddings'] as const;
+export type Surface = (typeof SURFACES)[number];
 
-export const licenceSchema = z.strictObject({
-  id,
-  licensor: id,
-  licensee: id,
-  subject: z.enum(['models', 'products', 'research-ip']),
-  /** Catalog model names; `*` matches any run of characters ("gpt-*"). */
-  models: z.array(z.string().min(1)).min(1),
-  term,
-  exclusivity: z.enum(['exclusive', 'sole', 'non-exclusive']),
-  conditions: z.array(condition).default([]),
-  carveOuts: z.array(z.string()).default([]),
-  note: z.string().optional(),
-});
+/** Model selectors: catalog model names, where `*` matches any run of characters. */
+const modelSelectors = z.array(z.string().min(1)).min(1);
+
+const condition = z.discriminatedUnion('kind', [
+  /** The grant ends at the instant an AGI declaration, verified by the expert panel, is entered. */
+  z.strictObject({ kind: z.literal('until-agi-verified'), note: z.string().optional() }),
+  /** The grant ends at `until` (when that is earlier than its term's end). */
+  z.strictObject({ kind: z.literal('until-date'), until: instant, note: z.string().optional() }),
+  /** Recorded and reported; no event of the gateway's can decide it, so it gates nothing. */
+  z.strictObject({ kind: z.literal('custom'), note: z.string().min(1) }),
+]);
+export type Condition = z.output<typeof condition>;
+
+export const licenceSchema = z
+  .strictObject({
+    id,
+    licensor: id,
+    licensee: id,
+    /**
+     * models: the licensee's keys may call the models selected. products: the licensee may use
+     * the API surfaces named in `products`. research-ip: recorded and reported, gates no traffic.
+     */
+    subject: z.enum(['models', 'products', 'research-ip']),
+    models: modelSelectors,
+    /** For a products grant: the API surfaces it grants. */
+    products: z.array(z.enum(SURFACES)).min(1).optional(),
+    term,
+    exclusivity: z.enum(['exclusive', 'sole', 'non-exclusive']),
+    conditions: z.array(condition).default([]),
+    note: z.string().optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.subject === 'products' && !l.products)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['products'],
+        message: 'a products grant names the API surfaces it grants, e.g. products: [chat, responses]',
+        params: { code: 'products_missing' },
+      });
+    if (l.subject !== 'products' && l.products)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['products'],
+        message: `products applies to subject: products only; this grant's subject is ${l.subject}`,
+        params: { code: 'products_not_applicable' },
+      });
+  });
+
+/**
+ * Which priced usage a revenue share is computed on. `seller` is the party whose revenue it is
+ * (each tenant belongs to a party); every other field narrows the base, and an absent field does
+ * not narrow it.
+ */
+export const revenueBaseSchema = z.strictObject(
+  {
+    seller: id,
+    /** Only models owned by these parties (the catalog's ownedBy). */
+    ownedBy: z.array(id).min(1).optional(),
+    models: modelSelectors.optional(),
+    /** Only usage served on these clouds. */
+    clouds: z.array(id).min(1).optional(),
+    surfaces: z.array(z.enum(SURFACES)).min(1).optional(),
+    tenants: z.array(id).min(1).optional(),
+    note: z.string().optional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'invalid_type'
+        ? 'a revenue base is a filter over priced usage, e.g. { seller: openai, ownedBy: [openai] }; a bare label filters nothing'
+        : undefined,
+  },
+);
+export type RevenueBase = z.output<typeof revenueBaseSchema>;
 
 export const revenueShareSchema = z.strictObject({
   id,
   payer: id,
   payee: id,
   rate: ratio,
-  revenueBase: z.string().min(1),
+  revenueBase: revenueBaseSchema,
   term,
   cap: z
     .strictObject({
@@ -115,11 +197,38 @@ export const cloudTermSchema = z.strictObject({
         .default(['primary-cannot-support', 'partner-declined']),
     })
     .optional(),
-  carveOuts: z.array(z.string()).default([]),
 });
 
+/** What the agreement covers. A model is in scope when its owner or its name is selected. */
+export const scopeSchema = z.strictObject({
+  /** Models whose catalog `ownedBy` is one of these parties. */
+  ownedBy: z.array(id).default([]),
+  /** Models selected by name. */
+  models: z.array(z.string().min(1)).default([]),
+});
+export type Scope = z.output<typeof scopeSchema>;
+
+export const EXEMPTIONS = ['primary-first', 'exclusivity', 'revenue-share'] as const;
+export type Exemption = (typeof EXEMPTIONS)[number];
+
+/** A named exemption from some terms, for the models, owners or tenants it selects. */
+export const carveOutSchema = z.strictObject({
+  id,
+  title: z.string().optional(),
+  exempts: z.array(z.enum(EXEMPTIONS)).min(1),
+  models: modelSelectors.optional(),
+  ownedBy: z.array(id).min(1).optional(),
+  /** Gateway tenants whose traffic the carve-out covers (national-security work, say). */
+  tenants: z.array(id).min(1).optional(),
+  note: z.string().optional(),
+});
+export type CarveOut = z.output<typeof carveOutSchema>;
+
 export const termsSchema = z.strictObject({
+  /** Absent: the models owned by the agreement's parties. */
+  scope: scopeSchema.optional(),
   cloud: cloudTermSchema,
+  carveOuts: z.array(carveOutSchema).default([]),
   licences: z.array(licenceSchema).default([]),
   revenueShares: z.array(revenueShareSchema).default([]),
   equity: z.array(z.strictObject({ holder: id, stake: ratio, note: z.string().optional() })).default([]),

@@ -15,7 +15,10 @@ export interface Finding {
     | 'exclusive_overlap'
     | 'rate_out_of_range'
     | 'stake_out_of_range'
-    | 'cloud_not_permitted';
+    | 'cloud_not_permitted'
+    | 'revenue_base_seller_mismatch'
+    | 'carve_out_selects_nothing'
+    | 'unknown_cloud';
   readonly path: DocPath;
   readonly message: string;
 }
@@ -36,7 +39,16 @@ function termsOverlap(a: Licence, b: Licence): boolean {
 
 export function validateAgreement(a: Agreement): Finding[] {
   const out: Finding[] = [];
-  const parties = new Set(a.parties.map((p) => p.id));
+  const parties = new Set<string>();
+  a.parties.forEach((p, i) => {
+    if (parties.has(p.id))
+      out.push({
+        code: 'duplicate_id',
+        path: ['parties', i, 'id'],
+        message: `party id '${p.id}' is used twice; each party needs its own id`,
+      });
+    parties.add(p.id);
+  });
   const party = (pid: string, path: DocPath) => {
     if (!parties.has(pid))
       out.push({
@@ -122,6 +134,14 @@ export function validateAgreement(a: Agreement): Finding[] {
       unique(r.id, [...p, 'id']);
       party(r.payer, [...p, 'payer']);
       party(r.payee, [...p, 'payee']);
+      party(r.revenueBase.seller, [...p, 'revenueBase', 'seller']);
+      // A share is paid out of the payer's own revenue: the base must be the payer's sales.
+      if (r.revenueBase.seller !== r.payer)
+        out.push({
+          code: 'revenue_base_seller_mismatch',
+          path: [...p, 'revenueBase', 'seller'],
+          message: `the share is paid by ${r.payer}, so its revenue base must be ${r.payer}'s revenue (seller: ${r.payer}), not ${r.revenueBase.seller}'s`,
+        });
       if (r.rate.num > r.rate.den)
         out.push({
           code: 'rate_out_of_range',
@@ -133,6 +153,16 @@ export function validateAgreement(a: Agreement): Finding[] {
           code: 'inverted_interval',
           path: [...p, 'term', 'to'],
           message: 'the revenue-share term ends before it starts',
+        });
+    });
+    t.carveOuts.forEach((c, j) => {
+      const p: DocPath = ['versions', i, 'terms', 'carveOuts', j];
+      unique(c.id, [...p, 'id']);
+      if (!c.models && !c.ownedBy && !c.tenants)
+        out.push({
+          code: 'carve_out_selects_nothing',
+          path: p,
+          message: `carve-out '${c.id}' names no models, ownedBy or tenants; a carve-out exempts what it selects, so name what it covers`,
         });
     });
     t.equity.forEach((e, j) => {
@@ -152,6 +182,34 @@ export function validateAgreement(a: Agreement): Finding[] {
           'an exclusive primary cloud permits no other cloud; remove permittedClouds or set exclusive: false',
       });
     }
+  });
+  return out;
+}
+
+/**
+ * Checks against the gateway's configuration: the clouds the agreement names must be clouds the
+ * catalog has upstreams on (a misspelt primary would otherwise refuse or misroute every request).
+ */
+export function crossCheckAgreement(a: Agreement, clouds: ReadonlySet<string>): Finding[] {
+  const out: Finding[] = [];
+  const known = [...clouds].sort().join(', ');
+  a.versions.forEach((v, i) => {
+    const c = v.terms.cloud;
+    if (!clouds.has(c.primary))
+      out.push({
+        code: 'unknown_cloud',
+        path: ['versions', i, 'terms', 'cloud', 'primary'],
+        message: `primary cloud '${c.primary}' is not the cloud of any deployment in the configuration (clouds: ${known})`,
+      });
+    if (c.permittedClouds !== 'any')
+      c.permittedClouds.forEach((x, j) => {
+        if (!clouds.has(x))
+          out.push({
+            code: 'unknown_cloud',
+            path: ['versions', i, 'terms', 'cloud', 'permittedClouds', j],
+            message: `permitted cloud '${x}' is not the cloud of any deployment in the configuration (clouds: ${known})`,
+          });
+      });
   });
   return out;
 }

@@ -1,5 +1,8 @@
 // `entente agreement …`, `entente rollout …` and `entente route explain`: thin over the
 // agreements, rollout and routing modules. Each prints for people, or JSON with --json.
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { toJson } from '../admin/index.js';
@@ -11,13 +14,20 @@ import {
   loadAgreement,
   versionAsOf,
 } from '../agreements/index.js';
+import { auditor, cliActor } from '../audit/index.js';
 import { systemClock } from '../clock/index.js';
-import { loadConfig } from '../config/index.js';
-import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
-import { appendRolloutEvent, gateFor, readRolloutLog, stagesNow } from '../rollout/index.js';
+import { type LoadedConfig, loadConfig } from '../config/index.js';
+import {
+  appendRolloutEvent,
+  gateFor,
+  type NewRolloutEvent,
+  readRolloutLog,
+  stagesNow,
+} from '../rollout/index.js';
 import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
-import { openStore } from '../store/index.js';
+import { openStore, type Store } from '../store/index.js';
 import { loadCliConfig } from './load-cli-config.js';
+import { preflight } from './preflight.js';
 
 type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
@@ -64,17 +74,23 @@ export async function agreementCommand(
     out(JSON.stringify(z.toJSONSchema(agreementSchema, { io: 'input', unrepresentable: 'any' }), null, 2));
     return;
   }
-  const { agreement: a, file } = agreementFrom(values.agreement, configFile, fail);
+  // `agreement validate FILE` (and show, diff with --agreement): the file named wins over the
+  // config's; validate takes FILE as its first positional.
+  const named = values.agreement ?? (sub === 'validate' ? positionals[0] : undefined);
   if (sub === 'validate') {
-    // With price books in the config, a cap must be in a currency they bill in.
-    const books = values.agreement ? null : loadConfig(configFile).priceBooksFile;
-    if (books) {
-      const problems = capCurrencyProblems(a, loadPriceBooks(books));
-      if (problems.length > 0) fail(`${file}:\n  ${problems.join('\n  ')}`, 1);
-    }
+    // The same checks `serve` makes, whenever a config can be found: the clouds against the
+    // catalog, the caps against the price books (the same words serve gives).
+    const loaded = configFile && existsSync(configFile) ? loadCliConfig(configFile) : null;
+    const file = resolve(
+      named ??
+        loaded?.agreementFile ??
+        fail('no agreement: pass FILE, or name one in the config (agreement.file)'),
+    );
+    const a = loaded ? preflight(loaded, systemClock.now(), file).agreement! : loadAgreement(file);
     out(`${file}: valid (${a.versions.length} versions: ${a.versions.map((v) => v.id).join(', ')})`);
     return;
   }
+  const { agreement: a } = agreementFrom(named, configFile, fail);
   if (sub === 'show') {
     const asOf = instant(values['as-of'], '--as-of', fail) ?? systemClock.now();
     const knownAt = instant(values['known-at'], '--known-at', fail);
@@ -120,6 +136,27 @@ export async function agreementCommand(
     return;
   }
   fail(`unknown command 'agreement ${sub ?? ''}'. Try: validate, show [--as-of D], diff [FROM TO], schema`);
+}
+
+/** A rollout event from the CLI: judged like any other, and audited as the OS user's. */
+async function appendAudited(
+  store: Store,
+  agreement: Agreement,
+  loaded: LoadedConfig,
+  event: NewRolloutEvent,
+) {
+  const ownerOf = (m: string) => loaded.config.models.find((x) => x.name === m)?.ownedBy;
+  const r = await appendRolloutEvent(store, agreement, event, { ownerOf });
+  if (r.ok && event.kind !== 'declaration')
+    await auditor(store, systemClock, cliActor()).record(
+      'rollout.event',
+      `${event.model}@${event.modelVersion}`,
+      {
+        seq: r.seq,
+        event,
+      },
+    );
+  return r;
 }
 
 export async function rolloutCommand(
@@ -173,7 +210,7 @@ export async function rolloutCommand(
         fail(
           'usage: entente rollout promote MODEL VERSION CLOUD planned|preview|ga|retired [--region R] [--evidence TEXT]',
         );
-      const r = await appendRolloutEvent(store, agreement, {
+      const r = await appendAudited(store, agreement, loaded, {
         kind: 'stage',
         model,
         modelVersion,
@@ -194,7 +231,7 @@ export async function rolloutCommand(
           'usage: entente rollout waive MODEL VERSION --capability TEXT --primary-cannot-support --partner-decision REF',
         );
       }
-      const r = await appendRolloutEvent(store, agreement, {
+      const r = await appendAudited(store, agreement, loaded, {
         kind: 'waiver',
         model,
         modelVersion,
@@ -234,8 +271,8 @@ export async function routeCommand(
   if (!values.model) fail('usage: entente route explain --model M [--tenant T] [--at D] [--json]');
   const loaded = loadCliConfig(configFile);
   const agreementFile = values.agreement ?? loaded.agreementFile;
-  const agreement = agreementFile ? loadAgreement(agreementFile) : null;
   const store = await openStore(loaded.dataDir);
+  const agreement = agreementFile ? preflight(loaded, systemClock.now(), agreementFile).agreement : null;
   try {
     const licensee = values.tenant
       ? (loaded.config.tenants.find((t) => t.id === values.tenant)?.licensee ?? null)
@@ -248,7 +285,12 @@ export async function routeCommand(
       at,
       licensee ? [licensee] : [],
     );
-    const e = explainRoute(table, values.model, licensee);
+    if (!table.models.has(values.model))
+      fail(
+        `model '${values.model}' is not in the catalog of ${loaded.file} (models: ${[...table.models.keys()].join(', ')})`,
+        1,
+      );
+    const e = explainRoute(table, values.model, licensee, values.tenant ?? null);
     out(values.json ? toJson(e) : formatExplanation(e));
   } finally {
     await store.close();

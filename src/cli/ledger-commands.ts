@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
 import { loadAgreement } from '../agreements/index.js';
+import { auditor, cliActor } from '../audit/index.js';
 import { systemClock } from '../clock/index.js';
 import { EntenteError } from '../errors/index.js';
 import {
@@ -10,6 +11,7 @@ import {
   buildStatement,
   formatMicros,
   type LedgerSetup,
+  ledgerSetupFor,
   loadPriceBooks,
   parseMajor,
   periodOf,
@@ -19,6 +21,7 @@ import {
   statementCsv,
   statementJson,
 } from '../ledger/index.js';
+import { declarationsIn, readRolloutLog } from '../rollout/index.js';
 import { spoolOwner } from '../spool/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { loadCliConfig } from './load-cli-config.js';
@@ -36,12 +39,13 @@ async function withLedger<T>(
   const loaded = loadCliConfig(configFile);
   if (!loaded.priceBooksFile || !loaded.config.ledger)
     fail('no ledger in the config: add ledger.priceBooks and ledger.owner');
-  const setup: LedgerSetup = {
-    priceBooks: loadPriceBooks(loaded.priceBooksFile),
-    agreement: loaded.agreementFile ? loadAgreement(loaded.agreementFile) : null,
-    owner: loaded.config.ledger.owner,
-  };
   const store = await openStore(loaded.dataDir);
+  const setup: LedgerSetup = ledgerSetupFor(
+    loaded.config,
+    loadPriceBooks(loaded.priceBooksFile),
+    loaded.agreementFile ? loadAgreement(loaded.agreementFile) : null,
+    declarationsIn(await readRolloutLog(store)),
+  );
   try {
     return await fn(store, setup);
   } finally {
@@ -105,6 +109,7 @@ export async function ledgerCommand(
       if (!values.period || !/^\d{4}-\d{2}$/.test(values.period))
         fail('usage: entente ledger close --period YYYY-MM');
       const closed = await store.closePeriod(values.period, systemClock.now());
+      if (closed) await auditor(store, systemClock, cliActor()).record('period.close', values.period, {});
       out(
         closed
           ? `closed ${values.period}: its statement will not change; later entries land in the next open period`
@@ -127,6 +132,12 @@ export async function ledgerCommand(
         setup,
       );
       if (!r.ok) fail(`refused: ${r.code}: ${r.message}`, 1);
+      if (!r.duplicate)
+        await auditor(store, systemClock, cliActor()).record('refund', values.request, {
+          refundId: values.id,
+          amount: values.amount,
+          accrualChange: formatMicros(r.accrualChangeMicros),
+        });
       out(
         r.duplicate
           ? `refund ${values.id} was already recorded`

@@ -1,15 +1,18 @@
 // The `entente` command: thin over the modules. `entente help` lists the commands.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { auditor, cliActor } from '../audit/index.js';
 import { systemClock } from '../clock/index.js';
 import { loadConfig } from '../config/index.js';
 import { EntenteError, isEntenteError } from '../errors/index.js';
 import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
+import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
 import { ledgerCommand, revenueShareCommand, usageCommand } from './ledger-commands.js';
 import { loadCliConfig } from './load-cli-config.js';
+import { preflight } from './preflight.js';
 import { serve } from './serve.js';
 
 export const defaultConfigPath = fileURLToPath(new URL('../../../examples/entente.yaml', import.meta.url));
@@ -26,8 +29,10 @@ Usage:
   entente keys list                                             Keys (hashes never shown in full).
   entente keys revoke KEY_ID
   entente keys hash KEY                                         The SHA-256 to put in a config file.
-  entente agreement validate|show [--as-of D] [--known-at D]|diff [FROM TO]|schema [--agreement FILE] [--json]
-      The agreement named in the config (agreement.file), or --agreement FILE.
+  entente agreement validate [FILE] | show [--as-of D] [--known-at D] | diff [FROM TO] | schema [--agreement FILE] [--json]
+      The agreement named in the config (agreement.file), or FILE / --agreement FILE.
+  entente prices show [--as-of D] [--json]   each model version's price and the book it comes from
+  entente audit [--limit N] [--action A] [--subject S] [--json]   who changed what, newest first
   entente rollout status | promote MODEL VERSION CLOUD STAGE [--region R] [--evidence T]
                  | waive MODEL VERSION --capability T --primary-cannot-support --partner-decision REF
   entente route explain --model M [--tenant T] [--at D] [--json]
@@ -98,8 +103,11 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
       if (sub !== 'validate') fail(`unknown command 'config ${sub ?? ''}'. Try: entente config validate`);
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
       const loaded = loadConfig(configPath(values.config));
+      // The same checks `serve` makes, so a file called valid here starts.
+      const { warnings } = preflight(loaded, systemClock.now());
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(
-        `${loaded.file}: valid (${loaded.config.models.length} models, ${loaded.config.upstreams.length} upstreams)\n`,
+        `${loaded.file}: valid (${loaded.config.models.length} models, ${loaded.config.upstreams.length} upstreams${warnings.length ? `; ${warnings.length} warnings` : ''})\n`,
       );
       return;
     }
@@ -150,6 +158,10 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
             createdAtMs: systemClock.now(),
             revokedAtMs: null,
           });
+          await auditor(store, systemClock, cliActor()).record('key.create', id, {
+            tenant: values.tenant,
+            models,
+          });
           process.stdout.write(
             `${JSON.stringify({ id, tenant: values.tenant, models, key })}\nStore the key now: Entente keeps only its hash. A running gateway picks it up within 5 s.\n`,
           );
@@ -163,6 +175,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           if (!positionals[0]) fail('usage: entente keys revoke KEY_ID');
           const ok = await store.revokeApiKey(positionals[0], systemClock.now());
           if (!ok) fail(`no active key with id '${positionals[0]}'`, 1);
+          await auditor(store, systemClock, cliActor()).record('key.revoke', positionals[0], {});
           process.stdout.write(`revoked ${positionals[0]}\n`);
         } else {
           fail(`unknown command 'keys ${sub ?? ''}'. Try: entente help`);
@@ -177,6 +190,8 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
     case 'route':
     case 'ledger':
     case 'revenue-share':
+    case 'prices':
+    case 'audit':
     case 'usage': {
       const rest2 = argv.slice(2);
       const i = rest2.indexOf('--config');
@@ -189,6 +204,8 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
         ledger: ledgerCommand,
         'revenue-share': revenueShareCommand,
         usage: usageCommand,
+        prices: pricesCommand,
+        audit: auditCommand,
       }[cmd];
       await run(sub, args, cfg, fail);
       return;

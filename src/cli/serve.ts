@@ -1,18 +1,20 @@
 // `entente serve`: load and validate the config, start the simulators it names, open the
 // store, seed the configured keys, serve; on SIGTERM/SIGINT drain and flush, then exit.
 
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Agreement, loadAgreement } from '../agreements/index.js';
+import type { Agreement } from '../agreements/index.js';
+import { recordFile } from '../audit/index.js';
 import { type Clock, systemClock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { type ConfigOverrides, loadConfig } from '../config/index.js';
 import { EntenteError } from '../errors/index.js';
-import { capCurrencyProblems, loadPriceBooks } from '../ledger/index.js';
 import { bufferedStdout, createLogger } from '../observability/index.js';
 import { appendRolloutEvent } from '../rollout/index.js';
 import { createGateway } from '../server/index.js';
 import { openStore, type Store } from '../store/index.js';
 import type { CliHooks, RunningSimulator } from './hooks.js';
+import { preflight } from './preflight.js';
 
 /** Config keys are inserted once; a key revoked through the CLI stays revoked across restarts. */
 export async function seedKeys(store: Store, config: Config, clock: Clock = systemClock): Promise<void> {
@@ -41,7 +43,13 @@ export async function seedRollout(
 ): Promise<void> {
   if ((await store.listRolloutEvents()).length > 0) return;
   for (const e of config.agreement?.seedRollout ?? []) {
-    const r = await appendRolloutEvent(store, agreement, { kind: 'stage', ...e, atMs: clock.now() });
+    const ownerOf = (m: string) => config.models.find((x) => x.name === m)?.ownedBy;
+    const r = await appendRolloutEvent(
+      store,
+      agreement,
+      { kind: 'stage', ...e, atMs: clock.now() },
+      { ownerOf },
+    );
     if (!r.ok)
       throw new EntenteError(
         'seed_rollout_refused',
@@ -56,20 +64,10 @@ export async function serve(
   hooks: CliHooks = {},
 ): Promise<void> {
   const log = createLogger((process.env.ENTENTE_LOG_LEVEL as 'info' | undefined) ?? 'info', bufferedStdout());
-  const { config, file, dataDir, agreementFile, priceBooksFile } = loadConfig(
-    configFile,
-    process.env,
-    overrides,
-  );
-  const priceBooks = priceBooksFile ? loadPriceBooks(priceBooksFile) : null;
-  if (priceBooks && agreementFile) {
-    const problems = capCurrencyProblems(loadAgreement(agreementFile), priceBooks);
-    if (problems.length > 0)
-      throw new EntenteError(
-        'price_books_disagree',
-        `the agreement and the price books disagree:\n  ${problems.join('\n  ')}`,
-      );
-  }
+  const loaded = loadConfig(configFile, process.env, overrides);
+  const { config, file, dataDir, agreementFile, priceBooksFile } = loaded;
+  const { agreement, priceBooks, warnings } = preflight(loaded, systemClock.now());
+  for (const w of warnings) log.warn('catalog model without a price', { warning: w });
   const simUrls = new Map<string, string>();
   const sims: RunningSimulator[] = [];
   if (config.simulators.length > 0) {
@@ -95,7 +93,9 @@ export async function serve(
   }
   const store = await openStore(dataDir);
   await seedKeys(store, config);
-  if (agreementFile) await seedRollout(store, config, loadAgreement(agreementFile));
+  if (agreement) await seedRollout(store, config, agreement);
+  if (priceBooksFile)
+    await recordFile(store, systemClock, 'prices', priceBooksFile, readFileSync(priceBooksFile, 'utf8'));
   const gateway = await createGateway({
     config,
     store,

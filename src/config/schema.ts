@@ -128,6 +128,11 @@ export const tenantSchema = z.strictObject({
   name: z.string().min(1).optional(),
   /** The agreement party this tenant's traffic is licensed as; unset = first-party, not licence-gated. */
   licensee: id.optional(),
+  /**
+   * The party whose revenue this tenant's usage is (revenue bases filter on it); unset =
+   * ledger.owner.
+   */
+  seller: id.optional(),
   keys: z.array(keySchema).default([]),
 });
 
@@ -163,7 +168,7 @@ export const agreementRefSchema = z.strictObject({
 export const ledgerSchema = z.strictObject({
   /** The price-book file; a relative path resolves against the config file's folder. */
   priceBooks: z.string().min(1),
-  /** The party whose revenue the usage is (the model owner; the revenue share's payer). */
+  /** The party whose revenue usage is, for tenants that name no seller of their own. */
   owner: id,
   /** A model with no price: `refuse` it at request time, or serve it and `flag` the usage. */
   unpriced: z.enum(['refuse', 'flag']).default('refuse'),

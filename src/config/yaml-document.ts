@@ -13,7 +13,7 @@ export interface ConfigProblem {
   readonly column: number;
   readonly path: string;
   readonly message: string;
-  /** A stable code for semantic errors (agreement validation); absent for shape errors. */
+  /** A stable code (docs/errors.md lists the agreement's); absent for YAML syntax errors. */
   readonly code?: string;
 }
 
@@ -79,8 +79,23 @@ export function parseYaml(text: string, file: string): YamlSource {
   };
 }
 
+/**
+ * zod's issues as located problems, each with a stable code: the one a custom check names
+ * (`params.code`), else one for the kind of issue.
+ */
 export function zodProblems(source: YamlSource, error: z.ZodError): ConfigProblem[] {
-  return error.issues.map((issue) => source.problem(issue.path as (string | number)[], issue.message));
+  return error.issues.map((issue) => {
+    const named = (issue as { params?: { code?: unknown } }).params?.code;
+    const code =
+      typeof named === 'string'
+        ? named
+        : issue.code === 'unrecognized_keys'
+          ? 'unknown_field'
+          : issue.code === 'invalid_type'
+            ? 'invalid_type'
+            : 'invalid_value';
+    return source.problem(issue.path as (string | number)[], issue.message, code);
+  });
 }
 
 /** Reads a YAML source file; an unreadable file is a located ConfigError like any other. */

@@ -97,6 +97,13 @@ export const errorCatalogue = {
     retryable: false,
     summary: "The licensee's licence to the model has not started yet.",
   },
+  product_not_licensed: {
+    status: 403,
+    type: 'permission_error',
+    retryable: false,
+    summary:
+      "A products grant of the agreement names this API surface, and none is active for the key's licensee; the message names the grant.",
+  },
   no_agreement_in_force: {
     status: 403,
     type: 'permission_error',
@@ -201,6 +208,13 @@ export const errorCatalogue = {
     retryable: false,
     summary:
       "The upstream refused the request as invalid; its message is passed on. Fix the request, don't retry.",
+  },
+  declaration_exists: {
+    status: 409,
+    type: 'invalid_request_error',
+    retryable: false,
+    summary:
+      'An AGI declaration was already entered; it is entered once, and the audit log shows who entered it.',
   },
   refund_unknown_request: {
     status: 404,

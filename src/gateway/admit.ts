@@ -2,6 +2,7 @@
 // them now: in the catalog, allowed for the key, licensed under the agreement in force, priced.
 // Each refusal is a coded error value; the handler ends the request with it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Surface } from '../agreements/index.js';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import { presentedKey, sendError } from '../http/index.js';
 import { priceOf } from '../ledger/index.js';
@@ -67,8 +68,9 @@ export function admitModel(
   caller: Caller,
   asked: Asked,
   atMs: number,
+  surface: Surface,
 ): Admitted | GatewayError {
-  const model = gw.routes.table.models.get(asked.model);
+  const model = gw.routes.table.entryFor(asked.model, caller.tenantId);
   if (!model)
     return gatewayError(
       'model_not_found',
@@ -83,7 +85,7 @@ export function admitModel(
     });
   // The agreement: a licensee's key reaches only licensed models within the term, decided by
   // the version in force now (precomputed in the route table).
-  const decision = gw.routes.table.licence(gw.licenseeOf.get(caller.tenantId) ?? null, model.name);
+  const decision = gw.routes.table.licence(gw.licenseeOf.get(caller.tenantId) ?? null, model.name, surface);
   if (decision && !decision.allowed)
     return gatewayError(decision.reason, decision.message, { param: 'model' });
   if (model.deployments.length === 0) {

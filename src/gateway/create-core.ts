@@ -8,7 +8,7 @@ import { type Clock, systemClock, type Timer } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { EntenteError } from '../errors/index.js';
 import type { Router } from '../http/index.js';
-import type { LedgerSetup, PriceBooks } from '../ledger/index.js';
+import { type LedgerSetup, ledgerSetupFor, type PriceBooks } from '../ledger/index.js';
 import {
   createGatewayMetrics,
   createOtlpTracer,
@@ -17,6 +17,7 @@ import {
   noopTracer,
   silentLogger,
 } from '../observability/index.js';
+import { declarationsIn, type RolloutEvent } from '../rollout/index.js';
 import { compileCatalog, HealthTracker, LiveRoutes } from '../routing/index.js';
 import { UsageSpool } from '../spool/index.js';
 import type { Store } from '../store/index.js';
@@ -166,11 +167,11 @@ function createHealth(config: Config, metrics: GatewayMetrics, log: Logger): Hea
 /** What the ledger posting needs, when the config has price books (metering on). */
 function ledgerSetup(
   opts: GatewayOptions,
-  routes: { readonly agreement: LedgerSetup['agreement'] },
+  routes: { readonly agreement: LedgerSetup['agreement']; readonly log: readonly RolloutEvent[] },
 ): LedgerSetup | null {
   const books = opts.priceBooks ?? null;
   if (!books) return null;
-  return { priceBooks: books, agreement: routes.agreement, owner: opts.config.ledger?.owner ?? 'operator' };
+  return ledgerSetupFor(opts.config, books, routes.agreement, declarationsIn(routes.log));
 }
 
 function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger): Promise<UsageSpool> {

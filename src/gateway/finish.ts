@@ -64,6 +64,7 @@ function appendUsage(
     region: d?.region ?? null,
     upstreamId: d?.upstreamId ?? null,
     deployment: d?.deployment ?? null,
+    surface: state.surface,
     stream: state.asked?.stream === true,
     status,
     errorCode,

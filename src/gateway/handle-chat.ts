@@ -34,7 +34,7 @@ export function chatHandler(gw: GatewayContext, api: ClientApi) {
     if (!admitLoad(gw, req, res, ex.requestId)) return;
     const caller = authenticate(gw, req, res, ex.requestId);
     if (!caller) return;
-    const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, 'chat');
+    const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, api);
     startRequestSpan(gw, state, req, path);
     const body = await readJsonBody(req, gw.config.server.bodyLimitBytes);
     if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
@@ -44,7 +44,7 @@ export function chatHandler(gw: GatewayContext, api: ClientApi) {
     state.asked = chat;
     state.span.set('gen_ai.request.model', chat.model);
     if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(chat.messages).slice(0, 4096);
-    const admitted = admitModel(gw, caller, chat, state.startedAtMs);
+    const admitted = admitModel(gw, caller, chat, state.startedAtMs, state.surface);
     if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
     const ctx: ResponseContext = {
       model: chat.model,

@@ -38,7 +38,7 @@ export function embeddingsHandler(gw: GatewayContext) {
     const emb = parsed.value;
     state.asked = emb;
     state.span.set('gen_ai.request.model', emb.model);
-    const admitted = admitModel(gw, caller, emb, state.startedAtMs);
+    const admitted = admitModel(gw, caller, emb, state.startedAtMs, state.surface);
     if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
     const ctx: ResponseContext = {
       model: emb.model,

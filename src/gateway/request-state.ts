@@ -37,8 +37,14 @@ export class RequestState {
     /** Wall-clock arrival, from the gateway's clock: prices, licences and ids are decided at it. */
     readonly startedAtMs: number,
     readonly caller: Caller,
-    readonly operation: 'chat' | 'embeddings',
+    /** The API surface the request came in on. */
+    readonly surface: 'chat' | 'responses' | 'embeddings',
   ) {}
+
+  /** The GenAI operation (OpenTelemetry's gen_ai.operation.name): the Responses API is chat. */
+  get operation(): 'chat' | 'embeddings' {
+    return this.surface === 'embeddings' ? 'embeddings' : 'chat';
+  }
 
   overheadUs(now: number): number {
     if (this.firstByteOverheadUs !== null) return this.firstByteOverheadUs;

@@ -1,12 +1,31 @@
 export { assertAccrualWithinCap, assertBalanced, assertRowsBalanced } from './invariants.js';
 export { formatMicros, MICROS, mulRatioFloor, parseMajor } from './money.js';
 export type { AccrualState, Entry, LedgerTx, Outcome, PostingInput, ShareTerm } from './plan-postings.js';
-export { nextPeriod, periodOf, planPostings, postingPeriod, revenuePayloadHash } from './plan-postings.js';
+export {
+  carryKey,
+  nextPeriod,
+  periodOf,
+  planPostings,
+  postingPeriod,
+  revenuePayloadHash,
+  segmentAccrual,
+} from './plan-postings.js';
 export type { LedgerSetup, PostResult } from './post-usage.js';
-export { capCurrencyProblems, postUsage, shareTermsAt } from './post-usage.js';
+export { capCurrencyProblems, ledgerSetupFor, postUsage, sellerOf, shareTermsFor } from './post-usage.js';
 export type { PriceBooks, PriceEntry } from './price-book.js';
-export { loadPriceBooks, parsePriceBooks, priceOf, revenueOf } from './price-book.js';
+export {
+  loadPriceBooks,
+  PICO_PER_MICRO,
+  parsePriceBooks,
+  priceOf,
+  resolvedPrices,
+  revenueOf,
+  revenuePicoOf,
+  unpricedWarnings,
+} from './price-book.js';
 export type { RefundOutcome, RefundRequest } from './refunds.js';
 export { postRefund } from './refunds.js';
+export type { SegmentTotals, ShareTotals } from './share-totals.js';
+export { shareTotals } from './share-totals.js';
 export type { AccountStatement, ShareStatus, Statement } from './statements.js';
 export { balances, buildStatement, revenueShareStatus, statementCsv, statementJson } from './statements.js';

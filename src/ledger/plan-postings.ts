@@ -1,14 +1,19 @@
 // Usage → ledger transactions, as a pure function the stores call inside their own database
 // transaction (with the accrual rows locked). For each usage record: one revenue transaction
 // (idempotent by the request id; the same id with another payload is a conflict), then, for each
-// revenue-share term in force at the revenue's effective date, the accrual computed on cumulative
-// totals:  due = min(cap, floor(rate × Σ revenue)),  accrual = due − accrued.
-// So rounding never drifts, and the cap is never passed, whatever the batching or the order.
+// revenue-share segment that covers it (the share as the version in force at the revenue's
+// effective time states it), the accrual computed on the segment's cumulative totals:
+//   want = floor(rate_s × Σ revenue_s) − accrued_s,   accrual = min(want, cap_s − Σ_all segments accrued)
+// So rounding never drifts, an amendment never re-rates earlier revenue (each segment keeps its own
+// rate), no usage posting is negative, and the cap is total across segments (docs/ledger.md).
+// Revenue is priced exactly in pico-units and booked in micro-units with a carried remainder per
+// tenant and seller, so a million tiny requests book what they cost.
 import { createHash } from 'node:crypto';
 import { EntenteError } from '../errors/index.js';
 import type { UsageRecord } from '../store/index.js';
 import { assertAccrualWithinCap, assertBalanced } from './invariants.js';
 import { mulRatioFloor } from './money.js';
+import { PICO_PER_MICRO } from './price-book.js';
 
 export interface Entry {
   readonly account: string;
@@ -29,28 +34,44 @@ export interface LedgerTx {
 }
 
 export interface ShareTerm {
-  /** `<agreement id>/<revenue share id>`: the accrual state's key. */
+  /** `<agreement id>/<revenue share id>@<version id>`: the segment, the accrual state's key. */
   readonly id: string;
+  /** `<agreement id>/<revenue share id>`: the share, whose accounts the accruals post to. */
+  readonly share: string;
+  /** Every segment key of the share (across versions): the cap is total across them. */
+  readonly segments: readonly string[];
   readonly payer: string;
   readonly payee: string;
   readonly num: bigint;
   readonly den: bigint;
+  /** The cap stated by this segment's version, total across the share's segments. */
   readonly capMicros: bigint | null;
 }
 
 export interface PostingInput {
   readonly usage: UsageRecord;
-  readonly revenueMicros: bigint;
+  /** Exact revenue in pico-units (millionths of a micro-unit). */
+  readonly revenuePico: bigint;
   readonly currency: string;
-  /** The party whose revenue it is (the model owner, the share's payer). */
-  readonly owner: string;
-  /** Revenue-share terms in force at the usage's effective date. */
+  /** The party whose revenue it is (the tenant's party); a share's payer. */
+  readonly seller: string;
+  /** Revenue-share segments whose scope and revenue base cover this usage. */
   readonly terms: readonly ShareTerm[];
 }
 
+/**
+ * A segment's (or a carry's) running totals. Revenue is exact: revenueMicros × 10⁶ + remainderPico
+ * pico-units; for a carry, revenueMicros is what has been booked and the remainder waits.
+ */
 export interface AccrualState {
   readonly revenueMicros: bigint;
   readonly accruedMicros: bigint;
+  readonly remainderPico: bigint;
+}
+
+/** The state key of the sub-micro remainder carried for a tenant's revenue from a seller. */
+export function carryKey(tenantId: string, seller: string, currency: string): string {
+  return `carry:${currency}:${seller}:${tenantId}`;
 }
 
 export type Outcome = 'posted' | 'duplicate' | 'conflict';
@@ -84,8 +105,9 @@ export function revenuePayloadHash(input: PostingInput): string {
     u.tokensInputCached,
     u.tokensOutput,
     u.tokensReasoning,
-    input.revenueMicros,
+    input.revenuePico,
     input.currency,
+    input.seller,
   ].join('|');
   return createHash('sha256').update(canonical).digest('hex');
 }
@@ -116,10 +138,87 @@ function accrualTx(g: AccrualGroup): LedgerTx {
     causeId: `revenue:${first}`,
     currency: g.currency,
     entries: [
-      { account: `revshare-expense:${t.payer}:${t.id}`, amountMicros: g.delta },
-      { account: `revshare-payable:${t.payee}:${t.id}`, amountMicros: -g.delta },
+      { account: `revshare-expense:${t.payer}:${t.share}`, amountMicros: g.delta },
+      { account: `revshare-payable:${t.payee}:${t.share}`, amountMicros: -g.delta },
     ],
   };
+}
+
+const ZERO: AccrualState = { revenueMicros: 0n, accruedMicros: 0n, remainderPico: 0n };
+
+/** Adds exact revenue (pico-units) to a state's running total; returns the new state. */
+function addRevenue(s: AccrualState, pico: bigint): AccrualState {
+  const r = s.remainderPico + pico;
+  return {
+    revenueMicros: s.revenueMicros + r / PICO_PER_MICRO,
+    accruedMicros: s.accruedMicros,
+    remainderPico: r % PICO_PER_MICRO,
+  };
+}
+
+/** Σ accrued over a share's segments. */
+function shareTotal(states: ReadonlyMap<string, AccrualState>, t: ShareTerm): bigint {
+  let total = 0n;
+  for (const k of t.segments) total += states.get(k)?.accruedMicros ?? 0n;
+  return total;
+}
+
+/**
+ * One segment's accrual for new revenue (pico-units, exact): what its rate makes due on its own
+ * cumulative exact revenue, floored once to the micro-unit, limited by what its cap leaves of the
+ * share's total. Never negative.
+ */
+export function segmentAccrual(
+  states: Map<string, AccrualState>,
+  t: ShareTerm,
+  revenuePico: bigint,
+  requestId: string,
+): bigint {
+  const s = states.get(t.id) ?? ZERO;
+  const n = addRevenue(s, revenuePico);
+  const exact = n.revenueMicros * PICO_PER_MICRO + n.remainderPico;
+  const want = mulRatioFloor(exact, t.num, t.den * PICO_PER_MICRO) - s.accruedMicros;
+  const before = shareTotal(states, t);
+  const room = t.capMicros === null ? want : t.capMicros - before;
+  const delta = want < room ? want : room > 0n ? room : 0n;
+  // Only a refund may lower an accrual; usage never does (the past is fixed).
+  if (delta < 0n)
+    throw new EntenteError(
+      'ledger_invariant_violated',
+      `revenue share ${t.id}: usage ${requestId} would lower the accrual by ${-delta} micro-units`,
+    );
+  states.set(t.id, { ...n, accruedMicros: s.accruedMicros + delta });
+  if (delta > 0n) assertAccrualWithinCap(t.share, before + delta, t.capMicros);
+  return delta;
+}
+
+/**
+ * A segment never holds more than its own cap, nor more than its rate makes due on its revenue
+ * (a state read back corrupted is refused, not carried forward).
+ */
+function assertSegment(t: ShareTerm, s: AccrualState): void {
+  assertAccrualWithinCap(t.id, s.accruedMicros, t.capMicros);
+  const due = mulRatioFloor(
+    s.revenueMicros * PICO_PER_MICRO + s.remainderPico,
+    t.num,
+    t.den * PICO_PER_MICRO,
+  );
+  if (s.accruedMicros > due)
+    throw new EntenteError(
+      'ledger_invariant_violated',
+      `revenue share ${t.id}: accrued ${s.accruedMicros} is above what its rate makes due (${due}) micro-units`,
+    );
+}
+
+/**
+ * Books exact revenue for a tenant and seller: the carried remainder plus this revenue, in whole
+ * micro-units; what is left below one micro-unit waits for the next request.
+ */
+function book(states: Map<string, AccrualState>, key: string, pico: bigint): bigint {
+  const c = states.get(key) ?? ZERO;
+  const n = addRevenue(c, pico);
+  states.set(key, n);
+  return n.revenueMicros - c.revenueMicros;
 }
 
 export function planPostings(
@@ -145,7 +244,8 @@ export function planPostings(
     seen.set(txId, hash);
     outcomes.push('posted');
     const period = postingPeriod(u.startedAtMs, closed);
-    // Always written, with no entries when the revenue is zero, so that a retry is recognised.
+    const booked = book(next, carryKey(u.tenantId, input.seller, input.currency), input.revenuePico);
+    // Always written, with no entries when nothing is booked, so that a retry is recognised.
     txs.push({
       txId,
       code: 'revenue',
@@ -155,30 +255,19 @@ export function planPostings(
       causeId: u.requestId,
       currency: input.currency,
       entries:
-        input.revenueMicros === 0n
+        booked === 0n
           ? []
           : [
-              { account: `receivable:${u.tenantId}`, amountMicros: input.revenueMicros },
-              { account: `revenue:${input.owner}`, amountMicros: -input.revenueMicros },
+              { account: `receivable:${u.tenantId}`, amountMicros: booked },
+              { account: `revenue:${input.seller}`, amountMicros: -booked },
             ],
     });
     for (const t of input.terms) {
-      const s = next.get(t.id) ?? { revenueMicros: 0n, accruedMicros: 0n };
-      const revenue = s.revenueMicros + input.revenueMicros;
-      const uncapped = mulRatioFloor(revenue, t.num, t.den);
-      const due = t.capMicros !== null && uncapped > t.capMicros ? t.capMicros : uncapped;
-      const delta = due - s.accruedMicros;
-      // Only a refund may lower an accrual; usage never does (the past is fixed).
-      if (delta < 0n)
-        throw new EntenteError(
-          'ledger_invariant_violated',
-          `revenue share ${t.id}: usage ${u.requestId} would lower the accrual by ${-delta} micro-units`,
-        );
-      next.set(t.id, { revenueMicros: revenue, accruedMicros: due });
+      const delta = segmentAccrual(next, t, input.revenuePico, u.requestId);
       if (delta === 0n) continue;
-      // One accrual transaction per term, period and currency per batch: the sum of the records'
-      // deltas, each computed on the cumulative totals above, so the figure is the same as one
-      // transaction per record would give, in a sixth of the rows.
+      // One accrual transaction per segment, period and currency per batch: the sum of the
+      // records' deltas, each computed on the cumulative totals above, so the figure is the same
+      // as one transaction per record would give, in a sixth of the rows.
       const key = `${t.id}\u0000${period}\u0000${input.currency}`;
       const g = accruals.get(key);
       if (g) {
@@ -199,7 +288,6 @@ export function planPostings(
   for (const g of accruals.values()) txs.push(accrualTx(g));
   // Checked before the store commits: a broken plan throws and nothing is written.
   assertBalanced(txs);
-  const caps = new Map(inputs.flatMap((i) => i.terms.map((t) => [t.id, t.capMicros] as const)));
-  for (const [id, s] of next) if (caps.has(id)) assertAccrualWithinCap(id, s.accruedMicros, caps.get(id)!);
+  for (const input of inputs) for (const t of input.terms) assertSegment(t, next.get(t.id) ?? ZERO);
   return { txs, states: next, outcomes };
 }

@@ -1,8 +1,19 @@
 // Usage records → the ledger: price each record by the book in force at its effective date, find
-// the revenue-share terms in force then, and post it all in one store transaction. With
-// `storeRecords` the records themselves are stored in that same transaction (the spool writer's
-// path): one unit of work stores, prices and posts a batch.
-import { type Agreement, versionAsOf } from '../agreements/index.js';
+// the revenue-share segments that cover it (scope, carve-outs and revenue base, under the version
+// in force then), and post it all in one store transaction. With `storeRecords` the records
+// themselves are stored in that same transaction (the spool writer's path): one unit of work
+// stores, prices and posts a batch.
+import {
+  type Agreement,
+  type AgreementVersion,
+  baseMatches,
+  type Declaration,
+  exemptionFor,
+  inScope,
+  type Surface,
+  versionAsOf,
+} from '../agreements/index.js';
+import type { Config } from '../config/index.js';
 import {
   type Store,
   USAGE_CONFLICT,
@@ -10,14 +21,20 @@ import {
   USAGE_UNPRICED,
   type UsageRecord,
 } from '../store/index.js';
-import { type PostingInput, planPostings, type ShareTerm } from './plan-postings.js';
-import { type PriceBooks, priceOf, revenueOf } from './price-book.js';
+import { carryKey, type PostingInput, planPostings, type ShareTerm } from './plan-postings.js';
+import { type PriceBooks, priceOf, revenuePicoOf } from './price-book.js';
 
 export interface LedgerSetup {
   readonly priceBooks: PriceBooks;
   readonly agreement: Agreement | null;
-  /** The party whose revenue usage is (the model owner). */
+  /** The default seller: the party whose revenue a tenant's usage is when the tenant names none. */
   readonly owner: string;
+  /** Tenant id → the party it buys from (its revenue's seller). */
+  readonly sellers?: Readonly<Record<string, string>>;
+  /** Model name → its owner (the catalog's ownedBy), for scope, carve-outs and revenue bases. */
+  readonly owners?: Readonly<Record<string, string>>;
+  /** Declarations entered so far (an AGI declaration ends milestone-dependent shares). */
+  readonly declarations?: readonly Declaration[];
 }
 
 export interface PostResult {
@@ -27,15 +44,79 @@ export interface PostResult {
   unpriced: number;
 }
 
-/** Revenue-share terms in force at `atMs`: the version valid then, and each share's own term. */
-export function shareTermsAt(agreement: Agreement | null, currency: string, atMs: number): ShareTerm[] {
-  const v = agreement ? versionAsOf(agreement, atMs) : null;
-  if (!agreement || !v) return [];
+/** The ledger's view of a configuration: who sells to each tenant, who owns each model. */
+export function ledgerSetupFor(
+  config: Config,
+  priceBooks: PriceBooks,
+  agreement: Agreement | null,
+  declarations: readonly Declaration[],
+): LedgerSetup {
+  return {
+    priceBooks,
+    agreement,
+    owner: config.ledger?.owner ?? 'operator',
+    sellers: Object.fromEntries(config.tenants.flatMap((t) => (t.seller ? [[t.id, t.seller]] : []))),
+    owners: Object.fromEntries(config.models.map((m) => [m.name, m.ownedBy])),
+    declarations,
+  };
+}
+
+export function sellerOf(setup: LedgerSetup, tenantId: string): string {
+  return setup.sellers?.[tenantId] ?? setup.owner;
+}
+
+/** The segment keys of every share id, across the versions that state it. */
+const segmentsCache = new WeakMap<Agreement, Map<string, string[]>>();
+function segmentsOf(a: Agreement, shareId: string): readonly string[] {
+  let m = segmentsCache.get(a);
+  if (!m) {
+    m = new Map();
+    for (const v of a.versions)
+      for (const r of v.terms.revenueShares) {
+        const list = m.get(r.id) ?? [];
+        list.push(`${a.id}/${r.id}@${v.id}`);
+        m.set(r.id, list);
+      }
+    segmentsCache.set(a, m);
+  }
+  return m.get(shareId) ?? [];
+}
+
+/** Whether an AGI declaration entered at or before `atMs` ends a milestone-dependent share. */
+function endedByMilestone(setup: LedgerSetup, atMs: number): boolean {
+  return (setup.declarations ?? []).some((d) => d.kind === 'agi-verified' && d.atMs <= atMs);
+}
+
+/**
+ * The revenue-share segments that cover one usage record: under the version in force at its
+ * effective time, each share whose term covers it, whose revenue base matches the sale, for a
+ * model in the agreement's scope and not carved out of the revenue share.
+ */
+export function shareTermsFor(setup: LedgerSetup, u: UsageRecord, currency: string): ShareTerm[] {
+  const a = setup.agreement;
+  const atMs = u.startedAtMs;
+  const v: AgreementVersion | null = a ? versionAsOf(a, atMs) : null;
+  if (!a || !v || v.terms.revenueShares.length === 0) return [];
+  const model = { name: u.model, ownedBy: setup.owners?.[u.model] ?? '' };
+  if (!inScope(a, v, model)) return [];
+  if (exemptionFor(v, model, u.tenantId, 'revenue-share')) return [];
+  const sale = {
+    seller: sellerOf(setup, u.tenantId),
+    tenantId: u.tenantId,
+    model: u.model,
+    ownedBy: model.ownedBy,
+    cloud: u.cloud,
+    surface: (u.surface ?? 'chat') as Surface,
+  };
   return v.terms.revenueShares
     .filter((r) => r.term.from <= atMs && atMs < (r.term.to ?? Number.POSITIVE_INFINITY))
     .filter((r) => !r.cap || r.cap.currency === currency)
+    .filter((r) => r.milestoneIndependent || !endedByMilestone(setup, atMs))
+    .filter((r) => baseMatches(r.revenueBase, sale))
     .map((r) => ({
-      id: `${agreement.id}/${r.id}`,
+      id: `${a.id}/${r.id}@${v.id}`,
+      share: `${a.id}/${r.id}`,
+      segments: segmentsOf(a, r.id),
       payer: r.payer,
       payee: r.payee,
       num: r.rate.num,
@@ -61,16 +142,26 @@ export async function postUsage(
       unpriced.push(u.requestId);
       continue;
     }
+    const seller = sellerOf(setup, u.tenantId);
     inputs.push({
       usage: u,
-      revenueMicros: price ? revenueOf(price.entry, u) : 0n,
+      revenuePico: price ? revenuePicoOf(price.entry, u) : 0n,
       currency,
-      owner: setup.owner,
-      terms: shareTermsAt(setup.agreement, currency, u.startedAtMs),
+      seller,
+      terms: shareTermsFor(setup, u, currency),
     });
   }
   const txIds = inputs.map((i) => `revenue:${i.usage.requestId}`);
-  const termIds = [...new Set(inputs.flatMap((i) => i.terms.map((t) => t.id)))];
+  // Every state the plan reads, locked: each share's segments (the cap is total across them) and
+  // each tenant's carried remainder.
+  const termIds = [
+    ...new Set(
+      inputs.flatMap((i) => [
+        carryKey(i.usage.tenantId, i.seller, i.currency),
+        ...i.terms.flatMap((t) => t.segments),
+      ]),
+    ),
+  ];
   await store.postLedger(
     txIds,
     termIds,

@@ -1,15 +1,17 @@
 // Refunds: part or all of a request's revenue is given back. The refund posts in the open period,
-// linked to the revenue it reverses; it can never exceed what is left of that revenue. For each
-// revenue-share term that applied to the original revenue, Σ revenue goes down by the refund, and
-// the accrual follows due = min(cap, floor(rate × Σ revenue)) down — except when the term says
-// `refundsAfterCap: ignore` and the cap has been reached, where the accrual stays at the cap.
+// linked to the revenue it reverses; it can never exceed what is left of that revenue as booked.
+// For each revenue-share segment that covered the original revenue, the segment's Σ revenue goes
+// down by the refund, and its accrual follows floor(rate × Σ revenue) down (never up) — except
+// when the share says `refundsAfterCap: ignore` and the cap has been reached, where it stays.
+// A refund is the only posting whose accrual may be negative (docs/ledger.md).
 import { createHash } from 'node:crypto';
-import { type Agreement, versionAsOf } from '../agreements/index.js';
+import type { Agreement } from '../agreements/index.js';
 import type { Store } from '../store/index.js';
 import { assertAccrualWithinCap, assertBalanced } from './invariants.js';
 import { mulRatioFloor } from './money.js';
 import { type LedgerTx, postingPeriod, type ShareTerm } from './plan-postings.js';
-import { type LedgerSetup, shareTermsAt } from './post-usage.js';
+import { type LedgerSetup, sellerOf, shareTermsFor } from './post-usage.js';
+import { PICO_PER_MICRO } from './price-book.js';
 
 export interface RefundRequest {
   /** The caller's id for this refund: a retry with the same id and amount is a no-op. */
@@ -27,13 +29,13 @@ export type RefundOutcome =
       readonly message: string;
     };
 
-function policyOf(agreement: Agreement | null, termId: string, atMs: number): 'reduce-accrual' | 'ignore' {
+/** The segment's own statement of the refund policy (`<agreement>/<share>@<version>`). */
+function policyOf(agreement: Agreement | null, segment: string): 'reduce-accrual' | 'ignore' {
   if (!agreement) return 'reduce-accrual';
-  const v = versionAsOf(agreement, atMs);
-  return (
-    v?.terms.revenueShares.find((r) => `${agreement.id}/${r.id}` === termId)?.refundsAfterCap ??
-    'reduce-accrual'
-  );
+  const at = segment.lastIndexOf('@');
+  const v = agreement.versions.find((x) => x.id === segment.slice(at + 1));
+  const shareId = segment.slice(agreement.id.length + 1, at);
+  return v?.terms.revenueShares.find((r) => r.id === shareId)?.refundsAfterCap ?? 'reduce-accrual';
 }
 
 export async function postRefund(
@@ -51,11 +53,11 @@ export async function postRefund(
   const hash = createHash('sha256')
     .update(`${refund.refundId}|${refund.requestId}|${refund.amountMicros}`)
     .digest('hex');
-  const terms: ShareTerm[] = shareTermsAt(setup.agreement, setup.priceBooks.currency, usage.startedAtMs);
+  const terms: ShareTerm[] = shareTermsFor(setup, usage, setup.priceBooks.currency);
   let outcome: RefundOutcome = { ok: true, duplicate: false, accrualChangeMicros: 0n };
   await store.postLedger(
     [txId],
-    terms.map((t) => t.id),
+    [...new Set(terms.flatMap((t) => t.segments))],
     (view) => {
       const states = new Map(view.states);
       const none = { txs: [], states: new Map(), usageStatus: new Map() };
@@ -92,22 +94,22 @@ export async function postRefund(
           currency: setup.priceBooks.currency,
           entries: [
             { account: `receivable:${usage.tenantId}`, amountMicros: -refund.amountMicros },
-            { account: `revenue:${setup.owner}`, amountMicros: refund.amountMicros },
+            { account: `revenue:${sellerOf(setup, usage.tenantId)}`, amountMicros: refund.amountMicros },
           ],
         },
       ];
       let change = 0n;
       for (const t of terms) {
-        const s = states.get(t.id) ?? { revenueMicros: 0n, accruedMicros: 0n };
+        const s = states.get(t.id) ?? { revenueMicros: 0n, accruedMicros: 0n, remainderPico: 0n };
         const revenue = s.revenueMicros - refund.amountMicros;
-        const uncapped = mulRatioFloor(revenue, t.num, t.den);
-        const due = t.capMicros !== null && uncapped > t.capMicros ? t.capMicros : uncapped;
-        const capReached = t.capMicros !== null && s.accruedMicros === t.capMicros;
-        const accrued =
-          capReached && policyOf(setup.agreement, t.id, usage.startedAtMs) === 'ignore'
-            ? s.accruedMicros
-            : due;
-        states.set(t.id, { revenueMicros: revenue, accruedMicros: accrued });
+        const exact = (revenue < 0n ? 0n : revenue) * PICO_PER_MICRO + s.remainderPico;
+        const due = mulRatioFloor(exact, t.num, t.den * PICO_PER_MICRO);
+        let total = 0n;
+        for (const k of t.segments) total += states.get(k)?.accruedMicros ?? 0n;
+        const capReached = t.capMicros !== null && total >= t.capMicros;
+        const keep = capReached && policyOf(setup.agreement, t.id) === 'ignore';
+        const accrued = keep || due >= s.accruedMicros ? s.accruedMicros : due;
+        states.set(t.id, { revenueMicros: revenue, accruedMicros: accrued, remainderPico: s.remainderPico });
         const delta = accrued - s.accruedMicros;
         change += delta;
         if (delta === 0n) continue;
@@ -120,14 +122,14 @@ export async function postRefund(
           causeId: txId,
           currency: setup.priceBooks.currency,
           entries: [
-            { account: `revshare-expense:${t.payer}:${t.id}`, amountMicros: delta },
-            { account: `revshare-payable:${t.payee}:${t.id}`, amountMicros: -delta },
+            { account: `revshare-expense:${t.payer}:${t.share}`, amountMicros: delta },
+            { account: `revshare-payable:${t.payee}:${t.share}`, amountMicros: -delta },
           ],
         });
       }
       // Checked before the store commits: a broken plan throws and nothing is written.
       assertBalanced(txs);
-      for (const t of terms) assertAccrualWithinCap(t.id, states.get(t.id)?.accruedMicros ?? 0n, t.capMicros);
+      for (const t of terms) assertAccrualWithinCap(t.id, states.get(t.id)?.accruedMicros ?? 0n, null);
       outcome = { ok: true, duplicate: false, accrualChangeMicros: change };
       return { txs, states, usageStatus: new Map() };
     },

@@ -5,6 +5,7 @@ import type { Agreement } from '../agreements/index.js';
 import type { LedgerRow, Store } from '../store/index.js';
 import { assertRowsBalanced } from './invariants.js';
 import { formatMicros } from './money.js';
+import { shareTotals } from './share-totals.js';
 
 export interface AccountStatement {
   readonly account: string;
@@ -125,11 +126,12 @@ export async function revenueShareStatus(
   const states = await store.accrualStates();
   const rows = await store.ledgerRows();
   const since = nowMs - windowDays * 86_400_000;
+  const totals = shareTotals(agreement, states);
   const seen = new Map<string, ShareStatus>();
   for (const v of agreement.versions) {
     for (const r of v.terms.revenueShares) {
       const termId = `${agreement.id}/${r.id}`;
-      const s = states.get(termId) ?? { revenueMicros: 0n, accruedMicros: 0n };
+      const s = totals.get(termId) ?? { revenueMicros: 0n, accruedMicros: 0n };
       const cap = r.cap?.amount ?? null;
       const recent = rows.filter(
         (x) =>

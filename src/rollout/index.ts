@@ -1,6 +1,7 @@
-export type { AppendResult } from './rollout-log.js';
+export type { AppendOptions, AppendResult } from './rollout-log.js';
 export { appendRolloutEvent, newEventSchema, readRolloutLog } from './rollout-log.js';
 export type {
+  DeclarationEvent,
   Gate,
   NewRolloutEvent,
   RolloutEvent,
@@ -9,4 +10,4 @@ export type {
   StageEvent,
   WaiverEvent,
 } from './rollout-rules.js';
-export { checkEvent, gateFor, stages, stagesNow } from './rollout-rules.js';
+export { checkEvent, declarationsIn, gateFor, stages, stagesNow } from './rollout-rules.js';

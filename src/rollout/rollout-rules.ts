@@ -2,7 +2,7 @@
 // order of the log (its sequence numbers), never by wall clocks: a primary GA event recorded
 // later in the log does not open another cloud that promoted earlier, whatever the timestamps
 // say. Only the soak time is measured in time, from the primary GA event's own timestamp.
-import type { CloudTerm } from '../agreements/index.js';
+import type { CloudTerm, Declaration } from '../agreements/index.js';
 
 export const stages = ['planned', 'preview', 'ga', 'retired'] as const;
 export type Stage = (typeof stages)[number];
@@ -31,7 +31,24 @@ export interface WaiverEvent {
   readonly atMs: number;
 }
 
-export type NewRolloutEvent = StageEvent | WaiverEvent;
+/**
+ * A declaration the agreement's conditions wait on: an AGI declaration verified by the expert
+ * panel ends every grant conditioned `until-agi-verified` at its `atMs` (the server's time).
+ */
+export interface DeclarationEvent {
+  readonly kind: 'declaration';
+  readonly declaration: 'agi-verified';
+  /** The verifying panel's record (a document reference). */
+  readonly panelRecordRef: string;
+  readonly atMs: number;
+}
+
+export type NewRolloutEvent = (StageEvent | WaiverEvent | DeclarationEvent) & {
+  /** Imported history only: when the event happened by the record imported; never used by a gate. */
+  readonly occurredAtMs?: number | undefined;
+  /** Imported history only: where it was imported from. */
+  readonly importedFrom?: string | undefined;
+};
 export type RolloutEvent = NewRolloutEvent & { readonly seq: number };
 
 export type Gate =
@@ -58,7 +75,7 @@ export type RolloutRefusal =
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const same = (e: NewRolloutEvent, model: string, version: string) =>
-  e.model === model && e.modelVersion === version;
+  e.kind !== 'declaration' && e.model === model && e.modelVersion === version;
 
 function waiverComplete(w: WaiverEvent, term: CloudTerm): boolean {
   const req = term.firstDeployment?.waiverRequires ?? ['primary-cannot-support', 'partner-declined'];
@@ -161,6 +178,8 @@ export function checkEvent(
   term: CloudTerm,
 ): { code: RolloutRefusal; reason: string } | null {
   if (e.kind !== 'stage' || e.stage !== 'ga') return null;
+  // The soak is measured from the primary GA's atMs, which is always the server's time of
+  // appending (imported history keeps its claimed time in occurredAtMs, which no gate reads).
   // The cloud's own earlier stages (a retirement, say) do not bear on whether it may go GA now.
   const others = log.filter((x) => !(x.kind === 'stage' && x.cloud === e.cloud));
   const gate = gateFor(others, e.model, e.modelVersion, e.cloud, term, e.atMs);
@@ -174,4 +193,11 @@ export function stagesNow(log: readonly RolloutEvent[]): Map<string, RolloutEven
   const out = new Map<string, RolloutEvent & StageEvent>();
   for (const e of log) if (e.kind === 'stage') out.set(`${e.model}@${e.modelVersion}|${e.cloud}`, e);
   return out;
+}
+
+/** The declarations in the log (an AGI declaration, verified), in log order. */
+export function declarationsIn(log: readonly RolloutEvent[]): Declaration[] {
+  return log.flatMap((e) =>
+    e.kind === 'declaration' ? [{ kind: e.declaration, atMs: e.atMs, panelRecordRef: e.panelRecordRef }] : [],
+  );
 }

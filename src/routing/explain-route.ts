@@ -11,6 +11,10 @@ export interface RouteExplanation {
   readonly tableValidUntil: string | null;
   readonly licensee: string | null;
   readonly licence: LicenceDecision | null;
+  /** Whether the agreement governs the model; false = outside its scope, routed by plain policy. */
+  readonly governed: boolean;
+  /** The carve-outs that changed how it routes. */
+  readonly carveOuts: readonly { id: string; exempts: readonly string[] }[];
   /** In preference order (primary cloud first); the weighted draw orders ties per request. */
   readonly eligible: readonly {
     deployment: string;
@@ -23,8 +27,13 @@ export interface RouteExplanation {
   readonly excluded: readonly { deployment: string; cloud: string; code: string; reason: string }[];
 }
 
-export function explainRoute(table: RouteTable, model: string, licensee: string | null): RouteExplanation {
-  const entry = table.models.get(model);
+export function explainRoute(
+  table: RouteTable,
+  model: string,
+  licensee: string | null,
+  tenantId: string | null = null,
+): RouteExplanation {
+  const entry = table.entryFor(model, tenantId);
   const order = entry ? entry.tiers.flat() : [];
   return {
     model,
@@ -34,6 +43,8 @@ export function explainRoute(table: RouteTable, model: string, licensee: string 
     tableValidUntil: Number.isFinite(table.validUntilMs) ? new Date(table.validUntilMs).toISOString() : null,
     licensee,
     licence: table.licence(licensee, model),
+    governed: entry?.governed ?? false,
+    carveOuts: (entry?.carveOuts ?? []).map((c) => ({ id: c.id, exempts: c.exempts })),
     eligible: order.map((d) => ({
       deployment: d.key,
       cloud: d.cloud,
@@ -56,6 +67,9 @@ export function formatExplanation(e: RouteExplanation): string {
   const lines = [
     `model ${e.model} under agreement version ${e.agreementVersion ?? '(none)'}, rollout log #${e.rolloutSeq}${e.tableValidUntil ? `, table valid until ${e.tableValidUntil}` : ''}`,
   ];
+  if (e.agreementVersion && !e.governed)
+    lines.push('  outside the agreement: no licence, first-deployment or revenue-share term applies');
+  for (const c of e.carveOuts) lines.push(`  carve-out ${c.id}: exempt from ${c.exempts.join(', ')}`);
   if (e.licensee) {
     lines.push(
       e.licence?.allowed

@@ -2,9 +2,10 @@
 // assignment when the agreement file changes on disk (validated first: an invalid edit is
 // logged and the old table keeps serving), when the rollout log grows (this node or another),
 // and at the instant a term starts or ends or a soak elapses.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { type Agreement, loadAgreement } from '../agreements/index.js';
+import { recordFile } from '../audit/index.js';
 import type { Clock, Timer } from '../clock/index.js';
 import type { Logger } from '../observability/index.js';
 import { type RolloutEvent, readRolloutLog } from '../rollout/index.js';
@@ -54,8 +55,19 @@ export class LiveRoutes {
 
   /** Loads the agreement (a bad file throws: a gateway does not start on an invalid agreement). */
   static async start(opts: LiveRoutesOptions): Promise<LiveRoutes> {
-    const agreement = opts.agreementFile ? loadAgreement(opts.agreementFile) : null;
+    const agreement = opts.agreementFile ? await LiveRoutes.#load(opts, opts.agreementFile) : null;
     return new LiveRoutes(opts, agreement, await readRolloutLog(opts.store));
+  }
+
+  /**
+   * Loads and checks the agreement against the catalog's clouds; a version that differs from the
+   * last one recorded goes to the audit log, with what changed.
+   */
+  static async #load(opts: LiveRoutesOptions, file: string): Promise<Agreement> {
+    const clouds = new Set([...opts.catalog.values()].flatMap((m) => m.deployments.map((d) => d.cloud)));
+    const agreement = loadAgreement(file, { clouds });
+    await recordFile(opts.store, opts.clock, 'agreement', file, readFileSync(file, 'utf8'));
+    return agreement;
   }
 
   get table(): RouteTable {
@@ -117,7 +129,7 @@ export class LiveRoutes {
         if (mtimeMs !== this.#mtimeMs) {
           this.#mtimeMs = mtimeMs;
           try {
-            this.#agreement = loadAgreement(file);
+            this.#agreement = await LiveRoutes.#load(this.opts, file);
             this.rebuild('agreement file changed');
           } catch (err) {
             this.rejectedEdits++;

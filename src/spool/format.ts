@@ -44,7 +44,16 @@ export function decodeLines(text: string): Decoded {
       continue;
     }
     try {
-      records.push(JSON.parse(json) as UsageRecord);
+      const r = JSON.parse(json) as UsageRecord;
+      // Spools written before records carried their API surface: those were chat or embeddings.
+      records.push(
+        r.surface
+          ? r
+          : {
+              ...r,
+              surface: r.tokensOutput === 0 && r.deployment?.includes('embed') ? 'embeddings' : 'chat',
+            },
+      );
     } catch {
       corrupt++;
     }

@@ -5,7 +5,9 @@ import type { Store, StoreLocation } from './types.js';
 
 export type {
   ApiKeyRecord,
+  AuditEntry,
   LedgerRow,
+  NewAuditEntry,
   PostingPlan,
   PostingView,
   Store,

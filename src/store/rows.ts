@@ -1,7 +1,7 @@
 // Database rows ↔ records, validated with zod on the way in (a row is an edge too).
 // Both stores share the column names, so they share this mapping.
 import { z } from 'zod';
-import type { ApiKeyRecord, LedgerRow, UsageRecord } from './types.js';
+import type { ApiKeyRecord, AuditEntry, LedgerRow, UsageRecord } from './types.js';
 
 const int = z.coerce.number().int();
 
@@ -15,6 +15,7 @@ export const usageColumns = [
   'region',
   'upstream_id',
   'deployment',
+  'surface',
   'stream',
   'status',
   'error_code',
@@ -39,6 +40,7 @@ const usageRow = z.object({
   region: z.string().nullable(),
   upstream_id: z.string().nullable(),
   deployment: z.string().nullable(),
+  surface: z.enum(['chat', 'responses', 'embeddings']),
   stream: z.union([z.boolean(), int]),
   status: int,
   error_code: z.string().nullable(),
@@ -64,6 +66,7 @@ export function usageToRow(r: UsageRecord): unknown[] {
     r.region,
     r.upstreamId,
     r.deployment,
+    r.surface ?? 'chat',
     r.stream ? 1 : 0,
     r.status,
     r.errorCode,
@@ -91,6 +94,7 @@ export function usageFromRow(row: unknown): UsageRecord {
     region: r.region,
     upstreamId: r.upstream_id,
     deployment: r.deployment,
+    surface: r.surface,
     stream: Boolean(r.stream),
     status: r.status,
     errorCode: r.error_code,
@@ -152,5 +156,26 @@ export function keyFromRow(row: unknown): ApiKeyRecord {
     models: z.array(z.string()).parse(JSON.parse(r.models)),
     createdAtMs: r.created_at_ms,
     revokedAtMs: r.revoked_at_ms,
+  };
+}
+
+const auditRow = z.object({
+  seq: int,
+  at_ms: int,
+  actor: z.string(),
+  action: z.string(),
+  subject: z.string(),
+  detail: z.string(),
+});
+
+export function auditFromRow(row: unknown): AuditEntry {
+  const r = auditRow.parse(row);
+  return {
+    seq: r.seq,
+    atMs: r.at_ms,
+    actor: r.actor,
+    action: r.action,
+    subject: r.subject,
+    detail: JSON.parse(r.detail),
   };
 }

@@ -16,6 +16,8 @@ export interface UsageRecord extends TokenUsage {
   readonly region: string | null;
   readonly upstreamId: string | null;
   readonly deployment: string | null;
+  /** The API surface the request came in on (revenue bases and product grants name them). */
+  readonly surface: 'chat' | 'responses' | 'embeddings';
   readonly stream: boolean;
   /** The HTTP status the client received (200 for a stream that later broke). */
   readonly status: number;
@@ -73,6 +75,8 @@ export interface StoredTx {
 export interface StoredAccrual {
   readonly revenueMicros: bigint;
   readonly accruedMicros: bigint;
+  /** Revenue below one micro-unit not yet counted in revenueMicros, in pico-units (0 ≤ r < 10⁶). */
+  readonly remainderPico: bigint;
 }
 export interface LedgerRow {
   readonly txId: string;
@@ -105,6 +109,21 @@ export const USAGE_PENDING = 0;
 export const USAGE_POSTED = 1;
 export const USAGE_UNPRICED = 2;
 export const USAGE_CONFLICT = 3;
+
+/** One change to what governs traffic or money: who, when (server time), what. Never updated. */
+export interface AuditEntry {
+  readonly seq: number;
+  readonly atMs: number;
+  /** `admin:<key id>`, `cli:<os user>`, `file:<path>`, or `gateway` for what a node records itself. */
+  readonly actor: string;
+  /** e.g. rollout.event, rollout.import, declaration.agi, refund, period.close, agreement.changed */
+  readonly action: string;
+  /** What it acted on: a model version, a request id, a period, a file. */
+  readonly subject: string;
+  /** The change itself (the event, the diff), as JSON. */
+  readonly detail: unknown;
+}
+export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
 /** Where a store lives: enough for another thread or process to open its own connection. */
 export type StoreLocation =
@@ -157,5 +176,9 @@ export interface Store {
   closedPeriods(): Promise<Set<string>>;
   /** Closes a period; false if it was closed already. */
   closePeriod(period: string, atMs: number): Promise<boolean>;
+  /** Appends to the audit log (append-only: the store has no update or delete path for it). */
+  appendAudit(entry: NewAuditEntry): Promise<number>;
+  /** Newest first. */
+  listAudit(query?: { limit?: number; action?: string; subject?: string }): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }

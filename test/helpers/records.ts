@@ -12,6 +12,7 @@ export function usageRecord(requestId: string, over: Partial<UsageRecord> = {}):
     region: 'r',
     upstreamId: 'u',
     deployment: 'd',
+    surface: 'chat',
     stream: false,
     status: 200,
     errorCode: null,

@@ -82,10 +82,12 @@ upstreams:
     bodyIdleTimeoutMs: 2000
 models:
   - name: gpt-4o
+    ownedBy: openai
     deployments:
       - { upstream: azure-eastus, deployment: gpt-4o-prod, modelVersion: "2024-11-20" }
       - { upstream: openai, deployment: gpt-4o-2024-11-20, modelVersion: "2024-11-20" }
   - name: gpt-4o-mini
+    ownedBy: openai
     deployments:
       - { upstream: openai, deployment: gpt-4o-mini, modelVersion: "2024-07-18" }
 ${opts.modelsYaml ?? ''}

@@ -2,10 +2,19 @@
 // Usage appends are one multi-row INSERT per batch, idempotent on request_id.
 import pg from 'pg';
 import { systemClock } from '../../clock/index.js';
-import { keyFromRow, ledgerRowFromDb, usageColumns, usageFromRow, usageToRow } from '../rows.js';
+import {
+  auditFromRow,
+  keyFromRow,
+  ledgerRowFromDb,
+  usageColumns,
+  usageFromRow,
+  usageToRow,
+} from '../rows.js';
 import type {
   ApiKeyRecord,
+  AuditEntry,
   LedgerRow,
+  NewAuditEntry,
   PostingPlan,
   PostingView,
   Store,
@@ -79,6 +88,23 @@ const migrations: readonly string[] = [
    CREATE INDEX ledger_entries_account ON ledger_entries (account, period);
    CREATE TABLE accrual_states (term_id TEXT PRIMARY KEY, revenue_micros BIGINT NOT NULL, accrued_micros BIGINT NOT NULL);
    CREATE TABLE ledger_periods (period TEXT PRIMARY KEY, closed_at_ms BIGINT NOT NULL);`,
+  `ALTER TABLE usage_records ADD COLUMN surface TEXT NOT NULL DEFAULT 'chat';
+   ALTER TABLE accrual_states ADD COLUMN remainder_pico BIGINT NOT NULL DEFAULT 0;
+   CREATE TABLE audit_log (
+     seq BIGSERIAL PRIMARY KEY,
+     at_ms BIGINT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     detail TEXT NOT NULL
+   );
+   CREATE INDEX audit_log_subject ON audit_log (subject, seq);
+   CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+   CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+   CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
@@ -304,13 +330,18 @@ export class PostgresStore implements Store {
       const terms = [...new Set(termIds)].sort();
       if (terms.length > 0) {
         await client.query(
-          'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) SELECT unnest($1::text[]), 0, 0 ON CONFLICT (term_id) DO NOTHING',
+          'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros, remainder_pico) SELECT unnest($1::text[]), 0, 0, 0 ON CONFLICT (term_id) DO NOTHING',
           [terms],
         );
       }
       // Row locks in a fixed order: concurrent accruals against one cap run one at a time.
-      const st = await client.query<{ term_id: string; revenue_micros: string; accrued_micros: string }>(
-        'SELECT term_id, revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ANY($1::text[]) ORDER BY term_id FOR UPDATE',
+      const st = await client.query<{
+        term_id: string;
+        revenue_micros: string;
+        accrued_micros: string;
+        remainder_pico: string;
+      }>(
+        'SELECT term_id, revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ANY($1::text[]) ORDER BY term_id FOR UPDATE',
         [terms],
       );
       const ex = await client.query<{ tx_id: string; payload_hash: string }>(
@@ -339,7 +370,11 @@ export class PostgresStore implements Store {
         states: new Map(
           st.rows.map((r) => [
             r.term_id,
-            { revenueMicros: BigInt(r.revenue_micros), accruedMicros: BigInt(r.accrued_micros) },
+            {
+              revenueMicros: BigInt(r.revenue_micros),
+              accruedMicros: BigInt(r.accrued_micros),
+              remainderPico: BigInt(r.remainder_pico),
+            },
           ]),
         ),
         closed: new Set(closed.rows.map((r) => r.period)),
@@ -379,8 +414,8 @@ export class PostgresStore implements Store {
       }
       for (const [id, s] of p.states) {
         await client.query(
-          'UPDATE accrual_states SET revenue_micros = $2, accrued_micros = $3 WHERE term_id = $1',
-          [id, s.revenueMicros.toString(), s.accruedMicros.toString()],
+          'UPDATE accrual_states SET revenue_micros = $2, accrued_micros = $3, remainder_pico = $4 WHERE term_id = $1',
+          [id, s.revenueMicros.toString(), s.accruedMicros.toString(), s.remainderPico.toString()],
         );
       }
       // Records stored in this unit of work get their status on insert; only those that were
@@ -446,11 +481,16 @@ export class PostgresStore implements Store {
       term_id: string;
       revenue_micros: string;
       accrued_micros: string;
-    }>('SELECT term_id, revenue_micros, accrued_micros FROM accrual_states');
+      remainder_pico: string;
+    }>('SELECT term_id, revenue_micros, accrued_micros, remainder_pico FROM accrual_states');
     return new Map(
       rows.map((r) => [
         r.term_id,
-        { revenueMicros: BigInt(r.revenue_micros), accruedMicros: BigInt(r.accrued_micros) },
+        {
+          revenueMicros: BigInt(r.revenue_micros),
+          accruedMicros: BigInt(r.accrued_micros),
+          remainderPico: BigInt(r.remainder_pico),
+        },
       ]),
     );
   }
@@ -477,6 +517,33 @@ export class PostgresStore implements Store {
     } finally {
       client.release();
     }
+  }
+
+  async appendAudit(e: NewAuditEntry): Promise<number> {
+    const { rows } = await this.#pool.query<{ seq: string }>(
+      'INSERT INTO audit_log (at_ms, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5) RETURNING seq',
+      [e.atMs, e.actor, e.action, e.subject, JSON.stringify(e.detail ?? null)],
+    );
+    return Number(rows[0]!.seq);
+  }
+
+  async listAudit(q: { limit?: number; action?: string; subject?: string } = {}): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.action) {
+      args.push(q.action);
+      where.push(`action = $${args.length}`);
+    }
+    if (q.subject) {
+      args.push(q.subject);
+      where.push(`subject = $${args.length}`);
+    }
+    args.push(Math.min(Math.max(q.limit ?? 100, 1), 10_000));
+    const { rows } = await this.#pool.query(
+      `SELECT seq, at_ms, actor, action, subject, detail FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${args.length}`,
+      args,
+    );
+    return rows.map(auditFromRow);
   }
 
   async close(): Promise<void> {

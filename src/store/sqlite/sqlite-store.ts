@@ -5,10 +5,19 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
-import { keyFromRow, ledgerRowFromDb, usageColumns, usageFromRow, usageToRow } from '../rows.js';
+import {
+  auditFromRow,
+  keyFromRow,
+  ledgerRowFromDb,
+  usageColumns,
+  usageFromRow,
+  usageToRow,
+} from '../rows.js';
 import type {
   ApiKeyRecord,
+  AuditEntry,
   LedgerRow,
+  NewAuditEntry,
   PostingPlan,
   PostingView,
   Store,
@@ -82,6 +91,21 @@ const migrations: readonly string[] = [
    CREATE INDEX ledger_entries_account ON ledger_entries (account, period);
    CREATE TABLE accrual_states (term_id TEXT PRIMARY KEY, revenue_micros BIGINT NOT NULL, accrued_micros BIGINT NOT NULL);
    CREATE TABLE ledger_periods (period TEXT PRIMARY KEY, closed_at_ms BIGINT NOT NULL);`,
+  `ALTER TABLE usage_records ADD COLUMN surface TEXT NOT NULL DEFAULT 'chat';
+   ALTER TABLE accrual_states ADD COLUMN remainder_pico BIGINT NOT NULL DEFAULT 0;
+   CREATE TABLE audit_log (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at_ms INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     detail TEXT NOT NULL
+   );
+   CREATE INDEX audit_log_subject ON audit_log (subject, seq);
+   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
 ];
 
 export class SqliteStore implements Store {
@@ -232,7 +256,9 @@ export class SqliteStore implements Store {
         'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id IN (SELECT value FROM json_each(?))',
       ),
       state: db
-        .prepare('SELECT revenue_micros, accrued_micros FROM accrual_states WHERE term_id = ?')
+        .prepare(
+          'SELECT revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ?',
+        )
         .safeIntegers(true),
       totals: db
         .prepare(
@@ -249,7 +275,7 @@ export class SqliteStore implements Store {
         'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES (?, ?, ?, ?, ?)',
       ),
       upState: db.prepare(
-        'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros) VALUES (?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros',
+        'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros, remainder_pico) VALUES (?, ?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros, remainder_pico = excluded.remainder_pico',
       ),
       mark: db.prepare(
         'UPDATE usage_records SET ledger_status = ? WHERE request_id IN (SELECT value FROM json_each(?)) AND ledger_status = 0',
@@ -275,8 +301,15 @@ export class SqliteStore implements Store {
       const existing = new Map(found.map((r) => [r.tx_id, r.payload_hash]));
       const states = new Map<string, StoredAccrual>();
       for (const id of termIds) {
-        const r = st.state.get(id) as { revenue_micros: bigint; accrued_micros: bigint } | undefined;
-        if (r) states.set(id, { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros });
+        const r = st.state.get(id) as
+          | { revenue_micros: bigint; accrued_micros: bigint; remainder_pico: bigint }
+          | undefined;
+        if (r)
+          states.set(id, {
+            revenueMicros: r.revenue_micros,
+            accruedMicros: r.accrued_micros,
+            remainderPico: r.remainder_pico,
+          });
       }
       const receivableTotals = new Map<string, bigint>();
       if (totalsFor.length > 0) {
@@ -301,7 +334,7 @@ export class SqliteStore implements Store {
           st.insEntry.run(tx.txId, i, e.account, e.amountMicros, tx.period);
         }
       }
-      for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros);
+      for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros, s.remainderPico);
       // Records stored in this unit of work get their status on insert; only those that were
       // already stored (a retry, a recovery) need the marking pass below.
       const marks = new Map(p.usageStatus);
@@ -368,11 +401,14 @@ export class SqliteStore implements Store {
 
   async accrualStates(): Promise<Map<string, StoredAccrual>> {
     const rows = this.#db
-      .prepare('SELECT term_id, revenue_micros, accrued_micros FROM accrual_states')
+      .prepare('SELECT term_id, revenue_micros, accrued_micros, remainder_pico FROM accrual_states')
       .safeIntegers(true)
-      .all() as { term_id: string; revenue_micros: bigint; accrued_micros: bigint }[];
+      .all() as { term_id: string; revenue_micros: bigint; accrued_micros: bigint; remainder_pico: bigint }[];
     return new Map(
-      rows.map((r) => [r.term_id, { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros }]),
+      rows.map((r) => [
+        r.term_id,
+        { revenueMicros: r.revenue_micros, accruedMicros: r.accrued_micros, remainderPico: r.remainder_pico },
+      ]),
     );
   }
 
@@ -400,6 +436,33 @@ export class SqliteStore implements Store {
             .run(period, atMs).changes > 0,
       )
       .immediate();
+  }
+
+  async appendAudit(e: NewAuditEntry): Promise<number> {
+    const info = this.#db
+      .prepare('INSERT INTO audit_log (at_ms, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)')
+      .run(e.atMs, e.actor, e.action, e.subject, JSON.stringify(e.detail ?? null));
+    return Number(info.lastInsertRowid);
+  }
+
+  async listAudit(q: { limit?: number; action?: string; subject?: string } = {}): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.action) {
+      where.push('action = ?');
+      args.push(q.action);
+    }
+    if (q.subject) {
+      where.push('subject = ?');
+      args.push(q.subject);
+    }
+    args.push(Math.min(Math.max(q.limit ?? 100, 1), 10_000));
+    const rows = this.#db
+      .prepare(
+        `SELECT seq, at_ms, actor, action, subject, detail FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(...args);
+    return rows.map(auditFromRow);
   }
 
   async close(): Promise<void> {
