@@ -95,6 +95,11 @@ describe('the agreement decides live traffic', () => {
         '    deployments:',
         '      - { upstream: azure-eastus, deployment: gpt-5-mini, modelVersion: "m1" }',
         '      - { upstream: openai, deployment: gpt-5-mini-m1, modelVersion: "m1" }',
+        '  - name: gpt-5-nano',
+        '    ownedBy: openai',
+        '    deployments:',
+        '      - { upstream: azure-eastus, deployment: gpt-5-nano, modelVersion: "n1" }',
+        '      - { upstream: openai, deployment: gpt-5-nano-n1, modelVersion: "n1" }',
       ].join('\n'),
       beforeStart: async (store) => {
         for (const model of [
@@ -299,5 +304,113 @@ describe('the agreement decides live traffic', () => {
     assert.equal(body.problems[0]?.code, 'rate_out_of_range');
     assert.equal(body.problems[0]?.file, 'proposed.yaml');
     assert.ok(body.problems[0]!.line > 1);
+  });
+
+  test('rollout events are dated by the server; past events are imported, audited, and cannot skip the soak', async () => {
+    const backdated = await admin('POST', '/v1/entente/rollout/events', {
+      kind: 'stage',
+      model: 'gpt-5-nano',
+      modelVersion: 'n1',
+      cloud: 'azure',
+      stage: 'ga',
+      atMs: clock.now() - 86_400_000,
+    });
+    assert.equal(backdated.status, 400);
+    assert.equal(backdated.json.error?.code, 'invalid_request');
+    assert.match(backdated.json.error?.message ?? '', /atMs is set by the server.*rollout\/import/);
+
+    // A 24 h soak; a primary GA "from two days ago" imported now still waits the full soak.
+    const good = readFileSync(agreementFile, 'utf8');
+    writeFileSync(
+      agreementFile,
+      good.replace('minSoakHours: 0               # ILLUSTRATIVE', 'minSoakHours: 24'),
+    );
+    await eventually(async () => {
+      const a = await admin('GET', '/v1/entente/agreement');
+      const term = (a.json.inForce as { terms: { cloud: { firstDeployment: { minSoakHours: number } } } })
+        .terms;
+      assert.equal(term.cloud.firstDeployment.minSoakHours, 24);
+    });
+    const occurredAt = new Date(clock.now() - 2 * 86_400_000).toISOString();
+    const future = await admin('POST', '/v1/entente/rollout/import', {
+      source: 'legacy-tracker',
+      events: [
+        {
+          kind: 'stage',
+          model: 'gpt-5-nano',
+          modelVersion: 'n1',
+          cloud: 'azure',
+          stage: 'ga',
+          occurredAt: '2099-01-01T00:00:00Z',
+        },
+      ],
+    });
+    assert.equal(future.status, 400, 'an event from the future is not history');
+    const imported = await admin('POST', '/v1/entente/rollout/import', {
+      source: 'legacy-tracker',
+      events: [
+        {
+          kind: 'stage',
+          model: 'gpt-5-nano',
+          modelVersion: 'n1',
+          cloud: 'azure',
+          region: 'eastus',
+          stage: 'ga',
+          occurredAt,
+        },
+      ],
+    });
+    assert.equal(imported.status, 201);
+    const log = (await admin('GET', '/v1/entente/rollout')).json.events as {
+      model?: string;
+      atMs: number;
+      occurredAtMs?: number;
+      importedFrom?: string;
+    }[];
+    const e = log.find((x) => x.model === 'gpt-5-nano')!;
+    assert.equal(e.atMs, clock.now(), 'dated by the server');
+    assert.equal(e.occurredAtMs, Date.parse(occurredAt));
+    assert.equal(e.importedFrom, 'legacy-tracker');
+    const route = await admin('GET', '/v1/entente/route?model=gpt-5-nano');
+    assert.deepEqual(
+      (route.json.excluded as { code: string }[]).map((x) => x.code),
+      ['soak_not_elapsed'],
+      'the soak counts from the import, not from the claimed time',
+    );
+    const audit = await admin('GET', '/v1/entente/audit?action=rollout.import');
+    const entry = (audit.json.entries as { actor: string; subject: string; atMs: number }[])[0]!;
+    assert.equal(entry.subject, 'gpt-5-nano@n1');
+    assert.equal(entry.actor, `admin:${sha(ADMIN_KEY).slice(0, 12)}`);
+    assert.equal(entry.atMs, clock.now());
+    writeFileSync(agreementFile, good);
+    await eventually(async () => {
+      const r = await admin('GET', '/v1/entente/route?model=gpt-5-nano');
+      assert.equal((r.json.excluded as unknown[]).length, 0);
+    });
+  });
+
+  test('an AGI declaration is entered once, with the panel’s record, admin-only and audited', async () => {
+    const noRecord = await admin('POST', '/v1/entente/declarations', { declaration: 'agi-verified' });
+    assert.equal(noRecord.status, 400);
+    const tenant = await fetch(`${stack.url}/v1/entente/declarations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ declaration: 'agi-verified', panelRecordRef: 'x' }),
+    });
+    assert.equal(tenant.status, 401);
+    const first = await admin('POST', '/v1/entente/declarations', {
+      declaration: 'agi-verified',
+      panelRecordRef: 'expert-panel/2026-11-01',
+    });
+    assert.equal(first.status, 201);
+    assert.equal(first.json.atMs, clock.now());
+    const again = await admin('POST', '/v1/entente/declarations', {
+      declaration: 'agi-verified',
+      panelRecordRef: 'expert-panel/2026-11-02',
+    });
+    assert.equal(again.status, 409);
+    assert.equal(again.json.error?.code, 'declaration_exists');
+    const audit = await admin('GET', '/v1/entente/audit?action=declaration.agi');
+    assert.equal((audit.json.entries as unknown[]).length, 1);
   });
 });

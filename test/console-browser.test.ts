@@ -180,14 +180,36 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     assert.equal(await page.locator('table[data-testid="diff-table"] tbody tr').count(), d.changes.length);
     assert.ok(d.changes.some((c) => c.path === 'cloud.exclusive'));
     await page.fill('[data-testid="diff-table-filter"]', 'exclusivity');
+    // The filter searches every column: the term, what it was and what it is.
     assert.equal(
       await page.locator('table[data-testid="diff-table"] tbody tr').count(),
-      d.changes.filter((c) => c.path.includes('exclusivity')).length,
+      (d.changes as { path: string; kind: string; before?: string; after?: string }[]).filter((c) =>
+        [c.kind, c.path, c.before ?? '', c.after ?? ''].some((x) => x.toLowerCase().includes('exclusivity')),
+      ).length,
+    );
+    // Scope, carve-outs and revenue bases as the version in force states them.
+    assert.match(await text('scope'), /governs models owned by openai/);
+    assert.equal(await page.locator('table[data-testid="carve-outs"] tbody tr').count(), 2);
+    assert.match(
+      (await page.locator('table[data-testid="revenue-shares"] tbody tr').first().textContent()) ?? '',
+      /openai's revenue from models owned by openai on any cloud/,
     );
     const soonRows = page.locator('table[data-testid="licences"] tbody tr.soon');
     assert.equal(await soonRows.count(), 1);
     assert.match((await soonRows.first().textContent()) ?? '', /ms-research-ip.*ends soon/);
     await shot('agreement');
+  });
+
+  test('audit: every recorded change, newest first, as the API lists it', async () => {
+    await open('audit');
+    const a = (await admin('/v1/entente/audit?limit=500')) as { entries: { action: string }[] };
+    assert.ok(a.entries.length > 0, 'the agreement and price files were recorded at start');
+    assert.equal(await page.locator('table[data-testid="audit"] tbody tr').count(), a.entries.length);
+    assert.match(
+      (await page.locator('table[data-testid="audit"] tbody tr').first().textContent()) ?? '',
+      new RegExp(a.entries[0]!.action.replace('.', '\\.')),
+    );
+    await shot('audit');
   });
 
   test('rollout: every model version × cloud with its verdict', async () => {

@@ -367,6 +367,17 @@ function rolloutLog(c: AdminContext, _req: IncomingMessage, res: ServerResponse,
   send(res, 200, { events: c.routes.log }, ex.requestId);
 }
 
+/** A rollout event the schema refused: its first issue, named by its path. */
+function badEvent(
+  res: ServerResponse,
+  ex: Exchange,
+  error: { issues: readonly { path: PropertyKey[]; message: string }[] },
+) {
+  const issue = error.issues[0]!;
+  const at = issue.path.map(String).join('.');
+  badQuery(res, ex, `${at}: ${issue.message}`, at);
+}
+
 function audit(c: AdminContext) {
   return auditor(c.store, c.clock, adminActor(c.config.server.adminKeySha256));
 }
@@ -408,10 +419,7 @@ async function rolloutEvent(c: AdminContext, req: IncomingMessage, res: ServerRe
   if ((body.value as { kind?: unknown } | null)?.kind === 'declaration')
     return badQuery(res, ex, 'Declarations are entered with POST /v1/entente/declarations.', 'kind');
   const parsed = newEventSchema.safeParse({ ...(body.value as object), atMs: c.clock.now() });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return badQuery(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
-  }
+  if (!parsed.success) return badEvent(res, ex, parsed.error);
   const r = await appendAudited(c, parsed.data, 'rollout.event');
   if (!r.ok)
     return sendError(res, gatewayError(r.code as ErrorCode, r.reason, { status: 409 }), ex.requestId);
@@ -491,10 +499,7 @@ async function declaration(c: AdminContext, req: IncomingMessage, res: ServerRes
     panelRecordRef,
     atMs: c.clock.now(),
   });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return badQuery(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
-  }
+  if (!parsed.success) return badEvent(res, ex, parsed.error);
   const r = await appendAudited(c, parsed.data, 'declaration.agi');
   if (!r.ok)
     return sendError(res, gatewayError(r.code as ErrorCode, r.reason, { status: 409 }), ex.requestId);

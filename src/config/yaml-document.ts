@@ -85,17 +85,31 @@ export function parseYaml(text: string, file: string): YamlSource {
  */
 export function zodProblems(source: YamlSource, error: z.ZodError): ConfigProblem[] {
   return error.issues.map((issue) => {
+    const path = issue.path as (string | number)[];
     const named = (issue as { params?: { code?: unknown } }).params?.code;
-    const code =
-      typeof named === 'string'
-        ? named
-        : issue.code === 'unrecognized_keys'
-          ? 'unknown_field'
-          : issue.code === 'invalid_type'
-            ? 'invalid_type'
-            : 'invalid_value';
-    return source.problem(issue.path as (string | number)[], issue.message, code);
+    if (typeof named === 'string') return source.problem(path, issue.message, named);
+    if (issue.code === 'unrecognized_keys') return source.problem(path, issue.message, 'unknown_field');
+    // A field that is not there at all says so, whatever type it should have had.
+    if (
+      (issue.code === 'invalid_type' || issue.code === 'invalid_union') &&
+      valueAt(source.value, path) === undefined
+    )
+      return source.problem(path, `${String(path.at(-1) ?? 'a value')} is required`, 'missing_field');
+    return source.problem(
+      path,
+      issue.message,
+      issue.code === 'invalid_type' ? 'invalid_type' : 'invalid_value',
+    );
   });
+}
+
+function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
+  let v = root;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return v;
 }
 
 /** Reads a YAML source file; an unreadable file is a located ConfigError like any other. */

@@ -117,14 +117,19 @@ function compileEntry(
     for (const d of live) eligible.push({ deployment: d, reason: why });
     return entry(model, eligible, excluded, false, []);
   }
+  // A carve-out that opened a cloud is the reason it may serve, not the rule it lifted.
   const carved =
     carveOuts.length > 0
-      ? `carve-out ${carveOuts.map((c) => `${c.id} (exempt from ${c.exempts.join(', ')})`).join(', ')}: `
-      : '';
+      ? `carve-out ${carveOuts.map((c) => `${c.id} (exempt from ${c.exempts.join(', ')})`).join(', ')}: may serve at once`
+      : null;
   for (const d of live) {
     const events = input.byVersion.get(`${model.name}@${d.modelVersion}`) ?? [];
     const gate = gateFor(events, model.name, d.modelVersion, d.cloud, term, input.nowMs);
-    if (gate.open) eligible.push({ deployment: d, reason: `${carved}${gate.reason}` });
+    if (gate.open)
+      eligible.push({
+        deployment: d,
+        reason: carved && gate.via === 'primary' && d.cloud !== term.primary ? carved : gate.reason,
+      });
     else {
       excluded.push({ deployment: d, code: gate.code, reason: gate.reason });
       if (gate.opensAtMs !== undefined) onOpensAt(gate.opensAtMs);

@@ -70,7 +70,8 @@ export function formatExplanation(e: RouteExplanation): string {
   if (e.agreementVersion && !e.governed)
     lines.push('  outside the agreement: no licence, first-deployment or revenue-share term applies');
   for (const c of e.carveOuts) lines.push(`  carve-out ${c.id}: exempt from ${c.exempts.join(', ')}`);
-  if (e.licensee) {
+  if (e.licensee && e.licence === null) lines.push(`  licence: not required of ${e.licensee} for this model`);
+  else if (e.licensee) {
     lines.push(
       e.licence?.allowed
         ? `  licence: ${e.licensee} may call it (grant ${e.licence.grantId})`

@@ -263,6 +263,42 @@ const pages = {
         el('button', { onclick: showDiff, 'data-testid': 'show-diff' }, 'Show diff'),
       ),
       diffBox,
+      el('h2', {}, 'Scope'),
+      el('p', { 'data-testid': 'scope' }, scopeText(terms.scope, a.parties)),
+      el('h2', {}, 'Carve-outs'),
+      table(
+        [
+          { key: 'id', label: 'Carve-out', value: (c) => c.id },
+          { key: 'exempts', label: 'Exempt from', value: (c) => (c.exempts ?? []).join(', ') },
+          {
+            key: 'selects',
+            label: 'Applies to',
+            value: (c) =>
+              [
+                c.models ? `models ${c.models.join(', ')}` : '',
+                c.ownedBy ? `owned by ${c.ownedBy.join(', ')}` : '',
+                c.tenants ? `tenants ${c.tenants.join(', ')}` : '',
+              ]
+                .filter(Boolean)
+                .join('; '),
+          },
+          { key: 'title', label: 'About', value: (c) => c.title ?? '' },
+        ],
+        terms.carveOuts ?? [],
+        { id: 'carve-outs', filter: false },
+      ),
+      el('h2', {}, 'Revenue shares'),
+      table(
+        [
+          { key: 'id', label: 'Share', value: (r) => r.id },
+          { key: 'who', label: 'Payer → payee', value: (r) => `${r.payer} → ${r.payee}` },
+          { key: 'rate', label: 'Rate', num: true, value: (r) => ratio(r.rate) },
+          { key: 'base', label: 'Revenue base', value: (r) => baseText(r.revenueBase) },
+          { key: 'to', label: 'Until', value: (r) => isoDay(r.term?.to) },
+        ],
+        terms.revenueShares ?? [],
+        { id: 'revenue-shares', filter: false },
+      ),
       el('h2', {}, 'Licences'),
       table(
         [
@@ -462,6 +498,34 @@ const pages = {
     await loadStatement();
   },
 
+  async audit() {
+    const { entries } = await api('/v1/entente/audit?limit=500');
+    main.replaceChildren(
+      el('h1', {}, 'Audit log'),
+      el(
+        'p',
+        { class: 'muted' },
+        'Every change to agreements, rollout, declarations, keys, prices, refunds and period closes: who, when (server time), what. Append-only.',
+      ),
+      table(
+        [
+          { key: 'seq', label: '#', num: true, value: (e) => e.seq },
+          {
+            key: 'at',
+            label: 'When',
+            value: (e) => new Date(e.atMs).toISOString().replace('T', ' ').slice(0, 19),
+          },
+          { key: 'actor', label: 'Who', value: (e) => e.actor },
+          { key: 'action', label: 'Action', value: (e) => e.action },
+          { key: 'subject', label: 'Subject', value: (e) => e.subject },
+          { key: 'detail', label: 'What', value: (e) => JSON.stringify(e.detail).slice(0, 300) },
+        ],
+        entries,
+        { id: 'audit' },
+      ),
+    );
+  },
+
   async requests() {
     const search = el('input', {
       class: 'filter',
@@ -519,6 +583,28 @@ const pages = {
     await load();
   },
 };
+
+const scopeText = (scope, parties) => {
+  const owners = scope ? (scope.ownedBy ?? []) : (parties ?? []).map((p) => p.id);
+  const parts = [
+    owners.length ? `models owned by ${owners.join(', ')}` : '',
+    scope?.models?.length ? `models ${scope.models.join(', ')}` : '',
+  ].filter(Boolean);
+  return `This version governs ${parts.join(' and ') || 'no model'}; every other model routes by plain policy.`;
+};
+const baseText = (b) =>
+  b && typeof b === 'object'
+    ? [
+        `${b.seller}'s revenue`,
+        b.ownedBy ? `from models owned by ${b.ownedBy.join(', ')}` : '',
+        b.models ? `on ${b.models.join(', ')}` : '',
+        b.clouds ? `served on ${b.clouds.join(', ')}` : 'on any cloud',
+        b.surfaces ? `via ${b.surfaces.join(', ')}` : '',
+        b.tenants ? `of tenants ${b.tenants.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join(' ')
+    : String(b ?? '');
 
 const isoDay = (ms) => (ms === undefined || ms === null ? 'open' : new Date(ms).toISOString().slice(0, 10));
 const endsSoon = (l, soonMs) =>

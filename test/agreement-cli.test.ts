@@ -1,0 +1,125 @@
+// The agreement commands as an operator runs them: `agreement validate FILE` validates FILE with
+// the checks `serve` makes, `serve` refuses what validate refuses (with a code, never a stack),
+// `prices show` resolves each model's price, `route explain` names scope and carve-outs, and every
+// change made from the CLI lands in `entente audit`.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const cli = here('../../bin/entente.js');
+const exampleText = readFileSync(here('../../examples/agreement.yaml'), 'utf8');
+const configText = readFileSync(here('../../examples/entente.yaml'), 'utf8');
+const dir = mkdtempSync(join(tmpdir(), 'entente-agreement-cli-'));
+const env = { ...process.env, ENTENTE_DATA_DIR: join(dir, 'data') };
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env });
+const write = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+test('agreement validate FILE validates that file, located and coded, with serve’s checks', () => {
+  const good = write('good.yaml', exampleText);
+  const ok = run('agreement', 'validate', good);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^${good.replaceAll('/', '\\/')}: valid \\(2 versions`));
+  const bad = write(
+    'bad.yaml',
+    exampleText.replace('validFrom: 2026-04-27T00:00:00Z', 'validFrom: 2026-02-30T00:00:00Z'),
+  );
+  const refused = run('agreement', 'validate', bad);
+  assert.equal(refused.status, 1);
+  assert.match(
+    refused.stderr,
+    new RegExp(`${bad.replaceAll('/', '\\/')}:\\d+:\\d+ versions\\[1\\]\\.validFrom: \\[invalid_date\\]`),
+  );
+  // The cap's currency is checked against the config's price books without being asked to.
+  const eur = write('eur.yaml', exampleText.replace('currency: USD }', 'currency: EUR }'));
+  const currency = run('agreement', 'validate', eur);
+  assert.equal(currency.status, 1);
+  assert.match(
+    currency.stderr,
+    /\[price_books_disagree\].*\n.*\[cap_currency_unpriced\] version 2026-04-amendment/,
+  );
+  // A cloud no deployment is on.
+  const cloud = write(
+    'cloud.yaml',
+    exampleText.replace(
+      'primary: azure                  # Azure stays',
+      'primary: azrue                  # Azure stays',
+    ),
+  );
+  const unknown = run('agreement', 'validate', cloud);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /\[unknown_cloud\] primary cloud 'azrue'/);
+  for (const r of [refused, currency, unknown]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('serve refuses an agreement whose primary cloud is unknown, with the same code, and starts nothing', () => {
+  const agreement = write(
+    'serve-agreement.yaml',
+    exampleText.replace(
+      'primary: azure                  # Azure stays',
+      'primary: azrue                  # Azure stays',
+    ),
+  );
+  write('prices.yaml', readFileSync(here('../../examples/prices.yaml'), 'utf8'));
+  const config = write(
+    'serve.yaml',
+    configText
+      .replace('file: agreement.yaml', `file: ${agreement}`)
+      .replace(/port: \$\{ENTENTE_SIM_(\w+)_PORT:-\d+\}/g, 'port: 0'),
+  );
+  const r = spawnSync(process.execPath, [cli, 'serve', '--config', config, '--port', '0'], {
+    encoding: 'utf8',
+    env,
+    timeout: 30_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^entente: \[config_invalid\] .*\n.*\[unknown_cloud\]/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('prices show: each model version’s price and the book it comes from', () => {
+  const r = run('prices', 'show', '--as-of', '2026-12-15T00:00:00Z', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const { prices } = JSON.parse(r.stdout) as { prices: { model: string; bookId: string | null }[] };
+  const book = (m: string) => prices.find((p) => p.model === m)?.bookId;
+  assert.equal(book('llama-3.3-70b'), '2026-12-third-party');
+  assert.equal(book('gpt-4o'), '2026-11-list', 'a newer book for another model does not unprice it');
+  const earlier = JSON.parse(run('prices', 'show', '--as-of', '2026-06-01T00:00:00Z', '--json').stdout) as {
+    prices: { model: string; bookId: string | null }[];
+  };
+  assert.equal(earlier.prices.find((p) => p.model === 'gpt-5.5')?.bookId, null, 'not priced before its book');
+});
+
+test('route explain names what is outside the agreement and the carve-outs that apply', () => {
+  const llama = run('route', 'explain', '--model', 'llama-3.3-70b', '--at', '2026-12-01T00:00:00Z');
+  assert.equal(llama.status, 0, llama.stderr);
+  assert.match(llama.stdout, /outside the agreement/);
+  const oss = run('route', 'explain', '--model', 'gpt-oss-120b', '--at', '2026-12-01T00:00:00Z');
+  assert.match(oss.stdout, /carve-out open-weight-models: exempt from primary-first/);
+  assert.doesNotMatch(oss.stdout, /not_yet_deployed_on_primary/);
+  const unknown = run('route', 'explain', '--model', 'nope');
+  assert.equal(unknown.status, 1, 'a model outside the catalog is an error, not an answer');
+});
+
+test('changes made from the CLI are in the audit log, with who and when', () => {
+  const created = run('keys', 'create', '--tenant', 'demo', '--id', 'audited-key');
+  assert.equal(created.status, 0, created.stderr);
+  assert.equal(run('keys', 'revoke', 'audited-key').status, 0);
+  const r = run('audit', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const entries = JSON.parse(r.stdout) as { action: string; subject: string; actor: string }[];
+  assert.deepEqual(
+    entries.filter((e) => e.subject === 'audited-key').map((e) => e.action),
+    ['key.revoke', 'key.create'],
+  );
+  assert.match(entries[0]!.actor, /^cli:/);
+  assert.doesNotMatch(r.stdout, /sk-entente-/, 'no key in the audit log');
+});
