@@ -13,7 +13,9 @@ export function versionAsOf(
   validAtMs: number,
   knownAtMs = Number.POSITIVE_INFINITY,
 ): AgreementVersion | null {
-  const known = a.versions.filter((v) => v.recordedAt <= knownAtMs);
+  // Everything recorded (the usual question, asked per usage record) needs no filtered copy.
+  const known =
+    knownAtMs === Number.POSITIVE_INFINITY ? a.versions : a.versions.filter((v) => v.recordedAt <= knownAtMs);
   for (let i = known.length - 1; i >= 0; i--) {
     const v = known[i]!;
     if (v.validFrom > validAtMs) continue;

@@ -10,6 +10,7 @@ import {
   type Declaration,
   exemptionFor,
   inScope,
+  type RevenueShare,
   type Surface,
   versionAsOf,
 } from '../agreements/index.js';
@@ -87,6 +88,64 @@ function endedByMilestone(setup: LedgerSetup, atMs: number): boolean {
   return (setup.declarations ?? []).some((d) => d.kind === 'agi-verified' && d.atMs <= atMs);
 }
 
+interface Candidate {
+  readonly share: RevenueShare;
+  readonly term: ShareTerm;
+}
+
+/**
+ * The shares of a version that a sale could accrue to, before time (term, milestones): scope,
+ * carve-outs, currency and revenue base depend only on the version and the sale's facts, so they
+ * are decided once per distinct (version, model, tenant, cloud, surface) and cached per setup.
+ */
+const candidatesCache = new WeakMap<LedgerSetup, Map<string, readonly Candidate[]>>();
+function candidates(
+  setup: LedgerSetup,
+  a: Agreement,
+  v: AgreementVersion,
+  u: UsageRecord,
+  currency: string,
+): readonly Candidate[] {
+  let cache = candidatesCache.get(setup);
+  if (!cache) {
+    cache = new Map();
+    candidatesCache.set(setup, cache);
+  }
+  const surface = (u.surface ?? 'chat') as Surface;
+  const key = `${v.id}\u0000${u.model}\u0000${u.tenantId}\u0000${u.cloud ?? ''}\u0000${surface}\u0000${currency}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const model = { name: u.model, ownedBy: setup.owners?.[u.model] ?? '' };
+  let out: Candidate[] = [];
+  if (inScope(a, v, model) && !exemptionFor(v, model, u.tenantId, 'revenue-share')) {
+    const sale = {
+      seller: sellerOf(setup, u.tenantId),
+      tenantId: u.tenantId,
+      model: u.model,
+      ownedBy: model.ownedBy,
+      cloud: u.cloud,
+      surface,
+    };
+    out = v.terms.revenueShares
+      .filter((r) => (!r.cap || r.cap.currency === currency) && baseMatches(r.revenueBase, sale))
+      .map((r) => ({
+        share: r,
+        term: {
+          id: `${a.id}/${r.id}@${v.id}`,
+          share: `${a.id}/${r.id}`,
+          segments: segmentsOf(a, r.id),
+          payer: r.payer,
+          payee: r.payee,
+          num: r.rate.num,
+          den: r.rate.den,
+          capMicros: r.cap?.amount ?? null,
+        },
+      }));
+  }
+  cache.set(key, out);
+  return out;
+}
+
 /**
  * The revenue-share segments that cover one usage record: under the version in force at its
  * effective time, each share whose term covers it, whose revenue base matches the sale, for a
@@ -97,32 +156,14 @@ export function shareTermsFor(setup: LedgerSetup, u: UsageRecord, currency: stri
   const atMs = u.startedAtMs;
   const v: AgreementVersion | null = a ? versionAsOf(a, atMs) : null;
   if (!a || !v || v.terms.revenueShares.length === 0) return [];
-  const model = { name: u.model, ownedBy: setup.owners?.[u.model] ?? '' };
-  if (!inScope(a, v, model)) return [];
-  if (exemptionFor(v, model, u.tenantId, 'revenue-share')) return [];
-  const sale = {
-    seller: sellerOf(setup, u.tenantId),
-    tenantId: u.tenantId,
-    model: u.model,
-    ownedBy: model.ownedBy,
-    cloud: u.cloud,
-    surface: (u.surface ?? 'chat') as Surface,
-  };
-  return v.terms.revenueShares
-    .filter((r) => r.term.from <= atMs && atMs < (r.term.to ?? Number.POSITIVE_INFINITY))
-    .filter((r) => !r.cap || r.cap.currency === currency)
-    .filter((r) => r.milestoneIndependent || !endedByMilestone(setup, atMs))
-    .filter((r) => baseMatches(r.revenueBase, sale))
-    .map((r) => ({
-      id: `${a.id}/${r.id}@${v.id}`,
-      share: `${a.id}/${r.id}`,
-      segments: segmentsOf(a, r.id),
-      payer: r.payer,
-      payee: r.payee,
-      num: r.rate.num,
-      den: r.rate.den,
-      capMicros: r.cap?.amount ?? null,
-    }));
+  const out: ShareTerm[] = [];
+  for (const c of candidates(setup, a, v, u, currency)) {
+    const r = c.share;
+    if (r.term.from > atMs || atMs >= (r.term.to ?? Number.POSITIVE_INFINITY)) continue;
+    if (!r.milestoneIndependent && endedByMilestone(setup, atMs)) continue;
+    out.push(c.term);
+  }
+  return out;
 }
 
 export async function postUsage(
