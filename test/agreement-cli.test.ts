@@ -58,6 +58,13 @@ test('agreement validate FILE validates that file, located and coded, with serve
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /\[unknown_cloud\] primary cloud 'azrue'/);
   for (const r of [refused, currency, unknown]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  // show and diff take FILE first too.
+  const one = write('one.yaml', exampleText.replaceAll('2026-04-amendment', '2026-04-changed'));
+  assert.match(run('agreement', 'show', one, '--as-of', '2026-06-01').stdout, /version 2026-04-changed/);
+  assert.match(
+    run('agreement', 'diff', one, '2025-10-definitive', '2026-04-changed').stdout,
+    /^2025-10-definitive → 2026-04-changed/,
+  );
 });
 
 test('serve refuses an agreement whose primary cloud is unknown, with the same code, and starts nothing', () => {

@@ -76,7 +76,11 @@ export async function agreementCommand(
   }
   // `agreement validate FILE` (and show, diff with --agreement): the file named wins over the
   // config's; validate takes FILE as its first positional.
-  const named = values.agreement ?? (sub === 'validate' ? positionals[0] : undefined);
+  // A first positional that is a file (validate: always) names the agreement; diff's version ids
+  // follow it.
+  const fileFirst = positionals[0] !== undefined && (sub === 'validate' || existsSync(positionals[0]));
+  const named = values.agreement ?? (fileFirst ? positionals[0] : undefined);
+  if (fileFirst) positionals.shift();
   if (sub === 'validate') {
     // The same checks `serve` makes, whenever a config can be found: the clouds against the
     // catalog, the caps against the price books (the same words serve gives).

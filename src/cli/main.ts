@@ -29,8 +29,8 @@ Usage:
   entente keys list                                             Keys (hashes never shown in full).
   entente keys revoke KEY_ID
   entente keys hash KEY                                         The SHA-256 to put in a config file.
-  entente agreement validate [FILE] | show [--as-of D] [--known-at D] | diff [FROM TO] | schema [--agreement FILE] [--json]
-      The agreement named in the config (agreement.file), or FILE / --agreement FILE.
+  entente agreement validate [FILE] | show [FILE] [--as-of D] [--known-at D] | diff [FILE] [FROM TO] | schema [--json]
+      The agreement FILE (or --agreement FILE), else the one the config names (agreement.file).
   entente prices show [--as-of D] [--json]   each model version's price and the book it comes from
   entente audit [--limit N] [--action A] [--subject S] [--json]   who changed what, newest first
   entente rollout status | promote MODEL VERSION CLOUD STAGE [--region R] [--evidence T]
