@@ -412,10 +412,17 @@ export class PostgresStore implements Store {
           );
         }
       }
-      for (const [id, s] of p.states) {
+      if (p.states.size > 0) {
+        const states = [...p.states];
         await client.query(
-          'UPDATE accrual_states SET revenue_micros = $2, accrued_micros = $3, remainder_pico = $4 WHERE term_id = $1',
-          [id, s.revenueMicros.toString(), s.accruedMicros.toString(), s.remainderPico.toString()],
+          `UPDATE accrual_states a SET revenue_micros = v.r, accrued_micros = v.a, remainder_pico = v.p
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, r, a, p) WHERE a.term_id = v.id`,
+          [
+            states.map(([id]) => id),
+            states.map(([, x]) => x.revenueMicros.toString()),
+            states.map(([, x]) => x.accruedMicros.toString()),
+            states.map(([, x]) => x.remainderPico.toString()),
+          ],
         );
       }
       // Records stored in this unit of work get their status on insert; only those that were
