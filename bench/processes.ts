@@ -123,7 +123,7 @@ export function writeBenchConfig(
     );
     writeFileSync(
       join(dir, 'agreement.yaml'),
-      'id: bench\ntitle: bench\nparties: [{ id: op, name: Op }, { id: partner, name: Partner }]\nversions:\n  - id: v1\n    kind: original\n    validFrom: 2020-01-01T00:00:00Z\n    recordedAt: 2020-01-01T00:00:00Z\n    terms:\n      cloud: { primary: bench }\n      revenueShares: [{ id: s, payer: op, payee: partner, rate: "20/100", revenueBase: all, term: { from: 2020-01-01T00:00:00Z }, cap: { amount: "1000000", currency: USD }, milestoneIndependent: true }]\n',
+      'id: bench\ntitle: bench\nparties: [{ id: op, name: Op }, { id: partner, name: Partner }]\nversions:\n  - id: v1\n    kind: original\n    validFrom: 2020-01-01T00:00:00Z\n    recordedAt: 2020-01-01T00:00:00Z\n    terms:\n      scope: { models: ["*"] }\n      cloud: { primary: bench }\n      revenueShares: [{ id: s, payer: op, payee: partner, rate: "20/100", revenueBase: { seller: op }, term: { from: 2020-01-01T00:00:00Z }, cap: { amount: "1000000", currency: USD }, milestoneIndependent: true }]\n',
     );
   }
   const cfg = join(dir, 'bench.yaml');
