@@ -200,6 +200,30 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     await shot('agreement');
   });
 
+  test('health: each deployment’s breaker and its transitions, as the API says', async () => {
+    // A 429 with retry-after opens Azure's breaker at once (the failure path the gateway takes).
+    const health = stack.gateway.context.health;
+    health.failure('azure-eastus/gpt-4o-prod', Date.now(), 60_000, 'rate_limited');
+    await open('health');
+    const h = (await admin('/v1/entente/health')) as {
+      deployments: { deployment: string; state: string }[];
+      transitions: { to: string; reason: string }[];
+    };
+    assert.equal(h.deployments.find((d) => d.deployment === 'azure-eastus/gpt-4o-prod')?.state, 'open');
+    assert.equal(await page.locator('table[data-testid="breakers"] tbody tr').count(), h.deployments.length);
+    assert.equal(await page.locator('table[data-testid="breakers"] .badge.bad').count(), 1);
+    assert.equal(
+      await page.locator('table[data-testid="transitions"] tbody tr').count(),
+      h.transitions.length,
+    );
+    assert.match(
+      (await page.locator('table[data-testid="transitions"] tbody tr').first().textContent()) ?? '',
+      /azure-eastus\/gpt-4o-prod.*closed.*open.*rate_limited/,
+    );
+    health.success('azure-eastus/gpt-4o-prod');
+    await shot('health');
+  });
+
   test('audit: every recorded change, newest first, as the API lists it', async () => {
     await open('audit');
     const a = (await admin('/v1/entente/audit?limit=500')) as { entries: { action: string }[] };

@@ -67,6 +67,43 @@ test('breaker: threshold, cooldown, a single half-open probe, doubling, reset on
   assert.deepEqual(h.acquire(k, 6021), { available: true, probe: false });
 });
 
+test('breaker: every state change is recorded, with when and why, and announced', () => {
+  let now = 0;
+  const seen: string[] = [];
+  const h = new HealthTracker(
+    { failureThreshold: 2, cooldownMs: 1000, maxCooldownMs: 3000 },
+    { onTransition: (t) => seen.push(`${t.from}->${t.to}`) },
+    () => now,
+  );
+  const k = 'az1/x';
+  h.failure(k, 0, null, 'server');
+  assert.deepEqual(h.transitions(), [], 'below the threshold nothing changes');
+  h.failure(k, 10, null, 'timeout');
+  h.failure(k, 20, null, 'timeout'); // in flight when it opened: already open, no new change
+  h.acquire(k, 1010);
+  h.failure(k, 1020, null, 'server');
+  h.acquire(k, 3020);
+  now = 3030;
+  h.success(k);
+  assert.deepEqual(seen, [
+    'closed->open',
+    'open->half-open',
+    'half-open->open',
+    'open->half-open',
+    'half-open->closed',
+  ]);
+  assert.deepEqual(
+    h.transitions().map((t) => [t.atMs, t.reason]),
+    [
+      [10, 'timeout'],
+      [1010, 'cooldown over: one probe request'],
+      [1020, 'server'],
+      [3020, 'cooldown over: one probe request'],
+      [3030, 'a request succeeded'],
+    ],
+  );
+});
+
 test('breaker: a 429 cools down for retry-after at once; release frees an unused probe', () => {
   const h = new HealthTracker({ failureThreshold: 5, cooldownMs: 1000, maxCooldownMs: 10_000 });
   h.failure('k', 0, 30_000, 'rate_limited');

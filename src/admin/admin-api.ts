@@ -17,6 +17,7 @@
 //   POST /v1/entente/declarations                    {declaration: agi-verified, panelRecordRef}
 //   GET  /v1/entente/audit?limit=&action=&subject=   the audit log, newest first
 //   GET  /v1/entente/prices[?asOf=ISO]               each model version's resolved price and its book
+//   GET  /v1/entente/health                          each deployment's breaker state, recent transitions
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
@@ -103,6 +104,7 @@ export function adminRoutes(c: AdminContext): Router {
     ['POST', '/declarations', declaration],
     ['GET', '/audit', auditLog],
     ['GET', '/prices', prices],
+    ['GET', '/health', deploymentHealth],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),
@@ -558,4 +560,27 @@ function priceRows(
         }
       : null,
   }));
+}
+
+/** Each catalog deployment's circuit breaker now, and its recent state changes (newest first). */
+function deploymentHealth(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const now = c.clock.now();
+  const snap = c.health.snapshot(now);
+  const deployments = [...c.catalog.values()].flatMap((m) =>
+    m.deployments.map((d) => {
+      const s = snap[d.key];
+      return {
+        deployment: d.key,
+        model: m.name,
+        cloud: d.cloud,
+        state: s?.state ?? 'closed',
+        failures: s?.failures ?? 0,
+        openUntil: s && s.openUntilMs > now ? new Date(s.openUntilMs).toISOString() : null,
+      };
+    }),
+  );
+  const transitions = [...c.health.transitions()]
+    .reverse()
+    .map((t) => ({ ...t, at: new Date(t.atMs).toISOString() }));
+  send(res, 200, { deployments, transitions }, ex.requestId);
 }

@@ -21,6 +21,10 @@ export const serverSchema = z.strictObject({
   /** A client must send its whole request (headers and body) within this; slow senders are cut. */
   receiveTimeoutMs: ms.default(30_000),
   keepAliveTimeoutMs: ms.default(65_000),
+  /** Open client connections in total; past it, a new connection gets 503 too_many_connections. */
+  maxConnections: z.number().int().min(1).default(10_000),
+  /** Open client connections from one address (a load balancer in front counts as one: raise it). */
+  maxConnectionsPerClient: z.number().int().min(1).default(1_000),
   shutdownGraceMs: ms.default(30_000),
   /** Admin key's SHA-256 (hex). The admin API is off when unset. */
   adminKeySha256: z

@@ -247,6 +247,13 @@ export const errorCatalogue = {
     summary:
       'Usage records are being spooled faster than the database stores them (usage.maxBacklogRecords); new requests are refused rather than left unrecorded. Retry shortly.',
   },
+  too_many_connections: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    summary:
+      'The gateway holds as many connections as server.maxConnections (or, from this address, server.maxConnectionsPerClient) allows; reuse a connection or retry later.',
+  },
   shutting_down: {
     status: 503,
     type: 'server_error',

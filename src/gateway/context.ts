@@ -36,4 +36,9 @@ export interface GatewayContext {
   readonly metrics: GatewayMetrics;
   readonly tracer: Tracer;
   readonly logger: Logger;
+  /**
+   * Set when the server starts draining: a request that still arrives is refused 503
+   * `shutting_down` by its handler, with a usage record for its tenant.
+   */
+  draining: boolean;
 }

@@ -108,7 +108,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     licenseeOf,
     upstreams,
     bindings: bindDeployments(catalog, upstreams),
-    health: createHealth(config, metrics, log),
+    health: createHealth(config, metrics, log, clock),
     keys,
     usageLog: spool,
     events: opts.events ?? {},
@@ -117,6 +117,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     metrics,
     tracer,
     logger: log,
+    draining: false,
   };
   const refresh = refreshKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -151,17 +152,30 @@ async function startUpstreams(
   return upstreams;
 }
 
-function createHealth(config: Config, metrics: GatewayMetrics, log: Logger): HealthTracker {
-  return new HealthTracker(config.routing.cooldown, {
-    onCooldown: (key, untilMs, reason) => {
-      metrics.cooldowns.inc({ deployment: key, reason });
-      log.warn('deployment cooling down', {
-        deployment: key,
-        until: new Date(untilMs).toISOString(),
-        reason,
-      });
+function createHealth(config: Config, metrics: GatewayMetrics, log: Logger, clock: Clock): HealthTracker {
+  return new HealthTracker(
+    config.routing.cooldown,
+    {
+      onTransition: (t) => {
+        metrics.breakerTransitions.inc({ deployment: t.deployment, to: t.to.replace('-', '_') });
+        log.info('breaker state changed', {
+          deployment: t.deployment,
+          from: t.from,
+          to: t.to,
+          reason: t.reason,
+        });
+      },
+      onCooldown: (key, untilMs, reason) => {
+        metrics.cooldowns.inc({ deployment: key, reason });
+        log.warn('deployment cooling down', {
+          deployment: key,
+          until: new Date(untilMs).toISOString(),
+          reason,
+        });
+      },
     },
-  });
+    () => clock.now(),
+  );
 }
 
 /** What the ledger posting needs, when the config has price books (metering on). */

@@ -4,13 +4,16 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type TokenUsage, zeroUsage } from '../canonical/index.js';
+import { gatewayError } from '../errors/index.js';
 import { sendError } from '../http/index.js';
 import type { GatewayContext } from './context.js';
-import type { Ending } from './outcome.js';
+import { type Ending, errorEnding } from './outcome.js';
 import { type Asked, NOOP_SPAN, type RequestState } from './request-state.js';
 import { endAttemptSpan } from './spans.js';
 
 export function finish(gw: GatewayContext, res: ServerResponse, state: RequestState, ending: Ending): void {
+  if (state.finished) return;
+  state.finished = true;
   let status: number;
   let errorCode: string | null;
   let exact = false;
@@ -42,6 +45,28 @@ export function finish(gw: GatewayContext, res: ServerResponse, state: RequestSt
   gw.events.onRequestDone?.(status, errorCode);
   if (state.span !== NOOP_SPAN) endSpans(state, status, errorCode);
   if (gw.config.observability.accessLog) accessLog(gw, state, status, errorCode, now);
+}
+
+/**
+ * A bug (an exception no stage turned into an outcome) ends the request as 500 internal_error,
+ * with its usage record like any other ending; a request already finished is left as it was.
+ */
+export function finishBug(gw: GatewayContext, res: ServerResponse, state: RequestState, err: unknown): void {
+  gw.logger.error('request failed with a bug', {
+    requestId: state.requestId,
+    error: (err as Error).stack ?? String(err),
+  });
+  if (state.finished) return;
+  const streaming = res.headersSent;
+  finish(gw, res, state, errorEnding(gatewayError('internal_error')));
+  // A stream already under way cannot carry an error status: it is cut, and the client sees it end.
+  if (streaming) res.destroy();
+}
+
+/** A request that arrives while the server drains: 503 shutting_down, recorded for its tenant. */
+export function refuseDraining(gw: GatewayContext, res: ServerResponse, state: RequestState): void {
+  res.setHeader('connection', 'close');
+  finish(gw, res, state, errorEnding(gatewayError('shutting_down')));
 }
 
 function appendUsage(

@@ -10,7 +10,7 @@ import { admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import { type ClientEncoder, chatEncoder, responsesEncoder } from './encoders.js';
 import { runFailover } from './failover.js';
-import { finish } from './finish.js';
+import { finish, finishBug, refuseDraining } from './finish.js';
 import { errorEnding } from './outcome.js';
 import { relayJson } from './relay-json.js';
 import { SseRelay } from './relay-sse.js';
@@ -36,38 +36,56 @@ export function chatHandler(gw: GatewayContext, api: ClientApi) {
     if (!caller) return;
     const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, api);
     startRequestSpan(gw, state, req, path);
-    const body = await readJsonBody(req, gw.config.server.bodyLimitBytes);
-    if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
-    const parsed = parseChat(body.value, api, state);
-    if (!isParsed(parsed)) return finish(gw, res, state, errorEnding(parsed));
-    const { chat, encoderFor } = parsed;
-    state.asked = chat;
-    state.span.set('gen_ai.request.model', chat.model);
-    if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(chat.messages).slice(0, 4096);
-    const admitted = admitModel(gw, caller, chat, state.startedAtMs, state.surface);
-    if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
-    const ctx: ResponseContext = {
-      model: chat.model,
-      id: `chatcmpl-${state.requestId}`,
-      created: Math.floor(state.startedAtMs / 1000),
-    };
-    const ending = await runFailover(gw, state, planRoute(gw, state, admitted), {
-      build: (b) => b.upstream.provider.buildChat(chat, b.deployment.deployment),
-      attempt: (b, native) => {
-        const enc = encoderFor();
-        if (chat.stream === true) return new SseRelay(gw, res, state, b, native).run(chat, ctx, enc);
-        return relayJson(gw, res, state, b, native, {
-          maxResponseBytes: MAX_RESPONSE_BYTES,
-          parse: (bytes) => {
-            const r = b.upstream.provider.parseChat(bytes, ctx);
-            return isFailure(r) ? r : { body: enc.json(r.body), usage: r.usage };
-          },
-        });
-      },
-      clientGone: () => res.destroyed,
-    });
-    finish(gw, res, state, ending);
+    if (gw.draining) {
+      req.resume();
+      return refuseDraining(gw, res, state);
+    }
+    try {
+      await serveChat(gw, req, res, state, api);
+    } catch (err) {
+      finishBug(gw, res, state, err);
+    }
   };
+}
+
+async function serveChat(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: RequestState,
+  api: ClientApi,
+): Promise<void> {
+  const body = await readJsonBody(req, gw.config.server.bodyLimitBytes);
+  if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
+  const parsed = parseChat(body.value, api, state);
+  if (!isParsed(parsed)) return finish(gw, res, state, errorEnding(parsed));
+  const { chat, encoderFor } = parsed;
+  state.asked = chat;
+  state.span.set('gen_ai.request.model', chat.model);
+  if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(chat.messages).slice(0, 4096);
+  const admitted = admitModel(gw, state.caller, chat, state.startedAtMs, state.surface);
+  if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
+  const ctx: ResponseContext = {
+    model: chat.model,
+    id: `chatcmpl-${state.requestId}`,
+    created: Math.floor(state.startedAtMs / 1000),
+  };
+  const ending = await runFailover(gw, state, planRoute(gw, state, admitted), {
+    build: (b) => b.upstream.provider.buildChat(chat, b.deployment.deployment),
+    attempt: (b, native) => {
+      const enc = encoderFor();
+      if (chat.stream === true) return new SseRelay(gw, res, state, b, native).run(chat, ctx, enc);
+      return relayJson(gw, res, state, b, native, {
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+        parse: (bytes) => {
+          const r = b.upstream.provider.parseChat(bytes, ctx);
+          return isFailure(r) ? r : { body: enc.json(r.body), usage: r.usage };
+        },
+      });
+    },
+    clientGone: () => res.destroyed,
+  });
+  finish(gw, res, state, ending);
 }
 
 function parseChat(json: unknown, api: ClientApi, state: RequestState): ParsedChat | GatewayError {

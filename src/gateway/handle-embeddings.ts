@@ -9,7 +9,7 @@ import { isFailure, type ResponseContext } from '../providers/index.js';
 import { admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import { runFailover } from './failover.js';
-import { finish } from './finish.js';
+import { finish, finishBug, refuseDraining } from './finish.js';
 import { errorEnding } from './outcome.js';
 import { relayJson } from './relay-json.js';
 import { RequestState } from './request-state.js';
@@ -25,54 +25,72 @@ export function embeddingsHandler(gw: GatewayContext) {
     if (!caller) return;
     const state = new RequestState(ex.requestId, ex.t0, gw.clock.now(), caller, 'embeddings');
     startRequestSpan(gw, state, req, '/v1/embeddings');
-    const body = await readJsonBody(req, gw.config.server.bodyLimitBytes);
-    if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
-    const parsed = parseEmbeddingsRequest(body.value);
-    if (!parsed.ok)
-      return finish(
-        gw,
-        res,
-        state,
-        errorEnding(gatewayError('invalid_request', parsed.message, { param: parsed.param || null })),
-      );
-    const emb = parsed.value;
-    state.asked = emb;
-    state.span.set('gen_ai.request.model', emb.model);
-    const admitted = admitModel(gw, caller, emb, state.startedAtMs, state.surface);
-    if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
-    const ctx: ResponseContext = {
-      model: emb.model,
-      id: state.requestId,
-      created: Math.floor(state.startedAtMs / 1000),
-    };
-    const ending = await runFailover(gw, state, planRoute(gw, state, admitted), {
-      build: (b) =>
-        b.upstream.provider.embeddings?.build(emb, b.deployment.deployment) ?? {
-          unsupported: true,
-          param: 'model',
-          message: `${b.upstream.provider.id} deployments do not serve embeddings.`,
-        },
-      attempt: (b, native) =>
-        relayJson(gw, res, state, b, native, {
-          maxResponseBytes: MAX_RESPONSE_BYTES,
-          parse: (bytes) => {
-            const r = b.upstream.provider.embeddings!.parse(bytes, emb, ctx);
-            if (isFailure(r)) return r;
-            // An answer without a token count is recorded with zero tokens, marked inexact.
-            const usage =
-              r.tokensInput === null
-                ? null
-                : {
-                    tokensInputUncached: r.tokensInput,
-                    tokensInputCached: 0,
-                    tokensOutput: 0,
-                    tokensReasoning: 0,
-                  };
-            return { body: r.body, usage };
-          },
-        }),
-      clientGone: () => res.destroyed,
-    });
-    finish(gw, res, state, ending);
+    if (gw.draining) {
+      req.resume();
+      return refuseDraining(gw, res, state);
+    }
+    try {
+      await serveEmbeddings(gw, req, res, state);
+    } catch (err) {
+      finishBug(gw, res, state, err);
+    }
   };
+}
+
+async function serveEmbeddings(
+  gw: GatewayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: RequestState,
+): Promise<void> {
+  const caller = state.caller;
+  const body = await readJsonBody(req, gw.config.server.bodyLimitBytes);
+  if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
+  const parsed = parseEmbeddingsRequest(body.value);
+  if (!parsed.ok)
+    return finish(
+      gw,
+      res,
+      state,
+      errorEnding(gatewayError('invalid_request', parsed.message, { param: parsed.param || null })),
+    );
+  const emb = parsed.value;
+  state.asked = emb;
+  state.span.set('gen_ai.request.model', emb.model);
+  const admitted = admitModel(gw, caller, emb, state.startedAtMs, state.surface);
+  if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
+  const ctx: ResponseContext = {
+    model: emb.model,
+    id: state.requestId,
+    created: Math.floor(state.startedAtMs / 1000),
+  };
+  const ending = await runFailover(gw, state, planRoute(gw, state, admitted), {
+    build: (b) =>
+      b.upstream.provider.embeddings?.build(emb, b.deployment.deployment) ?? {
+        unsupported: true,
+        param: 'model',
+        message: `${b.upstream.provider.id} deployments do not serve embeddings.`,
+      },
+    attempt: (b, native) =>
+      relayJson(gw, res, state, b, native, {
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+        parse: (bytes) => {
+          const r = b.upstream.provider.embeddings!.parse(bytes, emb, ctx);
+          if (isFailure(r)) return r;
+          // An answer without a token count is recorded with zero tokens, marked inexact.
+          const usage =
+            r.tokensInput === null
+              ? null
+              : {
+                  tokensInputUncached: r.tokensInput,
+                  tokensInputCached: 0,
+                  tokensOutput: 0,
+                  tokensReasoning: 0,
+                };
+          return { body: r.body, usage };
+        },
+      }),
+    clientGone: () => res.destroyed,
+  });
+  finish(gw, res, state, ending);
 }

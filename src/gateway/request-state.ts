@@ -29,6 +29,8 @@ export class RequestState {
   attempts = 0;
   deployment: CatalogDeployment | null = null;
   usage: TokenUsage | null = null;
+  /** Set by finish(): a request is finished once, whatever else goes wrong after. */
+  finished = false;
 
   constructor(
     readonly requestId: string,

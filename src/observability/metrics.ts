@@ -156,6 +156,20 @@ export function createGatewayMetrics() {
     rebuilds: registry.add(
       new Counter('entente_route_table_rebuilds_total', 'Route table rebuilds, by cause.', ['cause']),
     ),
+    connectionsRefused: registry.add(
+      new Counter(
+        'entente_connections_refused_total',
+        'Client connections refused at a connection cap, by cap (total or per_client).',
+        ['reason'],
+      ),
+    ),
+    breakerTransitions: registry.add(
+      new Counter(
+        'entente_breaker_transitions_total',
+        'Circuit-breaker state changes, by deployment and the state entered (closed, open, half_open).',
+        ['deployment', 'to'],
+      ),
+    ),
   };
 }
 

@@ -29,15 +29,47 @@ export type Availability =
 
 export interface HealthEvents {
   onCooldown?(key: string, untilMs: number, reason: string): void;
+  onTransition?(t: Transition): void;
 }
+
+/** One change of a breaker's state, kept (the last TRANSITIONS_KEPT) for the console and admin API. */
+export interface Transition {
+  readonly atMs: number;
+  readonly deployment: string;
+  readonly from: BreakerState;
+  readonly to: BreakerState;
+  readonly reason: string;
+}
+
+const TRANSITIONS_KEPT = 200;
 
 export class HealthTracker {
   readonly #states = new Map<string, State>();
+  readonly #transitions: Transition[] = [];
 
   constructor(
     readonly policy: CooldownPolicy,
     readonly events: HealthEvents = {},
+    /** Stamps transitions; the breaker's own decisions take the caller's nowMs. */
+    readonly now: () => number = () => 0,
   ) {}
+
+  #stateOf(s: State, nowMs: number): BreakerState {
+    return s.probing ? 'half-open' : s.openUntilMs > nowMs ? 'open' : 'closed';
+  }
+
+  #moved(key: string, from: BreakerState, to: BreakerState, reason: string, atMs: number): void {
+    if (from === to) return;
+    const t = { atMs, deployment: key, from, to, reason };
+    this.#transitions.push(t);
+    if (this.#transitions.length > TRANSITIONS_KEPT) this.#transitions.shift();
+    this.events.onTransition?.(t);
+  }
+
+  /** The most recent state changes, oldest first. */
+  transitions(): readonly Transition[] {
+    return this.#transitions;
+  }
 
   #state(key: string): State {
     let s = this.#states.get(key);
@@ -55,6 +87,7 @@ export class HealthTracker {
     if (nowMs < s.openUntilMs) return { available: false, untilMs: s.openUntilMs };
     if (s.probing) return { available: false, untilMs: nowMs + 1000 };
     s.probing = true;
+    this.#moved(key, 'open', 'half-open', 'cooldown over: one probe request', nowMs);
     return { available: true, probe: true };
   }
 
@@ -67,6 +100,9 @@ export class HealthTracker {
   success(key: string): void {
     const s = this.#states.get(key);
     if (!s) return;
+    const atMs = this.now();
+    if (s.probing || s.openUntilMs !== 0)
+      this.#moved(key, s.probing ? 'half-open' : 'open', 'closed', 'a request succeeded', atMs);
     s.failures = 0;
     s.openUntilMs = 0;
     s.probing = false;
@@ -81,6 +117,7 @@ export class HealthTracker {
    */
   failure(key: string, nowMs: number, retryAfterMs: number | null, reason: string): void {
     const s = this.#state(key);
+    const before = this.#stateOf(s, nowMs);
     s.failures++;
     const wasProbe = s.probing;
     s.probing = false;
@@ -94,6 +131,7 @@ export class HealthTracker {
       s.openUntilMs = nowMs + cooldownMs;
       this.events.onCooldown?.(key, s.openUntilMs, reason);
     }
+    this.#moved(key, before, this.#stateOf(s, nowMs), reason, nowMs);
   }
 
   snapshot(
@@ -108,7 +146,7 @@ export class HealthTracker {
         failures: s.failures,
         coolingDown: s.openUntilMs > nowMs,
         openUntilMs: s.openUntilMs,
-        state: s.probing ? 'half-open' : s.openUntilMs > nowMs ? 'open' : 'closed',
+        state: this.#stateOf(s, nowMs),
       };
     return out;
   }

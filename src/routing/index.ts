@@ -4,7 +4,7 @@ export type { Eligibility, Exclusion, RouteEntry, RouteTable } from './compile-r
 export { compileRouteTable } from './compile-route-table.js';
 export type { RouteExplanation } from './explain-route.js';
 export { explainRoute, formatExplanation } from './explain-route.js';
-export type { Availability, BreakerState, CooldownPolicy, HealthEvents } from './health.js';
+export type { Availability, BreakerState, CooldownPolicy, HealthEvents, Transition } from './health.js';
 export { HealthTracker } from './health.js';
 export type { LiveRoutesOptions } from './live-routes.js';
 export { LiveRoutes } from './live-routes.js';

@@ -15,6 +15,9 @@ import {
 } from '../gateway/index.js';
 import { Exchange, Router, sendError, sendJson } from '../http/index.js';
 
+/** Paths whose handlers answer a draining server themselves, with a usage record. */
+const BILLED = new Set(['/v1/chat/completions', '/v1/responses', '/v1/embeddings']);
+
 export interface Gateway {
   readonly server: Server;
   readonly context: GatewayContext;
@@ -69,7 +72,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     .mount('/v1/entente', adminRoutes(admin));
   const handle = (req: IncomingMessage, res: ServerResponse, ex: Exchange) => {
     if (ex.path === '/healthz' || ex.path === '/readyz') return probes.dispatch(req, res, ex);
-    if (draining) {
+    // The OpenAI API's billed routes refuse in their handlers, which record the refusal as usage.
+    if (draining && !BILLED.has(ex.path)) {
       req.resume();
       res.setHeader('connection', 'close');
       return sendError(res, gatewayError('shutting_down'), ex.requestId);
@@ -127,9 +131,36 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       }
     },
   );
+  const perClient = new Map<string, number>();
   server.on('connection', (s: Socket) => {
+    // Connection caps: a client (or a flood) that opens connections without end gets a coded 503
+    // and a closed socket, and everyone else keeps theirs (issue: slow clients bounded).
+    const addr = s.remoteAddress ?? '';
+    const mine = (perClient.get(addr) ?? 0) + 1;
+    if (sockets.size >= config.server.maxConnections || mine > config.server.maxConnectionsPerClient) {
+      const total = sockets.size >= config.server.maxConnections;
+      context.metrics.connectionsRefused.inc({ reason: total ? 'total' : 'per_client' });
+      const body = errorBody(
+        gatewayError(
+          'too_many_connections',
+          total
+            ? `The gateway holds ${config.server.maxConnections} connections (server.maxConnections); retry later.`
+            : `This address holds ${config.server.maxConnectionsPerClient} connections (server.maxConnectionsPerClient); reuse one.`,
+        ),
+      );
+      s.end(
+        `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    perClient.set(addr, mine);
     sockets.add(s);
-    s.once('close', () => sockets.delete(s));
+    s.once('close', () => {
+      sockets.delete(s);
+      const n = (perClient.get(addr) ?? 1) - 1;
+      if (n <= 0) perClient.delete(addr);
+      else perClient.set(addr, n);
+    });
   });
   // Malformed requests and oversized headers: answer in the OpenAI shape instead of Node's bare 400/431.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -169,6 +200,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       }),
     async close() {
       draining = true;
+      context.draining = true;
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       if (inFlight > 0) {

@@ -8,6 +8,7 @@ import { type Simulator, startSimulator } from '../../sim/index.js';
 import { seedKeys } from '../../src/cli/serve.js';
 import type { Clock } from '../../src/clock/index.js';
 import { parseConfigText } from '../../src/config/index.js';
+import type { GatewayEvents } from '../../src/gateway/index.js';
 import type { PriceBooks } from '../../src/ledger/index.js';
 import type { Logger } from '../../src/observability/index.js';
 import { createGateway, type Gateway } from '../../src/server/index.js';
@@ -49,6 +50,8 @@ export interface StackOptions {
   readonly beforeStart?: (store: Store) => Promise<void>;
   /** The gateway's clock (a ManualClock moves time by hand); the system clock when absent. */
   readonly clock?: Clock;
+  /** Hooks into the request pipeline (a test can make one throw, to stand in for a bug). */
+  readonly events?: GatewayEvents;
 }
 
 export function stackYaml(azureUrl: string, openaiUrl: string, opts: StackOptions = {}): string {
@@ -125,6 +128,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     priceBooks: opts.priceBooks ?? null,
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.events ? { events: opts.events } : {}),
   });
   const url = await gateway.listen();
   return {

@@ -498,6 +498,48 @@ const pages = {
     await loadStatement();
   },
 
+  async health() {
+    const h = await api('/v1/entente/health');
+    const badge = (state) =>
+      el(
+        'span',
+        { class: `badge ${state === 'closed' ? 'good' : state === 'open' ? 'bad' : 'warn'}` },
+        state,
+      );
+    main.replaceChildren(
+      el('h1', {}, 'Deployment health'),
+      el(
+        'p',
+        { class: 'muted' },
+        'Each deployment’s circuit breaker: closed serves, open is skipped until its cooldown ends, half-open lets one probe through.',
+      ),
+      table(
+        [
+          { key: 'deployment', label: 'Deployment', value: (d) => d.deployment },
+          { key: 'model', label: 'Model', value: (d) => d.model },
+          { key: 'cloud', label: 'Cloud', value: (d) => d.cloud },
+          { key: 'state', label: 'Breaker', value: (d) => d.state, render: (d) => badge(d.state) },
+          { key: 'failures', label: 'Failures in a row', num: true, value: (d) => d.failures },
+          { key: 'until', label: 'Open until', value: (d) => d.openUntil ?? '' },
+        ],
+        h.deployments,
+        { id: 'breakers' },
+      ),
+      el('h2', {}, 'Recent transitions'),
+      table(
+        [
+          { key: 'at', label: 'When', value: (t) => t.at.replace('T', ' ').slice(0, 23) },
+          { key: 'deployment', label: 'Deployment', value: (t) => t.deployment },
+          { key: 'from', label: 'From', value: (t) => t.from },
+          { key: 'to', label: 'To', value: (t) => t.to, render: (t) => badge(t.to) },
+          { key: 'reason', label: 'Why', value: (t) => t.reason },
+        ],
+        h.transitions,
+        { id: 'transitions' },
+      ),
+    );
+  },
+
   async audit() {
     const { entries } = await api('/v1/entente/audit?limit=500');
     main.replaceChildren(
