@@ -1,4 +1,5 @@
 // `entente ledger …`, `entente revenue-share status` and `entente usage replay`.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
@@ -21,8 +22,9 @@ import {
   statementCsv,
   statementJson,
 } from '../ledger/index.js';
+import { silentLogger } from '../observability/index.js';
 import { declarationsIn, readRolloutLog } from '../rollout/index.js';
-import { spoolOwner } from '../spool/index.js';
+import { spoolOwner, UsageSpool } from '../spool/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { loadCliConfig } from './load-cli-config.js';
 
@@ -241,5 +243,47 @@ export async function usageCommand(
         );
       fail('the rebuilt ledger differs (closed periods were reopened by the replay)', 1);
     }
+  });
+}
+
+/**
+ * `entente spool ship DIR`: stores and posts what a node's spool holds, for a node that will not
+ * come back (its disk mounted elsewhere). Idempotent by request id: records the database has are
+ * not doubled, so shipping a spool twice, or one its node already shipped, changes nothing.
+ */
+export async function spoolCommand(
+  sub: string | undefined,
+  args: string[],
+  configFile: string,
+  fail: Fail,
+): Promise<void> {
+  const dir = args.find((a) => !a.startsWith('--'));
+  if (sub !== 'ship' || !dir)
+    fail('usage: entente spool ship DIR   (a spool folder: <dataDir>/spool of that node)');
+  if (!existsSync(dir)) fail(`no spool folder at ${dir}`, 1);
+  const owner = spoolOwner(dir);
+  if (owner !== null)
+    throw new EntenteError(
+      'spool_locked',
+      `the spool ${dir} is in use by process ${owner}; it ships its own records`,
+    );
+  const loaded = loadCliConfig(configFile);
+  await withLedger(configFile, fail, async (store, setup) => {
+    const spool = await UsageSpool.open({
+      dir,
+      location: store.location,
+      setup,
+      batchSize: loaded.config.usage.batchSize,
+      flushIntervalMs: loaded.config.usage.flushIntervalMs,
+      fsyncIntervalMs: loaded.config.usage.fsyncIntervalMs,
+      scanIntervalMs: 60_000,
+      durability: 'process',
+      maxBacklogRecords: loaded.config.usage.maxBacklogRecords,
+      segmentBytes: loaded.config.usage.segmentBytes,
+      log: silentLogger,
+    });
+    const recovered = spool.recovered;
+    await spool.close(60_000);
+    out(`shipped ${dir}: ${recovered} records the database did not have were stored and posted`);
   });
 }

@@ -10,7 +10,7 @@ import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
 import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
-import { ledgerCommand, revenueShareCommand, usageCommand } from './ledger-commands.js';
+import { ledgerCommand, revenueShareCommand, spoolCommand, usageCommand } from './ledger-commands.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { preflight } from './preflight.js';
 import { serve } from './serve.js';
@@ -40,6 +40,7 @@ Usage:
   entente ledger refund --request REQUEST_ID --amount 1.25 --id REFUND_ID
   entente revenue-share status [--json]      accrued, cap, remaining, run-rate, when the cap is reached
   entente usage replay                       rebuild the ledger from the usage log and compare
+  entente spool ship DIR                     store and post what a dead node's spool holds (idempotent)
   entente sim --kind openai|azure-openai|bedrock|google|anthropic [--port N] [--latency-ms N] [--tokens-per-second N]
   entente demo traffic [--count N] [--concurrency N] [--faults] [--url U] [--key K]
                                      a realistic request mix against a running gateway
@@ -192,6 +193,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
     case 'revenue-share':
     case 'prices':
     case 'audit':
+    case 'spool':
     case 'usage': {
       const rest2 = argv.slice(2);
       const i = rest2.indexOf('--config');
@@ -206,6 +208,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
         usage: usageCommand,
         prices: pricesCommand,
         audit: auditCommand,
+        spool: spoolCommand,
       }[cmd];
       await run(sub, args, cfg, fail);
       return;
