@@ -1,15 +1,35 @@
 #!/usr/bin/env node
-// Runs every compiled test with Node's own test runner. Service-backed tests (PostgreSQL) run
+// Runs every compiled test with Node's own test runner. Service-backed tests (PostgreSQL, Redis) run
 // when the service answers; with ENTENTE_REQUIRE_SERVICES=1 (as .ci/run sets) a missing service
 // fails the run instead of skipping, and without it the skip is said in one visible line.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const root = new URL('..', import.meta.url).pathname;
 const pgUrl = process.env.ENTENTE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const redisUrl = process.env.ENTENTE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const required = process.env.ENTENTE_REQUIRE_SERVICES === '1';
+
+async function redisAnswers(url) {
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
 
 async function reachable(url) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
@@ -44,6 +64,18 @@ if (await reachable(pgUrl)) {
   delete env.ENTENTE_TEST_PG_URL;
   console.log(
     `NOTE: PostgreSQL does not answer at ${pgUrl}: the PostgreSQL tests are skipped (set ENTENTE_REQUIRE_SERVICES=1 to fail instead).`,
+  );
+}
+
+if (await redisAnswers(redisUrl)) {
+  env.ENTENTE_TEST_REDIS_URL = redisUrl;
+} else if (required) {
+  console.error(`Redis is required (ENTENTE_REQUIRE_SERVICES=1) but does not answer at ${redisUrl}`);
+  process.exit(1);
+} else {
+  delete env.ENTENTE_TEST_REDIS_URL;
+  console.log(
+    `NOTE: Redis does not answer at ${redisUrl}: the fleet tests are skipped (set ENTENTE_REQUIRE_SERVICES=1 to fail instead).`,
   );
 }
 

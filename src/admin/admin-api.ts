@@ -18,6 +18,7 @@
 //   GET  /v1/entente/audit?limit=&action=&subject=   the audit log, newest first
 //   GET  /v1/entente/prices[?asOf=ISO]               each model version's resolved price and its book
 //   GET  /v1/entente/health                          each deployment's breaker state, recent transitions
+//   GET  /v1/entente/nodes                           the fleet's nodes: version, config hash, heartbeat, in flight
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
@@ -105,6 +106,7 @@ export function adminRoutes(c: AdminContext): Router {
     ['GET', '/audit', auditLog],
     ['GET', '/prices', prices],
     ['GET', '/health', deploymentHealth],
+    ['GET', '/nodes', nodes],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),
@@ -426,6 +428,7 @@ async function rolloutEvent(c: AdminContext, req: IncomingMessage, res: ServerRe
   if (!r.ok)
     return sendError(res, gatewayError(r.code as ErrorCode, r.reason, { status: 409 }), ex.requestId);
   await c.routes.refreshLog('rollout event via admin API');
+  c.announce('rollout');
   send(res, 201, { seq: r.seq }, ex.requestId);
 }
 
@@ -485,6 +488,7 @@ async function rolloutImport(c: AdminContext, req: IncomingMessage, res: ServerR
     seqs.push(r.seq);
   }
   await c.routes.refreshLog('rollout import via admin API');
+  c.announce('rollout');
   send(res, 201, { imported: seqs.length, seqs }, ex.requestId);
 }
 
@@ -506,6 +510,7 @@ async function declaration(c: AdminContext, req: IncomingMessage, res: ServerRes
   if (!r.ok)
     return sendError(res, gatewayError(r.code as ErrorCode, r.reason, { status: 409 }), ex.requestId);
   await c.routes.refreshLog('declaration via admin API');
+  c.announce('rollout');
   send(res, 201, { seq: r.seq, atMs: parsed.data.atMs }, ex.requestId);
 }
 
@@ -583,4 +588,27 @@ function deploymentHealth(c: AdminContext, _req: IncomingMessage, res: ServerRes
     .reverse()
     .map((t) => ({ ...t, at: new Date(t.atMs).toISOString() }));
   send(res, 200, { deployments, transitions }, ex.requestId);
+}
+
+/**
+ * The node registry: every node's row, whether its heartbeat is recent (within three intervals)
+ * and whether it runs the same configuration as the node answering (a differing one is flagged).
+ */
+async function nodes(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const now = c.clock.now();
+  const rows = await c.store.listNodes();
+  send(
+    res,
+    200,
+    {
+      self: c.node.id,
+      nodes: rows.map((n) => ({
+        ...n,
+        heartbeatAt: new Date(n.heartbeatAtMs).toISOString(),
+        live: n.state !== 'stopped' && now - n.heartbeatAtMs <= 3 * c.node.heartbeatMs,
+        configMatches: n.configHash === c.node.configHash,
+      })),
+    },
+    ex.requestId,
+  );
 }

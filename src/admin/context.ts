@@ -24,4 +24,15 @@ export interface AdminContext {
   readonly health: HealthTracker;
   /** The serving thread's event-loop delay since the previous scrape (reset by /metrics). */
   readonly loopDelay: IntervalHistogram;
+  /** Tells the fleet's other nodes about a change made here. */
+  announce(what: 'rollout' | 'keys'): void;
+  /** This node's id and registry, when it runs in a fleet (or alone, registered all the same). */
+  readonly node: NodeInfo;
+}
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly version: string;
+  readonly configHash: string;
+  readonly heartbeatMs: number;
 }

@@ -1,3 +1,3 @@
 export { adminRoutes, toJson } from './admin-api.js';
-export type { AdminContext } from './context.js';
+export type { AdminContext, NodeInfo } from './context.js';
 export { metricsHandler } from './metrics-endpoint.js';

@@ -26,6 +26,7 @@ import {
 } from '../rollout/index.js';
 import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
 import { openStore, type Store } from '../store/index.js';
+import { announceChange } from './announce.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { preflight } from './preflight.js';
 

@@ -8,6 +8,7 @@ import { EntenteError, isEntenteError } from '../errors/index.js';
 import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
+import { announceChange } from './announce.js';
 import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
 import { ledgerCommand, revenueShareCommand, spoolCommand, usageCommand } from './ledger-commands.js';
@@ -177,6 +178,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           const ok = await store.revokeApiKey(positionals[0], systemClock.now());
           if (!ok) fail(`no active key with id '${positionals[0]}'`, 1);
           await auditor(store, systemClock, cliActor()).record('key.revoke', positionals[0], {});
+          await announceChange(loaded.config, 'keys');
           process.stdout.write(`revoked ${positionals[0]}\n`);
         } else {
           fail(`unknown command 'keys ${sub ?? ''}'. Try: entente help`);

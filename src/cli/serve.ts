@@ -2,6 +2,7 @@
 // store, seed the configured keys, serve; on SIGTERM/SIGINT drain and flush, then exit.
 
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Agreement } from '../agreements/index.js';
 import { recordFile } from '../audit/index.js';
@@ -58,6 +59,12 @@ export async function seedRollout(
   }
 }
 
+/** cluster.redisUrl, else REDIS_URL; '' = none (one node). */
+export function fleetRedisUrl(config: Config): string | null {
+  const url = config.cluster.redisUrl || process.env.REDIS_URL || '';
+  return url === '' ? null : url;
+}
+
 export async function serve(
   configFile: string,
   overrides: ConfigOverrides,
@@ -96,6 +103,7 @@ export async function serve(
   if (agreement) await seedRollout(store, config, agreement);
   if (priceBooksFile)
     await recordFile(store, systemClock, 'prices', priceBooksFile, readFileSync(priceBooksFile, 'utf8'));
+  const redisUrl = fleetRedisUrl(config);
   const gateway = await createGateway({
     config,
     store,
@@ -104,6 +112,10 @@ export async function serve(
     agreementFile,
     priceBooks,
     spoolDir: join(dataDir, 'spool'),
+    nodeId: config.cluster.nodeId ?? `${hostname()}-${config.server.port || process.pid}`,
+    fleet: redisUrl
+      ? { redisUrl, nodeId: config.cluster.nodeId ?? `${hostname()}-${config.server.port || process.pid}` }
+      : null,
   });
   const url = await gateway.listen();
   log.info('entente is serving', {
@@ -112,6 +124,9 @@ export async function serve(
     store: store.kind === 'sqlite' ? `${dataDir}/entente.db` : 'postgres (DATABASE_URL)',
     dataDir,
     simulators: Object.fromEntries(simUrls),
+    fleet: redisUrl
+      ? { redis: redisUrl.replace(/\/\/[^@/]*@/, '//***@'), namespace: config.cluster.namespace }
+      : 'one node',
   });
   process.stderr.write(
     `\nEntente is serving the OpenAI API at ${url}/v1\n  data: ${store.kind === 'sqlite' ? `${dataDir}/entente.db` : 'PostgreSQL (DATABASE_URL)'}\n` +
@@ -125,8 +140,9 @@ export async function serve(
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('draining', { signal, inFlight: gateway.inFlight });
+    log.info('draining', { signal, inFlight: gateway.inFlight, preStopMs: config.server.preStopMs });
     try {
+      await gateway.preStop();
       await gateway.close();
       await Promise.all(sims.map((s) => s.close()));
       await store.close();

@@ -26,6 +26,11 @@ export const serverSchema = z.strictObject({
   /** Open client connections from one address (a load balancer in front counts as one: raise it). */
   maxConnectionsPerClient: z.number().int().min(1).default(1_000),
   shutdownGraceMs: ms.default(30_000),
+  /**
+   * On SIGTERM, /readyz answers 503 this long while the listener still serves, so a load balancer
+   * stops sending new requests before the node stops accepting them.
+   */
+  preStopMs: z.number().int().min(0).default(0),
   /** Admin key's SHA-256 (hex). The admin API is off when unset. */
   adminKeySha256: z
     .string()
@@ -222,6 +227,22 @@ export const usageSchema = z.strictObject({
   segmentBytes: z.number().int().min(65_536).max(1_073_741_824).default(16_777_216),
 });
 
+export const clusterSchema = z.strictObject({
+  /** redis://… : health, cooldowns and change notifications shared by every node; unset or '' = one node. */
+  redisUrl: z.string().optional(),
+  /** Prefix of every Redis key and channel, so several fleets (or tests) can share one Redis. */
+  namespace: id.default('entente'),
+  /** This node's id in the registry; default `<hostname>:<port>`. */
+  nodeId: id.optional(),
+  /** How often a node writes its heartbeat to the registry. */
+  heartbeatMs: ms.default(2_000),
+  /**
+   * Nodes other than the one that saw a deployment fail wait this much longer before probing it,
+   * so recovery is probed by one node, not by all at once.
+   */
+  probeGraceMs: ms.default(1_000),
+});
+
 export const configSchema = z
   .strictObject({
     dataDir: z.string().default('./data'),
@@ -235,6 +256,7 @@ export const configSchema = z
     agreement: agreementRefSchema.optional(),
     ledger: ledgerSchema.optional(),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
+    cluster: clusterSchema.default(clusterSchema.parse({})),
   })
   .superRefine((cfg, ctx) => {
     const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Clock, systemClock, type Timer } from '../clock/index.js';
+import { FleetBus, type FleetMessage } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import { EntenteError } from '../errors/index.js';
 import type { Router } from '../http/index.js';
@@ -38,6 +39,10 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   /** How often keys are re-read from the store. */
   readonly keyRefreshMs?: number;
+  /** This node's id in the registry (default: cluster.nodeId, else `<hostname>-<pid>`). */
+  readonly nodeId?: string;
+  /** Join a fleet over Redis (cluster.redisUrl or REDIS_URL): shared health and change notices. */
+  readonly fleet?: { readonly redisUrl: string; readonly nodeId: string } | null;
   /** The agreement file (resolved path); none = no licence or first-deployment rules. */
   readonly agreementFile?: string | null;
   /** Price books: metering posts usage to the ledger every ledger.intervalMs. */
@@ -56,6 +61,10 @@ export interface GatewayCore {
   readonly routes: Router;
   /** The event loop's delay, sampled every 10 ms; /metrics reads and resets it. */
   readonly loopDelay: IntervalHistogram;
+  /** Tells the other nodes of a change this node made (they apply it at once, not at their poll). */
+  announce(what: 'rollout' | 'keys'): void;
+  /** Whether this node is in a fleet and its Redis connection is up. */
+  readonly fleetConnected: boolean | null;
   /** After the HTTP server has drained: flush usage, stop metering, close upstream pools. */
   close(): Promise<void>;
 }
@@ -82,6 +91,9 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const otlp = config.observability.otlp;
   const tracer = otlp ? createOtlpTracer(otlp, log) : noopTracer;
   const catalog = compileCatalog(config);
+  // The fleet bus is connected once the routes exist; health publishes through it from then on.
+  let fleet: FleetBus | null = null;
+  const health = createHealth(config, metrics, log, clock, (m) => fleet?.publish(m));
   const licenseeOf = new Map(
     config.tenants.flatMap((t) => (t.licensee ? [[t.id, t.licensee] as const] : [])),
   );
@@ -108,7 +120,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     licenseeOf,
     upstreams,
     bindings: bindDeployments(catalog, upstreams),
-    health: createHealth(config, metrics, log, clock),
+    health,
     keys,
     usageLog: spool,
     events: opts.events ?? {},
@@ -119,7 +131,9 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     logger: log,
     draining: false,
   };
-  const refresh = refreshKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
+  const { reloadKeys, refresh } = watchKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
+  if (opts.fleet)
+    fleet = await joinFleet(opts.fleet, { config, clock, log, metrics, health, routes, reloadKeys });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   return {
@@ -127,10 +141,15 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     store,
     routes: openaiRoutes(context),
     loopDelay,
+    announce: (what) => fleet?.publish({ kind: 'changed', what }),
+    get fleetConnected() {
+      return fleet ? fleet.connected : null;
+    },
     async close() {
       loopDelay.disable();
       refresh.cancel();
       routes.stop();
+      await fleet?.close();
       await spool.close(config.server.shutdownGraceMs);
       await tracer.close();
       for (const u of upstreams.values()) u.credentials.stop();
@@ -152,11 +171,20 @@ async function startUpstreams(
   return upstreams;
 }
 
-function createHealth(config: Config, metrics: GatewayMetrics, log: Logger, clock: Clock): HealthTracker {
+function createHealth(
+  config: Config,
+  metrics: GatewayMetrics,
+  log: Logger,
+  clock: Clock,
+  publish: (m: FleetMessage) => void,
+): HealthTracker {
   return new HealthTracker(
     config.routing.cooldown,
     {
       onTransition: (t) => {
+        // A probe of ours that succeeded closes the deployment on every node.
+        if (t.from === 'half-open' && t.to === 'closed')
+          publish({ kind: 'recovered', deployment: t.deployment });
         metrics.breakerTransitions.inc({ deployment: t.deployment, to: t.to.replace('-', '_') });
         log.info('breaker state changed', {
           deployment: t.deployment,
@@ -166,6 +194,8 @@ function createHealth(config: Config, metrics: GatewayMetrics, log: Logger, cloc
         });
       },
       onCooldown: (key, untilMs, reason) => {
+        // Every node skips it at once (they wait probeGraceMs longer, so this node probes first).
+        publish({ kind: 'cooldown', deployment: key, untilMs, reason });
         metrics.cooldowns.inc({ deployment: key, reason });
         log.warn('deployment cooling down', {
           deployment: key,
@@ -217,11 +247,55 @@ function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger)
 }
 
 /** Re-reads the keys every `everyMs`, so revocations and new keys take effect without a restart. */
-function refreshKeys(store: Store, keys: KeyRing, clock: Clock, everyMs: number, log: Logger): Timer {
-  return clock.setInterval(() => {
+/** Reloads the key ring every `everyMs` (and on demand: a peer's notice of a key change). */
+function watchKeys(store: Store, keys: KeyRing, clock: Clock, everyMs: number, log: Logger) {
+  const reloadKeys = () =>
     store.listApiKeys().then(
       (k) => keys.replace(k),
       (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message }),
     );
-  }, everyMs);
+  return { reloadKeys, refresh: clock.setInterval(() => void reloadKeys(), everyMs) };
+}
+
+interface FleetParts {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly health: HealthTracker;
+  readonly routes: LiveRoutes;
+  readonly reloadKeys: () => Promise<void>;
+}
+
+/**
+ * Joins the fleet: cooldowns and recoveries seen by any node apply on every node at once (a peer's
+ * cooldown a little longer, so the node that saw it probes first); rollout and key changes are
+ * applied at once instead of at the next poll; after a reconnect, what was missed is read again.
+ */
+async function joinFleet(f: { redisUrl: string; nodeId: string }, p: FleetParts): Promise<FleetBus> {
+  const grace = p.config.cluster.probeGraceMs;
+  const resync = async (bus: FleetBus) => {
+    const now = p.clock.now();
+    for (const c of await bus.cooldowns())
+      if (c.untilMs > now) p.health.applyPeer(c.deployment, c.untilMs + grace, now, 'redis');
+    await Promise.all([p.routes.refreshLog('fleet resync'), p.reloadKeys()]);
+  };
+  const bus: FleetBus = await FleetBus.connect({
+    url: f.redisUrl,
+    namespace: p.config.cluster.namespace,
+    nodeId: f.nodeId,
+    log: p.log,
+    now: () => p.clock.now(),
+    onMessage: (m, from, sentAtMs) => {
+      const now = p.clock.now();
+      p.metrics.fleetDelay.observe({ kind: m.kind }, Math.max(0, now - sentAtMs) / 1000);
+      if (m.kind === 'cooldown') p.health.applyPeer(m.deployment, m.untilMs + grace, now, from);
+      else if (m.kind === 'recovered') p.health.peerRecovered(m.deployment, now, from);
+      else if (m.what === 'rollout') void p.routes.refreshLog(`rollout change on ${from}`);
+      else void p.reloadKeys();
+    },
+    onResync: () => void resync(bus).catch(() => undefined),
+  });
+  await resync(bus);
+  return bus;
 }

@@ -156,6 +156,14 @@ export function createGatewayMetrics() {
     rebuilds: registry.add(
       new Counter('entente_route_table_rebuilds_total', 'Route table rebuilds, by cause.', ['cause']),
     ),
+    fleetDelay: registry.add(
+      new Histogram(
+        'entente_fleet_message_delay_seconds',
+        "Time from a peer node publishing a fleet message (cooldown, recovery, change) to this node applying it (the nodes' clock skew included).",
+        ['kind'],
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      ),
+    ),
     connectionsRefused: registry.add(
       new Counter(
         'entente_connections_refused_total',

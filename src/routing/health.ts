@@ -134,6 +134,29 @@ export class HealthTracker {
     this.#moved(key, before, this.#stateOf(s, nowMs), reason, nowMs);
   }
 
+  /**
+   * A cooldown another node saw: applied as it is (a peer's failure never escalates our own
+   * cooldown), so every node skips the deployment at once.
+   */
+  applyPeer(key: string, untilMs: number, nowMs: number, from: string): void {
+    const s = this.#state(key);
+    const before = this.#stateOf(s, nowMs);
+    if (untilMs > s.openUntilMs) s.openUntilMs = untilMs;
+    this.#moved(key, before, this.#stateOf(s, nowMs), `peer ${from}`, nowMs);
+  }
+
+  /** Another node's probe succeeded: the deployment is closed here too, without a probe of ours. */
+  peerRecovered(key: string, nowMs: number, from: string): void {
+    const s = this.#states.get(key);
+    if (!s || (s.openUntilMs === 0 && !s.probing)) return;
+    const before = this.#stateOf(s, nowMs);
+    s.failures = 0;
+    s.openUntilMs = 0;
+    s.probing = false;
+    s.nextCooldownMs = this.policy.cooldownMs;
+    this.#moved(key, before === 'closed' ? 'open' : before, 'closed', `peer ${from} recovered it`, nowMs);
+  }
+
   snapshot(
     nowMs: number,
   ): Record<string, { failures: number; coolingDown: boolean; openUntilMs: number; state: BreakerState }> {

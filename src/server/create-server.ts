@@ -1,8 +1,12 @@
 // The composition root: the gateway core's OpenAI API, the admin API mounted under /v1/entente,
 // the console, /metrics and the health probes, served by one node:http server with request ids,
 // header and body limits, coded errors for malformed requests, and a graceful drain.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type AdminContext, adminRoutes, metricsHandler } from '../admin/index.js';
 import { consoleRoutes } from '../console/index.js';
@@ -15,6 +19,10 @@ import {
 } from '../gateway/index.js';
 import { Exchange, Router, sendError, sendJson } from '../http/index.js';
 
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 /** Paths whose handlers answer a draining server themselves, with a usage record. */
 const BILLED = new Set(['/v1/chat/completions', '/v1/responses', '/v1/embeddings']);
 
@@ -25,6 +33,11 @@ export interface Gateway {
   listen(): Promise<string>;
   /** Stops accepting, drains in-flight requests (up to shutdownGraceMs), flushes the usage log. */
   close(): Promise<void>;
+  /**
+   * The pre-stop period: /readyz answers 503 (a load balancer takes the node out) while the
+   * listener still serves; resolves after server.preStopMs of real time.
+   */
+  preStop(): Promise<void>;
   readonly inFlight: number;
 }
 
@@ -44,8 +57,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics: context.metrics,
     health: context.health,
     loopDelay: core.loopDelay,
+    announce: core.announce,
+    node: {
+      id: opts.nodeId ?? config.cluster.nodeId ?? `${hostname()}-${process.pid}`,
+      version: VERSION,
+      configHash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16),
+      heartbeatMs: config.cluster.heartbeatMs,
+    },
   };
   let draining = false;
+  let notReady = false;
   const probes = new Router([
     {
       method: 'GET',
@@ -56,7 +77,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       method: 'GET',
       path: '/readyz',
       handler: (_q, res, ex) =>
-        draining
+        draining || notReady
           ? sendJson(res, 503, { status: 'draining' }, ex.requestId)
           : sendJson(
               res,
@@ -182,6 +203,22 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     );
   });
 
+  const startedAtMs = context.clock.now();
+  let url = '';
+  let heartbeat: { cancel(): void } | null = null;
+  const beat = (state: string) =>
+    core.store
+      .heartbeatNode({
+        nodeId: admin.node.id,
+        version: admin.node.version,
+        configHash: admin.node.configHash,
+        url,
+        startedAtMs,
+        heartbeatAtMs: context.clock.now(),
+        inFlight,
+        state,
+      })
+      .catch((err: unknown) => log.warn('node heartbeat failed', { error: (err as Error).message }));
   return {
     server,
     context,
@@ -195,12 +232,26 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           server.off('error', reject);
           const a = server.address() as AddressInfo;
           const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-          resolve(`http://${host}:${a.port}`);
+          url = `http://${host}:${a.port}`;
+          void beat('serving');
+          heartbeat = context.clock.setInterval(
+            () => void beat(draining || notReady ? 'draining' : 'serving'),
+            config.cluster.heartbeatMs,
+          );
+          resolve(url);
         });
       }),
+    async preStop() {
+      notReady = true;
+      void beat('draining');
+      // Real time: a load balancer's health checks run on the wall clock.
+      if (config.server.preStopMs > 0)
+        await new Promise<void>((r) => setTimeout(r, config.server.preStopMs).unref());
+    },
     async close() {
       draining = true;
       context.draining = true;
+      heartbeat?.cancel();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       if (inFlight > 0) {
@@ -216,6 +267,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await closed;
       // Give handlers of destroyed sockets a turn to append their records.
       await new Promise((r) => setImmediate(r));
+      await beat('stopped');
       await core.close();
     },
   };

@@ -8,6 +8,7 @@ export type {
   AuditEntry,
   LedgerRow,
   NewAuditEntry,
+  NodeRecord,
   PostingPlan,
   PostingView,
   Store,

@@ -1,7 +1,7 @@
 // Database rows ↔ records, validated with zod on the way in (a row is an edge too).
 // Both stores share the column names, so they share this mapping.
 import { z } from 'zod';
-import type { ApiKeyRecord, AuditEntry, LedgerRow, UsageRecord } from './types.js';
+import type { ApiKeyRecord, AuditEntry, LedgerRow, NodeRecord, UsageRecord } from './types.js';
 
 const int = z.coerce.number().int();
 
@@ -177,5 +177,30 @@ export function auditFromRow(row: unknown): AuditEntry {
     action: r.action,
     subject: r.subject,
     detail: JSON.parse(r.detail),
+  };
+}
+
+const nodeRow = z.object({
+  node_id: z.string(),
+  version: z.string(),
+  config_hash: z.string(),
+  url: z.string(),
+  started_at_ms: int,
+  heartbeat_at_ms: int,
+  in_flight: int,
+  state: z.string(),
+});
+
+export function nodeFromRow(row: unknown): NodeRecord {
+  const r = nodeRow.parse(row);
+  return {
+    nodeId: r.node_id,
+    version: r.version,
+    configHash: r.config_hash,
+    url: r.url,
+    startedAtMs: r.started_at_ms,
+    heartbeatAtMs: r.heartbeat_at_ms,
+    inFlight: r.in_flight,
+    state: r.state,
   };
 }

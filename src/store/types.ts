@@ -125,6 +125,19 @@ export interface AuditEntry {
 }
 export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
+/** A gateway node as the registry knows it (each node writes its own row every heartbeat). */
+export interface NodeRecord {
+  readonly nodeId: string;
+  readonly version: string;
+  readonly configHash: string;
+  readonly url: string;
+  readonly startedAtMs: number;
+  readonly heartbeatAtMs: number;
+  readonly inFlight: number;
+  /** `serving`, `draining` or `stopped`. */
+  readonly state: string;
+}
+
 /** Where a store lives: enough for another thread or process to open its own connection. */
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -176,6 +189,9 @@ export interface Store {
   closedPeriods(): Promise<Set<string>>;
   /** Closes a period; false if it was closed already. */
   closePeriod(period: string, atMs: number): Promise<boolean>;
+  /** Writes this node's registry row (insert or replace). */
+  heartbeatNode(node: NodeRecord): Promise<void>;
+  listNodes(): Promise<NodeRecord[]>;
   /** Appends to the audit log (append-only: the store has no update or delete path for it). */
   appendAudit(entry: NewAuditEntry): Promise<number>;
   /** Newest first. */

@@ -6,6 +6,7 @@ import {
   auditFromRow,
   keyFromRow,
   ledgerRowFromDb,
+  nodeFromRow,
   usageColumns,
   usageFromRow,
   usageToRow,
@@ -15,6 +16,7 @@ import type {
   AuditEntry,
   LedgerRow,
   NewAuditEntry,
+  NodeRecord,
   PostingPlan,
   PostingView,
   Store,
@@ -105,6 +107,16 @@ const migrations: readonly string[] = [
      FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
      FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
+  `CREATE TABLE nodes (
+     node_id TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     config_hash TEXT NOT NULL,
+     url TEXT NOT NULL,
+     started_at_ms BIGINT NOT NULL,
+     heartbeat_at_ms BIGINT NOT NULL,
+     in_flight INTEGER NOT NULL,
+     state TEXT NOT NULL
+   );`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
@@ -524,6 +536,18 @@ export class PostgresStore implements Store {
     } finally {
       client.release();
     }
+  }
+
+  async heartbeatNode(n: NodeRecord): Promise<void> {
+    await this.#pool.query(
+      'INSERT INTO nodes (node_id, version, config_hash, url, started_at_ms, heartbeat_at_ms, in_flight, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, config_hash = excluded.config_hash, url = excluded.url, started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, in_flight = excluded.in_flight, state = excluded.state',
+      [n.nodeId, n.version, n.configHash, n.url, n.startedAtMs, n.heartbeatAtMs, n.inFlight, n.state],
+    );
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const { rows } = await this.#pool.query('SELECT * FROM nodes ORDER BY node_id');
+    return rows.map(nodeFromRow);
   }
 
   async appendAudit(e: NewAuditEntry): Promise<number> {

@@ -9,6 +9,7 @@ import {
   auditFromRow,
   keyFromRow,
   ledgerRowFromDb,
+  nodeFromRow,
   usageColumns,
   usageFromRow,
   usageToRow,
@@ -18,6 +19,7 @@ import type {
   AuditEntry,
   LedgerRow,
   NewAuditEntry,
+  NodeRecord,
   PostingPlan,
   PostingView,
   Store,
@@ -106,6 +108,16 @@ const migrations: readonly string[] = [
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
+  `CREATE TABLE nodes (
+     node_id TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     config_hash TEXT NOT NULL,
+     url TEXT NOT NULL,
+     started_at_ms BIGINT NOT NULL,
+     heartbeat_at_ms BIGINT NOT NULL,
+     in_flight INTEGER NOT NULL,
+     state TEXT NOT NULL
+   );`,
 ];
 
 export class SqliteStore implements Store {
@@ -436,6 +448,18 @@ export class SqliteStore implements Store {
             .run(period, atMs).changes > 0,
       )
       .immediate();
+  }
+
+  async heartbeatNode(n: NodeRecord): Promise<void> {
+    this.#db
+      .prepare(
+        'INSERT INTO nodes (node_id, version, config_hash, url, started_at_ms, heartbeat_at_ms, in_flight, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, config_hash = excluded.config_hash, url = excluded.url, started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, in_flight = excluded.in_flight, state = excluded.state',
+      )
+      .run(n.nodeId, n.version, n.configHash, n.url, n.startedAtMs, n.heartbeatAtMs, n.inFlight, n.state);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return this.#db.prepare('SELECT * FROM nodes ORDER BY node_id').all().map(nodeFromRow);
   }
 
   async appendAudit(e: NewAuditEntry): Promise<number> {

@@ -1,0 +1,190 @@
+// A fleet of gateway nodes on one PostgreSQL and one Redis: a failure seen by one node cools the
+// deployment on every node (measured), a rollout event made on one node is applied by the others
+// at once (measured), a recovery probed by one node closes the breaker everywhere, and the node
+// registry lists every node with its heartbeat and whether its configuration matches.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { parseConfigText } from '../src/config/index.js';
+import { createGateway, type Gateway } from '../src/server/index.js';
+import { PostgresStore } from '../src/store/index.js';
+import { pgUrl } from './helpers/backends.js';
+import { eventually } from './helpers/eventually.js';
+import { DEMO_KEY, stackYaml } from './helpers/stack.js';
+
+const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
+const skip = !pgUrl ? 'PostgreSQL is not reachable' : !redisUrl ? 'Redis is not reachable' : false;
+const ADMIN_KEY = 'sk-fleet-admin';
+
+describe('a fleet on PostgreSQL and Redis', { skip }, () => {
+  const schema = `entente_fleet_${randomBytes(4).toString('hex')}`;
+  const namespace = `fleet-${randomBytes(4).toString('hex')}`;
+  let azure: Simulator;
+  let openai: Simulator;
+  const nodes: { gateway: Gateway; url: string; store: PostgresStore }[] = [];
+
+  async function node(id: string, extra = '') {
+    const config = parseConfigText(
+      stackYaml(azure.url, openai.url, {
+        server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
+        extraYaml: `cluster: { namespace: ${namespace}, heartbeatMs: 200 }\n${extra}`,
+      }),
+      `${id}.yaml`,
+      {},
+    );
+    const store = new PostgresStore(pgUrl!, { schema });
+    await store.migrate();
+    const gateway = await createGateway({
+      config,
+      store,
+      spoolDir: join(mkdtempSync(join(tmpdir(), `entente-${id}-`)), 'spool'),
+      keyRefreshMs: 60_000,
+      nodeId: id,
+      fleet: { redisUrl: redisUrl!, nodeId: id },
+    });
+    const url = await gateway.listen();
+    const n = { gateway, url, store };
+    nodes.push(n);
+    return n;
+  }
+
+  const admin = async (n: { url: string }, method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${n.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+  };
+
+  before(async () => {
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`CREATE SCHEMA ${schema}`);
+    await c.end();
+    azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
+    openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
+    // Seed the keys once: the nodes share the store.
+    const seed = new PostgresStore(pgUrl!, { schema });
+    await seed.migrate();
+    await seed.putApiKey({
+      id: 'acme-all',
+      tenantId: 'acme',
+      sha256: createHash('sha256').update(DEMO_KEY).digest('hex'),
+      models: ['*'],
+      createdAtMs: 0,
+      revokedAtMs: null,
+    });
+    await seed.close();
+    await node('node-a');
+    await node('node-b');
+  });
+
+  after(async () => {
+    for (const n of nodes) {
+      await n.gateway.close();
+      await n.store.close();
+    }
+    await Promise.all([azure?.close(), openai?.close()]);
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  });
+
+  test('a failure seen by one node cools the deployment on every node within 100 ms; a recovery closes it everywhere', async (t) => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const key = 'azure-eastus/gpt-4o-prod';
+    const delays: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      a.gateway.context.health.failure(key, a.gateway.context.clock.now(), 5000, 'rate_limited');
+      await eventually(
+        () => b.gateway.context.health.snapshot(Date.now())[key]?.state === 'open',
+        'node b to cool it',
+      );
+      delays.push(performance.now() - t0);
+      // A's probe later succeeds: both close.
+      a.gateway.context.health.acquire(key, Date.now() + 10_000);
+      a.gateway.context.health.success(key);
+      await eventually(
+        () => b.gateway.context.health.snapshot(Date.now())[key]?.state === 'closed',
+        'node b to close it',
+      );
+    }
+    delays.sort((x, y) => x - y);
+    const p99 = delays[Math.ceil(0.99 * delays.length) - 1]!;
+    t.diagnostic(
+      `cooldown propagation over 20 failures: p50 ${delays[9]!.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`,
+    );
+    assert.ok(p99 < 100, `cooldown propagation p99 ${p99.toFixed(1)} ms`);
+    // Node b waits a little longer than a before probing (a probes first).
+    a.gateway.context.health.failure(key, Date.now(), 5000, 'rate_limited');
+    await eventually(() => b.gateway.context.health.snapshot(Date.now())[key]?.state === 'open', 'b open');
+    const untilA = a.gateway.context.health.snapshot(Date.now())[key]!.openUntilMs;
+    const untilB = b.gateway.context.health.snapshot(Date.now())[key]!.openUntilMs;
+    assert.equal(untilB - untilA, 1000, 'cluster.probeGraceMs');
+    const moves = (await admin(b, 'GET', '/v1/entente/health')).json.transitions as { reason: string }[];
+    assert.match(moves[0]!.reason, /^peer node-a/);
+    a.gateway.context.health.acquire(key, untilA);
+    a.gateway.context.health.success(key);
+    await eventually(
+      () => b.gateway.context.health.snapshot(Date.now())[key]?.state === 'closed',
+      'b closed',
+    );
+  });
+
+  test('a rollout event made on one node is applied by the others at once, not at their poll', async (t) => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const seqOf = (n: (typeof nodes)[0]) => n.gateway.context.routes.table.rolloutSeq;
+    const t0 = performance.now();
+    const r = await admin(a, 'POST', '/v1/entente/rollout/events', {
+      kind: 'stage',
+      model: 'gpt-4o',
+      modelVersion: '2024-11-20',
+      cloud: 'azure',
+      stage: 'ga',
+    });
+    assert.equal(r.status, 201);
+    await eventually(() => seqOf(b) === r.json.seq, 'node b to apply the event');
+    // No agreement here, so the route table's poll is off: only the notice could have done it.
+    const ms = performance.now() - t0;
+    t.diagnostic(`rollout change applied on the other node ${ms.toFixed(1)} ms after the request was sent`);
+    assert.ok(ms < 1000);
+  });
+
+  test('the registry lists every node with its heartbeat, and flags a node whose config differs', async () => {
+    await node('node-c', 'observability: { accessLog: false }');
+    const [a] = nodes;
+    await eventually(async () => {
+      const list = (await admin(a!, 'GET', '/v1/entente/nodes')).json.nodes as {
+        nodeId: string;
+        live: boolean;
+        configMatches: boolean;
+        url: string;
+      }[];
+      const byId = new Map(list.map((n) => [n.nodeId, n]));
+      return (
+        byId.get('node-a')?.live === true &&
+        byId.get('node-b')?.configMatches === true &&
+        byId.get('node-c')?.live === true &&
+        byId.get('node-c')?.configMatches === false
+      );
+    }, 'three live nodes, node-c flagged');
+    // And a request through any node is served and recorded in the one store.
+    const r = await fetch(`${nodes[2]!.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(r.status, 200);
+    const id = r.headers.get('x-request-id')!;
+    await nodes[2]!.gateway.context.usageLog.flush();
+    assert.equal((await nodes[0]!.store.listUsage({ requestId: id })).length, 1);
+  });
+});
