@@ -152,7 +152,7 @@ async function appendAudited(
 ) {
   const ownerOf = (m: string) => loaded.config.models.find((x) => x.name === m)?.ownedBy;
   const r = await appendRolloutEvent(store, agreement, event, { ownerOf });
-  if (r.ok && event.kind !== 'declaration')
+  if (r.ok && event.kind !== 'declaration') {
     await auditor(store, systemClock, cliActor()).record(
       'rollout.event',
       `${event.model}@${event.modelVersion}`,
@@ -161,6 +161,9 @@ async function appendAudited(
         event,
       },
     );
+    // A running fleet applies it at once (without Redis, at its next poll).
+    await announceChange(loaded.config, 'rollout');
+  }
   return r;
 }
 

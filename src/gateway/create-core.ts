@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { type Clock, systemClock, type Timer } from '../clock/index.js';
+import { type Clock, systemClock } from '../clock/index.js';
 import { FleetBus, type FleetMessage } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import { EntenteError } from '../errors/index.js';
