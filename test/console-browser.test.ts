@@ -224,6 +224,15 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     await shot('health');
   });
 
+  test('nodes: every node of the store with its heartbeat, as the API says', async () => {
+    await open('nodes');
+    const n = (await admin('/v1/entente/nodes')) as { nodes: { nodeId: string; live: boolean }[] };
+    assert.ok(n.nodes.length >= 1 && n.nodes.every((x) => x.live));
+    assert.equal(await page.locator('table[data-testid="nodes"] tbody tr').count(), n.nodes.length);
+    assert.equal(await page.locator('table[data-testid="nodes"] .badge.good').count(), n.nodes.length);
+    await shot('nodes');
+  });
+
   test('audit: every recorded change, newest first, as the API lists it', async () => {
     await open('audit');
     const a = (await admin('/v1/entente/audit?limit=500')) as { entries: { action: string }[] };

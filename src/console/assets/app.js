@@ -540,6 +540,44 @@ const pages = {
     );
   },
 
+  async nodes() {
+    const { self, nodes } = await api('/v1/entente/nodes');
+    main.replaceChildren(
+      el('h1', {}, 'Nodes'),
+      el(
+        'p',
+        { class: 'muted' },
+        `Every gateway node on this store, as its heartbeats say. This page is served by ${self}.`,
+      ),
+      table(
+        [
+          { key: 'id', label: 'Node', value: (n) => n.nodeId },
+          {
+            key: 'live',
+            label: 'Heartbeat',
+            value: (n) => (n.live ? 'live' : 'stale'),
+            render: (n) =>
+              el('span', { class: `badge ${n.live ? 'good' : 'bad'}` }, n.live ? 'live' : n.state),
+          },
+          { key: 'at', label: 'Last heartbeat', value: (n) => n.heartbeatAt.replace('T', ' ').slice(0, 19) },
+          { key: 'state', label: 'State', value: (n) => n.state },
+          { key: 'version', label: 'Version', value: (n) => n.version },
+          {
+            key: 'config',
+            label: 'Config',
+            value: (n) => (n.configMatches ? n.configHash : `${n.configHash} (differs)`),
+            render: (n) =>
+              n.configMatches ? n.configHash : el('span', { class: 'badge warn' }, `${n.configHash} differs`),
+          },
+          { key: 'inflight', label: 'In flight', num: true, value: (n) => n.inFlight },
+          { key: 'url', label: 'URL', value: (n) => n.url },
+        ],
+        nodes,
+        { id: 'nodes' },
+      ),
+    );
+  },
+
   async audit() {
     const { entries } = await api('/v1/entente/audit?limit=500');
     main.replaceChildren(
