@@ -26,6 +26,20 @@ const VERSION = (
 /** Paths whose handlers answer a draining server themselves, with a usage record. */
 const BILLED = new Set(['/v1/chat/completions', '/v1/responses', '/v1/embeddings']);
 
+/**
+ * The hash nodes compare: the configuration without what differs by node by design (its port,
+ * host, data folder and node id), so a node flagged as different really runs other settings.
+ */
+function configHash(config: GatewayOptions['config']): string {
+  const { dataDir: _d, server, cluster, ...rest } = config;
+  const { port: _p, host: _h, ...shared } = server;
+  const { nodeId: _n, ...fleet } = cluster;
+  return createHash('sha256')
+    .update(JSON.stringify({ ...rest, server: shared, cluster: fleet }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
 export interface Gateway {
   readonly server: Server;
   readonly context: GatewayContext;
@@ -61,7 +75,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     node: {
       id: opts.nodeId ?? config.cluster.nodeId ?? `${hostname()}-${process.pid}`,
       version: VERSION,
-      configHash: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16),
+      configHash: configHash(config),
       heartbeatMs: config.cluster.heartbeatMs,
     },
   };

@@ -222,7 +222,7 @@ interface RunParts {
 }
 
 async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport> {
-  const { dir, dbUrl, cfg, azure, openai, log, random } = p;
+  const { dir, dbUrl, cfg, azure, log, random } = p;
   const env = { ...process.env, DATABASE_URL: dbUrl, REDIS_URL: o.redisUrl, ENTENTE_LOG_LEVEL: 'warn' };
   const specs = await Promise.all(
     ['n1', 'n2', 'n3'].map(async (id) => {
