@@ -29,6 +29,10 @@ const PRICES =
 const CAP = '2'; // USD: reached during the run, so the test sees it hold
 
 export interface FleetRunOptions {
+  /** 3 by default; 1 puts one node behind the same HAProxy (all three server lines point at it). */
+  readonly nodes?: 1 | 3;
+  /** Chaos on (default): each node killed once, the primary's faults flipping. Off: a clean run. */
+  readonly chaos?: boolean;
   readonly requests: number;
   readonly concurrency: number;
   readonly seed: number;
@@ -225,7 +229,7 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
   const { dir, dbUrl, cfg, azure, log, random } = p;
   const env = { ...process.env, DATABASE_URL: dbUrl, REDIS_URL: o.redisUrl, ENTENTE_LOG_LEVEL: 'warn' };
   const specs = await Promise.all(
-    ['n1', 'n2', 'n3'].map(async (id) => {
+    ['n1', 'n2', 'n3'].slice(0, o.nodes ?? 3).map(async (id) => {
       const d = join(dir, id);
       mkdirSync(d);
       return { id, port: await freePort(), dir: d };
@@ -246,8 +250,8 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
       ...process.env,
       ENTENTE_LB_PORT: String(lbPort),
       ENTENTE_NODE1: `127.0.0.1:${specs[0]!.port}`,
-      ENTENTE_NODE2: `127.0.0.1:${specs[1]!.port}`,
-      ENTENTE_NODE3: `127.0.0.1:${specs[2]!.port}`,
+      ENTENTE_NODE2: `127.0.0.1:${(specs[1] ?? specs[0])!.port}`,
+      ENTENTE_NODE3: `127.0.0.1:${(specs[2] ?? specs[0])!.port}`,
     },
   });
   p.procs.push(lb);
@@ -268,8 +272,9 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
   let kills = 0;
   let faultToggles = 0;
   // Each node is killed once, at a random point of the run; faults flip every so often.
-  const killAt = nodes.map(() => Math.floor(o.requests * (0.15 + random() * 0.7)));
-  const flipEvery = Math.max(50, Math.floor(o.requests / 12));
+  const chaos = o.chaos ?? true;
+  const killAt = nodes.map(() => (chaos ? Math.floor(o.requests * (0.15 + random() * 0.7)) : -1));
+  const flipEvery = chaos ? Math.max(50, Math.floor(o.requests / 12)) : Number.POSITIVE_INFINITY;
   const restarts: Promise<void>[] = [];
   const t0 = performance.now();
   const client = async () => {
