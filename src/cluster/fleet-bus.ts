@@ -43,7 +43,7 @@ export class FleetBus {
   readonly #sub: Redis;
   readonly #opts: FleetBusOptions;
   readonly #channel: string;
-  #ready = false;
+  readonly #seenReady = new WeakSet<Redis>();
   /** Messages that could not be published (Redis down): each node's poll catches up. */
   dropped = 0;
 
@@ -56,10 +56,12 @@ export class FleetBus {
     for (const c of [this.#pub, this.#sub])
       c.on('error', (err: Error) => opts.log.warn('redis error', { error: err.message }));
     this.#sub.on('message', (_channel: string, raw: string) => this.#receive(raw));
-    this.#sub.on('ready', () => {
-      if (this.#ready) opts.onResync?.();
-      this.#ready = true;
-    });
+    // After a reconnect of either connection, what may have been missed is read again.
+    for (const c of [this.#pub, this.#sub])
+      c.on('ready', () => {
+        if (this.#seenReady.has(c)) opts.onResync?.();
+        this.#seenReady.add(c);
+      });
   }
 
   static async connect(opts: FleetBusOptions): Promise<FleetBus> {

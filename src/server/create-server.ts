@@ -53,6 +53,8 @@ export interface Gateway {
    */
   preStop(): Promise<void>;
   readonly inFlight: number;
+  /** In a fleet: whether its Redis connection is up; null when the node runs alone. */
+  readonly fleetConnected: boolean | null;
 }
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -238,6 +240,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     context,
     get inFlight() {
       return inFlight;
+    },
+    get fleetConnected() {
+      return core.fleetConnected;
     },
     listen: () =>
       new Promise((resolve, reject) => {

@@ -1,0 +1,138 @@
+// Redis dies under a fleet, and comes back empty: the nodes keep serving on their own breakers,
+// a change made while it was down reaches the other node once they reconnect (the resync), and
+// cooldowns propagate again. The test's own redis-server, never the machine's.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { parseConfigText } from '../src/config/index.js';
+import { appendRolloutEvent } from '../src/rollout/index.js';
+import { createGateway, type Gateway } from '../src/server/index.js';
+import { PostgresStore } from '../src/store/index.js';
+import { pgUrl } from './helpers/backends.js';
+import { eventually } from './helpers/eventually.js';
+import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
+import { DEMO_KEY, stackYaml } from './helpers/stack.js';
+
+const skip = !pgUrl ? 'PostgreSQL is not reachable' : (privateRedisUnavailable() ?? false);
+const schema = `entente_redis_outage_${randomBytes(4).toString('hex')}`;
+let redis: PrivateRedis;
+let azure: Simulator;
+let openai: Simulator;
+const nodes: { gateway: Gateway; store: PostgresStore; url: string }[] = [];
+
+async function node(id: string) {
+  const config = parseConfigText(
+    stackYaml(azure.url, openai.url, { extraYaml: 'cluster: { namespace: outage, heartbeatMs: 200 }' }),
+    `${id}.yaml`,
+    {},
+  );
+  const store = new PostgresStore(pgUrl!, { schema });
+  await store.migrate();
+  const gateway = await createGateway({
+    config,
+    store,
+    spoolDir: join(mkdtempSync(join(tmpdir(), `entente-${id}-`)), 'spool'),
+    nodeId: id,
+    fleet: { redisUrl: redis.url, nodeId: id },
+  });
+  nodes.push({ gateway, store, url: await gateway.listen() });
+}
+
+before(async () => {
+  if (skip) return;
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  await c.query(`CREATE SCHEMA ${schema}`);
+  await c.end();
+  redis = await privateRedis();
+  azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
+  openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
+  const seed = new PostgresStore(pgUrl!, { schema });
+  await seed.migrate();
+  await seed.putApiKey({
+    id: 'acme-all',
+    tenantId: 'acme',
+    sha256: createHash('sha256').update(DEMO_KEY).digest('hex'),
+    models: ['*'],
+    createdAtMs: 0,
+    revokedAtMs: null,
+  });
+  await seed.close();
+  await node('a');
+  await node('b');
+});
+
+after(async () => {
+  if (skip) return;
+  for (const n of nodes) {
+    await n.gateway.close();
+    await n.store.close();
+  }
+  await redis.kill();
+  await Promise.all([azure.close(), openai.close()]);
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await c.end();
+});
+
+test('Redis down: nodes serve on local health; back up: they reconnect, resync, and share again', {
+  skip,
+}, async () => {
+  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+  const key = 'azure-eastus/gpt-4o-prod';
+  await redis.kill();
+  await eventually(
+    () => a.gateway.fleetConnected === false && b.gateway.fleetConnected === false,
+    'the nodes to see Redis gone',
+  );
+  // Local breakers still work: a's own failure opens a's breaker; b, cut off, does not hear of it.
+  a.gateway.context.health.failure(key, Date.now(), 5000, 'rate_limited');
+  assert.equal(a.gateway.context.health.snapshot(Date.now())[key]?.state, 'open');
+  assert.equal(b.gateway.context.health.snapshot(Date.now())[key], undefined);
+  // Requests are served through either node (a fails over from its open Azure deployment).
+  for (const n of [a, b]) {
+    const r = await fetch(`${n.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'during the outage' }] }),
+    });
+    assert.equal(r.status, 200);
+  }
+  // A rollout event written while Redis is down: b misses the notice (and, with no agreement file,
+  // has no poll of the log either).
+  const r = await appendRolloutEvent(a.store, null, {
+    kind: 'stage',
+    model: 'gpt-4o',
+    modelVersion: '2024-11-20',
+    cloud: 'azure',
+    region: 'eastus',
+    stage: 'ga',
+    evidence: 'during the outage',
+    atMs: Date.now(),
+  });
+  assert.ok(r.ok);
+  assert.notEqual(b.gateway.context.routes.table.rolloutSeq, r.ok ? r.seq : -1);
+  // Redis returns, empty. Both reconnect; b's resync reads the log it missed.
+  await redis.start();
+  await eventually(
+    () => a.gateway.fleetConnected === true && b.gateway.fleetConnected === true,
+    'the nodes to reconnect',
+  );
+  await eventually(
+    () => b.gateway.context.routes.table.rolloutSeq === (r.ok ? r.seq : -1),
+    'b to resync the rollout log',
+  );
+  // And cooldowns propagate again.
+  const other = 'openai/gpt-4o-2024-11-20';
+  a.gateway.context.health.failure(other, Date.now(), 5000, 'rate_limited');
+  await eventually(
+    () => b.gateway.context.health.snapshot(Date.now())[other]?.state === 'open',
+    'b to hear of the cooldown',
+  );
+});
