@@ -224,6 +224,15 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     await shot('health');
   });
 
+  test('keys: every key with its status, as the API lists it, and never a secret', async () => {
+    await open('keys');
+    const k = (await admin('/v1/entente/keys')) as { keys: { id: string; status: string }[] };
+    assert.ok(k.keys.length >= 2);
+    assert.equal(await page.locator('table[data-testid="keys"] tbody tr').count(), k.keys.length);
+    assert.doesNotMatch((await page.content()) ?? '', /sk-entente-demo|sk-test/);
+    await shot('keys');
+  });
+
   test('nodes: every node of the store with its heartbeat, as the API says', async () => {
     await open('nodes');
     const n = (await admin('/v1/entente/nodes')) as { nodes: { nodeId: string; live: boolean }[] };

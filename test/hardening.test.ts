@@ -53,7 +53,7 @@ test('3: the breaker probe slot is given back when building the request throws',
     'req_1',
     0,
     clock.now(),
-    { keyId: 'k', tenantId: 't', models: null },
+    { keyId: 'k', tenantId: 't', models: null, expiresAtMs: null },
     'chat',
   );
   const plan = { order: [deployment], admitted: { model: { excluded: [] } } } as never;
@@ -83,7 +83,13 @@ test('9: nesting is measured without recursion, and hostile depths are caught', 
 });
 
 test('10: warnings naming client-chosen keys become visible ASCII in the header', () => {
-  const state = new RequestState('req_2', 0, 0, { keyId: 'k', tenantId: 't', models: null }, 'chat');
+  const state = new RequestState(
+    'req_2',
+    0,
+    0,
+    { keyId: 'k', tenantId: 't', models: null, expiresAtMs: null },
+    'chat',
+  );
   const h = servedHeaders(state, { deployment } as unknown as BoundDeployment, 0, {
     method: 'POST',
     path: '/',

@@ -19,6 +19,7 @@
 //   GET  /v1/entente/prices[?asOf=ISO]               each model version's resolved price and its book
 //   GET  /v1/entente/health                          each deployment's breaker state, recent transitions
 //   GET  /v1/entente/nodes                           the fleet's nodes: version, config hash, heartbeat, in flight
+//   GET|POST /v1/entente/keys, POST …/keys/rotate/:id, …/keys/revoke/:id   API keys, live
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
@@ -58,6 +59,7 @@ import {
 import { explainRoute } from '../routing/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
 import type { AdminContext } from './context.js';
+import { createKey, listKeys, revokeKey, rotateKey } from './keys-api.js';
 
 /** JSON with bigints (money, ratios) as decimal strings. */
 export function toJson(value: unknown): string {
@@ -107,6 +109,10 @@ export function adminRoutes(c: AdminContext): Router {
     ['GET', '/prices', prices],
     ['GET', '/health', deploymentHealth],
     ['GET', '/nodes', nodes],
+    ['GET', '/keys', listKeys],
+    ['POST', '/keys', createKey],
+    ['POST', '/keys/rotate/:id', rotateKey],
+    ['POST', '/keys/revoke/:id', revokeKey],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),

@@ -26,6 +26,8 @@ export interface AdminContext {
   readonly loopDelay: IntervalHistogram;
   /** Tells the fleet's other nodes about a change made here. */
   announce(what: 'rollout' | 'keys'): void;
+  /** Re-reads this node's key ring from the store (after a key changed here). */
+  reloadKeys(): Promise<void>;
   /** This node's id and registry, when it runs in a fleet (or alone, registered all the same). */
   readonly node: NodeInfo;
 }

@@ -2,8 +2,10 @@
 // fast digest is the right tool, as for GitHub's and Stripe's tokens); a lookup is one digest and
 // one map read. The key ring is rebuilt from the store, so revocations and new keys take effect
 // without a restart.
-import { randomBytes } from 'node:crypto';
 import { hashKey } from '../http/index.js';
+
+export { generateKey } from '../http/index.js';
+
 import type { ApiKeyRecord } from '../store/index.js';
 
 export interface Caller {
@@ -11,11 +13,8 @@ export interface Caller {
   readonly tenantId: string;
   /** null = every model. */
   readonly models: ReadonlySet<string> | null;
-}
-
-/** A new key: `sk-ent-` + 32 random bytes in base64url (256 bits). */
-export function generateKey(): string {
-  return `sk-ent-${randomBytes(32).toString('base64url')}`;
+  /** The key stops working at this instant (null: no expiry). */
+  readonly expiresAtMs: number | null;
 }
 
 /** Keys seen recently → caller, so a busy key is hashed once, not per request. Bounded. */
@@ -39,6 +38,7 @@ export class KeyRing {
           keyId: k.id,
           tenantId: k.tenantId,
           models: k.models.includes('*') ? null : new Set(k.models),
+          expiresAtMs: k.expiresAtMs ?? null,
         }),
       );
     }
@@ -50,12 +50,14 @@ export class KeyRing {
     return this.#byHash.size;
   }
 
-  lookup(key: string): Caller | null {
+  /** The caller behind a key at `nowMs`: an expired key (a rotation's grace over) is refused at once. */
+  lookup(key: string, nowMs: number): Caller | null {
     // Bound the work an attacker can make us do before hashing.
     if (key.length > 512) return null;
     const hit = this.#recent.get(key);
-    if (hit) return hit;
+    if (hit) return hit.expiresAtMs !== null && nowMs >= hit.expiresAtMs ? null : hit;
     const caller = this.#byHash.get(hashKey(key)) ?? null;
+    if (caller && caller.expiresAtMs !== null && nowMs >= caller.expiresAtMs) return null;
     // Only known keys are remembered: random keys from an attacker cannot grow the cache.
     if (caller) {
       if (this.#recent.size >= CACHE_LIMIT) this.#recent.clear();

@@ -63,6 +63,8 @@ export interface GatewayCore {
   readonly loopDelay: IntervalHistogram;
   /** Tells the other nodes of a change this node made (they apply it at once, not at their poll). */
   announce(what: 'rollout' | 'keys'): void;
+  /** Re-reads the keys from the store now (after this node changed one). */
+  reloadKeys(): Promise<void>;
   /** Whether this node is in a fleet and its Redis connection is up. */
   readonly fleetConnected: boolean | null;
   /** After the HTTP server has drained: flush usage, stop metering, close upstream pools. */
@@ -142,6 +144,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     routes: openaiRoutes(context),
     loopDelay,
     announce: (what) => fleet?.publish({ kind: 'changed', what }),
+    reloadKeys,
     get fleetConnected() {
       return fleet ? fleet.connected : null;
     },

@@ -1,7 +1,12 @@
 // API keys on the wire: where a client presents one, how it is digested (only SHA-256 digests are
 // ever stored or compared), and the constant-time check of the admin key.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+
+/** A new key: `sk-ent-` + 32 random bytes in base64url (256 bits). */
+export function generateKey(): string {
+  return `sk-ent-${randomBytes(32).toString('base64url')}`;
+}
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');

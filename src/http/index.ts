@@ -1,4 +1,4 @@
-export { hashKey, presentedKey, presentsKey } from './api-key.js';
+export { generateKey, hashKey, presentedKey, presentsKey } from './api-key.js';
 export { type JsonBody, readBody, readJsonBody } from './read-body.js';
 export { sendError, sendJson, sendJsonBytes } from './respond.js';
 export type { Handler, Method, Route, RouterOptions } from './router.js';

@@ -74,6 +74,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     health: context.health,
     loopDelay: core.loopDelay,
     announce: core.announce,
+    reloadKeys: core.reloadKeys,
     node: {
       id: opts.nodeId ?? config.cluster.nodeId ?? `${hostname()}-${process.pid}`,
       version: VERSION,

@@ -145,6 +145,8 @@ const keyRow = z.object({
   models: z.string(),
   created_at_ms: int,
   revoked_at_ms: int.nullable(),
+  expires_at_ms: int.nullable().optional(),
+  metadata: z.string().optional(),
 });
 
 export function keyFromRow(row: unknown): ApiKeyRecord {
@@ -156,6 +158,8 @@ export function keyFromRow(row: unknown): ApiKeyRecord {
     models: z.array(z.string()).parse(JSON.parse(r.models)),
     createdAtMs: r.created_at_ms,
     revokedAtMs: r.revoked_at_ms,
+    expiresAtMs: r.expires_at_ms ?? null,
+    metadata: z.record(z.string(), z.string()).parse(JSON.parse(r.metadata ?? '{}')),
   };
 }
 

@@ -41,6 +41,10 @@ export interface ApiKeyRecord {
   readonly models: readonly string[];
   readonly createdAtMs: number;
   readonly revokedAtMs: number | null;
+  /** The key stops working at this instant (a rotation's grace period ends, or an expiry). */
+  readonly expiresAtMs?: number | null;
+  /** Free-form labels (owner, purpose); never secrets. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface UsageQuery {

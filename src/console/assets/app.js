@@ -540,6 +540,40 @@ const pages = {
     );
   },
 
+  async keys() {
+    const { keys } = await api('/v1/entente/keys');
+    main.replaceChildren(
+      el('h1', {}, 'API keys'),
+      el(
+        'p',
+        { class: 'muted' },
+        'Only a prefix of each key’s SHA-256 is shown; secrets are never stored. Create, rotate and revoke with POST /v1/entente/keys, /keys/rotate/:id and /keys/revoke/:id.',
+      ),
+      table(
+        [
+          { key: 'id', label: 'Key', value: (k) => k.id },
+          { key: 'tenant', label: 'Tenant', value: (k) => k.tenant },
+          {
+            key: 'status',
+            label: 'Status',
+            value: (k) => k.status,
+            render: (k) => el('span', { class: `badge ${k.status === 'active' ? 'good' : 'bad'}` }, k.status),
+          },
+          { key: 'models', label: 'Models', value: (k) => k.models.join(', ') },
+          { key: 'created', label: 'Created', value: (k) => k.createdAt.slice(0, 19).replace('T', ' ') },
+          {
+            key: 'expires',
+            label: 'Expires',
+            value: (k) => (k.expiresAt ?? '').slice(0, 19).replace('T', ' '),
+          },
+          { key: 'sha', label: 'SHA-256', value: (k) => `${k.sha256Prefix}…` },
+        ],
+        keys,
+        { id: 'keys' },
+      ),
+    );
+  },
+
   async nodes() {
     const { self, nodes } = await api('/v1/entente/nodes');
     main.replaceChildren(

@@ -117,6 +117,8 @@ const migrations: readonly string[] = [
      in_flight INTEGER NOT NULL,
      state TEXT NOT NULL
    );`,
+  `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
+   ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
@@ -226,9 +228,18 @@ export class PostgresStore implements Store {
 
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms`,
-      [key.id, key.tenantId, key.sha256, JSON.stringify(key.models), key.createdAtMs, key.revokedAtMs],
+      `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata`,
+      [
+        key.id,
+        key.tenantId,
+        key.sha256,
+        JSON.stringify(key.models),
+        key.createdAtMs,
+        key.revokedAtMs,
+        key.expiresAtMs ?? null,
+        JSON.stringify(key.metadata ?? {}),
+      ],
     );
   }
 

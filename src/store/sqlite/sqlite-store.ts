@@ -118,6 +118,8 @@ const migrations: readonly string[] = [
      in_flight INTEGER NOT NULL,
      state TEXT NOT NULL
    );`,
+  `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
+   ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
 ];
 
 export class SqliteStore implements Store {
@@ -203,10 +205,19 @@ export class SqliteStore implements Store {
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     this.#db
       .prepare(
-        `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms`,
+        `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata`,
       )
-      .run(key.id, key.tenantId, key.sha256, JSON.stringify(key.models), key.createdAtMs, key.revokedAtMs);
+      .run(
+        key.id,
+        key.tenantId,
+        key.sha256,
+        JSON.stringify(key.models),
+        key.createdAtMs,
+        key.revokedAtMs,
+        key.expiresAtMs ?? null,
+        JSON.stringify(key.metadata ?? {}),
+      );
   }
 
   async revokeApiKey(id: string, atMs: number): Promise<boolean> {

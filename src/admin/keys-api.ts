@@ -1,0 +1,168 @@
+// API keys managed live through the admin API: create (the secret is in the answer once and never
+// stored: only its SHA-256), rotate (a new key; the old one keeps working for a grace period, then
+// expires), revoke, list. Every change is audited, applied on this node at once and announced to
+// the fleet. No restart for any of it.
+//   GET  /v1/entente/keys
+//   POST /v1/entente/keys                {tenant, id?, models?, expiresAt?, metadata?}
+//   POST /v1/entente/keys/rotate/:id     {graceSeconds?}   (default 3600, at most 30 days)
+//   POST /v1/entente/keys/revoke/:id
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { adminActor, auditor } from '../audit/index.js';
+import { gatewayError } from '../errors/index.js';
+import { type Exchange, generateKey, hashKey, readJsonBody, sendError, sendJson } from '../http/index.js';
+import type { ApiKeyRecord } from '../store/index.js';
+import type { AdminContext } from './context.js';
+
+const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const MAX_GRACE_S = 30 * 86_400;
+
+const createSchema = z.strictObject({
+  tenant: z.string().regex(ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore'),
+  id: z.string().regex(ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore').optional(),
+  models: z.array(z.string().min(1).max(256)).min(1).max(1000).default(['*']),
+  expiresAt: z.string().optional(),
+  metadata: z
+    .record(z.string().max(64), z.string().max(256))
+    .refine((m) => Object.keys(m).length <= 20, 'at most 20 entries')
+    .default({}),
+});
+
+/** What the API shows of a key: never the secret, and only a prefix of its digest. */
+function view(k: ApiKeyRecord, nowMs: number) {
+  const expired = k.expiresAtMs != null && nowMs >= k.expiresAtMs;
+  return {
+    id: k.id,
+    tenant: k.tenantId,
+    models: k.models,
+    sha256Prefix: k.sha256.slice(0, 8),
+    createdAt: new Date(k.createdAtMs).toISOString(),
+    revokedAt: k.revokedAtMs === null ? null : new Date(k.revokedAtMs).toISOString(),
+    expiresAt: k.expiresAtMs == null ? null : new Date(k.expiresAtMs).toISOString(),
+    status: k.revokedAtMs !== null ? 'revoked' : expired ? 'expired' : 'active',
+    metadata: k.metadata ?? {},
+  };
+}
+
+function bad(res: ServerResponse, ex: Exchange, message: string, param: string | null = null): void {
+  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
+}
+
+async function changed(c: AdminContext, action: string, subject: string, detail: unknown): Promise<void> {
+  await auditor(c.store, c.clock, adminActor(c.config.server.adminKeySha256)).record(action, subject, detail);
+  await c.reloadKeys();
+  c.announce('keys');
+}
+
+export async function listKeys(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const now = c.clock.now();
+  sendJson(res, 200, { keys: (await c.store.listApiKeys()).map((k) => view(k, now)) }, ex.requestId);
+}
+
+export async function createKey(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const body = await readJsonBody(req, 65_536);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  const p = createSchema.safeParse(body.value);
+  if (!p.success) {
+    const issue = p.error.issues[0]!;
+    return bad(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.') || null);
+  }
+  const now = c.clock.now();
+  const unknown = p.data.models.find((m) => m !== '*' && !c.catalog.has(m));
+  if (unknown) return bad(res, ex, `models: '${unknown}' is not in the catalog`, 'models');
+  let expiresAtMs: number | null = null;
+  if (p.data.expiresAt !== undefined) {
+    expiresAtMs = Date.parse(p.data.expiresAt);
+    if (Number.isNaN(expiresAtMs) || expiresAtMs <= now)
+      return bad(res, ex, 'expiresAt must be an ISO-8601 instant in the future', 'expiresAt');
+  }
+  const existing = await c.store.listApiKeys();
+  const secret = generateKey();
+  const id = p.data.id ?? `key-${hashKey(secret).slice(0, 12)}`;
+  if (existing.some((k) => k.id === id))
+    return sendError(
+      res,
+      gatewayError('invalid_request', `a key with id '${id}' exists`, { param: 'id', status: 409 }),
+      ex.requestId,
+    );
+  const record: ApiKeyRecord = {
+    id,
+    tenantId: p.data.tenant,
+    sha256: hashKey(secret),
+    models: p.data.models,
+    createdAtMs: now,
+    revokedAtMs: null,
+    expiresAtMs,
+    metadata: p.data.metadata,
+  };
+  await c.store.putApiKey(record);
+  await changed(c, 'key.create', id, {
+    tenant: record.tenantId,
+    models: record.models,
+    expiresAt: p.data.expiresAt ?? null,
+  });
+  sendJson(res, 201, { ...view(record, now), key: secret }, ex.requestId);
+}
+
+async function keyOr404(c: AdminContext, res: ServerResponse, ex: Exchange): Promise<ApiKeyRecord | null> {
+  const id = ex.params.id ?? '';
+  const k = (await c.store.listApiKeys()).find((x) => x.id === id);
+  if (!k) sendError(res, gatewayError('not_found', `No key with id '${id}'.`), ex.requestId);
+  return k ?? null;
+}
+
+export async function rotateKey(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const body = await readJsonBody(req, 65_536);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  const grace = (body.value as { graceSeconds?: unknown } | null)?.graceSeconds ?? 3600;
+  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_S)
+    return bad(res, ex, `graceSeconds must be a whole number from 0 to ${MAX_GRACE_S}`, 'graceSeconds');
+  const old = await keyOr404(c, res, ex);
+  if (!old) return;
+  const now = c.clock.now();
+  if (old.revokedAtMs !== null || (old.expiresAtMs != null && now >= old.expiresAtMs))
+    return sendError(
+      res,
+      gatewayError('invalid_request', `key '${old.id}' is not active`, { status: 409 }),
+      ex.requestId,
+    );
+  const base = old.id.replace(/\.r\d+$/, '');
+  const taken = new Set((await c.store.listApiKeys()).map((k) => k.id));
+  let n = 2;
+  while (taken.has(`${base}.r${n}`)) n++;
+  const secret = generateKey();
+  const fresh: ApiKeyRecord = {
+    ...old,
+    id: `${base}.r${n}`.slice(0, 64),
+    sha256: hashKey(secret),
+    createdAtMs: now,
+    expiresAtMs: old.expiresAtMs ?? null,
+  };
+  const endsAtMs = Math.min(old.expiresAtMs ?? Number.POSITIVE_INFINITY, now + grace * 1000);
+  await c.store.putApiKey(fresh);
+  await c.store.putApiKey({ ...old, expiresAtMs: endsAtMs });
+  await changed(c, 'key.rotate', old.id, {
+    newId: fresh.id,
+    oldKeyExpiresAt: new Date(endsAtMs).toISOString(),
+  });
+  sendJson(
+    res,
+    201,
+    { ...view(fresh, now), key: secret, previous: view({ ...old, expiresAtMs: endsAtMs }, now) },
+    ex.requestId,
+  );
+}
+
+export async function revokeKey(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const k = await keyOr404(c, res, ex);
+  if (!k) return;
+  const now = c.clock.now();
+  if (!(await c.store.revokeApiKey(k.id, now)))
+    return sendError(
+      res,
+      gatewayError('invalid_request', `key '${k.id}' was already revoked`, { status: 409 }),
+      ex.requestId,
+    );
+  await changed(c, 'key.revoke', k.id, {});
+  sendJson(res, 200, view({ ...k, revokedAtMs: now }, now), ex.requestId);
+}

@@ -1,0 +1,135 @@
+// API keys managed live through the admin API: a created key works at once and its secret is
+// shown once (never listed, never stored); a rotated key's predecessor works through its grace
+// period and not a moment after; a revoked key is refused at once; every change is audited; and
+// each malformed request is refused with a coded 400 (or 404 / 409), never a 500.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { ManualClock } from '../src/clock/index.js';
+import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
+
+const ADMIN_KEY = 'sk-keys-admin';
+const clock = new ManualClock(Date.UTC(2026, 11, 1, 12));
+let stack: Stack;
+
+async function admin(method: string, path: string, body?: unknown, key = ADMIN_KEY) {
+  const r = await fetch(`${stack.url}/v1/entente${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return {
+    status: r.status,
+    json: (await r.json()) as Record<string, unknown> & { error?: { code: string } },
+  };
+}
+
+async function chat(key: string): Promise<number> {
+  const r = await fetch(`${stack.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+describe('keys through the admin API', () => {
+  before(async () => {
+    stack = await startStack({
+      server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
+      clock,
+    });
+  });
+  after(() => stack.close());
+
+  test('a created key works at once; its secret is shown once and never listed', async () => {
+    const c = await admin('POST', '/keys', {
+      tenant: 'globex',
+      id: 'globex-ci',
+      models: ['gpt-4o'],
+      metadata: { owner: 'ci' },
+    });
+    assert.equal(c.status, 201);
+    const secret = c.json.key as string;
+    assert.match(secret, /^sk-ent-[A-Za-z0-9_-]{43}$/);
+    assert.equal(await chat(secret), 200);
+    const list = await admin('GET', '/keys');
+    const text = JSON.stringify(list.json);
+    assert.ok(!text.includes(secret), 'the secret is never listed');
+    assert.ok(!text.includes(createHash('sha256').update(secret).digest('hex')), 'nor its whole digest');
+    const k = (list.json.keys as { id: string; status: string; metadata: unknown }[]).find(
+      (x) => x.id === 'globex-ci',
+    );
+    assert.deepEqual([k?.status, k?.metadata], ['active', { owner: 'ci' }]);
+    const audit = await admin('GET', '/audit?action=key.create');
+    assert.equal((audit.json.entries as { subject: string }[])[0]?.subject, 'globex-ci');
+  });
+
+  test('rotation: both keys work during the grace period; the old one stops at its end', async () => {
+    const c = await admin('POST', '/keys', { tenant: 'globex', id: 'rotating' });
+    const old = c.json.key as string;
+    const r = await admin('POST', '/keys/rotate/rotating', { graceSeconds: 60 });
+    assert.equal(r.status, 201);
+    assert.equal(r.json.id, 'rotating.r2');
+    const fresh = r.json.key as string;
+    assert.equal(await chat(old), 200);
+    assert.equal(await chat(fresh), 200);
+    clock.advance(59_999);
+    assert.equal(await chat(old), 200, 'still inside the grace period');
+    clock.advance(1);
+    assert.equal(await chat(old), 401, 'the grace period is over');
+    assert.equal(await chat(fresh), 200);
+    const again = await admin('POST', '/keys/rotate/rotating.r2', {});
+    assert.equal(again.json.id, 'rotating.r3');
+  });
+
+  test('a revoked key is refused at once; revoking twice is a conflict', async () => {
+    const c = await admin('POST', '/keys', { tenant: 'globex', id: 'short-lived' });
+    const secret = c.json.key as string;
+    assert.equal(await chat(secret), 200);
+    assert.equal((await admin('POST', '/keys/revoke/short-lived')).status, 200);
+    assert.equal(await chat(secret), 401);
+    assert.equal((await admin('POST', '/keys/revoke/short-lived')).status, 409);
+  });
+
+  test('an expiring key stops at its instant', async () => {
+    const at = new Date(clock.now() + 5_000).toISOString();
+    const c = await admin('POST', '/keys', { tenant: 'globex', id: 'expiring', expiresAt: at });
+    const secret = c.json.key as string;
+    assert.equal(await chat(secret), 200);
+    clock.advance(5_000);
+    assert.equal(await chat(secret), 401);
+  });
+
+  test('hostile requests: each refused with a code, never a 500; tenant keys cannot manage keys', async () => {
+    const cases: [string, string, unknown, number][] = [
+      ['POST', '/keys', { tenant: 'Bad Tenant' }, 400],
+      ['POST', '/keys', { tenant: 't', id: '../../etc' }, 400],
+      ['POST', '/keys', { tenant: 't', models: [] }, 400],
+      ['POST', '/keys', { tenant: 't', models: ['not-in-catalog'] }, 400],
+      ['POST', '/keys', { tenant: 't', expiresAt: '2020-01-01T00:00:00Z' }, 400],
+      ['POST', '/keys', { tenant: 't', expiresAt: 'soon' }, 400],
+      ['POST', '/keys', { tenant: 't', admin: true }, 400],
+      [
+        'POST',
+        '/keys',
+        { tenant: 't', metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) },
+        400,
+      ],
+      ['POST', '/keys', { tenant: 't', metadata: { k: 1 } }, 400],
+      ['POST', '/keys', [1, 2], 400],
+      ['POST', '/keys', { tenant: 'globex', id: 'globex-ci' }, 409],
+      ['POST', '/keys/rotate/nope', {}, 404],
+      ['POST', '/keys/rotate/globex-ci', { graceSeconds: -1 }, 400],
+      ['POST', '/keys/rotate/globex-ci', { graceSeconds: 99_999_999 }, 400],
+      ['POST', '/keys/revoke/nope', undefined, 404],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const r = await admin(method, path, body);
+      assert.equal(r.status, status, `${method} ${path} ${JSON.stringify(body)}`);
+      assert.ok(r.json.error?.code, 'a coded error');
+    }
+    assert.equal((await admin('GET', '/keys', undefined, DEMO_KEY)).status, 401);
+  });
+});
