@@ -2,12 +2,10 @@
 // a change made while it was down reaches the other node once they reconnect (the resync), and
 // cooldowns propagate again. The test's own redis-server, never the machine's.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import { appendRolloutEvent } from '../src/rollout/index.js';
@@ -15,11 +13,13 @@ import { createGateway, type Gateway } from '../src/server/index.js';
 import { PostgresStore } from '../src/store/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
+import { fleetSchema } from './helpers/fleet-schema.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
 import { DEMO_KEY, stackYaml } from './helpers/stack.js';
 
 const skip = !pgUrl ? 'PostgreSQL is not reachable' : (privateRedisUnavailable() ?? false);
-const schema = `entente_redis_outage_${randomBytes(4).toString('hex')}`;
+let fleet: { schema: string; drop(): Promise<void> };
+let schema = '';
 let redis: PrivateRedis;
 let azure: Simulator;
 let openai: Simulator;
@@ -45,24 +45,11 @@ async function node(id: string) {
 
 before(async () => {
   if (skip) return;
-  const c = new pg.Client({ connectionString: pgUrl });
-  await c.connect();
-  await c.query(`CREATE SCHEMA ${schema}`);
-  await c.end();
+  fleet = await fleetSchema(pgUrl!, 'redis_outage');
+  schema = fleet.schema;
   redis = await privateRedis();
   azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
   openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
-  const seed = new PostgresStore(pgUrl!, { schema });
-  await seed.migrate();
-  await seed.putApiKey({
-    id: 'acme-all',
-    tenantId: 'acme',
-    sha256: createHash('sha256').update(DEMO_KEY).digest('hex'),
-    models: ['*'],
-    createdAtMs: 0,
-    revokedAtMs: null,
-  });
-  await seed.close();
   await node('a');
   await node('b');
 });
@@ -75,10 +62,7 @@ after(async () => {
   }
   await redis.kill();
   await Promise.all([azure.close(), openai.close()]);
-  const c = new pg.Client({ connectionString: pgUrl });
-  await c.connect();
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await c.end();
+  await fleet.drop();
 });
 
 test('Redis down: nodes serve on local health; back up: they reconnect, resync, and share again', {

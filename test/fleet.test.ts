@@ -8,13 +8,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import { createGateway, type Gateway } from '../src/server/index.js';
 import { PostgresStore } from '../src/store/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
+import { fleetSchema } from './helpers/fleet-schema.js';
 import { DEMO_KEY, stackYaml } from './helpers/stack.js';
 
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
@@ -22,7 +22,8 @@ const skip = !pgUrl ? 'PostgreSQL is not reachable' : !redisUrl ? 'Redis is not 
 const ADMIN_KEY = 'sk-fleet-admin';
 
 describe('a fleet on PostgreSQL and Redis', { skip }, () => {
-  const schema = `entente_fleet_${randomBytes(4).toString('hex')}`;
+  let fleet: { schema: string; drop(): Promise<void> };
+  let schema = '';
   const namespace = `fleet-${randomBytes(4).toString('hex')}`;
   let azure: Simulator;
   let openai: Simulator;
@@ -63,24 +64,11 @@ describe('a fleet on PostgreSQL and Redis', { skip }, () => {
   };
 
   before(async () => {
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`CREATE SCHEMA ${schema}`);
-    await c.end();
+    fleet = await fleetSchema(pgUrl!, 'fleet');
+    schema = fleet.schema;
     azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
     openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
     // Seed the keys once: the nodes share the store.
-    const seed = new PostgresStore(pgUrl!, { schema });
-    await seed.migrate();
-    await seed.putApiKey({
-      id: 'acme-all',
-      tenantId: 'acme',
-      sha256: createHash('sha256').update(DEMO_KEY).digest('hex'),
-      models: ['*'],
-      createdAtMs: 0,
-      revokedAtMs: null,
-    });
-    await seed.close();
     await node('node-a');
     await node('node-b');
   });
@@ -91,10 +79,7 @@ describe('a fleet on PostgreSQL and Redis', { skip }, () => {
       await n.store.close();
     }
     await Promise.all([azure?.close(), openai?.close()]);
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
+    await fleet.drop();
   });
 
   test('a failure seen by one node cools the deployment on every node at once; a recovery closes it everywhere', async (t) => {
