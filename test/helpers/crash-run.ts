@@ -19,7 +19,8 @@ import { freePort, seeded } from './random.js';
 import { writeSimGatewayConfig } from './sim-gateway-config.js';
 
 const cli = fileURLToPath(new URL('../../../bin/entente.js', import.meta.url));
-const KEY = 'sk-crash-test';
+export const CRASH_KEY = 'sk-crash-test';
+const KEY = CRASH_KEY;
 
 export interface CrashRunOptions {
   readonly kills: number;
@@ -45,7 +46,7 @@ export interface CrashRunReport {
   readonly recoveredPerRestart: readonly number[];
 }
 
-interface Life {
+export interface Life {
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
   /** What the spool recovered at start (read from the log, which may arrive after serving begins). */
@@ -53,9 +54,10 @@ interface Life {
 }
 
 /** Starts `entente serve`; resolves once it listens, with what its spool recovered. */
-function startGateway(cfg: string): Promise<Life> {
+export function startGateway(cfg: string, env: NodeJS.ProcessEnv = process.env): Promise<Life> {
   const proc = spawn(process.execPath, [cli, 'serve', '--config', cfg], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
@@ -84,7 +86,7 @@ function startGateway(cfg: string): Promise<Life> {
 }
 
 /** One request; resolves with its request id if the complete answer arrived, else null. */
-async function oneRequest(url: string, stream: boolean, words: number): Promise<string | null> {
+export async function oneRequest(url: string, stream: boolean, words: number): Promise<string | null> {
   try {
     const r = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
