@@ -128,5 +128,20 @@ test('changes made from the CLI are in the audit log, with who and when', () => 
     ['key.revoke', 'key.create'],
   );
   assert.match(entries[0]!.actor, /^cli:/);
-  assert.doesNotMatch(r.stdout, /sk-entente-/, 'no key in the audit log');
+  assert.doesNotMatch(r.stdout, /sk-ent-/, 'no key in the audit log');
+  // Rotation and expiry from the CLI, as through the admin API.
+  assert.equal(
+    run('keys', 'create', '--tenant', 'demo', '--id', 'cli-rot', '--expires', '2000-01-01T00:00:00Z').status,
+    2,
+  );
+  assert.equal(run('keys', 'create', '--tenant', 'demo', '--id', 'cli-rot').status, 0);
+  const rotated = run('keys', 'rotate', 'cli-rot', '--grace', '60');
+  assert.equal(rotated.status, 0, rotated.stderr);
+  assert.equal((JSON.parse(rotated.stdout.split('\n')[0]!) as { id: string }).id, 'cli-rot.r2');
+  const list = run('keys', 'list').stdout;
+  assert.match(list, /^cli-rot\t.*active, expires /m);
+  assert.match(list, /^cli-rot\.r2\t.*\tactive$/m);
+  assert.equal(run('keys', 'rotate', 'nope').status, 1);
+  const audit = JSON.parse(run('audit', '--json', '--action', 'key.rotate').stdout) as { subject: string }[];
+  assert.equal(audit[0]?.subject, 'cli-rot');
 });

@@ -26,7 +26,8 @@ Usage:
       Environment: ENTENTE_CONFIG, ENTENTE_PORT, ENTENTE_HOST, ENTENTE_DATA_DIR, DATABASE_URL.
   entente config validate [--config FILE]
       Check a config file; exits 1 with located errors.
-  entente keys create --tenant ID [--id KEY_ID] [--models a,b]   Issue a key (printed once).
+  entente keys create --tenant ID [--id KEY_ID] [--models a,b] [--expires D]   Issue a key (printed once).
+  entente keys rotate KEY_ID [--grace SECONDS]                  A new key; the old one works SECONDS more (3600).
   entente keys list                                             Keys (hashes never shown in full).
   entente keys revoke KEY_ID
   entente keys hash KEY                                         The SHA-256 to put in a config file.
@@ -122,6 +123,8 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           tenant: { type: 'string' },
           id: { type: 'string' },
           models: { type: 'string' },
+          expires: { type: 'string' },
+          grace: { type: 'string' },
         },
       });
       if (sub === 'hash') {
@@ -152,6 +155,9 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           for (const m of models)
             if (m !== '*' && !known.has(m))
               fail(`unknown model '${m}' (the catalog has: ${[...known].join(', ')})`);
+          const expiresAtMs = values.expires === undefined ? null : Date.parse(values.expires);
+          if (expiresAtMs !== null && (Number.isNaN(expiresAtMs) || expiresAtMs <= systemClock.now()))
+            fail(`--expires must be an ISO-8601 instant in the future, got '${values.expires}'`);
           await store.putApiKey({
             id,
             tenantId: values.tenant,
@@ -159,20 +165,57 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
             models,
             createdAtMs: systemClock.now(),
             revokedAtMs: null,
+            expiresAtMs,
           });
           await auditor(store, systemClock, cliActor()).record('key.create', id, {
             tenant: values.tenant,
             models,
+            expiresAt: values.expires ?? null,
           });
+          await announceChange(loaded.config, 'keys');
           process.stdout.write(
             `${JSON.stringify({ id, tenant: values.tenant, models, key })}\nStore the key now: Entente keeps only its hash. A running gateway picks it up within 5 s.\n`,
           );
         } else if (sub === 'list') {
+          const now = systemClock.now();
           for (const k of await store.listApiKeys()) {
+            const state = k.revokedAtMs
+              ? `revoked ${new Date(k.revokedAtMs).toISOString()}`
+              : k.expiresAtMs != null
+                ? `${k.expiresAtMs <= now ? 'expired' : 'active, expires'} ${new Date(k.expiresAtMs).toISOString()}`
+                : 'active';
             process.stdout.write(
-              `${k.id}\ttenant=${k.tenantId}\tmodels=${k.models.join(',')}\tsha256=${k.sha256.slice(0, 8)}…\t${k.revokedAtMs ? `revoked ${new Date(k.revokedAtMs).toISOString()}` : 'active'}\n`,
+              `${k.id}\ttenant=${k.tenantId}\tmodels=${k.models.join(',')}\tsha256=${k.sha256.slice(0, 8)}…\t${state}\n`,
             );
           }
+        } else if (sub === 'rotate') {
+          // The same rotation as POST /v1/entente/keys/rotate/:id: a new key; the old one expires
+          // at the end of the grace period.
+          const old = (await store.listApiKeys()).find((k) => k.id === positionals[0]);
+          const graceS = values.grace === undefined ? 3600 : Number(values.grace);
+          if (!positionals[0]) fail('usage: entente keys rotate KEY_ID [--grace SECONDS]');
+          if (!Number.isInteger(graceS) || graceS < 0 || graceS > 30 * 86_400)
+            fail('--grace must be a whole number of seconds from 0 to 2592000');
+          const now = systemClock.now();
+          if (!old || old.revokedAtMs !== null || (old.expiresAtMs != null && old.expiresAtMs <= now))
+            fail(`no active key with id '${positionals[0]}'`, 1);
+          const base = old.id.replace(/\.r\d+$/, '');
+          const taken = new Set((await store.listApiKeys()).map((k) => k.id));
+          let n = 2;
+          while (taken.has(`${base}.r${n}`)) n++;
+          const key = generateKey();
+          const id = `${base}.r${n}`.slice(0, 64);
+          const endsAtMs = Math.min(old.expiresAtMs ?? Number.POSITIVE_INFINITY, now + graceS * 1000);
+          await store.putApiKey({ ...old, id, sha256: hashKey(key), createdAtMs: now });
+          await store.putApiKey({ ...old, expiresAtMs: endsAtMs });
+          await auditor(store, systemClock, cliActor()).record('key.rotate', old.id, {
+            newId: id,
+            oldKeyExpiresAt: new Date(endsAtMs).toISOString(),
+          });
+          await announceChange(loaded.config, 'keys');
+          process.stdout.write(
+            `${JSON.stringify({ id, tenant: old.tenantId, key, previous: { id: old.id, expiresAt: new Date(endsAtMs).toISOString() } })}\nStore the key now: Entente keeps only its hash.\n`,
+          );
         } else if (sub === 'revoke') {
           if (!positionals[0]) fail('usage: entente keys revoke KEY_ID');
           const ok = await store.revokeApiKey(positionals[0], systemClock.now());
