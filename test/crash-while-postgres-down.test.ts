@@ -42,7 +42,11 @@ test('SIGKILL while PostgreSQL is down: nothing whose answer was complete is los
     await burst(20);
     pg.crash();
     await burst(40); // served from the spool's side: the database is gone
-    assert.equal(completed.length, 60, 'every request was answered while PostgreSQL was down');
+    assert.equal(
+      completed.length,
+      60,
+      `every request was answered while PostgreSQL was down (gateway exit code: ${life.proc.exitCode})`,
+    );
     life.proc.kill('SIGKILL');
     await life.exited;
     pg.start();

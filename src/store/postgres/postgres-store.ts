@@ -150,6 +150,13 @@ export class PostgresStore implements Store {
     // 'error' event, which would crash the process unhandled; the next query reconnects, and a
     // query that fails is reported to its caller (the usage writer retries).
     this.#pool.on('error', () => {});
+    // A checked-out connection that breaks between two queries of a transaction (the server
+    // crashed while the usage writer was planning) also emits 'error', and the pool's listener
+    // covers only idle ones: without this one, that would kill the writer thread. The next query
+    // on it fails, the transaction is rolled back or lost with the connection, and the caller retries.
+    this.#pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
   }
 
   async migrate(): Promise<void> {
