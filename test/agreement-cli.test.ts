@@ -105,6 +105,24 @@ test('prices show: each model version’s price and the book it comes from', () 
   assert.equal(earlier.prices.find((p) => p.model === 'gpt-5.5')?.bookId, null, 'not priced before its book');
 });
 
+test('a reader that stops early (| head -1) ends the output quietly, with no EPIPE stack', async () => {
+  const { spawn } = await import('node:child_process');
+  const p = spawn(process.execPath, [cli, 'audit', '--limit', '10000'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Enough lines to fill the pipe: the reader takes the first chunk and closes its end.
+  for (let i = 0; i < 40; i++) run('keys', 'create', '--tenant', 'demo', '--id', `pipe-${i}`);
+  let err = '';
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  p.stdout.once('data', () => p.stdout.destroy());
+  const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  assert.equal(code, 0);
+  assert.doesNotMatch(err, /EPIPE|\n\s+at /);
+});
+
 test('route explain names what is outside the agreement and the carve-outs that apply', () => {
   const llama = run('route', 'explain', '--model', 'llama-3.3-70b', '--at', '2026-12-01T00:00:00Z');
   assert.equal(llama.status, 0, llama.stderr);

@@ -322,6 +322,12 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
 
 /** Runs the CLI; every failure is printed as `entente: [code] message` with its exit status. */
 export function runCli(argv: string[], hooks: CliHooks = {}): void {
+  // A reader that stops early (`entente keys list | head -1`) closes the pipe: that ends the
+  // output, as for any Unix tool, and is not an error worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   main(argv, hooks).catch((err: unknown) => {
     if (isEntenteError(err)) return report(err, err.exitCode);
     // A mistyped flag is the user's mistake, not a crash: say so without a stack trace.

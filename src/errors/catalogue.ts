@@ -181,7 +181,8 @@ export const errorCatalogue = {
     status: 504,
     type: 'server_error',
     retryable: true,
-    summary: 'The upstream did not answer within upstream.timeoutMs.',
+    summary:
+      "The upstream did not answer in time: the upstream's connectTimeoutMs, headersTimeoutMs, firstByteTimeoutMs or bodyIdleTimeoutMs, or routing.budgetMs across attempts.",
   },
   upstream_stream_error: {
     status: 502,
