@@ -2,20 +2,16 @@
 // a change made while it was down reaches the other node once they reconnect (the resync), and
 // cooldowns propagate again. The test's own redis-server, never the machine's.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { parseConfigText } from '../src/config/index.js';
 import { appendRolloutEvent } from '../src/rollout/index.js';
-import { createGateway, type Gateway } from '../src/server/index.js';
-import { PostgresStore } from '../src/store/index.js';
+import type { Gateway } from '../src/server/index.js';
+import type { PostgresStore } from '../src/store/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
-import { fleetSchema } from './helpers/fleet-schema.js';
+import { fleetNode, fleetSchema } from './helpers/fleet-schema.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
-import { DEMO_KEY, stackYaml } from './helpers/stack.js';
+import { DEMO_KEY } from './helpers/stack.js';
 
 const skip = !pgUrl ? 'PostgreSQL is not reachable' : (privateRedisUnavailable() ?? false);
 let fleet: { schema: string; drop(): Promise<void> };
@@ -26,21 +22,17 @@ let openai: Simulator;
 const nodes: { gateway: Gateway; store: PostgresStore; url: string }[] = [];
 
 async function node(id: string) {
-  const config = parseConfigText(
-    stackYaml(azure.url, openai.url, { extraYaml: 'cluster: { namespace: outage, heartbeatMs: 200 }' }),
-    `${id}.yaml`,
-    {},
+  nodes.push(
+    await fleetNode({
+      id,
+      pgUrl: pgUrl!,
+      schema,
+      redisUrl: redis.url,
+      azure,
+      openai,
+      stack: { extraYaml: 'cluster: { namespace: outage, heartbeatMs: 200 }' },
+    }),
   );
-  const store = new PostgresStore(pgUrl!, { schema });
-  await store.migrate();
-  const gateway = await createGateway({
-    config,
-    store,
-    spoolDir: join(mkdtempSync(join(tmpdir(), `entente-${id}-`)), 'spool'),
-    nodeId: id,
-    fleet: { redisUrl: redis.url, nodeId: id },
-  });
-  nodes.push({ gateway, store, url: await gateway.listen() });
 }
 
 before(async () => {

@@ -4,18 +4,14 @@
 // registry lists every node with its heartbeat and whether its configuration matches.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { parseConfigText } from '../src/config/index.js';
-import { createGateway, type Gateway } from '../src/server/index.js';
-import { PostgresStore } from '../src/store/index.js';
+import type { Gateway } from '../src/server/index.js';
+import type { PostgresStore } from '../src/store/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
-import { fleetSchema } from './helpers/fleet-schema.js';
-import { DEMO_KEY, stackYaml } from './helpers/stack.js';
+import { fleetNode, fleetSchema } from './helpers/fleet-schema.js';
+import { DEMO_KEY } from './helpers/stack.js';
 
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
 const skip = !pgUrl ? 'PostgreSQL is not reachable' : !redisUrl ? 'Redis is not reachable' : false;
@@ -30,26 +26,19 @@ describe('a fleet on PostgreSQL and Redis', { skip }, () => {
   const nodes: { gateway: Gateway; url: string; store: PostgresStore }[] = [];
 
   async function node(id: string, extra = '') {
-    const config = parseConfigText(
-      stackYaml(azure.url, openai.url, {
+    const n = await fleetNode({
+      id,
+      pgUrl: pgUrl!,
+      schema,
+      redisUrl: redisUrl!,
+      azure,
+      openai,
+      keyRefreshMs: 60_000,
+      stack: {
         server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
         extraYaml: `cluster: { namespace: ${namespace}, heartbeatMs: 200 }\n${extra}`,
-      }),
-      `${id}.yaml`,
-      {},
-    );
-    const store = new PostgresStore(pgUrl!, { schema });
-    await store.migrate();
-    const gateway = await createGateway({
-      config,
-      store,
-      spoolDir: join(mkdtempSync(join(tmpdir(), `entente-${id}-`)), 'spool'),
-      keyRefreshMs: 60_000,
-      nodeId: id,
-      fleet: { redisUrl: redisUrl!, nodeId: id },
+      },
     });
-    const url = await gateway.listen();
-    const n = { gateway, url, store };
     nodes.push(n);
     return n;
   }

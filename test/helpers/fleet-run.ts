@@ -13,11 +13,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { assertRowsBalanced, parsePriceBooks, priceOf, revenuePicoOf } from '../../src/ledger/index.js';
 import { PostgresStore } from '../../src/store/index.js';
 import { eventually } from './eventually.js';
+import { pgAdmin } from './fleet-schema.js';
 import { freePort, seeded } from './random.js';
 import { shareAgreementYaml } from './share-agreement.js';
 
@@ -180,16 +180,6 @@ ledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 20
 cluster: { namespace: ${namespace}, nodeId: "\${ENTENTE_NODE_ID}", heartbeatMs: 500 }
 observability: { accessLog: false }
 `;
-}
-
-async function pgAdmin(url: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
 }
 
 export async function fleetRun(o: FleetRunOptions): Promise<FleetRunReport> {

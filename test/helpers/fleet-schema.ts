@@ -1,11 +1,19 @@
-// A PostgreSQL schema of a fleet test's own, migrated, with the demo tenant's key seeded once (the
-// nodes share the store, so no node seeds it from its config); dropped afterwards.
+// What the fleet tests share: a PostgreSQL schema of their own, migrated, with the demo tenant's
+// key seeded once (the nodes share the store, so no node seeds it from its config), and an
+// in-process gateway node on it that joins the fleet over Redis.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import type { Simulator } from '../../sim/index.js';
+import { parseConfigText } from '../../src/config/index.js';
+import { createGateway, type Gateway } from '../../src/server/index.js';
 import { PostgresStore } from '../../src/store/index.js';
-import { DEMO_KEY } from './stack.js';
+import { DEMO_KEY, type StackOptions, stackYaml } from './stack.js';
 
-async function admin(url: string, sql: string): Promise<void> {
+/** One statement on an administrative connection (CREATE/DROP SCHEMA or DATABASE). */
+export async function pgAdmin(url: string, sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -20,7 +28,7 @@ export async function fleetSchema(
   prefix: string,
 ): Promise<{ schema: string; drop(): Promise<void> }> {
   const schema = `entente_${prefix}_${randomBytes(4).toString('hex')}`;
-  await admin(url, `CREATE SCHEMA ${schema}`);
+  await pgAdmin(url, `CREATE SCHEMA ${schema}`);
   const seed = new PostgresStore(url, { schema });
   await seed.migrate();
   await seed.putApiKey({
@@ -32,5 +40,36 @@ export async function fleetSchema(
     revokedAtMs: null,
   });
   await seed.close();
-  return { schema, drop: () => admin(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`) };
+  return { schema, drop: () => pgAdmin(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`) };
+}
+
+export interface FleetNode {
+  readonly gateway: Gateway;
+  readonly store: PostgresStore;
+  readonly url: string;
+}
+
+/** A gateway node on the schema, in the fleet of `redisUrl`, listening on a free port. */
+export async function fleetNode(o: {
+  readonly id: string;
+  readonly pgUrl: string;
+  readonly schema: string;
+  readonly redisUrl: string;
+  readonly azure: Simulator;
+  readonly openai: Simulator;
+  readonly stack?: StackOptions;
+  readonly keyRefreshMs?: number;
+}): Promise<FleetNode> {
+  const config = parseConfigText(stackYaml(o.azure.url, o.openai.url, o.stack ?? {}), `${o.id}.yaml`, {});
+  const store = new PostgresStore(o.pgUrl, { schema: o.schema });
+  await store.migrate();
+  const gateway = await createGateway({
+    config,
+    store,
+    spoolDir: join(mkdtempSync(join(tmpdir(), `entente-${o.id}-`)), 'spool'),
+    ...(o.keyRefreshMs ? { keyRefreshMs: o.keyRefreshMs } : {}),
+    nodeId: o.id,
+    fleet: { redisUrl: o.redisUrl, nodeId: o.id },
+  });
+  return { gateway, store, url: await gateway.listen() };
 }
