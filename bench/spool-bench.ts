@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../src/observability/index.js';
 import { UsageSpool } from '../src/spool/index.js';
 import { SqliteStore, type UsageRecord } from '../src/store/index.js';
+import { usageRecord } from '../test/helpers/records.js';
 import { median } from './processes.js';
 
 const rate = Number(process.env.SPOOL_RATE ?? 2_000);
@@ -17,30 +18,17 @@ const seconds = Number(process.env.SPOOL_SECONDS ?? 5);
 const fsyncIntervalMs = Number(process.env.SPOOL_FSYNC_MS ?? 5);
 
 let n = 0;
-const record = (): UsageRecord => ({
-  requestId: `req_${String(n++).padStart(32, '0')}`,
-  tenantId: 'bench',
-  keyId: 'bench',
-  model: 'gpt-4o-mini',
-  modelVersion: '1',
-  cloud: 'azure',
-  region: 'eastus',
-  upstreamId: 'azure-eastus',
-  deployment: 'gpt-4o-mini',
-  surface: 'chat',
-  stream: false,
-  status: 200,
-  errorCode: null,
-  usageExact: true,
-  attempts: 1,
-  tokensInputUncached: 120,
-  tokensInputCached: 0,
-  tokensOutput: 40,
-  tokensReasoning: 0,
-  startedAtMs: Date.UTC(2026, 11, 1),
-  latencyMs: 3.2,
-  overheadUs: 180,
-});
+const record = (): UsageRecord =>
+  usageRecord(`req_${String(n++).padStart(32, '0')}`, {
+    tenantId: 'bench',
+    keyId: 'bench',
+    model: 'gpt-4o-mini',
+    tokensInputUncached: 120,
+    tokensOutput: 40,
+    startedAtMs: Date.UTC(2026, 11, 1),
+    latencyMs: 3.2,
+    overheadUs: 180,
+  });
 
 async function open(durability: 'process' | 'os') {
   const dir = mkdtempSync(join(tmpdir(), 'entente-spool-bench-'));

@@ -60,7 +60,13 @@ test('agreement validate FILE validates that file, located and coded, with serve
   for (const r of [refused, currency, unknown]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   // show and diff take FILE first too.
   const one = write('one.yaml', exampleText.replaceAll('2026-04-amendment', '2026-04-changed'));
-  assert.match(run('agreement', 'show', one, '--as-of', '2026-06-01').stdout, /version 2026-04-changed/);
+  const shown = run('agreement', 'show', one, '--as-of', '2026-06-01').stdout;
+  assert.match(shown, /version 2026-04-changed/);
+  // Scope, carve-outs and the revenue base in words (the base once printed as [object Object]).
+  assert.match(shown, /scope: models owned by openai/);
+  assert.match(shown, /carve-out open-weight-models: exempt from primary-first for models gpt-oss-\*/);
+  assert.match(shown, /of openai's revenue from models owned by openai on any cloud/);
+  assert.doesNotMatch(shown, /\[object Object\]/);
   assert.match(
     run('agreement', 'diff', one, '2025-10-definitive', '2026-04-changed').stdout,
     /^2025-10-definitive → 2026-04-changed/,

@@ -13,6 +13,7 @@ import { PostgresStore } from '../src/store/index.js';
 import { CRASH_KEY, oneRequest, startGateway } from './helpers/crash-run.js';
 import { privatePostgres, privatePostgresUnavailable } from './helpers/private-postgres.js';
 import { freePort } from './helpers/random.js';
+import { lostAndDoubled } from './helpers/records.js';
 import { writeSimGatewayConfig } from './helpers/sim-gateway-config.js';
 
 test('SIGKILL while PostgreSQL is down: nothing whose answer was complete is lost or doubled', {
@@ -57,13 +58,8 @@ test('SIGKILL while PostgreSQL is down: nothing whose answer was complete is los
     const store = new PostgresStore(pg.url);
     try {
       const usage = await store.listUsage({ limit: 100_000 });
-      const count = new Map<string, number>();
-      for (const u of usage) count.set(u.requestId, (count.get(u.requestId) ?? 0) + 1);
-      assert.deepEqual(
-        completed.filter((id) => count.get(id) !== 1),
-        [],
-        'exactly one record each',
-      );
+      const { lost, doubled } = lostAndDoubled(usage, completed);
+      assert.deepEqual([lost, doubled], [[], []], 'exactly one record each');
       const rows = await store.ledgerRows();
       assertRowsBalanced(rows);
       const revenue = new Set(rows.filter((r) => r.code === 'revenue').map((r) => r.txId));

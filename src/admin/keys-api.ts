@@ -15,7 +15,6 @@ import type { ApiKeyRecord } from '../store/index.js';
 import type { AdminContext } from './context.js';
 
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const MAX_GRACE_S = 30 * 86_400;
 
 const createSchema = z.strictObject({
   tenant: z.string().regex(ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore'),
@@ -27,6 +26,35 @@ const createSchema = z.strictObject({
     .refine((m) => Object.keys(m).length <= 20, 'at most 20 entries')
     .default({}),
 });
+
+/**
+ * A rotation, decided once for the admin API and the CLI: the new key's record (id `<base>.rN`,
+ * the next free N) and the old key's, which expires at the end of the grace period (or earlier, if
+ * it already expired sooner). null when the key is not active.
+ */
+export function planRotation(
+  old: ApiKeyRecord,
+  all: readonly ApiKeyRecord[],
+  graceS: number,
+  nowMs: number,
+): { secret: string; fresh: ApiKeyRecord; expiring: ApiKeyRecord } | null {
+  if (old.revokedAtMs !== null || (old.expiresAtMs != null && nowMs >= old.expiresAtMs)) return null;
+  const base = old.id.replace(/\.r\d+$/, '');
+  const taken = new Set(all.map((k) => k.id));
+  let n = 2;
+  while (taken.has(`${base}.r${n}`)) n++;
+  const secret = generateKey();
+  return {
+    secret,
+    fresh: { ...old, id: `${base}.r${n}`.slice(0, 64), sha256: hashKey(secret), createdAtMs: nowMs },
+    expiring: {
+      ...old,
+      expiresAtMs: Math.min(old.expiresAtMs ?? Number.POSITIVE_INFINITY, nowMs + graceS * 1000),
+    },
+  };
+}
+
+export const MAX_GRACE_S = 30 * 86_400;
 
 /** What the API shows of a key: never the secret, and only a prefix of its digest. */
 function view(k: ApiKeyRecord, nowMs: number) {
@@ -117,38 +145,28 @@ export async function rotateKey(c: AdminContext, req: IncomingMessage, res: Serv
   const grace = (body.value as { graceSeconds?: unknown } | null)?.graceSeconds ?? 3600;
   if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_S)
     return bad(res, ex, `graceSeconds must be a whole number from 0 to ${MAX_GRACE_S}`, 'graceSeconds');
-  const old = await keyOr404(c, res, ex);
-  if (!old) return;
+  const all = await c.store.listApiKeys();
+  const old = all.find((k) => k.id === ex.params.id);
+  if (!old)
+    return sendError(res, gatewayError('not_found', `No key with id '${ex.params.id ?? ''}'.`), ex.requestId);
   const now = c.clock.now();
-  if (old.revokedAtMs !== null || (old.expiresAtMs != null && now >= old.expiresAtMs))
+  const plan = planRotation(old, all, grace, now);
+  if (!plan)
     return sendError(
       res,
       gatewayError('invalid_request', `key '${old.id}' is not active`, { status: 409 }),
       ex.requestId,
     );
-  const base = old.id.replace(/\.r\d+$/, '');
-  const taken = new Set((await c.store.listApiKeys()).map((k) => k.id));
-  let n = 2;
-  while (taken.has(`${base}.r${n}`)) n++;
-  const secret = generateKey();
-  const fresh: ApiKeyRecord = {
-    ...old,
-    id: `${base}.r${n}`.slice(0, 64),
-    sha256: hashKey(secret),
-    createdAtMs: now,
-    expiresAtMs: old.expiresAtMs ?? null,
-  };
-  const endsAtMs = Math.min(old.expiresAtMs ?? Number.POSITIVE_INFINITY, now + grace * 1000);
-  await c.store.putApiKey(fresh);
-  await c.store.putApiKey({ ...old, expiresAtMs: endsAtMs });
+  await c.store.putApiKey(plan.fresh);
+  await c.store.putApiKey(plan.expiring);
   await changed(c, 'key.rotate', old.id, {
-    newId: fresh.id,
-    oldKeyExpiresAt: new Date(endsAtMs).toISOString(),
+    newId: plan.fresh.id,
+    oldKeyExpiresAt: new Date(plan.expiring.expiresAtMs!).toISOString(),
   });
   sendJson(
     res,
     201,
-    { ...view(fresh, now), key: secret, previous: view({ ...old, expiresAtMs: endsAtMs }, now) },
+    { ...view(plan.fresh, now), key: plan.secret, previous: view(plan.expiring, now) },
     ex.requestId,
   );
 }

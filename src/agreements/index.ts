@@ -1,15 +1,13 @@
 export type { Declaration, LicenceDecision } from './as-of.js';
-export { boundaries, decideLicence, grantEndMs, versionAsOf } from './as-of.js';
+export { boundaries, decideLicence, versionAsOf } from './as-of.js';
 export type { EffectiveCloudTerm, ModelFacts, SaleFacts } from './coverage.js';
 export {
   baseMatches,
-  carveOutSelects,
   describeBase,
   describeScope,
   effectiveCloudTerm,
   exemptionFor,
   inScope,
-  scopeOf,
 } from './coverage.js';
 export type { Change } from './diff-versions.js';
 export { diffVersions, formatChanges } from './diff-versions.js';

@@ -9,6 +9,8 @@ import { toJson } from '../admin/index.js';
 import {
   type Agreement,
   agreementSchema,
+  describeBase,
+  describeScope,
   diffVersions,
   formatChanges,
   loadAgreement,
@@ -113,13 +115,18 @@ export async function agreementCommand(
     out(
       `  cloud: primary ${t.cloud.primary}${t.cloud.exclusive ? ' (exclusive)' : `, others: ${t.cloud.permittedClouds === 'any' ? 'any' : t.cloud.permittedClouds.join(', ')}`}${t.cloud.firstDeployment ? `, primary first (soak ${t.cloud.firstDeployment.minSoakHours} h; waiver needs ${t.cloud.firstDeployment.waiverRequires.join(' + ')})` : ''}`,
     );
+    out(`  scope: ${describeScope(a, v)}; other models route by plain policy`);
+    for (const c of t.carveOuts)
+      out(
+        `  carve-out ${c.id}: exempt from ${c.exempts.join(', ')} for ${[c.models ? `models ${c.models.join(', ')}` : '', c.ownedBy ? `owned by ${c.ownedBy.join(', ')}` : '', c.tenants ? `tenants ${c.tenants.join(', ')}` : ''].filter(Boolean).join('; ')}`,
+      );
     for (const l of t.licences)
       out(
-        `  licence ${l.id}: ${l.licensor} → ${l.licensee}, ${l.subject} [${l.models.join(', ')}], ${l.exclusivity}, ${iso(l.term.from)} – ${l.term.to ? iso(l.term.to) : 'open'}`,
+        `  licence ${l.id}: ${l.licensor} → ${l.licensee}, ${l.subject}${l.products ? ` (${l.products.join(', ')})` : ''} [${l.models.join(', ')}], ${l.exclusivity}, ${iso(l.term.from)} – ${l.term.to ? iso(l.term.to) : 'open'}${l.conditions.length ? `, conditions: ${l.conditions.map((c) => c.kind).join(', ')}` : ''}`,
       );
     for (const r of t.revenueShares)
       out(
-        `  revenue share ${r.id}: ${r.payer} → ${r.payee} at ${r.rate.num}/${r.rate.den} of ${r.revenueBase}, until ${r.term.to ? iso(r.term.to) : 'open'}${r.cap ? `, capped at ${r.cap.amount / 1_000_000n} ${r.cap.currency}` : ', no cap'}${r.milestoneIndependent ? ', independent of milestones' : ', milestones can end it'}`,
+        `  revenue share ${r.id}: ${r.payer} → ${r.payee} at ${r.rate.num}/${r.rate.den} of ${describeBase(r.revenueBase)}, until ${r.term.to ? iso(r.term.to) : 'open'}${r.cap ? `, capped at ${r.cap.amount / 1_000_000n} ${r.cap.currency}` : ', no cap'}${r.milestoneIndependent ? ', independent of milestones' : ', milestones can end it'}`,
       );
     for (const e of t.equity) out(`  equity: ${e.holder} holds ${e.stake.num}/${e.stake.den}`);
     for (const p of t.programmes) out(`  programme ${p.id} (${p.kind}): ${p.title}`);

@@ -1,6 +1,7 @@
 // The `entente` command: thin over the modules. `entente help` lists the commands.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { MAX_GRACE_S, planRotation } from '../admin/index.js';
 import { auditor, cliActor } from '../audit/index.js';
 import { systemClock } from '../clock/index.js';
 import { loadConfig } from '../config/index.js';
@@ -191,23 +192,19 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
         } else if (sub === 'rotate') {
           // The same rotation as POST /v1/entente/keys/rotate/:id: a new key; the old one expires
           // at the end of the grace period.
-          const old = (await store.listApiKeys()).find((k) => k.id === positionals[0]);
+          const all = await store.listApiKeys();
+          const old = all.find((k) => k.id === positionals[0]);
           const graceS = values.grace === undefined ? 3600 : Number(values.grace);
           if (!positionals[0]) fail('usage: entente keys rotate KEY_ID [--grace SECONDS]');
-          if (!Number.isInteger(graceS) || graceS < 0 || graceS > 30 * 86_400)
-            fail('--grace must be a whole number of seconds from 0 to 2592000');
-          const now = systemClock.now();
-          if (!old || old.revokedAtMs !== null || (old.expiresAtMs != null && old.expiresAtMs <= now))
-            fail(`no active key with id '${positionals[0]}'`, 1);
-          const base = old.id.replace(/\.r\d+$/, '');
-          const taken = new Set((await store.listApiKeys()).map((k) => k.id));
-          let n = 2;
-          while (taken.has(`${base}.r${n}`)) n++;
-          const key = generateKey();
-          const id = `${base}.r${n}`.slice(0, 64);
-          const endsAtMs = Math.min(old.expiresAtMs ?? Number.POSITIVE_INFINITY, now + graceS * 1000);
-          await store.putApiKey({ ...old, id, sha256: hashKey(key), createdAtMs: now });
-          await store.putApiKey({ ...old, expiresAtMs: endsAtMs });
+          if (!Number.isInteger(graceS) || graceS < 0 || graceS > MAX_GRACE_S)
+            fail(`--grace must be a whole number of seconds from 0 to ${MAX_GRACE_S}`);
+          const plan = old ? planRotation(old, all, graceS, systemClock.now()) : null;
+          if (!old || !plan) fail(`no active key with id '${positionals[0]}'`, 1);
+          await store.putApiKey(plan.fresh);
+          await store.putApiKey(plan.expiring);
+          const id = plan.fresh.id;
+          const key = plan.secret;
+          const endsAtMs = plan.expiring.expiresAtMs!;
           await auditor(store, systemClock, cliActor()).record('key.rotate', old.id, {
             newId: id,
             oldKeyExpiresAt: new Date(endsAtMs).toISOString(),

@@ -104,6 +104,7 @@ export async function serve(
   if (priceBooksFile)
     await recordFile(store, systemClock, 'prices', priceBooksFile, readFileSync(priceBooksFile, 'utf8'));
   const redisUrl = fleetRedisUrl(config);
+  const nodeId = config.cluster.nodeId ?? `${hostname()}-${config.server.port || process.pid}`;
   const gateway = await createGateway({
     config,
     store,
@@ -112,10 +113,8 @@ export async function serve(
     agreementFile,
     priceBooks,
     spoolDir: join(dataDir, 'spool'),
-    nodeId: config.cluster.nodeId ?? `${hostname()}-${config.server.port || process.pid}`,
-    fleet: redisUrl
-      ? { redisUrl, nodeId: config.cluster.nodeId ?? `${hostname()}-${config.server.port || process.pid}` }
-      : null,
+    nodeId,
+    fleet: redisUrl ? { redisUrl, nodeId } : null,
   });
   const url = await gateway.listen();
   log.info('entente is serving', {

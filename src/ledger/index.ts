@@ -8,7 +8,6 @@ export {
   planPostings,
   postingPeriod,
   revenuePayloadHash,
-  segmentAccrual,
 } from './plan-postings.js';
 export type { LedgerSetup, PostResult } from './post-usage.js';
 export { capCurrencyProblems, ledgerSetupFor, postUsage, sellerOf, shareTermsFor } from './post-usage.js';

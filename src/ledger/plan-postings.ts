@@ -168,7 +168,7 @@ function shareTotal(states: ReadonlyMap<string, AccrualState>, t: ShareTerm): bi
  * cumulative exact revenue, floored once to the micro-unit, limited by what its cap leaves of the
  * share's total. Never negative.
  */
-export function segmentAccrual(
+function segmentAccrual(
   states: Map<string, AccrualState>,
   t: ShareTerm,
   revenuePico: bigint,

@@ -16,6 +16,7 @@ import { startSimulator } from '../../sim/index.js';
 import { assertRowsBalanced } from '../../src/ledger/index.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { freePort, seeded } from './random.js';
+import { lostAndDoubled } from './records.js';
 import { writeSimGatewayConfig } from './sim-gateway-config.js';
 
 const cli = fileURLToPath(new URL('../../../bin/entente.js', import.meta.url));
@@ -184,8 +185,6 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
   const store = new SqliteStore(join(dir, 'entente.db'));
   try {
     const usage = await store.listUsage({ limit: 10_000_000 });
-    const count = new Map<string, number>();
-    for (const u of usage) count.set(u.requestId, (count.get(u.requestId) ?? 0) + 1);
     const rows = await store.ledgerRows();
     assertRowsBalanced(rows);
     const revenueTx = new Set(rows.filter((r) => r.code === 'revenue').map((r) => r.txId));
@@ -196,8 +195,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunReport> {
       completed: completed.size,
       completedStreams,
       usageRecords: usage.length,
-      lost: ids.filter((id) => !count.has(id)),
-      doubled: [...count].filter(([, n]) => n > 1).map(([id]) => id),
+      ...lostAndDoubled(usage, ids),
       unposted: (await store.pendingUsage(1_000_000)).length,
       revenueTransactions: revenueTx.size,
       missingPostings: ids.filter((id) => !revenueTx.has(`revenue:${id}`)),

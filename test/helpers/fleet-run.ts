@@ -19,6 +19,7 @@ import { PostgresStore } from '../../src/store/index.js';
 import { eventually } from './eventually.js';
 import { pgAdmin } from './fleet-schema.js';
 import { freePort, seeded } from './random.js';
+import { lostAndDoubled } from './records.js';
 import { shareAgreementYaml } from './share-agreement.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -307,8 +308,6 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
   const store = new PostgresStore(dbUrl);
   try {
     const usage = await store.listUsage({ limit: 10_000_000 });
-    const count = new Map<string, number>();
-    for (const u of usage) count.set(u.requestId, (count.get(u.requestId) ?? 0) + 1);
     const byId = new Map(usage.map((u) => [u.requestId, u]));
     const rows = await store.ledgerRows();
     assertRowsBalanced(rows);
@@ -345,8 +344,7 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
       kills,
       faultToggles,
       usageRecords: usage.length,
-      lost: ids.filter((id) => !count.has(id)),
-      doubled: [...count].filter(([, n]) => n > 1).map(([id]) => id),
+      ...lostAndDoubled(usage, ids),
       missingPostings: ids.filter((id) => !revenueTx.has(`revenue:${id}`)),
       unposted: (await store.pendingUsage(1_000_000)).length,
       usageMismatches: ids.filter((id) => {

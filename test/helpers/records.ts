@@ -28,3 +28,19 @@ export function usageRecord(requestId: string, over: Partial<UsageRecord> = {}):
     ...over,
   };
 }
+
+/**
+ * Which of the requests a client saw complete have no usage record (lost), and which request ids
+ * have more than one (doubled): the two figures every crash and chaos run reports.
+ */
+export function lostAndDoubled(
+  usage: readonly Pick<UsageRecord, 'requestId'>[],
+  completed: Iterable<string>,
+): { lost: string[]; doubled: string[] } {
+  const count = new Map<string, number>();
+  for (const u of usage) count.set(u.requestId, (count.get(u.requestId) ?? 0) + 1);
+  return {
+    lost: [...completed].filter((id) => !count.has(id)),
+    doubled: [...count].filter(([, n]) => n > 1).map(([id]) => id),
+  };
+}
