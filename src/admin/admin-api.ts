@@ -20,6 +20,7 @@
 //   GET  /v1/entente/health                          each deployment's breaker state, recent transitions
 //   GET  /v1/entente/nodes                           the fleet's nodes: version, config hash, heartbeat, in flight
 //   GET|POST /v1/entente/keys, POST …/keys/rotate/:id, …/keys/revoke/:id   API keys, live
+//   POST /v1/entente/keys/limits/:id, GET /v1/entente/limits       limits, and what remains
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
@@ -59,7 +60,8 @@ import {
 import { explainRoute } from '../routing/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
 import type { AdminContext } from './context.js';
-import { createKey, listKeys, revokeKey, rotateKey } from './keys-api.js';
+import { createKey, listKeys, revokeKey, rotateKey, setKeyLimits } from './keys-api.js';
+import { listLimits } from './limits-api.js';
 
 /** JSON with bigints (money, ratios) as decimal strings. */
 export function toJson(value: unknown): string {
@@ -113,6 +115,8 @@ export function adminRoutes(c: AdminContext): Router {
     ['POST', '/keys', createKey],
     ['POST', '/keys/rotate/:id', rotateKey],
     ['POST', '/keys/revoke/:id', revokeKey],
+    ['POST', '/keys/limits/:id', setKeyLimits],
+    ['GET', '/limits', listLimits],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),

@@ -4,6 +4,7 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { PriceBooks } from '../ledger/index.js';
+import type { BudgetDrift, Limiter, LimitSet } from '../limits/index.js';
 import type { GatewayMetrics } from '../observability/index.js';
 import type { Catalog, HealthTracker, LiveRoutes } from '../routing/index.js';
 import type { SpoolStats } from '../spool/index.js';
@@ -28,6 +29,13 @@ export interface AdminContext {
   announce(what: 'rollout' | 'keys'): void;
   /** Re-reads this node's key ring from the store (after a key changed here). */
   reloadKeys(): Promise<void>;
+  /** The limit rules in force (read through: key changes swap them) and the limiter's counters. */
+  readonly limits: {
+    readonly rules: LimitSet;
+    readonly limiter: Limiter;
+    readonly drift: ReadonlyMap<string, BudgetDrift>;
+    readonly currency: string;
+  };
   /** This node's id and registry, when it runs in a fleet (or alone, registered all the same). */
   readonly node: NodeInfo;
 }

@@ -6,9 +6,13 @@
 //   POST /v1/entente/keys                {tenant, id?, models?, expiresAt?, metadata?}
 //   POST /v1/entente/keys/rotate/:id     {graceSeconds?}   (default 3600, at most 30 days)
 //   POST /v1/entente/keys/revoke/:id
+//   POST /v1/entente/keys/limits/:id     {requestsPerMinute?, tokensPerMinute?, concurrentRequests?,
+//                                         budget?: {amount, period, alertAt?}, models?: {<model>: {…}}}
+//                                         or null to clear: the key's own limits, live
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { adminActor, auditor } from '../audit/index.js';
+import { type KeyLimits, keyLimitsSchema } from '../config/index.js';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, generateKey, hashKey, readJsonBody, sendError, sendJson } from '../http/index.js';
 import type { ApiKeyRecord } from '../store/index.js';
@@ -25,6 +29,7 @@ const createSchema = z.strictObject({
     .record(z.string().max(64), z.string().max(256))
     .refine((m) => Object.keys(m).length <= 20, 'at most 20 entries')
     .default({}),
+  limits: keyLimitsSchema.optional(),
 });
 
 /**
@@ -69,6 +74,7 @@ function view(k: ApiKeyRecord, nowMs: number) {
     expiresAt: k.expiresAtMs == null ? null : new Date(k.expiresAtMs).toISOString(),
     status: k.revokedAtMs !== null ? 'revoked' : expired ? 'expired' : 'active',
     metadata: k.metadata ?? {},
+    limits: k.limits ?? null,
   };
 }
 
@@ -104,6 +110,8 @@ export async function createKey(c: AdminContext, req: IncomingMessage, res: Serv
     if (Number.isNaN(expiresAtMs) || expiresAtMs <= now)
       return bad(res, ex, 'expiresAt must be an ISO-8601 instant in the future', 'expiresAt');
   }
+  const limitProblem = p.data.limits ? checkLimits(c, p.data.limits) : null;
+  if (limitProblem) return bad(res, ex, limitProblem, 'limits');
   const existing = await c.store.listApiKeys();
   const secret = generateKey();
   const id = p.data.id ?? `key-${hashKey(secret).slice(0, 12)}`;
@@ -122,12 +130,14 @@ export async function createKey(c: AdminContext, req: IncomingMessage, res: Serv
     revokedAtMs: null,
     expiresAtMs,
     metadata: p.data.metadata,
+    ...(p.data.limits ? { limits: p.data.limits } : {}),
   };
   await c.store.putApiKey(record);
   await changed(c, 'key.create', id, {
     tenant: record.tenantId,
     models: record.models,
     expiresAt: p.data.expiresAt ?? null,
+    limits: p.data.limits ?? null,
   });
   sendJson(res, 201, { ...view(record, now), key: secret }, ex.requestId);
 }
@@ -183,4 +193,41 @@ export async function revokeKey(c: AdminContext, _req: IncomingMessage, res: Ser
     );
   await changed(c, 'key.revoke', k.id, {});
   sendJson(res, 200, view({ ...k, revokedAtMs: now }, now), ex.requestId);
+}
+
+/** A key's limits name catalog models; a budget is money, so it needs the ledger's prices. */
+function checkLimits(c: AdminContext, limits: KeyLimits): string | null {
+  const unknown = Object.keys(limits.models ?? {}).find((m) => !c.catalog.has(m));
+  if (unknown) return `limits.models: '${unknown}' is not in the catalog`;
+  const budgeted = limits.budget !== undefined || Object.values(limits.models ?? {}).some((m) => m.budget);
+  if (budgeted && !c.priceBooks) return 'limits: a budget needs the ledger (ledger.priceBooks in the config)';
+  return null;
+}
+
+export async function setKeyLimits(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const body = await readJsonBody(req, 65_536);
+  if (!body.ok) return sendError(res, body.error, ex.requestId);
+  let limits: KeyLimits | null = null;
+  if (body.value !== null) {
+    const p = keyLimitsSchema.safeParse(body.value);
+    if (!p.success) {
+      const issue = p.error.issues[0]!;
+      return bad(
+        res,
+        ex,
+        `${issue.path.join('.') || 'limits'}: ${issue.message}`,
+        issue.path.join('.') || null,
+      );
+    }
+    limits = p.data;
+    const problem = checkLimits(c, limits);
+    if (problem) return bad(res, ex, problem, 'limits');
+  }
+  const k = await keyOr404(c, res, ex);
+  if (!k) return;
+  const { limits: _old, ...rest } = k;
+  const record: ApiKeyRecord = limits ? { ...rest, limits } : rest;
+  await c.store.putApiKey(record);
+  await changed(c, 'key.limits', k.id, { limits });
+  sendJson(res, 200, view(record, c.clock.now()), ex.requestId);
 }

@@ -44,6 +44,11 @@ async function serveMetrics(
       'Usage records recovered from the spool at start that the database lacked.',
       [{ value: gw.usageLog.recovered }],
     ),
+    renderGauge(
+      'entente_budget_drift_micros',
+      "Each budget's counter minus the ledger's booked spend at the last reconcile (micro-units; positive while postings lag).",
+      [...gw.limits.drift.values()].map((d) => ({ labels: { rule: d.rule }, value: d.driftMicros })),
+    ),
     loopDelayGauge(gw),
     breakerGauge(gw),
     renderGauge('entente_route_table_info', 'The route table in force (value 1).', [

@@ -1,13 +1,17 @@
 export type { ConfigOverrides, ConfigProblem, LoadedConfig } from './load-config.js';
 export { ConfigError, loadConfig, parseConfigText } from './load-config.js';
 export type {
+  BudgetPeriod,
   Config,
   DeploymentConfig,
+  KeyLimits,
+  LimitAmounts,
+  LimitsConfig,
   ModelConfig,
   SimulatorConfig,
   TenantConfig,
   UpstreamConfig,
 } from './schema.js';
-export { configSchema } from './schema.js';
+export { configSchema, keyLimitsSchema, limitsSchema } from './schema.js';
 export type { DocPath, YamlSource } from './yaml-document.js';
 export { formatPath, parseYaml, readSourceFile, zodProblems } from './yaml-document.js';

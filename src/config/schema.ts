@@ -243,6 +243,91 @@ export const clusterSchema = z.strictObject({
   probeGraceMs: ms.default(1_000),
 });
 
+// Limits: see src/limits/rules.ts for how rules are compiled and matched.
+const limitInt = z.number().int().positive();
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
+
+/** `day` and `month` are UTC calendar periods; `{days, from}` a run of N-day periods from a date. */
+export const budgetPeriodSchema = z.union([
+  z.enum(['day', 'month']),
+  z.strictObject({ days: z.number().int().min(1).max(366), from: day }),
+]);
+
+export const budgetSchema = z.strictObject({
+  /** In major units of the ledger's currency, e.g. "250.00" (at most 6 decimals). */
+  amount: z
+    .string()
+    .regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a decimal amount with at most 6 decimals, e.g. "250.00"')
+    .refine((s) => /[1-9]/.test(s), 'a budget is more than zero'),
+  period: budgetPeriodSchema,
+  /** Fractions of the budget at which an alert is logged and counted (each once per period). */
+  alertAt: z.array(z.number().gt(0).max(1)).max(10).default([0.8, 1]),
+});
+
+/** What one rule caps; at least one of them. */
+export const limitAmountsSchema = z.strictObject({
+  requestsPerMinute: limitInt.optional(),
+  tokensPerMinute: limitInt.optional(),
+  concurrentRequests: limitInt.optional(),
+  budget: budgetSchema.optional(),
+});
+
+const hasOne = (a: z.infer<typeof limitAmountsSchema>) =>
+  a.requestsPerMinute !== undefined ||
+  a.tokensPerMinute !== undefined ||
+  a.concurrentRequests !== undefined ||
+  a.budget !== undefined;
+
+const idPattern = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+
+export const ruleSchema = limitAmountsSchema
+  .extend({
+    id: z.string().regex(idPattern, 'must be 1–64 of [a-zA-Z0-9._-], starting with a letter or digit'),
+    /** Which requests the rule counts: all that match every field given. */
+    scope: z
+      .strictObject({
+        key: z.string().min(1).optional(),
+        tenant: z.string().min(1).optional(),
+        model: z.string().min(1).optional(),
+      })
+      .refine((s) => s.key !== undefined || s.tenant !== undefined || s.model !== undefined, {
+        message: 'name a key, a tenant or a model (or a pair of them)',
+      }),
+  })
+  .refine(hasOne, {
+    message: 'set at least one of requestsPerMinute, tokensPerMinute, concurrentRequests, budget',
+  });
+
+/** A key's own limits: for the key, and per model for key × model. */
+export const keyLimitsSchema = limitAmountsSchema
+  .extend({
+    models: z
+      .record(z.string().min(1), limitAmountsSchema.refine(hasOne, { message: 'set at least one limit' }))
+      .optional(),
+  })
+  .refine((k) => hasOne(k) || (k.models !== undefined && Object.keys(k.models).length > 0), {
+    message: 'set at least one limit',
+  });
+
+export const limitsSchema = z.strictObject({
+  rules: z.array(ruleSchema).default([]),
+  /**
+   * Worst-case output tokens reserved for a request that names no max_tokens. The request is sent
+   * upstream with this max_tokens (stated in the x-entente-max-tokens header), so the reservation
+   * is a true worst case; 0 = never set it (and reserve nothing for output: limits can be passed).
+   */
+  defaultMaxTokens: z.number().int().min(0).max(1_000_000).default(4_096),
+  /** A reservation that is neither settled nor cancelled within this frees itself (a dead node's). */
+  reservationTtlMs: limitInt.default(900_000), // 15 min: longer than server.streamMaxDurationMs
+  /**
+   * With Redis down: `fail-closed` refuses requests that a limit governs (503 limits_unavailable);
+   * `local-share` admits against a local counter of limit ÷ live nodes.
+   */
+  onRedisDown: z.enum(['fail-closed', 'local-share']).default('fail-closed'),
+  /** How often budget counters are compared with the ledger (and raised to it when behind). */
+  reconcileMs: limitInt.default(60_000),
+});
+
 export const configSchema = z
   .strictObject({
     dataDir: z.string().default('./data'),
@@ -257,6 +342,7 @@ export const configSchema = z
     ledger: ledgerSchema.optional(),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     cluster: clusterSchema.default(clusterSchema.parse({})),
+    limits: limitsSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {
@@ -369,9 +455,48 @@ export const configSchema = z
         });
       });
     });
+    checkLimits(cfg, ctx);
   });
 
+type ConfigShape = z.infer<typeof configSchema>;
+
+/** Limit rules name tenants and models of this config, each id once; a budget needs the ledger's prices. */
+function checkLimits(cfg: Omit<ConfigShape, never>, ctx: z.RefinementCtx): void {
+  const rules = cfg.limits?.rules ?? [];
+  const tenants = new Set(cfg.tenants.map((t) => t.id));
+  const models = new Set(cfg.models.map((m) => m.name));
+  const ids = new Set<string>();
+  rules.forEach((r, i) => {
+    const at = (...p: (string | number)[]) => ['limits', 'rules', i, ...p];
+    if (ids.has(r.id))
+      ctx.addIssue({ code: 'custom', path: at('id'), message: `duplicate rule id '${r.id}'` });
+    ids.add(r.id);
+    if (r.scope.tenant !== undefined && !tenants.has(r.scope.tenant))
+      ctx.addIssue({
+        code: 'custom',
+        path: at('scope', 'tenant'),
+        message: `unknown tenant '${r.scope.tenant}'`,
+      });
+    if (r.scope.model !== undefined && !models.has(r.scope.model))
+      ctx.addIssue({
+        code: 'custom',
+        path: at('scope', 'model'),
+        message: `unknown model '${r.scope.model}'`,
+      });
+    if (r.budget && !cfg.ledger)
+      ctx.addIssue({
+        code: 'custom',
+        path: at('budget'),
+        message: "a budget is money in the ledger's currency: configure ledger.priceBooks",
+      });
+  });
+}
+
 export type Config = z.infer<typeof configSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type KeyLimits = z.infer<typeof keyLimitsSchema>;
+export type LimitAmounts = z.infer<typeof limitAmountsSchema>;
+export type BudgetPeriod = z.infer<typeof budgetPeriodSchema>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type DeploymentConfig = z.infer<typeof deploymentSchema>;

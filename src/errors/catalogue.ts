@@ -164,6 +164,27 @@ export const errorCatalogue = {
     summary:
       'Every deployment of this model failed recently and is cooling down; retry after the retry-after header.',
   },
+  rate_limited: {
+    status: 429,
+    type: 'rate_limit_error',
+    retryable: true,
+    summary:
+      'A rate limit of this key, tenant or model is reached (requests or tokens per minute, or requests in flight); the message names the rule, and retry-after says when there is room.',
+  },
+  budget_exceeded: {
+    status: 429,
+    type: 'rate_limit_error',
+    retryable: false,
+    summary:
+      "The budget of this key, tenant or model for the period would be passed by this request's worst case; the message names the rule and when the period ends. Raise the budget or wait for the next period.",
+  },
+  limits_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    summary:
+      'Limits govern this request and their shared counters (Redis) cannot be reached; limits.onRedisDown is fail-closed, so nothing is admitted past them. Retry shortly, or set onRedisDown: local-share.',
+  },
   upstream_rate_limited: {
     status: 429,
     type: 'rate_limit_error',

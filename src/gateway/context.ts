@@ -7,6 +7,7 @@ import type { GatewayMetrics, Logger, Tracer } from '../observability/index.js';
 import type { Catalog, CatalogDeployment, HealthTracker, LiveRoutes } from '../routing/index.js';
 import type { UsageSpool } from '../spool/index.js';
 import type { KeyRing } from './auth.js';
+import type { GatewayLimits } from './start-limits.js';
 import type { BoundDeployment, Upstream } from './upstreams.js';
 
 export interface GatewayEvents {
@@ -27,6 +28,8 @@ export interface GatewayContext {
   readonly bindings: ReadonlyMap<string, BoundDeployment>;
   readonly health: HealthTracker;
   readonly keys: KeyRing;
+  /** Limit rules and the limiter that holds their counters (in process, or Redis on a fleet). */
+  readonly limits: GatewayLimits;
   /** The usage spool: a record is appended (one write to the kernel) before the answer's last byte. */
   readonly usageLog: UsageSpool;
   readonly events: GatewayEvents;

@@ -21,10 +21,11 @@ import {
 import { declarationsIn, type RolloutEvent } from '../rollout/index.js';
 import { compileCatalog, HealthTracker, LiveRoutes } from '../routing/index.js';
 import { UsageSpool } from '../spool/index.js';
-import type { Store } from '../store/index.js';
+import type { ApiKeyRecord, Store } from '../store/index.js';
 import { KeyRing } from './auth.js';
 import type { GatewayContext, GatewayEvents } from './context.js';
 import { openaiRoutes } from './routes.js';
+import { startLimits } from './start-limits.js';
 import { bindDeployments, createUpstream, type Upstream } from './upstreams.js';
 
 export interface GatewayOptions {
@@ -86,7 +87,8 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const log = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const upstreams = await startUpstreams(opts, clock, log);
-  const keys = new KeyRing(await store.listApiKeys());
+  const keyRecords = await store.listApiKeys();
+  const keys = new KeyRing(keyRecords);
   // Opened once the route table is loaded; a rebuild before then has no writer to tell.
   let spool: UsageSpool | null = null;
   const metrics = createGatewayMetrics();
@@ -114,6 +116,13 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   });
   // The usage spool's writer recovers what an earlier process left before the gateway serves.
   spool = await openSpool(opts, ledgerSetup(opts, routes), log);
+  const { limits, reloadKeys, refresh } = await keysAndLimits(opts, {
+    clock,
+    log,
+    metrics,
+    keys,
+    keyRecords,
+  });
   const context: GatewayContext = {
     config,
     clock,
@@ -124,6 +133,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     bindings: bindDeployments(catalog, upstreams),
     health,
     keys,
+    limits: limits.limits,
     usageLog: spool,
     events: opts.events ?? {},
     priceBooks: opts.priceBooks ?? null,
@@ -133,7 +143,6 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     logger: log,
     draining: false,
   };
-  const { reloadKeys, refresh } = watchKeys(store, keys, clock, opts.keyRefreshMs ?? 5_000, log);
   if (opts.fleet)
     fleet = await joinFleet(opts.fleet, { config, clock, log, metrics, health, routes, reloadKeys });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -148,17 +157,53 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     get fleetConnected() {
       return fleet ? fleet.connected : null;
     },
-    async close() {
-      loopDelay.disable();
-      refresh.cancel();
-      routes.stop();
-      await fleet?.close();
-      await spool.close(config.server.shutdownGraceMs);
-      await tracer.close();
-      for (const u of upstreams.values()) u.credentials.stop();
-      await Promise.all([...upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
-    },
+    close: () => closeCore({ config, loopDelay, refresh, routes, fleet, limits, spool, tracer, upstreams }),
   };
+}
+
+/** The key ring and the limits, both kept in step with the keys in the store. */
+async function keysAndLimits(
+  opts: GatewayOptions,
+  p: { clock: Clock; log: Logger; metrics: GatewayMetrics; keys: KeyRing; keyRecords: ApiKeyRecord[] },
+) {
+  const limits = await startLimits({
+    config: opts.config,
+    store: opts.store,
+    clock: p.clock,
+    log: p.log,
+    metrics: p.metrics,
+    redisUrl: opts.fleet?.redisUrl ?? null,
+    keys: p.keyRecords,
+    currency: opts.priceBooks?.currency ?? null,
+  });
+  const watch = watchKeys(opts.store, p.clock, opts.keyRefreshMs ?? 5_000, p.log, (k) => {
+    p.keys.replace(k);
+    limits.reloadRules(k);
+  });
+  return { limits, ...watch };
+}
+
+/** After the HTTP server has drained: usage reaches the store before the upstream pools close. */
+async function closeCore(p: {
+  config: Config;
+  loopDelay: IntervalHistogram;
+  refresh: { cancel(): void };
+  routes: LiveRoutes;
+  fleet: FleetBus | null;
+  limits: { close(): Promise<void> };
+  spool: UsageSpool | null;
+  tracer: { close(): Promise<void> };
+  upstreams: ReadonlyMap<string, Upstream>;
+}): Promise<void> {
+  p.loopDelay.disable();
+  p.refresh.cancel();
+  p.routes.stop();
+  await p.fleet?.close();
+  await p.limits.close();
+  await p.spool?.close(p.config.server.shutdownGraceMs);
+  await p.tracer.close();
+  for (const u of p.upstreams.values()) u.credentials.stop();
+  await Promise.all([...p.upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
 }
 
 /** One pool and bound provider per upstream; those that mint tokens start with one in hand. */
@@ -249,14 +294,23 @@ function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger)
   });
 }
 
-/** Re-reads the keys every `everyMs`, so revocations and new keys take effect without a restart. */
-/** Reloads the key ring every `everyMs` (and on demand: a peer's notice of a key change). */
-function watchKeys(store: Store, keys: KeyRing, clock: Clock, everyMs: number, log: Logger) {
+/**
+ * Reloads the keys every `everyMs` (and on demand: a peer's notice of a key change), so
+ * revocations, new keys and key limits take effect without a restart.
+ */
+function watchKeys(
+  store: Store,
+  clock: Clock,
+  everyMs: number,
+  log: Logger,
+  apply: (keys: ApiKeyRecord[]) => void,
+) {
   const reloadKeys = () =>
-    store.listApiKeys().then(
-      (k) => keys.replace(k),
-      (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message }),
-    );
+    store
+      .listApiKeys()
+      .then(apply, (err: unknown) =>
+        log.error('could not refresh API keys', { error: (err as Error).message }),
+      );
   return { reloadKeys, refresh: clock.setInterval(() => void reloadKeys(), everyMs) };
 }
 

@@ -7,6 +7,7 @@ import { type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { gatewayError } from '../errors/index.js';
 import { sendError } from '../http/index.js';
 import type { GatewayContext } from './context.js';
+import { settleLimits } from './limit.js';
 import { type Ending, errorEnding } from './outcome.js';
 import { type Asked, NOOP_SPAN, type RequestState } from './request-state.js';
 import { endAttemptSpan } from './spans.js';
@@ -31,6 +32,7 @@ export function finish(gw: GatewayContext, res: ServerResponse, state: RequestSt
     exact = ending.exact;
     deliver = ending.deliver;
   }
+  settleLimits(gw, state);
   const now = performance.now();
   const durable = appendUsage(gw, state, status, errorCode, exact, now);
   if (deliver) {

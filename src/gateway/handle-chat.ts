@@ -5,12 +5,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ChatRequest, parseChatRequest } from '../canonical/index.js';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import { type Exchange, readJsonBody } from '../http/index.js';
+import { outputTokensBound, promptTokensBound } from '../limits/index.js';
 import { isFailure, type ResponseContext } from '../providers/index.js';
-import { admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
+import { type Admitted, admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import { type ClientEncoder, chatEncoder, responsesEncoder } from './encoders.js';
 import { runFailover } from './failover.js';
 import { finish, finishBug, refuseDraining } from './finish.js';
+import { admitLimits } from './limit.js';
 import { errorEnding } from './outcome.js';
 import { relayJson } from './relay-json.js';
 import { SseRelay } from './relay-sse.js';
@@ -59,12 +61,14 @@ async function serveChat(
   if (!body.ok) return finish(gw, res, state, errorEnding(body.error));
   const parsed = parseChat(body.value, api, state);
   if (!isParsed(parsed)) return finish(gw, res, state, errorEnding(parsed));
-  const { chat, encoderFor } = parsed;
-  state.asked = chat;
-  state.span.set('gen_ai.request.model', chat.model);
-  if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(chat.messages).slice(0, 4096);
-  const admitted = admitModel(gw, state.caller, chat, state.startedAtMs, state.surface);
+  const { encoderFor } = parsed;
+  state.asked = parsed.chat;
+  state.span.set('gen_ai.request.model', parsed.chat.model);
+  if (gw.config.observability.logPrompts) state.prompt = JSON.stringify(parsed.chat.messages).slice(0, 4096);
+  const admitted = admitModel(gw, state.caller, parsed.chat, state.startedAtMs, state.surface);
   if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
+  const chat = await limitChat(gw, res, state, admitted, parsed.chat);
+  if (!isChat(chat)) return finish(gw, res, state, errorEnding(chat));
   const ctx: ResponseContext = {
     model: chat.model,
     id: `chatcmpl-${state.requestId}`,
@@ -86,6 +90,37 @@ async function serveChat(
     clientGone: () => res.destroyed,
   });
   finish(gw, res, state, ending);
+}
+
+/**
+ * Reserves the request's worst case on the limits that count it. A request that names no output
+ * bound is sent with the configured default (said in x-entente-max-tokens), so the worst case
+ * holds.
+ */
+async function limitChat(
+  gw: GatewayContext,
+  res: ServerResponse,
+  state: RequestState,
+  admitted: Admitted,
+  asked: ChatRequest,
+): Promise<ChatRequest | GatewayError> {
+  const rules = gw.limits.rules.matching(state.caller.keyId, state.caller.tenantId, admitted.model.name);
+  if (rules.length === 0) return asked;
+  const out = outputTokensBound(asked, gw.limits.defaultMaxTokens);
+  let chat = asked;
+  if (out.applied !== null && rules.some((r) => r.tpm !== null || r.budget !== null)) {
+    chat = { ...asked, max_completion_tokens: out.applied };
+    res.setHeader('x-entente-max-tokens', String(out.applied));
+  }
+  const refused = await admitLimits(gw, res, state, admitted, rules, {
+    tokensIn: promptTokensBound(chat),
+    tokensOut: out.tokens,
+  });
+  return refused ?? chat;
+}
+
+function isChat(x: ChatRequest | GatewayError): x is ChatRequest {
+  return (x as ChatRequest).messages !== undefined;
 }
 
 function parseChat(json: unknown, api: ClientApi, state: RequestState): ParsedChat | GatewayError {

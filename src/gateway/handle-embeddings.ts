@@ -5,11 +5,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseEmbeddingsRequest } from '../canonical/index.js';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, readJsonBody } from '../http/index.js';
+import { embeddingTokensBound } from '../limits/index.js';
 import { isFailure, type ResponseContext } from '../providers/index.js';
 import { admitLoad, admitModel, authenticate, isAdmitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import { runFailover } from './failover.js';
 import { finish, finishBug, refuseDraining } from './finish.js';
+import { admitLimits } from './limit.js';
 import { errorEnding } from './outcome.js';
 import { relayJson } from './relay-json.js';
 import { RequestState } from './request-state.js';
@@ -59,6 +61,12 @@ async function serveEmbeddings(
   state.span.set('gen_ai.request.model', emb.model);
   const admitted = admitModel(gw, caller, emb, state.startedAtMs, state.surface);
   if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
+  const rules = gw.limits.rules.matching(caller.keyId, caller.tenantId, admitted.model.name);
+  if (rules.length > 0) {
+    const worst = { tokensIn: embeddingTokensBound(emb), tokensOut: 0 };
+    const refused = await admitLimits(gw, res, state, admitted, rules, worst);
+    if (refused) return finish(gw, res, state, errorEnding(refused));
+  }
   const ctx: ResponseContext = {
     model: emb.model,
     id: state.requestId,

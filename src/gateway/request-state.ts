@@ -1,6 +1,7 @@
 // One request's bookkeeping, from arrival to its usage record. Created by the handler, filled in
 // by the stages, read once by finish().
 import type { TokenUsage } from '../canonical/index.js';
+import type { Hold } from '../limits/index.js';
 import { noopTracer, type Span } from '../observability/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import type { Caller } from './auth.js';
@@ -29,6 +30,8 @@ export class RequestState {
   attempts = 0;
   deployment: CatalogDeployment | null = null;
   usage: TokenUsage | null = null;
+  /** The limits' reservation, settled (or cancelled) by finish(). */
+  hold: Hold | null = null;
   /** Set by finish(): a request is finished once, whatever else goes wrong after. */
   finished = false;
 

@@ -171,6 +171,27 @@ export function createGatewayMetrics() {
         ['reason'],
       ),
     ),
+    limitRefusals: registry.add(
+      new Counter(
+        'entente_limit_refusals_total',
+        'Requests refused by a limit, by kind (requests, tokens, concurrent, budget, unavailable) and rule.',
+        ['kind', 'rule'],
+      ),
+    ),
+    limiterRoundTrips: registry.add(
+      new Counter(
+        'entente_limiter_redis_round_trips_total',
+        'Redis calls of the fleet limiter, by operation.',
+        ['op'],
+      ),
+    ),
+    budgetAlerts: registry.add(
+      new Counter(
+        'entente_budget_alerts_total',
+        'Budgets that crossed an alert fraction of their period, by rule and fraction.',
+        ['rule', 'fraction'],
+      ),
+    ),
     breakerTransitions: registry.add(
       new Counter(
         'entente_breaker_transitions_total',

@@ -75,6 +75,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     loopDelay: core.loopDelay,
     announce: core.announce,
     reloadKeys: core.reloadKeys,
+    limits: context.limits,
     node: {
       id: opts.nodeId ?? config.cluster.nodeId ?? `${hostname()}-${process.pid}`,
       version: VERSION,

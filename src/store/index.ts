@@ -11,6 +11,7 @@ export type {
   NodeRecord,
   PostingPlan,
   PostingView,
+  SpendRow,
   Store,
   StoredAccrual,
   StoredEntry,

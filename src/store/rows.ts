@@ -1,7 +1,7 @@
 // Database rows ↔ records, validated with zod on the way in (a row is an edge too).
 // Both stores share the column names, so they share this mapping.
 import { z } from 'zod';
-import type { ApiKeyRecord, AuditEntry, LedgerRow, NodeRecord, UsageRecord } from './types.js';
+import type { ApiKeyRecord, AuditEntry, LedgerRow, NodeRecord, SpendRow, UsageRecord } from './types.js';
 
 const int = z.coerce.number().int();
 
@@ -147,6 +147,7 @@ const keyRow = z.object({
   revoked_at_ms: int.nullable(),
   expires_at_ms: int.nullable().optional(),
   metadata: z.string().optional(),
+  limits: z.string().nullable().optional(),
 });
 
 export function keyFromRow(row: unknown): ApiKeyRecord {
@@ -160,6 +161,8 @@ export function keyFromRow(row: unknown): ApiKeyRecord {
     revokedAtMs: r.revoked_at_ms,
     expiresAtMs: r.expires_at_ms ?? null,
     metadata: z.record(z.string(), z.string()).parse(JSON.parse(r.metadata ?? '{}')),
+    // Checked where limits are compiled (a bad stored value is reported there, not fatal here).
+    ...(r.limits ? { limits: JSON.parse(r.limits) as unknown } : {}),
   };
 }
 
@@ -207,4 +210,37 @@ export function nodeFromRow(row: unknown): NodeRecord {
     inFlight: r.in_flight,
     state: r.state,
   };
+}
+
+const spendRow = z.object({
+  tenant_id: z.string(),
+  key_id: z.string(),
+  model: z.string(),
+  cloud: z.string().nullable(),
+  currency: z.string(),
+  micros: z.string().regex(/^-?\d+$/),
+  requests: z.coerce.number().int(),
+});
+
+export function spendFromRow(row: unknown): SpendRow {
+  const r = spendRow.parse(row);
+  return {
+    tenantId: r.tenant_id,
+    keyId: r.key_id,
+    model: r.model,
+    cloud: r.cloud,
+    currency: r.currency,
+    micros: BigInt(r.micros),
+    requests: r.requests,
+  };
+}
+
+/**
+ * The bounds of a spend query: request ids are time-ordered (req_ + 12 hex digits of the arrival
+ * millisecond), so the primary key's index narrows the scan; started_at_ms then decides exactly.
+ * The id bounds are a minute wider than the range, for ids minted a moment before startedAtMs.
+ */
+export function spendBounds(sinceMs: number, untilMs: number): [string, string, number, number] {
+  const id = (ms: number) => `req_${Math.max(0, ms).toString(16).padStart(12, '0')}`;
+  return [id(sinceMs - 60_000), id(untilMs + 60_000), sinceMs, untilMs];
 }

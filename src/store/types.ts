@@ -45,6 +45,8 @@ export interface ApiKeyRecord {
   readonly expiresAtMs?: number | null;
   /** Free-form labels (owner, purpose); never secrets. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** The key's own limits (the config's keyLimits shape), set live through the admin API. */
+  readonly limits?: unknown;
 }
 
 export interface UsageQuery {
@@ -129,6 +131,16 @@ export interface AuditEntry {
 }
 export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
+export interface SpendRow {
+  readonly tenantId: string;
+  readonly keyId: string;
+  readonly model: string;
+  readonly cloud: string | null;
+  readonly currency: string;
+  readonly micros: bigint;
+  readonly requests: number;
+}
+
 /** A gateway node as the registry knows it (each node writes its own row every heartbeat). */
 export interface NodeRecord {
   readonly nodeId: string;
@@ -193,6 +205,11 @@ export interface Store {
   closedPeriods(): Promise<Set<string>>;
   /** Closes a period; false if it was closed already. */
   closePeriod(period: string, atMs: number): Promise<boolean>;
+  /**
+   * Booked spend (the receivable of each request's revenue transaction) of requests started in
+   * [sinceMs, untilMs), by tenant, key and model: what budgets are reconciled against.
+   */
+  spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]>;
   /** Writes this node's registry row (insert or replace). */
   heartbeatNode(node: NodeRecord): Promise<void>;
   listNodes(): Promise<NodeRecord[]>;

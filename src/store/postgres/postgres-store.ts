@@ -7,6 +7,8 @@ import {
   keyFromRow,
   ledgerRowFromDb,
   nodeFromRow,
+  spendBounds,
+  spendFromRow,
   usageColumns,
   usageFromRow,
   usageToRow,
@@ -19,6 +21,7 @@ import type {
   NodeRecord,
   PostingPlan,
   PostingView,
+  SpendRow,
   Store,
   StoredAccrual,
   StoredRolloutEvent,
@@ -119,6 +122,7 @@ const migrations: readonly string[] = [
    );`,
   `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
    ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
+  `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
@@ -235,8 +239,8 @@ export class PostgresStore implements Store {
 
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata`,
+      `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata, limits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata, limits = excluded.limits`,
       [
         key.id,
         key.tenantId,
@@ -246,6 +250,7 @@ export class PostgresStore implements Store {
         key.revokedAtMs,
         key.expiresAtMs ?? null,
         JSON.stringify(key.metadata ?? {}),
+        key.limits ? JSON.stringify(key.limits) : null,
       ],
     );
   }
@@ -561,6 +566,20 @@ export class PostgresStore implements Store {
       'INSERT INTO nodes (node_id, version, config_hash, url, started_at_ms, heartbeat_at_ms, in_flight, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, config_hash = excluded.config_hash, url = excluded.url, started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, in_flight = excluded.in_flight, state = excluded.state',
       [n.nodeId, n.version, n.configHash, n.url, n.startedAtMs, n.heartbeatAtMs, n.inFlight, n.state],
     );
+  }
+
+  async spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]> {
+    const { rows } = await this.#pool.query(
+      `SELECT u.tenant_id AS tenant_id, u.key_id AS key_id, u.model AS model, u.cloud AS cloud, t.currency AS currency,
+                SUM(e.amount_micros)::text AS micros, count(*)::int AS requests
+           FROM usage_records u
+           JOIN ledger_transactions t ON t.tx_id = 'revenue:' || u.request_id
+           JOIN ledger_entries e ON e.tx_id = t.tx_id AND e.account = 'receivable:' || u.tenant_id
+          WHERE u.request_id >= $1 AND u.request_id < $2 AND u.started_at_ms >= $3 AND u.started_at_ms < $4
+          GROUP BY u.tenant_id, u.key_id, u.model, u.cloud, t.currency`,
+      spendBounds(sinceMs, untilMs),
+    );
+    return rows.map(spendFromRow);
   }
 
   async listNodes(): Promise<NodeRecord[]> {

@@ -10,6 +10,8 @@ import {
   keyFromRow,
   ledgerRowFromDb,
   nodeFromRow,
+  spendBounds,
+  spendFromRow,
   usageColumns,
   usageFromRow,
   usageToRow,
@@ -22,6 +24,7 @@ import type {
   NodeRecord,
   PostingPlan,
   PostingView,
+  SpendRow,
   Store,
   StoredAccrual,
   StoredRolloutEvent,
@@ -120,6 +123,7 @@ const migrations: readonly string[] = [
    );`,
   `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
    ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
+  `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
 ];
 
 export class SqliteStore implements Store {
@@ -205,8 +209,8 @@ export class SqliteStore implements Store {
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     this.#db
       .prepare(
-        `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata`,
+        `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata, limits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata, limits = excluded.limits`,
       )
       .run(
         key.id,
@@ -217,6 +221,7 @@ export class SqliteStore implements Store {
         key.revokedAtMs,
         key.expiresAtMs ?? null,
         JSON.stringify(key.metadata ?? {}),
+        key.limits ? JSON.stringify(key.limits) : null,
       );
   }
 
@@ -467,6 +472,21 @@ export class SqliteStore implements Store {
         'INSERT INTO nodes (node_id, version, config_hash, url, started_at_ms, heartbeat_at_ms, in_flight, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, config_hash = excluded.config_hash, url = excluded.url, started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, in_flight = excluded.in_flight, state = excluded.state',
       )
       .run(n.nodeId, n.version, n.configHash, n.url, n.startedAtMs, n.heartbeatAtMs, n.inFlight, n.state);
+  }
+
+  async spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]> {
+    return this.#db
+      .prepare(
+        `SELECT u.tenant_id AS tenant_id, u.key_id AS key_id, u.model AS model, u.cloud AS cloud, t.currency AS currency,
+                CAST(SUM(e.amount_micros) AS TEXT) AS micros, count(*) AS requests
+           FROM usage_records u
+           JOIN ledger_transactions t ON t.tx_id = 'revenue:' || u.request_id
+           JOIN ledger_entries e ON e.tx_id = t.tx_id AND e.account = 'receivable:' || u.tenant_id
+          WHERE u.request_id >= ? AND u.request_id < ? AND u.started_at_ms >= ? AND u.started_at_ms < ?
+          GROUP BY u.tenant_id, u.key_id, u.model, u.cloud, t.currency`,
+      )
+      .all(...spendBounds(sinceMs, untilMs))
+      .map(spendFromRow);
   }
 
   async listNodes(): Promise<NodeRecord[]> {

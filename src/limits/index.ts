@@ -1,0 +1,18 @@
+export { embeddingTokensBound, outputTokensBound, promptTokensBound } from './estimate.js';
+export type {
+  Actual,
+  BudgetAlert,
+  Headroom,
+  Hold,
+  Limiter,
+  LimitKind,
+  ReserveAsk,
+  Verdict,
+} from './limiter.js';
+export { crossed, formatReset, WINDOW_MS } from './limiter.js';
+export { LocalLimiter } from './local-limiter.js';
+export type { BudgetDrift } from './reconcile.js';
+export { reconcileBudgets } from './reconcile.js';
+export { RedisLimiter } from './redis-limiter.js';
+export type { BudgetPeriod, KeyLimits, LimitRule, LimitsConfig } from './rules.js';
+export { keyBase, keyRules, LimitSet, periodAt } from './rules.js';

@@ -1,0 +1,174 @@
+// Limit rules: what a platform team caps, on which scope. A rule matches the requests of one key,
+// one tenant, one model, or a key × model (or tenant × model) pair, and caps any of requests per
+// minute, tokens per minute, requests in flight and money per budget period. Rules come from the
+// config (`limits.rules`) and from each key's own limits (set live through the admin API). Every
+// rule is its own counter: a request is admitted only when every rule that matches it has room.
+import {
+  type BudgetPeriod,
+  type KeyLimits,
+  keyLimitsSchema,
+  type LimitAmounts,
+  type LimitsConfig,
+} from '../config/index.js';
+import { parseMajor } from '../ledger/index.js';
+
+export type { BudgetPeriod, KeyLimits, LimitsConfig };
+
+/** One counter: the rule's caps and the requests it counts. */
+export interface LimitRule {
+  /** The counter's id: `rule:<id>` for configured rules, `key:<key id>[:<model>]` for a key's own. */
+  readonly id: string;
+  readonly keyId: string | null;
+  /**
+   * A key's own limits count for its whole rotation lineage (`k`, `k.r2`, `k.r3`…): a rotated key
+   * shares its predecessor's counters, so rotating never resets a budget.
+   */
+  readonly keyBase: string | null;
+  readonly tenantId: string | null;
+  readonly model: string | null;
+  readonly rpm: number | null;
+  readonly tpm: number | null;
+  readonly concurrent: number | null;
+  readonly budget: {
+    readonly amountMicros: bigint;
+    readonly period: BudgetPeriod;
+    readonly alertAt: readonly number[];
+  } | null;
+}
+
+function ruleOf(
+  id: string,
+  match: { keyId: string | null; keyBase: string | null; tenantId: string | null; model: string | null },
+  a: LimitAmounts,
+): LimitRule {
+  const b = a.budget;
+  return Object.freeze({
+    id,
+    ...match,
+    rpm: a.requestsPerMinute ?? null,
+    tpm: a.tokensPerMinute ?? null,
+    concurrent: a.concurrentRequests ?? null,
+    budget: b
+      ? Object.freeze({ amountMicros: parseMajor(b.amount), period: b.period, alertAt: b.alertAt })
+      : null,
+  });
+}
+
+/** The id a key was first created with: rotations append `.rN`. */
+export function keyBase(id: string): string {
+  return id.replace(/\.r\d+$/, '');
+}
+
+export interface KeyWithLimits {
+  readonly id: string;
+  readonly limits?: unknown;
+}
+
+/** A key's own limits, parsed; a malformed stored value is skipped with its problem reported. */
+export function keyRules(key: KeyWithLimits, onProblem?: (message: string) => void): LimitRule[] {
+  if (key.limits === undefined || key.limits === null) return [];
+  const parsed = keyLimitsSchema.safeParse(key.limits);
+  if (!parsed.success) {
+    onProblem?.(`key ${key.id}: ${parsed.error.issues[0]?.message ?? 'invalid limits'}`);
+    return [];
+  }
+  const out: LimitRule[] = [];
+  const { models, ...own } = parsed.data;
+  const base = keyBase(key.id);
+  if (
+    own.requestsPerMinute !== undefined ||
+    own.tokensPerMinute !== undefined ||
+    own.concurrentRequests !== undefined ||
+    own.budget !== undefined
+  )
+    out.push(ruleOf(`key:${base}`, { keyId: key.id, keyBase: base, tenantId: null, model: null }, own));
+  for (const [model, a] of Object.entries(models ?? {}))
+    out.push(ruleOf(`key:${base}:${model}`, { keyId: key.id, keyBase: base, tenantId: null, model }, a));
+  return out;
+}
+
+const CACHE_LIMIT = 10_000;
+
+/**
+ * The rules in force, with the matching ones per (key, tenant, model) remembered: the lookup on
+ * the hot path is one map read once a caller has been seen.
+ */
+export class LimitSet {
+  readonly rules: readonly LimitRule[];
+  readonly #cache = new Map<string, readonly LimitRule[]>();
+
+  constructor(rules: readonly LimitRule[]) {
+    this.rules = rules;
+  }
+
+  static from(
+    config: LimitsConfig | undefined,
+    keys: readonly KeyWithLimits[],
+    onProblem?: (m: string) => void,
+  ): LimitSet {
+    const rules: LimitRule[] = (config?.rules ?? []).map((r) =>
+      ruleOf(
+        `rule:${r.id}`,
+        {
+          keyId: r.scope.key ?? null,
+          keyBase: null,
+          tenantId: r.scope.tenant ?? null,
+          model: r.scope.model ?? null,
+        },
+        r,
+      ),
+    );
+    for (const k of keys) rules.push(...keyRules(k, onProblem));
+    return new LimitSet(rules);
+  }
+
+  get empty(): boolean {
+    return this.rules.length === 0;
+  }
+
+  /** Every rule that counts a request of this key and tenant for this model. */
+  matching(keyId: string, tenantId: string, model: string): readonly LimitRule[] {
+    if (this.rules.length === 0) return [];
+    const k = `${keyId}\u0000${tenantId}\u0000${model}`;
+    let hit = this.#cache.get(k);
+    if (hit) return hit;
+    hit = this.rules.filter(
+      (r) =>
+        (r.keyId === null || r.keyId === keyId) &&
+        (r.tenantId === null || r.tenantId === tenantId) &&
+        (r.model === null || r.model === model),
+    );
+    if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
+    this.#cache.set(k, hit);
+    return hit;
+  }
+
+  /** The rules of one key (its own and configured rules naming it), for the Keys page. */
+  forKey(keyId: string, tenantId: string): readonly LimitRule[] {
+    return this.rules.filter(
+      (r) => r.keyId === keyId || (r.keyId === null && r.model === null && r.tenantId === tenantId),
+    );
+  }
+}
+
+/** The budget period that holds `atMs`: its key suffix and its end (when the budget resets). */
+export function periodAt(period: BudgetPeriod, atMs: number): { id: string; startMs: number; endMs: number } {
+  const d = new Date(atMs);
+  if (period === 'day') {
+    const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+    return { id: new Date(start).toISOString().slice(0, 10), startMs: start, endMs: start + 86_400_000 };
+  }
+  if (period === 'month') {
+    const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    return {
+      id: new Date(start).toISOString().slice(0, 7),
+      startMs: start,
+      endMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+    };
+  }
+  const from = Date.parse(`${period.from}T00:00:00Z`);
+  const len = period.days * 86_400_000;
+  const n = Math.floor((atMs - from) / len);
+  const start = from + n * len;
+  return { id: new Date(start).toISOString().slice(0, 10), startMs: start, endMs: start + len };
+}
