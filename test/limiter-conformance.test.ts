@@ -50,6 +50,10 @@ const engines: Engine[] = [
         reservationTtlMs: TTL,
         onRedisDown: 'fail-closed',
         liveNodes: () => 1,
+        liveNodeIds: async () => [],
+        nodeId: 'conformance',
+        flushUsage: async () => {},
+        reconcile: async () => {},
         log: silentLogger,
         onAlert: (a) => alerts?.push(a),
       });

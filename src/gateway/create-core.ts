@@ -122,6 +122,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     metrics,
     keys,
     keyRecords,
+    flushUsage: () => spool!.flush(),
   });
   const context: GatewayContext = {
     config,
@@ -164,7 +165,14 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
 /** The key ring and the limits, both kept in step with the keys in the store. */
 async function keysAndLimits(
   opts: GatewayOptions,
-  p: { clock: Clock; log: Logger; metrics: GatewayMetrics; keys: KeyRing; keyRecords: ApiKeyRecord[] },
+  p: {
+    clock: Clock;
+    log: Logger;
+    metrics: GatewayMetrics;
+    keys: KeyRing;
+    keyRecords: ApiKeyRecord[];
+    flushUsage: () => Promise<void>;
+  },
 ) {
   const limits = await startLimits({
     config: opts.config,
@@ -175,6 +183,8 @@ async function keysAndLimits(
     redisUrl: opts.fleet?.redisUrl ?? null,
     keys: p.keyRecords,
     currency: opts.priceBooks?.currency ?? null,
+    nodeId: opts.fleet?.nodeId ?? opts.nodeId ?? 'local',
+    flushUsage: p.flushUsage,
   });
   const watch = watchKeys(opts.store, p.clock, opts.keyRefreshMs ?? 5_000, p.log, (k) => {
     p.keys.replace(k);

@@ -5,6 +5,7 @@ import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import { formatMicros } from '../ledger/index.js';
 import {
+  type BudgetAlert,
   type BudgetDrift,
   type Limiter,
   LimitSet,
@@ -35,6 +36,10 @@ export interface LimitsParts {
   readonly redisUrl: string | null;
   readonly keys: readonly ApiKeyRecord[];
   readonly currency: string | null;
+  /** This node's id in the registry. */
+  readonly nodeId: string;
+  /** Has this node's usage stored and posted: before a fresh Redis is seeded. */
+  readonly flushUsage: () => Promise<void>;
 }
 
 export interface StartedLimits {
@@ -53,7 +58,51 @@ export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
     LimitSet.from(cfg, keys, (problem) =>
       p.log.warn('a key has limits that do not parse; ignored', { problem }),
     );
-  const onAlert = (a: { rule: { id: string }; periodId: string; fraction: number; spentMicros: bigint }) => {
+  const drift = new Map<string, BudgetDrift>();
+  let rules = rulesOf(p.keys);
+  const reconcileWith = async (limiter: Limiter) => {
+    for (const d of await reconcileBudgets(p.store, rules.rules, limiter, p.clock.now()))
+      drift.set(d.rule, d);
+  };
+  const limiter = await createLimiter(p, ttl, reconcileWith);
+  const limits: GatewayLimits = {
+    get rules() {
+      return rules;
+    },
+    set rules(r: LimitSet) {
+      rules = r;
+    },
+    limiter,
+    defaultMaxTokens: cfg?.defaultMaxTokens ?? 4_096,
+    currency: p.currency ?? '',
+    drift,
+  };
+  const reconcile = () =>
+    reconcileWith(limiter).catch((err: unknown) =>
+      p.log.warn('budget reconcile failed; retried at the next interval', { error: (err as Error).message }),
+    );
+  // On one node the counters start empty: seed them now. (A fleet's limiter seeds on connect.)
+  if (!p.redisUrl) await reconcile();
+  const timer = p.clock.setInterval(() => void reconcile(), cfg?.reconcileMs ?? 60_000);
+  return {
+    limits,
+    reloadRules: (keys) => {
+      rules = rulesOf(keys);
+    },
+    reconcile,
+    async close() {
+      timer.cancel();
+      await limiter.close();
+    },
+  };
+}
+
+function createLimiter(
+  p: LimitsParts,
+  ttl: number,
+  reconcile: (l: Limiter) => Promise<void>,
+): Limiter | Promise<Limiter> {
+  const onAlert = (a: BudgetAlert) => {
     p.metrics.budgetAlerts.inc({ rule: a.rule.id, fraction: String(a.fraction) });
     p.log.warn('budget alert', {
       rule: a.rule.id,
@@ -62,68 +111,47 @@ export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
       spent: formatMicros(a.spentMicros),
     });
   };
-  const nodes = liveNodeCount(p);
-  const limiter: Limiter = p.redisUrl
-    ? await RedisLimiter.connect({
-        url: p.redisUrl,
-        namespace: p.config.cluster.namespace,
-        reservationTtlMs: ttl,
-        onRedisDown: cfg?.onRedisDown ?? 'fail-closed',
-        liveNodes: nodes.get,
-        log: p.log,
-        onAlert,
-        onRoundTrip: (op) => p.metrics.limiterRoundTrips.inc({ op }),
-      })
-    : new LocalLimiter({ reservationTtlMs: ttl, onAlert });
-  const limits: GatewayLimits = {
-    rules: rulesOf(p.keys),
-    limiter,
-    defaultMaxTokens: cfg?.defaultMaxTokens ?? 4_096,
-    currency: p.currency ?? '',
-    drift: new Map(),
-  };
-  const reconcile = async () => {
-    try {
-      for (const d of await reconcileBudgets(p.store, limits.rules.rules, limiter, p.clock.now()))
-        (limits.drift as Map<string, BudgetDrift>).set(d.rule, d);
-    } catch (err) {
-      p.log.warn('budget reconcile failed; retried at the next interval', { error: (err as Error).message });
-    }
-  };
-  await reconcile();
-  const timer = p.clock.setInterval(() => void reconcile(), cfg?.reconcileMs ?? 60_000);
-  return {
-    limits,
-    reloadRules: (keys) => {
-      limits.rules = rulesOf(keys);
-    },
+  if (!p.redisUrl) return new LocalLimiter({ reservationTtlMs: ttl, onAlert });
+  const live = liveNodes(p);
+  return RedisLimiter.connect({
+    url: p.redisUrl,
+    namespace: p.config.cluster.namespace,
+    reservationTtlMs: ttl,
+    onRedisDown: p.config.limits?.onRedisDown ?? 'fail-closed',
+    liveNodes: live.count,
+    liveNodeIds: live.ids,
+    nodeId: p.nodeId,
+    flushUsage: p.flushUsage,
     reconcile,
-    async close() {
-      timer.cancel();
-      nodes.stop();
-      await limiter.close();
-    },
-  };
+    log: p.log,
+    onAlert,
+    onRoundTrip: (op) => p.metrics.limiterRoundTrips.inc({ op }),
+  });
 }
 
-/** Live nodes (a heartbeat within three intervals), read from the registry: the local share's divisor. */
-function liveNodeCount(p: LimitsParts): { get: () => number; stop: () => void } {
-  let count = 1;
-  if (!p.redisUrl || p.config.limits?.onRedisDown !== 'local-share')
-    return { get: () => count, stop: () => {} };
+/**
+ * The nodes alive now (a heartbeat within three intervals, serving), from the registry: who must
+ * flush before Redis is seeded, and the local share's divisor (refreshed at most once a heartbeat).
+ */
+function liveNodes(p: LimitsParts): { count: () => number; ids: () => Promise<string[]> } {
   const every = p.config.cluster.heartbeatMs;
-  const read = () =>
-    p.store.listNodes().then(
-      (ns) => {
-        const now = p.clock.now();
-        count = Math.max(
-          1,
-          ns.filter((n) => n.state === 'serving' && n.heartbeatAtMs >= now - 3 * every).length,
-        );
-      },
-      () => undefined,
-    );
-  void read();
-  const t = p.clock.setInterval(() => void read(), every);
-  return { get: () => count, stop: () => t.cancel() };
+  let count = 1;
+  let readAtMs = Number.NEGATIVE_INFINITY;
+  const ids = async () => {
+    const now = p.clock.now();
+    const ns = await p.store.listNodes();
+    const alive = ns
+      .filter((n) => n.state === 'serving' && n.heartbeatAtMs >= now - 3 * every)
+      .map((n) => n.nodeId);
+    count = Math.max(1, alive.length);
+    readAtMs = now;
+    return alive;
+  };
+  return {
+    count: () => {
+      if (p.clock.now() - readAtMs >= every) void ids().catch(() => undefined);
+      return count;
+    },
+    ids,
+  };
 }

@@ -2,11 +2,19 @@
 // Lua script call (one round trip), so a check and its taking are atomic across the fleet. The
 // semantics are the in-process engine's (src/limits/limiter.ts), proven by the same suite.
 //
+// Seeding: a Redis that this node has not seen before (the first connection, or one that came
+// back empty after a restart: its run_id changed) holds no budget spend. Until it is seeded, the
+// limiter answers as if Redis were down. Seeding is exact: each node first has its own usage
+// stored and posted (its spool flushed), marks itself done in Redis, waits (bounded) until every
+// live node has done so, and then raises each budget counter to the ledger. Rate windows (60 s)
+// are not restored: after a Redis restart a minute may admit up to twice a rate limit.
+//
 // Redis down: the `fail-closed` policy refuses what a limit governs (503 limits_unavailable);
 // `local-share` admits against this node's share (limit ÷ live nodes) in a local engine. A settle
 // that cannot reach Redis waits in a bounded queue and is sent when Redis is back; a hold it never
 // frees expires with its TTL, and budget spend it never adds is restored from the ledger by the
 // reconcile.
+import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/index.js';
 import {
@@ -218,6 +226,15 @@ export interface RedisLimiterOptions {
   readonly onAlert?: (a: BudgetAlert) => void;
   /** Redis round trips, counted for the metrics and the bench. */
   readonly onRoundTrip?: (op: 'reserve' | 'settle') => void;
+  /** This node's id, and the ids of the nodes alive now (the registry): who must flush before seeding. */
+  readonly nodeId: string;
+  readonly liveNodeIds: () => Promise<readonly string[]>;
+  /** Has this node's usage stored and posted (its spool flushed). */
+  readonly flushUsage: () => Promise<void>;
+  /** Raises every budget counter (of this limiter) to the ledger's figure. */
+  readonly reconcile: (limiter: Limiter) => Promise<void>;
+  /** How long seeding waits for the other nodes' flushes. */
+  readonly seedWaitMs?: number;
 }
 
 const MAX_PENDING_SETTLES = 100_000;
@@ -229,6 +246,10 @@ export class RedisLimiter implements Limiter {
   readonly #pending: { hold: Hold; actual: Actual; cancel: boolean }[] = [];
   /** Settles lost because the queue was full (their spend comes back from the ledger's reconcile). */
   droppedSettles = 0;
+  /** The run_id of the Redis connected now, and of the one whose counters were seeded. */
+  #runId: string | null = null;
+  #seededRunId: string | null = null;
+  #seeding: Promise<void> | null = null;
 
   private constructor(opts: RedisLimiterOptions) {
     this.#opts = opts;
@@ -239,7 +260,7 @@ export class RedisLimiter implements Limiter {
       commandTimeout: 2_000,
     }) as Scripted;
     this.#redis.on('error', (err: Error) => opts.log.warn('limiter redis error', { error: err.message }));
-    this.#redis.on('ready', () => void this.#flushPending());
+    this.#redis.on('ready', () => void this.#onReady());
     this.#redis.defineCommand('entReserve', { lua: RESERVE });
     this.#redis.defineCommand('entSettle', { lua: SETTLE });
     this.#redis.defineCommand('entReconcile', { numberOfKeys: 1, lua: RECONCILE });
@@ -255,11 +276,53 @@ export class RedisLimiter implements Limiter {
     await l.#redis
       .connect()
       .catch((err: Error) => opts.log.warn('limiter redis unreachable at start', { error: err.message }));
+    await l.#onReady();
     return l;
   }
 
   get connected(): boolean {
     return this.#redis.status === 'ready';
+  }
+
+  /** Whether the counters in the Redis connected now have been seeded from the ledger. */
+  get seeded(): boolean {
+    return this.connected && this.#runId !== null && this.#runId === this.#seededRunId;
+  }
+
+  #onReady(): Promise<void> {
+    if (!this.connected) return Promise.resolve();
+    void this.#flushPending();
+    this.#seeding ??= this.#seed().finally(() => {
+      this.#seeding = null;
+    });
+    return this.#seeding;
+  }
+
+  async #seed(): Promise<void> {
+    try {
+      const info = await this.#redis.info('server');
+      const runId = /run_id:(\w+)/.exec(info)?.[1] ?? 'unknown';
+      this.#runId = runId;
+      if (runId === this.#seededRunId) return;
+      const o = this.#opts;
+      const waitMs = o.seedWaitMs ?? 10_000;
+      await Promise.race([o.flushUsage(), delay(waitMs)]);
+      const marks = `${o.namespace}:{lim}:seeded-by:${runId}`;
+      await this.#redis.multi().sadd(marks, o.nodeId).pexpire(marks, 86_400_000).exec();
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const [done, live] = await Promise.all([this.#redis.smembers(marks), o.liveNodeIds()]);
+        if (live.every((id) => done.includes(id)) || Date.now() >= deadline) break;
+        await delay(50);
+      }
+      await o.reconcile(this);
+      this.#seededRunId = runId;
+      o.log.info('limiter counters seeded from the ledger', { redisRunId: runId });
+    } catch (err) {
+      this.#opts.log.warn('limiter seeding failed; retried at the next request', {
+        error: (err as Error).message,
+      });
+    }
   }
 
   get pendingSettles(): number {
@@ -309,6 +372,10 @@ export class RedisLimiter implements Limiter {
 
   async reserve(ask: ReserveAsk): Promise<Verdict> {
     if (!this.connected) return this.#down(ask, 'Redis is not connected');
+    if (!this.seeded) {
+      void this.#onReady();
+      return this.#down(ask, 'the counters in Redis are being seeded from the ledger');
+    }
     const periods: HeldPeriod[] = ask.rules.flatMap((r) => {
       if (!r.budget) return [];
       const p = periodAt(r.budget.period, ask.nowMs);

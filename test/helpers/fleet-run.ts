@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { type Simulator, startSimulator } from '../../sim/index.js';
 import { assertRowsBalanced, parsePriceBooks, priceOf, revenuePicoOf } from '../../src/ledger/index.js';
 import { PostgresStore } from '../../src/store/index.js';
-import { eventually } from './eventually.js';
 import { pgAdmin } from './fleet-schema.js';
+import { startHaproxy } from './haproxy.js';
 import { freePort, seeded } from './random.js';
 import { lostAndDoubled } from './records.js';
 import { shareAgreementYaml } from './share-agreement.js';
@@ -234,28 +234,9 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
   };
   const nodes: Node[] = [await start(specs[0]!)];
   nodes.push(...(await Promise.all(specs.slice(1).map((s) => start(s)))));
-  const lbPort = await freePort();
-  const lb = spawn('haproxy', ['-db', '-f', join(root, 'examples/cluster/haproxy.cfg')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      ENTENTE_LB_PORT: String(lbPort),
-      ENTENTE_NODE1: `127.0.0.1:${specs[0]!.port}`,
-      ENTENTE_NODE2: `127.0.0.1:${(specs[1] ?? specs[0])!.port}`,
-      ENTENTE_NODE3: `127.0.0.1:${(specs[2] ?? specs[0])!.port}`,
-    },
-  });
-  p.procs.push(lb);
-  const url = `http://127.0.0.1:${lbPort}`;
-  // Up once HAProxy's health checks have seen the nodes ready (rise 2 × 500 ms).
-  await eventually(
-    () =>
-      fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    'HAProxy to route to the nodes',
-  );
+  const lb = await startHaproxy(specs.map((s) => `127.0.0.1:${s.port}`));
+  p.procs.push(lb.proc);
+  const url = lb.url;
 
   const successes = new Map<string, { usage: Usage; kind: string }>();
   let sent = 0;
@@ -301,7 +282,7 @@ async function runFleet(o: FleetRunOptions, p: RunParts): Promise<FleetRunReport
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all(restarts);
   azure.setFault(null);
-  lb.kill('SIGTERM');
+  lb.proc.kill('SIGTERM');
   for (const n of nodes) n.proc.kill('SIGTERM');
   await Promise.all(nodes.map((n) => n.exited));
 

@@ -70,6 +70,7 @@ export async function fleetNode(o: {
     ...(o.keyRefreshMs ? { keyRefreshMs: o.keyRefreshMs } : {}),
     nodeId: o.id,
     fleet: { redisUrl: o.redisUrl, nodeId: o.id },
+    ...(o.stack?.priceBooks ? { priceBooks: o.stack.priceBooks } : {}),
   });
   return { gateway, store, url: await gateway.listen() };
 }
