@@ -267,3 +267,37 @@ function verdictShape(v: Verdict): unknown {
     tokens: v.tokens,
   };
 }
+
+describe('Redis unreachable: the configured policy', () => {
+  const open = (policy: 'fail-closed' | 'local-share') =>
+    RedisLimiter.connect({
+      url: 'redis://127.0.0.1:1', // nothing listens there
+      namespace: 'down',
+      reservationTtlMs: TTL,
+      onRedisDown: policy,
+      liveNodes: () => 3,
+      liveNodeIds: async () => [],
+      nodeId: 'alone',
+      flushUsage: async () => {},
+      reconcile: async () => {},
+      log: silentLogger,
+    });
+  const rs = () => rules([{ id: 'r', scope: { tenant: 't' }, requestsPerMinute: 30 }]);
+
+  test('fail-closed refuses whatever a limit governs', async () => {
+    const l = await open('fail-closed');
+    const v = await l.reserve(ask(rs(), T0));
+    assert.equal(v.ok, false);
+    assert.equal(v.kind, 'unavailable');
+    await l.close();
+  });
+
+  test('local-share admits this node’s share: the limit ÷ live nodes', async () => {
+    const l = await open('local-share');
+    const r = rs();
+    for (let i = 0; i < 10; i++) held(await l.reserve(ask(r, T0)));
+    const v = refused(await l.reserve(ask(r, T0)), 'requests');
+    assert.equal(v.retryAfterMs, 60_000);
+    await l.close();
+  });
+});

@@ -474,6 +474,8 @@ export class RedisLimiter implements Limiter {
   }
 
   async close(): Promise<void> {
-    await this.#redis.quit().catch(() => undefined);
+    // quit() waits for a connection that may never come: a Redis that is down is just dropped.
+    if (this.connected) await this.#redis.quit().catch(() => undefined);
+    else this.#redis.disconnect();
   }
 }

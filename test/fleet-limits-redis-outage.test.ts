@@ -1,0 +1,149 @@
+// Redis dies under a fleet whose key has a budget (the test's own redis-server, never the
+// machine's). The documented policy, fail-closed: while Redis is down, requests a limit governs
+// are refused 503 limits_unavailable (the SDK sees a retryable server error), requests no limit
+// governs are served. Redis comes back empty (a restart): the nodes seed its counters from the
+// ledger before admitting again, so the budget holds across the outage: the ledger never books
+// more than the budget, and exactly the ideal number of requests is admitted in all.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { parsePriceBooks } from '../src/ledger/index.js';
+import { periodAt } from '../src/limits/index.js';
+import { pgUrl } from './helpers/backends.js';
+import { eventually } from './helpers/eventually.js';
+import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
+import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
+import { DEMO_KEY } from './helpers/stack.js';
+
+const skip = !pgUrl ? 'PostgreSQL is not reachable' : (privateRedisUnavailable() ?? false);
+const ADMIN_KEY = 'sk-limits-outage-admin';
+const PRICES = `currency: USD
+books:
+  - id: list
+    effectiveFrom: 2025-01-01T00:00:00Z
+    prices:
+      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
+      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
+`;
+// 62 µUSD a request (see fleet-limits.test.ts): 1,860 µUSD is 30 requests.
+const BUDGET_MICROS = 1_860n;
+
+let fleet: { schema: string; drop(): Promise<void> };
+let redis: PrivateRedis;
+let azure: Simulator;
+let openai: Simulator;
+const nodes: FleetNode[] = [];
+
+before(async () => {
+  if (skip) return;
+  fleet = await fleetSchema(pgUrl!, 'limits_outage');
+  redis = await privateRedis();
+  azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
+  openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
+  const reply = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
+  azure.settings.reply = reply;
+  openai.settings.reply = reply;
+  const dir = mkdtempSync(join(tmpdir(), 'entente-limits-outage-'));
+  writeFileSync(join(dir, 'prices.yaml'), PRICES);
+  for (const id of ['a', 'b'])
+    nodes.push(
+      await fleetNode({
+        id,
+        pgUrl: pgUrl!,
+        schema: fleet.schema,
+        redisUrl: redis.url,
+        azure,
+        openai,
+        stack: {
+          server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
+          extraYaml: `cluster: { namespace: limout, heartbeatMs: 200 }\nledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 100 }`,
+          priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+        },
+      }),
+    );
+});
+
+after(async () => {
+  if (skip) return;
+  for (const n of nodes) {
+    await n.gateway.close();
+    await n.store.close();
+  }
+  await redis.kill();
+  await Promise.all([azure.close(), openai.close()]);
+  await fleet.drop();
+});
+
+async function call(n: FleetNode, key: string, model = 'gpt-4o-mini'): Promise<string> {
+  const client = new OpenAI({ baseURL: `${n.url}/v1`, apiKey: key, maxRetries: 0 });
+  return client.chat.completions
+    .create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 })
+    .then(
+      () => 'ok',
+      (err: unknown) => (err instanceof OpenAI.APIError ? `${err.status} ${err.code}` : String(err)),
+    );
+}
+
+test('Redis killed mid-run, fail-closed: refused while down, seeded from the ledger when back, no overspend', {
+  skip,
+}, async (t) => {
+  const [a, b] = nodes as [FleetNode, FleetNode];
+  const r = await fetch(`${a.url}/v1/entente/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      tenant: 'acme',
+      id: 'outage-budget',
+      limits: { budget: { amount: '0.001860', period: 'month' } },
+    }),
+  });
+  const secret = ((await r.json()) as { key: string }).key;
+  await eventually(
+    () => fetch(`${b.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } }).then((x) => x.ok),
+    'node b to know the key',
+  );
+  const outcomes: string[] = [];
+  for (let i = 0; i < 10; i++) outcomes.push(await call(i % 2 ? b : a, secret));
+  assert.deepEqual(outcomes, Array(10).fill('ok'));
+
+  await redis.kill();
+  await eventually(
+    () => a.gateway.fleetConnected === false && b.gateway.fleetConnected === false,
+    'Redis gone',
+  );
+  const during = [await call(a, secret), await call(b, secret)];
+  assert.deepEqual(during, ['503 limits_unavailable', '503 limits_unavailable']);
+  // What no limit governs is still served.
+  assert.equal(await call(a, DEMO_KEY, 'gpt-4o'), 'ok');
+
+  await redis.start(); // empty: its counters are gone
+  await eventually(
+    async () => (await call(a, secret)) !== '503 limits_unavailable',
+    'the counters to be seeded again',
+  );
+  let admitted = 10 + 1;
+  for (let i = 0; i < 40; i++) {
+    const o = await call(i % 2 ? a : b, secret);
+    if (o === 'ok') admitted++;
+    else {
+      assert.equal(o, '429 budget_exceeded');
+      break;
+    }
+  }
+  await Promise.all(nodes.map((n) => n.gateway.context.usageLog.flush()));
+  const p = periodAt('month', Date.now());
+  const booked = (await a.store.spendByScope(p.startMs, p.endMs))
+    .filter((x) => x.keyId === 'outage-budget')
+    .reduce((s, x) => s + x.micros, 0n);
+  assert.ok(booked <= BUDGET_MICROS, `ledger booked ${booked} µUSD against a budget of ${BUDGET_MICROS}`);
+  // 61.05 µUSD a request: the ideal is floor(1,860 / 61.05) = 30.
+  assert.equal(admitted, 30);
+  t.diagnostic(
+    `Redis outage: admitted ${admitted} of an ideal 30, ledger ${booked} µUSD ≤ ${BUDGET_MICROS}; 503 while down`,
+  );
+});
