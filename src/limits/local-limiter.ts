@@ -13,7 +13,7 @@ import {
   type Verdict,
   WINDOW_MS,
 } from './limiter.js';
-import { type LimitRule, periodAt } from './rules.js';
+import { budgetPeriodOf, type LimitRule } from './rules.js';
 
 interface LogEntry {
   readonly t: number;
@@ -178,7 +178,7 @@ export class LocalLimiter implements Limiter {
       if (s.open.size + 1 > limit) return refuse('concurrent', limit < 1 ? null : 1_000);
     }
     if (r.budget !== null) {
-      const p = periodAt(r.budget.period, nowMs);
+      const p = budgetPeriodOf(r, nowMs);
       const c = this.#cell(s, p.id);
       const limit = r.budget.amountMicros / BigInt(n);
       expireHolds(c, nowMs);

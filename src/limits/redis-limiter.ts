@@ -30,7 +30,7 @@ import {
   WINDOW_MS,
 } from './limiter.js';
 import { LocalLimiter } from './local-limiter.js';
-import { type LimitRule, periodAt } from './rules.js';
+import { budgetPeriodOf, type LimitRule } from './rules.js';
 
 // KEYS: [1] the hold's settle marker, then six per rule: requests log, tokens log, tokens values,
 // open holds, budget cell, budget hold expiries. ARGV: now, hold id, ttl, tokens, cost, rule count,
@@ -378,7 +378,7 @@ export class RedisLimiter implements Limiter {
     }
     const periods: HeldPeriod[] = ask.rules.flatMap((r) => {
       if (!r.budget) return [];
-      const p = periodAt(r.budget.period, ask.nowMs);
+      const p = budgetPeriodOf(r, ask.nowMs);
       return [{ ruleId: r.id, periodId: p.id, endMs: p.endMs }];
     });
     const keys = this.#keys(ask.holdId, ask.rules, periods);

@@ -152,7 +152,25 @@ export class LimitSet {
 }
 
 /** The budget period that holds `atMs`: its key suffix and its end (when the budget resets). */
-export function periodAt(period: BudgetPeriod, atMs: number): { id: string; startMs: number; endMs: number } {
+export interface Period {
+  readonly id: string;
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+const lastPeriod = new WeakMap<object, Period>();
+
+/** periodAt for a rule's budget, remembered until the period ends (the hot path's way). */
+export function budgetPeriodOf(rule: LimitRule, atMs: number): Period {
+  const b = rule.budget!;
+  const hit = lastPeriod.get(b);
+  if (hit && atMs >= hit.startMs && atMs < hit.endMs) return hit;
+  const p = periodAt(b.period, atMs);
+  lastPeriod.set(b, p);
+  return p;
+}
+
+export function periodAt(period: BudgetPeriod, atMs: number): Period {
   const d = new Date(atMs);
   if (period === 'day') {
     const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
