@@ -21,6 +21,7 @@
 //   GET  /v1/entente/nodes                           the fleet's nodes: version, config hash, heartbeat, in flight
 //   GET|POST /v1/entente/keys, POST …/keys/rotate/:id, …/keys/revoke/:id   API keys, live
 //   POST /v1/entente/keys/limits/:id, GET /v1/entente/limits       limits, and what remains
+//   GET  /v1/entente/spend?window=1h|24h|7d|30d                    booked spend by tenant, key, model, cloud
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
@@ -61,7 +62,7 @@ import { explainRoute } from '../routing/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
 import type { AdminContext } from './context.js';
 import { createKey, listKeys, revokeKey, rotateKey, setKeyLimits } from './keys-api.js';
-import { listLimits } from './limits-api.js';
+import { listLimits, spend } from './limits-api.js';
 
 /** JSON with bigints (money, ratios) as decimal strings. */
 export function toJson(value: unknown): string {
@@ -117,6 +118,7 @@ export function adminRoutes(c: AdminContext): Router {
     ['POST', '/keys/revoke/:id', revokeKey],
     ['POST', '/keys/limits/:id', setKeyLimits],
     ['GET', '/limits', listLimits],
+    ['GET', '/spend', spend],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),

@@ -2,9 +2,11 @@
 // and for budgets what is spent, held by requests in flight and left in the current period, with
 // the last reconcile's drift against the ledger. ?key=<id> narrows to one key's rules.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Exchange, sendJson } from '../http/index.js';
+import { gatewayError } from '../errors/index.js';
+import { type Exchange, sendError, sendJson } from '../http/index.js';
 import { formatMicros } from '../ledger/index.js';
 import { keyBase, type LimitRule, periodAt } from '../limits/index.js';
+import type { SpendRow } from '../store/index.js';
 import type { AdminContext } from './context.js';
 
 async function describe(c: AdminContext, r: LimitRule, nowMs: number) {
@@ -52,4 +54,57 @@ export async function listLimits(c: AdminContext, _req: IncomingMessage, res: Se
     return true;
   });
   sendJson(res, 200, { limits: await Promise.all(rules.map((r) => describe(c, r, now))) }, ex.requestId);
+}
+
+const WINDOWS: Record<string, number> = {
+  '1h': 3_600_000,
+  '24h': 86_400_000,
+  '7d': 7 * 86_400_000,
+  '30d': 30 * 86_400_000,
+};
+
+/**
+ * GET /v1/entente/spend?window=1h|24h|7d|30d: what the ledger booked for requests started in the
+ * window, by tenant, key, model and cloud (from every node: it reads the store, not this node).
+ */
+export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const window = ex.query.get('window') ?? '24h';
+  const ms = WINDOWS[window];
+  if (ms === undefined)
+    return sendError(
+      res,
+      gatewayError('invalid_request', `window must be one of ${Object.keys(WINDOWS).join(', ')}`, {
+        param: 'window',
+      }),
+      ex.requestId,
+    );
+  const until = c.clock.now();
+  const rows = await c.store.spendByScope(until - ms, until + 1);
+  const by = (pick: (r: SpendRow) => string) => {
+    const m = new Map<string, { requests: number; micros: bigint }>();
+    for (const r of rows) {
+      const k = pick(r);
+      const cur = m.get(k) ?? { requests: 0, micros: 0n };
+      m.set(k, { requests: cur.requests + r.requests, micros: cur.micros + r.micros });
+    }
+    return [...m].map(([name, v]) => ({ name, requests: v.requests, spent: formatMicros(v.micros) }));
+  };
+  const total = rows.reduce((a, r) => a + r.micros, 0n);
+  sendJson(
+    res,
+    200,
+    {
+      window,
+      since: new Date(until - ms).toISOString(),
+      until: new Date(until).toISOString(),
+      currency: c.limits.currency || (c.priceBooks?.currency ?? ''),
+      total: formatMicros(total),
+      requests: rows.reduce((a, r) => a + r.requests, 0),
+      byTenant: by((r) => r.tenantId),
+      byKey: by((r) => r.keyId),
+      byModel: by((r) => r.model),
+      byCloud: by((r) => r.cloud ?? '(none)'),
+    },
+    ex.requestId,
+  );
 }

@@ -20,8 +20,14 @@ const el = (tag, attrs = {}, ...children) => {
 
 class Unauthorized extends Error {}
 
-async function api(path) {
-  const r = await fetch(path, { headers: { authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ''}` } });
+async function api(path, payload) {
+  const r = await fetch(path, {
+    headers: {
+      authorization: `Bearer ${sessionStorage.getItem(KEY) ?? ''}`,
+      ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(payload !== undefined ? { method: 'POST', body: JSON.stringify(payload) } : {}),
+  });
   if (r.status === 401) throw new Unauthorized();
   const body = (r.headers.get('content-type') ?? '').includes('json') ? await r.json() : await r.text();
   if (!r.ok) throw new Error(body?.error?.message ?? `HTTP ${r.status}`);
@@ -541,14 +547,100 @@ const pages = {
   },
 
   async keys() {
-    const { keys } = await api('/v1/entente/keys');
+    const [{ keys }, { limits }, spent] = await Promise.all([
+      api('/v1/entente/keys'),
+      api('/v1/entente/limits'),
+      api('/v1/entente/spend?window=30d'),
+    ]);
+    const spendOf = new Map(spent.byKey.map((k) => [k.name, k]));
+    const base = (id) => id.replace(/\.r\d+$/, '');
+    const limitOf = (k) => limits.find((l) => l.id === `key:${base(k.id)}`);
+    const describe = (l) =>
+      !l
+        ? '—'
+        : [
+            l.requestsPerMinute && `${num(l.requestsPerMinute)} req/min`,
+            l.tokensPerMinute && `${num(l.tokensPerMinute)} tok/min`,
+            l.concurrentRequests && `${num(l.concurrentRequests)} in flight`,
+            l.budget &&
+              `${l.budget.amount} ${l.budget.currency}/${typeof l.budget.period === 'string' ? l.budget.period : `${l.budget.period.days} d`}`,
+          ]
+            .filter(Boolean)
+            .join(', ');
+    const secretBox = el('div', { id: 'new-key' });
+    const field = (name, label, attrs = {}) =>
+      el('label', {}, label, el('input', { name, 'data-testid': `new-${name}`, ...attrs }));
+    const form = el(
+      'form',
+      { class: 'create-key', 'data-testid': 'create-key' },
+      el('h2', {}, 'Create a key'),
+      field('tenant', 'Tenant', { required: 'required', placeholder: 'acme' }),
+      field('id', 'Id (optional)', { placeholder: 'team-search' }),
+      field('models', 'Models', { value: '*' }),
+      field('rpm', 'Requests / min', { type: 'number', min: '1' }),
+      field('tpm', 'Tokens / min', { type: 'number', min: '1' }),
+      field('budget', 'Budget', { placeholder: '250.00' }),
+      el(
+        'label',
+        {},
+        'per',
+        el(
+          'select',
+          { name: 'period', 'data-testid': 'new-period' },
+          el('option', { value: 'month' }, 'month'),
+          el('option', { value: 'day' }, 'day'),
+        ),
+      ),
+      el('button', { type: 'submit' }, 'Create'),
+      el('p', { class: 'error', 'data-testid': 'create-error' }),
+    );
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const f = new FormData(form);
+      const limitsBody = {};
+      if (f.get('rpm')) limitsBody.requestsPerMinute = Number(f.get('rpm'));
+      if (f.get('tpm')) limitsBody.tokensPerMinute = Number(f.get('tpm'));
+      if (f.get('budget')) limitsBody.budget = { amount: String(f.get('budget')), period: f.get('period') };
+      const body = {
+        tenant: String(f.get('tenant')),
+        models: String(f.get('models') || '*')
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean),
+        ...(f.get('id') ? { id: String(f.get('id')) } : {}),
+        ...(Object.keys(limitsBody).length ? { limits: limitsBody } : {}),
+      };
+      try {
+        const created = await api('/v1/entente/keys', body);
+        await pages.keys();
+        // The secret exists only in this answer: shown once, here, and never again.
+        document
+          .getElementById('new-key')
+          .replaceChildren(
+            el(
+              'div',
+              { class: 'secret' },
+              el('strong', {}, `Key ${created.id} created. Copy it now: it is shown once and never stored.`),
+              el('code', { 'data-testid': 'new-secret' }, created.key),
+            ),
+          );
+      } catch (x) {
+        form.querySelector('[data-testid="create-error"]').textContent = x.message;
+      }
+    });
+    const revoke = async (k) => {
+      await api(`/v1/entente/keys/revoke/${encodeURIComponent(k.id)}`, {});
+      await pages.keys();
+    };
     main.replaceChildren(
       el('h1', {}, 'API keys'),
       el(
         'p',
         { class: 'muted' },
-        'Only a prefix of each key’s SHA-256 is shown; secrets are never stored. Create, rotate and revoke with POST /v1/entente/keys, /keys/rotate/:id and /keys/revoke/:id.',
+        'Only a prefix of each key’s SHA-256 is shown; secrets are never stored. A change applies on every node within a second. Spend is what the ledger booked over 30 days; a budget’s remainder counts requests in flight at their worst case.',
       ),
+      secretBox,
+      form,
       table(
         [
           { key: 'id', label: 'Key', value: (k) => k.id },
@@ -560,6 +652,22 @@ const pages = {
             render: (k) => el('span', { class: `badge ${k.status === 'active' ? 'good' : 'bad'}` }, k.status),
           },
           { key: 'models', label: 'Models', value: (k) => k.models.join(', ') },
+          { key: 'limits', label: 'Limits', value: (k) => describe(limitOf(k)) },
+          {
+            key: 'left',
+            label: 'Budget left',
+            value: (k) => limitOf(k)?.budget?.remaining ?? '',
+            render: (k) => {
+              const b = limitOf(k)?.budget;
+              return b ? `${b.remaining} of ${b.amount} (${b.periodId})` : '—';
+            },
+          },
+          { key: 'requests', label: 'Requests, 30 d', value: (k) => spendOf.get(k.id)?.requests ?? 0 },
+          {
+            key: 'spend',
+            label: `Spend, 30 d (${spent.currency})`,
+            value: (k) => spendOf.get(k.id)?.spent ?? '0.000000',
+          },
           { key: 'created', label: 'Created', value: (k) => k.createdAt.slice(0, 19).replace('T', ' ') },
           {
             key: 'expires',
@@ -567,10 +675,74 @@ const pages = {
             value: (k) => (k.expiresAt ?? '').slice(0, 19).replace('T', ' '),
           },
           { key: 'sha', label: 'SHA-256', value: (k) => `${k.sha256Prefix}…` },
+          {
+            key: 'actions',
+            label: '',
+            value: () => '',
+            render: (k) =>
+              k.status === 'active'
+                ? el(
+                    'button',
+                    { type: 'button', 'data-testid': `revoke-${k.id}`, onclick: () => revoke(k) },
+                    'Revoke',
+                  )
+                : '',
+          },
         ],
         keys,
         { id: 'keys' },
       ),
+    );
+  },
+
+  async spend() {
+    const window = new URLSearchParams(location.hash.split('?')[1] ?? '').get('window') ?? '24h';
+    const s = await api(`/v1/entente/spend?window=${encodeURIComponent(window)}`);
+    const picker = el(
+      'div',
+      { class: 'range', 'data-testid': 'range' },
+      ...['1h', '24h', '7d', '30d'].map((w) =>
+        el('a', { href: `#/spend?window=${w}`, class: w === s.window ? 'active' : '', 'data-window': w }, w),
+      ),
+    );
+    const part = (title, rows, id) =>
+      el(
+        'section',
+        {},
+        el('h2', {}, title),
+        table(
+          [
+            { key: 'name', label: title.replace('By ', ''), value: (r) => r.name },
+            { key: 'requests', label: 'Requests', value: (r) => r.requests, render: (r) => num(r.requests) },
+            {
+              key: 'spent',
+              label: `Spend (${s.currency})`,
+              value: (r) => Number(r.spent),
+              render: (r) => r.spent,
+            },
+          ],
+          rows,
+          { id, filter: false },
+        ),
+      );
+    main.replaceChildren(
+      el('h1', {}, 'Spend'),
+      el(
+        'p',
+        { class: 'muted' },
+        `What the ledger booked for requests from ${s.since.replace('T', ' ').slice(0, 19)} to ${s.until.replace('T', ' ').slice(0, 19)} UTC, on every node.`,
+      ),
+      picker,
+      el(
+        'div',
+        { class: 'cards' },
+        card('Spend', `${s.total} ${s.currency}`, 'spend-total'),
+        card('Requests', num(s.requests), 'spend-requests'),
+      ),
+      part('By tenant', s.byTenant, 'spend-tenant'),
+      part('By key', s.byKey, 'spend-key'),
+      part('By model', s.byModel, 'spend-model'),
+      part('By cloud', s.byCloud, 'spend-cloud'),
     );
   },
 

@@ -1,0 +1,187 @@
+// The key lifecycle in the console, in Debian's Chromium, on a fleet of three nodes (one
+// PostgreSQL, one Redis): an operator creates a key with a budget on node 1's Keys page, the
+// secret is shown once (and never again), the key works through the openai SDK on every node,
+// the page shows its budget and spend, the operator revokes it, and every node refuses it within
+// a second. The Spend page shows the ledger's figures for the chosen time range.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { parsePriceBooks } from '../src/ledger/index.js';
+import { pgUrl } from './helpers/backends.js';
+import { eventually } from './helpers/eventually.js';
+import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
+const skip = !existsSync(CHROMIUM)
+  ? `no Chromium at ${CHROMIUM}`
+  : !pgUrl
+    ? 'PostgreSQL is not reachable'
+    : !redisUrl
+      ? 'Redis is not reachable'
+      : false;
+if (existsSync(CHROMIUM) === false && process.env.ENTENTE_REQUIRE_SERVICES === '1')
+  throw new Error(`Chromium is required for the console tests (CI): not found at ${CHROMIUM}`);
+const ADMIN_KEY = 'sk-console-fleet-admin';
+const PRICES = `currency: USD
+books:
+  - id: list
+    effectiveFrom: 2025-01-01T00:00:00Z
+    prices:
+      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
+      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
+`;
+
+describe('the key lifecycle in the console, on three nodes', { skip }, () => {
+  let fleet: { schema: string; drop(): Promise<void> };
+  let azure: Simulator;
+  let openai: Simulator;
+  let browser: Browser;
+  let page: Page;
+  const nodes: FleetNode[] = [];
+  let secret = '';
+
+  const call = (n: FleetNode, key: string) =>
+    new OpenAI({ baseURL: `${n.url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 5,
+    });
+
+  before(async () => {
+    fleet = await fleetSchema(pgUrl!, 'console_keys');
+    azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
+    openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
+    const dir = mkdtempSync(join(tmpdir(), 'entente-console-keys-'));
+    writeFileSync(join(dir, 'prices.yaml'), PRICES);
+    const namespace = `ck-${randomBytes(4).toString('hex')}`;
+    for (const id of ['c1', 'c2', 'c3'])
+      nodes.push(
+        await fleetNode({
+          id,
+          pgUrl: pgUrl!,
+          schema: fleet.schema,
+          redisUrl: redisUrl!,
+          azure,
+          openai,
+          // Each node re-reads keys only every minute: a revocation reaches them by the fleet's notice.
+          keyRefreshMs: 60_000,
+          stack: {
+            server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
+            extraYaml: `cluster: { namespace: ${namespace}, heartbeatMs: 200 }\nledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 100 }`,
+            priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+          },
+        }),
+      );
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
+    await page.goto(`${nodes[0]!.url}/console`);
+    await page.fill('#admin-key', ADMIN_KEY);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('main[data-loaded="traffic"]');
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const n of nodes) {
+      await n.gateway.close();
+      await n.store.close();
+    }
+    await Promise.all([azure?.close(), openai?.close()]);
+    await fleet?.drop();
+  });
+
+  test('create: the secret is shown once, and works on every node', async () => {
+    await page.goto(`${nodes[0]!.url}/console#/keys`);
+    await page.waitForSelector('main[data-loaded="keys"]');
+    await page.fill('[data-testid="new-tenant"]', 'acme');
+    await page.fill('[data-testid="new-id"]', 'browser-key');
+    await page.fill('[data-testid="new-models"]', 'gpt-4o-mini');
+    await page.fill('[data-testid="new-rpm"]', '100');
+    await page.fill('[data-testid="new-budget"]', '1.00');
+    await page.click('form[data-testid="create-key"] button[type=submit]');
+    const shown = page.locator('[data-testid="new-secret"]');
+    await shown.waitFor();
+    secret = (await shown.textContent())?.trim() ?? '';
+    assert.match(secret, /^sk-ent-[A-Za-z0-9_-]{43}$/);
+    const row = page.locator('table[data-testid="keys"] tbody tr', { hasText: 'browser-key' });
+    assert.match((await row.textContent()) ?? '', /100 req\/min, 1\.000000 USD\/month/);
+    // Every node knows the new key within a second (the fleet's notice, not their minute-long poll).
+    for (const n of nodes) {
+      const r = await eventually(
+        () =>
+          call(n, secret)
+            .withResponse()
+            .catch(() => null),
+        'the new key to work on every node',
+        1_000,
+      );
+      assert.equal(r.response.headers.get('x-ratelimit-limit-requests'), '100');
+    }
+    // Shown once: the page opened again has no trace of it.
+    await page.goto(`${nodes[0]!.url}/console#/traffic`);
+    await page.waitForSelector('main[data-loaded="traffic"]');
+    await page.goto(`${nodes[0]!.url}/console#/keys`);
+    await page.waitForSelector('main[data-loaded="keys"]');
+    assert.equal(await page.locator('[data-testid="new-secret"]').count(), 0);
+    assert.ok(!(await page.content()).includes(secret), 'the secret is nowhere on the page');
+    // The budget's remainder and the key's spend are the ledger's.
+    await Promise.all(nodes.map((n) => n.gateway.context.usageLog.flush()));
+    await page.goto(`${nodes[0]!.url}/console#/traffic`);
+    await page.goto(`${nodes[0]!.url}/console#/keys`);
+    await page.waitForSelector('main[data-loaded="keys"]');
+    const text = (await row.textContent()) ?? '';
+    assert.match(text, /of 1\.000000 \(\d{4}-\d{2}\)/);
+    assert.equal((await row.locator('td').nth(6).textContent())?.trim(), '3', 'three requests, one per node');
+    assert.equal((await row.locator('td').nth(7).textContent())?.trim(), '0.000012');
+  });
+
+  test('revoke: every node refuses the key within a second', async (t) => {
+    assert.ok(secret, 'the key was created');
+    await page.click('[data-testid="revoke-browser-key"]');
+    await page.locator('table[data-testid="keys"] tbody tr', { hasText: 'revoked' }).waitFor();
+    const t0 = performance.now();
+    for (const n of nodes)
+      await eventually(
+        () =>
+          call(n, secret).then(
+            () => false,
+            (e: unknown) => e instanceof OpenAI.AuthenticationError,
+          ),
+        'the key to be refused',
+        1_000,
+      );
+    const ms = performance.now() - t0;
+    t.diagnostic(
+      `revoked key refused on all three nodes ${ms.toFixed(0)} ms after the page showed it revoked`,
+    );
+  });
+
+  test('spend: the time range picker shows the ledger’s figures for the range', async () => {
+    for (const w of ['1h', '30d']) {
+      await page.goto(`${nodes[1]!.url}/console#/spend?window=${w}`);
+      if (w === '1h') {
+        await page.fill('#admin-key', ADMIN_KEY).catch(() => undefined);
+        await page.click('#login button[type=submit]').catch(() => undefined);
+      }
+      await page.waitForSelector('main[data-loaded="spend"]');
+      const api = (await (
+        await fetch(`${nodes[2]!.url}/v1/entente/spend?window=${w}`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        })
+      ).json()) as { total: string; requests: number; currency: string };
+      assert.equal(
+        (await page.locator('[data-testid="spend-total"]').textContent())?.trim(),
+        `${api.total} ${api.currency}`,
+      );
+      assert.ok(api.requests >= 3);
+      assert.equal(await page.locator('[data-testid="range"] a.active').textContent(), w);
+    }
+  });
+});
