@@ -165,3 +165,49 @@ test('changes made from the CLI are in the audit log, with who and when', () => 
   const audit = JSON.parse(run('audit', '--json', '--action', 'key.rotate').stdout) as { subject: string }[];
   assert.equal(audit[0]?.subject, 'cli-rot');
 });
+
+test('a key’s limits from the CLI: set with the key or later, checked, audited, listed', () => {
+  const created = run(
+    'keys',
+    'create',
+    '--tenant',
+    'demo',
+    '--id',
+    'cli-limited',
+    '--rpm',
+    '60',
+    '--budget',
+    '25.00/month',
+  );
+  assert.equal(created.status, 0, created.stderr);
+  assert.match(
+    run('keys', 'list').stdout,
+    /^cli-limited\t.*limits=\{"requestsPerMinute":60,"budget":\{"amount":"25\.00","period":"month","alertAt":\[0\.8,1\]\}\}$/m,
+  );
+  const set = run('keys', 'limits', 'cli-limited', '--tpm', '100000', '--concurrent', '4');
+  assert.equal(set.status, 0, set.stderr);
+  assert.deepEqual(JSON.parse(set.stdout).limits, { tokensPerMinute: 100000, concurrentRequests: 4 });
+  for (const bad of [
+    ['--rpm', '0'],
+    ['--rpm', 'ten'],
+    ['--tpm', '-5'],
+    ['--budget', '25'],
+    ['--budget', '25/week'],
+    ['--budget', 'lots/month'],
+    ['--budget', '0/day'],
+    [],
+  ]) {
+    const r = run('keys', 'limits', 'cli-limited', ...bad);
+    assert.equal(r.status, 2, `${bad.join(' ')}: ${r.stdout}`);
+    assert.match(r.stderr, /^entente: \[cli_usage\] /);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+  assert.equal(run('keys', 'limits', 'nobody', '--rpm', '5').status, 1);
+  assert.equal(run('keys', 'limits', 'cli-limited', '--clear').status, 0);
+  assert.doesNotMatch(run('keys', 'list').stdout, /^cli-limited\t.*limits=/m);
+  const audit = JSON.parse(run('audit', '--json', '--action', 'key.limits').stdout) as { subject: string }[];
+  assert.deepEqual(
+    audit.map((e) => e.subject),
+    ['cli-limited', 'cli-limited'],
+  );
+});

@@ -87,6 +87,74 @@ for (const b of all) {
       assert.equal((await store.countUsage()) - before, 5000);
     });
 
+    test('spendByScope: the booked receivable of requests started in the range, by tenant, key, model, cloud', async () => {
+      const t = Date.UTC(2026, 11, 2, 10);
+      const id = (ms: number, n: number) =>
+        `req_${ms.toString(16).padStart(12, '0')}${n.toString(16).padStart(20, '0')}`;
+      const recs = [
+        record(0, { requestId: id(t, 1), tenantId: 'acme', keyId: 'ka', startedAtMs: t }),
+        record(0, { requestId: id(t + 10, 2), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 10 }),
+        record(0, {
+          requestId: id(t + 20, 3),
+          tenantId: 'globex',
+          keyId: 'kg',
+          model: 'gpt-4o-mini',
+          cloud: 'openai',
+          startedAtMs: t + 20,
+        }),
+        // Outside the range, before and after; and one with no posting (unpriced): not spend.
+        record(0, { requestId: id(t - 1, 4), tenantId: 'acme', keyId: 'ka', startedAtMs: t - 1 }),
+        record(0, { requestId: id(t + 1_000, 5), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 1_000 }),
+        record(0, { requestId: id(t + 30, 6), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 30 }),
+      ];
+      await store.appendUsage(recs);
+      const posted = recs.filter((r) => !r.requestId.endsWith('6'));
+      await store.postLedger(
+        posted.map((r) => `revenue:${r.requestId}`),
+        [],
+        () => ({
+          txs: posted.map((r, i) => ({
+            txId: `revenue:${r.requestId}`,
+            code: 'revenue',
+            payloadHash: `h${i}`,
+            effectiveAtMs: r.startedAtMs,
+            period: '2026-12',
+            causeId: null,
+            currency: 'USD',
+            entries: [
+              { account: `receivable:${r.tenantId}`, amountMicros: BigInt(100 + i) },
+              { account: 'revenue:openai', amountMicros: -BigInt(100 + i) },
+            ],
+          })),
+          states: new Map(),
+          usageStatus: new Map(),
+        }),
+      );
+      const rows = (await store.spendByScope(t, t + 1_000)).sort((a, b) =>
+        a.tenantId.localeCompare(b.tenantId),
+      );
+      assert.deepEqual(rows, [
+        {
+          tenantId: 'acme',
+          keyId: 'ka',
+          model: 'gpt-4o',
+          cloud: 'azure',
+          currency: 'USD',
+          micros: 201n,
+          requests: 2,
+        },
+        {
+          tenantId: 'globex',
+          keyId: 'kg',
+          model: 'gpt-4o-mini',
+          cloud: 'openai',
+          currency: 'USD',
+          micros: 102n,
+          requests: 1,
+        },
+      ]);
+    });
+
     test('API keys: put, list, revoke; the hash is all that is stored', async () => {
       await store.putApiKey({
         id: 'k-a',

@@ -12,6 +12,7 @@ import { agreementCommand, rolloutCommand, routeCommand } from './agreement-comm
 import { announceChange } from './announce.js';
 import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
+import { LIMIT_OPTIONS, limitsFromFlags } from './key-limits.js';
 import { ledgerCommand, revenueShareCommand, spoolCommand, usageCommand } from './ledger-commands.js';
 import { loadCliConfig } from './load-cli-config.js';
 import { preflight } from './preflight.js';
@@ -28,6 +29,8 @@ Usage:
   entente config validate [--config FILE]
       Check a config file; exits 1 with located errors.
   entente keys create --tenant ID [--id KEY_ID] [--models a,b] [--expires D]   Issue a key (printed once).
+         [--rpm N] [--tpm N] [--concurrent N] [--budget AMOUNT/day|month]   …with its own limits.
+  entente keys limits KEY_ID [--rpm N] [--tpm N] [--concurrent N] [--budget A/P] | --clear   Set a key's limits, live.
   entente keys rotate KEY_ID [--grace SECONDS]                  A new key; the old one works SECONDS more (3600).
   entente keys list                                             Keys (hashes never shown in full).
   entente keys revoke KEY_ID
@@ -126,6 +129,8 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           models: { type: 'string' },
           expires: { type: 'string' },
           grace: { type: 'string' },
+          clear: { type: 'boolean' },
+          ...LIMIT_OPTIONS,
         },
       });
       if (sub === 'hash') {
@@ -156,6 +161,10 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           for (const m of models)
             if (m !== '*' && !known.has(m))
               fail(`unknown model '${m}' (the catalog has: ${[...known].join(', ')})`);
+          const flags = limitsFromFlags(values);
+          if ('problem' in flags) fail(flags.problem);
+          if (flags.limits?.budget && !loaded.config.ledger)
+            fail("--budget is money in the ledger's currency: the config needs ledger.priceBooks");
           const expiresAtMs = values.expires === undefined ? null : Date.parse(values.expires);
           if (expiresAtMs !== null && (Number.isNaN(expiresAtMs) || expiresAtMs <= systemClock.now()))
             fail(`--expires must be an ISO-8601 instant in the future, got '${values.expires}'`);
@@ -167,11 +176,13 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
             createdAtMs: systemClock.now(),
             revokedAtMs: null,
             expiresAtMs,
+            ...(flags.limits ? { limits: flags.limits } : {}),
           });
           await auditor(store, systemClock, cliActor()).record('key.create', id, {
             tenant: values.tenant,
             models,
             expiresAt: values.expires ?? null,
+            limits: flags.limits,
           });
           await announceChange(loaded.config, 'keys');
           process.stdout.write(
@@ -186,7 +197,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
                 ? `${k.expiresAtMs <= now ? 'expired' : 'active, expires'} ${new Date(k.expiresAtMs).toISOString()}`
                 : 'active';
             process.stdout.write(
-              `${k.id}\ttenant=${k.tenantId}\tmodels=${k.models.join(',')}\tsha256=${k.sha256.slice(0, 8)}…\t${state}\n`,
+              `${k.id}\ttenant=${k.tenantId}\tmodels=${k.models.join(',')}\tsha256=${k.sha256.slice(0, 8)}…\t${state}${k.limits ? `\tlimits=${JSON.stringify(k.limits)}` : ''}\n`,
             );
           }
         } else if (sub === 'rotate') {
@@ -213,6 +224,25 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
           process.stdout.write(
             `${JSON.stringify({ id, tenant: old.tenantId, key, previous: { id: old.id, expiresAt: new Date(endsAtMs).toISOString() } })}\nStore the key now: Entente keeps only its hash.\n`,
           );
+        } else if (sub === 'limits') {
+          const id = positionals[0];
+          if (!id)
+            fail(
+              'usage: entente keys limits KEY_ID [--rpm N] [--tpm N] [--concurrent N] [--budget A/P] | --clear',
+            );
+          const flags = limitsFromFlags(values);
+          if ('problem' in flags) fail(flags.problem);
+          if (!flags.limits && !values.clear)
+            fail('name a limit (--rpm, --tpm, --concurrent, --budget) or --clear');
+          if (flags.limits?.budget && !loaded.config.ledger)
+            fail("--budget is money in the ledger's currency: the config needs ledger.priceBooks");
+          const k = (await store.listApiKeys()).find((x) => x.id === id);
+          if (!k) fail(`no key with id '${id}'`, 1);
+          const { limits: _old, ...rest } = k;
+          await store.putApiKey(flags.limits ? { ...rest, limits: flags.limits } : rest);
+          await auditor(store, systemClock, cliActor()).record('key.limits', id, { limits: flags.limits });
+          await announceChange(loaded.config, 'keys');
+          process.stdout.write(`${JSON.stringify({ id, limits: flags.limits })}\n`);
         } else if (sub === 'revoke') {
           if (!positionals[0]) fail('usage: entente keys revoke KEY_ID');
           const ok = await store.revokeApiKey(positionals[0], systemClock.now());
