@@ -10,10 +10,16 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { parseAgreementText } from '../src/agreements/index.js';
 import { parsePriceBooks, postUsage } from '../src/ledger/index.js';
-import { PostgresStore, SqliteStore, type Store } from '../src/store/index.js';
+import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
 import { universe, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
 
 const N = Number(process.env.RECORDS ?? 20_000);
+// Arrival spacing of the records: 1 ms is 1,000 requests/s (a batch spans a few seconds, so the
+// per-minute roll-ups get a handful of rows per batch); 60000 gives every record its own minute
+// (one roll-up row per record: the worst case).
+const SPACING_MS = Number(process.env.SPACING_MS ?? 1);
+const at = (rs: UsageRecord[]) =>
+  rs.map((r, i) => ({ ...r, startedAtMs: Date.parse('2026-05-01') + (i % N) * SPACING_MS }));
 const BATCH = Number(process.env.BATCH ?? 2000);
 const setup = {
   priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
@@ -22,7 +28,7 @@ const setup = {
 };
 
 async function measure(store: Store) {
-  const records = universe(N);
+  const records = at(universe(N));
   let t0 = performance.now();
   for (let i = 0; i < N; i += BATCH) await store.appendUsage(records.slice(i, i + BATCH));
   const appendPerS = N / ((performance.now() - t0) / 1000);
@@ -30,7 +36,7 @@ async function measure(store: Store) {
   for (let i = 0; i < N; i += BATCH) await postUsage(store, records.slice(i, i + BATCH), setup);
   const postPerS = N / ((performance.now() - t0) / 1000);
   // The spool writer's path: fresh records stored, priced and posted in one unit of work.
-  const fresh = universe(2 * N).slice(N);
+  const fresh = at(universe(2 * N).slice(N));
   t0 = performance.now();
   for (let i = 0; i < N; i += BATCH)
     await postUsage(store, fresh.slice(i, i + BATCH), setup, { storeRecords: true });

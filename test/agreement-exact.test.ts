@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { traffic } from '../src/admin/console-data.js';
+import { traffic, trafficRowsOf } from '../src/admin/console-data.js';
 import { type Agreement, decideLicence, loadAgreement, parseAgreementText } from '../src/agreements/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import {
@@ -74,8 +74,15 @@ test('defect 1, scope: a third-party model is routed by plain policy, not gated,
   // Nor is it counted against the primary cloud's share of governed traffic.
   const records = [u, sale('r3', { cloud: 'azure', startedAtMs: AFTER })];
   const governed = (m: string) => table.models.get(m)?.governed !== false;
-  assert.equal(traffic(records, AFTER, AFTER + 1000, 1000, 'azure', governed).totals.primaryShare, 1);
-  assert.equal(traffic(records, AFTER, AFTER + 1000, 1000, 'azure').totals.primaryShare, 0.5);
+  assert.equal(
+    traffic(trafficRowsOf(records, AFTER, 1000), AFTER, AFTER + 1000, 1000, 'azure', governed).totals
+      .primaryShare,
+    1,
+  );
+  assert.equal(
+    traffic(trafficRowsOf(records, AFTER, 1000), AFTER, AFTER + 1000, 1000, 'azure').totals.primaryShare,
+    0.5,
+  );
 });
 
 test('defect 2, revenue bases: only the payer’s own sales that match the base accrue', () => {

@@ -224,6 +224,23 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     await shot('health');
   });
 
+  test('traffic: the range picker reads the roll-ups for 1 h, 24 h, 7 d and 30 d', async () => {
+    await open('traffic');
+    for (const [w, words] of [
+      ['24h', '24 hours'],
+      ['7d', '7 days'],
+      ['30d', '30 days'],
+      ['1h', 'hour'],
+    ] as const) {
+      await page.click(`[data-testid="traffic-range"] a[data-window="${w}"]`);
+      await page.locator('h1', { hasText: `Traffic, last ${words}` }).waitFor();
+      await page.waitForSelector('main[data-loaded="traffic"]');
+      const t = (await admin(`/v1/entente/traffic?window=${w}`)) as { totals: { requests: number } };
+      assert.equal(await text('kpi-requests'), String(t.totals.requests), w);
+      assert.equal(await page.locator('[data-testid="traffic-range"] a.active').textContent(), w);
+    }
+  });
+
   test('keys: every key with its status, as the API lists it, and never a secret', async () => {
     await open('keys');
     const k = (await admin('/v1/entente/keys')) as { keys: { id: string; status: string }[] };

@@ -182,4 +182,32 @@ describe('a fleet on PostgreSQL and Redis', { skip }, () => {
     await nodes[2]!.gateway.context.usageLog.flush();
     assert.equal((await nodes[0]!.store.listUsage({ requestId: id })).length, 1);
   });
+
+  test('any node shows the whole fleet’s traffic, from the per-minute roll-ups, for every range', async () => {
+    const before = (await admin(nodes[1]!, 'GET', '/v1/entente/traffic?window=1h')).json as {
+      totals: { requests: number };
+    };
+    for (const [i, n] of nodes.entries())
+      for (let k = 0; k <= i; k++) {
+        const r = await fetch(`${n.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${DEMO_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `from ${i}` }] }),
+        });
+        assert.equal(r.status, 200);
+      }
+    await Promise.all(nodes.map((n) => n.gateway.context.usageLog.flush()));
+    const sent = (nodes.length * (nodes.length + 1)) / 2;
+    for (const w of ['1h', '24h', '7d', '30d']) {
+      const t = (await admin(nodes[1]!, 'GET', `/v1/entente/traffic?window=${w}`)).json as {
+        window: string;
+        totals: { requests: number };
+        buckets: unknown[];
+      };
+      assert.equal(t.window, w);
+      assert.ok(t.totals.requests >= before.totals.requests + sent, `${w}: ${t.totals.requests}`);
+    }
+    const bad = await admin(nodes[0]!, 'GET', '/v1/entente/traffic?window=2h');
+    assert.equal(bad.status, 400);
+  });
 });

@@ -155,6 +155,59 @@ for (const b of all) {
       ]);
     });
 
+    test('per-minute roll-ups count each newly stored record once, on both write paths', async () => {
+      const t = Date.UTC(2026, 11, 3, 9, 0);
+      const id = (ms: number, n: number) =>
+        `req_${ms.toString(16).padStart(12, '0')}${n.toString(16).padStart(20, '0')}`;
+      const a = [
+        record(0, { requestId: id(t, 1), startedAtMs: t + 5, cloud: 'azure', latencyMs: 40, overheadUs: 90 }),
+        record(0, {
+          requestId: id(t, 2),
+          startedAtMs: t + 59_999,
+          cloud: 'azure',
+          status: 502,
+          errorCode: 'upstream_error',
+          attempts: 3,
+          latencyMs: 700,
+          overheadUs: 3_000,
+        }),
+        record(0, {
+          requestId: id(t, 3),
+          startedAtMs: t + 60_000,
+          cloud: 'openai',
+          tokensInputUncached: 5,
+          tokensInputCached: 1,
+          tokensOutput: 7,
+          tokensReasoning: 2,
+        }),
+      ];
+      await store.appendUsage(a);
+      await store.appendUsage(a); // a replayed batch: nothing new, nothing counted
+      const b = [
+        record(0, { requestId: id(t, 4), startedAtMs: t + 61_000, cloud: 'openai', latencyMs: 70_000 }),
+      ];
+      const plan = () => ({ txs: [], states: new Map(), usageStatus: new Map() });
+      await store.postLedger([], [], plan, [], [...b, a[0]!]); // the ledger path: a[0] is not new
+      const rows = await store.trafficSeries(t, t + 120_000, 60_000);
+      const at = (ms: number, cloud: string) => rows.find((r) => r.t === ms && r.cloud === cloud);
+      assert.equal(rows.length, 2);
+      const first = at(t, 'azure')!;
+      assert.deepEqual([first.requests, first.errors, first.failovers], [2, 1, 1]);
+      assert.equal(first.latency[2], 1, '40 ms falls in the 50 ms bucket');
+      assert.equal(first.latency[6], 1, '700 ms falls in the 1 s bucket');
+      assert.equal(first.overhead[1], 1, '90 µs falls in the 100 µs bucket');
+      const second = at(t + 60_000, 'openai')!;
+      assert.deepEqual([second.requests, second.tokensInput, second.tokensOutput], [2, 6 + 10, 9 + 0]);
+      assert.equal(second.latency.at(-1), 1, '70 s is above the last bound');
+      // Buckets of two minutes sum the minutes.
+      const wide = await store.trafficSeries(t, t + 120_000, 120_000);
+      assert.equal(
+        wide.reduce((n, r) => n + r.requests, 0),
+        4,
+      );
+      assert.ok(wide.every((r) => r.t === t));
+    });
+
     test('API keys: put, list, revoke; the hash is all that is stored', async () => {
       await store.putApiKey({
         id: 'k-a',

@@ -327,30 +327,52 @@ async function revenueShare(c: AdminContext, _req: IncomingMessage, res: ServerR
   );
 }
 
-const MAX_TRAFFIC_RECORDS = 200_000;
+const TRAFFIC_WINDOWS: Record<string, [windowS: number, bucketS: number]> = {
+  '1h': [3_600, 60],
+  '24h': [86_400, 900],
+  '7d': [7 * 86_400, 3_600],
+  '30d': [30 * 86_400, 6 * 3_600],
+};
 
+/**
+ * GET /v1/entente/traffic?window=1h|24h|7d|30d (or window_s & bucket_s, the bucket a whole number
+ * of minutes): the fleet's traffic from the store's per-minute roll-ups.
+ */
 async function trafficSeries(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
-  const windowS = Number(ex.query.get('window_s') ?? 3600);
-  const bucketS = Number(ex.query.get('bucket_s') ?? 60);
+  const named = ex.query.get('window');
+  if (named !== null && !TRAFFIC_WINDOWS[named])
+    return badQuery(res, ex, `window must be one of ${Object.keys(TRAFFIC_WINDOWS).join(', ')}.`, 'window');
+  const [windowS, bucketS] = named
+    ? TRAFFIC_WINDOWS[named]!
+    : [Number(ex.query.get('window_s') ?? 3600), Number(ex.query.get('bucket_s') ?? 60)];
   if (
     !Number.isInteger(windowS) ||
     windowS < 60 ||
     windowS > 31 * 86_400 ||
     !Number.isInteger(bucketS) ||
-    bucketS < 1 ||
+    bucketS < 60 ||
+    bucketS % 60 !== 0 ||
     windowS / bucketS > 2000
   )
-    return badQuery(res, ex, 'window_s must be 60..2678400 and bucket_s at least window_s/2000.', 'window_s');
+    return badQuery(
+      res,
+      ex,
+      'window_s must be 60..2678400, and bucket_s a whole number of minutes, at least window_s/2000.',
+      'window_s',
+    );
   await c.usageLog.flush();
   const toMs = Math.ceil(c.clock.now() / (bucketS * 1000)) * bucketS * 1000;
   const fromMs = toMs - windowS * 1000;
-  const records = await c.store.listUsage({ sinceMs: fromMs, limit: MAX_TRAFFIC_RECORDS });
+  const rows = await c.store.trafficSeries(fromMs, toMs, bucketS * 1000);
   const table = c.routes.table;
   const governed = (m: string) => table.models.get(m)?.governed !== false;
   send(
     res,
     200,
-    traffic(records, fromMs, toMs, bucketS * 1000, c.config.routing.primaryCloud, governed),
+    {
+      window: named,
+      ...traffic(rows, fromMs, toMs, bucketS * 1000, c.config.routing.primaryCloud, governed),
+    },
     ex.requestId,
   );
 }

@@ -3,7 +3,13 @@
 import type { CloudTerm } from '../agreements/index.js';
 import { gateFor, type RolloutEvent, stagesNow } from '../rollout/index.js';
 import type { Catalog } from '../routing/index.js';
-import type { UsageRecord } from '../store/index.js';
+import {
+  LATENCY_BOUNDS_MS,
+  OVERHEAD_BOUNDS_US,
+  rollupOf,
+  type TrafficRow,
+  type UsageRecord,
+} from '../store/index.js';
 
 export interface TrafficBucket {
   readonly t: number;
@@ -15,15 +21,47 @@ export interface TrafficBucket {
   readonly byCloud: Record<string, number>;
 }
 
-function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return Math.round(sorted[Math.max(0, i)]! * 1000) / 1000;
+/** The p-th percentile of a histogram: the upper bound of the bucket it falls in (null: no data, or above the last bound). */
+function histPercentile(
+  counts: readonly number[],
+  bounds: readonly number[],
+  p: number,
+  scale = 1,
+): number | null {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  const want = Math.ceil((p / 100) * total);
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i]!;
+    if (seen >= want) return i < bounds.length ? bounds[i]! / scale : null;
+  }
+  return null;
 }
 
-/** Requests, tokens and errors per time bucket, per cloud and per model, with latency percentiles. */
-export function traffic(
+function addInto(into: number[], from: readonly number[]): void {
+  for (let i = 0; i < from.length; i++) into[i] = (into[i] ?? 0) + from[i]!;
+}
+
+/** Records as traffic rows (what the store's roll-ups give), bucketed exactly: for tests and tools. */
+export function trafficRowsOf(
   records: readonly UsageRecord[],
+  fromMs: number,
+  bucketMs: number,
+): TrafficRow[] {
+  return records.map((r) => {
+    const m = rollupOf([r])[0]!;
+    const { minuteMs: _m, tenantId: _t, keyId: _k, deployment: _d, ...counts } = m;
+    return { ...counts, t: fromMs + Math.floor((r.startedAtMs - fromMs) / bucketMs) * bucketMs };
+  });
+}
+
+/**
+ * Requests, tokens and errors per time bucket, per cloud and per model, with latency and overhead
+ * percentiles (bucket upper bounds), from the store's per-minute roll-ups: every node's traffic.
+ */
+export function traffic(
+  rows: readonly TrafficRow[],
   fromMs: number,
   toMs: number,
   bucketMs: number,
@@ -43,49 +81,43 @@ export function traffic(
   }));
   const byCloud: Record<string, { requests: number; errors: number; tokens: number }> = {};
   const byModel: Record<string, { requests: number; errors: number; tokens: number }> = {};
-  const latencies: number[] = [];
-  const overheads: number[] = [];
+  const latency: number[] = [];
+  const overhead: number[] = [];
   let requests = 0;
   let errors = 0;
   let failovers = 0;
   let primary = 0;
   let served = 0;
-  for (const r of records) {
-    if (r.startedAtMs < fromMs || r.startedAtMs >= toMs) continue;
-    const b = buckets[Math.floor((r.startedAtMs - fromMs) / bucketMs)]!;
-    const err = r.status >= 400 || r.errorCode !== null;
-    const tokensIn = r.tokensInputUncached + r.tokensInputCached;
-    const tokensOut = r.tokensOutput + r.tokensReasoning;
-    const cloud = r.cloud ?? '(none)';
-    b.requests++;
-    b.tokensInput += tokensIn;
-    b.tokensOutput += tokensOut;
-    b.byCloud[cloud] = (b.byCloud[cloud] ?? 0) + 1;
-    if (err) b.errors++;
-    if (r.attempts > 1) b.failovers++;
-    requests++;
-    if (err) errors++;
-    if (r.attempts > 1) failovers++;
+  for (const r of rows) {
+    if (r.t < fromMs || r.t >= toMs) continue;
+    const b = buckets[Math.floor((r.t - fromMs) / bucketMs)]!;
+    const cloud = r.cloud || '(none)';
+    const tokens = r.tokensInput + r.tokensOutput;
+    b.requests += r.requests;
+    b.errors += r.errors;
+    b.failovers += r.failovers;
+    b.tokensInput += r.tokensInput;
+    b.tokensOutput += r.tokensOutput;
+    b.byCloud[cloud] = (b.byCloud[cloud] ?? 0) + r.requests;
+    requests += r.requests;
+    errors += r.errors;
+    failovers += r.failovers;
     if (r.cloud && governed(r.model)) {
-      served++;
-      if (r.cloud === primaryCloud) primary++;
+      served += r.requests;
+      if (r.cloud === primaryCloud) primary += r.requests;
     }
-    byCloud[cloud] ??= { requests: 0, errors: 0, tokens: 0 };
-    const c = byCloud[cloud];
-    c.requests++;
-    c.tokens += tokensIn + tokensOut;
-    if (err) c.errors++;
-    const modelKey = r.model || '(none)';
-    byModel[modelKey] ??= { requests: 0, errors: 0, tokens: 0 };
-    const m = byModel[modelKey];
-    m.requests++;
-    m.tokens += tokensIn + tokensOut;
-    if (err) m.errors++;
-    latencies.push(r.latencyMs);
-    overheads.push(r.overheadUs / 1000);
+    for (const [map, k] of [
+      [byCloud, cloud],
+      [byModel, r.model || '(none)'],
+    ] as const) {
+      map[k] ??= { requests: 0, errors: 0, tokens: 0 };
+      map[k].requests += r.requests;
+      map[k].errors += r.errors;
+      map[k].tokens += tokens;
+    }
+    addInto(latency, r.latency);
+    addInto(overhead, r.overhead);
   }
-  latencies.sort((a, b) => a - b);
-  overheads.sort((a, b) => a - b);
   return {
     fromMs,
     toMs,
@@ -97,12 +129,16 @@ export function traffic(
       errors,
       failovers,
       primaryShare: served === 0 ? null : primary / served,
+      /** Upper bounds of the histogram buckets the percentiles fall in (null: above 60 s). */
       latencyMs: {
-        p50: percentile(latencies, 50),
-        p95: percentile(latencies, 95),
-        p99: percentile(latencies, 99),
+        p50: histPercentile(latency, LATENCY_BOUNDS_MS, 50),
+        p95: histPercentile(latency, LATENCY_BOUNDS_MS, 95),
+        p99: histPercentile(latency, LATENCY_BOUNDS_MS, 99),
       },
-      overheadMs: { p50: percentile(overheads, 50), p99: percentile(overheads, 99) },
+      overheadMs: {
+        p50: histPercentile(overhead, OVERHEAD_BOUNDS_US, 50, 1000),
+        p99: histPercentile(overhead, OVERHEAD_BOUNDS_US, 99, 1000),
+      },
     },
     byCloud,
     byModel,

@@ -1,6 +1,7 @@
 // The store interface: one contract that the embedded SQLite store and the PostgreSQL store both
 // keep, proven by one conformance suite (test/store-conformance.test.ts).
 import type { TokenUsage } from '../canonical/index.js';
+import type { TrafficRow } from './rollup.js';
 
 /** One request's usage: written once per request, success or failure, streaming or not. */
 export interface UsageRecord extends TokenUsage {
@@ -210,6 +211,11 @@ export interface Store {
    * [sinceMs, untilMs), by tenant, key and model: what budgets are reconciled against.
    */
   spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]>;
+  /**
+   * The per-minute roll-ups (maintained on ingest) summed into buckets of `bucketMs` (a multiple
+   * of a minute) from `fromMs` (minute-aligned) to `toMs`, by cloud and model.
+   */
+  trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]>;
   /** Writes this node's registry row (insert or replace). */
   heartbeatNode(node: NodeRecord): Promise<void>;
   listNodes(): Promise<NodeRecord[]>;

@@ -137,13 +137,35 @@ function chart(container, title, xs, series, { log = false } = {}) {
 
 const pages = {
   async traffic() {
-    const t = await api('/v1/entente/traffic?window_s=3600&bucket_s=60');
+    const window = new URLSearchParams(location.hash.split('?')[1] ?? '').get('window') ?? '1h';
+    const t = await api(`/v1/entente/traffic?window=${encodeURIComponent(window)}`);
+    const per = { '1h': 'minute', '24h': '15 minutes', '7d': 'hour', '30d': '6 hours' }[window] ?? 'bucket';
     const clouds = Object.keys(t.byCloud).sort();
     const xs = t.buckets.map((b) => b.t / 1000);
     const chartBox = el('div', { class: 'panel chart', 'data-testid': 'traffic-chart' });
     const tokenBox = el('div', { class: 'panel chart' });
     main.replaceChildren(
-      el('h1', {}, 'Traffic, last hour'),
+      el(
+        'h1',
+        {},
+        `Traffic, last ${{ '1h': 'hour', '24h': '24 hours', '7d': '7 days', '30d': '30 days' }[window] ?? window}`,
+      ),
+      el(
+        'div',
+        { class: 'range', 'data-testid': 'traffic-range' },
+        ...['1h', '24h', '7d', '30d'].map((w) =>
+          el(
+            'a',
+            { href: `#/traffic?window=${w}`, class: w === window ? 'active' : '', 'data-window': w },
+            w,
+          ),
+        ),
+      ),
+      el(
+        'p',
+        { class: 'muted' },
+        'Every node’s traffic, from the per-minute roll-ups in the store. Latencies are histogram bucket bounds.',
+      ),
       el(
         'div',
         { class: 'cards' },
@@ -185,11 +207,11 @@ const pages = {
     );
     chart(
       chartBox,
-      'Requests per minute by cloud',
+      `Requests per ${per} by cloud`,
       xs,
       clouds.map((c) => ({ label: c, values: t.buckets.map((b) => b.byCloud[c] ?? 0) })),
     );
-    chart(tokenBox, 'Tokens per minute', xs, [
+    chart(tokenBox, `Tokens per ${per}`, xs, [
       { label: 'input', values: t.buckets.map((b) => b.tokensInput) },
       { label: 'output', values: t.buckets.map((b) => b.tokensOutput) },
       { label: 'errors', values: t.buckets.map((b) => b.errors) },

@@ -3,6 +3,17 @@
 import pg from 'pg';
 import { systemClock } from '../../clock/index.js';
 import {
+  ROLLUP_TABLE,
+  rollupBackfill,
+  rollupColumns,
+  rollupOf,
+  rollupToRow,
+  rollupUpsert,
+  type TrafficRow,
+  trafficFromRow,
+  trafficSelect,
+} from '../rollup.js';
+import {
   auditFromRow,
   keyFromRow,
   ledgerRowFromDb,
@@ -123,6 +134,8 @@ const migrations: readonly string[] = [
   `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
    ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
   `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
+  `${ROLLUP_TABLE};
+${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
@@ -192,21 +205,39 @@ export class PostgresStore implements Store {
 
   async appendUsage(records: readonly UsageRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const n = usageColumns.length;
-    // Postgres caps a statement at 65535 parameters.
-    const perStatement = Math.floor(65_535 / n);
-    for (let i = 0; i < records.length; i += perStatement) {
-      const slice = records.slice(i, i + perStatement);
-      const values: unknown[] = [];
-      const tuples = slice.map((r, j) => {
-        values.push(...usageToRow(r));
-        return `(${usageColumns.map((_, k) => `$${j * n + k + 1}`).join(', ')})`;
-      });
-      await this.#pool.query(
-        `INSERT INTO usage_records (${usageColumns.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (request_id) DO NOTHING`,
-        values,
-      );
+    // The records and their roll-ups in one transaction: both or neither.
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await this.#insertUsage(client, records, null);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
     }
+  }
+
+  /** Counts newly stored records into the per-minute roll-ups (inside the caller's transaction). */
+  async #rollUp(client: pg.PoolClient, stored: readonly UsageRecord[]): Promise<void> {
+    const rows = rollupOf(stored);
+    const n = rollupColumns.length;
+    const per = Math.floor(65_535 / n);
+    for (let i = 0; i < rows.length; i += per) {
+      const slice = rows.slice(i, i + per);
+      const values = slice.flatMap(rollupToRow);
+      const tuples = slice.map((_, j) => `(${rollupColumns.map((_c, k) => `$${j * n + k + 1}`).join(', ')})`);
+      await client.query(rollupUpsert(['__VALUES__']).replace('(__VALUES__)', tuples.join(', ')), values);
+    }
+  }
+
+  async trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]> {
+    const { rows } = await this.#pool.query(
+      trafficSelect(['$1::bigint', '$2::bigint', '$1::bigint', '$3::bigint']),
+      [fromMs, bucketMs, toMs],
+    );
+    return rows.map((r) => trafficFromRow(r as Record<string, unknown>));
   }
 
   async listUsage(query: UsageQuery = {}): Promise<UsageRecord[]> {
@@ -325,11 +356,14 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Inserts usage rows with their ledger status; returns the request ids that were new. */
+  /**
+   * Inserts usage rows with their ledger status (pending without a plan) and counts the new ones
+   * into the roll-ups; returns the request ids that were new.
+   */
   async #insertUsage(
     client: pg.PoolClient,
     records: readonly UsageRecord[],
-    status: ReadonlyMap<string, number>,
+    status: ReadonlyMap<string, number> | null,
   ): Promise<string[]> {
     const inserted: string[] = [];
     const n = usageColumns.length + 1;
@@ -338,7 +372,7 @@ export class PostgresStore implements Store {
       const slice = records.slice(i, i + perStatement);
       const values: unknown[] = [];
       const tuples = slice.map((r, j) => {
-        values.push(...usageToRow(r), status.get(r.requestId) ?? 0);
+        values.push(...usageToRow(r), status?.get(r.requestId) ?? 0);
         return `(${Array.from({ length: n }, (_, k) => `$${j * n + k + 1}`).join(', ')})`;
       });
       const { rows } = await client.query<{ request_id: string }>(
@@ -347,6 +381,11 @@ export class PostgresStore implements Store {
       );
       for (const r of rows) inserted.push(r.request_id);
     }
+    const fresh = new Set(inserted);
+    await this.#rollUp(
+      client,
+      records.filter((r) => fresh.has(r.requestId)),
+    );
     return inserted;
   }
 

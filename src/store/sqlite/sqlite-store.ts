@@ -6,6 +6,17 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
 import {
+  ROLLUP_TABLE,
+  rollupBackfill,
+  rollupColumns,
+  rollupOf,
+  rollupToRow,
+  rollupUpsert,
+  type TrafficRow,
+  trafficFromRow,
+  trafficSelect,
+} from '../rollup.js';
+import {
   auditFromRow,
   keyFromRow,
   ledgerRowFromDb,
@@ -124,12 +135,15 @@ const migrations: readonly string[] = [
   `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
    ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
   `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
+  `${ROLLUP_TABLE};
+${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
 ];
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
   #insertUsage!: Database.Statement;
+  #upsertRollup!: Database.Statement;
   #nextSeq = 0;
 
   get location(): StoreLocation {
@@ -166,6 +180,7 @@ export class SqliteStore implements Store {
     this.#insertUsage = db.prepare(
       `INSERT INTO usage_records (${usageColumns.join(', ')}, seq) VALUES (${usageColumns.map(() => '?').join(', ')}, ?) ON CONFLICT (request_id) DO NOTHING`,
     );
+    this.#upsertRollup = db.prepare(rollupUpsert(rollupColumns.map(() => '?')));
     const seq = db.prepare('SELECT max(seq) AS s FROM usage_records').get() as { s: number | null };
     this.#nextSeq = (seq.s ?? 0) + 1;
   }
@@ -173,11 +188,28 @@ export class SqliteStore implements Store {
   async appendUsage(records: readonly UsageRecord[]): Promise<void> {
     if (records.length === 0) return;
     this.#db.transaction(() => {
+      const stored: UsageRecord[] = [];
       for (const r of records) {
         const info = this.#insertUsage.run(...usageToRow(r), this.#nextSeq);
-        if (info.changes > 0) this.#nextSeq++;
+        if (info.changes > 0) {
+          this.#nextSeq++;
+          stored.push(r);
+        }
       }
+      this.#rollUp(stored);
     })();
+  }
+
+  /** Counts newly stored records into the per-minute roll-ups (inside the caller's transaction). */
+  #rollUp(stored: readonly UsageRecord[]): void {
+    for (const row of rollupOf(stored)) this.#upsertRollup.run(...rollupToRow(row));
+  }
+
+  async trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]> {
+    return this.#db
+      .prepare(trafficSelect(['@from', '@bucket', '@from', '@to']))
+      .all({ from: BigInt(fromMs), bucket: BigInt(bucketMs), to: BigInt(toMs) })
+      .map((r) => trafficFromRow(r as Record<string, unknown>));
   }
 
   async listUsage(query: UsageQuery = {}): Promise<UsageRecord[]> {
@@ -366,13 +398,16 @@ export class SqliteStore implements Store {
       // Records stored in this unit of work get their status on insert; only those that were
       // already stored (a retry, a recovery) need the marking pass below.
       const marks = new Map(p.usageStatus);
+      const stored: UsageRecord[] = [];
       for (const r of insertUsage) {
         const info = st.insUsage.run(...usageToRow(r), this.#nextSeq, p.usageStatus.get(r.requestId) ?? 0);
         if (info.changes > 0) {
           this.#nextSeq++;
           marks.delete(r.requestId);
+          stored.push(r);
         }
       }
+      this.#rollUp(stored);
       const byStatus = new Map<number, string[]>();
       for (const [rid, status] of marks) {
         const ids = byStatus.get(status);
