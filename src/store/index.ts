@@ -3,7 +3,7 @@ import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreLocation } from './types.js';
 
-export type { MinuteRollup, TrafficRow } from './rollup.js';
+export type { MinuteRollup } from './rollup.js';
 export { LATENCY_BOUNDS_MS, OVERHEAD_BOUNDS_US, rollupOf } from './rollup.js';
 export type {
   ApiKeyRecord,
@@ -20,6 +20,7 @@ export type {
   StoredRolloutEvent,
   StoredTx,
   StoreLocation,
+  TrafficRow,
   UsageQuery,
   UsageRecord,
 } from './types.js';

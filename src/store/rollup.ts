@@ -3,7 +3,7 @@
 // twice): one row per minute × tenant × key × model × cloud × deployment, with requests, errors,
 // failovers, tokens, and histograms of latency and gateway overhead. The console and the admin
 // API read fleet-wide figures from them, for any window up to months, without scanning records.
-import type { UsageRecord } from './types.js';
+import type { TrafficRow, UsageRecord } from './types.js';
 
 /** Upper bounds of the latency buckets, in ms; the last bucket is everything above. */
 export const LATENCY_BOUNDS_MS = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000];
@@ -140,21 +140,6 @@ export function rollupBackfill(minuteExpr: string): string {
       ${ovh.join(', ')}
     FROM usage_records
     GROUP BY 1, 2, 3, 4, 5, 6`;
-}
-
-/** One row of a traffic series: a bucket × cloud × model, counts summed. */
-export interface TrafficRow {
-  /** The bucket's start. */
-  readonly t: number;
-  readonly cloud: string;
-  readonly model: string;
-  readonly requests: number;
-  readonly errors: number;
-  readonly failovers: number;
-  readonly tokensInput: number;
-  readonly tokensOutput: number;
-  readonly latency: readonly number[];
-  readonly overhead: readonly number[];
 }
 
 /** The SELECT of a traffic series (parameters: fromMs, bucketMs, fromMs, toMs). */

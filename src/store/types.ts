@@ -1,7 +1,6 @@
 // The store interface: one contract that the embedded SQLite store and the PostgreSQL store both
 // keep, proven by one conformance suite (test/store-conformance.test.ts).
 import type { TokenUsage } from '../canonical/index.js';
-import type { TrafficRow } from './rollup.js';
 
 /** One request's usage: written once per request, success or failure, streaming or not. */
 export interface UsageRecord extends TokenUsage {
@@ -131,6 +130,21 @@ export interface AuditEntry {
   readonly detail: unknown;
 }
 export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
+
+/** One row of a traffic series: a bucket × cloud × model, counts summed. */
+export interface TrafficRow {
+  /** The bucket's start. */
+  readonly t: number;
+  readonly cloud: string;
+  readonly model: string;
+  readonly requests: number;
+  readonly errors: number;
+  readonly failovers: number;
+  readonly tokensInput: number;
+  readonly tokensOutput: number;
+  readonly latency: readonly number[];
+  readonly overhead: readonly number[];
+}
 
 export interface SpendRow {
   readonly tenantId: string;

@@ -9,7 +9,6 @@ import {
   rollupOf,
   rollupToRow,
   rollupUpsert,
-  type TrafficRow,
   trafficFromRow,
   trafficSelect,
 } from '../rollup.js';
@@ -37,6 +36,7 @@ import type {
   StoredAccrual,
   StoredRolloutEvent,
   StoreLocation,
+  TrafficRow,
   UsageQuery,
   UsageRecord,
 } from '../types.js';

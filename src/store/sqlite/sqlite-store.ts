@@ -12,7 +12,6 @@ import {
   rollupOf,
   rollupToRow,
   rollupUpsert,
-  type TrafficRow,
   trafficFromRow,
   trafficSelect,
 } from '../rollup.js';
@@ -40,6 +39,7 @@ import type {
   StoredAccrual,
   StoredRolloutEvent,
   StoreLocation,
+  TrafficRow,
   UsageQuery,
   UsageRecord,
 } from '../types.js';
