@@ -256,10 +256,13 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
           },
         });
       }
-      const reply = scriptReply(body, `${cloud}/${model}`, settings.reply);
+      const ptu = kind === 'azure-openai' ? provisioned(req, model) : { extra: {} };
+      if ('full' in ptu) return sendJson(res, 429, ptu.full.body, ptu.full.headers);
+      const reply = scriptReply(body, `${cloud}/${ptu.servedBy ?? model}`, settings.reply);
+      ptu.count?.(reply.promptTokens - reply.cachedTokens + reply.completionTokens);
       const stream = body.stream === true;
-      if (stream) return await streamReply(res, body, model, reply, f);
-      return sendCompletion(res, model, reply, f);
+      if (stream) return await streamReply(res, body, model, reply, f, ptu.extra);
+      return sendCompletion(res, model, reply, f, ptu.extra);
     } catch (err) {
       if (!res.headersSent)
         sendJson(res, 500, errorJson(500, `simulator bug: ${(err as Error).message}`, 'server_error', null));
@@ -374,7 +377,54 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     },
   });
 
-  function sendCompletion(res: ServerResponse, model: string, reply: ScriptedReply, f: Fault | null): void {
+  /** Azure PTU: 60 s of (time, tokens) per provisioned deployment. */
+  const ptuLog = new Map<string, { t: number; tokens: number }[]>();
+
+  function provisioned(
+    req: IncomingMessage,
+    deployment: string,
+  ):
+    | { full: { body: unknown; headers: Record<string, string> } }
+    | { extra: Record<string, string>; servedBy?: string; count?: (tokens: number) => void } {
+    const capacity = settings.provisioned?.[deployment];
+    if (capacity === undefined) return { extra: {} };
+    const now = systemClock.now();
+    const log = (ptuLog.get(deployment) ?? []).filter((e) => e.t > now - 60_000);
+    ptuLog.set(deployment, log);
+    const used = log.reduce((a, e) => a + e.tokens, 0);
+    if (used < capacity) return { extra: {}, count: (tokens) => log.push({ t: now, tokens }) };
+    const spill = req.headers['x-ms-spillover-deployment'];
+    if (typeof spill === 'string' && spill)
+      return { extra: { [`x-ms-spillover-from-${deployment}`]: 'true' }, servedBy: spill };
+    let freed = 0;
+    let waitMs = 60_000;
+    for (const e of log) {
+      freed += e.tokens;
+      if (used - freed < capacity) {
+        waitMs = Math.max(1, e.t + 60_000 - now);
+        break;
+      }
+    }
+    return {
+      full: {
+        body: {
+          error: {
+            code: '429',
+            message: `Requests to the ChatCompletions_Create Operation have exceeded the provisioned throughput of deployment ${deployment} (utilization 100%). Retry after ${Math.ceil(waitMs / 1000)} seconds, or use a spill-over deployment.`,
+          },
+        },
+        headers: { 'retry-after-ms': String(waitMs), 'retry-after': String(Math.ceil(waitMs / 1000)) },
+      },
+    };
+  }
+
+  function sendCompletion(
+    res: ServerResponse,
+    model: string,
+    reply: ScriptedReply,
+    f: Fault | null,
+    extra: Record<string, string> = {},
+  ): void {
     const body = {
       id: `chatcmpl-${randomUUID()}`,
       object: 'chat.completion',
@@ -420,6 +470,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(text),
       'x-request-id': randomUUID(),
+      ...extra,
     });
     res.end(text);
   }
@@ -443,6 +494,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     model: string,
     reply: ScriptedReply,
     f: Fault | null,
+    extra: Record<string, string> = {},
   ): Promise<void> {
     const includeUsage =
       (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
@@ -452,6 +504,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       connection: 'keep-alive',
+      ...extra,
     });
     const send = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>

@@ -21,6 +21,14 @@ export interface Fault {
 
 export interface SimSettings {
   latencyMs: number;
+  /**
+   * Azure: provisioned (PTU) deployments, by name, with their capacity in tokens per minute. Like
+   * Azure's, a leaky bucket over the last 60 s: a request is admitted while utilization is below
+   * 100% (then counted at its actual tokens); when full, the answer is 429 with retry-after-ms,
+   * unless the request names a spill-over deployment (x-ms-spillover-deployment), which then serves
+   * it and the answer says so (x-ms-spillover-from-<deployment>).
+   */
+  provisioned?: Record<string, number>;
   /** 0 = send all chunks at once. */
   tokensPerSecond: number;
   /** Overrides the scripted reply text. */

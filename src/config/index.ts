@@ -2,12 +2,14 @@ export type { ConfigOverrides, ConfigProblem, LoadedConfig } from './load-config
 export { ConfigError, loadConfig, parseConfigText } from './load-config.js';
 export type {
   BudgetPeriod,
+  CapacityConfig,
   Config,
   DeploymentConfig,
   KeyLimits,
   LimitAmounts,
   LimitsConfig,
   ModelConfig,
+  PoolConfig,
   SimulatorConfig,
   TenantConfig,
   UpstreamConfig,

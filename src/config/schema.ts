@@ -243,6 +243,40 @@ export const clusterSchema = z.strictObject({
   probeGraceMs: ms.default(1_000),
 });
 
+// Capacity: provisioned pools (src/capacity/ compiles them and orders routes by them).
+const instantString = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO-8601 date or instant');
+const decimal = z
+  .string()
+  .regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a decimal amount with at most 6 decimals');
+
+export const poolSchema = z.strictObject({
+  id: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'must be 1–64 of [a-zA-Z0-9._-]'),
+  /** The deployments (`<upstream id>/<deployment>`) this capacity serves. */
+  deployments: z.array(z.string().regex(/^[^/]+\/.+$/, 'must be <upstream id>/<deployment>')).min(1),
+  /** The cloud's unit: Azure PTU, Bedrock model units, Vertex GSU, or plain tokens per minute. */
+  unit: z.enum(['ptu', 'model-units', 'gsu', 'tokens-per-minute']),
+  size: z.number().positive(),
+  /** Tokens per minute one unit serves for these models (the cloud's published throughput). */
+  tokensPerMinutePerUnit: z.number().int().positive().default(1),
+  /** Admit up to this share of the capacity; the rest spills over. */
+  targetUtilization: z.number().gt(0).max(1).optional(),
+  term: z.strictObject({ from: instantString, to: instantString.optional() }),
+  /** What the pool costs: a fixed amount per month (reserved), whatever it serves. */
+  cost: z.strictObject({ fixedPerMonth: decimal }),
+  accelerator: z.string().min(1).optional(),
+  datacenter: z.string().min(1).optional(),
+  /** Where a full pool spills: another pool's id; unset = pay-as-you-go in cost order. */
+  overflow: z.string().min(1).optional(),
+});
+
+export const capacitySchema = z.strictObject({
+  /** Fill fixed-cost pools up to this share of their capacity, then spill over. */
+  targetUtilization: z.number().gt(0).max(1).default(0.9),
+  pools: z.array(poolSchema).default([]),
+});
+
 // Limits: see src/limits/rules.ts for how rules are compiled and matched.
 const limitInt = z.number().int().positive();
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
@@ -343,6 +377,7 @@ export const configSchema = z
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     cluster: clusterSchema.default(clusterSchema.parse({})),
     limits: limitsSchema.optional(),
+    capacity: capacitySchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const dup = (items: readonly { id?: string; name?: string }[], key: 'id' | 'name', path: string) => {
@@ -456,9 +491,47 @@ export const configSchema = z
       });
     });
     checkLimits(cfg, ctx);
+    checkPools(cfg, ctx);
   });
 
 type ConfigShape = z.infer<typeof configSchema>;
+
+/** A pool names deployments of the catalog, each in one pool at most; overflow names a pool. */
+function checkPools(cfg: ConfigShape, ctx: z.RefinementCtx): void {
+  const pools = cfg.capacity?.pools ?? [];
+  const keys = new Set(cfg.models.flatMap((m) => m.deployments.map((d) => `${d.upstream}/${d.deployment}`)));
+  const ids = new Set(pools.map((p) => p.id));
+  const owner = new Map<string, string>();
+  pools.forEach((p, i) => {
+    const at = (...x: (string | number)[]) => ['capacity', 'pools', i, ...x];
+    if (pools.findIndex((q) => q.id === p.id) !== i)
+      ctx.addIssue({ code: 'custom', path: at('id'), message: `duplicate pool id '${p.id}'` });
+    p.deployments.forEach((d, j) => {
+      if (!keys.has(d))
+        ctx.addIssue({
+          code: 'custom',
+          path: at('deployments', j),
+          message: `no deployment '${d}' in the catalog`,
+        });
+      const other = owner.get(d);
+      if (other)
+        ctx.addIssue({
+          code: 'custom',
+          path: at('deployments', j),
+          message: `'${d}' is already in pool '${other}'`,
+        });
+      owner.set(d, p.id);
+    });
+    if (p.overflow !== undefined && (!ids.has(p.overflow) || p.overflow === p.id))
+      ctx.addIssue({
+        code: 'custom',
+        path: at('overflow'),
+        message: `overflow names no other pool: '${p.overflow}'`,
+      });
+    if (p.term.to !== undefined && Date.parse(p.term.to) <= Date.parse(p.term.from))
+      ctx.addIssue({ code: 'custom', path: at('term', 'to'), message: 'the term ends after it starts' });
+  });
+}
 
 /** Limit rules name tenants and models of this config, each id once; a budget needs the ledger's prices. */
 function checkLimits(cfg: Omit<ConfigShape, never>, ctx: z.RefinementCtx): void {
@@ -494,6 +567,8 @@ function checkLimits(cfg: Omit<ConfigShape, never>, ctx: z.RefinementCtx): void 
 
 export type Config = z.infer<typeof configSchema>;
 export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type CapacityConfig = z.infer<typeof capacitySchema>;
+export type PoolConfig = z.infer<typeof poolSchema>;
 export type KeyLimits = z.infer<typeof keyLimitsSchema>;
 export type LimitAmounts = z.infer<typeof limitAmountsSchema>;
 export type BudgetPeriod = z.infer<typeof budgetPeriodSchema>;

@@ -185,6 +185,13 @@ export const errorCatalogue = {
     summary:
       'Limits govern this request and their shared counters (Redis) cannot be reached; limits.onRedisDown is fail-closed, so nothing is admitted past them. Retry shortly, or set onRedisDown: local-share.',
   },
+  capacity_exhausted: {
+    status: 429,
+    type: 'rate_limit_error',
+    retryable: true,
+    summary:
+      'Every deployment this request may use is in a capacity pool that is full (to its target utilization), and no pay-as-you-go deployment is left; retry after the retry-after header, or add a spill-over deployment.',
+  },
   upstream_rate_limited: {
     status: 429,
     type: 'rate_limit_error',

@@ -1,5 +1,7 @@
 // What the request stages share: frozen config and catalog, bound upstreams, health, the key
 // ring, the usage log, telemetry and the clock. Built once by createGatewayCore.
+
+import type { CapacityPlan } from '../capacity/index.js';
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { PriceBooks } from '../ledger/index.js';
@@ -28,6 +30,8 @@ export interface GatewayContext {
   readonly bindings: ReadonlyMap<string, BoundDeployment>;
   readonly health: HealthTracker;
   readonly keys: KeyRing;
+  /** Provisioned capacity pools (filled first, then spilled over); empty when none are configured. */
+  readonly capacity: CapacityPlan;
   /** Limit rules and the limiter that holds their counters (in process, or Redis on a fleet). */
   readonly limits: GatewayLimits;
   /** The usage spool: a record is appended (one write to the kernel) before the answer's last byte. */

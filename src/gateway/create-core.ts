@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { CapacityPlan } from '../capacity/index.js';
 import { type Clock, systemClock } from '../clock/index.js';
 import { FleetBus, type FleetMessage } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
@@ -135,6 +136,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     health,
     keys,
     limits: limits.limits,
+    capacity: new CapacityPlan(config.capacity),
     usageLog: spool,
     events: opts.events ?? {},
     priceBooks: opts.priceBooks ?? null,

@@ -8,6 +8,7 @@ import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
 import type { CatalogDeployment, Exclusion } from '../routing/index.js';
+import { admitCapacity, releaseCapacity } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
 import type { RequestState } from './request-state.js';
@@ -48,6 +49,11 @@ export async function runFailover(
       earliestBackMs = Math.min(earliestBackMs, availability.untilMs);
       continue;
     }
+    // A pooled deployment is tried only while its pool has room: otherwise the request spills over.
+    if (!(await admitCapacity(gw, state, d))) {
+      gw.health.release(d.key);
+      continue;
+    }
     // Built only for a deployment that will be tried (signing one costs). Whatever happens
     // between taking the breaker's slot and settling the attempt, the slot is given back: an
     // exception here must not keep the deployment out of rotation until a restart.
@@ -57,6 +63,7 @@ export async function runFailover(
       const native = spec.build(b);
       if (isUnsupported(native)) {
         gw.health.release(d.key);
+        releaseCapacity(gw, state);
         refused ??= native;
         continue;
       }
@@ -65,8 +72,10 @@ export async function runFailover(
       outcome = await spec.attempt(b, native);
     } catch (err) {
       gw.health.release(d.key);
+      releaseCapacity(gw, state);
       throw err;
     }
+    if (outcome.kind !== 'served') releaseCapacity(gw, state);
     switch (outcome.kind) {
       case 'served':
         // The attempt span stays open: finish() ends it after the usage is known.
@@ -99,9 +108,28 @@ export async function runFailover(
       }
     }
   }
-  if (refused && tried.length === 0 && !Number.isFinite(earliestBackMs))
-    return errorEnding(gatewayError('unsupported_parameter', refused.message, { param: refused.param }));
-  return errorEnding(exhausted(tried, earliestBackMs, plan.admitted.model.excluded, gw.clock.now()));
+  return errorEnding(noneServed({ state, plan, tried, refused, earliestBackMs, nowMs: gw.clock.now() }));
+}
+
+/** Why no deployment served: a parameter none can honour, full pools, or the attempts' failures. */
+function noneServed(p: {
+  state: RequestState;
+  plan: RoutePlan;
+  tried: readonly Tried[];
+  refused: Unsupported | null;
+  earliestBackMs: number;
+  nowMs: number;
+}): GatewayError {
+  const untried = p.tried.length === 0 && !Number.isFinite(p.earliestBackMs);
+  if (p.refused && untried)
+    return gatewayError('unsupported_parameter', p.refused.message, { param: p.refused.param });
+  if (p.state.spilledFrom !== null && untried)
+    return gatewayError(
+      'capacity_exhausted',
+      `Pool '${p.state.spilledFrom}' is full and no other deployment of '${p.plan.admitted.model.name}' may serve this request.`,
+      { retryAfterS: 1 },
+    );
+  return exhausted(p.tried, p.earliestBackMs, p.plan.admitted.model.excluded, p.nowMs);
 }
 
 /**

@@ -6,8 +6,9 @@ import { performance } from 'node:perf_hooks';
 import { type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { gatewayError } from '../errors/index.js';
 import { sendError } from '../http/index.js';
+import { settleCapacity } from './capacity.js';
 import type { GatewayContext } from './context.js';
-import { settleLimits } from './limit.js';
+import { settleLimits, tokensOf } from './limit.js';
 import { type Ending, errorEnding } from './outcome.js';
 import { type Asked, NOOP_SPAN, type RequestState } from './request-state.js';
 import { endAttemptSpan } from './spans.js';
@@ -33,6 +34,7 @@ export function finish(gw: GatewayContext, res: ServerResponse, state: RequestSt
     deliver = ending.deliver;
   }
   settleLimits(gw, state);
+  if (state.poolHold) settleCapacity(gw, state, tokensOf(state.usage ?? zeroUsage));
   const now = performance.now();
   const durable = appendUsage(gw, state, status, errorCode, exact, now);
   if (deliver) {
@@ -104,6 +106,7 @@ function appendUsage(
     startedAtMs: state.startedAtMs,
     latencyMs: now - state.t0,
     overheadUs: state.overheadUs(now),
+    ...(state.capacity !== null ? { capacity: state.capacity } : {}),
   });
 }
 

@@ -105,17 +105,19 @@ async function limitChat(
   asked: ChatRequest,
 ): Promise<ChatRequest | GatewayError> {
   const rules = gw.limits.rules.matching(state.caller.keyId, state.caller.tenantId, admitted.model.name);
-  if (rules.length === 0) return asked;
   const out = outputTokensBound(asked, gw.limits.defaultMaxTokens);
+  if (rules.length === 0) {
+    if (!gw.capacity.empty) state.worstTokens = promptTokensBound(asked) + out.tokens;
+    return asked;
+  }
   let chat = asked;
   if (out.applied !== null && rules.some((r) => r.tpm !== null || r.budget !== null)) {
     chat = { ...asked, max_completion_tokens: out.applied };
     res.setHeader('x-entente-max-tokens', String(out.applied));
   }
-  const refused = await admitLimits(gw, res, state, admitted, rules, {
-    tokensIn: promptTokensBound(chat),
-    tokensOut: out.tokens,
-  });
+  const worst = { tokensIn: promptTokensBound(chat), tokensOut: out.tokens };
+  state.worstTokens = worst.tokensIn + worst.tokensOut;
+  const refused = await admitLimits(gw, res, state, admitted, rules, worst);
   return refused ?? chat;
 }
 

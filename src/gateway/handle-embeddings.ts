@@ -62,8 +62,9 @@ async function serveEmbeddings(
   const admitted = admitModel(gw, caller, emb, state.startedAtMs, state.surface);
   if (!isAdmitted(admitted)) return finish(gw, res, state, errorEnding(admitted));
   const rules = gw.limits.rules.matching(caller.keyId, caller.tenantId, admitted.model.name);
+  if (!gw.capacity.empty || rules.length > 0) state.worstTokens = embeddingTokensBound(emb);
   if (rules.length > 0) {
-    const worst = { tokensIn: embeddingTokensBound(emb), tokensOut: 0 };
+    const worst = { tokensIn: state.worstTokens, tokensOut: 0 };
     const refused = await admitLimits(gw, res, state, admitted, rules, worst);
     if (refused) return finish(gw, res, state, errorEnding(refused));
   }

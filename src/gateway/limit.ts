@@ -134,7 +134,7 @@ function worstCost(books: PriceBooks | null, admitted: Admitted, worst: WorstCas
   return ceilMicros(max);
 }
 
-function tokensOf(u: TokenUsage): number {
+export function tokensOf(u: TokenUsage): number {
   return u.tokensInputUncached + u.tokensInputCached + u.tokensOutput + u.tokensReasoning;
 }
 

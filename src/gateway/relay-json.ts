@@ -92,6 +92,9 @@ export function servedHeaders(
     'x-entente-attempts': String(state.attempts),
     'x-entente-overhead-ms': (state.overheadUs(now) / 1000).toFixed(3),
   };
+  if (state.capacity !== null) h['x-entente-capacity'] = state.capacity;
+  if (state.spilledFrom !== null && state.spilledFrom !== state.capacity)
+    h['x-entente-spillover-from'] = state.spilledFrom;
   // A header value must be visible ASCII: warnings can name parameters the client chose, so
   // anything else (non-Latin-1, CR/LF) is replaced, and the value is bounded.
   if (native.warnings && native.warnings.length > 0)

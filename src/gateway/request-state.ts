@@ -32,6 +32,14 @@ export class RequestState {
   usage: TokenUsage | null = null;
   /** The limits' reservation, settled (or cancelled) by finish(). */
   hold: Hold | null = null;
+  /** Worst-case tokens of the request (prompt bound + output bound): what limits and pools reserve. */
+  worstTokens = 0;
+  /** The reservation in the capacity pool of the deployment being tried (or that served). */
+  poolHold: Hold | null = null;
+  /** The pool that served (or pay-as-you-go); null when no pools are configured. */
+  capacity: string | null = null;
+  /** The first pool that was full for this request, when it spilled over. */
+  spilledFrom: string | null = null;
   /** Set by finish(): a request is finished once, whatever else goes wrong after. */
   finished = false;
 

@@ -28,6 +28,7 @@ export const usageColumns = [
   'started_at_ms',
   'latency_ms',
   'overhead_us',
+  'capacity',
 ] as const;
 
 const usageRow = z.object({
@@ -53,6 +54,7 @@ const usageRow = z.object({
   started_at_ms: int,
   latency_ms: int,
   overhead_us: int,
+  capacity: z.string().nullable().optional(),
 });
 
 export function usageToRow(r: UsageRecord): unknown[] {
@@ -79,6 +81,7 @@ export function usageToRow(r: UsageRecord): unknown[] {
     r.startedAtMs,
     Math.round(r.latencyMs),
     Math.round(r.overheadUs),
+    r.capacity ?? null,
   ];
 }
 
@@ -107,6 +110,7 @@ export function usageFromRow(row: unknown): UsageRecord {
     startedAtMs: r.started_at_ms,
     latencyMs: r.latency_ms,
     overheadUs: r.overhead_us,
+    ...(r.capacity != null ? { capacity: r.capacity } : {}),
   };
 }
 

@@ -30,6 +30,8 @@ export interface UsageRecord extends TokenUsage {
   readonly latencyMs: number;
   /** Time spent in the gateway itself, excluding waits on upstreams, in microseconds. */
   readonly overheadUs: number;
+  /** The capacity that served: a pool's id, or `pay-as-you-go`; absent when no pools are configured. */
+  readonly capacity?: string;
 }
 
 export interface ApiKeyRecord {

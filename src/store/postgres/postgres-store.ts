@@ -136,6 +136,7 @@ const migrations: readonly string[] = [
   `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
   `${ROLLUP_TABLE};
 ${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
+  `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes

@@ -137,6 +137,7 @@ const migrations: readonly string[] = [
   `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
   `${ROLLUP_TABLE};
 ${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
+  `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
 ];
 
 export class SqliteStore implements Store {

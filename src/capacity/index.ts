@@ -1,0 +1,2 @@
+export type { Pool, Routable } from './pools.js';
+export { CapacityPlan, orderForCapacity } from './pools.js';
