@@ -1,2 +1,4 @@
+export type { Fit, Forecast, SeriesPoint } from './forecast.js';
+export { backtest, breakEven, fit, forecast, hourly, predict } from './forecast.js';
 export type { Pool, Routable } from './pools.js';
 export { CapacityPlan, orderForCapacity } from './pools.js';
