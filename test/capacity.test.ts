@@ -14,7 +14,7 @@ import OpenAI from 'openai';
 import { CapacityPlan, orderForCapacity } from '../src/capacity/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
-import { DEMO_KEY, flushed, type Stack, startStack } from './helpers/stack.js';
+import { DEMO_KEY, flushed, type Stack, sha, startStack } from './helpers/stack.js';
 
 const PRICES = `currency: USD
 books:
@@ -34,6 +34,7 @@ describe('an Azure PTU pool that spills over to standard, then to the other clou
     writeFileSync(join(dir, 'prices.yaml'), PRICES);
     stack = await startStack({
       dataDir: dir,
+      server: `  adminKeySha256: ${sha('sk-capacity-admin')}`,
       modelsYaml: `  - name: gpt-4.1
     ownedBy: openai
     deployments:
@@ -103,6 +104,40 @@ capacity:
     const records = (await stack.store.listUsage({ limit: 100 })).filter((r) => r.model === 'gpt-4.1');
     assert.equal(records.filter((r) => r.capacity === 'azure-ptu-eastus').length, 15);
     assert.equal(records.filter((r) => r.capacity === 'pay-as-you-go').length, 10);
+  });
+
+  test('status from the roll-ups: utilization, the share spilled, the effective price; the forecast says what it lacks', async () => {
+    const r = await fetch(`${stack.url}/v1/entente/capacity`, {
+      headers: { authorization: 'Bearer sk-capacity-admin' },
+    });
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as {
+      pools: {
+        id: string;
+        capacityTpm: number;
+        admitTpm: number;
+        accelerator: string;
+        lastHour: { tokens: number; peakMinuteTokens: number; utilization: number };
+        last24h: { inPool: number; spilled: number; spillShare: number };
+        month: { tokens: number; effectivePerMillion: string | null };
+        forecast: unknown;
+        reason?: string;
+      }[];
+    };
+    const p = body.pools[0]!;
+    assert.deepEqual(
+      [p.id, p.capacityTpm, p.admitTpm, p.accelerator],
+      ['azure-ptu-eastus', 1_000, 900, 'nvidia-gb200'],
+    );
+    // 15 requests of 7 + 50 tokens in the pool; 10 of 57 elsewhere (9 on standard, 1 on OpenAI).
+    assert.equal(p.last24h.inPool, 15 * 57);
+    assert.equal(p.last24h.spilled, 10 * 57);
+    assert.equal(p.last24h.spillShare, 10 / 25);
+    assert.ok(p.lastHour.peakMinuteTokens <= 15 * 57 && p.lastHour.utilization <= 1);
+    assert.equal(p.month.tokens, 15 * 57);
+    assert.ok(p.month.effectivePerMillion !== null);
+    // Minutes of traffic are no four weeks: the forecast still answers, and its backtest says it cannot.
+    assert.ok(p.forecast === null || (p.forecast as { backtestMape: unknown }).backtestMape === null);
   });
 });
 

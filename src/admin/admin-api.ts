@@ -22,10 +22,12 @@
 //   GET|POST /v1/entente/keys, POST …/keys/rotate/:id, …/keys/revoke/:id   API keys, live
 //   POST /v1/entente/keys/limits/:id, GET /v1/entente/limits       limits, and what remains
 //   GET  /v1/entente/spend?window=1h|24h|7d|30d                    booked spend by tenant, key, model, cloud
+//   GET  /v1/entente/capacity                                      pools: utilization, spill-over, price, forecast
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diffVersions, parseAgreementText, versionAsOf } from '../agreements/index.js';
 import { adminActor, auditor } from '../audit/index.js';
+import { capacityReport, catalogView } from '../capacity/index.js';
 import { ConfigError } from '../config/index.js';
 import { type ErrorCode, gatewayError } from '../errors/index.js';
 import {
@@ -119,6 +121,7 @@ export function adminRoutes(c: AdminContext): Router {
     ['POST', '/keys/limits/:id', setKeyLimits],
     ['GET', '/limits', listLimits],
     ['GET', '/spend', spend],
+    ['GET', '/capacity', capacity],
   ];
   return new Router(
     rows.map(([method, path, handler]) => ({ method, path, handler: guarded(c, handler) })),
@@ -375,6 +378,19 @@ async function trafficSeries(c: AdminContext, _req: IncomingMessage, res: Server
     },
     ex.requestId,
   );
+}
+
+/** GET /v1/entente/capacity: every pool's status and forecast (from the roll-ups: the whole fleet). */
+async function capacity(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  await c.usageLog.flush();
+  const pools = await capacityReport(
+    c.store,
+    c.capacity,
+    catalogView(c.catalog.values()),
+    c.priceBooks,
+    c.clock.now(),
+  );
+  send(res, 200, { targetUtilization: c.config.capacity?.targetUtilization ?? null, pools }, ex.requestId);
 }
 
 async function recentRequests(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {

@@ -1,6 +1,7 @@
 // What the admin API reads and changes: the store, the live route table, the usage log, the price
 // books and metrics. Given by the composition root (src/server); admin never imports the gateway.
 import type { IntervalHistogram } from 'node:perf_hooks';
+import type { CapacityPlan } from '../capacity/index.js';
 import type { Clock } from '../clock/index.js';
 import type { Config } from '../config/index.js';
 import type { PriceBooks } from '../ledger/index.js';
@@ -29,6 +30,8 @@ export interface AdminContext {
   announce(what: 'rollout' | 'keys'): void;
   /** Re-reads this node's key ring from the store (after a key changed here). */
   reloadKeys(): Promise<void>;
+  /** Provisioned capacity pools. */
+  readonly capacity: CapacityPlan;
   /** The limit rules in force (read through: key changes swap them) and the limiter's counters. */
   readonly limits: {
     readonly rules: LimitSet;

@@ -11,6 +11,7 @@ export interface Pool {
   readonly unit: PoolConfig['unit'];
   readonly size: number;
   readonly deployments: readonly string[];
+  readonly tokensPerMinutePerUnit: number;
   /** size × tokensPerMinutePerUnit. */
   readonly capacityTpm: number;
   readonly targetUtilization: number;
@@ -61,6 +62,7 @@ function compilePool(p: PoolConfig, defaultUtil: number): Pool {
     unit: p.unit,
     size: p.size,
     deployments: p.deployments,
+    tokensPerMinutePerUnit: p.tokensPerMinutePerUnit,
     capacityTpm,
     targetUtilization,
     admitTpm,

@@ -10,6 +10,7 @@ import { generateKey, hashKey } from '../gateway/index.js';
 import { openStore } from '../store/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
 import { announceChange } from './announce.js';
+import { capacityCommand } from './capacity-commands.js';
 import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
 import { LIMIT_OPTIONS, limitsFromFlags } from './key-limits.js';
@@ -30,6 +31,7 @@ Usage:
       Check a config file; exits 1 with located errors.
   entente keys create --tenant ID [--id KEY_ID] [--models a,b] [--expires D]   Issue a key (printed once).
          [--rpm N] [--tpm N] [--concurrent N] [--budget AMOUNT/day|month]   …with its own limits.
+  entente capacity status|forecast [--json]                     Provisioned pools: utilization, spill-over, forecast.
   entente keys limits KEY_ID [--rpm N] [--tpm N] [--concurrent N] [--budget A/P] | --clear   Set a key's limits, live.
   entente keys rotate KEY_ID [--grace SECONDS]                  A new key; the old one works SECONDS more (3600).
   entente keys list                                             Keys (hashes never shown in full).
@@ -265,6 +267,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
     case 'revenue-share':
     case 'prices':
     case 'audit':
+    case 'capacity':
     case 'spool':
     case 'usage': {
       const rest2 = argv.slice(2);
@@ -280,6 +283,7 @@ async function main(argv: string[], hooks: CliHooks): Promise<void> {
         usage: usageCommand,
         prices: pricesCommand,
         audit: auditCommand,
+        capacity: capacityCommand,
         spool: spoolCommand,
       }[cmd];
       await run(sub, args, cfg, fail);

@@ -76,6 +76,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     announce: core.announce,
     reloadKeys: core.reloadKeys,
     limits: context.limits,
+    capacity: context.capacity,
     node: {
       id: opts.nodeId ?? config.cluster.nodeId ?? `${hostname()}-${process.pid}`,
       version: VERSION,

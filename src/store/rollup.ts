@@ -67,7 +67,8 @@ export function rollupOf(records: Iterable<UsageRecord>): MinuteRollup[] {
   for (const r of records) {
     const minuteMs = Math.floor(r.startedAtMs / 60_000) * 60_000;
     const cloud = r.cloud ?? '';
-    const deployment = r.deployment ?? '';
+    // The catalog's deployment key (<upstream id>/<deployment>): names repeat across regions.
+    const deployment = r.upstreamId && r.deployment ? `${r.upstreamId}/${r.deployment}` : '';
     const k = `${minuteMs}\u0000${r.tenantId}\u0000${r.keyId}\u0000${r.model}\u0000${cloud}\u0000${deployment}`;
     let row = rows.get(k);
     if (!row) {
@@ -130,7 +131,7 @@ export function rollupBackfill(minuteExpr: string): string {
       `SUM(CASE WHEN overhead_us <= ${b}${i > 0 ? ` AND overhead_us > ${OVERHEAD_BOUNDS_US[i - 1]}` : ''} THEN 1 ELSE 0 END)`,
   ).concat(`SUM(CASE WHEN overhead_us > ${OVERHEAD_BOUNDS_US.at(-1)} THEN 1 ELSE 0 END)`);
   return `INSERT INTO usage_minutes (${rollupColumns.join(', ')})
-    SELECT ${minuteExpr}, tenant_id, key_id, model, COALESCE(cloud, ''), COALESCE(deployment, ''),
+    SELECT ${minuteExpr}, tenant_id, key_id, model, COALESCE(cloud, ''), COALESCE(upstream_id || '/' || deployment, ''),
       count(*),
       SUM(CASE WHEN status >= 400 OR error_code IS NOT NULL THEN 1 ELSE 0 END),
       SUM(CASE WHEN attempts > 1 THEN 1 ELSE 0 END),

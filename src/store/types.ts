@@ -232,6 +232,12 @@ export interface Store {
    * of a minute) from `fromMs` (minute-aligned) to `toMs`, by cloud and model.
    */
   trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]>;
+  /** Tokens (input + output) per minute served by these deployments (`<upstream>/<deployment>`), from the roll-ups. */
+  deploymentTokens(
+    deployments: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ t: number; tokens: number }[]>;
   /** Writes this node's registry row (insert or replace). */
   heartbeatNode(node: NodeRecord): Promise<void>;
   listNodes(): Promise<NodeRecord[]>;

@@ -717,6 +717,97 @@ const pages = {
     );
   },
 
+  async capacity() {
+    const c = await api('/v1/entente/capacity');
+    const f = (p) => p.forecast;
+    main.replaceChildren(
+      el('h1', {}, 'Capacity'),
+      el(
+        'p',
+        { class: 'muted' },
+        `Provisioned pools are filled to ${c.targetUtilization === null ? '90%' : pct(c.targetUtilization)} first, then requests spill over to pay-as-you-go in cost order. Utilization is the busiest minute of the last hour; figures are every node’s, from the per-minute roll-ups. The forecast fits four weeks of each pool’s tokens (trend and hour of week); its backtest error is shown beside it.`,
+      ),
+      c.pools.length === 0
+        ? el('p', {}, 'No pools in the config (capacity.pools).')
+        : table(
+            [
+              { key: 'id', label: 'Pool', value: (p) => p.id },
+              { key: 'size', label: 'Size', value: (p) => `${p.size} ${p.unit}` },
+              {
+                key: 'capacity',
+                label: 'Tokens/min',
+                value: (p) => p.capacityTpm,
+                render: (p) => num(p.capacityTpm),
+              },
+              {
+                key: 'where',
+                label: 'Accelerator @ datacenter',
+                value: (p) => [p.accelerator, p.datacenter].filter(Boolean).join(' @ '),
+              },
+              {
+                key: 'util',
+                label: 'Utilization (peak min, 1 h)',
+                value: (p) => p.lastHour.utilization,
+                render: (p) => pct(p.lastHour.utilization),
+              },
+              {
+                key: 'spill',
+                label: 'Spilled, 24 h',
+                value: (p) => p.last24h.spillShare,
+                render: (p) => pct(p.last24h.spillShare),
+              },
+              {
+                key: 'price',
+                label: 'Effective / M tokens',
+                value: (p) => Number(p.month.effectivePerMillion ?? 0),
+                render: (p) => p.month.effectivePerMillion ?? '—',
+              },
+              {
+                key: 'p95',
+                label: 'p95 next week',
+                value: (p) => f(p)?.p95NextWeekTpm ?? 0,
+                render: (p) =>
+                  f(p) ? `${num(f(p).p95NextWeekTpm)} (${pct(f(p).utilizationNextWeek)})` : '—',
+              },
+              {
+                key: 'sat',
+                label: 'Saturates',
+                value: (p) => f(p)?.saturatesAt ?? '',
+                render: (p) => (f(p) ? (f(p).saturatesAt ?? 'not in 12 weeks').slice(0, 10) : '—'),
+              },
+              {
+                key: 'need',
+                label: 'Units needed',
+                value: (p) => f(p)?.unitsNeeded ?? 0,
+                render: (p) =>
+                  f(p)
+                    ? `${f(p).unitsNeeded} (${f(p).recommendedChange >= 0 ? '+' : ''}${f(p).recommendedChange})`
+                    : '—',
+              },
+              {
+                key: 'err',
+                label: 'Backtest error',
+                value: (p) => f(p)?.backtestMape ?? -1,
+                render: (p) => (f(p)?.backtestMape == null ? '—' : pct(f(p).backtestMape)),
+              },
+              {
+                key: 'term',
+                label: 'Term',
+                value: (p) => `${p.term.from.slice(0, 10)} → ${(p.term.to ?? '').slice(0, 10)}`,
+                render: (p) =>
+                  el(
+                    'span',
+                    { class: p.inForce ? '' : 'muted' },
+                    `${p.term.from.slice(0, 10)} → ${(p.term.to ?? '…').slice(0, 10)}`,
+                  ),
+              },
+            ],
+            c.pools,
+            { id: 'pools' },
+          ),
+    );
+  },
+
   async spend() {
     const window = new URLSearchParams(location.hash.split('?')[1] ?? '').get('window') ?? '24h';
     const s = await api(`/v1/entente/spend?window=${encodeURIComponent(window)}`);

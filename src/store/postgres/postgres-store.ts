@@ -233,6 +233,16 @@ export class PostgresStore implements Store {
     }
   }
 
+  async deploymentTokens(deployments: readonly string[], fromMs: number, toMs: number) {
+    const { rows } = await this.#pool.query<{ t: string; tokens: string }>(
+      `SELECT minute_ms AS t, SUM(tokens_input + tokens_output) AS tokens FROM usage_minutes
+       WHERE deployment = ANY($1) AND minute_ms >= $2 AND minute_ms < $3
+       GROUP BY minute_ms ORDER BY minute_ms`,
+      [deployments, fromMs, toMs],
+    );
+    return rows.map((r) => ({ t: Number(r.t), tokens: Number(r.tokens) }));
+  }
+
   async trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]> {
     const { rows } = await this.#pool.query(
       trafficSelect(['$1::bigint', '$2::bigint', '$1::bigint', '$3::bigint']),

@@ -206,6 +206,18 @@ export class SqliteStore implements Store {
     for (const row of rollupOf(stored)) this.#upsertRollup.run(...rollupToRow(row));
   }
 
+  async deploymentTokens(deployments: readonly string[], fromMs: number, toMs: number) {
+    return (
+      this.#db
+        .prepare(
+          `SELECT minute_ms AS t, SUM(tokens_input + tokens_output) AS tokens FROM usage_minutes
+           WHERE deployment IN (SELECT value FROM json_each(?)) AND minute_ms >= ? AND minute_ms < ?
+           GROUP BY minute_ms ORDER BY minute_ms`,
+        )
+        .all(JSON.stringify(deployments), fromMs, toMs) as { t: number; tokens: number }[]
+    ).map((r) => ({ t: Number(r.t), tokens: Number(r.tokens) }));
+  }
+
   async trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]> {
     return this.#db
       .prepare(trafficSelect(['@from', '@bucket', '@from', '@to']))
