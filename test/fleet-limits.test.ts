@@ -38,7 +38,9 @@ books:
     prices:
       - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
       - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
+      - { model: gpt-4.1, inputUncached: "2.00", inputCached: "0.50", output: "8.00" }
 `;
+const PTU_TPM = 2_000;
 const BUDGET_MICROS = 6_200n;
 const PER_REQUEST_MICROS = 62n;
 
@@ -66,13 +68,17 @@ describe('limits across three nodes behind HAProxy', { skip }, () => {
     const reply = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
     azure.settings.reply = reply;
     openai.settings.reply = reply;
+    azure.settings.provisioned = { 'gpt41-ptu': PTU_TPM };
     const dir = mkdtempSync(join(tmpdir(), 'entente-fleet-limits-'));
     writeFileSync(join(dir, 'prices.yaml'), PRICES);
     const extraYaml = `cluster: { namespace: ${namespace}, heartbeatMs: 200 }
 ledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 100 }
 limits:
   rules:
-    - { id: fleet-rpm, scope: { tenant: acme, model: gpt-4o }, requestsPerMinute: 60 }`;
+    - { id: fleet-rpm, scope: { tenant: acme, model: gpt-4o }, requestsPerMinute: 60 }
+capacity:
+  pools:
+    - { id: ptu, deployments: [azure-eastus/gpt41-ptu], unit: ptu, size: 20, tokensPerMinutePerUnit: 100, term: { from: 2026-01-01T00:00:00Z }, cost: { fixedPerMonth: "5000" } }`;
     for (const id of ['n1', 'n2', 'n3'])
       nodes.push(
         await fleetNode({
@@ -84,6 +90,11 @@ limits:
           openai,
           stack: {
             server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
+            modelsYaml: `  - name: gpt-4.1
+    ownedBy: openai
+    deployments:
+      - { upstream: azure-eastus, deployment: gpt41-ptu, modelVersion: "2025-04-14" }
+      - { upstream: azure-eastus, deployment: gpt41-standard, modelVersion: "2025-04-14" }`,
             extraYaml,
             priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
           },
@@ -208,6 +219,34 @@ limits:
     assert.ok(other.length <= 10, `dropped connections: ${other.length}`);
     t.diagnostic(
       `rpm 60 on 3 nodes: 600 requests in ${seconds.toFixed(1)} s; gateways admitted 60, refused ${refusedByGateways}; the client saw ${admitted} ok, ${limited} rate_limited, ${other.length} dropped connections${other.length ? ` (${[...new Set(other)].join(', ')})` : ''}`,
+    );
+  });
+
+  test('a PTU pool shared by three nodes never passes 100%: the burst spills over, none is refused', async (t) => {
+    const client = new OpenAI({ baseURL: `${lb.url}/v1`, apiKey: DEMO_KEY, maxRetries: 0 });
+    const before = azure.requests.filter((r) => r.deployment === 'gpt41-ptu').length;
+    const outcomes = await Promise.all(
+      Array.from({ length: 150 }, () =>
+        client.chat.completions
+          .create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 })
+          .withResponse()
+          .then(
+            (r) => r.response.headers.get('x-entente-capacity') ?? 'none',
+            (e: unknown) => (e instanceof OpenAI.APIError ? `${e.status} ${e.code}` : String(e)),
+          ),
+      ),
+    );
+    const pooled = outcomes.filter((o) => o === 'ptu').length;
+    const spilled = outcomes.filter((o) => o === 'pay-as-you-go').length;
+    assert.equal(pooled + spilled, 150, [...new Set(outcomes)].join(', '));
+    // The pool admits worst cases of 63 tokens up to 1,800 (90% of 2,000) in any minute; served,
+    // each used 57. Every PTU call reached the simulator below 100%: it answered no 429.
+    const ptuCalls = azure.requests.filter((r) => r.deployment === 'gpt41-ptu').length - before;
+    assert.equal(ptuCalls, pooled);
+    assert.ok(pooled * 57 <= PTU_TPM * 0.9, `${pooled} requests of 57 tokens in the pool`);
+    assert.ok(pooled >= Math.floor(1_800 / 63), `only ${pooled} in the pool`);
+    t.diagnostic(
+      `PTU on 3 nodes: 150 concurrent, ${pooled} served by the pool (${pooled * 57} of ${PTU_TPM} tokens/min, ${((pooled * 57 * 100) / PTU_TPM).toFixed(1)}%), ${spilled} spilled over, 0 refused`,
     );
   });
 });
