@@ -5,8 +5,10 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { loadAgreement } from '../src/agreements/index.js';
+import { CapacityPlan, orderForCapacity } from '../src/capacity/index.js';
 import { systemClock } from '../src/clock/index.js';
 import { parseConfigText } from '../src/config/index.js';
+import { LocalLimiter } from '../src/limits/index.js';
 import type { RolloutEvent } from '../src/rollout/index.js';
 import { compileCatalog, compileRouteTable, orderDeployments } from '../src/routing/index.js';
 
@@ -68,6 +70,58 @@ for (let i = 0; i < N; i++) {
 }
 const lookupNs = ((performance.now() - t0) * 1e6) / N;
 
+// Capacity on: the same lookup, then the order by pools and cost (every az1 deployment in a PTU
+// pool), and the pool's reservation and settle on the in-process limiter (what a fleet does in one
+// Redis call each instead).
+const plan = new CapacityPlan({
+  targetUtilization: 0.9,
+  pools: [
+    {
+      id: 'ptu',
+      deployments: names.map((_, i) => `az1/d${i}`),
+      unit: 'ptu',
+      size: 1e9,
+      tokensPerMinutePerUnit: 1,
+      term: { from: '2026-01-01T00:00:00Z' },
+      cost: { fixedPerMonth: '1000' },
+    },
+  ],
+});
+const costs = new Map<string, bigint>([
+  ['az2', 5n],
+  ['oai', 3n],
+  ['brk', 4n],
+]);
+const limiter = new LocalLimiter({ reservationTtlMs: 900_000 });
+const pool = plan.byId('ptu')!;
+// The deployment order alone, without and with capacity, on every model.
+const entries = names.map((n) => table.models.get(n)!);
+t0 = performance.now();
+for (let i = 0; i < N; i++) sink += orderDeployments(entries[i % entries.length]!, Math.random).length;
+const orderNs = ((performance.now() - t0) * 1e6) / N;
+t0 = performance.now();
+for (let i = 0; i < N; i++)
+  sink += orderForCapacity(
+    orderDeployments(entries[i % entries.length]!, Math.random),
+    plan,
+    now,
+    (x) => costs.get(x.upstreamId) ?? 0n,
+  ).length;
+const capacityNs = ((performance.now() - t0) * 1e6) / N;
+const M = 200_000;
+t0 = performance.now();
+for (let i = 0; i < M; i++) {
+  const v = limiter.reserve({
+    holdId: `h${i}`,
+    nowMs: now + i,
+    tokens: 100,
+    costMicros: 0n,
+    rules: [pool.rule],
+  });
+  if (v.ok) limiter.settle(v.hold, { tokens: 90, costMicros: 0n }, now + i);
+}
+const admitNs = ((performance.now() - t0) * 1e6) / M;
+
 // Rebuilds while "traffic" runs: the event loop's delay while rebuilding 10 times a second.
 const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
@@ -97,6 +151,9 @@ process.stdout.write(
     `| lookup per request (entry + licence + order) | ${lookupNs.toFixed(0)} ns |`,
     `| baseline: one Map.get | ${baseNs.toFixed(0)} ns |`,
     `| ratio | ×${(lookupNs / baseNs).toFixed(1)} |`,
+    `| deployment order, capacity off | ${orderNs.toFixed(0)} ns |`,
+    `| deployment order, capacity on (pools first, pay-as-you-go by cost) | ${capacityNs.toFixed(0)} ns (+${(capacityNs - orderNs).toFixed(0)} ns, ×${(capacityNs / orderNs).toFixed(1)}) |`,
+    `| with capacity: pool reserve + settle, in process | ${admitNs.toFixed(0)} ns |`,
     `| rebuild (compile) | ${rebuildMs.toFixed(2)} ms |`,
     `| event-loop delay p99 / max while rebuilding 10×/s | ${(h.percentile(99) / 1e6).toFixed(2)} / ${(h.max / 1e6).toFixed(2)} ms |`,
     `| lookups served during that time | ${lookups} |`,

@@ -105,19 +105,24 @@ export function orderForCapacity<D extends Routable>(
   costOf: (d: D) => bigint,
 ): D[] {
   if (plan.empty) return [...order];
-  const group = (primary: boolean) => {
-    const own = order.filter((d) => d.primary === primary);
-    const pooled = own.filter((d) => plan.poolOf(d.key, atMs) !== null);
-    const payg = own
-      .filter((d) => plan.poolOf(d.key, atMs) === null)
-      .map((d, i) => ({ d, i, c: costOf(d) }))
-      .sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.i - b.i))
-      .map((x) => x.d);
-    return [...withOverflow(pooled, order, plan, atMs), ...payg];
+  // One pass: [primary pooled, primary pay-as-you-go, other pooled, other pay-as-you-go].
+  const parts: D[][] = [[], [], [], []];
+  for (const d of order) parts[(d.primary ? 0 : 2) + (plan.poolOf(d.key, atMs) ? 0 : 1)]!.push(d);
+  const byCost = (ds: D[]) => {
+    if (ds.length < 2) return ds;
+    const c = new Map(ds.map((d) => [d, costOf(d)] as const));
+    // Array.prototype.sort is stable: equals keep the plan's order.
+    return ds.sort((x, y) => (c.get(x)! < c.get(y)! ? -1 : c.get(x)! > c.get(y)! ? 1 : 0));
   };
-  const out = [...group(true), ...group(false)];
+  const overflow = plan.pools.some((p) => p.overflow !== null);
+  const out = [
+    ...(overflow ? withOverflow(parts[0]!, order, plan, atMs) : parts[0]!),
+    ...byCost(parts[1]!),
+    ...(overflow ? withOverflow(parts[2]!, order, plan, atMs) : parts[2]!),
+    ...byCost(parts[3]!),
+  ];
   // A deployment pulled forward as another pool's overflow is not tried twice.
-  return out.filter((d, i) => out.indexOf(d) === i);
+  return overflow ? out.filter((d, i) => out.indexOf(d) === i) : out;
 }
 
 function withOverflow<D extends Routable>(
