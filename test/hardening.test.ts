@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { CapacityPlan } from '../src/capacity/index.js';
 import { ManualClock } from '../src/clock/index.js';
 import type { GatewayContext } from '../src/gateway/context.js';
 import { forTenant, runFailover } from '../src/gateway/failover.js';
@@ -48,6 +49,7 @@ test('3: the breaker probe slot is given back when building the request throws',
     events: {},
     metrics: { failovers: { inc() {} } },
     tracer: noopTracer,
+    capacity: new CapacityPlan(undefined),
   } as unknown as GatewayContext;
   const state = new RequestState(
     'req_1',
