@@ -6,8 +6,8 @@
 //          process (one node);
 //   redis  the same rules counted in Redis, as a fleet node does (one Lua call to reserve, one to
 //          settle).
-// Reports CPU µs per request from /proc, requests/s, and the Redis round trips per request read
-// from the node's own metrics. The rules are set high enough never to refuse: the cost measured
+// Reports CPU µs per request from /proc, requests/s, and the Redis calls per request read from
+// the node's own metrics (calls issued in the same tick share one round trip: auto-pipelining). The rules are set high enough never to refuse: the cost measured
 // is that of counting, not of refusing.
 //
 //   npm run bench:limits            BENCH_ROUNDS=4 BENCH_REQUESTS=15000
@@ -90,7 +90,7 @@ try {
   const lines = [
     `# Limits: off, in process, in Redis (${rounds} rounds × ${requests} JSON requests, as shipped: agreement, ledger, metrics, access log; gateway pinned: ${canPin})`,
     '',
-    '| limits | CPU µs / request (median) | added CPU µs | req/s (median) | throughput vs off | Redis round trips / request |',
+    '| limits | CPU µs / request (median) | added CPU µs | req/s (median) | throughput vs off | Redis calls / request |',
     '|---|---|---|---|---|---|',
     ...targets.map(
       (t) =>

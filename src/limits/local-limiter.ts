@@ -27,7 +27,6 @@ class SlidingLog {
   head = 0;
   sum = 0;
   count = 0;
-  readonly byHold = new Map<string, LogEntry>();
 
   prune(nowMs: number): void {
     const floor = nowMs - WINDOW_MS;
@@ -43,16 +42,15 @@ class SlidingLog {
       this.entries.splice(0, this.head);
       this.head = 0;
     }
-    if (this.byHold.size > this.count * 2 + 1024)
-      for (const [id, e] of this.byHold) if (e.t <= floor || !e.live) this.byHold.delete(id);
   }
 
-  add(holdId: string, t: number, tokens: number): void {
+  /** Adds an entry; the hold keeps it (not a map by id: nothing here outlives the window). */
+  add(t: number, tokens: number): LogEntry {
     const e = { t, tokens, live: true };
     this.entries.push(e);
-    this.byHold.set(holdId, e);
     this.sum += tokens;
     this.count++;
+    return e;
   }
 
   /** When the oldest live entries that must leave for `need` to fit have left (ms from now). */
@@ -94,9 +92,14 @@ export interface LocalLimiterOptions {
   readonly onAlert?: (a: BudgetAlert) => void;
 }
 
+/** A hold's entries in each rule's logs, in the order of hold.rules. */
+type HoldEntries = { req: LogEntry | null; tok: LogEntry | null }[];
+
 export class LocalLimiter implements Limiter {
   readonly #state = new Map<string, RuleState>();
-  readonly #settled = new Set<string>();
+  /** Holds settled or cancelled (weakly: a hold is forgotten with its request). */
+  readonly #settled = new WeakSet<Hold>();
+  readonly #entries = new WeakMap<Hold, HoldEntries>();
   readonly #opts: LocalLimiterOptions;
 
   constructor(opts: LocalLimiterOptions) {
@@ -131,18 +134,21 @@ export class LocalLimiter implements Limiter {
       if (refusal) return refusal;
     }
     const ttl = this.#opts.reservationTtlMs;
-    for (const r of ask.rules) {
+    const entries: HoldEntries = ask.rules.map((r) => {
       const s = this.#rule(r.id);
-      if (r.rpm !== null) s.requests.add(ask.holdId, nowMs, 1);
-      if (r.tpm !== null) s.tokens.add(ask.holdId, nowMs, ask.tokens);
       if (r.concurrent !== null) s.open.set(ask.holdId, nowMs + ttl);
-    }
+      return {
+        req: r.rpm !== null ? s.requests.add(nowMs, 1) : null,
+        tok: r.tpm !== null ? s.tokens.add(nowMs, ask.tokens) : null,
+      };
+    });
     for (const p of periods) {
       const c = this.#cell(this.#rule(p.ruleId), p.periodId);
       c.held += ask.costMicros;
       c.holds.set(ask.holdId, { amount: ask.costMicros, expiresAtMs: nowMs + ttl });
     }
     const hold: Hold = { ...ask, atMs: nowMs, periods, engine: 'local' };
+    this.#entries.set(hold, entries);
     return { ok: true, hold, ...this.#headroom(ask.rules, nowMs, n) };
   }
 
@@ -217,19 +223,18 @@ export class LocalLimiter implements Limiter {
   }
 
   settle(hold: Hold, actual: Actual, _nowMs: number): void {
-    if (this.#settled.has(hold.holdId)) return;
-    this.#remember(hold.holdId);
-    for (const r of hold.rules) {
+    if (this.#settled.has(hold)) return;
+    this.#settled.add(hold);
+    const entries = this.#entries.get(hold);
+    hold.rules.forEach((r, i) => {
       const s = this.#rule(r.id);
-      if (r.tpm !== null) {
-        const e = s.tokens.byHold.get(hold.holdId);
-        if (e?.live) {
-          s.tokens.sum += actual.tokens - e.tokens;
-          e.tokens = actual.tokens;
-        }
+      const e = entries?.[i]?.tok;
+      if (e?.live) {
+        s.tokens.sum += actual.tokens - e.tokens;
+        e.tokens = actual.tokens;
       }
-      s.open.delete(hold.holdId);
-    }
+      if (r.concurrent !== null) s.open.delete(hold.holdId);
+    });
     for (const p of hold.periods) {
       const r = hold.rules.find((x) => x.id === p.ruleId)!;
       const c = this.#cell(this.#rule(p.ruleId), p.periodId);
@@ -246,20 +251,16 @@ export class LocalLimiter implements Limiter {
   }
 
   cancel(hold: Hold, nowMs: number): void {
-    if (this.#settled.has(hold.holdId)) return;
-    for (const r of hold.rules) {
-      const e = this.#rule(r.id).requests.byHold.get(hold.holdId);
+    if (this.#settled.has(hold)) return;
+    const entries = this.#entries.get(hold);
+    hold.rules.forEach((r, i) => {
+      const e = entries?.[i]?.req;
       if (e?.live) {
         e.live = false;
         this.#rule(r.id).requests.count--;
       }
-    }
+    });
     this.settle(hold, { tokens: 0, costMicros: 0n }, nowMs);
-  }
-
-  #remember(holdId: string): void {
-    if (this.#settled.size >= 100_000) this.#settled.clear();
-    this.#settled.add(holdId);
   }
 
   async budgetState(rule: LimitRule, periodId: string): Promise<{ spentMicros: bigint; heldMicros: bigint }> {

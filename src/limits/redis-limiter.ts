@@ -258,6 +258,8 @@ export class RedisLimiter implements Limiter {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: 2_000,
+      // Commands issued in the same tick (many requests at once) go out in one write.
+      enableAutoPipelining: true,
     }) as Scripted;
     this.#redis.on('error', (err: Error) => opts.log.warn('limiter redis error', { error: err.message }));
     this.#redis.on('ready', () => void this.#onReady());
