@@ -104,7 +104,7 @@ for (const b of all) {
         }),
         // Outside the range, before and after; and one with no posting (unpriced): not spend.
         record(0, { requestId: id(t - 1, 4), tenantId: 'acme', keyId: 'ka', startedAtMs: t - 1 }),
-        record(0, { requestId: id(t + 1_000, 5), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 1_000 }),
+        record(0, { requestId: id(t + 60_000, 5), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 60_000 }),
         record(0, { requestId: id(t + 30, 6), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 30 }),
       ];
       await store.appendUsage(recs);
@@ -130,7 +130,7 @@ for (const b of all) {
           usageStatus: new Map(),
         }),
       );
-      const rows = (await store.spendByScope(t, t + 1_000)).sort((a, b) =>
+      const rows = (await store.spendByScope(t, t + 60_000)).sort((a, b) =>
         a.tenantId.localeCompare(b.tenantId),
       );
       assert.deepEqual(rows, [

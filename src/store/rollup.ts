@@ -143,6 +143,121 @@ export function rollupBackfill(minuteExpr: string): string {
     GROUP BY 1, 2, 3, 4, 5, 6`;
 }
 
+/**
+ * Booked spend per minute × tenant × key × model × cloud × currency: the receivable of each
+ * request's revenue transaction, counted when the transaction is written (in the same unit of
+ * work), so budgets reconcile against the ledger without scanning a period's records.
+ */
+export const SPEND_TABLE = `CREATE TABLE usage_spend (
+  minute_ms BIGINT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  cloud TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  requests BIGINT NOT NULL,
+  micros BIGINT NOT NULL,
+  PRIMARY KEY (minute_ms, tenant_id, key_id, model, cloud, currency)
+)`;
+
+/**
+ * Counts revenue transactions into usage_spend. `source` is a derived table `x(id, currency)` of
+ * the revenue transactions to count (this unit of work's, or every one for the backfill);
+ * every join from it goes through a primary key (`revenue:<request id>` → the record, substr past
+ * the 8-character prefix; the transaction's entries by their id), so the work is proportional to
+ * the batch, never to the ledger.
+ */
+export function spendRollup(source: string): string {
+  return `INSERT INTO usage_spend (minute_ms, tenant_id, key_id, model, cloud, currency, requests, micros)
+    SELECT (u.started_at_ms / 60000) * 60000, u.tenant_id, u.key_id, u.model, COALESCE(u.cloud, ''), x.currency,
+      count(*), SUM(e.amount_micros)
+    FROM ${source}
+    JOIN usage_records u ON u.request_id = substr(x.id, 9)
+    JOIN ledger_entries e ON e.tx_id = x.id
+    WHERE ('' || e.account) = 'receivable:' || u.tenant_id
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (minute_ms, tenant_id, key_id, model, cloud, currency)
+    DO UPDATE SET requests = usage_spend.requests + excluded.requests, micros = usage_spend.micros + excluded.micros`;
+}
+
+/** Spend rows computed from this unit of work's transactions and the records in hand. */
+export interface SpendAgg {
+  readonly key: readonly [number, string, string, string, string, string];
+  requests: number;
+  micros: bigint;
+}
+
+export const SPEND_COLUMNS = [
+  'minute_ms',
+  'tenant_id',
+  'key_id',
+  'model',
+  'cloud',
+  'currency',
+  'requests',
+  'micros',
+];
+
+/** The upsert of spend rows (parameters in SPEND_COLUMNS order; `values` the VALUES tuples). */
+export function spendUpsert(values: string): string {
+  return `INSERT INTO usage_spend (${SPEND_COLUMNS.join(', ')}) VALUES ${values}
+    ON CONFLICT (minute_ms, tenant_id, key_id, model, cloud, currency)
+    DO UPDATE SET requests = usage_spend.requests + excluded.requests, micros = usage_spend.micros + excluded.micros`;
+}
+
+/**
+ * The spend of new revenue transactions whose records are in hand (the spool writer's path: the
+ * records are stored in the same unit of work), aggregated in memory; the rest (records stored
+ * earlier) come back as [tx id, currency] for the SQL roll-up.
+ */
+export function spendOf(
+  txs: readonly {
+    txId: string;
+    code: string;
+    currency: string;
+    entries: readonly { account: string; amountMicros: bigint }[];
+  }[],
+  records: readonly UsageRecord[],
+): { rows: SpendAgg[]; rest: [string, string][] } {
+  const byId = new Map(records.map((r) => [r.requestId, r]));
+  const rows = new Map<string, SpendAgg>();
+  const rest: [string, string][] = [];
+  for (const tx of txs) {
+    if (tx.code !== 'revenue') continue;
+    const r = byId.get(tx.txId.slice(8));
+    const e = r && tx.entries.find((x) => x.account === `receivable:${r.tenantId}`);
+    if (!r || !e) {
+      rest.push([tx.txId, tx.currency]);
+      continue;
+    }
+    const key = [
+      Math.floor(r.startedAtMs / 60_000) * 60_000,
+      r.tenantId,
+      r.keyId,
+      r.model,
+      r.cloud ?? '',
+      tx.currency,
+    ] as const;
+    const k = key.join('\u0000');
+    const row = rows.get(k) ?? { key, requests: 0, micros: 0n };
+    row.requests++;
+    row.micros += e.amountMicros;
+    rows.set(k, row);
+  }
+  // In key order: a fleet's writers lock shared rows in the same order.
+  return { rows: [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => v), rest };
+}
+
+/** The backfill's source: every revenue transaction already written. */
+export const ALL_REVENUE = "(SELECT tx_id AS id, currency FROM ledger_transactions WHERE code = 'revenue') x";
+
+/** The spend of a range (minute-aligned), by tenant, key, model, cloud (parameters: since, until). */
+export function spendSelect(since: string, until: string, micros: string): string {
+  return `SELECT tenant_id, key_id, model, NULLIF(cloud, '') AS cloud, currency, ${micros} AS micros, SUM(requests) AS requests
+    FROM usage_spend WHERE minute_ms >= ${since} AND minute_ms < ${until}
+    GROUP BY tenant_id, key_id, model, cloud, currency`;
+}
+
 /** The SELECT of a traffic series (parameters: fromMs, bucketMs, fromMs, toMs). */
 export function trafficSelect(p: readonly [string, string, string, string]): string {
   return `SELECT ${p[0]} + ((minute_ms - ${p[0]}) / ${p[1]}) * ${p[1]} AS t, cloud, model,

@@ -238,13 +238,3 @@ export function spendFromRow(row: unknown): SpendRow {
     requests: r.requests,
   };
 }
-
-/**
- * The bounds of a spend query: request ids are time-ordered (req_ + 12 hex digits of the arrival
- * millisecond), so the primary key's index narrows the scan; started_at_ms then decides exactly.
- * The id bounds are a minute wider than the range, for ids minted a moment before startedAtMs.
- */
-export function spendBounds(sinceMs: number, untilMs: number): [string, string, number, number] {
-  const id = (ms: number) => `req_${Math.max(0, ms).toString(16).padStart(12, '0')}`;
-  return [id(sinceMs - 60_000), id(untilMs + 60_000), sinceMs, untilMs];
-}

@@ -3,12 +3,19 @@
 import pg from 'pg';
 import { systemClock } from '../../clock/index.js';
 import {
+  ALL_REVENUE,
   ROLLUP_TABLE,
   rollupBackfill,
   rollupColumns,
   rollupOf,
   rollupToRow,
   rollupUpsert,
+  SPEND_COLUMNS,
+  SPEND_TABLE,
+  spendOf,
+  spendRollup,
+  spendSelect,
+  spendUpsert,
   trafficFromRow,
   trafficSelect,
 } from '../rollup.js';
@@ -17,7 +24,6 @@ import {
   keyFromRow,
   ledgerRowFromDb,
   nodeFromRow,
-  spendBounds,
   spendFromRow,
   usageColumns,
   usageFromRow,
@@ -137,6 +143,7 @@ const migrations: readonly string[] = [
   `${ROLLUP_TABLE};
 ${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
   `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
+  `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
@@ -514,6 +521,23 @@ export class PostgresStore implements Store {
       // already stored (a retry, a recovery) need the marking pass.
       const marks = new Map(p.usageStatus);
       for (const id of await this.#insertUsage(client, insertUsage, p.usageStatus)) marks.delete(id);
+      const spend = spendOf(p.txs, insertUsage);
+      if (spend.rows.length > 0) {
+        const n = SPEND_COLUMNS.length;
+        await client.query(
+          spendUpsert(
+            spend.rows
+              .map((_, j) => `(${SPEND_COLUMNS.map((_c, k) => `$${j * n + k + 1}`).join(', ')})`)
+              .join(', '),
+          ),
+          spend.rows.flatMap((r) => [...r.key, r.requests, r.micros.toString()]),
+        );
+      }
+      if (spend.rest.length > 0)
+        await client.query(spendRollup('unnest($1::text[], $2::text[]) AS x(id, currency)'), [
+          spend.rest.map((t) => t[0]),
+          spend.rest.map((t) => t[1]),
+        ]);
       if (marks.size > 0) {
         await client.query(
           'UPDATE usage_records u SET ledger_status = v.s FROM unnest($1::text[], $2::smallint[]) AS v(r, s) WHERE u.request_id = v.r AND u.ledger_status = 0',
@@ -619,16 +643,7 @@ export class PostgresStore implements Store {
   }
 
   async spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]> {
-    const { rows } = await this.#pool.query(
-      `SELECT u.tenant_id AS tenant_id, u.key_id AS key_id, u.model AS model, u.cloud AS cloud, t.currency AS currency,
-                SUM(e.amount_micros)::text AS micros, count(*)::int AS requests
-           FROM usage_records u
-           JOIN ledger_transactions t ON t.tx_id = 'revenue:' || u.request_id
-           JOIN ledger_entries e ON e.tx_id = t.tx_id AND e.account = 'receivable:' || u.tenant_id
-          WHERE u.request_id >= $1 AND u.request_id < $2 AND u.started_at_ms >= $3 AND u.started_at_ms < $4
-          GROUP BY u.tenant_id, u.key_id, u.model, u.cloud, t.currency`,
-      spendBounds(sinceMs, untilMs),
-    );
+    const { rows } = await this.#pool.query(spendSelect('$1', '$2', 'SUM(micros)::text'), [sinceMs, untilMs]);
     return rows.map(spendFromRow);
   }
 

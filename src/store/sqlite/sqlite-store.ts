@@ -6,12 +6,19 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
 import {
+  ALL_REVENUE,
   ROLLUP_TABLE,
   rollupBackfill,
   rollupColumns,
   rollupOf,
   rollupToRow,
   rollupUpsert,
+  SPEND_COLUMNS,
+  SPEND_TABLE,
+  spendOf,
+  spendRollup,
+  spendSelect,
+  spendUpsert,
   trafficFromRow,
   trafficSelect,
 } from '../rollup.js';
@@ -20,7 +27,6 @@ import {
   keyFromRow,
   ledgerRowFromDb,
   nodeFromRow,
-  spendBounds,
   spendFromRow,
   usageColumns,
   usageFromRow,
@@ -138,6 +144,7 @@ const migrations: readonly string[] = [
   `${ROLLUP_TABLE};
 ${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
   `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
+  `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
 ];
 
 export class SqliteStore implements Store {
@@ -353,6 +360,12 @@ export class SqliteStore implements Store {
       mark: db.prepare(
         'UPDATE usage_records SET ledger_status = ? WHERE request_id IN (SELECT value FROM json_each(?)) AND ledger_status = 0',
       ),
+      spend: db.prepare(
+        spendRollup(
+          "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS currency FROM json_each(?)) x",
+        ),
+      ),
+      upSpend: db.prepare(spendUpsert(`(${SPEND_COLUMNS.map(() => '?').join(', ')})`)),
       insUsage: db.prepare(
         `INSERT INTO usage_records (${usageColumns.join(', ')}, seq, ledger_status) VALUES (${usageColumns.map(() => '?').join(', ')}, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
       ),
@@ -421,6 +434,9 @@ export class SqliteStore implements Store {
         }
       }
       this.#rollUp(stored);
+      const spend = spendOf(p.txs, insertUsage);
+      for (const r of spend.rows) st.upSpend.run(...r.key, r.requests, r.micros);
+      if (spend.rest.length > 0) st.spend.run(JSON.stringify(spend.rest));
       const byStatus = new Map<number, string[]>();
       for (const [rid, status] of marks) {
         const ids = byStatus.get(status);
@@ -524,16 +540,8 @@ export class SqliteStore implements Store {
 
   async spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]> {
     return this.#db
-      .prepare(
-        `SELECT u.tenant_id AS tenant_id, u.key_id AS key_id, u.model AS model, u.cloud AS cloud, t.currency AS currency,
-                CAST(SUM(e.amount_micros) AS TEXT) AS micros, count(*) AS requests
-           FROM usage_records u
-           JOIN ledger_transactions t ON t.tx_id = 'revenue:' || u.request_id
-           JOIN ledger_entries e ON e.tx_id = t.tx_id AND e.account = 'receivable:' || u.tenant_id
-          WHERE u.request_id >= ? AND u.request_id < ? AND u.started_at_ms >= ? AND u.started_at_ms < ?
-          GROUP BY u.tenant_id, u.key_id, u.model, u.cloud, t.currency`,
-      )
-      .all(...spendBounds(sinceMs, untilMs))
+      .prepare(spendSelect('?', '?', 'CAST(SUM(micros) AS TEXT)'))
+      .all(sinceMs, untilMs)
       .map(spendFromRow);
   }
 
