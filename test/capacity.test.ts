@@ -14,17 +14,10 @@ import OpenAI from 'openai';
 import { CapacityPlan, orderForCapacity } from '../src/capacity/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
+import { TEST_PRICES } from './helpers/prices.js';
 import { DEMO_KEY, flushed, type Stack, sha, startStack } from './helpers/stack.js';
 
-const PRICES = `currency: USD
-books:
-  - id: list
-    effectiveFrom: 2025-01-01T00:00:00Z
-    prices:
-      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
-      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
-      - { model: gpt-4.1, inputUncached: "2.00", inputCached: "0.50", output: "8.00" }
-`;
+const PRICES = TEST_PRICES;
 const PTU_TPM = 1_000;
 
 describe('an Azure PTU pool that spills over to standard, then to the other cloud', () => {

@@ -16,6 +16,7 @@ import { parsePriceBooks } from '../src/ledger/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
+import { TEST_PRICES } from './helpers/prices.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
@@ -29,14 +30,7 @@ const skip = !existsSync(CHROMIUM)
 if (existsSync(CHROMIUM) === false && process.env.ENTENTE_REQUIRE_SERVICES === '1')
   throw new Error(`Chromium is required for the console tests (CI): not found at ${CHROMIUM}`);
 const ADMIN_KEY = 'sk-console-fleet-admin';
-const PRICES = `currency: USD
-books:
-  - id: list
-    effectiveFrom: 2025-01-01T00:00:00Z
-    prices:
-      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
-      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
-`;
+const PRICES = TEST_PRICES;
 
 describe('the key lifecycle in the console, on three nodes', { skip }, () => {
   let fleet: { schema: string; drop(): Promise<void> };

@@ -17,19 +17,13 @@ import { periodAt } from '../src/limits/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
+import { TEST_PRICES } from './helpers/prices.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
 import { DEMO_KEY } from './helpers/stack.js';
 
 const skip = !pgUrl ? 'PostgreSQL is not reachable' : (privateRedisUnavailable() ?? false);
 const ADMIN_KEY = 'sk-limits-outage-admin';
-const PRICES = `currency: USD
-books:
-  - id: list
-    effectiveFrom: 2025-01-01T00:00:00Z
-    prices:
-      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
-      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
-`;
+const PRICES = TEST_PRICES;
 // 62 µUSD a request (see fleet-limits.test.ts): 1,860 µUSD is 30 requests.
 const BUDGET_MICROS = 1_860n;
 

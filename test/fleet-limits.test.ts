@@ -19,6 +19,7 @@ import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
 import { type Haproxy, haproxyUnavailable, startHaproxy } from './helpers/haproxy.js';
+import { TEST_PRICES } from './helpers/prices.js';
 import { DEMO_KEY } from './helpers/stack.js';
 
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
@@ -31,15 +32,7 @@ const ADMIN_KEY = 'sk-fleet-limits-admin';
 // gpt-4o-mini: 0.15 in, 0.60 out per million. A request of "hi" with max_tokens 100 reserves
 // 13 (prompt bound) × 0.15 + 100 × 0.60 = 61.95 µUSD and uses 7 × 0.15 + 100 × 0.60 = 61.05 µUSD;
 // budgets count each in whole micro-units, rounded up: 62 both. 6,200 µUSD = 100 requests.
-const PRICES = `currency: USD
-books:
-  - id: list
-    effectiveFrom: 2025-01-01T00:00:00Z
-    prices:
-      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
-      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
-      - { model: gpt-4.1, inputUncached: "2.00", inputCached: "0.50", output: "8.00" }
-`;
+const PRICES = TEST_PRICES;
 const PTU_TPM = 2_000;
 const BUDGET_MICROS = 6_200n;
 const PER_REQUEST_MICROS = 62n;

@@ -15,17 +15,11 @@ import { ManualClock } from '../src/clock/index.js';
 import { parseConfigText } from '../src/config/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
 import { eventually } from './helpers/eventually.js';
+import { TEST_PRICES } from './helpers/prices.js';
 import { DEMO_KEY, flushed, LIMITED_KEY, type Stack, startStack } from './helpers/stack.js';
 
 const ADMIN_KEY = 'sk-limits-admin';
-const PRICES = `currency: USD
-books:
-  - id: list
-    effectiveFrom: 2025-01-01T00:00:00Z
-    prices:
-      - { model: gpt-4o, inputUncached: "2.50", inputCached: "1.25", output: "10.00" }
-      - { model: gpt-4o-mini, inputUncached: "0.15", inputCached: "0.075", output: "0.60" }
-`;
+const PRICES = TEST_PRICES;
 const LIMITS = `limits:
   defaultMaxTokens: 50
   rules:
