@@ -2,16 +2,13 @@
 // Usage appends are one multi-row INSERT per batch, idempotent on request_id.
 import pg from 'pg';
 import { systemClock } from '../../clock/index.js';
+import { SHARED_MIGRATIONS } from '../migrations.js';
 import {
-  ALL_REVENUE,
-  ROLLUP_TABLE,
-  rollupBackfill,
   rollupColumns,
   rollupOf,
   rollupToRow,
   rollupUpsert,
   SPEND_COLUMNS,
-  SPEND_TABLE,
   spendOf,
   spendRollup,
   spendSelect,
@@ -127,23 +124,7 @@ const migrations: readonly string[] = [
      FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
      FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
-  `CREATE TABLE nodes (
-     node_id TEXT PRIMARY KEY,
-     version TEXT NOT NULL,
-     config_hash TEXT NOT NULL,
-     url TEXT NOT NULL,
-     started_at_ms BIGINT NOT NULL,
-     heartbeat_at_ms BIGINT NOT NULL,
-     in_flight INTEGER NOT NULL,
-     state TEXT NOT NULL
-   );`,
-  `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
-   ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
-  `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
-  `${ROLLUP_TABLE};
-${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
-  `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
-  `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
+  ...SHARED_MIGRATIONS,
 ];
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes

@@ -5,16 +5,13 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
+import { SHARED_MIGRATIONS } from '../migrations.js';
 import {
-  ALL_REVENUE,
-  ROLLUP_TABLE,
-  rollupBackfill,
   rollupColumns,
   rollupOf,
   rollupToRow,
   rollupUpsert,
   SPEND_COLUMNS,
-  SPEND_TABLE,
   spendOf,
   spendRollup,
   spendSelect,
@@ -128,23 +125,7 @@ const migrations: readonly string[] = [
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
-  `CREATE TABLE nodes (
-     node_id TEXT PRIMARY KEY,
-     version TEXT NOT NULL,
-     config_hash TEXT NOT NULL,
-     url TEXT NOT NULL,
-     started_at_ms BIGINT NOT NULL,
-     heartbeat_at_ms BIGINT NOT NULL,
-     in_flight INTEGER NOT NULL,
-     state TEXT NOT NULL
-   );`,
-  `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
-   ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
-  `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
-  `${ROLLUP_TABLE};
-${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
-  `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
-  `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
+  ...SHARED_MIGRATIONS,
 ];
 
 export class SqliteStore implements Store {

@@ -1,0 +1,24 @@
+// The migrations both stores run alike, after their own first ones (which differ in types and
+// triggers): both lists end with these, in this order, so a database of either kind reaches the
+// same schema version with the same tables.
+import { ALL_REVENUE, ROLLUP_TABLE, rollupBackfill, SPEND_TABLE, spendRollup } from './rollup.js';
+
+/** The nodes registry and the key columns (versions 3–5), then the roll-ups (6–8). */
+export const SHARED_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE nodes (
+     node_id TEXT PRIMARY KEY,
+     version TEXT NOT NULL,
+     config_hash TEXT NOT NULL,
+     url TEXT NOT NULL,
+     started_at_ms BIGINT NOT NULL,
+     heartbeat_at_ms BIGINT NOT NULL,
+     in_flight INTEGER NOT NULL,
+     state TEXT NOT NULL
+   );`,
+  `ALTER TABLE api_keys ADD COLUMN expires_at_ms BIGINT;
+   ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';`,
+  `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
+  `${ROLLUP_TABLE};\n${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
+  `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
+  `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
+];
