@@ -250,6 +250,7 @@ export class RedisLimiter implements Limiter {
   #runId: string | null = null;
   #seededRunId: string | null = null;
   #seeding: Promise<void> | null = null;
+  #downLogged = false;
 
   private constructor(opts: RedisLimiterOptions) {
     this.#opts = opts;
@@ -319,6 +320,7 @@ export class RedisLimiter implements Limiter {
       }
       await o.reconcile(this);
       this.#seededRunId = runId;
+      this.#downLogged = false;
       o.log.info('limiter counters seeded from the ledger', { redisRunId: runId });
     } catch (err) {
       this.#opts.log.warn('limiter seeding failed; retried at the next request', {
@@ -410,7 +412,11 @@ export class RedisLimiter implements Limiter {
   }
 
   #down(ask: ReserveAsk, reason: string): Verdict {
-    this.#opts.log.warn('limiter unavailable', { reason });
+    // Once per outage, not once per request (the metric counts every refusal).
+    if (!this.#downLogged) {
+      this.#downLogged = true;
+      this.#opts.log.warn('limiter unavailable', { reason, policy: this.#opts.onRedisDown });
+    }
     if (this.#opts.onRedisDown === 'local-share') return this.#local.reserve(ask);
     return { ok: false, kind: 'unavailable', reason };
   }
