@@ -239,8 +239,10 @@ describe('metering end to end', () => {
     await assert.rejects(
       client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
       (err: unknown) => {
-        assert.ok(err instanceof OpenAI.PermissionDeniedError);
+        // The operator's configuration is at fault, not the client: a server error, not retried.
+        assert.ok(err instanceof OpenAI.InternalServerError, String(err));
         assert.equal(err.code, 'model_unpriced');
+        assert.equal(err.headers?.get('x-should-retry'), 'false');
         return true;
       },
     );

@@ -144,11 +144,13 @@ export const errorCatalogue = {
     summary: 'The model version was retired on every cloud that could serve it.',
   },
   model_unpriced: {
-    status: 403,
-    type: 'permission_error',
+    // A 500, not a 403: the client did nothing wrong (the openai SDK raised PermissionDeniedError,
+    // sending operators to look for a permission that does not exist). x-should-retry is false.
+    status: 500,
+    type: 'server_error',
     retryable: false,
     summary:
-      'No price book prices this model version, and ledger.unpriced is refuse: Entente fails closed rather than serve unbilled.',
+      "The gateway's configuration, not the request, is at fault: no price book prices this model version and ledger.unpriced is refuse, so Entente fails closed rather than serve unbilled. An operator adds the price (entente prices show lists what is unpriced).",
   },
   admin_unauthorized: {
     status: 401,
