@@ -174,7 +174,8 @@ for (const id of ['openai', 'azure-openai'] as const) {
         [503, {}, '{"error":{"message":"overloaded"}}', 'server', null],
         [400, {}, '{"error":{"message":"bad","code":"content_filter","param":"prompt"}}', 'client', null],
         [401, {}, '{"error":{"code":"401","message":"Access denied"}}', 'auth', null],
-        [404, {}, '{"error":{"code":"DeploymentNotFound","message":"no"}}', 'auth', null],
+        // A deployment that does not exist is a configuration error, not a credential one.
+        [404, {}, '{"error":{"code":"DeploymentNotFound","message":"no"}}', 'not_found', null],
       ];
       for (const [status, headers, body, kind, retry] of table) {
         const f = adapter.parseError(status, headers, Buffer.from(body));

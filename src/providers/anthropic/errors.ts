@@ -24,9 +24,11 @@ export function parseAnthropicError(
       ? 'rate_limited'
       : status === 400 || status === 413 || status === 422
         ? 'client'
-        : status === 401 || status === 403 || status === 404
+        : status === 401 || status === 403
           ? 'auth'
-          : 'server';
+          : status === 404
+            ? 'not_found'
+            : 'server';
   return {
     kind: type ? kindForAnthropicError(type) : byStatus,
     status,

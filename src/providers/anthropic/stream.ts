@@ -20,8 +20,8 @@ const EMPTY: StreamStep = { frames: [] };
 export function kindForAnthropicError(type: string | undefined): UpstreamFailureKind {
   if (type === 'rate_limit_error') return 'rate_limited';
   if (type === 'invalid_request_error' || type === 'request_too_large') return 'client';
-  if (type === 'authentication_error' || type === 'permission_error' || type === 'not_found_error')
-    return 'auth';
+  if (type === 'authentication_error' || type === 'permission_error') return 'auth';
+  if (type === 'not_found_error') return 'not_found';
   return 'server'; // overloaded_error, api_error, timeout_error
 }
 

@@ -7,7 +7,8 @@ const decoder = new TextDecoder();
 export function kindForGoogleStatus(status: number): UpstreamFailureKind {
   if (status === 429) return 'rate_limited';
   if (status === 400 || status === 413 || status === 422) return 'client';
-  if (status === 401 || status === 403 || status === 404) return 'auth';
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'not_found';
   return 'server';
 }
 

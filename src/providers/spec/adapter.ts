@@ -73,7 +73,8 @@ export interface ChatResult {
 export type UpstreamFailureKind =
   | 'rate_limited' // 429: fail over, honour retry-after
   | 'server' // 5xx, 408: fail over
-  | 'auth' // 401/403/404 from the upstream: our configuration is wrong for this deployment; fail over
+  | 'auth' // 401/403 from the upstream: our credentials are wrong for this deployment; fail over
+  | 'not_found' // 404: the deployment (or model) does not exist there: our configuration is wrong; fail over
   | 'client' // 400/413/422: the request itself is bad; do not fail over, pass the message on
   | 'bad_response' // not the shape the API promises
   | 'timeout' // no response headers in time, or the stream ran past its limit: fail over
