@@ -188,7 +188,12 @@ function exhaustedBy(tried: readonly Tried[], earliestBackMs: number, nowMs: num
   const describe = tried
     .map((t) => {
       const f = t.failure;
-      const what = f.kind === 'timeout' || f.kind === 'connect' ? f.kind : `HTTP ${f.status} (${f.kind})`;
+      const what =
+        f.kind === 'timeout'
+          ? 'timeout'
+          : f.kind === 'connect'
+            ? `connect${f.upstreamCode ? ` (${f.upstreamCode})` : ''}`
+            : `HTTP ${f.status} (${f.kind})`;
       return `${t.deployment.key} (${t.deployment.cloud}): ${what}`;
     })
     .join('; ');

@@ -38,10 +38,25 @@ export async function send(
     });
     return r as unknown as UpstreamResponse;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
-      ? transportFailure('timeout')
-      : transportFailure('connect');
+    const e = err as { code?: string; cause?: { code?: string }; message?: string };
+    const code = e.code;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')
+      return transportFailure('timeout');
+    // The OS's own code (ECONNREFUSED, ENOTFOUND, ECONNRESET…) and the host, for the logs and the
+    // attempt span; the tenant's message names the code only.
+    const os = e.cause?.code ?? code ?? 'error';
+    return {
+      ...transportFailure('connect', `${os} from ${originOf(up.config.baseUrl)}: ${e.message ?? ''}`.trim()),
+      upstreamCode: os,
+    };
+  }
+}
+
+function originOf(baseUrl: string): string {
+  try {
+    return new URL(baseUrl).host;
+  } catch {
+    return baseUrl;
   }
 }
 
