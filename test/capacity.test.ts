@@ -6,25 +6,23 @@
 // names it, the PTU deployment never reaches 100%, and no request is refused while capacity
 // remains. Plus the ordering rule as a table, and hostile pool definitions.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { CapacityPlan, orderForCapacity } from '../src/capacity/index.js';
 import { parseConfigText } from '../src/config/index.js';
-import { parsePriceBooks } from '../src/ledger/index.js';
-import { TEST_PRICES } from './helpers/prices.js';
+import { metered } from './helpers/prices.js';
 import { DEMO_KEY, flushed, type Stack, sha, startStack } from './helpers/stack.js';
 
-const PRICES = TEST_PRICES;
 const PTU_TPM = 1_000;
 
 describe('an Azure PTU pool that spills over to standard, then to the other cloud', () => {
   let stack: Stack;
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'entente-capacity-'));
-    writeFileSync(join(dir, 'prices.yaml'), PRICES);
+    const metering = metered(dir, 50);
     stack = await startStack({
       dataDir: dir,
       server: `  adminKeySha256: ${sha('sk-capacity-admin')}`,
@@ -34,7 +32,7 @@ describe('an Azure PTU pool that spills over to standard, then to the other clou
       - { upstream: azure-eastus, deployment: gpt41-ptu, modelVersion: "2025-04-14" }
       - { upstream: azure-eastus, deployment: gpt41-standard, modelVersion: "2025-04-14" }
       - { upstream: openai, deployment: gpt-4.1, modelVersion: "2025-04-14" }`,
-      extraYaml: `ledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 50 }
+      extraYaml: `${metering.ledgerYaml}
 capacity:
   targetUtilization: 0.9
   pools:
@@ -46,7 +44,7 @@ capacity:
       cost: { fixedPerMonth: "2000.00" }
       accelerator: nvidia-gb200
       datacenter: fairwater-atlanta`,
-      priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+      priceBooks: metering.priceBooks,
     });
     stack.azure.settings.provisioned = { 'gpt41-ptu': PTU_TPM };
     const reply = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');

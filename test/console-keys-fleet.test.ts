@@ -5,18 +5,17 @@
 // a second. The Spend page shows the ledger's figures for the chosen time range.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { parsePriceBooks } from '../src/ledger/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
-import { TEST_PRICES } from './helpers/prices.js';
+import { metered } from './helpers/prices.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
@@ -30,7 +29,6 @@ const skip = !existsSync(CHROMIUM)
 if (existsSync(CHROMIUM) === false && process.env.ENTENTE_REQUIRE_SERVICES === '1')
   throw new Error(`Chromium is required for the console tests (CI): not found at ${CHROMIUM}`);
 const ADMIN_KEY = 'sk-console-fleet-admin';
-const PRICES = TEST_PRICES;
 
 describe('the key lifecycle in the console, on three nodes', { skip }, () => {
   let fleet: { schema: string; drop(): Promise<void> };
@@ -53,7 +51,7 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
     azure = await startSimulator({ kind: 'azure-openai', apiKey: 'azure-secret' });
     openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
     const dir = mkdtempSync(join(tmpdir(), 'entente-console-keys-'));
-    writeFileSync(join(dir, 'prices.yaml'), PRICES);
+    const metering = metered(dir);
     const namespace = `ck-${randomBytes(4).toString('hex')}`;
     for (const id of ['c1', 'c2', 'c3'])
       nodes.push(
@@ -68,8 +66,8 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
           keyRefreshMs: 60_000,
           stack: {
             server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
-            extraYaml: `cluster: { namespace: ${namespace}, heartbeatMs: 200 }\nledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 100 }`,
-            priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+            extraYaml: `cluster: { namespace: ${namespace}, heartbeatMs: 200 }\n${metering.ledgerYaml}`,
+            priceBooks: metering.priceBooks,
           },
         }),
       );

@@ -6,24 +6,22 @@
 // more than the budget, and exactly the ideal number of requests is admitted in all.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { parsePriceBooks } from '../src/ledger/index.js';
 import { periodAt } from '../src/limits/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
-import { TEST_PRICES } from './helpers/prices.js';
+import { metered } from './helpers/prices.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
 import { DEMO_KEY } from './helpers/stack.js';
 
 const skip = !pgUrl ? 'PostgreSQL is not reachable' : (privateRedisUnavailable() ?? false);
 const ADMIN_KEY = 'sk-limits-outage-admin';
-const PRICES = TEST_PRICES;
 // 62 µUSD a request (see fleet-limits.test.ts): 1,860 µUSD is 30 requests.
 const BUDGET_MICROS = 1_860n;
 
@@ -43,7 +41,7 @@ before(async () => {
   azure.settings.reply = reply;
   openai.settings.reply = reply;
   const dir = mkdtempSync(join(tmpdir(), 'entente-limits-outage-'));
-  writeFileSync(join(dir, 'prices.yaml'), PRICES);
+  const metering = metered(dir);
   for (const id of ['a', 'b'])
     nodes.push(
       await fleetNode({
@@ -55,8 +53,8 @@ before(async () => {
         openai,
         stack: {
           server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
-          extraYaml: `cluster: { namespace: limout, heartbeatMs: 200 }\nledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 100 }`,
-          priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+          extraYaml: `cluster: { namespace: limout, heartbeatMs: 200 }\n${metering.ledgerYaml}`,
+          priceBooks: metering.priceBooks,
         },
       }),
     );

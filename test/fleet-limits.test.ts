@@ -7,19 +7,18 @@
 //     minute, exactly 60 are admitted.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { parsePriceBooks } from '../src/ledger/index.js';
 import { periodAt } from '../src/limits/index.js';
 import { pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
 import { type Haproxy, haproxyUnavailable, startHaproxy } from './helpers/haproxy.js';
-import { TEST_PRICES } from './helpers/prices.js';
+import { metered } from './helpers/prices.js';
 import { DEMO_KEY } from './helpers/stack.js';
 
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
@@ -32,7 +31,6 @@ const ADMIN_KEY = 'sk-fleet-limits-admin';
 // gpt-4o-mini: 0.15 in, 0.60 out per million. A request of "hi" with max_tokens 100 reserves
 // 13 (prompt bound) × 0.15 + 100 × 0.60 = 61.95 µUSD and uses 7 × 0.15 + 100 × 0.60 = 61.05 µUSD;
 // budgets count each in whole micro-units, rounded up: 62 both. 6,200 µUSD = 100 requests.
-const PRICES = TEST_PRICES;
 const PTU_TPM = 2_000;
 const BUDGET_MICROS = 6_200n;
 const PER_REQUEST_MICROS = 62n;
@@ -63,9 +61,9 @@ describe('limits across three nodes behind HAProxy', { skip }, () => {
     openai.settings.reply = reply;
     azure.settings.provisioned = { 'gpt41-ptu': PTU_TPM };
     const dir = mkdtempSync(join(tmpdir(), 'entente-fleet-limits-'));
-    writeFileSync(join(dir, 'prices.yaml'), PRICES);
+    const metering = metered(dir);
     const extraYaml = `cluster: { namespace: ${namespace}, heartbeatMs: 200 }
-ledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 100 }
+${metering.ledgerYaml}
 limits:
   rules:
     - { id: fleet-rpm, scope: { tenant: acme, model: gpt-4o }, requestsPerMinute: 60 }
@@ -89,7 +87,7 @@ capacity:
       - { upstream: azure-eastus, deployment: gpt41-ptu, modelVersion: "2025-04-14" }
       - { upstream: azure-eastus, deployment: gpt41-standard, modelVersion: "2025-04-14" }`,
             extraYaml,
-            priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+            priceBooks: metering.priceBooks,
           },
         }),
       );

@@ -6,20 +6,18 @@
 // hostile limit definitions refused with a coded 400. Time is a ManualClock: no sleeps.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { ManualClock } from '../src/clock/index.js';
 import { parseConfigText } from '../src/config/index.js';
-import { parsePriceBooks } from '../src/ledger/index.js';
 import { eventually } from './helpers/eventually.js';
-import { TEST_PRICES } from './helpers/prices.js';
+import { metered } from './helpers/prices.js';
 import { DEMO_KEY, flushed, LIMITED_KEY, type Stack, startStack } from './helpers/stack.js';
 
 const ADMIN_KEY = 'sk-limits-admin';
-const PRICES = TEST_PRICES;
 const LIMITS = `limits:
   defaultMaxTokens: 50
   rules:
@@ -53,14 +51,14 @@ async function ask(key: string, body: Record<string, unknown> = {}) {
 describe('limits on one node', () => {
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'entente-limits-'));
-    writeFileSync(join(dir, 'prices.yaml'), PRICES);
+    const metering = metered(dir, 50);
     stack = await startStack({
       server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
       dataDir: dir,
       clock,
       tenantsYaml: `  - id: globex\n    keys:\n      - { id: globex-all, sha256: ${createHash('sha256').update(GLOBEX_KEY).digest('hex')} }`,
-      extraYaml: `ledger: { priceBooks: ${join(dir, 'prices.yaml')}, owner: openai, intervalMs: 50 }\n${LIMITS}`,
-      priceBooks: parsePriceBooks(PRICES, 'prices.yaml'),
+      extraYaml: `${metering.ledgerYaml}\n${LIMITS}`,
+      priceBooks: metering.priceBooks,
     });
     // A long scripted reply: max_tokens decides how many output tokens a request uses.
     stack.azure.settings.reply = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');

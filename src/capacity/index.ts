@@ -3,4 +3,4 @@ export { backtest, breakEven, fit, forecast, hourly, predict } from './forecast.
 export type { Pool, Routable } from './pools.js';
 export { CapacityPlan, orderForCapacity } from './pools.js';
 export type { CatalogView } from './report.js';
-export { capacityReport, catalogView, poolForecast, poolStatus } from './report.js';
+export { capacityReport, catalogView } from './report.js';

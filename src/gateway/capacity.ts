@@ -4,9 +4,10 @@
 // spills over to the next deployment of the plan (pay-as-you-go in cost order); a failed attempt
 // gives its reservation back; finish() settles it to the tokens used. The client is told which
 // capacity served it (x-entente-capacity) and which pool it spilled from.
-import { PICO_PER_MICRO, priceOf } from '../ledger/index.js';
+import { priceOf } from '../ledger/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import type { GatewayContext } from './context.js';
+import { endHold } from './limit.js';
 import type { RequestState } from './request-state.js';
 
 export const PAY_AS_YOU_GO = 'pay-as-you-go';
@@ -48,8 +49,7 @@ export function releaseCapacity(gw: GatewayContext, state: RequestState): void {
   if (!hold) return;
   state.poolHold = null;
   state.capacity = null;
-  const done = gw.limits.limiter.cancel(hold, gw.clock.now());
-  if (done) done.catch(() => undefined);
+  endHold(gw, hold, 0, 0n);
 }
 
 /** The request is over: the pool is charged the tokens it really used. */
@@ -57,15 +57,14 @@ export function settleCapacity(gw: GatewayContext, state: RequestState, tokens: 
   const hold = state.poolHold;
   if (!hold) return;
   state.poolHold = null;
-  const done =
-    tokens === 0
-      ? gw.limits.limiter.cancel(hold, gw.clock.now())
-      : gw.limits.limiter.settle(hold, { tokens, costMicros: 0n }, gw.clock.now());
-  if (done) done.catch(() => undefined);
+  endHold(gw, hold, tokens, 0n);
 }
+
+/** Above any real price: an unpriced deployment (served only with ledger.unpriced: flag) goes last. */
+const UNPRICED_LAST = 2n ** 62n;
 
 /** A deployment's price per million tokens (input + output list prices), for cost order; unpriced last. */
 export function listCost(gw: GatewayContext, model: string, d: CatalogDeployment, atMs: number): bigint {
   const p = gw.priceBooks ? priceOf(gw.priceBooks, model, d.modelVersion, atMs) : null;
-  return p ? p.entry.inputUncached + p.entry.output : PICO_PER_MICRO ** 3n;
+  return p ? p.entry.inputUncached + p.entry.output : UNPRICED_LAST;
 }

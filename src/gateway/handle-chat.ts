@@ -105,9 +105,11 @@ async function limitChat(
   asked: ChatRequest,
 ): Promise<ChatRequest | GatewayError> {
   const rules = gw.limits.rules.matching(state.caller.keyId, state.caller.tenantId, admitted.model.name);
+  // Nothing counts this request: no bound to compute (the common path stays free).
+  if (rules.length === 0 && gw.capacity.empty) return asked;
   const out = outputTokensBound(asked, gw.limits.defaultMaxTokens);
   if (rules.length === 0) {
-    if (!gw.capacity.empty) state.worstTokens = promptTokensBound(asked) + out.tokens;
+    state.worstTokens = promptTokensBound(asked) + out.tokens;
     return asked;
   }
   let chat = asked;

@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import { formatMicros, PICO_PER_MICRO, type PriceBooks, priceOf, revenuePicoOf } from '../ledger/index.js';
-import { formatReset, type Headroom, type LimitRule, type Verdict } from '../limits/index.js';
+import { formatReset, type Headroom, type Hold, type LimitRule, type Verdict } from '../limits/index.js';
 import type { Admitted } from './admit.js';
 import type { GatewayContext } from './context.js';
 import type { RequestState } from './request-state.js';
@@ -147,12 +147,20 @@ export function settleLimits(gw: GatewayContext, state: RequestState): void {
   if (!hold) return;
   state.hold = null;
   const u = state.usage ?? zeroUsage;
+  endHold(gw, hold, tokensOf(u), tokensOf(u) === 0 ? 0n : actualCost(gw, state, u));
+}
+
+/**
+ * The one way a hold ends (a request's limits, a pool's reservation): settled to what was used,
+ * or cancelled when nothing was (its place in the requests window given back too). Fire and
+ * forget: the limiter queues what Redis cannot take now.
+ */
+export function endHold(gw: GatewayContext, hold: Hold, tokens: number, costMicros: bigint): void {
   const now = gw.clock.now();
-  const tokens = tokensOf(u);
   const done =
     tokens === 0
       ? gw.limits.limiter.cancel(hold, now)
-      : gw.limits.limiter.settle(hold, { tokens, costMicros: actualCost(gw, state, u) }, now);
+      : gw.limits.limiter.settle(hold, { tokens, costMicros }, now);
   if (done)
     done.catch((err: unknown) => gw.logger.error('limit settle failed', { error: (err as Error).message }));
 }

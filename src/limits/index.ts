@@ -15,4 +15,4 @@ export type { BudgetDrift } from './reconcile.js';
 export { reconcileBudgets } from './reconcile.js';
 export { RedisLimiter } from './redis-limiter.js';
 export type { BudgetPeriod, KeyLimits, LimitRule, LimitsConfig } from './rules.js';
-export { keyBase, keyRules, LimitSet, periodAt } from './rules.js';
+export { keyBase, LimitSet, periodAt } from './rules.js';

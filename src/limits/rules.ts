@@ -142,13 +142,6 @@ export class LimitSet {
     this.#cache.set(k, hit);
     return hit;
   }
-
-  /** The rules of one key (its own and configured rules naming it), for the Keys page. */
-  forKey(keyId: string, tenantId: string): readonly LimitRule[] {
-    return this.rules.filter(
-      (r) => r.keyId === keyId || (r.keyId === null && r.model === null && r.tenantId === tenantId),
-    );
-  }
 }
 
 /** The budget period that holds `atMs`: its key suffix and its end (when the budget resets). */
