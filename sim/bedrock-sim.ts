@@ -20,6 +20,7 @@ import {
   writeHead,
 } from './cloud-sim.js';
 import { fromAnthropic, fromConverse } from './native-requests.js';
+import { ProvisionedBuckets } from './provisioned.js';
 import {
   countWords,
   type ScriptedReply,
@@ -27,7 +28,7 @@ import {
   scriptReply,
   simEmbedding,
 } from './script-reply.js';
-import type { Fault } from './sim-types.js';
+import type { Fault, SimSettings } from './sim-types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -83,7 +84,7 @@ export function converseUsage(r: ScriptedReply) {
 
 const toolUseId = (id: string) => id.replace(/^call_/, 'tooluse_');
 
-function converseEvents(r: ScriptedReply): [string, Obj][] {
+function converseEvents(r: ScriptedReply, tier: Obj): [string, Obj][] {
   const c = r.choices[0]!;
   const out: [string, Obj][] = [['messageStart', { role: 'assistant' }]];
   if (c.toolCall) {
@@ -110,7 +111,7 @@ function converseEvents(r: ScriptedReply): [string, Obj][] {
   }
   out.push(['contentBlockStop', { contentBlockIndex: 0 }]);
   out.push(['messageStop', { stopReason: stopReason(c.finishReason) }]);
-  out.push(['metadata', { usage: converseUsage(r), metrics: { latencyMs: 42 } }]);
+  out.push(['metadata', { usage: converseUsage(r), metrics: { latencyMs: 42 }, ...tier }]);
   return out;
 }
 
@@ -140,6 +141,30 @@ async function writeEventStream(ctx: RequestContext, frames: [string, Obj, boole
     write(res, encodeEvent(type, payload));
   }
   res.end();
+}
+
+/** Reserved-tier capacity per model, shared by every request this simulator serves. */
+const reserved = new WeakMap<SimSettings, ProvisionedBuckets>();
+
+/**
+ * Bedrock's service tiers: a request with `serviceTier: {type: 'reserved'}` on a model with
+ * reserved capacity (settings.provisioned) is served from it while it has room, and overflows to
+ * the standard tier by itself when it is full; the answer's `serviceTier` says which served.
+ */
+function serviceTier(
+  body: Obj,
+  modelId: string,
+  settings: SimSettings,
+): { echo: Obj; count?: (tokens: number) => void } {
+  const asked = (body.serviceTier as { type?: unknown } | undefined)?.type;
+  if (typeof asked !== 'string') return { echo: {} };
+  if (asked !== 'reserved') return { echo: { serviceTier: { type: asked } } };
+  const buckets = reserved.get(settings) ?? new ProvisionedBuckets();
+  reserved.set(settings, buckets);
+  const a = buckets.admit(modelId, settings.provisioned?.[modelId]);
+  if (settings.provisioned?.[modelId] === undefined || !a.admitted)
+    return { echo: { serviceTier: { type: 'default' } } };
+  return { echo: { serviceTier: { type: 'reserved' } }, count: a.count };
 }
 
 export function startBedrockSimulator(opts: CloudSimStartOptions = {}): Promise<CloudSimulator> {
@@ -238,10 +263,16 @@ export function startBedrockSimulator(opts: CloudSimStartOptions = {}): Promise<
         return writeEventStream(ctx, chunks, f);
       }
       rec.usage = converseUsage(reply);
+      const tier = serviceTier(body, modelId, ctx.settings);
+      tier.count?.(reply.promptTokens - reply.cachedTokens + reply.completionTokens);
       if (op === 'converse-stream')
         return writeEventStream(
           ctx,
-          converseEvents(reply).map(([t, p]): [string, Obj, boolean] => [t, p, t === 'contentBlockDelta']),
+          converseEvents(reply, tier.echo).map(([t, p]): [string, Obj, boolean] => [
+            t,
+            p,
+            t === 'contentBlockDelta',
+          ]),
           f,
         );
       const c = reply.choices[0]!;
@@ -268,6 +299,7 @@ export function startBedrockSimulator(opts: CloudSimStartOptions = {}): Promise<
           stopReason: stopReason(c.finishReason),
           usage: converseUsage(reply),
           metrics: { latencyMs: 42 },
+          ...tier.echo,
         },
         { 'x-amzn-requestid': randomUUID() },
       );

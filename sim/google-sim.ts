@@ -30,6 +30,7 @@ import {
   writeHead,
 } from './cloud-sim.js';
 import { fromAnthropic, fromGemini } from './native-requests.js';
+import { ProvisionedBuckets } from './provisioned.js';
 import {
   countWords,
   type ScriptedReply,
@@ -37,7 +38,7 @@ import {
   scriptReply,
   simEmbedding,
 } from './script-reply.js';
-import type { Fault } from './sim-types.js';
+import type { Fault, SimSettings } from './sim-types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -138,6 +139,29 @@ async function issueToken(ctx: RequestContext): Promise<void> {
   sendJson(ctx.res, 200, { access_token: token, expires_in: lifetimeS, token_type: 'Bearer' });
 }
 
+/** Provisioned Throughput per model, shared by every request this simulator serves. */
+const gsu = new WeakMap<SimSettings, ProvisionedBuckets>();
+
+/**
+ * Vertex AI Provisioned Throughput: a model with reserved capacity (settings.provisioned) serves
+ * from it while it has room; then a request with no `X-Vertex-AI-LLM-Request-Type` spills to
+ * on-demand, one that says `dedicated` is refused (429), and one that says `shared` never uses it.
+ * `usageMetadata.trafficType` says which served.
+ */
+function trafficType(
+  ctx: RequestContext,
+  model: string,
+): { type: 'PROVISIONED_THROUGHPUT' | 'ON_DEMAND' | 'full' | null; count?: (tokens: number) => void } {
+  const capacity = ctx.settings.provisioned?.[model];
+  const asked = String(ctx.req.headers['x-vertex-ai-llm-request-type'] ?? '').toLowerCase();
+  if (capacity === undefined || asked === 'shared') return { type: 'ON_DEMAND' };
+  const buckets = gsu.get(ctx.settings) ?? new ProvisionedBuckets();
+  gsu.set(ctx.settings, buckets);
+  const a = buckets.admit(model, capacity);
+  if (a.admitted) return { type: 'PROVISIONED_THROUGHPUT', count: a.count };
+  return { type: asked === 'dedicated' ? 'full' : 'ON_DEMAND' };
+}
+
 export function startGoogleSimulator(opts: CloudSimStartOptions = {}): Promise<CloudSimulator> {
   const cloud = opts.cloud ?? 'gcp';
   return startCloudSim({
@@ -228,7 +252,21 @@ export function startGoogleSimulator(opts: CloudSimStartOptions = {}): Promise<C
       if (googleFault(ctx, f)) return;
       if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
       const reply = scriptReply(fromGemini(body), `${cloud}/${model}`, ctx.settings.reply);
-      const final = usageMetadata(reply, Number.MAX_SAFE_INTEGER, true);
+      const traffic = project ? trafficType(ctx, model) : { type: null };
+      if (traffic.type === 'full')
+        return sendJson(
+          res,
+          429,
+          googleError(
+            429,
+            `Provisioned throughput of ${model} is exhausted. Retry later, or send the request as shared.`,
+          ),
+        );
+      traffic.count?.(reply.promptTokens - reply.cachedTokens + reply.completionTokens);
+      const final = {
+        ...usageMetadata(reply, Number.MAX_SAFE_INTEGER, true),
+        ...(traffic.type ? { trafficType: traffic.type } : {}),
+      };
       rec.usage = final;
       const responseId = randomUUID().replace(/-/g, '').slice(0, 22);
       const base = {

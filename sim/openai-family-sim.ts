@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { systemClock } from '../src/clock/index.js';
 import { FaultSlot, sendJson, sleep } from './cloud-sim.js';
+import { ProvisionedBuckets } from './provisioned.js';
 import {
   countWords,
   type ScriptedReply,
@@ -256,13 +257,18 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
           },
         });
       }
-      const ptu = kind === 'azure-openai' ? provisioned(req, model) : { extra: {} };
+      const ptu = kind === 'azure-openai' ? provisioned(req, model) : scaleTier(body, model);
       if ('full' in ptu) return sendJson(res, 429, ptu.full.body, ptu.full.headers);
-      const reply = scriptReply(body, `${cloud}/${ptu.servedBy ?? model}`, settings.reply);
+      const reply = scriptReply(
+        body,
+        `${cloud}/${('servedBy' in ptu && ptu.servedBy) || model}`,
+        settings.reply,
+      );
       ptu.count?.(reply.promptTokens - reply.cachedTokens + reply.completionTokens);
       const stream = body.stream === true;
-      if (stream) return await streamReply(res, body, model, reply, f, ptu.extra);
-      return sendCompletion(res, model, reply, f, ptu.extra);
+      const tier = 'tier' in ptu ? ptu.tier : 'default';
+      if (stream) return await streamReply(res, body, model, reply, f, ptu.extra, tier);
+      return sendCompletion(res, model, reply, f, ptu.extra, tier);
     } catch (err) {
       if (!res.headersSent)
         sendJson(res, 500, errorJson(500, `simulator bug: ${(err as Error).message}`, 'server_error', null));
@@ -378,7 +384,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
   });
 
   /** Azure PTU: 60 s of (time, tokens) per provisioned deployment. */
-  const ptuLog = new Map<string, { t: number; tokens: number }[]>();
+  const ptu = new ProvisionedBuckets();
 
   function provisioned(
     req: IncomingMessage,
@@ -386,37 +392,41 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
   ):
     | { full: { body: unknown; headers: Record<string, string> } }
     | { extra: Record<string, string>; servedBy?: string; count?: (tokens: number) => void } {
-    const capacity = settings.provisioned?.[deployment];
-    if (capacity === undefined) return { extra: {} };
-    const now = systemClock.now();
-    const log = (ptuLog.get(deployment) ?? []).filter((e) => e.t > now - 60_000);
-    ptuLog.set(deployment, log);
-    const used = log.reduce((a, e) => a + e.tokens, 0);
-    if (used < capacity) return { extra: {}, count: (tokens) => log.push({ t: now, tokens }) };
+    const a = ptu.admit(deployment, settings.provisioned?.[deployment]);
+    if (a.admitted) return { extra: {}, count: a.count };
     const spill = req.headers['x-ms-spillover-deployment'];
     if (typeof spill === 'string' && spill)
       return { extra: { [`x-ms-spillover-from-${deployment}`]: 'true' }, servedBy: spill };
-    let freed = 0;
-    let waitMs = 60_000;
-    for (const e of log) {
-      freed += e.tokens;
-      if (used - freed < capacity) {
-        waitMs = Math.max(1, e.t + 60_000 - now);
-        break;
-      }
-    }
     return {
       full: {
         body: {
           error: {
             code: '429',
-            message: `Requests to the ChatCompletions_Create Operation have exceeded the provisioned throughput of deployment ${deployment} (utilization 100%). Retry after ${Math.ceil(waitMs / 1000)} seconds, or use a spill-over deployment.`,
+            message: `Requests to the ChatCompletions_Create Operation have exceeded the provisioned throughput of deployment ${deployment} (utilization 100%). Retry after ${Math.ceil(a.waitMs / 1000)} seconds, or use a spill-over deployment.`,
           },
         },
-        headers: { 'retry-after-ms': String(waitMs), 'retry-after': String(Math.ceil(waitMs / 1000)) },
+        headers: { 'retry-after-ms': String(a.waitMs), 'retry-after': String(Math.ceil(a.waitMs / 1000)) },
       },
     };
   }
+
+  /**
+   * OpenAI's scale tier: a model with reserved capacity (settings.provisioned) serves a request
+   * whose service_tier is `auto` (the default) from the reservation while it has room, else from
+   * the default tier; the answer's `service_tier` says which (`scale` or `default`).
+   */
+  function scaleTier(
+    body: Record<string, unknown>,
+    model: string,
+  ): { extra: Record<string, string>; tier: string; count?: (tokens: number) => void } {
+    const asked = body.service_tier ?? 'auto';
+    if (asked !== 'auto' && asked !== 'scale') return { extra: {}, tier: String(asked) };
+    const capacity = settings.provisioned?.[model];
+    if (capacity === undefined) return { extra: {}, tier: 'default' };
+    const a = scale.admit(model, capacity);
+    return a.admitted ? { extra: {}, tier: 'scale', count: a.count } : { extra: {}, tier: 'default' };
+  }
+  const scale = new ProvisionedBuckets();
 
   function sendCompletion(
     res: ServerResponse,
@@ -424,6 +434,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     reply: ScriptedReply,
     f: Fault | null,
     extra: Record<string, string> = {},
+    tier = 'default',
   ): void {
     const body = {
       id: `chatcmpl-${randomUUID()}`,
@@ -433,7 +444,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       system_fingerprint: 'fp_sim',
       ...(kind === 'azure-openai'
         ? { prompt_filter_results: [{ prompt_index: 0, content_filter_results: filterResults }] }
-        : { service_tier: 'default' }),
+        : { service_tier: tier }),
       choices: reply.choices.map((c, index) => ({
         index,
         message: {
@@ -495,6 +506,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     reply: ScriptedReply,
     f: Fault | null,
     extra: Record<string, string> = {},
+    tier = 'default',
   ): Promise<void> {
     const includeUsage =
       (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
@@ -514,6 +526,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         created,
         model,
         system_fingerprint: 'fp_sim',
+        ...(kind === 'azure-openai' ? {} : { service_tier: tier }),
         choices,
         ...(includeUsage ? { usage: null } : {}),
         ...extra,
@@ -604,6 +617,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         created,
         model,
         system_fingerprint: 'fp_sim',
+        ...(kind === 'azure-openai' ? {} : { service_tier: tier }),
         choices: [],
         usage: usageOf(reply),
       });

@@ -22,11 +22,17 @@ export interface Fault {
 export interface SimSettings {
   latencyMs: number;
   /**
-   * Azure: provisioned (PTU) deployments, by name, with their capacity in tokens per minute. Like
-   * Azure's, a leaky bucket over the last 60 s: a request is admitted while utilization is below
-   * 100% (then counted at its actual tokens); when full, the answer is 429 with retry-after-ms,
-   * unless the request names a spill-over deployment (x-ms-spillover-deployment), which then serves
-   * it and the answer says so (x-ms-spillover-from-<deployment>).
+   * Provisioned capacity in tokens per minute, metered as the cloud does (a leaky bucket over the
+   * last 60 s: admitted below 100%, counted at actual tokens), keyed and answered per cloud:
+   * - Azure: by deployment (PTU). When full, 429 with retry-after-ms, unless the request names a
+   *   spill-over deployment (x-ms-spillover-deployment), which serves it and the answer says so
+   *   (x-ms-spillover-from-<deployment>).
+   * - OpenAI: by model (scale tier). `service_tier: auto` is served from it while it has room;
+   *   the answer's `service_tier` says `scale` or `default`.
+   * - Bedrock: by model id (reserved tier). `serviceTier: {type: reserved}` overflows to the
+   *   standard tier by itself; the answer's `serviceTier.type` says which served.
+   * - Vertex: by model (Provisioned Throughput). Spills to on-demand unless the request says
+   *   `X-Vertex-AI-LLM-Request-Type: dedicated` (then 429); `usageMetadata.trafficType` says which.
    */
   provisioned?: Record<string, number>;
   /** 0 = send all chunks at once. */

@@ -390,7 +390,37 @@ async function capacity(c: AdminContext, _req: IncomingMessage, res: ServerRespo
     c.priceBooks,
     c.clock.now(),
   );
-  send(res, 200, { targetUtilization: c.config.capacity?.targetUtilization ?? null, pools }, ex.requestId);
+  send(
+    res,
+    200,
+    {
+      targetUtilization: c.config.capacity?.targetUtilization ?? null,
+      pools,
+      programmes: programmesNow(c, c.clock.now()),
+    },
+    ex.requestId,
+  );
+}
+
+/** The agreement's joint programmes in force now, each with the pools it names (where, on what). */
+function programmesNow(c: AdminContext, nowMs: number) {
+  const a = c.routes.agreement;
+  const v = a ? versionAsOf(a, nowMs) : null;
+  return (v?.terms.programmes ?? []).map((p) => ({
+    id: p.id,
+    kind: p.kind,
+    title: p.title,
+    pools: p.pools.map((id) => {
+      const pool = c.capacity.byId(id);
+      return {
+        id,
+        datacenter: pool?.datacenter ?? null,
+        accelerator: pool?.accelerator ?? null,
+        unit: pool?.unit ?? null,
+        size: pool?.size ?? null,
+      };
+    }),
+  }));
 }
 
 async function recentRequests(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {

@@ -238,6 +238,8 @@ export const termsSchema = z.strictObject({
         id,
         kind: z.enum(['datacenter-capacity', 'silicon', 'research', 'other']),
         title: z.string(),
+        /** The capacity pools (ids of the gateway's config) this programme bought or builds. */
+        pools: z.array(id).max(100).default([]),
         note: z.string().optional(),
       }),
     )

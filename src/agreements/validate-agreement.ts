@@ -18,7 +18,8 @@ export interface Finding {
     | 'cloud_not_permitted'
     | 'revenue_base_seller_mismatch'
     | 'carve_out_selects_nothing'
-    | 'unknown_cloud';
+    | 'unknown_cloud'
+    | 'unknown_pool';
   readonly path: DocPath;
   readonly message: string;
 }
@@ -212,4 +213,24 @@ export function crossCheckAgreement(a: Agreement, clouds: ReadonlySet<string>): 
       });
   });
   return out;
+}
+
+/** The joint programmes name capacity pools of the gateway's configuration. */
+export function crossCheckPools(a: Agreement, pools: ReadonlySet<string>): Finding[] {
+  const known = [...pools].sort().join(', ') || 'none';
+  return a.versions.flatMap((v, i) =>
+    v.terms.programmes.flatMap((p, j) =>
+      p.pools.flatMap((id, k) =>
+        pools.has(id)
+          ? []
+          : [
+              {
+                code: 'unknown_pool',
+                path: ['versions', i, 'terms', 'programmes', j, 'pools', k],
+                message: `programme '${p.id}' names pool '${id}', which the configuration does not define (pools: ${known})`,
+              },
+            ],
+      ),
+    ),
+  );
 }

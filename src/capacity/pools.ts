@@ -23,6 +23,8 @@ export interface Pool {
   readonly accelerator: string | null;
   readonly datacenter: string | null;
   readonly overflow: string | null;
+  /** Azure: the standard deployment Azure spills this pool's overflow to (x-ms-spillover-deployment). */
+  readonly spilloverDeployment: string | null;
   /** The pool as a counter of the limiter (tokens per minute, reserve-then-settle). */
   readonly rule: LimitRule;
 }
@@ -72,6 +74,7 @@ function compilePool(p: PoolConfig, defaultUtil: number): Pool {
     accelerator: p.accelerator ?? null,
     datacenter: p.datacenter ?? null,
     overflow: p.overflow ?? null,
+    spilloverDeployment: p.spilloverDeployment ?? null,
     rule: Object.freeze({
       id: `pool:${p.id}`,
       keyId: null,

@@ -31,7 +31,12 @@ export function preflight(
   nowMs: number,
   agreementFile: string | null = loaded.agreementFile,
 ): Preflight {
-  const agreement = agreementFile ? loadAgreement(agreementFile, { clouds: cloudsOf(loaded) }) : null;
+  const agreement = agreementFile
+    ? loadAgreement(agreementFile, {
+        clouds: cloudsOf(loaded),
+        pools: new Set((loaded.config.capacity?.pools ?? []).map((p) => p.id)),
+      })
+    : null;
   const priceBooks = loaded.priceBooksFile ? loadPriceBooks(loaded.priceBooksFile) : null;
   if (agreement && priceBooks) checkCapCurrency(agreement, priceBooks);
   const warnings = priceBooks ? unpricedWarnings(priceBooks, catalogVersions(loaded), nowMs) : [];

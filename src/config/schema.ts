@@ -269,6 +269,14 @@ export const poolSchema = z.strictObject({
   datacenter: z.string().min(1).optional(),
   /** Where a full pool spills: another pool's id; unset = pay-as-you-go in cost order. */
   overflow: z.string().min(1).optional(),
+  /**
+   * Azure PTU only: a standard deployment in the same Azure resource that Azure itself spills
+   * this pool's overflow to. Entente names it on every pooled request (x-ms-spillover-deployment).
+   */
+  spilloverDeployment: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be an Azure deployment name')
+    .optional(),
 });
 
 export const capacitySchema = z.strictObject({
@@ -501,6 +509,7 @@ function checkPools(cfg: ConfigShape, ctx: z.RefinementCtx): void {
   const pools = cfg.capacity?.pools ?? [];
   const keys = new Set(cfg.models.flatMap((m) => m.deployments.map((d) => `${d.upstream}/${d.deployment}`)));
   const ids = new Set(pools.map((p) => p.id));
+  const upstreams = new Map(cfg.upstreams.map((u) => [u.id, u]));
   const owner = new Map<string, string>();
   pools.forEach((p, i) => {
     const at = (...x: (string | number)[]) => ['capacity', 'pools', i, ...x];
@@ -527,6 +536,13 @@ function checkPools(cfg: ConfigShape, ctx: z.RefinementCtx): void {
         code: 'custom',
         path: at('overflow'),
         message: `overflow names no other pool: '${p.overflow}'`,
+      });
+    const notAzure = p.deployments.find((d) => upstreams.get(d.split('/')[0]!)?.provider !== 'azure-openai');
+    if (p.spilloverDeployment !== undefined && notAzure !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: at('spilloverDeployment'),
+        message: `a spill-over deployment is Azure's: '${notAzure}' is not on an azure-openai upstream`,
       });
     if (p.term.to !== undefined && Date.parse(p.term.to) <= Date.parse(p.term.from))
       ctx.addIssue({ code: 'custom', path: at('term', 'to'), message: 'the term ends after it starts' });

@@ -5,6 +5,7 @@
 // gives its reservation back; finish() settles it to the tokens used. The client is told which
 // capacity served it (x-entente-capacity) and which pool it spilled from.
 import { priceOf } from '../ledger/index.js';
+import type { NativeRequest } from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import type { GatewayContext } from './context.js';
 import { endHold } from './limit.js';
@@ -45,6 +46,9 @@ export async function admitCapacity(
 
 /** The attempt on a pooled deployment failed: its reservation goes back to the pool. */
 export function releaseCapacity(gw: GatewayContext, state: RequestState): void {
+  // What the failed attempt's cloud said of its capacity does not carry over to the next attempt.
+  state.spilledTo = null;
+  state.tier = null;
   const hold = state.poolHold;
   if (!hold) return;
   state.poolHold = null;
@@ -58,6 +62,71 @@ export function settleCapacity(gw: GatewayContext, state: RequestState, tokens: 
   if (!hold) return;
   state.poolHold = null;
   endHold(gw, hold, tokens, 0n);
+}
+
+/**
+ * Tiers by which a cloud says its shared (on-demand) capacity served a request, not the
+ * reservation: OpenAI's and Bedrock's `default`, Bedrock's `flex`, Anthropic's `standard`,
+ * Vertex's ON_DEMAND traffic, and Azure's spill-over (x-ms-spillover-from-<deployment>).
+ */
+const SHARED_TIERS: ReadonlySet<string> = new Set([
+  'default',
+  'standard',
+  'flex',
+  'ON_DEMAND',
+  'ON_DEMAND_FLEX',
+  'ON_DEMAND_PRIORITY',
+  'spillover',
+]);
+
+/**
+ * The cloud said which capacity served. Its word outranks the local count: when a pooled attempt
+ * was served from shared capacity, the reservation there was full, so the pool is not charged and
+ * the request is recorded as pay-as-you-go, spilled from the pool.
+ */
+export function noteServedTier(gw: GatewayContext, state: RequestState, tier: string | undefined): void {
+  if (tier === undefined) return;
+  state.tier = tier;
+  const hold = state.poolHold;
+  if (!hold || !SHARED_TIERS.has(tier)) return;
+  state.poolHold = null;
+  state.spilledFrom ??= state.capacity;
+  state.capacity = PAY_AS_YOU_GO;
+  endHold(gw, hold, 0, 0n);
+}
+
+const AZURE_SPILLED = 'x-ms-spillover-from-';
+
+/**
+ * Azure answers a request its PTU deployment spilled with x-ms-spillover-from-<deployment>: the
+ * pool's spill-over deployment, in the same resource, served it, and is what the record names.
+ */
+export function noteUpstreamHeaders(
+  gw: GatewayContext,
+  state: RequestState,
+  d: CatalogDeployment,
+  headers: Readonly<Record<string, unknown>>,
+): void {
+  if (gw.capacity.empty) return;
+  for (const k in headers)
+    if (k.startsWith(AZURE_SPILLED)) {
+      const spill = gw.capacity.poolOf(d.key, state.startedAtMs)?.spilloverDeployment;
+      if (spill) state.spilledTo = gw.bindings.get(`${d.upstreamId}/${spill}`)?.deployment ?? null;
+      noteServedTier(gw, state, 'spillover');
+      return;
+    }
+}
+
+/**
+ * What the pool tells the cloud: an Azure PTU pool with a spill-over deployment in the same
+ * resource names it (x-ms-spillover-deployment), so that Azure spills by itself, in the same
+ * round trip, when the PTU deployment is full though the local count had room.
+ */
+export function withPoolHints(gw: GatewayContext, state: RequestState, native: NativeRequest): NativeRequest {
+  if (!state.poolHold || state.capacity === null) return native;
+  const spill = gw.capacity.byId(state.capacity)?.spilloverDeployment;
+  if (!spill) return native;
+  return { ...native, headers: { ...native.headers, 'x-ms-spillover-deployment': spill } };
 }
 
 /** Above any real price: an unpriced deployment (served only with ledger.unpriced: flag) goes last. */

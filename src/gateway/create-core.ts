@@ -99,15 +99,14 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   // The fleet bus is connected once the routes exist; health publishes through it from then on.
   let fleet: FleetBus | null = null;
   const health = createHealth(config, metrics, log, clock, (m) => fleet?.publish(m));
-  const licenseeOf = new Map(
-    config.tenants.flatMap((t) => (t.licensee ? [[t.id, t.licensee] as const] : [])),
-  );
+  const licenseeOf = licenseesOf(config);
   const routes = await LiveRoutes.start({
     catalog,
     store,
     clock,
     agreementFile: opts.agreementFile ?? null,
     licensees: [...new Set(licenseeOf.values())],
+    pools: new Set((config.capacity?.pools ?? []).map((p) => p.id)),
     pollMs: config.agreement?.pollMs ?? 1_000,
     logger: log,
     onRebuild: (_table, cause) => {
@@ -266,6 +265,11 @@ function createHealth(
     },
     () => clock.now(),
   );
+}
+
+/** Tenant id → the licensee it acts for (tenants that are no licensee are absent). */
+function licenseesOf(config: Config): ReadonlyMap<string, string> {
+  return new Map(config.tenants.flatMap((t) => (t.licensee ? [[t.id, t.licensee] as const] : [])));
 }
 
 /** What the ledger posting needs, when the config has price books (metering on). */

@@ -8,7 +8,7 @@ import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
 import type { CatalogDeployment, Exclusion } from '../routing/index.js';
-import { admitCapacity, releaseCapacity } from './capacity.js';
+import { admitCapacity, releaseCapacity, withPoolHints } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
 import type { RequestState } from './request-state.js';
@@ -60,7 +60,7 @@ export async function runFailover(
     const b = gw.bindings.get(d.key)!;
     let outcome: AttemptOutcome;
     try {
-      const native = spec.build(b);
+      const native = buildFor(gw, state, spec, b);
       if (isUnsupported(native)) {
         gw.health.release(d.key);
         releaseCapacity(gw, state);
@@ -109,6 +109,12 @@ export async function runFailover(
     }
   }
   return errorEnding(noneServed({ state, plan, tried, refused, earliestBackMs, nowMs: gw.clock.now() }));
+}
+
+/** The native request for a deployment, with what its pool tells the cloud. */
+function buildFor(gw: GatewayContext, state: RequestState, spec: AttemptSpec, b: BoundDeployment) {
+  const built = spec.build(b);
+  return isUnsupported(built) ? built : withPoolHints(gw, state, built);
 }
 
 /** Why no deployment served: a parameter none can honour, full pools, or the attempts' failures. */

@@ -81,7 +81,8 @@ function appendUsage(
   exact: boolean,
   now: number,
 ): Promise<void> | null {
-  const d = state.deployment;
+  // Azure spilled it within the resource: the spill-over deployment served (and is billed).
+  const d = state.spilledTo ?? state.deployment;
   const u = state.usage ?? zeroUsage;
   return gw.usageLog.append({
     requestId: state.requestId,
@@ -107,6 +108,7 @@ function appendUsage(
     latencyMs: now - state.t0,
     overheadUs: state.overheadUs(now),
     ...(state.capacity !== null ? { capacity: state.capacity } : {}),
+    ...(state.tier !== null ? { tier: state.tier } : {}),
   });
 }
 

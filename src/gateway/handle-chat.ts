@@ -83,7 +83,8 @@ async function serveChat(
         maxResponseBytes: MAX_RESPONSE_BYTES,
         parse: (bytes) => {
           const r = b.upstream.provider.parseChat(bytes, ctx);
-          return isFailure(r) ? r : { body: enc.json(r.body), usage: r.usage };
+          if (isFailure(r)) return r;
+          return { body: enc.json(r.body), usage: r.usage, ...(r.tier ? { tier: r.tier } : {}) };
         },
       });
     },

@@ -12,6 +12,7 @@ import {
   transportFailure,
   type UpstreamFailure,
 } from '../providers/index.js';
+import { noteServedTier, noteUpstreamHeaders } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import type { AttemptOutcome } from './outcome.js';
 import type { RequestState } from './request-state.js';
@@ -24,6 +25,8 @@ export interface ParsedAnswer {
   readonly body: string | Uint8Array;
   /** null when the upstream reported none (the record is then marked inexact). */
   readonly usage: TokenUsage | null;
+  /** The capacity tier the cloud says served (ChatResult.tier). */
+  readonly tier?: string;
 }
 
 export interface JsonRelayOptions {
@@ -54,6 +57,7 @@ export async function relayJson(
     waited();
     return outcome;
   }
+  noteUpstreamHeaders(gw, state, b.deployment, r.headers);
   let body: Buffer | null;
   try {
     body = await readAll(r.body, opts.maxResponseBytes);
@@ -66,6 +70,7 @@ export async function relayJson(
   if (isFailure(parsed)) return { kind: 'failed', failure: parsed };
   state.deployment = b.deployment;
   state.usage = parsed.usage;
+  noteServedTier(gw, state, parsed.tier);
   const exact = parsed.usage !== null;
   // The client left: the upstream still billed this answer, so its usage is recorded.
   if (res.destroyed)

@@ -20,6 +20,7 @@ import {
   type UpstreamFailure,
 } from '../providers/index.js';
 import { SseParser } from '../sse/index.js';
+import { noteServedTier, noteUpstreamHeaders } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import type { ClientEncoder } from './encoders.js';
 import type { AttemptOutcome } from './outcome.js';
@@ -81,6 +82,7 @@ export class SseRelay {
         this.#waited();
         return outcome;
       }
+      noteUpstreamHeaders(this.gw, this.state, this.b.deployment, r.headers);
       const mapper = this.b.upstream.provider.createStreamMapper({
         ...ctx,
         clientWantsUsage: enc.forceUsage || chat.stream_options?.include_usage === true,
@@ -129,6 +131,7 @@ export class SseRelay {
         for (const ev of parser.push(chunk)) {
           const step = mapper.map(ev);
           if (step.usage) this.state.usage = step.usage;
+          if (step.tier) noteServedTier(this.gw, this.state, step.tier);
           if (step.finishReason) this.#finishReason = step.finishReason;
           if (step.frames.length > 0) {
             if (step.preamble && !this.#started) this.#held += enc.frames(step.frames);

@@ -38,6 +38,10 @@ export class RequestState {
   poolHold: Hold | null = null;
   /** The pool that served (or pay-as-you-go); null when no pools are configured. */
   capacity: string | null = null;
+  /** The deployment the cloud itself spilled this request to (Azure's spill-over deployment). */
+  spilledTo: CatalogDeployment | null = null;
+  /** The capacity tier the cloud said served (its own word: `scale`, `reserved`, `ON_DEMAND`…). */
+  tier: string | null = null;
   /** The first pool that was full for this request, when it spilled over. */
   spilledFrom: string | null = null;
   /** Set by finish(): a request is finished once, whatever else goes wrong after. */

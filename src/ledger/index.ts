@@ -1,3 +1,4 @@
+export { type CapacityCharge, postCapacityCharges } from './capacity-charges.js';
 export { assertAccrualWithinCap, assertBalanced, assertRowsBalanced } from './invariants.js';
 export { formatMicros, MICROS, mulRatioFloor, parseMajor } from './money.js';
 export type { AccrualState, Entry, LedgerTx, Outcome, PostingInput, ShareTerm } from './plan-postings.js';

@@ -23,13 +23,15 @@ export interface Entry {
 
 export interface LedgerTx {
   readonly txId: string;
-  readonly code: 'revenue' | 'accrual' | 'refund';
+  readonly code: 'revenue' | 'accrual' | 'refund' | 'capacity';
   readonly payloadHash: string;
   readonly effectiveAtMs: number;
   /** The statement period it is posted in: YYYY-MM (UTC). */
   readonly period: string;
   readonly causeId: string | null;
   readonly currency: string;
+  /** The capacity that served the revenue (a pool's id, or pay-as-you-go), or that a charge is for. */
+  readonly capacity?: string | null;
   readonly entries: readonly Entry[];
 }
 
@@ -108,6 +110,8 @@ export function revenuePayloadHash(input: PostingInput): string {
     input.revenuePico,
     input.currency,
     input.seller,
+    // Records from before capacity pools hash as they always did.
+    ...(u.capacity !== undefined ? [u.capacity] : []),
   ].join('|');
   return createHash('sha256').update(canonical).digest('hex');
 }
@@ -254,6 +258,7 @@ export function planPostings(
       period,
       causeId: u.requestId,
       currency: input.currency,
+      capacity: u.capacity ?? null,
       entries:
         booked === 0n
           ? []

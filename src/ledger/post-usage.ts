@@ -3,6 +3,7 @@
 // in force then), and post it all in one store transaction. With `storeRecords` the records
 // themselves are stored in that same transaction (the spool writer's path): one unit of work
 // stores, prices and posts a batch.
+
 import {
   type Agreement,
   type AgreementVersion,
@@ -22,6 +23,8 @@ import {
   USAGE_UNPRICED,
   type UsageRecord,
 } from '../store/index.js';
+import type { CapacityCharge } from './capacity-charges.js';
+import { parseMajor } from './money.js';
 import { carryKey, type PostingInput, planPostings, type ShareTerm } from './plan-postings.js';
 import { type PriceBooks, priceOf, revenuePicoOf } from './price-book.js';
 
@@ -36,6 +39,8 @@ export interface LedgerSetup {
   readonly owners?: Readonly<Record<string, string>>;
   /** Declarations entered so far (an AGI declaration ends milestone-dependent shares). */
   readonly declarations?: readonly Declaration[];
+  /** Fixed-cost capacity pools, each month of whose term is posted as a charge. */
+  readonly capacity?: readonly CapacityCharge[];
 }
 
 export interface PostResult {
@@ -59,6 +64,12 @@ export function ledgerSetupFor(
     sellers: Object.fromEntries(config.tenants.flatMap((t) => (t.seller ? [[t.id, t.seller]] : []))),
     owners: Object.fromEntries(config.models.map((m) => [m.name, m.ownedBy])),
     declarations,
+    capacity: (config.capacity?.pools ?? []).map((p) => ({
+      poolId: p.id,
+      fromMs: Date.parse(p.term.from),
+      toMs: p.term.to === undefined ? null : Date.parse(p.term.to),
+      fixedMicrosPerMonth: parseMajor(p.cost.fixedPerMonth),
+    })),
   };
 }
 

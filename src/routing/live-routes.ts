@@ -18,6 +18,8 @@ export interface LiveRoutesOptions {
   readonly store: Store;
   readonly agreementFile: string | null;
   readonly licensees: readonly string[];
+  /** The configuration's capacity pools, which the agreement's programmes may name. */
+  readonly pools?: ReadonlySet<string>;
   readonly pollMs: number;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -65,7 +67,7 @@ export class LiveRoutes {
    */
   static async #load(opts: LiveRoutesOptions, file: string): Promise<Agreement> {
     const clouds = new Set([...opts.catalog.values()].flatMap((m) => m.deployments.map((d) => d.cloud)));
-    const agreement = loadAgreement(file, { clouds });
+    const agreement = loadAgreement(file, { clouds, ...(opts.pools ? { pools: opts.pools } : {}) });
     await recordFile(opts.store, opts.clock, 'agreement', file, readFileSync(file, 'utf8'));
     return agreement;
   }

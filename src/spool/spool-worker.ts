@@ -6,7 +6,8 @@ import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { type LedgerSetup, postUsage } from '../ledger/index.js';
+import { systemClock } from '../clock/index.js';
+import { type LedgerSetup, postCapacityCharges, postUsage } from '../ledger/index.js';
 import { openStoreAt, type Store, type UsageRecord } from '../store/index.js';
 import { decodeLines, SEGMENT_PATTERN } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
@@ -191,7 +192,26 @@ async function postPending(): Promise<void> {
     if (batch.length > 0) posted += (await postUsage(store, batch, setup)).posted;
     if (batch.length < 500) break;
   }
+  if (setup.capacity && setup.capacity.length > 0) {
+    const c = await postCapacityCharges(
+      store,
+      setup.capacity,
+      setup.priceBooks.currency,
+      systemClock.now(),
+      chargesKnown,
+    );
+    for (const id of c.conflicts.filter((x) => !conflictsSaid.has(x))) {
+      conflictsSaid.add(id);
+      say({
+        type: 'error',
+        message: `capacity charge ${id} was posted with another amount; it is not rewritten`,
+      });
+    }
+  }
 }
+const conflictsSaid = new Set<string>();
+/** Capacity charges known to be posted: the ledger is asked again only when a month begins. */
+const chargesKnown = new Set<string>();
 
 /** Stores and posts whatever earlier processes left in the spool, then removes those files. */
 async function recover(): Promise<{ nextIndex: number; recovered: number; added: number; corrupt: number }> {
@@ -247,6 +267,7 @@ port.on('message', (m: ToWorker) => {
     }
     case 'setup':
       setup = m.setup;
+      chargesKnown.clear();
       return;
     case 'flush':
       flushes.push({ id: m.id, seq: m.seq });

@@ -21,4 +21,6 @@ export const SHARED_MIGRATIONS: readonly string[] = [
   `${ROLLUP_TABLE};\n${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
   `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
   `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
+  `ALTER TABLE usage_records ADD COLUMN tier TEXT;
+   ALTER TABLE ledger_transactions ADD COLUMN capacity TEXT;`,
 ];

@@ -29,6 +29,7 @@ export const usageColumns = [
   'latency_ms',
   'overhead_us',
   'capacity',
+  'tier',
 ] as const;
 
 const usageRow = z.object({
@@ -55,6 +56,7 @@ const usageRow = z.object({
   latency_ms: int,
   overhead_us: int,
   capacity: z.string().nullable().optional(),
+  tier: z.string().nullable().optional(),
 });
 
 export function usageToRow(r: UsageRecord): unknown[] {
@@ -82,6 +84,7 @@ export function usageToRow(r: UsageRecord): unknown[] {
     Math.round(r.latencyMs),
     Math.round(r.overheadUs),
     r.capacity ?? null,
+    r.tier ?? null,
   ];
 }
 
@@ -111,6 +114,7 @@ export function usageFromRow(row: unknown): UsageRecord {
     latencyMs: r.latency_ms,
     overheadUs: r.overhead_us,
     ...(r.capacity != null ? { capacity: r.capacity } : {}),
+    ...(r.tier != null ? { tier: r.tier } : {}),
   };
 }
 
@@ -123,6 +127,7 @@ const ledgerRow = z.object({
   period: z.string().regex(/^\d{4}-\d{2}$/),
   cause_id: z.string().nullable(),
   currency: z.string(),
+  capacity: z.string().nullable().optional(),
   account: z.string(),
   amount_micros: big,
 });
@@ -137,6 +142,7 @@ export function ledgerRowFromDb(row: unknown): LedgerRow {
     period: r.period,
     causeId: r.cause_id,
     currency: r.currency,
+    capacity: r.capacity ?? null,
     account: r.account,
     amountMicros: r.amount_micros,
   };

@@ -32,6 +32,8 @@ export interface UsageRecord extends TokenUsage {
   readonly overheadUs: number;
   /** The capacity that served: a pool's id, or `pay-as-you-go`; absent when no pools are configured. */
   readonly capacity?: string;
+  /** The capacity tier the cloud said served (`scale`, `reserved`, `ON_DEMAND`, `spillover`…). */
+  readonly tier?: string;
 }
 
 export interface ApiKeyRecord {
@@ -78,6 +80,8 @@ export interface StoredTx {
   readonly period: string;
   readonly causeId: string | null;
   readonly currency: string;
+  /** The capacity that served (a pool's id, or pay-as-you-go), or that a capacity charge is for. */
+  readonly capacity?: string | null;
   readonly entries: readonly StoredEntry[];
 }
 export interface StoredAccrual {
@@ -94,6 +98,8 @@ export interface LedgerRow {
   readonly period: string;
   readonly causeId: string | null;
   readonly currency: string;
+  /** The capacity the transaction names (StoredTx.capacity); null when none. */
+  readonly capacity: string | null;
   readonly account: string;
   readonly amountMicros: bigint;
 }

@@ -7,6 +7,7 @@ import { seedKeys } from '../../src/cli/serve.js';
 import type { Clock } from '../../src/clock/index.js';
 import { parseConfigText } from '../../src/config/index.js';
 import type { GatewayEvents } from '../../src/gateway/index.js';
+import type { PriceBooks } from '../../src/ledger/index.js';
 import { createGateway, type Gateway } from '../../src/server/index.js';
 import { SqliteStore, type UsageRecord } from '../../src/store/index.js';
 
@@ -22,6 +23,8 @@ export interface TestGateway {
 export interface GatewayTestOptions {
   readonly events?: GatewayEvents;
   readonly clock?: Clock;
+  /** Price books: metering (and the ledger) on. */
+  readonly priceBooks?: PriceBooks;
 }
 
 export async function startGatewayFromYaml(
@@ -38,7 +41,7 @@ export async function startGatewayFromYaml(
     store,
     keyRefreshMs: 100,
     agreementFile: null,
-    priceBooks: null,
+    priceBooks: opts.priceBooks ?? null,
     ...(opts.events ? { events: opts.events } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });

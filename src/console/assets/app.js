@@ -805,6 +805,28 @@ const pages = {
             c.pools,
             { id: 'pools' },
           ),
+      el('h2', {}, 'Joint programmes'),
+      (c.programmes ?? []).length === 0
+        ? el('p', { class: 'muted' }, 'The agreement in force names no joint programmes.')
+        : table(
+            [
+              { key: 'id', label: 'Programme', value: (g) => g.title },
+              { key: 'kind', label: 'Kind', value: (g) => g.kind },
+              {
+                key: 'pools',
+                label: 'Pools (size, accelerator @ datacenter)',
+                value: (g) =>
+                  g.pools
+                    .map(
+                      (p) =>
+                        `${p.id}${p.size === null ? '' : ` (${p.size} ${p.unit}, ${[p.accelerator, p.datacenter].filter(Boolean).join(' @ ')})`}`,
+                    )
+                    .join('; ') || '—',
+              },
+            ],
+            c.programmes,
+            { id: 'programmes' },
+          ),
     );
   },
 

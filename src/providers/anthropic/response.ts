@@ -7,6 +7,7 @@ import {
   type FinishReason,
   type OpenAIToolCall,
   type ResponseContext,
+  tierOf,
   type UpstreamFailure,
 } from '../spec/index.js';
 
@@ -68,5 +69,10 @@ export function parseMessagesResponse(body: Uint8Array, ctx: ResponseContext): C
   const usage = usageFromAnthropic(json.usage);
   const finishReason = finishFromAnthropic(json.stop_reason);
   const zero = { tokensInputUncached: 0, tokensInputCached: 0, tokensOutput: 0, tokensReasoning: 0 };
-  return { body: completionBody(ctx, text, calls, finishReason, usage ?? zero), usage, finishReason };
+  return {
+    body: completionBody(ctx, text, calls, finishReason, usage ?? zero),
+    usage,
+    finishReason,
+    ...tierOf(json.usage?.service_tier),
+  };
 }

@@ -11,6 +11,7 @@ import {
   type StreamOptions,
   type StreamStep,
   streamFailure,
+  tierOf,
   type UpstreamFailureKind,
 } from '../spec/index.js';
 import { finishFromAnthropic, usageFromAnthropic } from './response.js';
@@ -83,7 +84,7 @@ export function createMessagesStreamMapper(opts: StreamOptions): StreamMapper {
         case 'message_stop': {
           const u = usageFromAnthropic(usage);
           if (!u) return { frames: [], done: true };
-          return { frames: w.usage(u), usage: u, done: true };
+          return { frames: w.usage(u), usage: u, done: true, ...tierOf(usage.service_tier) };
         }
         case 'error':
           return {

@@ -7,6 +7,7 @@ import {
   type FinishReason,
   type OpenAIToolCall,
   type ResponseContext,
+  tierOf,
   type UpstreamFailure,
 } from '../spec/index.js';
 
@@ -46,6 +47,7 @@ interface ConverseResponse {
   output?: { message?: { content?: Record<string, unknown>[] } };
   stopReason?: string;
   usage?: unknown;
+  serviceTier?: { type?: unknown };
 }
 
 export function parseConverseResponse(body: Uint8Array, ctx: ResponseContext): ChatResult | UpstreamFailure {
@@ -71,6 +73,7 @@ export function parseConverseResponse(body: Uint8Array, ctx: ResponseContext): C
     body: completionBody(ctx, text, calls, finishReason, usage ?? zero),
     usage,
     finishReason,
+    ...tierOf(json.serviceTier?.type),
   };
 }
 

@@ -9,6 +9,7 @@ import {
   type StreamOptions,
   type StreamStep,
   streamFailure,
+  tierOf,
   type UpstreamFailureKind,
 } from '../spec/index.js';
 import { finishFromBedrock, usageFromBedrock } from './response.js';
@@ -27,6 +28,7 @@ interface Payload {
   delta?: { text?: string; toolUse?: { input?: string } };
   stopReason?: string;
   usage?: unknown;
+  serviceTier?: { type?: unknown };
   message?: string;
 }
 
@@ -77,7 +79,7 @@ export function createConverseStreamMapper(opts: StreamOptions): StreamMapper {
         case 'metadata': {
           const usage = usageFromBedrock(p.usage);
           if (!usage) return { frames: [], done: true };
-          return { frames: w.usage(usage), usage, done: true };
+          return { frames: w.usage(usage), usage, done: true, ...tierOf(p.serviceTier?.type) };
         }
         default:
           return EMPTY; // contentBlockStop, and event types added later

@@ -7,6 +7,7 @@ import {
   type FinishReason,
   type OpenAIToolCall,
   type ResponseContext,
+  tierOf,
   type UpstreamFailure,
 } from '../spec/index.js';
 import { SIGNATURE_MARK } from './request.js';
@@ -99,5 +100,10 @@ export function parseGenerateContentResponse(
     if (call) calls.push(call);
   }
   const finishReason = finishFromGemini(cand.finishReason, calls.length > 0);
-  return { body: completionBody(ctx, text, calls, finishReason, usage ?? zero), usage, finishReason };
+  return {
+    body: completionBody(ctx, text, calls, finishReason, usage ?? zero),
+    usage,
+    finishReason,
+    ...tierOf(json.usageMetadata?.trafficType),
+  };
 }

@@ -8,6 +8,7 @@ import {
   type StreamOptions,
   type StreamStep,
   streamFailure,
+  tierOf,
 } from '../spec/index.js';
 import { kindForGoogleStatus } from './errors.js';
 import { finishFromGemini, type GenerateContentResponse, toolCallOf, usageFromGemini } from './response.js';
@@ -60,7 +61,13 @@ export function createGeminiStreamMapper(opts: StreamOptions): StreamMapper {
         const finishReason = blocked ? 'content_filter' : finishFromGemini(cand?.finishReason, tools > 0);
         frames.push(w.finish(finishReason));
         if (usage) frames.push(...w.usage(usage));
-        return { frames, finishReason, done: true, ...(usage ? { usage } : {}) };
+        return {
+          frames,
+          finishReason,
+          done: true,
+          ...(usage ? { usage } : {}),
+          ...tierOf(chunk.usageMetadata?.trafficType),
+        };
       }
       return { frames, ...(preamble ? { preamble } : {}), ...(usage ? { usage } : {}) };
     },

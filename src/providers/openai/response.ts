@@ -1,7 +1,7 @@
 // OpenAI chat.completion → canonical. The body is passed to the client byte for byte; it is
 // parsed only to check its shape and to read the usage and the finish reason.
 import { usageFromOpenAI } from '../../canonical/index.js';
-import { badResponse, type ChatResult, type UpstreamFailure } from '../spec/index.js';
+import { badResponse, type ChatResult, tierOf, type UpstreamFailure } from '../spec/index.js';
 
 const decoder = new TextDecoder();
 
@@ -12,7 +12,7 @@ export function parseOpenAIChatResponse(body: Uint8Array): ChatResult | Upstream
   } catch {
     return badResponse('the upstream sent a chat completion that is not valid JSON');
   }
-  const obj = json as { choices?: unknown; usage?: unknown };
+  const obj = json as { choices?: unknown; usage?: unknown; service_tier?: unknown };
   if (typeof json !== 'object' || json === null || !Array.isArray(obj.choices)) {
     return badResponse('the upstream sent a chat completion without a choices array');
   }
@@ -21,5 +21,6 @@ export function parseOpenAIChatResponse(body: Uint8Array): ChatResult | Upstream
     body,
     usage: usageFromOpenAI(obj.usage),
     finishReason: typeof first?.finish_reason === 'string' ? first.finish_reason : null,
+    ...tierOf(obj.service_tier),
   };
 }

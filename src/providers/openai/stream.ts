@@ -10,6 +10,7 @@ import {
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
+  tierOf,
   type UpstreamFailure,
 } from '../spec/index.js';
 
@@ -23,6 +24,7 @@ interface Chunk {
     delta?: { content?: string | null; tool_calls?: unknown; refusal?: string | null };
   }[];
   usage?: unknown;
+  service_tier?: unknown;
   error?: { message?: string; code?: string | null; type?: string; param?: string | null };
 }
 
@@ -55,7 +57,7 @@ export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
       if (choices.length === 0) {
         const usage = chunk.usage ? usageFromOpenAI(chunk.usage) : null;
         if (!usage) return EMPTY; // Azure's prompt_filter_results chunk
-        return { frames: opts.clientWantsUsage ? [data] : [], usage };
+        return { frames: opts.clientWantsUsage ? [data] : [], usage, ...tierOf(chunk.service_tier) };
       }
       let finishReason: string | undefined;
       let substance = false;

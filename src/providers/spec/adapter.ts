@@ -67,6 +67,11 @@ export interface ChatResult {
   readonly body: string | Uint8Array;
   readonly usage: TokenUsage | null;
   readonly finishReason: string | null;
+  /**
+   * The capacity tier the cloud says served the request, in its own words: OpenAI's and
+   * Anthropic's `service_tier`, Bedrock's `serviceTier.type`, Vertex's `usageMetadata.trafficType`.
+   */
+  readonly tier?: string;
 }
 
 /** Why an upstream attempt failed, in the terms failover decides on. */
@@ -105,6 +110,8 @@ export interface StreamStep {
   readonly preamble?: boolean;
   /** Set when this event carried the final usage. */
   readonly usage?: TokenUsage;
+  /** The capacity tier the cloud says served the stream (see ChatResult.tier). */
+  readonly tier?: string;
   readonly finishReason?: string;
   /** The upstream signalled the end of the stream. */
   readonly done?: boolean;

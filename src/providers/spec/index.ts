@@ -36,3 +36,4 @@ export {
   unsupported,
 } from './openai-output.js';
 export { retryAfterMs } from './retry-after.js';
+export { tierOf } from './tier-of.js';

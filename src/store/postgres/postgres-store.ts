@@ -456,8 +456,8 @@ export class PostgresStore implements Store {
       const now = systemClock.now();
       if (p.txs.length > 0) {
         await client.query(
-          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])`,
+          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])`,
           [
             p.txs.map((t) => t.txId),
             p.txs.map((t) => t.code),
@@ -467,6 +467,7 @@ export class PostgresStore implements Store {
             p.txs.map((t) => t.causeId),
             p.txs.map((t) => t.currency),
             p.txs.map(() => now),
+            p.txs.map((t) => t.capacity ?? null),
           ],
         );
         const entries = p.txs.flatMap((t) =>
@@ -566,7 +567,7 @@ export class PostgresStore implements Store {
       where.push(`e.period < $${args.length}`);
     }
     const { rows } = await this.#pool.query(
-      `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, e.account, e.amount_micros
+      `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, t.capacity, e.account, e.amount_micros
        FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.effective_at_ms, t.tx_id, e.idx`,
       args,
     );

@@ -330,7 +330,7 @@ export class SqliteStore implements Store {
         )
         .safeIntegers(true),
       insTx: db.prepare(
-        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       insEntry: db.prepare(
         'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES (?, ?, ?, ?, ?)',
@@ -395,6 +395,7 @@ export class SqliteStore implements Store {
           tx.causeId,
           tx.currency,
           now,
+          tx.capacity ?? null,
         );
         for (let i = 0; i < tx.entries.length; i++) {
           const e = tx.entries[i]!;
@@ -463,7 +464,7 @@ export class SqliteStore implements Store {
       where.push('e.period < ?');
       args.push(query.beforePeriod);
     }
-    const sql = `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, e.account, e.amount_micros
+    const sql = `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, t.capacity, e.account, e.amount_micros
       FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.effective_at_ms, t.tx_id, e.idx`;
     return this.#db
       .prepare(sql)
