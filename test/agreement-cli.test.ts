@@ -94,7 +94,7 @@ test('serve refuses an agreement whose primary cloud is unknown, with the same c
     timeout: 30_000,
   });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /^entente: \[config_invalid\] .*\n.*\[unknown_cloud\]/);
+  assert.match(r.stderr, /^entente: \[config_invalid\] .*\n.*\[unknown_cloud\]/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
 
@@ -199,7 +199,7 @@ test('a key’s limits from the CLI: set with the key or later, checked, audited
   ]) {
     const r = run('keys', 'limits', 'cli-limited', ...bad);
     assert.equal(r.status, 2, `${bad.join(' ')}: ${r.stdout}`);
-    assert.match(r.stderr, /^entente: \[cli_usage\] /);
+    assert.match(r.stderr, /^entente: \[cli_usage\] /m);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
   assert.equal(run('keys', 'limits', 'nobody', '--rpm', '5').status, 1);

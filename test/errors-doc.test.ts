@@ -54,6 +54,6 @@ test("the CLI prints failures as `entente: [code] message`, with the code's exit
   assert.match(badFlag.stderr, /^entente: \[cli_usage\] /);
   const missing = run('config', 'validate', '--config', '/nonexistent/entente.yaml');
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /^entente: \[config_(invalid|unreadable)\] /);
+  assert.match(missing.stderr, /^entente: \[config_(invalid|unreadable)\] /m);
   for (const r of [unknown, badFlag, missing]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });

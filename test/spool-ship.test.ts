@@ -58,5 +58,5 @@ test('spool ship stores and posts a dead node’s spool once, however often it i
   }
   const usage = spawnSync(process.execPath, [cli, 'spool', 'ship'], { encoding: 'utf8', env });
   assert.equal(usage.status, 2);
-  assert.match(usage.stderr, /^entente: \[cli_usage\] usage: entente spool ship DIR/);
+  assert.match(usage.stderr, /^entente: \[cli_usage\] missing required argument 'dir'/);
 });

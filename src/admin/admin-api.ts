@@ -60,7 +60,7 @@ import {
   type NewRolloutEvent,
   newEventSchema,
 } from '../rollout/index.js';
-import { explainRoute } from '../routing/index.js';
+import { compileRouteTable, explainRoute } from '../routing/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
 import type { AdminContext } from './context.js';
 import { createKey, listKeys, revokeKey, rotateKey, setKeyLimits } from './keys-api.js';
@@ -149,7 +149,20 @@ function route(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: 
   if (!model) return badQuery(res, ex, 'Query parameter model is required.', 'model');
   const tenant = ex.query.get('tenant');
   const licensee = tenant ? (c.licenseeOf.get(tenant) ?? null) : (ex.query.get('licensee') ?? null);
-  send(res, 200, explainRoute(c.routes.table, model, licensee, tenant), ex.requestId);
+  // ?at=: the decision as it was then (the agreement version and rollout log in force at that instant).
+  const at = ex.query.get('at');
+  const atMs = at === null ? null : Date.parse(at);
+  if (atMs !== null && Number.isNaN(atMs)) return badQuery(res, ex, 'at must be an ISO-8601 instant.', 'at');
+  const table =
+    atMs === null
+      ? c.routes.table
+      : compileRouteTable(c.catalog, c.routes.agreement, c.routes.log, atMs, licensee ? [licensee] : []);
+  send(
+    res,
+    200,
+    { ...explainRoute(table, model, licensee, tenant), at: new Date(atMs ?? c.clock.now()).toISOString() },
+    ex.requestId,
+  );
 }
 
 function noAgreement(res: ServerResponse, ex: Exchange): void {

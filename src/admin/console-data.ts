@@ -166,6 +166,22 @@ export function requestRows(records: readonly UsageRecord[], primaryCloud: strin
     latencyMs: Math.round(r.latencyMs * 10) / 10,
     overheadMs: Math.round(r.overheadUs / 10) / 100,
     why: whyRouted(r, primaryCloud),
+    capacity: r.capacity ?? null,
+    tier: r.tier ?? null,
+    // Every attempt; a request served on its first attempt had exactly that one.
+    attemptLog:
+      r.attemptLog ??
+      (r.deployment && r.upstreamId
+        ? [
+            {
+              deployment: `${r.upstreamId}/${r.deployment}`,
+              outcome: r.errorCode === 'client_closed' ? 'client_gone' : 'served',
+              status: r.status,
+              code: r.errorCode,
+              durationMs: Math.round(r.latencyMs * 10) / 10,
+            },
+          ]
+        : []),
   }));
 }
 

@@ -27,9 +27,9 @@ import {
   stagesNow,
 } from '../rollout/index.js';
 import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
-import { openStore, type Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
 import { announceChange } from './announce.js';
-import { loadCliConfig } from './load-cli-config.js';
+import { loadCliConfig, openCliStore } from './load-cli-config.js';
 import { preflight } from './preflight.js';
 
 type Fail = (message: string, exitCode?: 1 | 2) => never;
@@ -195,7 +195,7 @@ export async function rolloutCommand(
   });
   const loaded = loadCliConfig(configFile);
   const { agreement } = agreementFrom(values.agreement, configFile, fail);
-  const store = await openStore(loaded.dataDir);
+  const store = await openCliStore(loaded, { create: true });
   try {
     if (sub === 'status') {
       const log = await readRolloutLog(store);
@@ -286,7 +286,7 @@ export async function routeCommand(
   if (!values.model) fail('usage: entente route explain --model M [--tenant T] [--at D] [--json]');
   const loaded = loadCliConfig(configFile);
   const agreementFile = values.agreement ?? loaded.agreementFile;
-  const store = await openStore(loaded.dataDir);
+  const store = await openCliStore(loaded, { create: true });
   const agreement = agreementFile ? preflight(loaded, systemClock.now(), agreementFile).agreement : null;
   try {
     const licensee = values.tenant

@@ -7,8 +7,7 @@ import { CapacityPlan, capacityReport, catalogView } from '../capacity/index.js'
 import { systemClock } from '../clock/index.js';
 import { loadPriceBooks } from '../ledger/index.js';
 import { compileCatalog } from '../routing/index.js';
-import { openStore } from '../store/index.js';
-import { loadCliConfig } from './load-cli-config.js';
+import { loadCliConfig, openCliStore } from './load-cli-config.js';
 
 type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
@@ -29,7 +28,7 @@ export async function capacityCommand(
   const plan = new CapacityPlan(loaded.config.capacity);
   if (plan.empty) fail('no capacity pools in the config (capacity.pools)', 1);
   const books = loaded.priceBooksFile ? loadPriceBooks(loaded.priceBooksFile) : null;
-  const store = await openStore(loaded.dataDir);
+  const store = await openCliStore(loaded);
   try {
     const report = await capacityReport(
       store,

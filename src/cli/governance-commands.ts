@@ -4,8 +4,7 @@ import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
 import { systemClock } from '../clock/index.js';
 import { formatMicros, loadPriceBooks, resolvedPrices } from '../ledger/index.js';
-import { openStore } from '../store/index.js';
-import { loadCliConfig } from './load-cli-config.js';
+import { loadCliConfig, openCliStore } from './load-cli-config.js';
 import { catalogVersions } from './preflight.js';
 
 type Fail = (message: string, exitCode?: 1 | 2) => never;
@@ -65,7 +64,7 @@ export async function auditCommand(
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
     fail('--limit must be a whole number from 1 to 10000');
   const loaded = loadCliConfig(configFile);
-  const store = await openStore(loaded.dataDir);
+  const store = await openCliStore(loaded);
   try {
     const entries = await store.listAudit({
       limit,

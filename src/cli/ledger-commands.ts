@@ -25,8 +25,8 @@ import {
 import { silentLogger } from '../observability/index.js';
 import { declarationsIn, readRolloutLog } from '../rollout/index.js';
 import { spoolOwner, UsageSpool } from '../spool/index.js';
-import { openStore, type Store } from '../store/index.js';
-import { loadCliConfig } from './load-cli-config.js';
+import type { Store } from '../store/index.js';
+import { loadCliConfig, openCliStore } from './load-cli-config.js';
 
 type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
@@ -37,11 +37,12 @@ async function withLedger<T>(
   configFile: string,
   fail: Fail,
   fn: (store: Store, setup: LedgerSetup) => Promise<T>,
+  opts: { create?: boolean } = {},
 ): Promise<T> {
   const loaded = loadCliConfig(configFile);
   if (!loaded.priceBooksFile || !loaded.config.ledger)
     fail('no ledger in the config: add ledger.priceBooks and ledger.owner');
-  const store = await openStore(loaded.dataDir);
+  const store = await openCliStore(loaded, opts);
   const setup: LedgerSetup = ledgerSetupFor(
     loaded.config,
     loadPriceBooks(loaded.priceBooksFile),
@@ -268,22 +269,27 @@ export async function spoolCommand(
       `the spool ${dir} is in use by process ${owner}; it ships its own records`,
     );
   const loaded = loadCliConfig(configFile);
-  await withLedger(configFile, fail, async (store, setup) => {
-    const spool = await UsageSpool.open({
-      dir,
-      location: store.location,
-      setup,
-      batchSize: loaded.config.usage.batchSize,
-      flushIntervalMs: loaded.config.usage.flushIntervalMs,
-      fsyncIntervalMs: loaded.config.usage.fsyncIntervalMs,
-      scanIntervalMs: 60_000,
-      durability: 'process',
-      maxBacklogRecords: loaded.config.usage.maxBacklogRecords,
-      segmentBytes: loaded.config.usage.segmentBytes,
-      log: silentLogger,
-    });
-    const recovered = spool.recovered;
-    await spool.close(60_000);
-    out(`shipped ${dir}: ${recovered} records the database did not have were stored and posted`);
-  });
+  await withLedger(
+    configFile,
+    fail,
+    async (store, setup) => {
+      const spool = await UsageSpool.open({
+        dir,
+        location: store.location,
+        setup,
+        batchSize: loaded.config.usage.batchSize,
+        flushIntervalMs: loaded.config.usage.flushIntervalMs,
+        fsyncIntervalMs: loaded.config.usage.fsyncIntervalMs,
+        scanIntervalMs: 60_000,
+        durability: 'process',
+        maxBacklogRecords: loaded.config.usage.maxBacklogRecords,
+        segmentBytes: loaded.config.usage.segmentBytes,
+        log: silentLogger,
+      });
+      const recovered = spool.recovered;
+      await spool.close(60_000);
+      out(`shipped ${dir}: ${recovered} records the database did not have were stored and posted`);
+    },
+    { create: true },
+  );
 }

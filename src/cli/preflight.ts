@@ -1,11 +1,15 @@
 // What `serve`, `config validate` and `agreement validate` all check before they call a
-// configuration good, so the three never disagree: the config, the agreement against the
+// configuration good, so the three never disagree: the config, the credentials each upstream
+// reads (environment variables, key files), the agreement against the
 // catalog's clouds, the agreement's caps against the price books' currency, and which catalog
 // models no price book prices (a warning: those requests are refused or served unbilled).
 import { type Agreement, loadAgreement } from '../agreements/index.js';
+import { systemClock } from '../clock/index.js';
 import type { LoadedConfig } from '../config/index.js';
+import { resolveCredentials } from '../credentials/index.js';
 import { EntenteError } from '../errors/index.js';
 import { capCurrencyProblems, loadPriceBooks, type PriceBooks, unpricedWarnings } from '../ledger/index.js';
+import { silentLogger } from '../observability/index.js';
 
 export interface Preflight {
   readonly agreement: Agreement | null;
@@ -31,6 +35,8 @@ export function preflight(
   nowMs: number,
   agreementFile: string | null = loaded.agreementFile,
 ): Preflight {
+  // The credentials each upstream reads (environment variables, key files), as serve will.
+  for (const u of loaded.config.upstreams) resolveCredentials(u, process.env, systemClock, silentLogger);
   const agreement = agreementFile
     ? loadAgreement(agreementFile, {
         clouds: cloudsOf(loaded),

@@ -93,6 +93,13 @@ export async function serve(
         latencyMs: s.latencyMs,
         tokensPerSecond: s.tokensPerSecond,
         ...(cloud ? { cloud } : {}),
+      }).catch((err: unknown) => {
+        throw portTaken(
+          err,
+          `simulator '${s.id}'`,
+          `127.0.0.1:${s.port}`,
+          `simulators[id=${s.id}].port in ${file}`,
+        );
       });
       simUrls.set(s.id, sim.url);
       sims.push(sim);
@@ -116,7 +123,15 @@ export async function serve(
     nodeId,
     fleet: redisUrl ? { redisUrl, nodeId } : null,
   });
-  const url = await gateway.listen();
+  const url = await gateway.listen().catch(async (err: unknown) => {
+    await Promise.all([gateway.close(), ...sims.map((s) => s.close())]).catch(() => undefined);
+    throw portTaken(
+      err,
+      'the gateway',
+      `${config.server.host}:${config.server.port}`,
+      `--port, ENTENTE_PORT or server.port in ${file}`,
+    );
+  });
   log.info('entente is serving', {
     url,
     config: file,
@@ -154,4 +169,14 @@ export async function serve(
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/** A listen that failed because the port is taken, as one line that says what moves it. */
+function portTaken(err: unknown, what: string, address: string, fix: string): unknown {
+  const code = (err as { code?: string }).code;
+  if (code !== 'EADDRINUSE' && code !== 'EACCES') return err;
+  return new EntenteError(
+    'port_in_use',
+    `${what} cannot listen on ${address}: ${code === 'EACCES' ? 'permission denied' : 'the port is taken (another entente, or another program)'}. Choose another port with ${fix}.`,
+  );
 }

@@ -1,5 +1,6 @@
 export type { ConfigOverrides, ConfigProblem, LoadedConfig } from './load-config.js';
 export { ConfigError, loadConfig, parseConfigText } from './load-config.js';
+export { configReference, type FieldRef, renderConfigReference } from './reference.js';
 export type {
   BudgetPeriod,
   CapacityConfig,

@@ -8,23 +8,31 @@ const id = z
 const ms = z.number().int().positive();
 
 export const serverSchema = z.strictObject({
+  /** The address to listen on (0.0.0.0: every interface). Env ENTENTE_HOST and --host override it. */
   host: z.string().default('127.0.0.1'),
+  /** The port to listen on (0: any free port). Env ENTENTE_PORT and --port override it. */
   port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** A request body larger than this is refused with 413 (4 MiB: room for a few images as data URLs). */
   bodyLimitBytes: z
     .number()
     .int()
     .positive()
-    .default(4 * 1_048_576), // 4 MiB: room for a few images as data URLs
-  headerLimitBytes: z.number().int().min(1024).default(16_384), // 16 KiB
-  streamMaxDurationMs: ms.default(600_000), // 10 min
-  requestTimeoutMs: ms.default(300_000), // 5 min for a whole non-streamed request
+    .default(4 * 1_048_576),
+  /** Request headers larger than this in total are refused with 431. */
+  headerLimitBytes: z.number().int().min(1024).default(16_384),
+  /** A stream is ended after this, whatever the upstream still sends. */
+  streamMaxDurationMs: ms.default(600_000),
+  /** A whole non-streamed request, every attempt included, ends after this. */
+  requestTimeoutMs: ms.default(300_000),
   /** A client must send its whole request (headers and body) within this; slow senders are cut. */
   receiveTimeoutMs: ms.default(30_000),
+  /** An idle client connection is closed after this (longer than a load balancer's own idle timeout). */
   keepAliveTimeoutMs: ms.default(65_000),
   /** Open client connections in total; past it, a new connection gets 503 too_many_connections. */
   maxConnections: z.number().int().min(1).default(10_000),
   /** Open client connections from one address (a load balancer in front counts as one: raise it). */
   maxConnectionsPerClient: z.number().int().min(1).default(1_000),
+  /** On SIGTERM, requests in flight get this long to finish before the process exits. */
   shutdownGraceMs: ms.default(30_000),
   /**
    * On SIGTERM, /readyz answers 503 this long while the listener still serves, so a load balancer
@@ -41,12 +49,14 @@ export const serverSchema = z.strictObject({
 export const cooldownSchema = z.strictObject({
   /** Consecutive failures that open the breaker. */
   failureThreshold: z.number().int().min(1).default(2),
+  /** How long an open breaker keeps a deployment out of rotation before one probe is let through. */
   cooldownMs: ms.default(15_000),
   /** Each reopening after a failed probe doubles the cooldown, up to this. */
   maxCooldownMs: ms.default(300_000),
 });
 
 export const routingSchema = z.strictObject({
+  /** The cloud preferred whenever a healthy deployment exists there (an agreement's primary overrides it). */
   primaryCloud: id,
   /** Deployments tried for one request before giving up (the first attempt included). */
   maxAttempts: z.number().int().min(1).max(10).default(3),
@@ -57,36 +67,57 @@ export const routingSchema = z.strictObject({
    * tried (the request ends with what the attempts so far came to).
    */
   budgetMs: ms.default(90_000),
+  /** The circuit breaker of each deployment: failures open it, a cooldown passes, one probe closes it. */
   cooldown: cooldownSchema.default(cooldownSchema.parse({})),
 });
 
 const authSchema = z.union([
   z.strictObject({
+    /** The environment variable that holds the API key (read at start; a missing one stops the start). */
     apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
   }),
-  z.strictObject({ apiKey: z.string().min(1) }),
+  z.strictObject({
+    /** The API key itself (write `${NAME}` to take it from the environment instead). */
+    apiKey: z.string().min(1),
+  }),
   /** AWS SigV4 (Bedrock), the credentials read from environment variables. */
   z.strictObject({
+    /** The environment variable that holds the AWS access key id. */
     awsAccessKeyIdEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+    /** The environment variable that holds the AWS secret access key. */
     awsSecretAccessKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+    /** The environment variable that holds a session token (temporary credentials). */
     awsSessionTokenEnv: z
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*$/)
       .optional(),
   }),
   /** A Google service-account key file (Vertex): OAuth tokens are minted and refreshed from it. */
-  z.strictObject({ googleServiceAccountFile: z.string().min(1) }),
+  z.strictObject({
+    /** The service-account key file (JSON) of a Google Cloud project. */
+    googleServiceAccountFile: z.string().min(1),
+  }),
   /** AWS SigV4 with literal credentials: for simulators and tests only. */
-  z.strictObject({ awsAccessKeyId: z.string().min(1), awsSecretAccessKey: z.string().min(1) }),
+  z.strictObject({
+    /** An AWS access key id, literally (simulators and tests). */
+    awsAccessKeyId: z.string().min(1),
+    /** An AWS secret access key, literally (simulators and tests). */
+    awsSecretAccessKey: z.string().min(1),
+  }),
 ]);
 
 export const upstreamSchema = z.strictObject({
+  /** The upstream's id: deployments name it (`<upstream id>/<deployment>`). */
   id,
+  /** The API it speaks. */
   provider: z.enum(PROVIDER_IDS),
+  /** The cloud it runs on, as the agreement names clouds (azure, aws, gcp, openai…). */
   cloud: id,
+  /** The region (Bedrock's and Vertex's is part of the URL and signature). */
   region: z.string().min(1).default('global'),
   /** An http(s) URL, or `sim://<simulator id>` for a simulator started beside the gateway. */
   baseUrl: z.string().regex(/^(https?:\/\/|sim:\/\/)/, 'must start with http://, https:// or sim://'),
+  /** How Entente authenticates to it: one of the shapes below. */
   auth: authSchema.optional(),
   /** Azure only: the api-version query; its presence selects the classic /deployments/ paths. */
   apiVersion: z.string().min(1).optional(),
@@ -96,6 +127,7 @@ export const upstreamSchema = z.strictObject({
   project: z.string().min(1).optional(),
   /** Anthropic only: the API version (2023-06-01, 2026-10-21; hosted: bedrock-2023-05-31, vertex-2023-10-16). */
   anthropicVersion: z.string().min(1).optional(),
+  /** Time allowed to open a connection to it. */
   connectTimeoutMs: ms.default(5_000),
   /** Time allowed until the upstream's response headers (a JSON answer's headers come when it is done). */
   headersTimeoutMs: ms.default(60_000),
@@ -106,34 +138,45 @@ export const upstreamSchema = z.strictObject({
   firstByteTimeoutMs: ms.default(10_000),
   /** Time allowed between two chunks of a streamed body. */
   bodyIdleTimeoutMs: ms.default(60_000),
+  /** Open connections to it at most (a keep-alive pool per upstream). */
   maxConnections: z.number().int().min(1).default(256),
 });
 
 export const deploymentSchema = z.strictObject({
+  /** The upstream's id. */
   upstream: id,
   /** Azure deployment name, or the upstream's model id. */
   deployment: z.string().min(1),
+  /** The model version it serves (the rollout log, the first-deployment rule and prices name it). */
   modelVersion: z.string().min(1),
+  /** Share of traffic among equally ranked deployments (0: only when the others fail). */
   weight: z.number().int().min(0).max(1000).default(1),
   /** Lower is tried earlier among non-primary deployments. */
   priority: z.number().int().min(0).default(100),
 });
 
 export const modelSchema = z.strictObject({
+  /** The public model name clients send (`model` in the request). */
   name: z.string().min(1).max(256),
+  /** The party that owns the model (agreement scopes and revenue bases filter on it). */
   ownedBy: z.string().default('entente'),
+  /** Where it is served. */
   deployments: z.array(deploymentSchema).min(1),
 });
 
 export const keySchema = z.strictObject({
+  /** The key's id (logs, metrics and usage records name it; never the key). */
   id,
+  /** The key's SHA-256 in hex: the key itself is never in the config. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the key (entente keys hash <key>)'),
   /** Public model names, or ['*'] for every model in the catalog. */
   models: z.array(z.string().min(1)).min(1).default(['*']),
 });
 
 export const tenantSchema = z.strictObject({
+  /** The tenant's id. */
   id,
+  /** A name for people. */
   name: z.string().min(1).optional(),
   /** The agreement party this tenant's traffic is licensed as; unset = first-party, not licence-gated. */
   licensee: id.optional(),
@@ -142,15 +185,20 @@ export const tenantSchema = z.strictObject({
    * ledger.owner.
    */
   seller: id.optional(),
+  /** Keys declared in the config (keys created with `entente keys create` live in the store). */
   keys: z.array(keySchema).default([]),
 });
 
 export const simulatorSchema = z.strictObject({
+  /** The simulator's id: an upstream reaches it at `sim://<id>`. */
   id,
+  /** The cloud it simulates. */
   kind: z.enum(['azure-openai', 'openai', 'bedrock', 'google', 'anthropic']),
   /** 0 = any free port. */
   port: z.coerce.number().int().min(0).max(65535).default(0),
+  /** Added before each answer. */
   latencyMs: z.number().int().min(0).default(20),
+  /** Stream pace (0: every chunk at once). */
   tokensPerSecond: z.number().int().min(0).default(0),
 });
 
@@ -163,11 +211,17 @@ export const agreementRefSchema = z.strictObject({
   seedRollout: z
     .array(
       z.strictObject({
+        /** The model. */
         model: z.string().min(1),
+        /** The model version. */
         modelVersion: z.string().min(1),
+        /** The cloud it is live on. */
         cloud: id,
+        /** The region. */
         region: z.string().default('global'),
+        /** The rollout stage. */
         stage: z.enum(['planned', 'preview', 'ga', 'retired']),
+        /** Why, for the log. */
         evidence: z.string().default('seeded from the config'),
       }),
     )
@@ -190,9 +244,13 @@ export const otlpSchema = z.strictObject({
   endpoint: z.string().regex(/^https?:\/\//, 'must be an http(s) URL'),
   /** Extra headers for the collector (an API key, say). */
   headers: z.record(z.string(), z.string()).default({}),
+  /** The service.name resource attribute of every span. */
   serviceName: z.string().min(1).default('entente'),
+  /** Spans are sent at least this often. */
   flushIntervalMs: ms.default(1_000),
+  /** Spans per export request at most. */
   maxBatch: z.number().int().min(1).max(10_000).default(512),
+  /** Spans waiting for export at most; past it the oldest are dropped (and counted). */
   maxQueue: z.number().int().min(1).default(20_000),
 });
 
@@ -252,20 +310,33 @@ const decimal = z
   .regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a decimal amount with at most 6 decimals');
 
 export const poolSchema = z.strictObject({
+  /** The pool's id (usage records, ledger postings and the agreement's programmes name it). */
   id: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'must be 1–64 of [a-zA-Z0-9._-]'),
   /** The deployments (`<upstream id>/<deployment>`) this capacity serves. */
   deployments: z.array(z.string().regex(/^[^/]+\/.+$/, 'must be <upstream id>/<deployment>')).min(1),
   /** The cloud's unit: Azure PTU, Bedrock model units, Vertex GSU, or plain tokens per minute. */
   unit: z.enum(['ptu', 'model-units', 'gsu', 'tokens-per-minute']),
+  /** How many units were bought. */
   size: z.number().positive(),
   /** Tokens per minute one unit serves for these models (the cloud's published throughput). */
   tokensPerMinutePerUnit: z.number().int().positive().default(1),
   /** Admit up to this share of the capacity; the rest spills over. */
   targetUtilization: z.number().gt(0).max(1).optional(),
-  term: z.strictObject({ from: instantString, to: instantString.optional() }),
+  /** When the reservation runs; outside it the pool's deployments are pay-as-you-go. */
+  term: z.strictObject({
+    /** The first instant of the term. */
+    from: instantString,
+    /** The instant it ends (exclusive); unset: open-ended. */
+    to: instantString.optional(),
+  }),
   /** What the pool costs: a fixed amount per month (reserved), whatever it serves. */
-  cost: z.strictObject({ fixedPerMonth: decimal }),
+  cost: z.strictObject({
+    /** In major units of the price books' currency, e.g. "26000.00"; posted to the ledger monthly. */
+    fixedPerMonth: decimal,
+  }),
+  /** The accelerator the capacity runs on (nvidia-gb200, trainium2, tpu-v6e…), for reports. */
   accelerator: z.string().min(1).optional(),
+  /** The datacenter or site, for reports and the joint programmes. */
   datacenter: z.string().min(1).optional(),
   /** Where a full pool spills: another pool's id; unset = pay-as-you-go in cost order. */
   overflow: z.string().min(1).optional(),
@@ -282,6 +353,7 @@ export const poolSchema = z.strictObject({
 export const capacitySchema = z.strictObject({
   /** Fill fixed-cost pools up to this share of their capacity, then spill over. */
   targetUtilization: z.number().gt(0).max(1).default(0.9),
+  /** The provisioned pools. */
   pools: z.array(poolSchema).default([]),
 });
 
@@ -292,7 +364,12 @@ const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
 /** `day` and `month` are UTC calendar periods; `{days, from}` a run of N-day periods from a date. */
 export const budgetPeriodSchema = z.union([
   z.enum(['day', 'month']),
-  z.strictObject({ days: z.number().int().min(1).max(366), from: day }),
+  z.strictObject({
+    /** The length of each period in days. */
+    days: z.number().int().min(1).max(366),
+    /** The first day of the first period (UTC). */
+    from: day,
+  }),
 ]);
 
 export const budgetSchema = z.strictObject({
@@ -301,6 +378,7 @@ export const budgetSchema = z.strictObject({
     .string()
     .regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a decimal amount with at most 6 decimals, e.g. "250.00"')
     .refine((s) => /[1-9]/.test(s), 'a budget is more than zero'),
+  /** `day` or `month` (UTC calendar periods), or `{days: N, from: YYYY-MM-DD}`: runs of N days. */
   period: budgetPeriodSchema,
   /** Fractions of the budget at which an alert is logged and counted (each once per period). */
   alertAt: z.array(z.number().gt(0).max(1)).max(10).default([0.8, 1]),
@@ -308,9 +386,13 @@ export const budgetSchema = z.strictObject({
 
 /** What one rule caps; at least one of them. */
 export const limitAmountsSchema = z.strictObject({
+  /** Requests admitted in any 60 s (a sliding window). */
   requestsPerMinute: limitInt.optional(),
+  /** Tokens (input + output, each request's worst case until it settles) in any 60 s. */
   tokensPerMinute: limitInt.optional(),
+  /** Requests in flight at once. */
   concurrentRequests: limitInt.optional(),
+  /** Money per period, in the ledger's currency (requests are refused once it is spent). */
   budget: budgetSchema.optional(),
 });
 
@@ -324,12 +406,16 @@ const idPattern = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
 
 export const ruleSchema = limitAmountsSchema
   .extend({
+    /** The rule's id (refusals and metrics name it). */
     id: z.string().regex(idPattern, 'must be 1–64 of [a-zA-Z0-9._-], starting with a letter or digit'),
     /** Which requests the rule counts: all that match every field given. */
     scope: z
       .strictObject({
+        /** A key's id. */
         key: z.string().min(1).optional(),
+        /** A tenant's id. */
         tenant: z.string().min(1).optional(),
+        /** A public model name. */
         model: z.string().min(1).optional(),
       })
       .refine((s) => s.key !== undefined || s.tenant !== undefined || s.model !== undefined, {
@@ -352,6 +438,7 @@ export const keyLimitsSchema = limitAmountsSchema
   });
 
 export const limitsSchema = z.strictObject({
+  /** Limits on a scope: a key, a tenant, a model, or a key × model or tenant × model pair. */
   rules: z.array(ruleSchema).default([]),
   /**
    * Worst-case output tokens reserved for a request that names no max_tokens. The request is sent
@@ -372,19 +459,36 @@ export const limitsSchema = z.strictObject({
 
 export const configSchema = z
   .strictObject({
+    /**
+     * Where the embedded database and the usage spool live, relative to the working directory.
+     * Env ENTENTE_DATA_DIR and --data-dir override it; DATABASE_URL puts the store in PostgreSQL.
+     */
     dataDir: z.string().default('./data'),
+    /** The HTTP server: address, limits, timeouts, admin key. */
     server: serverSchema.default(serverSchema.parse({})),
+    /** How requests are routed and failed over. */
     routing: routingSchema,
+    /** Simulated clouds started beside the gateway (demos and tests). */
     simulators: z.array(simulatorSchema).default([]),
+    /** The clouds' endpoints and credentials. */
     upstreams: z.array(upstreamSchema).min(1),
+    /** The catalog: public model names and their deployments. */
     models: z.array(modelSchema).min(1),
+    /** Who may call, and with which keys. */
     tenants: z.array(tenantSchema).default([]),
+    /** The usage path: spool, group commit, batches, back-pressure. */
     usage: usageSchema.default(usageSchema.parse({})),
+    /** The partnership agreement enforced on traffic; none: every deployment may serve. */
     agreement: agreementRefSchema.optional(),
+    /** Metering: prices, the ledger, revenue shares; none: usage is recorded, not priced. */
     ledger: ledgerSchema.optional(),
+    /** Logs, metrics, traces. */
     observability: observabilitySchema.default(observabilitySchema.parse({})),
+    /** A fleet of nodes: Redis for shared state and change notifications. */
     cluster: clusterSchema.default(clusterSchema.parse({})),
+    /** Rate limits and budgets (keys' own limits are set with `entente keys limits`). */
     limits: limitsSchema.optional(),
+    /** Provisioned capacity pools (docs/capacity.md). */
     capacity: capacitySchema.optional(),
   })
   .superRefine((cfg, ctx) => {

@@ -23,6 +23,16 @@ export const operatorErrors = {
     summary:
       'An environment variable the config names (a key or a secret) is not set. Set it, or change the config.',
   },
+  port_in_use: {
+    exitCode: 1,
+    summary:
+      'The port Entente (or a simulator it starts) should listen on is taken. The message names the setting that moves it.',
+  },
+  no_database: {
+    exitCode: 1,
+    summary:
+      'The data directory holds no Entente database. Run the command where the gateway runs, or pass --data-dir.',
+  },
   simulator_not_running: {
     exitCode: 1,
     summary: 'An upstream says sim://ID but no simulator with that id was started. Add it to `simulators`.',

@@ -67,9 +67,7 @@ export async function runFailover(
         refused ??= native;
         continue;
       }
-      state.attempts++;
-      startAttemptSpan(gw, state, b);
-      outcome = await spec.attempt(b, native);
+      outcome = await attemptOnce(gw, state, spec, b, native);
     } catch (err) {
       gw.health.release(d.key);
       releaseCapacity(gw, state);
@@ -109,6 +107,41 @@ export async function runFailover(
     }
   }
   return errorEnding(noneServed({ state, plan, tried, refused, earliestBackMs, nowMs: gw.clock.now() }));
+}
+
+/** One attempt: counted, traced, timed, and kept in the request's attempt log unless it simply served. */
+async function attemptOnce(
+  gw: GatewayContext,
+  state: RequestState,
+  spec: AttemptSpec,
+  b: BoundDeployment,
+  native: NativeRequest,
+): Promise<AttemptOutcome> {
+  state.attempts++;
+  startAttemptSpan(gw, state, b);
+  const t0 = performance.now();
+  const outcome = await spec.attempt(b, native);
+  if (outcome.kind === 'served' && state.attempts === 1) return outcome;
+  const f = outcome.kind === 'failed' || outcome.kind === 'client_error' ? outcome.failure : null;
+  state.attemptLog ??= [];
+  state.attemptLog.push({
+    deployment: b.deployment.key,
+    outcome: outcome.kind === 'served' || outcome.kind === 'client_gone' ? outcome.kind : f!.kind,
+    status: outcome.kind === 'served' ? outcome.status : f && f.status > 0 ? f.status : null,
+    code: outcome.kind === 'served' ? outcome.errorCode : (f?.upstreamCode ?? null),
+    durationMs: Math.round((performance.now() - t0) * 10) / 10,
+    // Where a connection could not be made or timed out: the host, for the operator.
+    ...(f && (f.kind === 'connect' || f.kind === 'timeout') ? { host: hostOf(b.upstream.origin) } : {}),
+  });
+  return outcome;
+}
+
+function hostOf(origin: string): string {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return origin;
+  }
 }
 
 /** The native request for a deployment, with what its pool tells the cloud. */

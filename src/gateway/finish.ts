@@ -109,6 +109,7 @@ function appendUsage(
     overheadUs: state.overheadUs(now),
     ...(state.capacity !== null ? { capacity: state.capacity } : {}),
     ...(state.tier !== null ? { tier: state.tier } : {}),
+    ...(state.attemptLog !== null ? { attemptLog: state.attemptLog } : {}),
   });
 }
 

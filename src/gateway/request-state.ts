@@ -4,6 +4,7 @@ import type { TokenUsage } from '../canonical/index.js';
 import type { Hold } from '../limits/index.js';
 import { noopTracer, type Span } from '../observability/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
+import type { AttemptRecord } from '../store/index.js';
 import type { Caller } from './auth.js';
 
 /** What the usage record needs of a request: the model asked for, and whether it streamed. */
@@ -38,6 +39,8 @@ export class RequestState {
   poolHold: Hold | null = null;
   /** The pool that served (or pay-as-you-go); null when no pools are configured. */
   capacity: string | null = null;
+  /** Every attempt but a lone one that served: where, how it ended, how long it took. */
+  attemptLog: AttemptRecord[] | null = null;
   /** The deployment the cloud itself spilled this request to (Azure's spill-over deployment). */
   spilledTo: CatalogDeployment | null = null;
   /** The capacity tier the cloud said served (its own word: `scale`, `reserved`, `ON_DEMAND`…). */

@@ -7,6 +7,7 @@ export type { MinuteRollup } from './rollup.js';
 export { LATENCY_BOUNDS_MS, OVERHEAD_BOUNDS_US, rollupOf } from './rollup.js';
 export type {
   ApiKeyRecord,
+  AttemptRecord,
   AuditEntry,
   LedgerRow,
   NewAuditEntry,

@@ -23,4 +23,5 @@ export const SHARED_MIGRATIONS: readonly string[] = [
   `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
   `ALTER TABLE usage_records ADD COLUMN tier TEXT;
    ALTER TABLE ledger_transactions ADD COLUMN capacity TEXT;`,
+  `ALTER TABLE usage_records ADD COLUMN attempt_log TEXT;`,
 ];

@@ -30,6 +30,7 @@ export const usageColumns = [
   'overhead_us',
   'capacity',
   'tier',
+  'attempt_log',
 ] as const;
 
 const usageRow = z.object({
@@ -57,7 +58,19 @@ const usageRow = z.object({
   overhead_us: int,
   capacity: z.string().nullable().optional(),
   tier: z.string().nullable().optional(),
+  attempt_log: z.string().nullable().optional(),
 });
+
+const attemptLogSchema = z.array(
+  z.object({
+    deployment: z.string(),
+    outcome: z.string(),
+    status: z.number().int().nullable(),
+    code: z.string().nullable(),
+    durationMs: z.number(),
+    host: z.string().optional(),
+  }),
+);
 
 export function usageToRow(r: UsageRecord): unknown[] {
   return [
@@ -85,6 +98,7 @@ export function usageToRow(r: UsageRecord): unknown[] {
     Math.round(r.overheadUs),
     r.capacity ?? null,
     r.tier ?? null,
+    r.attemptLog ? JSON.stringify(r.attemptLog) : null,
   ];
 }
 
@@ -115,6 +129,7 @@ export function usageFromRow(row: unknown): UsageRecord {
     overheadUs: r.overhead_us,
     ...(r.capacity != null ? { capacity: r.capacity } : {}),
     ...(r.tier != null ? { tier: r.tier } : {}),
+    ...(r.attempt_log != null ? { attemptLog: attemptLogSchema.parse(JSON.parse(r.attempt_log)) } : {}),
   };
 }
 

@@ -34,6 +34,26 @@ export interface UsageRecord extends TokenUsage {
   readonly capacity?: string;
   /** The capacity tier the cloud said served (`scale`, `reserved`, `ON_DEMAND`, `spillover`…). */
   readonly tier?: string;
+  /**
+   * Every attempt, in order, when there was more than one or the one attempt did not serve (a
+   * record without it was served by its deployment on the first attempt).
+   */
+  readonly attemptLog?: readonly AttemptRecord[];
+}
+
+/** One attempt of a request on one deployment. */
+export interface AttemptRecord {
+  /** `<upstream id>/<deployment>`. */
+  readonly deployment: string;
+  /** `served`, `client_gone`, or the failure kind: rate_limited, server, auth, not_found, client, bad_response, timeout, connect. */
+  readonly outcome: string;
+  /** The upstream's HTTP status (the client's, for a served attempt); null when none came. */
+  readonly status: number | null;
+  /** The upstream's own error code, or the OS's for a connection that failed (ECONNREFUSED…). */
+  readonly code: string | null;
+  readonly durationMs: number;
+  /** The upstream's host, when the connection could not be made or timed out. */
+  readonly host?: string;
 }
 
 export interface ApiKeyRecord {
