@@ -127,7 +127,13 @@ async function attemptOnce(
   state.attemptLog.push({
     deployment: b.deployment.key,
     outcome: outcome.kind === 'served' || outcome.kind === 'client_gone' ? outcome.kind : f!.kind,
-    status: outcome.kind === 'served' ? outcome.status : f && f.status > 0 ? f.status : null,
+    // A connection that failed or timed out got no status from the upstream.
+    status:
+      outcome.kind === 'served'
+        ? outcome.status
+        : f && f.kind !== 'connect' && f.kind !== 'timeout'
+          ? f.status
+          : null,
     code: outcome.kind === 'served' ? outcome.errorCode : (f?.upstreamCode ?? null),
     durationMs: Math.round((performance.now() - t0) * 10) / 10,
     // Where a connection could not be made or timed out: the host, for the operator.
