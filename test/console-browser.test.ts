@@ -212,6 +212,18 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     assert.equal(h.deployments.find((d) => d.deployment === 'azure-eastus/gpt-4o-prod')?.state, 'open');
     assert.equal(await page.locator('table[data-testid="breakers"] tbody tr').count(), h.deployments.length);
     assert.equal(await page.locator('table[data-testid="breakers"] .badge.bad').count(), 1);
+    // Which deployment is cooling down, and for how long; its failures of the last hour.
+    const open1 = page.locator('table[data-testid="breakers"] tbody tr', {
+      hasText: 'azure-eastus/gpt-4o-prod',
+    });
+    const cells = (await open1.locator('td').allTextContents()).map((x) => x.trim());
+    const left = Number(/^(\d+) s$/.exec(cells[4] ?? '')?.[1]);
+    assert.ok(left > 50 && left <= 60, `cooldown left: ${cells[4]}`);
+    const api = h.deployments.find((d) => d.deployment === 'azure-eastus/gpt-4o-prod') as unknown as {
+      lastHour: { failed: number; byOutcome: Record<string, number> };
+    };
+    assert.equal(cells[7], String(api.lastHour.failed));
+    assert.ok(api.lastHour.failed >= 1, 'the failover request of the setup failed on Azure first');
     assert.equal(
       await page.locator('table[data-testid="transitions"] tbody tr').count(),
       h.transitions.length,
@@ -296,6 +308,13 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     assert.equal(await text(`accrued-${live.termId}`), fmt(live.accruedMicros));
     assert.equal(await text(`cap-${live.termId}`), fmt(live.capMicros!));
     assert.equal(await page.locator(`[data-testid="accrual-chart-${live.termId}"] canvas`).count(), 1);
+    // The share the amendment removed is history, apart from the one in force, with no chart.
+    const ended = (shares as unknown as { termId: string; inForce: boolean }[]).filter((s) => !s.inForce);
+    assert.ok(ended.some((s) => s.termId.endsWith('/microsoft-to-openai')));
+    assert.equal(await page.locator('table[data-testid="share-history"] tbody tr').count(), ended.length);
+    for (const e of ended)
+      assert.equal(await page.locator(`[data-testid="accrual-chart-${e.termId}"]`).count(), 0);
+    assert.doesNotMatch(await page.locator('main').innerText(), /after 9999/);
     const period = new Date().toISOString().slice(0, 7);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -313,18 +332,133 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
 
   test('requests: searchable, with the route decision and why', async () => {
     await open('requests');
-    const { requests } = (await admin('/v1/entente/requests?limit=200')) as {
-      requests: { requestId: string; attempts: number; why: string }[];
+    const { requests } = (await admin('/v1/entente/requests?limit=50')) as {
+      requests: {
+        requestId: string;
+        attempts: number;
+        why: string;
+        attemptLog: { deployment: string; outcome: string }[];
+      }[];
     };
     assert.equal(await page.locator('table[data-testid="requests"] tbody tr').count(), requests.length);
+    // One search box: the table has no filter of its own.
+    assert.equal(await page.locator('main input.filter').count(), 1);
     const failedOver = requests.find((r) => r.attempts > 1)!;
     await page.fill('[data-testid="request-search"]', failedOver.requestId);
     // (waitForFunction would evaluate a string, which the console's CSP rightly forbids.)
     const rows = page.locator('table[data-testid="requests"] tbody tr');
     await eventually(async () => (await rows.count()) === 1, 'the search to narrow the table to one row');
     await page.click('table[data-testid="requests"] tbody tr');
-    await page.waitForSelector('[data-testid="request-detail"] pre');
+    await page.waitForSelector('table[data-testid="request-attempts"]');
     assert.match((await text('request-detail')) ?? '', /failed over: served by openai on attempt 2/);
+    // Its attempts, as the usage record kept them, and the route as it was when it started.
+    const attempts = page.locator('table[data-testid="request-attempts"] tbody tr');
+    assert.equal(await attempts.count(), failedOver.attemptLog.length);
+    assert.deepEqual(
+      failedOver.attemptLog.map((a) => [a.deployment, a.outcome]),
+      [
+        ['azure-eastus/gpt-4o-prod', failedOver.attemptLog[0]!.outcome],
+        ['openai/gpt-4o-2024-11-20', 'served'],
+      ],
+    );
+    assert.notEqual(failedOver.attemptLog[0]!.outcome, 'served');
+    assert.match((await attempts.first().textContent()) ?? '', /azure-eastus\/gpt-4o-prod/);
+    assert.ok((await page.locator('table[data-testid="request-route"] tbody tr').count()) >= 1);
+    assert.match((await text('request-detail')) ?? '', /How gpt-4o routed at \d{4}-\d{2}-\d{2} /);
     await shot('requests');
+  });
+
+  test('layout at 1280 and 1920 px: no table wider than its panel, no chart labels overlapping', async () => {
+    const pages = [
+      'traffic',
+      'agreement',
+      'rollout',
+      'revenue',
+      'requests',
+      'health',
+      'keys',
+      'spend',
+      'capacity',
+      'nodes',
+      'audit',
+    ];
+    for (const width of [1280, 1920]) {
+      await page.setViewportSize({ width, height: 1000 });
+      for (const name of pages) {
+        await open(name);
+        // A panel whose content is wider than itself clips a column (it would need a scrollbar).
+        const clipped = await page.$$eval('main .panel', (panels) =>
+          panels
+            .filter((p) => p.scrollWidth > p.clientWidth + 1)
+            .map(
+              (p) =>
+                `${p.querySelector('table')?.getAttribute('data-testid') ?? 'panel'}: ${p.scrollWidth} > ${p.clientWidth}`,
+            ),
+        );
+        assert.deepEqual(clipped, [], `${name} at ${width} px`);
+        // Chart tick labels, where uPlot draws them: each axis's labels apart by more than their size.
+        const overlaps = await page.evaluate(() => {
+          const out: string[] = [];
+          let checked = 0;
+          type Axis = {
+            _splits?: number[];
+            _values?: string[];
+            scale: string;
+            side: number;
+            font?: string[];
+          };
+          type Chart = {
+            axes: Axis[];
+            valToPos(v: number, scale: string): number;
+            root: { querySelector(s: string): { textContent: string | null } | null };
+          };
+          const g = globalThis as unknown as {
+            document: {
+              createElement(t: 'canvas'): {
+                getContext(k: '2d'): { font: string; measureText(s: string): { width: number } };
+              };
+            };
+            __ententeCharts: Chart[];
+          };
+          const ctx = g.document.createElement('canvas').getContext('2d');
+          for (const u of g.__ententeCharts) {
+            for (const a of u.axes) {
+              const splits = a._splits ?? [];
+              const values = a._values ?? [];
+              const horizontal = a.side === 0 || a.side === 2;
+              ctx.font = a.font?.[0] ?? '12px system-ui';
+              const boxes = splits
+                .map((v, i) => ({ pos: u.valToPos(v, a.scale), label: String(values[i] ?? '') }))
+                .filter((b) => b.label !== '' && Number.isFinite(b.pos))
+                .map((b) => ({ ...b, size: horizontal ? ctx.measureText(b.label).width : 12 }))
+                .sort((x, y) => x.pos - y.pos);
+              if (boxes.length >= 2) checked++;
+              for (let i = 1; i < boxes.length; i++) {
+                const p = boxes[i - 1]!;
+                const q = boxes[i]!;
+                if (q.pos - p.pos < (p.size + q.size) / 2)
+                  out.push(`${u.root.querySelector('.u-title')?.textContent}: '${p.label}' and '${q.label}'`);
+              }
+            }
+          }
+          return { out, checked };
+        });
+        assert.deepEqual(overlaps.out, [], `${name} at ${width} px`);
+        // The traffic page has two charts, each with labelled axes: the check saw them.
+        if (name === 'traffic') assert.ok(overlaps.checked >= 2, `axes checked: ${overlaps.checked}`);
+      }
+      await shot(`layout-${width}`);
+    }
+    await page.setViewportSize({ width: 1400, height: 1000 });
+  });
+
+  test('every page refreshes itself while shown, but not while a detail is open', async () => {
+    await open('nodes');
+    const first = await page.getAttribute('main', 'data-refreshed-at');
+    await eventually(
+      async () => (await page.getAttribute('main', 'data-refreshed-at')) !== first,
+      'the nodes page to refresh itself',
+      20_000,
+    );
   });
 });

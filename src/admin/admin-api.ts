@@ -61,6 +61,7 @@ import {
   newEventSchema,
 } from '../rollout/index.js';
 import { compileRouteTable, explainRoute } from '../routing/index.js';
+import type { UsageRecord } from '../store/index.js';
 import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-data.js';
 import type { AdminContext } from './context.js';
 import { createKey, listKeys, revokeKey, rotateKey, setKeyLimits } from './keys-api.js';
@@ -438,10 +439,12 @@ function programmesNow(c: AdminContext, nowMs: number) {
 
 async function recentRequests(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const limit = Math.min(1000, Math.max(1, Number(ex.query.get('limit') ?? 200) || 200));
+  const offset = Math.min(100_000, Math.max(0, Number(ex.query.get('offset') ?? 0) || 0));
   await c.usageLog.flush();
   const needle = (ex.query.get('q') ?? '').toLowerCase();
+  // A search looks through the newest 20,000 records; a page without one reads what it shows.
   const rows = requestRows(
-    await c.store.listUsage({ limit: needle ? 5000 : limit }),
+    await c.store.listUsage({ limit: needle ? 20_000 : offset + limit + 1 }),
     c.config.routing.primaryCloud,
   ).filter(
     (r) =>
@@ -450,7 +453,12 @@ async function recentRequests(c: AdminContext, _req: IncomingMessage, res: Serve
         (f ?? '').toLowerCase().includes(needle),
       ),
   );
-  send(res, 200, { requests: rows.slice(0, limit) }, ex.requestId);
+  send(
+    res,
+    200,
+    { requests: rows.slice(offset, offset + limit), offset, hasMore: rows.length > offset + limit },
+    ex.requestId,
+  );
 }
 
 function rolloutStatus(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
@@ -660,13 +668,20 @@ function priceRows(
   }));
 }
 
-/** Each catalog deployment's circuit breaker now, and its recent state changes (newest first). */
-function deploymentHealth(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+/**
+ * Each catalog deployment: its circuit breaker now (and how long its cooldown has left), what it
+ * served and how its attempts failed in the last hour (from the usage records' attempt logs, so
+ * every node's traffic), and its recent state changes (newest first).
+ */
+async function deploymentHealth(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const now = c.clock.now();
   const snap = c.health.snapshot(now);
+  await c.usageLog.flush();
+  const recent = attemptsByDeployment(await c.store.listUsage({ sinceMs: now - 3_600_000, limit: 20_000 }));
   const deployments = [...c.catalog.values()].flatMap((m) =>
     m.deployments.map((d) => {
       const s = snap[d.key];
+      const r = recent.get(d.key);
       return {
         deployment: d.key,
         model: m.name,
@@ -674,6 +689,13 @@ function deploymentHealth(c: AdminContext, _req: IncomingMessage, res: ServerRes
         state: s?.state ?? 'closed',
         failures: s?.failures ?? 0,
         openUntil: s && s.openUntilMs > now ? new Date(s.openUntilMs).toISOString() : null,
+        cooldownRemainingMs: s && s.openUntilMs > now ? s.openUntilMs - now : 0,
+        lastHour: {
+          served: r?.served ?? 0,
+          failed: r?.failed ?? 0,
+          byOutcome: r?.byOutcome ?? {},
+          lastFailure: r?.last ?? null,
+        },
       };
     }),
   );
@@ -704,4 +726,46 @@ async function nodes(c: AdminContext, _req: IncomingMessage, res: ServerResponse
     },
     ex.requestId,
   );
+}
+
+/** Per deployment, from usage records: requests served, attempts failed (by how), the last failure. */
+function attemptsByDeployment(records: readonly UsageRecord[]) {
+  const out = new Map<
+    string,
+    {
+      served: number;
+      failed: number;
+      byOutcome: Record<string, number>;
+      last: { at: string; outcome: string; status: number | null; code: string | null } | null;
+    }
+  >();
+  const entry = (k: string) => {
+    let e = out.get(k);
+    if (!e) {
+      e = { served: 0, failed: 0, byOutcome: {}, last: null };
+      out.set(k, e);
+    }
+    return e;
+  };
+  // Newest first: the first failure seen for a deployment is its last.
+  for (const r of records) {
+    if (r.attemptLog)
+      for (const a of r.attemptLog) {
+        const e = entry(a.deployment);
+        if (a.outcome === 'served') e.served++;
+        else if (a.outcome !== 'client_gone') {
+          e.failed++;
+          e.byOutcome[a.outcome] = (e.byOutcome[a.outcome] ?? 0) + 1;
+          e.last ??= {
+            at: new Date(r.startedAtMs).toISOString(),
+            outcome: a.outcome,
+            status: a.status,
+            code: a.code,
+          };
+        }
+      }
+    else if (r.upstreamId && r.deployment && r.status < 500)
+      entry(`${r.upstreamId}/${r.deployment}`).served++;
+  }
+  return out;
 }

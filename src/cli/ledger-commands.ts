@@ -179,13 +179,14 @@ export async function revenueShareCommand(
             ? ', no cap'
             : `, cap ${formatMicros(s.capMicros)}, remaining ${formatMicros(s.remainingMicros!)}`) +
           `; run-rate ${formatMicros(s.runRatePerDayMicros)}/day` +
+          (!s.inForce ? `; no longer in force (last stated by ${s.version})` : '') +
           (s.capReachedAt === null
             ? ''
             : s.capReachedAt === 'reached'
               ? '; cap reached'
-              : s.capReachedAt === 'after 9999'
-                ? '; at that run-rate the cap is not reached before the year 10000'
-                : `; at that run-rate the cap is reached on ${s.capReachedAt}`),
+              : /^\d{4}-/.test(s.capReachedAt)
+                ? `; at that run-rate the cap is reached on ${s.capReachedAt}`
+                : `; at that run-rate the cap is ${s.capReachedAt.replace(/^not/, 'not reached')}`),
       );
     }
   });

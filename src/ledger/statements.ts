@@ -1,7 +1,7 @@
 // Statements over half-open monthly periods: opening balance, the period's entries, closing
 // balance, per account. A closed period receives no entries (later postings land in the first
 // open period), so a closed statement never changes. Plus balances and the revenue-share status.
-import type { Agreement } from '../agreements/index.js';
+import { type Agreement, versionAsOf } from '../agreements/index.js';
 import type { LedgerRow, Store } from '../store/index.js';
 import { assertRowsBalanced } from './invariants.js';
 import { formatMicros } from './money.js';
@@ -111,8 +111,17 @@ export interface ShareStatus {
   readonly remainingMicros: bigint | null;
   /** Accrued per day over the window before `nowMs`. */
   readonly runRatePerDayMicros: bigint;
-  /** When the cap is reached at that run-rate; null without a cap or a run-rate. */
+  /**
+   * When the cap is reached at that run-rate (YYYY-MM-DD); `reached`; `not within 100 years`;
+   * `not before the term ends`; null without a cap, a run-rate, or when the share is no longer in force.
+   */
   readonly capReachedAt: string | null;
+  /** Whether the agreement version in force now states the share and its term covers now. */
+  readonly inForce: boolean;
+  /** The share's term as the latest version that states it gives it (ISO instants; to: null = open). */
+  readonly term: { readonly from: string; readonly to: string | null };
+  /** The latest version that states the share. */
+  readonly version: string;
   readonly currency: string;
 }
 
@@ -128,6 +137,7 @@ export async function revenueShareStatus(
   const since = nowMs - windowDays * 86_400_000;
   const totals = shareTotals(agreement, states);
   const seen = new Map<string, ShareStatus>();
+  const current = versionAsOf(agreement, nowMs);
   for (const v of agreement.versions) {
     for (const r of v.terms.revenueShares) {
       const termId = `${agreement.id}/${r.id}`;
@@ -142,15 +152,24 @@ export async function revenueShareStatus(
       );
       const perDay = -recent.reduce((a, x) => a + x.amountMicros, 0n) / BigInt(windowDays);
       const remaining = cap === null ? null : cap - s.accruedMicros;
+      const endMs = r.term.to ?? null;
+      const inForce =
+        current !== null &&
+        current.terms.revenueShares.some((x) => x.id === r.id) &&
+        nowMs >= r.term.from &&
+        (endMs === null || nowMs < endMs);
       let capReachedAt: string | null = null;
-      if (remaining !== null && remaining > 0n && perDay > 0n) {
+      if (remaining === 0n) capReachedAt = 'reached';
+      else if (inForce && remaining !== null && remaining > 0n && perDay > 0n) {
         const days = (remaining + perDay - 1n) / perDay;
-        // Past year 9999 a date means nothing (and Date cannot hold it).
+        const atMs = days > 36_525n ? null : nowMs + Number(days) * 86_400_000;
         capReachedAt =
-          days > 2_900_000n
-            ? 'after 9999'
-            : new Date(nowMs + Number(days) * 86_400_000).toISOString().slice(0, 10);
-      } else if (remaining === 0n) capReachedAt = 'reached';
+          atMs === null
+            ? 'not within 100 years'
+            : endMs !== null && atMs >= endMs
+              ? 'not before the term ends'
+              : new Date(atMs).toISOString().slice(0, 10);
+      }
       // The latest version's wording of the term wins (it is the same id across versions).
       seen.set(termId, {
         termId,
@@ -163,6 +182,12 @@ export async function revenueShareStatus(
         remainingMicros: remaining,
         runRatePerDayMicros: perDay,
         capReachedAt,
+        inForce,
+        term: {
+          from: new Date(r.term.from).toISOString(),
+          to: endMs === null ? null : new Date(endMs).toISOString(),
+        },
+        version: v.id,
         currency: r.cap?.currency ?? currency,
       });
     }

@@ -54,6 +54,30 @@ const card = (label, value, id) =>
     el('div', { class: 'value', 'data-testid': id }, value),
   );
 
+/**
+ * One colour per cloud, the same on every page and every load: the clouds the reference
+ * agreement names have their own; any other gets one from a hash of its name.
+ */
+const CLOUD_COLORS = {
+  azure: '#2458d6',
+  aws: '#e4832e',
+  gcp: '#17a398',
+  'google-ai': '#0f7b6c',
+  openai: '#9b5de5',
+  anthropic: '#b5651d',
+  oracle: '#c0392b',
+  coreweave: '#555',
+};
+const FALLBACK_COLORS = ['#d6336c', '#5c7cfa', '#2b8a3e', '#e67700', '#1098ad', '#862e9c'];
+function cloudColor(cloud) {
+  if (CLOUD_COLORS[cloud]) return CLOUD_COLORS[cloud];
+  let h = 0;
+  for (const ch of String(cloud)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return FALLBACK_COLORS[h % FALLBACK_COLORS.length];
+}
+const cloudCell = (cloud) =>
+  cloud ? el('span', {}, el('span', { class: 'dot', style: `background:${cloudColor(cloud)}` }), cloud) : '—';
+
 /** A table that sorts on a header click and filters on typed text. */
 function table(columns, rows, { id, filter = true, onRow, rowClass } = {}) {
   let sortKey = null;
@@ -86,10 +110,14 @@ function table(columns, rows, { id, filter = true, onRow, rowClass } = {}) {
           'tr',
           { class: `${onRow ? 'clickable ' : ''}${rowClass ? rowClass(r) : ''}` },
           ...columns.map((c) =>
-            el('td', { class: c.num ? 'num' : '' }, c.render ? c.render(r) : (c.value(r) ?? '—')),
+            el(
+              'td',
+              { class: `${c.num ? 'num' : ''}${c.wrap ? ' wrap' : ''}` },
+              c.render ? c.render(r) : (c.value(r) ?? '—'),
+            ),
           ),
         );
-        if (onRow) tr.addEventListener('click', () => onRow(r));
+        if (onRow) tr.addEventListener('click', () => onRow(r, tr));
         return tr;
       }),
     );
@@ -115,6 +143,20 @@ function table(columns, rows, { id, filter = true, onRow, rowClass } = {}) {
   return el('div', { class: 'panel' }, input, t);
 }
 
+/** 1234567 → "1.23M": short labels for a log axis. */
+function compact(v) {
+  if (v === null || v === undefined) return '';
+  const a = Math.abs(v);
+  for (const [n, s] of [
+    [1e12, 'T'],
+    [1e9, 'B'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ])
+    if (a >= n) return `${+(v / n).toPrecision(3)}${s}`;
+  return String(+v.toPrecision(3));
+}
+
 function chart(container, title, xs, series, { log = false } = {}) {
   const width = Math.max(320, container.clientWidth - 28 || 900);
   const opts = {
@@ -122,12 +164,16 @@ function chart(container, title, xs, series, { log = false } = {}) {
     width,
     height: 240,
     scales: { x: { time: true }, ...(log ? { y: { distr: 3 } } : {}) },
-    axes: [{}, { size: 80 }],
+    // Ticks far enough apart that their labels never overlap (test/console-browser.test.ts).
+    axes: [
+      { space: 90 },
+      { size: 80, space: 36, ...(log ? { values: (_, ticks) => ticks.map(compact) } : {}) },
+    ],
     series: [
       {},
       ...series.map((s, i) => ({
         label: s.label,
-        stroke: ['#2458d6', '#e4572e', '#17a398', '#9b5de5', '#f3a712', '#555'][i % 6],
+        stroke: s.color ?? ['#2458d6', '#e4572e', '#17a398', '#9b5de5', '#f3a712', '#555'][i % 6],
         width: 2,
       })),
     ],
@@ -185,7 +231,7 @@ const pages = {
       el('h2', {}, 'By cloud'),
       table(
         [
-          { key: 'cloud', label: 'Cloud', value: (r) => r[0] },
+          { key: 'cloud', label: 'Cloud', value: (r) => r[0], render: (r) => cloudCell(r[0]) },
           { key: 'requests', label: 'Requests', num: true, value: (r) => r[1].requests },
           { key: 'errors', label: 'Errors', num: true, value: (r) => r[1].errors },
           { key: 'tokens', label: 'Tokens', num: true, value: (r) => r[1].tokens },
@@ -209,7 +255,11 @@ const pages = {
       chartBox,
       `Requests per ${per} by cloud`,
       xs,
-      clouds.map((c) => ({ label: c, values: t.buckets.map((b) => b.byCloud[c] ?? 0) })),
+      clouds.map((c) => ({
+        label: c,
+        color: cloudColor(c),
+        values: t.buckets.map((b) => b.byCloud[c] ?? 0),
+      })),
     );
     chart(tokenBox, `Tokens per ${per}`, xs, [
       { label: 'input', values: t.buckets.map((b) => b.tokensInput) },
@@ -396,7 +446,7 @@ const pages = {
                 x.mayServe ? 'may serve' : x.mayServe === false ? 'refused' : '—',
               ),
           },
-          { key: 'verdict', label: 'Why', value: (x) => x.verdict },
+          { key: 'verdict', label: 'Why', wrap: true, value: (x) => x.verdict },
         ],
         r.rows,
         { id: 'rollout' },
@@ -472,10 +522,41 @@ const pages = {
       a.remove();
     };
     select.addEventListener('change', loadStatement);
-    const blocks = shares.map((s) => {
-      const box = el('div', { class: 'panel chart', 'data-testid': `accrual-chart-${s.termId}` });
-      return { s, box };
-    });
+    // Shares in force get their figures and chart; a share an amendment (or its term) ended is
+    // history: what it accrued stays on the books, shown apart.
+    const blocks = shares
+      .filter((s) => s.inForce !== false)
+      .map((s) => {
+        const box = el('div', { class: 'panel chart', 'data-testid': `accrual-chart-${s.termId}` });
+        return { s, box };
+      });
+    const ended = shares.filter((s) => s.inForce === false);
+    const history =
+      ended.length === 0
+        ? []
+        : [
+            el('h2', {}, 'No longer in force'),
+            table(
+              [
+                {
+                  key: 'share',
+                  label: 'Share',
+                  value: (s) => `${s.termId}: ${s.payer} → ${s.payee} at ${s.rate}`,
+                },
+                { key: 'version', label: 'Last stated by', value: (s) => s.version },
+                {
+                  key: 'term',
+                  label: 'Term',
+                  value: (s) => `${s.term.from.slice(0, 10)} → ${(s.term.to ?? '').slice(0, 10) || '…'}`,
+                },
+                { key: 'accrued', label: 'Accrued', num: true, value: (s) => money(s.accruedMicros) },
+              ],
+              ended,
+              { id: 'share-history', filter: false },
+            ),
+          ];
+    const capText = (s) =>
+      s.capReachedAt === null ? (s.capMicros === null ? 'no cap' : 'no run-rate yet') : s.capReachedAt;
     main.replaceChildren(
       el('h1', {}, 'Revenue share'),
       ...blocks.flatMap(({ s, box }) => [
@@ -487,10 +568,11 @@ const pages = {
           card('Cap', money(s.capMicros), `cap-${s.termId}`),
           card('Remaining', money(s.remainingMicros), `remaining-${s.termId}`),
           card('Run-rate per day', money(s.runRatePerDayMicros), `runrate-${s.termId}`),
-          card('Cap reached', s.capReachedAt ?? 'not projected', `capdate-${s.termId}`),
+          card('Cap reached', capText(s), `capdate-${s.termId}`),
         ),
         box,
       ]),
+      ...history,
       el('h2', {}, 'Statements'),
       el(
         'div',
@@ -534,24 +616,53 @@ const pages = {
         { class: `badge ${state === 'closed' ? 'good' : state === 'open' ? 'bad' : 'warn'}` },
         state,
       );
+    const secs = (ms) => (ms > 0 ? `${Math.ceil(ms / 1000)} s` : '—');
     main.replaceChildren(
-      el('h1', {}, 'Deployment health'),
+      el('h1', {}, 'Deployments'),
       el(
         'p',
         { class: 'muted' },
-        'Each deployment’s circuit breaker: closed serves, open is skipped until its cooldown ends, half-open lets one probe through.',
+        'Each deployment’s circuit breaker (closed serves; open is skipped until its cooldown ends; half-open lets one probe through), and the last hour of its attempts, from every node’s usage records.',
       ),
       table(
         [
           { key: 'deployment', label: 'Deployment', value: (d) => d.deployment },
           { key: 'model', label: 'Model', value: (d) => d.model },
-          { key: 'cloud', label: 'Cloud', value: (d) => d.cloud },
+          { key: 'cloud', label: 'Cloud', value: (d) => d.cloud, render: (d) => cloudCell(d.cloud) },
           { key: 'state', label: 'Breaker', value: (d) => d.state, render: (d) => badge(d.state) },
+          {
+            key: 'cooldown',
+            label: 'Cooldown left',
+            num: true,
+            value: (d) => d.cooldownRemainingMs,
+            render: (d) => secs(d.cooldownRemainingMs),
+          },
           { key: 'failures', label: 'Failures in a row', num: true, value: (d) => d.failures },
-          { key: 'until', label: 'Open until', value: (d) => d.openUntil ?? '' },
+          { key: 'served', label: 'Served, 1 h', num: true, value: (d) => d.lastHour.served },
+          { key: 'failed', label: 'Failed, 1 h', num: true, value: (d) => d.lastHour.failed },
+          {
+            key: 'how',
+            label: 'How they failed',
+            wrap: true,
+            value: (d) =>
+              Object.entries(d.lastHour.byOutcome)
+                .map(([k, n]) => `${k} ${n}`)
+                .join(', ') || '—',
+          },
+          {
+            key: 'last',
+            label: 'Last failure',
+            wrap: true,
+            value: (d) => {
+              const f = d.lastHour.lastFailure;
+              return f
+                ? `${f.at.slice(11, 19)} ${f.outcome}${f.status ? ` ${f.status}` : ''}${f.code ? ` ${f.code}` : ''}`
+                : '—';
+            },
+          },
         ],
         h.deployments,
-        { id: 'breakers' },
+        { id: 'breakers', rowClass: (d) => (d.state === 'closed' ? '' : 'soon') },
       ),
       el('h2', {}, 'Recent transitions'),
       table(
@@ -560,7 +671,7 @@ const pages = {
           { key: 'deployment', label: 'Deployment', value: (t) => t.deployment },
           { key: 'from', label: 'From', value: (t) => t.from },
           { key: 'to', label: 'To', value: (t) => t.to, render: (t) => badge(t.to) },
-          { key: 'reason', label: 'Why', value: (t) => t.reason },
+          { key: 'reason', label: 'Why', wrap: true, value: (t) => t.reason },
         ],
         h.transitions,
         { id: 'transitions' },
@@ -938,8 +1049,8 @@ const pages = {
           },
           { key: 'actor', label: 'Who', value: (e) => e.actor },
           { key: 'action', label: 'Action', value: (e) => e.action },
-          { key: 'subject', label: 'Subject', value: (e) => e.subject },
-          { key: 'detail', label: 'What', value: (e) => JSON.stringify(e.detail).slice(0, 300) },
+          { key: 'subject', label: 'Subject', wrap: true, value: (e) => e.subject },
+          { key: 'detail', label: 'What', wrap: true, value: (e) => JSON.stringify(e.detail).slice(0, 300) },
         ],
         entries,
         { id: 'audit' },
@@ -948,60 +1059,140 @@ const pages = {
   },
 
   async requests() {
+    const PAGE = 50;
+    const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
+    const q = params.get('q') ?? '';
+    const offset = Math.max(0, Number(params.get('offset') ?? 0) || 0);
+    const go = (next) => {
+      const p = new URLSearchParams();
+      if (next.q) p.set('q', next.q);
+      if (next.offset) p.set('offset', String(next.offset));
+      location.hash = `#/requests${p.size ? `?${p}` : ''}`;
+    };
     const search = el('input', {
       class: 'filter',
-      placeholder: 'Search request id, model, cloud, tenant, error…',
+      placeholder: 'Search request id, model, cloud, tenant, deployment, error…',
       'data-testid': 'request-search',
+      value: q,
     });
-    const listBox = el('div');
-    const detail = el('div', { 'data-testid': 'request-detail' });
-    const load = async () => {
-      const { requests } = await api(`/v1/entente/requests?limit=200&q=${encodeURIComponent(search.value)}`);
-      listBox.replaceChildren(
-        table(
-          [
-            { key: 'time', label: 'Started', value: (r) => r.startedAt.replace('T', ' ').slice(0, 19) },
-            { key: 'id', label: 'Request', value: (r) => r.requestId },
-            { key: 'tenant', label: 'Tenant', value: (r) => r.tenant },
-            { key: 'model', label: 'Model', value: (r) => r.model },
-            { key: 'cloud', label: 'Cloud', value: (r) => r.cloud },
-            { key: 'status', label: 'Status', num: true, value: (r) => r.status },
-            { key: 'attempts', label: 'Attempts', num: true, value: (r) => r.attempts },
-            {
-              key: 'tokens',
-              label: 'Tokens in/out',
-              num: true,
-              value: (r) => r.tokensInput + r.tokensOutput,
-              render: (r) => `${r.tokensInput} / ${r.tokensOutput}`,
-            },
-            { key: 'latency', label: 'Latency ms', num: true, value: (r) => r.latencyMs },
-            { key: 'why', label: 'Route decision', value: (r) => r.why },
-          ],
-          requests,
-          {
-            id: 'requests',
-            onRow: async (r) => {
-              const route = await api(
-                `/v1/entente/route?model=${encodeURIComponent(r.model)}&tenant=${encodeURIComponent(r.tenant)}`,
-              );
-              detail.replaceChildren(
-                el('h2', {}, `Request ${r.requestId}`),
-                el('p', {}, r.why),
-                el('h2', {}, 'How this model routes now'),
-                el('pre', {}, JSON.stringify(route, null, 2)),
-              );
-            },
-          },
-        ),
-      );
-    };
     let timer;
     search.addEventListener('input', () => {
       clearTimeout(timer);
-      timer = setTimeout(load, 200);
+      timer = setTimeout(() => go({ q: search.value, offset: 0 }), 300);
     });
-    main.replaceChildren(el('h1', {}, 'Recent requests'), search, listBox, detail);
-    await load();
+    const r = await api(`/v1/entente/requests?limit=${PAGE}&offset=${offset}&q=${encodeURIComponent(q)}`);
+    const detail = el('div', { 'data-testid': 'request-detail' });
+    const pager = el(
+      'div',
+      { class: 'row pager', 'data-testid': 'request-pager' },
+      el(
+        'button',
+        {
+          disabled: offset === 0 ? '' : undefined,
+          onclick: () => go({ q, offset: Math.max(0, offset - PAGE) }),
+        },
+        '← Newer',
+      ),
+      el(
+        'span',
+        { class: 'muted', 'data-testid': 'request-range' },
+        r.requests.length === 0
+          ? 'no requests'
+          : `${offset + 1}–${offset + r.requests.length}${r.hasMore ? '' : ` of ${offset + r.requests.length}`}`,
+      ),
+      el(
+        'button',
+        { disabled: r.hasMore ? undefined : '', onclick: () => go({ q, offset: offset + PAGE }) },
+        'Older →',
+      ),
+    );
+    const list = table(
+      [
+        { key: 'time', label: 'Started', value: (x) => x.startedAt.replace('T', ' ').slice(0, 19) },
+        { key: 'id', label: 'Request', value: (x) => x.requestId },
+        { key: 'tenant', label: 'Tenant', value: (x) => x.tenant },
+        { key: 'model', label: 'Model', value: (x) => x.model },
+        { key: 'cloud', label: 'Cloud', value: (x) => x.cloud, render: (x) => cloudCell(x.cloud) },
+        { key: 'status', label: 'Status', num: true, value: (x) => x.status },
+        { key: 'attempts', label: 'Attempts', num: true, value: (x) => x.attempts },
+        {
+          key: 'tokens',
+          label: 'Tokens in/out',
+          num: true,
+          value: (x) => x.tokensInput + x.tokensOutput,
+          render: (x) => `${x.tokensInput} / ${x.tokensOutput}`,
+        },
+        { key: 'latency', label: 'Latency ms', num: true, value: (x) => x.latencyMs },
+        { key: 'why', label: 'Route decision', wrap: true, value: (x) => x.why },
+      ],
+      r.requests,
+      {
+        id: 'requests',
+        filter: false,
+        onRow: async (x) => {
+          // The decision as it was when the request started: that agreement version and rollout log.
+          const route = await api(
+            `/v1/entente/route?model=${encodeURIComponent(x.model)}&tenant=${encodeURIComponent(x.tenant)}&at=${encodeURIComponent(x.startedAt)}`,
+          );
+          main.dataset.hold = '1';
+          detail.replaceChildren(
+            el('h2', {}, `Request ${x.requestId}`),
+            el('p', {}, x.why),
+            el(
+              'p',
+              { class: 'muted' },
+              `${x.status}${x.errorCode ? ` ${x.errorCode}` : ''} · ${x.model}${x.modelVersion ? `@${x.modelVersion}` : ''} · capacity ${x.capacity ?? '—'}${x.tier ? ` (tier ${x.tier})` : ''} · ${x.latencyMs} ms, ${x.overheadMs} ms in the gateway`,
+            ),
+            el('h2', {}, 'Attempts'),
+            table(
+              [
+                { key: 'n', label: '#', num: true, value: (a) => x.attemptLog.indexOf(a) + 1 },
+                { key: 'deployment', label: 'Deployment', value: (a) => a.deployment },
+                { key: 'outcome', label: 'Outcome', value: (a) => a.outcome },
+                { key: 'status', label: 'Upstream status', num: true, value: (a) => a.status ?? '—' },
+                { key: 'code', label: 'Code', value: (a) => a.code ?? '—' },
+                { key: 'host', label: 'Host', value: (a) => a.host ?? '' },
+                { key: 'ms', label: 'Duration ms', num: true, value: (a) => a.durationMs },
+              ],
+              x.attemptLog,
+              { id: 'request-attempts', filter: false },
+            ),
+            el('h2', {}, `How ${x.model} routed at ${route.at.replace('T', ' ').slice(0, 19)}`),
+            el(
+              'p',
+              { class: 'muted' },
+              `Agreement version ${route.agreementVersion ?? '(none)'}, rollout log #${route.rolloutSeq}.`,
+            ),
+            table(
+              [
+                { key: 'deployment', label: 'Eligible, in order', value: (d) => d.deployment },
+                { key: 'cloud', label: 'Cloud', value: (d) => d.cloud, render: (d) => cloudCell(d.cloud) },
+                { key: 'version', label: 'Version', value: (d) => d.modelVersion },
+                { key: 'reason', label: 'Why', wrap: true, value: (d) => d.reason },
+              ],
+              route.eligible,
+              { id: 'request-route', filter: false },
+            ),
+            ...(route.excluded.length
+              ? [
+                  table(
+                    [
+                      { key: 'deployment', label: 'Not eligible', value: (d) => d.deployment },
+                      { key: 'code', label: 'Rule', value: (d) => d.code },
+                      { key: 'reason', label: 'Why', wrap: true, value: (d) => d.reason },
+                    ],
+                    route.excluded,
+                    { id: 'request-excluded', filter: false },
+                  ),
+                ]
+              : []),
+          );
+          detail.scrollIntoView({ block: 'start' });
+        },
+      },
+    );
+    main.replaceChildren(el('h1', {}, 'Recent requests'), search, pager, list, detail);
+    if (document.activeElement === document.body && q) search.focus();
   },
 };
 
@@ -1063,9 +1254,15 @@ function login(message) {
   input.focus();
 }
 
-// The traffic page refreshes itself every 10 s while it is shown and the tab is visible.
+// Every page refreshes itself every 10 s while it is shown and the tab is visible, keeping the
+// scroll position; not while the operator is typing in it, or has opened a detail (main.dataset.hold).
 const REFRESH_MS = 10_000;
 let refreshTimer = null;
+
+function busy() {
+  const a = document.activeElement;
+  return main.dataset.hold === '1' || (a && main.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName));
+}
 
 async function route(refresh = false) {
   clearTimeout(refreshTimer);
@@ -1074,19 +1271,22 @@ async function route(refresh = false) {
   nav.hidden = false;
   logoutButton.hidden = false;
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === page);
+  if (refresh !== true) delete main.dataset.hold;
+  const scrollY = window.scrollY;
   while (charts.length) charts.pop().destroy();
   if (refresh !== true) main.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
   try {
     await (pages[page] ?? pages.traffic)();
     main.setAttribute('data-loaded', page);
-    if (page === 'traffic')
-      refreshTimer = setTimeout(function again() {
-        if (document.visibilityState !== 'visible') {
-          refreshTimer = setTimeout(again, REFRESH_MS);
-          return;
-        }
-        route(true);
-      }, REFRESH_MS);
+    main.dataset.refreshedAt = String(Date.now());
+    if (refresh === true) window.scrollTo(0, scrollY);
+    refreshTimer = setTimeout(function again() {
+      if (document.visibilityState !== 'visible' || busy()) {
+        refreshTimer = setTimeout(again, REFRESH_MS);
+        return;
+      }
+      route(true);
+    }, REFRESH_MS);
   } catch (x) {
     if (x instanceof Unauthorized) {
       sessionStorage.removeItem(KEY);
@@ -1095,6 +1295,9 @@ async function route(refresh = false) {
     main.replaceChildren(el('p', { class: 'error' }, `Could not load this page: ${x.message}`));
   }
 }
+
+// For tests of the layout: the charts on the page (uPlot instances).
+window.__ententeCharts = charts;
 
 logoutButton.addEventListener('click', () => {
   sessionStorage.removeItem(KEY);
