@@ -253,7 +253,7 @@ const CHECKS: readonly [RegExp, Check][] = [
   ],
   [
     /^npx entente usage replay$/,
-    (r, ctx) => {
+    (r) => {
       // "gateway stopped": with this one running, a replay (which empties the ledger) is refused.
       assert.equal(r.status, 1);
       assert.match(r.stderr, /\[spool_locked\] a gateway \(process \d+\) is serving from .*; stop it before/);
