@@ -314,7 +314,7 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     assert.equal(await page.locator('table[data-testid="share-history"] tbody tr').count(), ended.length);
     for (const e of ended)
       assert.equal(await page.locator(`[data-testid="accrual-chart-${e.termId}"]`).count(), 0);
-    assert.doesNotMatch(await page.locator('main').textContent(), /after 9999/);
+    assert.doesNotMatch((await page.locator('main').textContent()) ?? '', /after 9999/);
     const period = new Date().toISOString().slice(0, 7);
     const [download] = await Promise.all([
       page.waitForEvent('download'),

@@ -154,7 +154,7 @@ export async function revenueShareStatus(
       const remaining = cap === null ? null : cap - s.accruedMicros;
       const endMs = r.term.to ?? null;
       const inForce =
-        current?.terms.revenueShares.some((x) => x.id === r.id) &&
+        (current?.terms.revenueShares.some((x) => x.id === r.id) ?? false) &&
         nowMs >= r.term.from &&
         (endMs === null || nowMs < endMs);
       let capReachedAt: string | null = null;
