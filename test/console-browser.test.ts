@@ -60,7 +60,11 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
       server: `  adminKeySha256: ${sha(ADMIN_KEY)}`,
       agreementFile: join(dir, 'agreement.yaml'),
       priceBooks: parsePriceBooks(readFileSync(join(root, 'examples/prices.yaml'), 'utf8'), 'prices.yaml'),
-      extraYaml: 'ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 50 }',
+      // The pool the shipped agreement's datacenter programme names, here on the Azure gpt-4o deployment.
+      extraYaml: `ledger: { priceBooks: prices.yaml, owner: openai, intervalMs: 50 }
+capacity:
+  pools:
+    - { id: azure-eastus-o4-mini-ptu, deployments: [azure-eastus/gpt-4o-prod], unit: ptu, size: 100, tokensPerMinutePerUnit: 3000, term: { from: 2026-01-01T00:00:00Z }, cost: { fixedPerMonth: "5200.00" }, accelerator: nvidia-gb200, datacenter: azure-eastus }`,
       beforeStart: async (store) => {
         const parsed = loadAgreement(join(dir, 'agreement.yaml'));
         for (const cloud of ['azure', 'openai']) {
@@ -366,6 +370,29 @@ describe('the web console in headless Chromium', { skip: haveChromium ? false : 
     assert.ok((await page.locator('table[data-testid="request-route"] tbody tr').count()) >= 1);
     assert.match((await text('request-detail')) ?? '', /How gpt-4o routed at \d{4}-\d{2}-\d{2} /);
     await shot('requests');
+  });
+
+  test('capacity: each pool with its utilization chart, and the programmes with their pools', async () => {
+    await open('capacity');
+    const c = (await admin('/v1/entente/capacity')) as {
+      pools: { id: string; last24h: { hourlyPeakTpm: { t: number; tpm: number }[] } }[];
+      programmes: { title: string; pools: { id: string; accelerator: string | null }[] }[];
+    };
+    const pool = c.pools.find((p) => p.id === 'azure-eastus-o4-mini-ptu')!;
+    assert.ok(pool.last24h.hourlyPeakTpm.length >= 1, 'the setup traffic went through the pool');
+    assert.equal(
+      await page.locator('[data-testid="capacity-chart-azure-eastus-o4-mini-ptu"] canvas').count(),
+      1,
+    );
+    const programme = c.programmes.find((g) => g.pools.some((p) => p.id === pool.id))!;
+    assert.equal(programme.pools[0]!.accelerator, 'nvidia-gb200');
+    assert.match(
+      (await page
+        .locator('table[data-testid="programmes"] tbody tr', { hasText: programme.title })
+        .textContent()) ?? '',
+      /azure-eastus-o4-mini-ptu \(100 ptu, nvidia-gb200 @ azure-eastus\)/,
+    );
+    await shot('capacity');
   });
 
   test('layout at 1280 and 1920 px: no table wider than its panel, no chart labels overlapping', async () => {

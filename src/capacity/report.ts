@@ -6,7 +6,7 @@
 // from the store's per-minute roll-ups, so any node reports the whole fleet.
 import { formatMicros, type PriceBooks, priceOf } from '../ledger/index.js';
 import type { Store } from '../store/index.js';
-import { breakEven, forecast } from './forecast.js';
+import { breakEven, forecast, predict } from './forecast.js';
 import type { CapacityPlan, Pool } from './pools.js';
 
 const HOUR = 3_600_000;
@@ -29,6 +29,13 @@ export async function poolStatus(store: Store, pool: Pool, catalog: CatalogView,
       ? Promise.resolve(0)
       : store.deploymentTokens(ds, nowMs - DAY, nowMs).then((r) => r.reduce((a, p) => a + p.tokens, 0));
   const [inPool, spilled] = await Promise.all([day(pool.deployments), day(others)]);
+  // The busiest minute of each hour of the last day: utilization over time.
+  const dayMinutes = await store.deploymentTokens(pool.deployments, nowMs - DAY, nowMs);
+  const peaks = new Map<number, number>();
+  for (const p of dayMinutes) {
+    const h = Math.floor(p.t / HOUR) * HOUR;
+    peaks.set(h, Math.max(peaks.get(h) ?? 0, p.tokens));
+  }
   const d = new Date(nowMs);
   const monthStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
   const monthEnd = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
@@ -55,7 +62,12 @@ export async function poolStatus(store: Store, pool: Pool, catalog: CatalogView,
       peakMinuteTokens: peak,
       utilization: pool.capacityTpm ? peak / pool.capacityTpm : 0,
     },
-    last24h: { inPool, spilled, spillShare: inPool + spilled === 0 ? 0 : spilled / (inPool + spilled) },
+    last24h: {
+      inPool,
+      spilled,
+      spillShare: inPool + spilled === 0 ? 0 : spilled / (inPool + spilled),
+      hourlyPeakTpm: [...peaks].sort((a, b) => a[0] - b[0]).map(([t, tpm]) => ({ t, tpm })),
+    },
     month: {
       tokens: monthTokens,
       fixedCost: formatMicros(pool.fixedMicrosPerMonth),
@@ -107,6 +119,16 @@ export async function poolForecast(
       recommendedChange: f.unitsNeeded - Math.ceil(pool.size),
       unit: pool.unit,
       backtestMape: f.backtest?.mape ?? null,
+      // The next week, hourly: the fitted demand and its band (the residuals' spread).
+      nextWeek: Array.from({ length: 7 * 24 }, (_, h) => {
+        const t = Math.floor(nowMs / HOUR) * HOUR + (h + 1) * HOUR;
+        return {
+          t,
+          tpm: Math.round(predict(f.fit, t)),
+          low: Math.round(predict(f.fit, t, 0)),
+          high: Math.round(predict(f.fit, t, 1)),
+        };
+      }),
       unitCostPerMonth: formatMicros(unitCost),
       breakEvenTokensPerMonth: be === null ? null : be.toString(),
     },

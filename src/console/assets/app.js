@@ -157,7 +157,7 @@ function compact(v) {
   return String(+v.toPrecision(3));
 }
 
-function chart(container, title, xs, series, { log = false } = {}) {
+function chart(container, title, xs, series, { log = false, percent = false } = {}) {
   const width = Math.max(320, container.clientWidth - 28 || 900);
   const opts = {
     title,
@@ -167,7 +167,12 @@ function chart(container, title, xs, series, { log = false } = {}) {
     // Ticks far enough apart that their labels never overlap (test/console-browser.test.ts).
     axes: [
       { space: 90 },
-      { size: 80, space: 36, ...(log ? { values: (_, ticks) => ticks.map(compact) } : {}) },
+      {
+        size: 80,
+        space: 36,
+        ...(log ? { values: (_, ticks) => ticks.map(compact) } : {}),
+        ...(percent ? { values: (_, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`) } : {}),
+      },
     ],
     series: [
       {},
@@ -831,6 +836,13 @@ const pages = {
   async capacity() {
     const c = await api('/v1/entente/capacity');
     const f = (p) => p.forecast;
+    // Per pool: the busiest minute of each hour of the last day against the capacity, then the
+    // forecast of the next week with its band.
+    const boxes = c.pools.map((p) => ({
+      p,
+      box: el('div', { class: 'panel chart', 'data-testid': `capacity-chart-${p.id}` }),
+    }));
+    const chartBlocks = boxes.flatMap(({ p, box }) => [el('h2', {}, `${p.id}: utilization`), box]);
     main.replaceChildren(
       el('h1', {}, 'Capacity'),
       el(
@@ -853,6 +865,7 @@ const pages = {
               {
                 key: 'where',
                 label: 'Accelerator @ datacenter',
+                wrap: true,
                 value: (p) => [p.accelerator, p.datacenter].filter(Boolean).join(' @ '),
               },
               {
@@ -876,6 +889,7 @@ const pages = {
               {
                 key: 'p95',
                 label: 'p95 next week',
+                wrap: true,
                 value: (p) => f(p)?.p95NextWeekTpm ?? 0,
                 render: (p) =>
                   f(p) ? `${num(f(p).p95NextWeekTpm)} (${pct(f(p).utilizationNextWeek)})` : '—',
@@ -916,6 +930,7 @@ const pages = {
             c.pools,
             { id: 'pools' },
           ),
+      ...chartBlocks,
       el('h2', {}, 'Joint programmes'),
       (c.programmes ?? []).length === 0
         ? el('p', { class: 'muted' }, 'The agreement in force names no joint programmes.')
@@ -939,6 +954,48 @@ const pages = {
             { id: 'programmes' },
           ),
     );
+    for (const { p, box } of boxes) {
+      const past = p.last24h.hourlyPeakTpm ?? [];
+      const next = p.forecast?.nextWeek ?? [];
+      const xs = [...past.map((x) => x.t), ...next.map((x) => x.t)];
+      if (xs.length === 0) {
+        box.replaceChildren(el('p', { class: 'muted' }, 'No traffic in the last day.'));
+        continue;
+      }
+      const u = (tpm) => (p.capacityTpm ? tpm / p.capacityTpm : 0);
+      const pad = (n, values) => [...Array(n).fill(null), ...values];
+      chart(
+        box,
+        `${p.id}: utilization (busiest minute per hour), then the forecast with its band`,
+        xs.map((t) => t / 1000),
+        [
+          { label: 'last 24 h', values: [...past.map((x) => u(x.tpm)), ...Array(next.length).fill(null)] },
+          {
+            label: 'forecast',
+            values: pad(
+              past.length,
+              next.map((x) => u(x.tpm)),
+            ),
+          },
+          {
+            label: 'band low',
+            values: pad(
+              past.length,
+              next.map((x) => u(x.low)),
+            ),
+          },
+          {
+            label: 'band high',
+            values: pad(
+              past.length,
+              next.map((x) => u(x.high)),
+            ),
+          },
+          { label: 'capacity', values: xs.map(() => 1) },
+        ],
+        { percent: true },
+      );
+    }
   },
 
   async spend() {
