@@ -97,6 +97,8 @@ models:
     deployments: [{ upstream: openai, deployment: scale-model, modelVersion: openai-1 }]
   - name: vertex-model
     deployments: [{ upstream: vertex, deployment: gemini-2.5-pro, modelVersion: vertex-1 }]
+  - name: bedrock-model
+    deployments: [{ upstream: bedrock, deployment: "openai.gpt-oss-20b-1:0", modelVersion: bedrock-1 }]
 tenants:
   - id: acme
     keys: [{ id: acme-key, sha256: ${sha(KEY)}, models: ["*"] }]
@@ -122,6 +124,7 @@ capacity:
       spilloverDeployment: nano-std
     - { id: scale, deployments: [openai/scale-model], unit: tokens-per-minute, size: 100000, term: { from: 2026-01-01T00:00:00Z }, cost: { fixedPerMonth: "100.00" } }
     - { id: vertex-pt, deployments: [vertex/gemini-2.5-pro], unit: gsu, size: 10, tokensPerMinutePerUnit: 10000, term: { from: 2026-01-01T00:00:00Z }, cost: { fixedPerMonth: "100.00" } }
+    - { id: bedrock-reserved, deployments: ["bedrock/openai.gpt-oss-20b-1:0"], unit: tokens-per-minute, size: 100000, term: { from: 2026-01-01T00:00:00Z }, cost: { fixedPerMonth: "100.00" }, serviceTier: reserved }
 `;
     gw = await startGatewayFromYaml(yaml, dir, { priceBooks: parsePriceBooks(PRICES, 'prices.yaml') });
     client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
@@ -216,12 +219,14 @@ capacity:
     assert.equal(body.pools.find((p) => p.id === 'nano-ptu')?.lastHour.tokens, 9 * 57);
   });
 
-  test("OpenAI's scale tier and Vertex's Provisioned Throughput: the tier each cloud names is recorded, shared traffic is pay-as-you-go", async () => {
+  test("OpenAI's scale tier, Vertex's Provisioned Throughput, Bedrock's reserved tier: the tier each cloud names is recorded, shared traffic is pay-as-you-go", async () => {
     openai.settings.provisioned = { 'scale-model': 200 };
     google.settings.provisioned = { 'gemini-2.5-pro': 200 };
+    bedrock.settings.provisioned = { 'openai.gpt-oss-20b-1:0': 200 };
     for (const [model, provisioned, shared] of [
       ['scale-model', 'scale', 'default'],
       ['vertex-model', 'PROVISIONED_THROUGHPUT', 'ON_DEMAND'],
+      ['bedrock-model', 'reserved', 'default'],
     ] as const) {
       const recs: UsageRecord[] = [];
       for (let i = 0; i < 6; i++) {
@@ -232,12 +237,22 @@ capacity:
       }
       const tiers = recs.map((r) => `${r.tier}:${r.capacity}`);
       // 200 tokens a minute hold 4 answers of 57 (admitted below 100%), then shared capacity serves.
-      const pool = model === 'scale-model' ? 'scale' : 'vertex-pt';
+      const pool = {
+        'scale-model': 'scale',
+        'vertex-model': 'vertex-pt',
+        'bedrock-model': 'bedrock-reserved',
+      }[model];
       assert.deepEqual(tiers, [
         ...Array(4).fill(`${provisioned}:${pool}`),
         ...Array(2).fill(`${shared}:pay-as-you-go`),
       ]);
     }
+    // Entente asked Bedrock for the reserved tier on every request of the pool.
+    const asked = bedrock.requests.filter((r) => r.deployment === 'openai.gpt-oss-20b-1:0');
+    assert.equal(asked.length, 6);
+    assert.ok(
+      asked.every((r) => (r.body as { serviceTier?: { type?: string } }).serviceTier?.type === 'reserved'),
+    );
   });
 
   test('the ledger names the capacity of each revenue posting and charges each pool once a month', async () => {
@@ -321,6 +336,24 @@ capacity:
     - { id: p, deployments: [${extra}], unit: ptu, size: 1, term: { from: 2026-01-01T00:00:00Z }, cost: { fixedPerMonth: "1" }, spilloverDeployment: std }`;
     assert.ok(parseConfigText(cfg('az/ptu'), 'c.yaml', {}).capacity?.pools[0]?.spilloverDeployment === 'std');
     assert.throws(() => parseConfigText(cfg('oa/m'), 'c.yaml', {}), /a spill-over deployment is Azure's/);
+    assert.throws(
+      () =>
+        parseConfigText(
+          cfg('az/ptu').replace('spilloverDeployment: std', 'serviceTier: reserved'),
+          'c.yaml',
+          {},
+        ),
+      /a service tier is Bedrock's/,
+    );
+    assert.throws(
+      () =>
+        parseConfigText(
+          cfg('az/ptu').replace('spilloverDeployment: std', 'serviceTier: platinum'),
+          'c.yaml',
+          {},
+        ),
+      /serviceTier/,
+    );
     assert.throws(
       () =>
         parseConfigText(

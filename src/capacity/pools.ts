@@ -25,6 +25,8 @@ export interface Pool {
   readonly overflow: string | null;
   /** Azure: the standard deployment Azure spills this pool's overflow to (x-ms-spillover-deployment). */
   readonly spilloverDeployment: string | null;
+  /** Bedrock: the service tier its requests ask for (`reserved`). */
+  readonly serviceTier: string | null;
   /** The pool as a counter of the limiter (tokens per minute, reserve-then-settle). */
   readonly rule: LimitRule;
 }
@@ -75,6 +77,7 @@ function compilePool(p: PoolConfig, defaultUtil: number): Pool {
     datacenter: p.datacenter ?? null,
     overflow: p.overflow ?? null,
     spilloverDeployment: p.spilloverDeployment ?? null,
+    serviceTier: p.serviceTier ?? null,
     rule: Object.freeze({
       id: `pool:${p.id}`,
       keyId: null,

@@ -348,6 +348,11 @@ export const poolSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be an Azure deployment name')
     .optional(),
+  /**
+   * Bedrock only: the service tier the pool's requests ask for (`reserved`: Bedrock serves from the
+   * reservation and overflows to the standard tier by itself, and says which in its answer).
+   */
+  serviceTier: z.enum(['reserved', 'priority', 'default', 'flex']).optional(),
 });
 
 export const capacitySchema = z.strictObject({
@@ -647,6 +652,13 @@ function checkPools(cfg: ConfigShape, ctx: z.RefinementCtx): void {
         code: 'custom',
         path: at('spilloverDeployment'),
         message: `a spill-over deployment is Azure's: '${notAzure}' is not on an azure-openai upstream`,
+      });
+    const notBedrock = p.deployments.find((d) => upstreams.get(d.split('/')[0]!)?.provider !== 'bedrock');
+    if (p.serviceTier !== undefined && notBedrock !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: at('serviceTier'),
+        message: `a service tier is Bedrock's: '${notBedrock}' is not on a bedrock upstream`,
       });
     if (p.term.to !== undefined && Date.parse(p.term.to) <= Date.parse(p.term.from))
       ctx.addIssue({ code: 'custom', path: at('term', 'to'), message: 'the term ends after it starts' });

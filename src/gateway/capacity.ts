@@ -5,11 +5,12 @@
 // gives its reservation back; finish() settles it to the tokens used. The client is told which
 // capacity served it (x-entente-capacity) and which pool it spilled from.
 import { priceOf } from '../ledger/index.js';
-import type { NativeRequest } from '../providers/index.js';
+import type { BuildHints, NativeRequest } from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import type { GatewayContext } from './context.js';
 import { endHold } from './limit.js';
 import type { RequestState } from './request-state.js';
+import type { BoundDeployment } from './upstreams.js';
 
 export const PAY_AS_YOU_GO = 'pay-as-you-go';
 
@@ -127,6 +128,17 @@ export function withPoolHints(gw: GatewayContext, state: RequestState, native: N
   const spill = gw.capacity.byId(state.capacity)?.spilloverDeployment;
   if (!spill) return native;
   return { ...native, headers: { ...native.headers, 'x-ms-spillover-deployment': spill } };
+}
+
+/** What a pooled attempt asks its cloud for: Bedrock's reserved tier, for a pool that says so. */
+export function poolBuildHints(
+  gw: GatewayContext,
+  state: RequestState,
+  b: BoundDeployment,
+): BuildHints | undefined {
+  if (!state.poolHold || state.capacity === null || b.upstream.provider.id !== 'bedrock') return undefined;
+  const tier = gw.capacity.byId(state.capacity)?.serviceTier;
+  return tier ? { serviceTier: tier } : undefined;
 }
 
 /** Above any real price: an unpriced deployment (served only with ledger.unpriced: flag) goes last. */

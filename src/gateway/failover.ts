@@ -5,10 +5,10 @@
 // the client leaves, or the plan runs out; then it composes the error that says why.
 import { performance } from 'node:perf_hooks';
 import { type GatewayError, gatewayError } from '../errors/index.js';
-import type { NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
+import type { BuildHints, NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
 import type { CatalogDeployment, Exclusion } from '../routing/index.js';
-import { admitCapacity, releaseCapacity, withPoolHints } from './capacity.js';
+import { admitCapacity, poolBuildHints, releaseCapacity, withPoolHints } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
 import type { RequestState } from './request-state.js';
@@ -18,7 +18,7 @@ import type { BoundDeployment } from './upstreams.js';
 
 export interface AttemptSpec {
   /** The native request for this deployment, or why its provider cannot serve this request. */
-  build(b: BoundDeployment): NativeRequest | Unsupported;
+  build(b: BoundDeployment, hints?: BuildHints): NativeRequest | Unsupported;
   /** Sends it and relays the answer; the outcome decides whether to fail over. */
   attempt(b: BoundDeployment, native: NativeRequest): Promise<AttemptOutcome>;
   /** Whether the client is still there to answer. */
@@ -152,7 +152,7 @@ function hostOf(origin: string): string {
 
 /** The native request for a deployment, with what its pool tells the cloud. */
 function buildFor(gw: GatewayContext, state: RequestState, spec: AttemptSpec, b: BoundDeployment) {
-  const built = spec.build(b);
+  const built = spec.build(b, poolBuildHints(gw, state, b));
   return isUnsupported(built) ? built : withPoolHints(gw, state, built);
 }
 

@@ -75,7 +75,7 @@ async function serveChat(
     created: Math.floor(state.startedAtMs / 1000),
   };
   const ending = await runFailover(gw, state, planRoute(gw, state, admitted), {
-    build: (b) => b.upstream.provider.buildChat(chat, b.deployment.deployment),
+    build: (b, hints) => b.upstream.provider.buildChat(chat, b.deployment.deployment, hints),
     attempt: (b, native) => {
       const enc = encoderFor();
       if (chat.stream === true) return new SseRelay(gw, res, state, b, native).run(chat, ctx, enc);

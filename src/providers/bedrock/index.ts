@@ -18,7 +18,9 @@ export const bedrockAdapter: ProviderAdapter = {
     if ('unsupported' in built) return built;
     const stream = req.stream === true;
     const path = `${target.basePath}/model/${encodeURIComponent(target.deployment)}/${stream ? 'converse-stream' : 'converse'}`;
-    const body = JSON.stringify(built.body);
+    const body = JSON.stringify(
+      target.serviceTier ? { ...built.body, serviceTier: { type: target.serviceTier } } : built.body,
+    );
     const signed = bedrockHeaders(
       target,
       path,

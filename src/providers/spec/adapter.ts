@@ -26,6 +26,16 @@ export interface AdapterTarget {
   readonly anthropicVersion?: string;
   /** The clock request signing uses; the system clock when absent. */
   readonly nowMs?: () => number;
+  /**
+   * Bedrock: the service tier to ask for (`reserved` for a deployment in a provisioned pool), sent
+   * as Converse's `serviceTier`; the answer's `serviceTier` says which tier served.
+   */
+  readonly serviceTier?: string;
+}
+
+/** What the gateway asks of one attempt beyond the request itself (from the deployment's pool). */
+export interface BuildHints {
+  readonly serviceTier?: string;
 }
 
 export interface AwsCredentials {

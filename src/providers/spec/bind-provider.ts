@@ -8,6 +8,7 @@ import type { ProviderId } from '../../provider-ids/index.js';
 import type {
   AdapterTarget,
   AwsCredentials,
+  BuildHints,
   ChatResult,
   EmbeddingsResult,
   NativeRequest,
@@ -47,7 +48,7 @@ export interface BoundEmbeddings {
 export interface BoundProvider {
   readonly id: ProviderId;
   readonly streamFraming: ProviderAdapter['streamFraming'];
-  buildChat(req: ChatRequest, deployment: string): NativeRequest | Unsupported;
+  buildChat(req: ChatRequest, deployment: string, hints?: BuildHints): NativeRequest | Unsupported;
   parseChat(body: Uint8Array, ctx: ResponseContext): ChatResult | UpstreamFailure;
   createStreamMapper(opts: StreamOptions): StreamMapper;
   parseError(
@@ -87,7 +88,8 @@ export function bindProvider(
   return {
     id,
     streamFraming: adapter.streamFraming,
-    buildChat: (req, deployment) => adapter.buildChatRequest(req, targetFor(deployment)),
+    buildChat: (req, deployment, hints) =>
+      adapter.buildChatRequest(req, hints ? { ...targetFor(deployment), ...hints } : targetFor(deployment)),
     parseChat: (body, ctx) => adapter.parseChatResponse(body, ctx),
     createStreamMapper: (opts) => adapter.createStreamMapper(opts),
     parseError: (status, headers, body) => adapter.parseError(status, headers, body),

@@ -1,6 +1,7 @@
 export type {
   AdapterTarget,
   AwsCredentials,
+  BuildHints,
   ChatResult,
   EmbeddingsAdapter,
   EmbeddingsResult,
