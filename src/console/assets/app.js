@@ -627,7 +627,7 @@ const pages = {
       el(
         'p',
         { class: 'muted' },
-        'Each deployment’s circuit breaker (closed serves; open is skipped until its cooldown ends; half-open lets one probe through), and the last hour of its attempts, from every node’s usage records.',
+        'Each deployment’s circuit breaker (closed serves; open is skipped until its cooldown ends; half-open lets one probe through), and the last hour of its attempts (within the newest 5,000 requests), from every node’s usage records.',
       ),
       table(
         [
