@@ -5,7 +5,7 @@
 // creating one, --json on every read command, one-line start-up errors (a taken port, a missing
 // credential variable), and a message, not a stack, before the first build.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { renderCliDoc } from '../scripts/gen-cli-docs.js';
 import { buildProgram, COMMANDS } from '../src/cli/program.js';
+import { runProcess } from './helpers/run-process.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin/entente.js');
@@ -35,21 +36,10 @@ function entente(args: string[], opts: { cwd?: string; env?: Record<string, stri
 }
 
 /** The same, without blocking the event loop: several at once. */
-function ententeAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const env = { ...process.env };
-    for (const k of ['ENTENTE_CONFIG', 'ENTENTE_DATA_DIR', 'DATABASE_URL']) delete env[k];
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function ententeAsync(args: string[]) {
+  const env = { ...process.env };
+  for (const k of ['ENTENTE_CONFIG', 'ENTENTE_DATA_DIR', 'DATABASE_URL']) delete env[k];
+  return runProcess(process.execPath, [BIN, ...args], { cwd: ROOT, env });
 }
 
 const MINIMAL = `routing: { primaryCloud: azure }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from './helpers/eventually.js';
+import { type Finished, runProcess } from './helpers/run-process.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin/entente.js');
@@ -77,11 +78,7 @@ interface Ctx {
   readonly vars: Map<string, string>;
 }
 
-interface Ran {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Ran = Finished;
 
 type Check = (r: Ran, ctx: Ctx) => void | Promise<void>;
 
@@ -377,23 +374,11 @@ function bind(command: string, c: Ctx): string {
   return s;
 }
 
-function run(command: string, c: Ctx): Promise<Ran> {
-  return new Promise((resolve) => {
-    // The README's variables (A=…) persist across its commands, as in one shell.
-    const prelude = [...c.vars]
-      .filter(([k]) => /^[A-Z]$/.test(k))
-      .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-    const child = spawn('bash', ['-c', [...prelude, command].join('\n')], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('close', (status) => resolve({ status, stdout: stdout.replace(/\r\n/g, '\n'), stderr }));
-  });
+async function run(command: string, c: Ctx): Promise<Ran> {
+  // The README's variables (A=…) persist across its commands, as in one shell.
+  const prelude = [...c.vars].filter(([k]) => /^[A-Z]$/.test(k)).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  const r = await runProcess('bash', ['-c', [...prelude, command].join('\n')], { cwd: ROOT, env });
+  return { ...r, stdout: r.stdout.replace(/\r\n/g, '\n') };
 }
 
 describe('the README, run', () => {
