@@ -143,7 +143,7 @@ capacity:
           .create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 60 })
           .withResponse();
 
-  test('a burst fills the Azure PTU pool to its target, spills to standard, then to Bedrock in cost order; nothing refused', async () => {
+  test('a burst fills the Azure PTU pool to its target, spills to standard, then to Bedrock in cost order; nothing refused', async (t) => {
     azure.settings.provisioned = { 'g5-ptu': 1000 };
     const seen: Record<string, string | null>[] = [];
     for (let i = 0; i < 20; i++) {
@@ -159,6 +159,9 @@ capacity:
     assert.ok(pooled.length >= 12 && pooled.length <= 15, JSON.stringify(seen));
     assert.ok(pooled.every((s) => s.deployment === 'azure/g5-ptu'));
     const spilled = seen.slice(pooled.length);
+    t.diagnostic(
+      `Azure PTU pool: ${pooled.length} of 20 served in the pool, ${spilled.length} spilled to the standard deployment`,
+    );
     assert.ok(
       spilled.every(
         (s) => s.capacity === 'pay-as-you-go' && s.from === 'g5-ptu' && s.deployment === 'azure/g5-std',
