@@ -33,6 +33,35 @@ export const usageColumns = [
   'attempt_log',
 ] as const;
 
+/** The PostgreSQL type of each of usageColumns, in order (for inserts from one array per column). */
+export const usageColumnPgTypes: Readonly<Record<(typeof usageColumns)[number], string>> = {
+  request_id: 'text',
+  tenant_id: 'text',
+  key_id: 'text',
+  model: 'text',
+  model_version: 'text',
+  cloud: 'text',
+  region: 'text',
+  upstream_id: 'text',
+  deployment: 'text',
+  surface: 'text',
+  stream: 'smallint',
+  status: 'integer',
+  error_code: 'text',
+  usage_exact: 'smallint',
+  attempts: 'integer',
+  tokens_input_uncached: 'bigint',
+  tokens_input_cached: 'bigint',
+  tokens_output: 'bigint',
+  tokens_reasoning: 'bigint',
+  started_at_ms: 'bigint',
+  latency_ms: 'bigint',
+  overhead_us: 'bigint',
+  capacity: 'text',
+  tier: 'text',
+  attempt_log: 'text',
+};
+
 const usageRow = z.object({
   request_id: z.string(),
   tenant_id: z.string(),

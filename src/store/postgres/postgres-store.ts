@@ -22,6 +22,7 @@ import {
   ledgerRowFromDb,
   nodeFromRow,
   spendFromRow,
+  usageColumnPgTypes,
   usageColumns,
   usageFromRow,
   usageToRow,
@@ -131,6 +132,11 @@ const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
 const PERIOD_LOCK = 7_160_003; // postings share it; closing a period takes it alone
 
 const MIGRATION_LOCK = 7_160_001; // pg_advisory_xact_lock key: one migrator at a time across nodes
+
+/** `$1::text[], $2::text[], …`: usage_records' columns (and ledger_status) as arrays for unnest. */
+const USAGE_UNNEST = [...usageColumns.map((c) => usageColumnPgTypes[c]), 'smallint']
+  .map((t, i) => `$${i + 1}::${t}[]`)
+  .join(', ');
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -365,18 +371,18 @@ export class PostgresStore implements Store {
     status: ReadonlyMap<string, number> | null,
   ): Promise<string[]> {
     const inserted: string[] = [];
-    const n = usageColumns.length + 1;
-    const perStatement = Math.floor(65_535 / n); // Postgres caps a statement at 65535 parameters
-    for (let i = 0; i < records.length; i += perStatement) {
-      const slice = records.slice(i, i + perStatement);
-      const values: unknown[] = [];
-      const tuples = slice.map((r, j) => {
-        values.push(...usageToRow(r), status?.get(r.requestId) ?? 0);
-        return `(${Array.from({ length: n }, (_, k) => `$${j * n + k + 1}`).join(', ')})`;
-      });
+    if (records.length > 0) {
+      // One array per column, unnested: one small statement whatever the batch size, rather than
+      // a VALUES list of 26 parameters per record for the server to parse and plan.
+      const columns: unknown[][] = Array.from({ length: usageColumns.length + 1 }, () => []);
+      for (const r of records) {
+        const row = usageToRow(r);
+        for (let k = 0; k < row.length; k++) columns[k]!.push(row[k]);
+        columns[row.length]!.push(status?.get(r.requestId) ?? 0);
+      }
       const { rows } = await client.query<{ request_id: string }>(
-        `INSERT INTO usage_records (${usageColumns.join(', ')}, ledger_status) VALUES ${tuples.join(', ')} ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
-        values,
+        `INSERT INTO usage_records (${usageColumns.join(', ')}, ledger_status) SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
+        columns,
       );
       for (const r of rows) inserted.push(r.request_id);
     }
