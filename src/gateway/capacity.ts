@@ -5,7 +5,7 @@
 // gives its reservation back; finish() settles it to the tokens used. The client is told which
 // capacity served it (x-entente-capacity) and which pool it spilled from.
 import { priceOf } from '../ledger/index.js';
-import type { BuildHints, NativeRequest } from '../providers/index.js';
+import type { BuildHints } from '../providers/index.js';
 import type { CatalogDeployment } from '../routing/index.js';
 import type { GatewayContext } from './context.js';
 import { endHold } from './limit.js';
@@ -119,26 +119,22 @@ export function noteUpstreamHeaders(
 }
 
 /**
- * What the pool tells the cloud: an Azure PTU pool with a spill-over deployment in the same
- * resource names it (x-ms-spillover-deployment), so that Azure spills by itself, in the same
- * round trip, when the PTU deployment is full though the local count had room.
+ * What a pooled attempt asks its cloud for: an Azure PTU pool names its spill-over deployment in
+ * the same resource (Azure then spills by itself, in the same round trip, when the PTU deployment
+ * is full though the local count had room); a Bedrock pool asks for its service tier.
  */
-export function withPoolHints(gw: GatewayContext, state: RequestState, native: NativeRequest): NativeRequest {
-  if (!state.poolHold || state.capacity === null) return native;
-  const spill = gw.capacity.byId(state.capacity)?.spilloverDeployment;
-  if (!spill) return native;
-  return { ...native, headers: { ...native.headers, 'x-ms-spillover-deployment': spill } };
-}
-
-/** What a pooled attempt asks its cloud for: Bedrock's reserved tier, for a pool that says so. */
 export function poolBuildHints(
   gw: GatewayContext,
   state: RequestState,
   b: BoundDeployment,
 ): BuildHints | undefined {
-  if (!state.poolHold || state.capacity === null || b.upstream.provider.id !== 'bedrock') return undefined;
-  const tier = gw.capacity.byId(state.capacity)?.serviceTier;
-  return tier ? { serviceTier: tier } : undefined;
+  if (!state.poolHold || state.capacity === null) return undefined;
+  const pool = gw.capacity.byId(state.capacity);
+  const provider = b.upstream.provider.id;
+  if (provider === 'azure-openai' && pool?.spilloverDeployment)
+    return { spilloverDeployment: pool.spilloverDeployment };
+  if (provider === 'bedrock' && pool?.serviceTier) return { serviceTier: pool.serviceTier };
+  return undefined;
 }
 
 /** Above any real price: an unpriced deployment (served only with ledger.unpriced: flag) goes last. */

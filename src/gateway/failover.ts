@@ -8,12 +8,13 @@ import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { BuildHints, NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
 import type { CatalogDeployment, Exclusion } from '../routing/index.js';
-import { admitCapacity, poolBuildHints, releaseCapacity, withPoolHints } from './capacity.js';
+import { admitCapacity, poolBuildHints, releaseCapacity } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
 import type { RequestState } from './request-state.js';
 import type { RoutePlan } from './route-plan.js';
 import { endAttemptSpan, startAttemptSpan } from './spans.js';
+import { hostOf } from './upstream-call.js';
 import type { BoundDeployment } from './upstreams.js';
 
 export interface AttemptSpec {
@@ -60,7 +61,7 @@ export async function runFailover(
     const b = gw.bindings.get(d.key)!;
     let outcome: AttemptOutcome;
     try {
-      const native = buildFor(gw, state, spec, b);
+      const native = spec.build(b, poolBuildHints(gw, state, b));
       if (isUnsupported(native)) {
         gw.health.release(d.key);
         releaseCapacity(gw, state);
@@ -140,20 +141,6 @@ async function attemptOnce(
     ...(f && (f.kind === 'connect' || f.kind === 'timeout') ? { host: hostOf(b.upstream.origin) } : {}),
   });
   return outcome;
-}
-
-function hostOf(origin: string): string {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return origin;
-  }
-}
-
-/** The native request for a deployment, with what its pool tells the cloud. */
-function buildFor(gw: GatewayContext, state: RequestState, spec: AttemptSpec, b: BoundDeployment) {
-  const built = spec.build(b, poolBuildHints(gw, state, b));
-  return isUnsupported(built) ? built : withPoolHints(gw, state, built);
 }
 
 /** Why no deployment served: a parameter none can honour, full pools, or the attempts' failures. */

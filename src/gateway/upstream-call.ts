@@ -46,13 +46,14 @@ export async function send(
     // attempt span; the tenant's message names the code only.
     const os = e.cause?.code ?? code ?? 'error';
     return {
-      ...transportFailure('connect', `${os} from ${originOf(up.config.baseUrl)}: ${e.message ?? ''}`.trim()),
+      ...transportFailure('connect', `${os} from ${hostOf(up.config.baseUrl)}: ${e.message ?? ''}`.trim()),
       upstreamCode: os,
     };
   }
 }
 
-function originOf(baseUrl: string): string {
+/** `host[:port]` of an upstream URL, for logs and attempt records. */
+export function hostOf(baseUrl: string): string {
   try {
     return new URL(baseUrl).host;
   } catch {

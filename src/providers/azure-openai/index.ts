@@ -17,7 +17,13 @@ export const azureOpenAIAdapter: ProviderAdapter = {
     return {
       method: 'POST',
       path: chatPath(target),
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...authHeaders(target) },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...authHeaders(target),
+        // A PTU deployment full at Azure spills to this standard deployment in the same round trip.
+        ...(target.spilloverDeployment ? { 'x-ms-spillover-deployment': target.spilloverDeployment } : {}),
+      },
       // Classic Azure ignores body.model; v1 reads the deployment from it.
       body: toOpenAIBody(req, target.deployment),
     };

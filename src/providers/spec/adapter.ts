@@ -31,11 +31,17 @@ export interface AdapterTarget {
    * as Converse's `serviceTier`; the answer's `serviceTier` says which tier served.
    */
   readonly serviceTier?: string;
+  /**
+   * Azure: the standard deployment in the same resource that a full PTU deployment spills to, sent
+   * as `x-ms-spillover-deployment`; the answer says `x-ms-spillover-from-<deployment>` when it did.
+   */
+  readonly spilloverDeployment?: string;
 }
 
 /** What the gateway asks of one attempt beyond the request itself (from the deployment's pool). */
 export interface BuildHints {
   readonly serviceTier?: string;
+  readonly spilloverDeployment?: string;
 }
 
 export interface AwsCredentials {
