@@ -479,6 +479,29 @@ capacity:
     await page.setViewportSize({ width: 1400, height: 1000 });
   });
 
+  test('a colour per cloud, the same on every page and every load', async () => {
+    const colours = async () =>
+      page.$$eval('main .dot[data-cloud]', (dots) =>
+        dots.map(
+          (d) =>
+            `${d.getAttribute('data-cloud')}=${(globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(d).backgroundColor}`,
+        ),
+      );
+    await open('traffic');
+    const first = new Set(await colours());
+    await open('health');
+    const second = new Set(await colours());
+    await page.reload();
+    await page.waitForSelector('main[data-loaded="health"]');
+    const third = new Set(await colours());
+    assert.ok(first.has('azure=rgb(36, 88, 214)'), [...first].join(' '));
+    assert.ok(
+      second.has('azure=rgb(36, 88, 214)') && second.has('openai=rgb(155, 93, 229)'),
+      [...second].join(' '),
+    );
+    assert.deepEqual([...third].sort(), [...second].sort());
+  });
+
   test('every page refreshes itself while shown, but not while a detail is open', async () => {
     await open('nodes');
     const first = await page.getAttribute('main', 'data-refreshed-at');

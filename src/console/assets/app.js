@@ -75,8 +75,13 @@ function cloudColor(cloud) {
   for (const ch of String(cloud)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
   return FALLBACK_COLORS[h % FALLBACK_COLORS.length];
 }
-const cloudCell = (cloud) =>
-  cloud ? el('span', {}, el('span', { class: 'dot', style: `background:${cloudColor(cloud)}` }), cloud) : '—';
+function cloudCell(cloud) {
+  if (!cloud) return '—';
+  // Through the CSSOM: the console's CSP (style-src 'self') refuses inline style attributes.
+  const dot = el('span', { class: 'dot', 'data-cloud': cloud });
+  dot.style.backgroundColor = cloudColor(cloud);
+  return el('span', {}, dot, cloud);
+}
 
 /** A table that sorts on a header click and filters on typed text. */
 function table(columns, rows, { id, filter = true, onRow, rowClass } = {}) {
