@@ -25,6 +25,7 @@ import { parseConfigText } from '../src/config/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
 import { parseConverseResponse } from '../src/providers/bedrock/response.js';
 import type { UsageRecord } from '../src/store/index.js';
+import { eventually } from './helpers/eventually.js';
 import { startGatewayFromYaml, type TestGateway } from './helpers/gateway.js';
 import { sha } from './helpers/stack.js';
 
@@ -39,17 +40,6 @@ books:
       - { model: "*", modelVersion: openai-1, inputUncached: "0.30", inputCached: "0.15", output: "1.20" }
       - { model: "*", modelVersion: vertex-1, inputUncached: "0.25", inputCached: "0.12", output: "1.00" }
 `;
-
-/** Polls `check` until it returns a value (no fixed sleep: each round waits on the last query). */
-async function until<T>(check: () => Promise<T | null>, what: string, limitMs = 10_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await check();
-    if (v !== null) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 describe('capacity on each cloud, by what the cloud says served', () => {
   let azure: Simulator;
@@ -260,7 +250,7 @@ capacity:
 
   test('the ledger names the capacity of each revenue posting and charges each pool once a month', async () => {
     await gw.gateway.context.usageLog.flush();
-    const rows = await until(async () => {
+    const rows = await eventually(async () => {
       const r = await gw.store.ledgerRows();
       return r.some((x) => x.code === 'capacity' && x.capacity === 'nano-ptu') ? r : null;
     }, 'the capacity charges');

@@ -20,17 +20,19 @@ export interface CatalogView {
 }
 
 export async function poolStatus(store: Store, pool: Pool, catalog: CatalogView, nowMs: number) {
-  const lastHour = await store.deploymentTokens(pool.deployments, nowMs - HOUR, nowMs);
-  const peak = lastHour.reduce((m, p) => Math.max(m, p.tokens), 0);
-  const hourTokens = lastHour.reduce((a, p) => a + p.tokens, 0);
   const others = catalog.siblingsOf(pool.deployments).filter((d) => !pool.deployments.includes(d));
-  const day = (ds: readonly string[]) =>
-    ds.length === 0
-      ? Promise.resolve(0)
-      : store.deploymentTokens(ds, nowMs - DAY, nowMs).then((r) => r.reduce((a, p) => a + p.tokens, 0));
-  const [inPool, spilled] = await Promise.all([day(pool.deployments), day(others)]);
+  // The pool's minutes of the last day give its last hour, its day and its hourly peaks.
+  const [dayMinutes, otherMinutes] = await Promise.all([
+    store.deploymentTokens(pool.deployments, nowMs - DAY, nowMs),
+    others.length === 0 ? Promise.resolve([]) : store.deploymentTokens(others, nowMs - DAY, nowMs),
+  ]);
+  const sum = (ms: readonly { tokens: number }[]) => ms.reduce((a, p) => a + p.tokens, 0);
+  const lastHour = dayMinutes.filter((p) => p.t >= nowMs - HOUR);
+  const peak = lastHour.reduce((m, p) => Math.max(m, p.tokens), 0);
+  const hourTokens = sum(lastHour);
+  const inPool = sum(dayMinutes);
+  const spilled = sum(otherMinutes);
   // The busiest minute of each hour of the last day: utilization over time.
-  const dayMinutes = await store.deploymentTokens(pool.deployments, nowMs - DAY, nowMs);
   const peaks = new Map<number, number>();
   for (const p of dayMinutes) {
     const h = Math.floor(p.t / HOUR) * HOUR;

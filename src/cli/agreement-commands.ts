@@ -3,7 +3,6 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { toJson } from '../admin/index.js';
 import {
@@ -29,10 +28,10 @@ import {
 import { compileCatalog, compileRouteTable, explainRoute, formatExplanation } from '../routing/index.js';
 import type { Store } from '../store/index.js';
 import { announceChange } from './announce.js';
+import type { CliInput, Fail } from './cli-input.js';
 import { loadCliConfig, openCliStore } from './load-cli-config.js';
 import { preflight } from './preflight.js';
 
-type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
@@ -59,20 +58,11 @@ function agreementFrom(
 
 export async function agreementCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      agreement: { type: 'string' },
-      'as-of': { type: 'string' },
-      'known-at': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = input;
   if (sub === 'schema') {
     out(JSON.stringify(z.toJSONSchema(agreementSchema, { io: 'input', unrepresentable: 'any' }), null, 2));
     return;
@@ -107,7 +97,7 @@ export async function agreementCommand(
         `no version of ${a.id} is in force at ${iso(asOf)}${knownAt ? ` as known at ${iso(knownAt)}` : ''}`,
         1,
       );
-    if (values.json) return out(toJson(v));
+    if (input.flags.has('json')) return out(toJson(v));
     const t = v.terms;
     out(
       `${a.title}: version ${v.id} (${v.kind}) in force at ${iso(asOf)}${knownAt ? `, as known at ${iso(knownAt)}` : ''}; effective ${iso(v.validFrom)}, recorded ${iso(v.recordedAt)}`,
@@ -141,7 +131,7 @@ export async function agreementCommand(
       fail(`usage: entente agreement diff [FROM TO] (versions: ${a.versions.map((v) => v.id).join(', ')})`);
     const changes = diffVersions(from, to);
     out(
-      values.json
+      input.flags.has('json')
         ? JSON.stringify({ from: from.id, to: to.id, changes }, null, 2)
         : formatChanges(from, to, changes),
     );
@@ -176,30 +166,18 @@ async function appendAudited(
 
 export async function rolloutCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      agreement: { type: 'string' },
-      region: { type: 'string' },
-      evidence: { type: 'string' },
-      capability: { type: 'string' },
-      'primary-cannot-support': { type: 'boolean' },
-      'partner-decision': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = input;
   const loaded = loadCliConfig(configFile);
   const { agreement } = agreementFrom(values.agreement, configFile, fail);
   const store = await openCliStore(loaded, { create: true });
   try {
     if (sub === 'status') {
       const log = await readRolloutLog(store);
-      if (values.json) return out(toJson(log));
+      if (input.flags.has('json')) return out(toJson(log));
       const now = systemClock.now();
       const term = versionAsOf(agreement, now)?.terms.cloud;
       const catalog = compileCatalog(loaded.config);
@@ -251,7 +229,7 @@ export async function rolloutCommand(
         model,
         modelVersion,
         capability: values.capability,
-        primaryCannotSupport: values['primary-cannot-support'] === true,
+        primaryCannotSupport: input.flags.has('primary-cannot-support'),
         partnerDecisionRef: values['partner-decision'] ?? '',
         atMs: systemClock.now(),
       });
@@ -267,22 +245,13 @@ export async function rolloutCommand(
 
 export async function routeCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
   if (sub !== 'explain')
     fail(`unknown command 'route ${sub ?? ''}'. Try: route explain --model M [--tenant T] [--at D]`);
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' },
-      tenant: { type: 'string' },
-      at: { type: 'string' },
-      agreement: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  const { values } = input;
   if (!values.model) fail('usage: entente route explain --model M [--tenant T] [--at D] [--json]');
   const loaded = loadCliConfig(configFile);
   const agreementFile = values.agreement ?? loaded.agreementFile;
@@ -306,7 +275,7 @@ export async function routeCommand(
         1,
       );
     const e = explainRoute(table, values.model, licensee, values.tenant ?? null);
-    out(values.json ? toJson(e) : formatExplanation(e));
+    out(input.flags.has('json') ? toJson(e) : formatExplanation(e));
   } finally {
     await store.close();
   }

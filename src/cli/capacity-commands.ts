@@ -1,15 +1,15 @@
 // `entente capacity status|forecast [--json]`: each provisioned pool's utilization, spill-over
 // share and effective price, and its forecast (saturation date, units needed, backtest error),
 // read from the store's per-minute roll-ups, so the whole fleet's traffic counts.
-import { parseArgs } from 'node:util';
+
 import { toJson } from '../admin/index.js';
 import { CapacityPlan, capacityReport, catalogView } from '../capacity/index.js';
 import { systemClock } from '../clock/index.js';
 import { loadPriceBooks } from '../ledger/index.js';
 import { compileCatalog } from '../routing/index.js';
+import type { CliInput, Fail } from './cli-input.js';
 import { loadCliConfig, openCliStore } from './load-cli-config.js';
 
-type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
@@ -17,13 +17,12 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export async function capacityCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
   if (sub !== 'status' && sub !== 'forecast')
     fail(`unknown command 'capacity ${sub ?? ''}'. Try: entente capacity status|forecast [--json]`);
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
   const loaded = loadCliConfig(configFile);
   const plan = new CapacityPlan(loaded.config.capacity);
   if (plan.empty) fail('no capacity pools in the config (capacity.pools)', 1);
@@ -37,7 +36,7 @@ export async function capacityCommand(
       books,
       systemClock.now(),
     );
-    if (values.json) return out(toJson(report));
+    if (input.flags.has('json')) return out(toJson(report));
     for (const p of report) {
       if (sub === 'status')
         out(

@@ -1,7 +1,6 @@
 // The `entente` commands, run from their canonical argument list (program.ts parses the command
 // line and builds it): thin over the modules. Imported only once a command runs, so that
 // `entente --help` and a mistyped command answer at once.
-import { parseArgs } from 'node:util';
 import { MAX_GRACE_S, planRotation } from '../admin/index.js';
 import { auditor, cliActor } from '../audit/index.js';
 import { systemClock } from '../clock/index.js';
@@ -11,10 +10,11 @@ import { generateKey, hashKey } from '../gateway/index.js';
 import { agreementCommand, rolloutCommand, routeCommand } from './agreement-commands.js';
 import { announceChange } from './announce.js';
 import { capacityCommand } from './capacity-commands.js';
+import type { CliInput } from './cli-input.js';
 import { explainConfig } from './explain-config.js';
 import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
-import { LIMIT_OPTIONS, limitsFromFlags } from './key-limits.js';
+import { limitsFromFlags } from './key-limits.js';
 import { ledgerCommand, revenueShareCommand, spoolCommand, usageCommand } from './ledger-commands.js';
 import { loadCliConfig, openCliStore } from './load-cli-config.js';
 import { preflight } from './preflight.js';
@@ -35,8 +35,8 @@ export function setConfigFlag(flag: string | undefined): void {
 }
 
 /** The config file, by the one resolution order, said on stderr (which file, and why). */
-function configPath(flag: string | undefined): string {
-  const r = resolveConfigPath(flag ?? configFlag);
+function configPath(): string {
+  const r = resolveConfigPath(configFlag);
   process.stderr.write(`entente: config ${r.path} (${r.source})\n`);
   return r.path;
 }
@@ -48,30 +48,24 @@ function num(v: string | undefined, name: string): number | undefined {
 }
 
 /** Runs one command from its canonical argument list (program.ts builds it from the command line). */
-export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
-  const [cmd, sub, ...rest] = argv;
+export async function execute(path: readonly string[], input: CliInput, hooks: CliHooks): Promise<void> {
+  const [cmd, sub] = path;
+  const { values, flags, positionals } = input;
   switch (cmd) {
     case 'completion': {
-      const script = completionScript(sub ?? '');
-      if (!script) fail(`no completion for shell '${sub ?? ''}': bash or zsh`);
+      const shell = positionals[0] ?? '';
+      const script = completionScript(shell);
+      if (!script) fail(`no completion for shell '${shell}': bash or zsh`);
       process.stdout.write(script);
       return;
     }
     case 'serve': {
-      const { values } = parseArgs({
-        args: argv.slice(1),
-        options: {
-          config: { type: 'string' },
-          port: { type: 'string' },
-          host: { type: 'string' },
-          'data-dir': { type: 'string' },
-        },
-      });
       const port = num(values.port ?? process.env.ENTENTE_PORT, '--port');
-      const dataDir = values['data-dir'] ?? process.env.ENTENTE_DATA_DIR;
+      // A global --data-dir is in ENTENTE_DATA_DIR by now (main.ts).
+      const dataDir = process.env.ENTENTE_DATA_DIR;
       const host = values.host ?? process.env.ENTENTE_HOST;
       await serve(
-        configPath(values.config),
+        configPath(),
         {
           ...(port !== undefined ? { port } : {}),
           ...(dataDir ? { dataDir } : {}),
@@ -82,10 +76,9 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
       return;
     }
     case 'config': {
-      if (sub === 'explain') return explainConfig(rest, fail);
+      if (sub === 'explain') return explainConfig(input, fail);
       if (sub !== 'validate') fail(`unknown command 'config ${sub ?? ''}'. Try: entente config validate`);
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
-      const loaded = loadConfig(configPath(values.config));
+      const loaded = loadConfig(configPath());
       // The same checks `serve` makes, so a file called valid here starts.
       const { warnings } = preflight(loaded, systemClock.now());
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
@@ -95,27 +88,12 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
       return;
     }
     case 'keys': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: {
-          config: { type: 'string' },
-          tenant: { type: 'string' },
-          id: { type: 'string' },
-          models: { type: 'string' },
-          expires: { type: 'string' },
-          grace: { type: 'string' },
-          clear: { type: 'boolean' },
-          json: { type: 'boolean' },
-          ...LIMIT_OPTIONS,
-        },
-      });
       if (sub === 'hash') {
         if (!positionals[0]) fail('usage: entente keys hash KEY');
         process.stdout.write(`${hashKey(positionals[0])}\n`);
         return;
       }
-      const loaded = loadCliConfig(configPath(values.config));
+      const loaded = loadCliConfig(configPath());
       const store = await openCliStore(loaded, { create: sub === 'create' });
       try {
         if (sub === 'create') {
@@ -138,9 +116,9 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
           for (const m of models)
             if (m !== '*' && !known.has(m))
               fail(`unknown model '${m}' (the catalog has: ${[...known].join(', ')})`);
-          const flags = limitsFromFlags(values);
-          if ('problem' in flags) fail(flags.problem);
-          if (flags.limits?.budget && !loaded.config.ledger)
+          const asked = limitsFromFlags(values);
+          if ('problem' in asked) fail(asked.problem);
+          if (asked.limits?.budget && !loaded.config.ledger)
             fail("--budget is money in the ledger's currency: the config needs ledger.priceBooks");
           const expiresAtMs = values.expires === undefined ? null : Date.parse(values.expires);
           if (expiresAtMs !== null && (Number.isNaN(expiresAtMs) || expiresAtMs <= systemClock.now()))
@@ -153,13 +131,13 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
             createdAtMs: systemClock.now(),
             revokedAtMs: null,
             expiresAtMs,
-            ...(flags.limits ? { limits: flags.limits } : {}),
+            ...(asked.limits ? { limits: asked.limits } : {}),
           });
           await auditor(store, systemClock, cliActor()).record('key.create', id, {
             tenant: values.tenant,
             models,
             expiresAt: values.expires ?? null,
-            limits: flags.limits,
+            limits: asked.limits,
           });
           await announceChange(loaded.config, 'keys');
           process.stdout.write(
@@ -168,7 +146,7 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
         } else if (sub === 'list') {
           const now = systemClock.now();
           const keys = await store.listApiKeys();
-          if (values.json) {
+          if (flags.has('json')) {
             // The hash is never printed in full, here either: its first 8 hex digits identify it.
             const rows = keys.map(({ sha256, ...k }) => ({ ...k, sha256Prefix: sha256.slice(0, 8) }));
             process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -214,19 +192,19 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
             fail(
               'usage: entente keys limits KEY_ID [--rpm N] [--tpm N] [--concurrent N] [--budget A/P] | --clear',
             );
-          const flags = limitsFromFlags(values);
-          if ('problem' in flags) fail(flags.problem);
-          if (!flags.limits && !values.clear)
+          const asked = limitsFromFlags(values);
+          if ('problem' in asked) fail(asked.problem);
+          if (!asked.limits && !flags.has('clear'))
             fail('name a limit (--rpm, --tpm, --concurrent, --budget) or --clear');
-          if (flags.limits?.budget && !loaded.config.ledger)
+          if (asked.limits?.budget && !loaded.config.ledger)
             fail("--budget is money in the ledger's currency: the config needs ledger.priceBooks");
           const k = (await store.listApiKeys()).find((x) => x.id === id);
           if (!k) fail(`no key with id '${id}'`, 1);
           const { limits: _old, ...rest } = k;
-          await store.putApiKey(flags.limits ? { ...rest, limits: flags.limits } : rest);
-          await auditor(store, systemClock, cliActor()).record('key.limits', id, { limits: flags.limits });
+          await store.putApiKey(asked.limits ? { ...rest, limits: asked.limits } : rest);
+          await auditor(store, systemClock, cliActor()).record('key.limits', id, { limits: asked.limits });
           await announceChange(loaded.config, 'keys');
-          process.stdout.write(`${JSON.stringify({ id, limits: flags.limits })}\n`);
+          process.stdout.write(`${JSON.stringify({ id, limits: asked.limits })}\n`);
         } else if (sub === 'revoke') {
           if (!positionals[0]) fail('usage: entente keys revoke KEY_ID');
           const ok = await store.revokeApiKey(positionals[0], systemClock.now());
@@ -252,10 +230,6 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
     case 'capacity':
     case 'spool':
     case 'usage': {
-      const rest2 = argv.slice(2);
-      const i = rest2.indexOf('--config');
-      const cfg = configPath(i >= 0 ? rest2[i + 1] : undefined);
-      const args = i >= 0 ? [...rest2.slice(0, i), ...rest2.slice(i + 2)] : rest2;
       const run = {
         agreement: agreementCommand,
         rollout: rolloutCommand,
@@ -268,23 +242,11 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
         capacity: capacityCommand,
         spool: spoolCommand,
       }[cmd];
-      await run(sub, args, cfg, fail);
+      await run(sub, input, configPath(), fail);
       return;
     }
     case 'demo': {
       if (sub !== 'traffic') fail('usage: entente demo traffic [--url U] [--key K] [--count N] [--faults]');
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          url: { type: 'string' },
-          key: { type: 'string' },
-          'licensee-key': { type: 'string' },
-          count: { type: 'string' },
-          concurrency: { type: 'string' },
-          faults: { type: 'boolean' },
-          'azure-sim': { type: 'string' },
-        },
-      });
       const { demoTraffic } = await import('./demo-traffic.js');
       const port = process.env.ENTENTE_PORT ?? '8080';
       await demoTraffic(
@@ -294,7 +256,7 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
           licenseeKey: values['licensee-key'] ?? 'sk-entente-microsoft-000000000000',
           count: num(values.count, '--count') ?? 300,
           concurrency: num(values.concurrency, '--concurrency') ?? 4,
-          azureSimUrl: values.faults
+          azureSimUrl: flags.has('faults')
             ? (values['azure-sim'] ?? `http://127.0.0.1:${process.env.ENTENTE_SIM_AZURE_PORT ?? '18081'}`)
             : null,
         },
@@ -303,15 +265,6 @@ export async function execute(argv: string[], hooks: CliHooks): Promise<void> {
       return;
     }
     case 'sim': {
-      const { values } = parseArgs({
-        args: argv.slice(1),
-        options: {
-          kind: { type: 'string' },
-          port: { type: 'string' },
-          'latency-ms': { type: 'string' },
-          'tokens-per-second': { type: 'string' },
-        },
-      });
       const kinds = ['openai', 'azure-openai', 'bedrock', 'google', 'anthropic'] as const;
       const kind = kinds.find((k) => k === values.kind);
       if (!kind) fail(`usage: entente sim --kind ${kinds.join('|')} [--port N]`);

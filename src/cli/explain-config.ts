@@ -1,9 +1,8 @@
 // `entente config explain [FIELD] [--json]`: one field of the configuration reference (or every
 // field under a prefix, or the list of fields), from the schema itself.
-import { parseArgs } from 'node:util';
-import { configReference, type FieldRef } from '../config/index.js';
 
-type Fail = (message: string, exitCode?: 1 | 2) => never;
+import { configReference, type FieldRef } from '../config/index.js';
+import type { CliInput, Fail } from './cli-input.js';
 
 function describe(f: FieldRef): string {
   return [
@@ -16,12 +15,8 @@ function describe(f: FieldRef): string {
   ].join('\n');
 }
 
-export function explainConfig(args: string[], fail: Fail): void {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { json: { type: 'boolean' } },
-  });
+export function explainConfig(input: CliInput, fail: Fail): void {
+  const { positionals } = input;
   const all = configReference();
   const field = positionals[0];
   // `upstreams.auth.apiKey` finds `upstreams[].auth.apiKey` too.
@@ -37,7 +32,7 @@ export function explainConfig(args: string[], fail: Fail): void {
       1,
     );
   }
-  if (values.json) {
+  if (input.flags.has('json')) {
     process.stdout.write(`${JSON.stringify(picked, null, 2)}\n`);
     return;
   }

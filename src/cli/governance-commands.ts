@@ -1,33 +1,33 @@
 // `entente prices show [--as-of D]` and `entente audit [--limit N] [--action A]`: what each model
 // is priced at and from which book, and who changed what governs traffic and money.
-import { parseArgs } from 'node:util';
+
 import { toJson } from '../admin/index.js';
 import { systemClock } from '../clock/index.js';
 import { formatMicros, loadPriceBooks, resolvedPrices } from '../ledger/index.js';
+import type { CliInput, Fail } from './cli-input.js';
 import { loadCliConfig, openCliStore } from './load-cli-config.js';
 import { catalogVersions } from './preflight.js';
 
-type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
 
 export async function pricesCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
   if (sub !== 'show')
     fail(`unknown command 'prices ${sub ?? ''}'. Try: entente prices show [--as-of D] [--json]`);
-  const { values } = parseArgs({ args, options: { 'as-of': { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = input;
   const loaded = loadCliConfig(configFile);
   if (!loaded.priceBooksFile) fail('no price books in the config (ledger.priceBooks)', 1);
   const books = loadPriceBooks(loaded.priceBooksFile);
   const atMs = values['as-of'] === undefined ? systemClock.now() : Date.parse(values['as-of']);
   if (Number.isNaN(atMs)) fail(`--as-of must be an ISO-8601 date or instant, got '${values['as-of']}'`);
   const rows = resolvedPrices(books, catalogVersions(loaded), atMs);
-  if (values.json)
+  if (input.flags.has('json'))
     return out(toJson({ currency: books.currency, asOf: new Date(atMs).toISOString(), prices: rows }));
   out(`prices in ${books.currency} per million tokens, as of ${new Date(atMs).toISOString()}`);
   for (const r of rows) {
@@ -43,23 +43,12 @@ export async function pricesCommand(
 }
 
 export async function auditCommand(
-  sub: string | undefined,
-  args: string[],
+  _sub: string | undefined,
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
-  const all = sub === undefined || sub.startsWith('--') ? [...(sub ? [sub] : []), ...args] : null;
-  if (!all && sub !== 'list')
-    fail(`unknown command 'audit ${sub}'. Try: entente audit [--limit N] [--action A] [--json]`);
-  const { values } = parseArgs({
-    args: all ?? args,
-    options: {
-      limit: { type: 'string' },
-      action: { type: 'string' },
-      subject: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  const { values } = input;
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
     fail('--limit must be a whole number from 1 to 10000');
@@ -71,7 +60,7 @@ export async function auditCommand(
       ...(values.action ? { action: values.action } : {}),
       ...(values.subject ? { subject: values.subject } : {}),
     });
-    if (values.json) return out(toJson(entries));
+    if (input.flags.has('json')) return out(toJson(entries));
     for (const e of entries) {
       const d = e.detail as Record<string, unknown> | null;
       const { text: _text, ...shown } = d && typeof d === 'object' ? d : { value: d };

@@ -2,13 +2,6 @@
 // `entente keys limits`: a key's own limits, checked by the same schema as the admin API's.
 import { type KeyLimits, keyLimitsSchema } from '../config/index.js';
 
-export const LIMIT_OPTIONS = {
-  rpm: { type: 'string' },
-  tpm: { type: 'string' },
-  concurrent: { type: 'string' },
-  budget: { type: 'string' },
-} as const;
-
 export interface LimitFlags {
   readonly rpm?: string | undefined;
   readonly tpm?: string | undefined;

@@ -1,7 +1,7 @@
 // `entente ledger …`, `entente revenue-share status` and `entente usage replay`.
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { toJson } from '../admin/index.js';
 import { loadAgreement } from '../agreements/index.js';
 import { auditor, cliActor } from '../audit/index.js';
@@ -26,9 +26,9 @@ import { silentLogger } from '../observability/index.js';
 import { declarationsIn, readRolloutLog } from '../rollout/index.js';
 import { spoolOwner, UsageSpool } from '../spool/index.js';
 import type { Store } from '../store/index.js';
+import type { CliInput, Fail } from './cli-input.js';
 import { loadCliConfig, openCliStore } from './load-cli-config.js';
 
-type Fail = (message: string, exitCode?: 1 | 2) => never;
 const out = (s: string): void => {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 };
@@ -70,21 +70,11 @@ async function drain(store: Store, setup: LedgerSetup): Promise<{ posted: number
 
 export async function ledgerCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      period: { type: 'string' },
-      account: { type: 'string' },
-      format: { type: 'string' },
-      request: { type: 'string' },
-      amount: { type: 'string' },
-      id: { type: 'string' },
-    },
-  });
+  const { values } = input;
   await withLedger(configFile, fail, async (store, setup) => {
     await drain(store, setup);
     if (sub === 'balances') {
@@ -156,12 +146,11 @@ export async function ledgerCommand(
 
 export async function revenueShareCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
   if (sub !== 'status') fail('unknown command. Try: entente revenue-share status [--json]');
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
   await withLedger(configFile, fail, async (store, setup) => {
     await drain(store, setup);
     if (!setup.agreement) fail('no agreement in the config (agreement.file)');
@@ -171,7 +160,7 @@ export async function revenueShareCommand(
       setup.priceBooks.currency,
       systemClock.now(),
     );
-    if (values.json) return out(toJson(status));
+    if (input.flags.has('json')) return out(toJson(status));
     for (const s of status) {
       out(
         `${s.termId}: ${s.payer} → ${s.payee} at ${s.rate}; eligible revenue ${formatMicros(s.eligibleRevenueMicros)}, accrued ${formatMicros(s.accruedMicros)} ${s.currency}` +
@@ -194,7 +183,7 @@ export async function revenueShareCommand(
 
 export async function usageCommand(
   sub: string | undefined,
-  _args: string[],
+  _input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
@@ -255,11 +244,11 @@ export async function usageCommand(
  */
 export async function spoolCommand(
   sub: string | undefined,
-  args: string[],
+  input: CliInput,
   configFile: string,
   fail: Fail,
 ): Promise<void> {
-  const dir = args.find((a) => !a.startsWith('--'));
+  const dir = input.positionals[0];
   if (sub !== 'ship' || !dir)
     fail('usage: entente spool ship DIR   (a spool folder: <dataDir>/spool of that node)');
   if (!existsSync(dir)) fail(`no spool folder at ${dir}`, 1);

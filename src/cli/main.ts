@@ -47,13 +47,10 @@ export function runCli(argv: string[], hooks: CliHooks = {}): void {
   import('./execute.js')
     .then(({ execute, setConfigFlag }) => {
       setConfigFlag(inv.config);
-      return execute(inv.argv, hooks);
+      return execute(inv.path, inv.input, hooks);
     })
     .catch((err: unknown) => {
       if (isEntenteError(err)) return report(err, err.exitCode);
-      // A mistyped flag is the user's mistake, not a crash: say so without a stack trace.
-      if (String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS'))
-        return report(new EntenteError('cli_usage', (err as Error).message), 2);
       const detail = inv.debug
         ? ((err as Error).stack ?? String(err))
         : `${(err as Error).message ?? String(err)} (run with --debug for the stack trace)`;

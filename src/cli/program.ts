@@ -1,8 +1,9 @@
 // The command tree of `entente`, on commander (the argument parser most Node CLIs use, with no
 // dependencies of its own): every command and subcommand has --help, unknown commands and flags
 // are refused with a suggestion, and the same tree generates shell completion. Each leaf declares
-// its arguments and options here; `execute` (main.ts) runs it from a canonical argument list.
+// its arguments and options here, and commander's parse is what the command (execute.ts) receives.
 import { Command, CommanderError, type Option } from 'commander';
+import type { CliInput } from './cli-input.js';
 
 export interface LeafSpec {
   readonly name: string;
@@ -281,24 +282,27 @@ export const EXIT_CODES = `Exit codes:
   2  the command line is wrong (unknown command or flag, a missing argument)`;
 
 export interface Invocation {
-  /** The canonical argument list: command, subcommand, operands, then flags. */
-  readonly argv: string[];
+  /** The command and subcommand. */
+  readonly path: readonly string[];
+  readonly input: CliInput;
   readonly config: string | undefined;
   readonly dataDir: string | undefined;
   readonly debug: boolean;
 }
 
-/** The argument list of a leaf as `execute` reads it: its operands, then its options as flags. */
-function canonical(path: readonly string[], cmd: Command): string[] {
-  const out = [...path, ...cmd.args];
+/** A leaf's own arguments and options, as commander parsed them, by each option's long name. */
+function inputOf(cmd: Command): CliInput {
   const opts = cmd.opts() as Record<string, unknown>;
+  const values: Record<string, string> = {};
+  const flags = new Set<string>();
   for (const o of cmd.options as Option[]) {
     const v = opts[o.attributeName()];
     if (v === undefined || v === false || !o.long) continue;
-    out.push(o.long);
-    if (v !== true) out.push(String(v));
+    const name = o.long.slice(2);
+    if (v === true) flags.add(name);
+    else values[name] = String(v);
   }
-  return out;
+  return { values, flags, positionals: [...cmd.args] };
 }
 
 function addLeaf(
@@ -314,11 +318,11 @@ function addLeaf(
   c.action((...args: unknown[]) => {
     const self = args.at(-1) as Command;
     const g = self.optsWithGlobals() as { config?: string; dataDir?: string; debug?: boolean };
-    run({ argv: canonical(path, self), config: g.config, dataDir: g.dataDir, debug: g.debug === true });
+    run({ path, input: inputOf(self), config: g.config, dataDir: g.dataDir, debug: g.debug === true });
   });
 }
 
-/** The program: parsing only. `run` receives the canonical invocation of the leaf that matched. */
+/** The program: parsing only. `run` receives the invocation of the leaf that matched. */
 export function buildProgram(version: string, run: (i: Invocation) => void): Command {
   const program = new Command('entente')
     .description('an AI gateway that runs a partnership agreement as code')
