@@ -1,6 +1,9 @@
-// Usage ingestion and accrual throughput (records per second through postUsage, batches of BATCH (2000, as usage.batchSize),
-// one capped revenue-share term) on the embedded SQLite store and on PostgreSQL, side by side,
-// with the raw usage-log append (no ledger) as the baseline on each store.
+// Usage ingestion and accrual throughput (records per second through postUsage, batches of BATCH
+// (2000, as usage.batchSize), one capped revenue-share term) on the embedded SQLite store and on
+// PostgreSQL, side by side, with the raw usage-log append (no ledger) as the baseline on each store.
+// Each store runs ROUNDS rounds (5) of RECORDS fresh records (20,000) per measure, the measures
+// taking turns, and reports each measure's median round: this VM's speed drifts by ±30% between
+// runs, so one round is not a figure.
 // Run: npm run bench:ledger   (PostgreSQL at ENTENTE_TEST_PG_URL or 127.0.0.1:5432/test)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -14,12 +17,11 @@ import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src
 import { universe, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
 
 const N = Number(process.env.RECORDS ?? 20_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 // Arrival spacing of the records: 1 ms is 1,000 requests/s (a batch spans a few seconds, so the
 // per-minute roll-ups get a handful of rows per batch); 60000 gives every record its own minute
 // (one roll-up row per record: the worst case).
 const SPACING_MS = Number(process.env.SPACING_MS ?? 1);
-const at = (rs: UsageRecord[]) =>
-  rs.map((r, i) => ({ ...r, startedAtMs: Date.parse('2026-05-01') + (i % N) * SPACING_MS }));
 const BATCH = Number(process.env.BATCH ?? 2000);
 const setup = {
   priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
@@ -27,35 +29,52 @@ const setup = {
   owner: 'op',
 };
 
+/** Records of the slice [from, from + N) of the universe, with time-ordered ids and times. */
+function recordsOf(from: number): UsageRecord[] {
+  return universe(from + N)
+    .slice(from)
+    .map((r, i) => ({
+      ...r,
+      requestId: `req_${(from + i).toString(16).padStart(12, '0')}`,
+      startedAtMs: Date.parse('2026-05-01') + (from + i) * SPACING_MS,
+    }));
+}
+
+async function rate(records: readonly UsageRecord[], step: (batch: UsageRecord[]) => Promise<unknown>) {
+  const t0 = performance.now();
+  for (let i = 0; i < records.length; i += BATCH) await step(records.slice(i, i + BATCH));
+  return records.length / ((performance.now() - t0) / 1000);
+}
+
+const median = (xs: number[]) => Math.round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
+
 async function measure(store: Store) {
-  const records = at(universe(N));
-  let t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH) await store.appendUsage(records.slice(i, i + BATCH));
-  const appendPerS = N / ((performance.now() - t0) / 1000);
-  t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH) await postUsage(store, records.slice(i, i + BATCH), setup);
-  const postPerS = N / ((performance.now() - t0) / 1000);
-  // The spool writer's path: fresh records stored, priced and posted in one unit of work.
-  const fresh = at(universe(2 * N).slice(N));
-  t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH)
-    await postUsage(store, fresh.slice(i, i + BATCH), setup, { storeRecords: true });
-  const unitPerS = N / ((performance.now() - t0) / 1000);
-  return {
-    appendPerS: Math.round(appendPerS),
-    postPerS: Math.round(postPerS),
-    unitPerS: Math.round(unitPerS),
-  };
+  const append: number[] = [];
+  const post: number[] = [];
+  const unit: number[] = [];
+  let next = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const stored = recordsOf(next);
+    const fresh = recordsOf(next + N);
+    next += 2 * N;
+    append.push(await rate(stored, (b) => store.appendUsage(b)));
+    post.push(await rate(stored, (b) => postUsage(store, b, setup)));
+    // The spool writer's path: fresh records stored, priced and posted in one unit of work.
+    unit.push(await rate(fresh, (b) => postUsage(store, b, setup, { storeRecords: true })));
+  }
+  return { appendPerS: median(append), postPerS: median(post), unitPerS: median(unit), unitAll: unit };
+}
+
+function row(name: string, m: Awaited<ReturnType<typeof measure>>): string {
+  const all = m.unitAll.map((x) => Math.round(x)).join(', ');
+  return `| ${name} | ${m.appendPerS} | ${m.postPerS} | ${m.unitPerS} (rounds: ${all}) | ×${(m.unitPerS / m.appendPerS).toFixed(2)} |`;
 }
 
 const rows: string[] = [];
 const sqlite = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-ledger-bench-')), 'l.db'));
 await sqlite.migrate();
-const s = await measure(sqlite);
+rows.push(row('SQLite', await measure(sqlite)));
 await sqlite.close();
-rows.push(
-  `| SQLite | ${s.appendPerS} | ${s.postPerS} | ×${(s.postPerS / s.appendPerS).toFixed(2)} | ${s.unitPerS} |`,
-);
 
 const url = process.env.ENTENTE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `entente_bench_${randomBytes(4).toString('hex')}`;
@@ -65,11 +84,8 @@ try {
   await admin.query(`CREATE SCHEMA ${schema}`);
   const pgStore = new PostgresStore(url, { schema });
   await pgStore.migrate();
-  const p = await measure(pgStore);
+  rows.push(row('PostgreSQL', await measure(pgStore)));
   await pgStore.close();
-  rows.push(
-    `| PostgreSQL | ${p.appendPerS} | ${p.postPerS} | ×${(p.postPerS / p.appendPerS).toFixed(2)} | ${p.unitPerS} |`,
-  );
 } catch (err) {
   rows.push(`| PostgreSQL | not measured: ${(err as Error).message} | | | |`);
 } finally {
@@ -78,5 +94,10 @@ try {
 }
 
 process.stdout.write(
-  `# Ledger ingestion (${N} usage records, batches of ${BATCH}, one capped share term)\n\n| store | usage append rec/s (baseline) | priced + posted + accrued rec/s (stored earlier) | ratio | stored + priced + posted in one unit rec/s (the spool writer's path) |\n|---|---|---|---|---|\n${rows.join('\n')}\n`,
+  `# Ledger ingestion (${ROUNDS} rounds of ${N} usage records per measure, medians; batches of ${BATCH}; one capped share term)
+
+| store | usage append rec/s (baseline) | priced + posted + accrued rec/s (stored earlier) | stored + priced + posted in one unit rec/s (the spool writer's path) | the writer's path / append |
+|---|---|---|---|---|
+${rows.join('\n')}
+`,
 );

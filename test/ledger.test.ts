@@ -11,6 +11,7 @@ import {
   capCurrencyProblems,
   type LedgerSetup,
   parsePriceBooks,
+  periodOf,
   postRefund,
   postUsage,
   priceOf,
@@ -23,6 +24,41 @@ import type { Store, UsageRecord } from '../src/store/index.js';
 import { backends } from './helpers/backends.js';
 import { usageRecord } from './helpers/records.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
+
+test('periodOf names the calendar month of any instant, whatever came before (its month cache)', () => {
+  // Instants anywhere in the Date range, and just around month boundaries of any year (the years
+  // 0–99, which Date.UTC would read as 1900–1999, included).
+  const edge = fc
+    .tuple(
+      fc.integer({ min: -2000, max: 12000 }),
+      fc.integer({ min: 0, max: 11 }),
+      fc.integer({ min: -1, max: 1 }),
+    )
+    .map(([y, m, d]) => new Date(0).setUTCFullYear(y, m, 1) + d);
+  const anyMs = fc.integer({ min: -8.64e15, max: 8.64e15 });
+  // A month of the years 0–99, then the same month 1900 years on: a cache bounded by Date.UTC
+  // would name the second by the first.
+  const aliased = fc
+    .tuple(fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 11 }))
+    .map(([y, m]) => [new Date(0).setUTCFullYear(y, m, 15), new Date(0).setUTCFullYear(1900 + y, m, 15)]);
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          edge.map((x) => [x]),
+          anyMs.map((x) => [x]),
+          aliased,
+        ),
+        { minLength: 1, maxLength: 50 },
+      ),
+      (runs) => {
+        for (const ms of runs.flat())
+          assert.equal(periodOf(ms), new Date(ms).toISOString().slice(0, 7), String(ms));
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
 
 const books = parsePriceBooks(
   `currency: USD

@@ -8,7 +8,7 @@
 // rate), no usage posting is negative, and the cap is total across segments (docs/ledger.md).
 // Revenue is priced exactly in pico-units and booked in micro-units with a carried remainder per
 // tenant and seller, so a million tiny requests book what they cost.
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { EntenteError } from '../errors/index.js';
 import type { UsageRecord } from '../store/index.js';
 import { assertAccrualWithinCap, assertBalanced } from './invariants.js';
@@ -78,8 +78,18 @@ export function carryKey(tenantId: string, seller: string, currency: string): st
 
 export type Outcome = 'posted' | 'duplicate' | 'conflict';
 
+/** The last month asked for, [from, to) in ms: a batch's records mostly share one. */
+let lastMonth = { fromMs: 0, toMs: 0, period: '' };
+
 export function periodOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 7);
+  if (ms >= lastMonth.fromMs && ms < lastMonth.toMs) return lastMonth.period;
+  const d = new Date(ms);
+  const period = d.toISOString().slice(0, 7);
+  // setUTCFullYear, not Date.UTC, which reads the years 0–99 as 1900–1999.
+  const bound = (months: number) =>
+    new Date(0).setUTCFullYear(d.getUTCFullYear(), d.getUTCMonth() + months, 1);
+  lastMonth = { fromMs: bound(0), toMs: bound(1), period };
+  return period;
 }
 
 export function nextPeriod(p: string): string {
@@ -97,23 +107,11 @@ export function postingPeriod(ms: number, closed: ReadonlySet<string>): string {
 /** The revenue transaction's identity: what a retry must repeat exactly. */
 export function revenuePayloadHash(input: PostingInput): string {
   const u = input.usage;
-  const canonical = [
-    u.requestId,
-    u.tenantId,
-    u.model,
-    u.modelVersion,
-    u.startedAtMs,
-    u.tokensInputUncached,
-    u.tokensInputCached,
-    u.tokensOutput,
-    u.tokensReasoning,
-    input.revenuePico,
-    input.currency,
-    input.seller,
-    // Records from before capacity pools hash as they always did.
-    ...(u.capacity !== undefined ? [u.capacity] : []),
-  ].join('|');
-  return createHash('sha256').update(canonical).digest('hex');
+  // The fields joined by '|', null as '' (as Array.join has always written them, so stored hashes
+  // stay valid). Records from before capacity pools hash without the capacity, as they always did.
+  const capacity = u.capacity !== undefined ? `|${u.capacity ?? ''}` : '';
+  const canonical = `${u.requestId}|${u.tenantId}|${u.model}|${u.modelVersion ?? ''}|${u.startedAtMs}|${u.tokensInputUncached}|${u.tokensInputCached}|${u.tokensOutput}|${u.tokensReasoning}|${input.revenuePico}|${input.currency}|${input.seller}${capacity}`;
+  return digest('sha256', canonical, 'hex');
 }
 
 interface AccrualGroup {
@@ -136,7 +134,7 @@ function accrualTx(g: AccrualGroup): LedgerTx {
   return {
     txId: `accrual:${t.id}:${first}`,
     code: 'accrual',
-    payloadHash: createHash('sha256').update(g.members.join('|')).digest('hex'),
+    payloadHash: digest('sha256', g.members.join('|'), 'hex'),
     effectiveAtMs: g.effectiveAtMs,
     period: g.period,
     causeId: `revenue:${first}`,

@@ -205,18 +205,15 @@ export async function postUsage(
   }
   const txIds = inputs.map((i) => `revenue:${i.usage.requestId}`);
   // Every state the plan reads, locked: each share's segments (the cap is total across them) and
-  // each tenant's carried remainder.
-  const termIds = [
-    ...new Set(
-      inputs.flatMap((i) => [
-        carryKey(i.usage.tenantId, i.seller, i.currency),
-        ...i.terms.flatMap((t) => t.segments),
-      ]),
-    ),
-  ];
+  // each tenant's carried remainder. Loops, not flatMaps: this runs once per record.
+  const termIds = new Set<string>();
+  for (const i of inputs) {
+    termIds.add(carryKey(i.usage.tenantId, i.seller, i.currency));
+    for (const t of i.terms) for (const k of t.segments) termIds.add(k);
+  }
   await store.postLedger(
     txIds,
-    termIds,
+    [...termIds],
     (view) => {
       const plan = planPostings(inputs, view.existing, view.states, view.closed);
       const usageStatus = new Map<string, number>();
@@ -229,9 +226,8 @@ export async function postUsage(
       });
       for (const rid of unpriced) usageStatus.set(rid, USAGE_UNPRICED);
       // Tallied from the final plan, so a retried unit of work does not count twice.
-      result.posted = plan.outcomes.filter((o) => o === 'posted').length;
-      result.duplicate = plan.outcomes.filter((o) => o === 'duplicate').length;
-      result.conflict = plan.outcomes.filter((o) => o === 'conflict').length;
+      result.posted = result.duplicate = result.conflict = 0;
+      for (const o of plan.outcomes) result[o]++;
       return { txs: plan.txs, states: plan.states, usageStatus };
     },
     [],

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { PostgresStore } from './postgres/postgres-store.js';
-import { SqliteStore } from './sqlite/sqlite-store.js';
+import { POSTGRES_SCHEMA_VERSION, PostgresStore } from './postgres/postgres-store.js';
+import { SQLITE_SCHEMA_VERSION, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreLocation } from './types.js';
 
 export type { MinuteRollup } from './rollup.js';
@@ -26,7 +26,8 @@ export type {
   UsageRecord,
 } from './types.js';
 export { USAGE_CONFLICT, USAGE_PENDING, USAGE_POSTED, USAGE_UNPRICED } from './types.js';
-export { PostgresStore, SqliteStore };
+export { POSTGRES_SCHEMA_VERSION, PostgresStore, SQLITE_SCHEMA_VERSION, SqliteStore };
+export { type Transfer, transferOf } from './transfer.js';
 
 /** DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data directory. */
 export async function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {

@@ -1,7 +1,7 @@
 // The migrations both stores run alike, after their own first ones (which differ in types and
-// triggers): both lists end with these, in this order, so a database of either kind reaches the
-// same schema version with the same tables.
-import { ALL_REVENUE, ROLLUP_TABLE, rollupBackfill, SPEND_TABLE, spendRollup } from './rollup.js';
+// triggers) and before their own last one (the ledger's transfers, which SQLite makes by rebuilding
+// the table): a database of either kind reaches the same schema version with the same tables.
+import { ALL_REVENUE, ROLLUP_TABLE, rollupBackfill, SPEND_TABLE, spendRollupFromEntries } from './rollup.js';
 
 /** The nodes registry and the key columns (versions 3–5), then the roll-ups (6–8). */
 export const SHARED_MIGRATIONS: readonly string[] = [
@@ -20,7 +20,7 @@ export const SHARED_MIGRATIONS: readonly string[] = [
   `ALTER TABLE api_keys ADD COLUMN limits TEXT;`,
   `${ROLLUP_TABLE};\n${rollupBackfill('(started_at_ms / 60000) * 60000')};`,
   `ALTER TABLE usage_records ADD COLUMN capacity TEXT;`,
-  `${SPEND_TABLE};\n${spendRollup(ALL_REVENUE)};`,
+  `${SPEND_TABLE};\n${spendRollupFromEntries(ALL_REVENUE)};`,
   `ALTER TABLE usage_records ADD COLUMN tier TEXT;
    ALTER TABLE ledger_transactions ADD COLUMN capacity TEXT;`,
   `ALTER TABLE usage_records ADD COLUMN attempt_log TEXT;`,

@@ -205,7 +205,11 @@ export type StoreLocation =
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly location: StoreLocation;
-  migrate(): Promise<void>;
+  /**
+   * Brings the schema to the newest version, or to `toVersion` (the upgrade tests stop one short,
+   * write data as an older Entente did, then migrate the rest). Each run is one transaction.
+   */
+  migrate(opts?: { readonly toVersion?: number }): Promise<void>;
   /** Appends records; a record whose requestId is already stored is ignored (idempotent). */
   appendUsage(records: readonly UsageRecord[]): Promise<void>;
   /** Newest first. */

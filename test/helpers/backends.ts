@@ -14,7 +14,8 @@ export interface Backend {
   readonly name: 'sqlite' | 'postgres';
   /** A reason to skip, or false. */
   readonly skip: string | false;
-  open(opts?: { maxConnections?: number }): Promise<Store>;
+  /** `toVersion`: stop the schema there (an upgrade test writes data as an older Entente did). */
+  open(opts?: { maxConnections?: number; toVersion?: number }): Promise<Store>;
   /** Drops what open() created. */
   cleanup(): Promise<void>;
 }
@@ -35,9 +36,9 @@ export function backends(prefix: string): Backend[] {
     {
       name: 'sqlite',
       skip: false,
-      async open() {
+      async open(opts = {}) {
         const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'));
-        await s.migrate();
+        await s.migrate(opts.toVersion !== undefined ? { toVersion: opts.toVersion } : {});
         return s;
       },
       async cleanup() {},
@@ -53,8 +54,9 @@ export function backends(prefix: string): Backend[] {
           schema,
           ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
         });
-        await s.migrate();
-        await s.migrate(); // migrations are idempotent
+        const to = opts.toVersion !== undefined ? { toVersion: opts.toVersion } : {};
+        await s.migrate(to);
+        await s.migrate(to); // migrations are idempotent
         return s;
       },
       async cleanup() {

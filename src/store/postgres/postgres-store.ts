@@ -27,6 +27,15 @@ import {
   usageFromRow,
   usageToRow,
 } from '../rows.js';
+import {
+  ENTRIES_VIEW,
+  type LedgerFilters,
+  ledgerRowsSql,
+  receivableTotalsSql,
+  TRANSFER_CHECK,
+  TRANSFER_INDEXES,
+  transferOf,
+} from '../transfer.js';
 import type {
   ApiKeyRecord,
   AuditEntry,
@@ -126,7 +135,34 @@ const migrations: readonly string[] = [
    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
      FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
   ...SHARED_MIGRATIONS,
+  // Last: each transaction becomes one row with both legs (src/store/transfer.ts); the
+  // entries table becomes a view of the legs. Pending usage is indexed alone, so a record stored
+  // already posted costs no index entry.
+  `ALTER TABLE ledger_transactions
+     ADD COLUMN debit_account TEXT,
+     ADD COLUMN credit_account TEXT,
+     ADD COLUMN amount_micros BIGINT NOT NULL DEFAULT 0;
+   UPDATE ledger_transactions t SET debit_account = d.account, credit_account = c.account, amount_micros = d.amount_micros
+     FROM ledger_entries d JOIN ledger_entries c ON c.tx_id = d.tx_id AND c.amount_micros < 0
+     WHERE d.tx_id = t.tx_id AND d.amount_micros > 0;
+   DO $$ BEGIN
+     IF (SELECT count(*) FROM ledger_entries WHERE amount_micros <> 0) <> 2 * (SELECT count(*) FROM ledger_transactions WHERE amount_micros > 0)
+       OR EXISTS (SELECT 1 FROM ledger_entries e JOIN ledger_transactions x ON x.tx_id = e.tx_id
+         WHERE e.amount_micros <> 0 AND NOT ((e.account = x.debit_account AND e.amount_micros = x.amount_micros)
+           OR (e.account = x.credit_account AND e.amount_micros = -x.amount_micros)))
+     THEN RAISE EXCEPTION 'the ledger has a transaction that is not one transfer of two legs; nothing was migrated';
+     END IF;
+   END $$;
+   DROP TABLE ledger_entries;
+   ALTER TABLE ledger_transactions ADD CONSTRAINT ledger_transfer ${TRANSFER_CHECK};
+   ${TRANSFER_INDEXES};
+   ${ENTRIES_VIEW};
+   DROP INDEX usage_records_pending;
+   CREATE INDEX usage_records_pending ON usage_records (seq) WHERE ledger_status = 0;`,
 ];
+
+/** The newest schema version: the migrations both stores have (the two are equal). */
+export const POSTGRES_SCHEMA_VERSION = migrations.length;
 
 const ROLLOUT_LOCK = 7_160_002; // serialises rollout appends across nodes
 const PERIOD_LOCK = 7_160_003; // postings share it; closing a period takes it alone
@@ -171,7 +207,8 @@ export class PostgresStore implements Store {
     });
   }
 
-  async migrate(): Promise<void> {
+  async migrate(opts: { readonly toVersion?: number } = {}): Promise<void> {
+    const last = Math.min(opts.toVersion ?? migrations.length, migrations.length);
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
@@ -182,7 +219,7 @@ export class PostgresStore implements Store {
       const { rows } = await client.query<{ v: number | null }>(
         'SELECT max(version) AS v FROM schema_migrations',
       );
-      for (let v = (rows[0]?.v ?? 0) + 1; v <= migrations.length; v++) {
+      for (let v = (rows[0]?.v ?? 0) + 1; v <= last; v++) {
         await client.query(migrations[v - 1]!);
         await client.query('INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)', [
           v,
@@ -436,10 +473,7 @@ export class PostgresStore implements Store {
           [totalsFor],
         );
         const t = await client.query<{ k: string; total: string }>(
-          `SELECT CASE WHEN t.code = 'refund' THEN t.cause_id ELSE t.tx_id END AS k, sum(e.amount_micros)::text AS total
-           FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id
-           WHERE e.account LIKE 'receivable:%' AND (t.tx_id = ANY($1::text[]) OR (t.code = 'refund' AND t.cause_id = ANY($1::text[])))
-           GROUP BY 1`,
+          receivableTotalsSql((column) => `${column} = ANY($1::text[])`),
           [totalsFor],
         );
         for (const r of t.rows) receivableTotals.set(r.k, BigInt(r.total));
@@ -461,9 +495,10 @@ export class PostgresStore implements Store {
       });
       const now = systemClock.now();
       if (p.txs.length > 0) {
+        const transfers = p.txs.map(transferOf);
         await client.query(
-          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])`,
+          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[])`,
           [
             p.txs.map((t) => t.txId),
             p.txs.map((t) => t.code),
@@ -474,23 +509,11 @@ export class PostgresStore implements Store {
             p.txs.map((t) => t.currency),
             p.txs.map(() => now),
             p.txs.map((t) => t.capacity ?? null),
+            transfers.map((t) => t.debit),
+            transfers.map((t) => t.credit),
+            transfers.map((t) => t.amountMicros.toString()),
           ],
         );
-        const entries = p.txs.flatMap((t) =>
-          t.entries.map((e, i) => [t.txId, i, e.account, e.amountMicros.toString(), t.period] as const),
-        );
-        if (entries.length > 0) {
-          await client.query(
-            'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::text[])',
-            [
-              entries.map((e) => e[0]),
-              entries.map((e) => e[1]),
-              entries.map((e) => e[2]),
-              entries.map((e) => e[3]),
-              entries.map((e) => e[4]),
-            ],
-          );
-        }
       }
       if (p.states.size > 0) {
         const states = [...p.states];
@@ -551,31 +574,16 @@ export class PostgresStore implements Store {
 
   async resetLedger(): Promise<void> {
     await this.#pool.query(
-      'BEGIN; DELETE FROM ledger_entries; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0; COMMIT;',
+      'BEGIN; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0; COMMIT;',
     );
   }
 
-  async ledgerRows(
-    query: { account?: string; period?: string; beforePeriod?: string } = {},
-  ): Promise<LedgerRow[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (query.account) {
-      args.push(query.account);
-      where.push(`e.account = $${args.length}`);
-    }
-    if (query.period) {
-      args.push(query.period);
-      where.push(`e.period = $${args.length}`);
-    }
-    if (query.beforePeriod) {
-      args.push(query.beforePeriod);
-      where.push(`e.period < $${args.length}`);
-    }
+  async ledgerRows(query: LedgerFilters = {}): Promise<LedgerRow[]> {
+    // Only the filters given, so an empty one filters nothing rather than matching ''.
+    const names = (['account', 'period', 'beforePeriod'] as const).filter((k) => query[k]);
     const { rows } = await this.#pool.query(
-      `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, t.capacity, e.account, e.amount_micros
-       FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.effective_at_ms, t.tx_id, e.idx`,
-      args,
+      ledgerRowsSql(query, (name) => `$${names.indexOf(name) + 1}`),
+      names.map((k) => query[k]),
     );
     return rows.map(ledgerRowFromDb);
   }

@@ -29,6 +29,15 @@ import {
   usageFromRow,
   usageToRow,
 } from '../rows.js';
+import {
+  ENTRIES_VIEW,
+  type LedgerFilters,
+  ledgerRowsSql,
+  receivableTotalsSql,
+  TRANSFER_CHECK,
+  TRANSFER_INDEXES,
+  transferOf,
+} from '../transfer.js';
 import type {
   ApiKeyRecord,
   AuditEntry,
@@ -126,7 +135,48 @@ const migrations: readonly string[] = [
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
   ...SHARED_MIGRATIONS,
+  // Last: each transaction becomes one row with both legs (src/store/transfer.ts), keyed by
+  // its id with no separate rowid; the entries table becomes a view of the legs. Pending usage is
+  // indexed alone, so a record stored already posted costs no index entry.
+  `CREATE TABLE ledger_transfers (
+     tx_id TEXT PRIMARY KEY,
+     code TEXT NOT NULL,
+     payload_hash TEXT NOT NULL,
+     effective_at_ms BIGINT NOT NULL,
+     period TEXT NOT NULL,
+     cause_id TEXT,
+     currency TEXT NOT NULL,
+     recorded_at_ms BIGINT NOT NULL,
+     capacity TEXT,
+     debit_account TEXT,
+     credit_account TEXT,
+     amount_micros BIGINT NOT NULL DEFAULT 0,
+     ${TRANSFER_CHECK}
+   ) WITHOUT ROWID;
+   INSERT INTO ledger_transfers
+     SELECT t.tx_id, t.code, t.payload_hash, t.effective_at_ms, t.period, t.cause_id, t.currency, t.recorded_at_ms,
+       t.capacity, d.account, c.account, COALESCE(d.amount_micros, 0)
+     FROM ledger_transactions t
+     LEFT JOIN ledger_entries d ON d.tx_id = t.tx_id AND d.amount_micros > 0
+     LEFT JOIN ledger_entries c ON c.tx_id = t.tx_id AND c.amount_micros < 0;
+   CREATE TEMP TABLE ledger_migration_check (ok INTEGER NOT NULL CHECK (ok = 1));
+   INSERT INTO ledger_migration_check SELECT
+     (SELECT count(*) FROM ledger_entries WHERE amount_micros <> 0) = 2 * (SELECT count(*) FROM ledger_transfers WHERE amount_micros > 0)
+     AND NOT EXISTS (SELECT 1 FROM ledger_entries e JOIN ledger_transfers x ON x.tx_id = e.tx_id
+       WHERE e.amount_micros <> 0 AND NOT ((e.account = x.debit_account AND e.amount_micros = x.amount_micros)
+         OR (e.account = x.credit_account AND e.amount_micros = -x.amount_micros)));
+   DROP TABLE ledger_migration_check;
+   DROP TABLE ledger_entries;
+   DROP TABLE ledger_transactions;
+   ALTER TABLE ledger_transfers RENAME TO ledger_transactions;
+   ${TRANSFER_INDEXES};
+   ${ENTRIES_VIEW};
+   DROP INDEX usage_records_pending;
+   CREATE INDEX usage_records_pending ON usage_records (seq) WHERE ledger_status = 0;`,
 ];
+
+/** The newest schema version: the migrations both stores have (the two are equal). */
+export const SQLITE_SCHEMA_VERSION = migrations.length;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -149,8 +199,9 @@ export class SqliteStore implements Store {
     this.#db.pragma('busy_timeout = 5000');
   }
 
-  async migrate(): Promise<void> {
+  async migrate(opts: { readonly toVersion?: number } = {}): Promise<void> {
     const db = this.#db;
+    const last = Math.min(opts.toVersion ?? migrations.length, migrations.length);
     db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)',
     );
@@ -158,7 +209,7 @@ export class SqliteStore implements Store {
       v: number | null;
     };
     db.transaction(() => {
-      for (let v = (applied.v ?? 0) + 1; v <= migrations.length; v++) {
+      for (let v = (applied.v ?? 0) + 1; v <= last; v++) {
         db.exec(migrations[v - 1]!);
         db.prepare('INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)').run(
           v,
@@ -166,6 +217,7 @@ export class SqliteStore implements Store {
         );
       }
     })();
+    if (last < migrations.length) return; // an older schema: nothing of today's can be prepared
     this.#insertUsage = db.prepare(
       `INSERT INTO usage_records (${usageColumns.join(', ')}, seq) VALUES (${usageColumns.map(() => '?').join(', ')}, ?) ON CONFLICT (request_id) DO NOTHING`,
     );
@@ -322,18 +374,10 @@ export class SqliteStore implements Store {
         )
         .safeIntegers(true),
       totals: db
-        .prepare(
-          `SELECT CASE WHEN t.code = 'refund' THEN t.cause_id ELSE t.tx_id END AS k, sum(e.amount_micros) AS total
-           FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id
-           WHERE e.account LIKE 'receivable:%' AND (t.tx_id IN (SELECT value FROM json_each(@ids)) OR (t.code = 'refund' AND t.cause_id IN (SELECT value FROM json_each(@ids))))
-           GROUP BY 1`,
-        )
+        .prepare(receivableTotalsSql((column) => `${column} IN (SELECT value FROM json_each(@ids))`))
         .safeIntegers(true),
       insTx: db.prepare(
-        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
-      insEntry: db.prepare(
-        'INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       upState: db.prepare(
         'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros, remainder_pico) VALUES (?, ?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros, remainder_pico = excluded.remainder_pico',
@@ -386,6 +430,7 @@ export class SqliteStore implements Store {
       const p = plan({ existing, states, closed: this.#closed(), receivableTotals });
       const now = systemClock.now();
       for (const tx of p.txs) {
+        const t = transferOf(tx);
         st.insTx.run(
           tx.txId,
           tx.code,
@@ -396,11 +441,10 @@ export class SqliteStore implements Store {
           tx.currency,
           now,
           tx.capacity ?? null,
+          t.debit,
+          t.credit,
+          t.amountMicros,
         );
-        for (let i = 0; i < tx.entries.length; i++) {
-          const e = tx.entries[i]!;
-          st.insEntry.run(tx.txId, i, e.account, e.amountMicros, tx.period);
-        }
       }
       for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros, s.remainderPico);
       // Records stored in this unit of work get their status on insert; only those that were
@@ -442,34 +486,18 @@ export class SqliteStore implements Store {
   async resetLedger(): Promise<void> {
     this.#db.transaction(() => {
       this.#db.exec(
-        'DELETE FROM ledger_entries; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0;',
+        'DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0;',
       );
     })();
   }
 
-  async ledgerRows(
-    query: { account?: string; period?: string; beforePeriod?: string } = {},
-  ): Promise<LedgerRow[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (query.account) {
-      where.push('e.account = ?');
-      args.push(query.account);
-    }
-    if (query.period) {
-      where.push('e.period = ?');
-      args.push(query.period);
-    }
-    if (query.beforePeriod) {
-      where.push('e.period < ?');
-      args.push(query.beforePeriod);
-    }
-    const sql = `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, t.capacity, e.account, e.amount_micros
-      FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.effective_at_ms, t.tx_id, e.idx`;
+  async ledgerRows(query: LedgerFilters = {}): Promise<LedgerRow[]> {
+    // Only the filters given, so an empty one filters nothing rather than matching ''.
+    const filters = Object.fromEntries(Object.entries(query).filter(([, v]) => v));
     return this.#db
-      .prepare(sql)
+      .prepare(ledgerRowsSql(filters, (name) => `@${name}`))
       .safeIntegers(true)
-      .all(...args)
+      .all(filters)
       .map(ledgerRowFromDb);
   }
 

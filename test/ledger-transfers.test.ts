@@ -1,0 +1,282 @@
+// The ledger's storage: each transaction is one transfer row holding both legs (src/store/transfer.ts),
+// on both stores. Shapes that are not one transfer are refused by the code and by the database;
+// a database written with the entries table of the previous schema upgrades with every leg kept,
+// and one holding a transaction that is not a transfer refuses the upgrade and stays as it was.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { parseAgreementText } from '../src/agreements/index.js';
+import { EntenteError } from '../src/errors/index.js';
+import { parsePriceBooks, postUsage } from '../src/ledger/index.js';
+import {
+  POSTGRES_SCHEMA_VERSION,
+  SQLITE_SCHEMA_VERSION,
+  type Store,
+  type StoredTx,
+  transferOf,
+} from '../src/store/index.js';
+import { backends } from './helpers/backends.js';
+import { WORKER_AGREEMENT, WORKER_PRICES } from './helpers/ledger-worker.js';
+import { usageRecord } from './helpers/records.js';
+
+const tx = (entries: StoredTx['entries']): StoredTx => ({
+  txId: 'revenue:r',
+  code: 'revenue',
+  payloadHash: 'h',
+  effectiveAtMs: 0,
+  period: '2026-05',
+  causeId: 'r',
+  currency: 'USD',
+  entries,
+});
+const leg = (account: string, amountMicros: bigint) => ({ account, amountMicros });
+
+describe('transferOf', () => {
+  test('two opposite legs are one transfer, debit first, whatever their order', () => {
+    assert.deepEqual(transferOf(tx([leg('receivable:t', 5n), leg('revenue:op', -5n)])), {
+      debit: 'receivable:t',
+      credit: 'revenue:op',
+      amountMicros: 5n,
+    });
+    // A refund's legs come credit first: the transfer is the same shape, reversed.
+    assert.deepEqual(transferOf(tx([leg('receivable:t', -7n), leg('revenue:op', 7n)])), {
+      debit: 'revenue:op',
+      credit: 'receivable:t',
+      amountMicros: 7n,
+    });
+    assert.deepEqual(transferOf(tx([])), { debit: null, credit: null, amountMicros: 0n });
+  });
+
+  test('every other shape is refused before anything is written', () => {
+    const hostile: [string, StoredTx['entries']][] = [
+      ['one leg', [leg('a', 5n)]],
+      ['three legs', [leg('a', 5n), leg('b', -3n), leg('c', -2n)]],
+      ['unbalanced', [leg('a', 5n), leg('b', -4n)]],
+      ['same sign', [leg('a', 5n), leg('b', 5n)]],
+      ['zero legs', [leg('a', 0n), leg('b', 0n)]],
+      ['one account', [leg('a', 5n), leg('a', -5n)]],
+      ['four legs that balance', [leg('a', 5n), leg('b', -5n), leg('c', 1n), leg('d', -1n)]],
+    ];
+    for (const [name, entries] of hostile) {
+      assert.throws(
+        () => transferOf(tx(entries)),
+        (e: unknown) => e instanceof EntenteError && e.code === 'ledger_invariant_violated',
+        name,
+      );
+    }
+  });
+
+  test('both stores have the same schema version', () => {
+    assert.equal(SQLITE_SCHEMA_VERSION, POSTGRES_SCHEMA_VERSION);
+  });
+});
+
+/** Raw SQL on a store's own database (its file, or its schema), as an older Entente or an intruder. */
+async function raw(store: Store): Promise<{ exec(sql: string): Promise<unknown[]>; close(): Promise<void> }> {
+  const loc = store.location;
+  if (loc.kind === 'sqlite') {
+    const db = new Database(loc.path);
+    return {
+      async exec(sql) {
+        const st = db.prepare(sql);
+        if (st.reader) return st.safeIntegers(true).all();
+        st.run();
+        return [];
+      },
+      async close() {
+        db.close();
+      },
+    };
+  }
+  const c = new pg.Client({ connectionString: loc.url });
+  await c.connect();
+  await c.query(`SET search_path TO ${loc.schema}`);
+  return {
+    async exec(sql) {
+      return (await c.query(sql)).rows;
+    },
+    async close() {
+      await c.end();
+    },
+  };
+}
+
+/** The ledger of the previous schema: transactions, and their entries in a table of their own. */
+const OLD_LEDGER = [
+  `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity) VALUES
+    ('revenue:r1', 'revenue', 'h1', 1777593600000, '2026-05', 'r1', 'USD', 1777593601000, 'pool-a'),
+    ('revenue:r2', 'revenue', 'h2', 1777593600500, '2026-05', 'r2', 'USD', 1777593601000, NULL),
+    ('accrual:a/s@v1:r1', 'accrual', 'h3', 1777593600000, '2026-05', 'revenue:r1', 'USD', 1777593601000, NULL),
+    ('refund:x1', 'refund', 'h4', 1777680000000, '2026-05', 'revenue:r1', 'USD', 1777680001000, NULL),
+    ('refund:x1:accrual:a/s@v1', 'accrual', 'h5', 1777680000000, '2026-05', 'refund:x1', 'USD', 1777680001000, NULL),
+    ('capacity:pool-a:2026-05', 'capacity', 'h6', 1777593600000, '2026-05', NULL, 'USD', 1777593601000, 'pool-a')`,
+  `INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES
+    ('revenue:r1', 0, 'receivable:t1', 1500, '2026-05'), ('revenue:r1', 1, 'revenue:op', -1500, '2026-05'),
+    ('accrual:a/s@v1:r1', 0, 'revshare-expense:op:a/s', 500, '2026-05'), ('accrual:a/s@v1:r1', 1, 'revshare-payable:ms:a/s', -500, '2026-05'),
+    ('refund:x1', 0, 'receivable:t1', -300, '2026-05'), ('refund:x1', 1, 'revenue:op', 300, '2026-05'),
+    ('refund:x1:accrual:a/s@v1', 0, 'revshare-expense:op:a/s', -100, '2026-05'), ('refund:x1:accrual:a/s@v1', 1, 'revshare-payable:ms:a/s', 100, '2026-05'),
+    ('capacity:pool-a:2026-05', 0, 'capacity-expense:pool-a', 9000, '2026-05'), ('capacity:pool-a:2026-05', 1, 'capacity-payable:pool-a', -9000, '2026-05')`,
+];
+
+/** Every leg with its transaction's facts, in one order, as comparable text. */
+const OLD_LEGS = `SELECT t.tx_id, t.code, t.effective_at_ms, t.recorded_at_ms, e.period, t.cause_id, t.currency, t.capacity, e.account, e.amount_micros
+  FROM ledger_entries e JOIN ledger_transactions t ON t.tx_id = e.tx_id`;
+const text = (rows: readonly Record<string, unknown>[]) =>
+  rows
+    .map((r) =>
+      [
+        r.tx_id ?? r.txId,
+        r.code,
+        r.effective_at_ms ?? r.effectiveAtMs,
+        r.recorded_at_ms ?? r.recordedAtMs,
+        r.period,
+        r.cause_id ?? r.causeId,
+        r.currency,
+        r.capacity,
+        r.account,
+        r.amount_micros ?? r.amountMicros,
+      ].join('|'),
+    )
+    .sort();
+
+for (const b of backends('transfers')) {
+  describe(`ledger transfers: ${b.name}`, { skip: b.skip }, () => {
+    after(() => b.cleanup());
+    const previous = SQLITE_SCHEMA_VERSION - 1;
+
+    test('a ledger of the previous schema upgrades with every leg and every fact kept', async () => {
+      const store = await b.open({ toVersion: previous });
+      const db = await raw(store);
+      try {
+        for (const sql of OLD_LEDGER) await db.exec(sql);
+        await db.exec(
+          `INSERT INTO usage_records (request_id, tenant_id, key_id, model, stream, status, usage_exact, attempts, tokens_input_uncached, tokens_input_cached, tokens_output, tokens_reasoning, started_at_ms, latency_ms, overhead_us, seq)
+           VALUES ('r3', 't1', 'k', 'm', 0, 200, 1, 1, 10, 0, 5, 0, 1777593602000, 1, 1, 1)`,
+        );
+        const before = text((await db.exec(OLD_LEGS)) as Record<string, unknown>[]);
+        assert.equal(before.length, 10);
+        await store.migrate();
+        const rows = await store.ledgerRows();
+        assert.deepEqual(text(rows as unknown as Record<string, unknown>[]), before);
+        // The entries view unfolds the same legs for SQL readers.
+        const view = await db.exec('SELECT tx_id, account, amount_micros FROM ledger_entries');
+        assert.equal(view.length, 10);
+        // The zero revenue has no legs but is still a transaction: a retry of r2 is a duplicate.
+        const stored = await db.exec(
+          "SELECT amount_micros FROM ledger_transactions WHERE tx_id = 'revenue:r2'",
+        );
+        assert.equal(stored.length, 1);
+        // A pending record left by the old schema is still found by the pending scan.
+        assert.deepEqual(
+          (await store.pendingUsage(10)).map((u) => u.requestId),
+          ['r3'],
+        );
+        // Statements by account read the legs through the new indexes.
+        const t1 = await store.ledgerRows({ account: 'receivable:t1', period: '2026-05' });
+        assert.deepEqual(
+          t1.map((r) => r.amountMicros),
+          [1500n, -300n],
+        );
+      } finally {
+        await db.close();
+        await store.close();
+      }
+    });
+
+    test('the upgraded store posts new usage, balanced, beside the migrated legs', async () => {
+      const store = await b.open({ toVersion: previous });
+      const db = await raw(store);
+      try {
+        for (const sql of OLD_LEDGER) await db.exec(sql);
+        await store.migrate();
+        const setup = {
+          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
+          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
+          owner: 'op',
+        };
+        const r = usageRecord('req_new', { tenantId: 't1', startedAtMs: Date.parse('2026-05-03T00:00:00Z') });
+        const result = await postUsage(store, [r], setup, { storeRecords: true });
+        assert.equal(result.posted, 1);
+        const legs = (await store.ledgerRows()).filter((x) => x.txId === 'revenue:req_new');
+        assert.equal(legs.length, 2);
+        assert.equal(legs[0]!.amountMicros + legs[1]!.amountMicros, 0n);
+        assert.ok(legs[0]!.amountMicros > 0n);
+        // Posting it again is a duplicate, found through the one row.
+        assert.equal((await postUsage(store, [r], setup)).duplicate, 1);
+      } finally {
+        await db.close();
+        await store.close();
+      }
+    });
+
+    const hostile: [string, string][] = [
+      [
+        'three legs',
+        `INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES
+          ('bad', 0, 'a', 100, '2026-05'), ('bad', 1, 'b', -60, '2026-05'), ('bad', 2, 'c', -40, '2026-05')`,
+      ],
+      [
+        'unbalanced',
+        `INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES
+          ('bad', 0, 'a', 100, '2026-05'), ('bad', 1, 'b', -90, '2026-05')`,
+      ],
+      [
+        'one leg',
+        `INSERT INTO ledger_entries (tx_id, idx, account, amount_micros, period) VALUES ('bad', 0, 'a', 100, '2026-05')`,
+      ],
+    ];
+    for (const [name, entries] of hostile) {
+      test(`a ledger holding a transaction that is not a transfer (${name}) refuses the upgrade, unchanged`, async () => {
+        const store = await b.open({ toVersion: previous });
+        const db = await raw(store);
+        try {
+          for (const sql of OLD_LEDGER) await db.exec(sql);
+          await db.exec(
+            `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms) VALUES ('bad', 'accrual', 'h', 0, '2026-05', NULL, 'USD', 0)`,
+          );
+          await db.exec(entries);
+          await assert.rejects(store.migrate());
+          const version = (await db.exec('SELECT max(version) AS v FROM schema_migrations')) as {
+            v: unknown;
+          }[];
+          assert.equal(Number(version[0]!.v), previous);
+          assert.equal(
+            (await db.exec(OLD_LEGS)).length,
+            10 + (name === 'three legs' ? 3 : name === 'one leg' ? 1 : 2),
+          );
+        } finally {
+          await db.close();
+          await store.close();
+        }
+      });
+    }
+
+    test('the database itself refuses a row that is not one transfer', async () => {
+      const store = await b.open();
+      const db = await raw(store);
+      const insert = (id: string, debit: string | null, credit: string | null, amount: number) =>
+        db.exec(
+          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, debit_account, credit_account, amount_micros)
+           VALUES ('${id}', 'accrual', 'h', 0, '2026-05', NULL, 'USD', 0, ${debit === null ? 'NULL' : `'${debit}'`}, ${credit === null ? 'NULL' : `'${credit}'`}, ${amount})`,
+        );
+      try {
+        await insert('ok', 'a', 'b', 5);
+        await insert('ok-none', null, null, 0);
+        const refused: [string, string | null, string | null, number][] = [
+          ['negative', 'a', 'b', -5],
+          ['no credit', 'a', null, 5],
+          ['no debit', null, 'b', 5],
+          ['zero with accounts', 'a', 'b', 0],
+          ['one account', 'a', 'a', 5],
+        ];
+        for (const [id, debit, credit, amount] of refused)
+          await assert.rejects(insert(id, debit, credit, amount), /CHECK|check constraint/i, id);
+        assert.equal((await store.ledgerRows()).length, 2);
+      } finally {
+        await db.close();
+        await store.close();
+      }
+    });
+  });
+}
