@@ -14,7 +14,7 @@ import pg from 'pg';
 import { parseAgreementText } from '../src/agreements/index.js';
 import { parsePriceBooks, postUsage } from '../src/ledger/index.js';
 import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
-import { universe, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
+import { universeRecord, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
 
 const N = Number(process.env.RECORDS ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -31,13 +31,11 @@ const setup = {
 
 /** Records of the slice [from, from + N) of the universe, with time-ordered ids and times. */
 function recordsOf(from: number): UsageRecord[] {
-  return universe(from + N)
-    .slice(from)
-    .map((r, i) => ({
-      ...r,
-      requestId: `req_${(from + i).toString(16).padStart(12, '0')}`,
-      startedAtMs: Date.parse('2026-05-01') + (from + i) * SPACING_MS,
-    }));
+  return Array.from({ length: N }, (_, i) => ({
+    ...universeRecord(from + i),
+    requestId: `req_${(from + i).toString(16).padStart(12, '0')}`,
+    startedAtMs: Date.parse('2026-05-01') + (from + i) * SPACING_MS,
+  }));
 }
 
 async function rate(records: readonly UsageRecord[], step: (batch: UsageRecord[]) => Promise<unknown>) {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { parseAgreementText } from '../src/agreements/index.js';
 import { EntenteError } from '../src/errors/index.js';
-import { parsePriceBooks, postUsage } from '../src/ledger/index.js';
+import { parsePriceBooks, postRefund, postUsage } from '../src/ledger/index.js';
 import {
   POSTGRES_SCHEMA_VERSION,
   SQLITE_SCHEMA_VERSION,
@@ -143,16 +143,20 @@ const text = (rows: readonly Record<string, unknown>[]) =>
 for (const b of backends('transfers')) {
   describe(`ledger transfers: ${b.name}`, { skip: b.skip }, () => {
     after(() => b.cleanup());
-    const previous = SQLITE_SCHEMA_VERSION - 1;
+    // The last version whose ledger kept entries in a table of their own (then: transfers, then
+    // revenue kept in usage records).
+    const previous = SQLITE_SCHEMA_VERSION - 2;
 
     test('a ledger of the previous schema upgrades with every leg and every fact kept', async () => {
       const store = await b.open({ toVersion: previous });
       const db = await raw(store);
       try {
         for (const sql of OLD_LEDGER) await db.exec(sql);
+        // r1 was stored and posted; r3 stored, not yet posted; r2 posted but never stored.
         await db.exec(
-          `INSERT INTO usage_records (request_id, tenant_id, key_id, model, stream, status, usage_exact, attempts, tokens_input_uncached, tokens_input_cached, tokens_output, tokens_reasoning, started_at_ms, latency_ms, overhead_us, seq)
-           VALUES ('r3', 't1', 'k', 'm', 0, 200, 1, 1, 10, 0, 5, 0, 1777593602000, 1, 1, 1)`,
+          `INSERT INTO usage_records (request_id, tenant_id, key_id, model, stream, status, usage_exact, attempts, tokens_input_uncached, tokens_input_cached, tokens_output, tokens_reasoning, started_at_ms, latency_ms, overhead_us, seq, ledger_status)
+           VALUES ('r1', 't1', 'k', 'm', 0, 200, 1, 1, 100, 0, 50, 0, 1777593600000, 1, 1, 1, 1),
+                  ('r3', 't1', 'k', 'm', 0, 200, 1, 1, 10, 0, 5, 0, 1777593602000, 1, 1, 2, 0)`,
         );
         const before = text((await db.exec(OLD_LEGS)) as Record<string, unknown>[]);
         assert.equal(before.length, 10);
@@ -162,11 +166,26 @@ for (const b of backends('transfers')) {
         // The entries view unfolds the same legs for SQL readers.
         const view = await db.exec('SELECT tx_id, account, amount_micros FROM ledger_entries');
         assert.equal(view.length, 10);
-        // The zero revenue has no legs but is still a transaction: a retry of r2 is a duplicate.
-        const stored = await db.exec(
-          "SELECT amount_micros FROM ledger_transactions WHERE tx_id = 'revenue:r2'",
+        // r1's revenue moved into its record's row; r2, never stored, keeps its transaction apart
+        // (with no legs: a zero revenue is still a transaction, so a retry is a duplicate).
+        assert.deepEqual(
+          (await db.exec("SELECT tx_id FROM ledger_transactions WHERE code = 'revenue'")).map((r) =>
+            String((r as { tx_id: string }).tx_id),
+          ),
+          ['revenue:r2'],
         );
-        assert.equal(stored.length, 1);
+        const kept = (await db.exec(
+          "SELECT revenue_hash, revenue_debit, revenue_micros FROM usage_records WHERE request_id = 'r1'",
+        )) as { revenue_hash: string; revenue_debit: string; revenue_micros: unknown }[];
+        assert.deepEqual(
+          [kept[0]!.revenue_hash, kept[0]!.revenue_debit, Number(kept[0]!.revenue_micros)],
+          ['h1', 'receivable:t1', 1500],
+        );
+        // Once kept, it never changes.
+        await assert.rejects(
+          db.exec("UPDATE usage_records SET revenue_micros = 1 WHERE request_id = 'r1'"),
+          /never changes/,
+        );
         // A pending record left by the old schema is still found by the pending scan.
         assert.deepEqual(
           (await store.pendingUsage(10)).map((u) => u.requestId),
@@ -178,6 +197,24 @@ for (const b of backends('transfers')) {
           t1.map((r) => r.amountMicros),
           [1500n, -300n],
         );
+        // A refund of r1 sees what is left of its revenue, kept in the record's row.
+        const setup = {
+          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
+          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
+          owner: 'op',
+        };
+        const over = await postRefund(
+          store,
+          { refundId: 'x2', requestId: 'r1', amountMicros: 1201n, atMs: Date.parse('2026-05-20T00:00:00Z') },
+          setup,
+        );
+        assert.equal(over.ok ? 'ok' : over.code, 'refund_exceeds_revenue');
+        const exact = await postRefund(
+          store,
+          { refundId: 'x2', requestId: 'r1', amountMicros: 1200n, atMs: Date.parse('2026-05-20T00:00:00Z') },
+          setup,
+        );
+        assert.equal(exact.ok, true);
       } finally {
         await db.close();
         await store.close();

@@ -5,6 +5,7 @@ import type { Store, StoreLocation } from './types.js';
 
 export type { MinuteRollup } from './rollup.js';
 export { LATENCY_BOUNDS_MS, OVERHEAD_BOUNDS_US, rollupOf } from './rollup.js';
+export { type Transfer, transferOf } from './transfer.js';
 export type {
   ApiKeyRecord,
   AttemptRecord,
@@ -27,7 +28,6 @@ export type {
 } from './types.js';
 export { USAGE_CONFLICT, USAGE_PENDING, USAGE_POSTED, USAGE_UNPRICED } from './types.js';
 export { POSTGRES_SCHEMA_VERSION, PostgresStore, SQLITE_SCHEMA_VERSION, SqliteStore };
-export { type Transfer, transferOf } from './transfer.js';
 
 /** DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data directory. */
 export async function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {

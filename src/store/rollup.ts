@@ -163,17 +163,19 @@ export const SPEND_TABLE = `CREATE TABLE usage_spend (
 /**
  * Counts revenue transactions into usage_spend. `source` is a derived table `x(id, currency)` of
  * the revenue transactions to count (this unit of work's); every join from it goes through a
- * primary key (`revenue:<request id>` → the record, substr past the 8-character prefix; the
- * transaction by its id), so the work is proportional to the batch, never to the ledger.
+ * primary key (`revenue:<request id>` → the record, substr past the 8-character prefix, which
+ * keeps its revenue transaction; or the transaction kept apart, by its id), so the work is
+ * proportional to the batch, never to the ledger.
  */
 export function spendRollup(source: string): string {
   return `INSERT INTO usage_spend (minute_ms, tenant_id, key_id, model, cloud, currency, requests, micros)
     SELECT (u.started_at_ms / 60000) * 60000, u.tenant_id, u.key_id, u.model, COALESCE(u.cloud, ''), x.currency,
-      count(*), SUM(t.amount_micros)
+      count(*), SUM(COALESCE(t.amount_micros, u.revenue_micros))
     FROM ${source}
     JOIN usage_records u ON u.request_id = substr(x.id, 9)
-    JOIN ledger_transactions t ON t.tx_id = x.id
-    WHERE t.amount_micros > 0 AND ('' || t.debit_account) = 'receivable:' || u.tenant_id
+    LEFT JOIN ledger_transactions t ON t.tx_id = x.id
+    WHERE COALESCE(t.amount_micros, u.revenue_micros) > 0
+      AND COALESCE(t.debit_account, u.revenue_debit) = 'receivable:' || u.tenant_id
     GROUP BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (minute_ms, tenant_id, key_id, model, cloud, currency)
     DO UPDATE SET requests = usage_spend.requests + excluded.requests, micros = usage_spend.micros + excluded.micros`;

@@ -2,7 +2,10 @@
 // account, credit another, by one positive amount), as TigerBeetle stores its transfers. Every
 // transaction Entente posts has two legs or none (a revenue booked at zero), so a transaction
 // balances by construction and costs one row, not three (docs/ledger.md, "Storage").
-// The stores still expose entries: `ledger_entries` is a view that unfolds each row into its legs.
+// A request's revenue transaction, the ledger's one write per request, is kept in its usage
+// record's row (the `revenue_*` columns) when the record is stored: the same transfer, written
+// with the record instead of beside it. The stores read both as one set of transactions, and
+// `ledger_entries` is a view that unfolds every transaction into its legs.
 import { EntenteError } from '../errors/index.js';
 import type { StoredTx } from './types.js';
 
@@ -46,11 +49,93 @@ export function transferOf(tx: StoredTx): Transfer {
 export const TRANSFER_CHECK = `CHECK ((amount_micros = 0 AND debit_account IS NULL AND credit_account IS NULL)
   OR (amount_micros > 0 AND debit_account IS NOT NULL AND credit_account IS NOT NULL AND debit_account <> credit_account))`;
 
-/** The legs of every transaction, as the entries table they replace had them (debit first). */
-export const ENTRIES_VIEW = `CREATE VIEW ledger_entries (tx_id, idx, account, amount_micros, period) AS
-  SELECT tx_id, 0, debit_account, amount_micros, period FROM ledger_transactions WHERE amount_micros > 0
+/** A revenue transaction kept in its usage record's row: these columns, all set or all null. */
+export const REVENUE_COLUMNS = [
+  'revenue_hash',
+  'revenue_effective_at_ms',
+  'revenue_period',
+  'revenue_currency',
+  'revenue_recorded_at_ms',
+  'revenue_capacity',
+  'revenue_debit',
+  'revenue_credit',
+  'revenue_micros',
+] as const;
+
+/** A usage record keeps no revenue transaction, or a whole one that is one transfer. */
+export const REVENUE_SHAPE = `((revenue_hash IS NULL AND revenue_effective_at_ms IS NULL AND revenue_period IS NULL
+    AND revenue_currency IS NULL AND revenue_recorded_at_ms IS NULL AND revenue_capacity IS NULL
+    AND revenue_debit IS NULL AND revenue_credit IS NULL AND revenue_micros IS NULL)
+  OR (revenue_hash IS NOT NULL AND revenue_effective_at_ms IS NOT NULL AND revenue_period IS NOT NULL
+    AND revenue_currency IS NOT NULL AND revenue_recorded_at_ms IS NOT NULL
+    AND ((revenue_micros = 0 AND revenue_debit IS NULL AND revenue_credit IS NULL)
+      OR (revenue_micros > 0 AND revenue_debit IS NOT NULL AND revenue_credit IS NOT NULL AND revenue_debit <> revenue_credit))))`;
+
+/** The PostgreSQL type of each of REVENUE_COLUMNS, in order. */
+export const REVENUE_COLUMN_PG_TYPES = [
+  'text',
+  'bigint',
+  'text',
+  'text',
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'bigint',
+];
+
+/**
+ * The request whose record can keep this transaction: a request's own revenue transaction
+ * (`revenue:<id>`, caused by that request), or null for any other.
+ */
+export function keeperOf(tx: StoredTx): string | null {
+  return tx.code === 'revenue' && tx.txId === `revenue:${tx.causeId}` ? tx.causeId : null;
+}
+
+/** A revenue transaction as the values of REVENUE_COLUMNS (in order), or all null for none. */
+export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number): unknown[] {
+  if (!tx) return REVENUE_COLUMNS.map(() => null);
+  const t = transferOf(tx);
+  return [
+    tx.payloadHash,
+    tx.effectiveAtMs,
+    tx.period,
+    tx.currency,
+    recordedAtMs,
+    tx.capacity ?? null,
+    t.debit,
+    t.credit,
+    t.amountMicros,
+  ];
+}
+
+/** The revenue transactions kept in usage records, as rows of the transactions' own columns. */
+export const EMBEDDED_REVENUE = `(SELECT 'revenue:' || request_id AS tx_id, 'revenue' AS code, revenue_hash AS payload_hash,
+    revenue_effective_at_ms AS effective_at_ms, revenue_period AS period, request_id AS cause_id,
+    revenue_currency AS currency, revenue_recorded_at_ms AS recorded_at_ms, revenue_capacity AS capacity,
+    revenue_debit AS debit_account, revenue_credit AS credit_account, revenue_micros AS amount_micros
+  FROM usage_records WHERE revenue_hash IS NOT NULL)`;
+
+/** Both places a transaction is kept. */
+const SOURCES = ['ledger_transactions', `${EMBEDDED_REVENUE} embedded`];
+
+/** A view of the legs of every transaction in `sources`, debit first. */
+function entriesView(sources: readonly string[]): string {
+  return `CREATE VIEW ledger_entries (tx_id, idx, account, amount_micros, period) AS
+  ${sources
+    .map(
+      (src) => `SELECT tx_id, 0, debit_account, amount_micros, period FROM ${src} WHERE amount_micros > 0
   UNION ALL
-  SELECT tx_id, 1, credit_account, -amount_micros, period FROM ledger_transactions WHERE amount_micros > 0`;
+  SELECT tx_id, 1, credit_account, -amount_micros, period FROM ${src} WHERE amount_micros > 0`,
+    )
+    .join('\n  UNION ALL\n  ')}`;
+}
+
+/** The legs of every transaction, as the entries table they replace had them (debit first). */
+export const ENTRIES_VIEW = entriesView(SOURCES);
+
+/** The view as the migration that made transactions transfers created it (a migration never changes). */
+export const TRANSFERS_ENTRIES_VIEW = entriesView(['ledger_transactions']);
 
 /**
  * Indexes for an account's legs in a period (statements), and for a transaction's refunds. Only
@@ -68,32 +153,59 @@ export interface LedgerFilters {
 
 /**
  * Every leg as a ledger row, filtered, in posting order (the debit leg first). `param` renders the
- * named filter as a parameter of the store's dialect; both legs use the same parameters.
+ * named filter as a parameter of the store's dialect; every leg uses the same parameters.
  */
 export function ledgerRowsSql(filters: LedgerFilters, param: (name: keyof LedgerFilters) => string): string {
-  const leg = (side: 'debit' | 'credit', idx: number, amount: string): string => {
+  const leg = (src: string, side: 'debit' | 'credit', idx: number, amount: string): string => {
     const where = ['amount_micros > 0'];
     if (filters.account) where.push(`${side}_account = ${param('account')}`);
     if (filters.period) where.push(`period = ${param('period')}`);
     if (filters.beforePeriod) where.push(`period < ${param('beforePeriod')}`);
     return `SELECT tx_id, code, effective_at_ms, recorded_at_ms, period, cause_id, currency, capacity,
       ${side}_account AS account, ${amount} AS amount_micros, ${idx} AS idx
-      FROM ledger_transactions WHERE ${where.join(' AND ')}`;
+      FROM ${src} WHERE ${where.join(' AND ')}`;
   };
+  const legs = SOURCES.flatMap((src) => [
+    leg(src, 'debit', 0, 'amount_micros'),
+    leg(src, 'credit', 1, '-amount_micros'),
+  ]);
   return `SELECT tx_id, code, effective_at_ms, recorded_at_ms, period, cause_id, currency, capacity, account, amount_micros
-    FROM (${leg('debit', 0, 'amount_micros')} UNION ALL ${leg('credit', 1, '-amount_micros')}) legs
+    FROM (${legs.join(' UNION ALL ')}) legs
     ORDER BY effective_at_ms, tx_id, idx`;
+}
+
+/** How a store's dialect says "this column is one of the ids" (transaction ids, or request ids). */
+export interface IdSets {
+  /** `column` is one of the transaction ids. */
+  readonly txIds: (column: string) => string;
+  /** `column` is the request id of one of the ids that name a revenue transaction (`revenue:<id>`). */
+  readonly requestIds: (column: string) => string;
+}
+
+/** The payload hash of each of the ids that is already a transaction, wherever it is kept. */
+export function existingSql(ids: IdSets): string {
+  return `SELECT tx_id, payload_hash FROM ledger_transactions WHERE ${ids.txIds('tx_id')}
+    UNION ALL
+    SELECT 'revenue:' || request_id, revenue_hash FROM usage_records WHERE revenue_hash IS NOT NULL AND ${ids.requestIds('request_id')}`;
 }
 
 /**
  * For each id X: Σ of the receivable legs of X and of its refunds (cause_id = X), for the ids
- * that have any. `inIds(column)` renders "column is one of the ids" in the store's dialect.
+ * that have any.
  */
-export function receivableTotalsSql(inIds: (column: string) => string): string {
-  return `SELECT CASE WHEN code = 'refund' THEN cause_id ELSE tx_id END AS k,
-      SUM(CASE WHEN debit_account LIKE 'receivable:%' THEN amount_micros ELSE -amount_micros END) AS total
-    FROM ledger_transactions
-    WHERE amount_micros > 0 AND (debit_account LIKE 'receivable:%' OR credit_account LIKE 'receivable:%')
-      AND (${inIds('tx_id')} OR (code = 'refund' AND ${inIds('cause_id')}))
-    GROUP BY 1`;
+export function receivableTotalsSql(ids: IdSets): string {
+  const receivable = (src: string, where: string) =>
+    `SELECT CASE WHEN code = 'refund' THEN cause_id ELSE tx_id END AS k,
+      CASE WHEN debit_account LIKE 'receivable:%' THEN amount_micros ELSE -amount_micros END AS amount
+    FROM ${src}
+    WHERE amount_micros > 0 AND (debit_account LIKE 'receivable:%' OR credit_account LIKE 'receivable:%') AND ${where}`;
+  const embedded = EMBEDDED_REVENUE.replace(
+    'WHERE revenue_hash IS NOT NULL',
+    `WHERE revenue_hash IS NOT NULL AND ${ids.requestIds('request_id')}`,
+  );
+  return `SELECT k, SUM(amount) AS total FROM (
+      ${receivable('ledger_transactions', `(${ids.txIds('tx_id')} OR (code = 'refund' AND ${ids.txIds('cause_id')}))`)}
+      UNION ALL
+      ${receivable(`${embedded} embedded`, 'TRUE')}
+    ) legs GROUP BY k`;
 }

@@ -20,15 +20,18 @@ export const WORKER_AGREEMENT = shareAgreementYaml({
 });
 
 export function universe(n: number): UsageRecord[] {
-  return Array.from({ length: n }, (_, i) =>
-    usageRecord(`u${i}`, {
-      tenantId: `t${i % 4}`,
-      tokensInputUncached: 50 + ((i * 37) % 400),
-      tokensInputCached: (i * 13) % 50,
-      tokensOutput: 10 + ((i * 17) % 300),
-      startedAtMs: Date.parse('2026-05-01') + i * 60_000,
-    }),
-  );
+  return Array.from({ length: n }, (_, i) => universeRecord(i));
+}
+
+/** The universe's record number i. */
+export function universeRecord(i: number): UsageRecord {
+  return usageRecord(`u${i}`, {
+    tenantId: `t${i % 4}`,
+    tokensInputUncached: 50 + ((i * 37) % 400),
+    tokensInputCached: (i * 13) % 50,
+    tokensOutput: 10 + ((i * 17) % 300),
+    startedAtMs: Date.parse('2026-05-01') + i * 60_000,
+  });
 }
 
 async function main(): Promise<void> {

@@ -29,11 +29,19 @@ import {
 } from '../rows.js';
 import {
   ENTRIES_VIEW,
+  existingSql,
+  type IdSets,
+  keeperOf,
   type LedgerFilters,
   ledgerRowsSql,
+  REVENUE_COLUMN_PG_TYPES,
+  REVENUE_COLUMNS,
+  REVENUE_SHAPE,
   receivableTotalsSql,
+  revenueColumnsOf,
   TRANSFER_CHECK,
   TRANSFER_INDEXES,
+  TRANSFERS_ENTRIES_VIEW,
   transferOf,
 } from '../transfer.js';
 import type {
@@ -48,6 +56,7 @@ import type {
   Store,
   StoredAccrual,
   StoredRolloutEvent,
+  StoredTx,
   StoreLocation,
   TrafficRow,
   UsageQuery,
@@ -156,9 +165,26 @@ const migrations: readonly string[] = [
    DROP TABLE ledger_entries;
    ALTER TABLE ledger_transactions ADD CONSTRAINT ledger_transfer ${TRANSFER_CHECK};
    ${TRANSFER_INDEXES};
-   ${ENTRIES_VIEW};
+   ${TRANSFERS_ENTRIES_VIEW};
    DROP INDEX usage_records_pending;
    CREATE INDEX usage_records_pending ON usage_records (seq) WHERE ledger_status = 0;`,
+  // Then: a request's revenue transaction is kept in its usage record's row (src/store/transfer.ts);
+  // those already posted move there. Once kept, it never changes (a replay's reset clears it).
+  `ALTER TABLE usage_records ${REVENUE_COLUMNS.map((c, i) => `ADD COLUMN ${c} ${REVENUE_COLUMN_PG_TYPES[i]!.toUpperCase()}`).join(', ')};
+   UPDATE usage_records AS u SET revenue_hash = t.payload_hash, revenue_effective_at_ms = t.effective_at_ms,
+     revenue_period = t.period, revenue_currency = t.currency, revenue_recorded_at_ms = t.recorded_at_ms,
+     revenue_capacity = t.capacity, revenue_debit = t.debit_account, revenue_credit = t.credit_account,
+     revenue_micros = t.amount_micros
+   FROM ledger_transactions t WHERE t.tx_id = 'revenue:' || u.request_id AND t.code = 'revenue';
+   DELETE FROM ledger_transactions t USING usage_records u WHERE t.code = 'revenue' AND u.request_id = substr(t.tx_id, 9);
+   ALTER TABLE usage_records ADD CONSTRAINT usage_revenue_shape CHECK ${REVENUE_SHAPE};
+   CREATE FUNCTION usage_revenue_fixed() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN RAISE EXCEPTION 'a posted revenue transaction never changes'; END $$;
+   CREATE TRIGGER usage_revenue_fixed BEFORE UPDATE OF ${REVENUE_COLUMNS.join(', ')} ON usage_records
+     FOR EACH ROW WHEN (OLD.revenue_hash IS NOT NULL AND NEW.revenue_hash IS NOT NULL)
+     EXECUTE FUNCTION usage_revenue_fixed();
+   DROP VIEW ledger_entries;
+   ${ENTRIES_VIEW};`,
 ];
 
 /** The newest schema version: the migrations both stores have (the two are equal). */
@@ -170,9 +196,27 @@ const PERIOD_LOCK = 7_160_003; // postings share it; closing a period takes it a
 const MIGRATION_LOCK = 7_160_001; // pg_advisory_xact_lock key: one migrator at a time across nodes
 
 /** `$1::text[], $2::text[], …`: usage_records' columns (and ledger_status) as arrays for unnest. */
-const USAGE_UNNEST = [...usageColumns.map((c) => usageColumnPgTypes[c]), 'smallint']
+const USAGE_UNNEST = [
+  ...usageColumns.map((c) => usageColumnPgTypes[c]),
+  'smallint',
+  ...REVENUE_COLUMN_PG_TYPES,
+]
   .map((t, i) => `$${i + 1}::${t}[]`)
   .join(', ');
+
+/** PostgreSQL's "one of the ids": a text array bound as $1. */
+const PG_ID_SETS: IdSets = {
+  txIds: (column) => `${column} = ANY($1::text[])`,
+  requestIds: (column) =>
+    `${column} = ANY(ARRAY(SELECT substr(x, 9) FROM unnest($1::text[]) AS x WHERE x LIKE 'revenue:%'))`,
+};
+
+/** Keeps revenue transactions in records stored earlier (never over one kept): the ids it kept. */
+const KEEP_REVENUE = `UPDATE usage_records u SET ${REVENUE_COLUMNS.map((c) => `${c} = v.${c}`).join(', ')}
+  FROM unnest($1::text[], ${REVENUE_COLUMN_PG_TYPES.map((t, i) => `$${i + 2}::${t}[]`).join(', ')})
+    AS v(request_id, ${REVENUE_COLUMNS.join(', ')})
+  WHERE u.request_id = v.request_id AND u.revenue_hash IS NULL
+  RETURNING u.request_id`;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -406,19 +450,28 @@ export class PostgresStore implements Store {
     client: pg.PoolClient,
     records: readonly UsageRecord[],
     status: ReadonlyMap<string, number> | null,
+    revenue: { readonly of: ReadonlyMap<string, StoredTx>; readonly recordedAtMs: number } | null = null,
   ): Promise<string[]> {
     const inserted: string[] = [];
     if (records.length > 0) {
       // One array per column, unnested: one small statement whatever the batch size, rather than
       // a VALUES list of 26 parameters per record for the server to parse and plan.
-      const columns: unknown[][] = Array.from({ length: usageColumns.length + 1 }, () => []);
+      const columns: unknown[][] = Array.from(
+        { length: usageColumns.length + 1 + REVENUE_COLUMNS.length },
+        () => [],
+      );
       for (const r of records) {
-        const row = usageToRow(r);
+        const row = [
+          ...usageToRow(r),
+          status?.get(r.requestId) ?? 0,
+          ...revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0).map((v) =>
+            typeof v === 'bigint' ? v.toString() : v,
+          ),
+        ];
         for (let k = 0; k < row.length; k++) columns[k]!.push(row[k]);
-        columns[row.length]!.push(status?.get(r.requestId) ?? 0);
       }
       const { rows } = await client.query<{ request_id: string }>(
-        `INSERT INTO usage_records (${usageColumns.join(', ')}, ledger_status) SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
+        `INSERT INTO usage_records (${[...usageColumns, 'ledger_status', ...REVENUE_COLUMNS].join(', ')}) SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
         columns,
       );
       for (const r of rows) inserted.push(r.request_id);
@@ -429,6 +482,32 @@ export class PostgresStore implements Store {
       records.filter((r) => fresh.has(r.requestId)),
     );
     return inserted;
+  }
+
+  async #insertTransfers(
+    client: pg.PoolClient,
+    txs: readonly StoredTx[],
+    recordedAtMs: number,
+  ): Promise<void> {
+    const transfers = txs.map(transferOf);
+    await client.query(
+      `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[])`,
+      [
+        txs.map((t) => t.txId),
+        txs.map((t) => t.code),
+        txs.map((t) => t.payloadHash),
+        txs.map((t) => t.effectiveAtMs),
+        txs.map((t) => t.period),
+        txs.map((t) => t.causeId),
+        txs.map((t) => t.currency),
+        txs.map(() => recordedAtMs),
+        txs.map((t) => t.capacity ?? null),
+        transfers.map((t) => t.debit),
+        transfers.map((t) => t.credit),
+        transfers.map((t) => t.amountMicros.toString()),
+      ],
+    );
   }
 
   async #postLedgerOnce(
@@ -460,10 +539,9 @@ export class PostgresStore implements Store {
         'SELECT term_id, revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ANY($1::text[]) ORDER BY term_id FOR UPDATE',
         [terms],
       );
-      const ex = await client.query<{ tx_id: string; payload_hash: string }>(
-        'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id = ANY($1::text[])',
-        [txIds],
-      );
+      const ex = await client.query<{ tx_id: string; payload_hash: string }>(existingSql(PG_ID_SETS), [
+        txIds,
+      ]);
       const closed = await client.query<{ period: string }>('SELECT period FROM ledger_periods');
       const receivableTotals = new Map<string, bigint>();
       if (totalsFor.length > 0) {
@@ -472,10 +550,13 @@ export class PostgresStore implements Store {
           'SELECT tx_id FROM ledger_transactions WHERE tx_id = ANY($1::text[]) ORDER BY tx_id FOR UPDATE',
           [totalsFor],
         );
-        const t = await client.query<{ k: string; total: string }>(
-          receivableTotalsSql((column) => `${column} = ANY($1::text[])`),
+        await client.query(
+          `SELECT request_id FROM usage_records WHERE ${PG_ID_SETS.requestIds('request_id')} ORDER BY request_id FOR UPDATE`,
           [totalsFor],
         );
+        const t = await client.query<{ k: string; total: string }>(receivableTotalsSql(PG_ID_SETS), [
+          totalsFor,
+        ]);
         for (const r of t.rows) receivableTotals.set(r.k, BigInt(r.total));
       }
       const p = plan({
@@ -494,27 +575,42 @@ export class PostgresStore implements Store {
         receivableTotals,
       });
       const now = systemClock.now();
-      if (p.txs.length > 0) {
-        const transfers = p.txs.map(transferOf);
-        await client.query(
-          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[])`,
-          [
-            p.txs.map((t) => t.txId),
-            p.txs.map((t) => t.code),
-            p.txs.map((t) => t.payloadHash),
-            p.txs.map((t) => t.effectiveAtMs),
-            p.txs.map((t) => t.period),
-            p.txs.map((t) => t.causeId),
-            p.txs.map((t) => t.currency),
-            p.txs.map(() => now),
-            p.txs.map((t) => t.capacity ?? null),
-            transfers.map((t) => t.debit),
-            transfers.map((t) => t.credit),
-            transfers.map((t) => t.amountMicros.toString()),
-          ],
-        );
+      // Records stored in this unit of work get their status on insert; only those that were
+      // already stored (a retry, a recovery) need the marking pass. A request's revenue
+      // transaction goes into its record's row: the one inserted here, or one stored earlier; only
+      // a record never stored keeps it apart, as a transfer.
+      const revenue = new Map<string, StoredTx>();
+      for (const tx of p.txs) {
+        const keeper = keeperOf(tx);
+        if (keeper !== null) revenue.set(keeper, tx);
       }
+      const marks = new Map(p.usageStatus);
+      const inserted = await this.#insertUsage(client, insertUsage, p.usageStatus, {
+        of: revenue,
+        recordedAtMs: now,
+      });
+      for (const id of inserted) {
+        marks.delete(id);
+        revenue.delete(id);
+      }
+      if (revenue.size > 0) {
+        const rest = [...revenue.values()];
+        const { rows } = await client.query<{ request_id: string }>(KEEP_REVENUE, [
+          rest.map((t) => t.causeId),
+          ...REVENUE_COLUMNS.map((_, k) =>
+            rest.map((t) => {
+              const v = revenueColumnsOf(t, now)[k];
+              return typeof v === 'bigint' ? v.toString() : v;
+            }),
+          ),
+        ]);
+        for (const r of rows) revenue.delete(r.request_id);
+      }
+      const apart = p.txs.filter((t) => {
+        const keeper = keeperOf(t);
+        return keeper === null || revenue.has(keeper);
+      });
+      if (apart.length > 0) await this.#insertTransfers(client, apart, now);
       if (p.states.size > 0) {
         const states = [...p.states];
         await client.query(
@@ -528,10 +624,6 @@ export class PostgresStore implements Store {
           ],
         );
       }
-      // Records stored in this unit of work get their status on insert; only those that were
-      // already stored (a retry, a recovery) need the marking pass.
-      const marks = new Map(p.usageStatus);
-      for (const id of await this.#insertUsage(client, insertUsage, p.usageStatus)) marks.delete(id);
       const spend = spendOf(p.txs, insertUsage);
       if (spend.rows.length > 0) {
         const n = SPEND_COLUMNS.length;
@@ -574,7 +666,7 @@ export class PostgresStore implements Store {
 
   async resetLedger(): Promise<void> {
     await this.#pool.query(
-      'BEGIN; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0; COMMIT;',
+      `BEGIN; DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0, ${REVENUE_COLUMNS.map((c) => `${c} = NULL`).join(', ')}; COMMIT;`,
     );
   }
 

@@ -31,11 +31,19 @@ import {
 } from '../rows.js';
 import {
   ENTRIES_VIEW,
+  existingSql,
+  type IdSets,
+  keeperOf,
   type LedgerFilters,
   ledgerRowsSql,
+  REVENUE_COLUMN_PG_TYPES,
+  REVENUE_COLUMNS,
+  REVENUE_SHAPE,
   receivableTotalsSql,
+  revenueColumnsOf,
   TRANSFER_CHECK,
   TRANSFER_INDEXES,
+  TRANSFERS_ENTRIES_VIEW,
   transferOf,
 } from '../transfer.js';
 import type {
@@ -50,6 +58,7 @@ import type {
   Store,
   StoredAccrual,
   StoredRolloutEvent,
+  StoredTx,
   StoreLocation,
   TrafficRow,
   UsageQuery,
@@ -170,13 +179,36 @@ const migrations: readonly string[] = [
    DROP TABLE ledger_transactions;
    ALTER TABLE ledger_transfers RENAME TO ledger_transactions;
    ${TRANSFER_INDEXES};
-   ${ENTRIES_VIEW};
+   ${TRANSFERS_ENTRIES_VIEW};
    DROP INDEX usage_records_pending;
    CREATE INDEX usage_records_pending ON usage_records (seq) WHERE ledger_status = 0;`,
+  // Then: a request's revenue transaction is kept in its usage record's row (src/store/transfer.ts);
+  // those already posted move there. Once kept, it never changes (a replay's reset clears it).
+  // The last column added carries the shape check over all of them (SQLite adds no table CHECK).
+  `${REVENUE_COLUMNS.map((c, i) => `ALTER TABLE usage_records ADD COLUMN ${c} ${REVENUE_COLUMN_PG_TYPES[i]!.toUpperCase()}${i === REVENUE_COLUMNS.length - 1 ? ` CHECK ${REVENUE_SHAPE}` : ''};`).join('\n   ')}
+   UPDATE usage_records AS u SET revenue_hash = t.payload_hash, revenue_effective_at_ms = t.effective_at_ms,
+     revenue_period = t.period, revenue_currency = t.currency, revenue_recorded_at_ms = t.recorded_at_ms,
+     revenue_capacity = t.capacity, revenue_debit = t.debit_account, revenue_credit = t.credit_account,
+     revenue_micros = t.amount_micros
+   FROM ledger_transactions t WHERE t.tx_id = 'revenue:' || u.request_id AND t.code = 'revenue';
+   DELETE FROM ledger_transactions WHERE code = 'revenue'
+     AND EXISTS (SELECT 1 FROM usage_records u WHERE u.request_id = substr(ledger_transactions.tx_id, 9));
+   CREATE TRIGGER usage_revenue_fixed BEFORE UPDATE OF ${REVENUE_COLUMNS.join(', ')} ON usage_records
+     WHEN OLD.revenue_hash IS NOT NULL AND NEW.revenue_hash IS NOT NULL
+     BEGIN SELECT RAISE(ABORT, 'a posted revenue transaction never changes'); END;
+   DROP VIEW ledger_entries;
+   ${ENTRIES_VIEW};`,
 ];
 
 /** The newest schema version: the migrations both stores have (the two are equal). */
 export const SQLITE_SCHEMA_VERSION = migrations.length;
+
+/** SQLite's "one of the ids": a JSON array bound as @ids. */
+const SQLITE_ID_SETS: IdSets = {
+  txIds: (column) => `${column} IN (SELECT value FROM json_each(@ids))`,
+  requestIds: (column) =>
+    `${column} IN (SELECT substr(value, 9) FROM json_each(@ids) WHERE value LIKE 'revenue:%')`,
+};
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -365,17 +397,13 @@ export class SqliteStore implements Store {
   private prepareStatements() {
     const db = this.#db;
     return {
-      existing: db.prepare(
-        'SELECT tx_id, payload_hash FROM ledger_transactions WHERE tx_id IN (SELECT value FROM json_each(?))',
-      ),
+      existing: db.prepare(existingSql(SQLITE_ID_SETS)),
       state: db
         .prepare(
           'SELECT revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ?',
         )
         .safeIntegers(true),
-      totals: db
-        .prepare(receivableTotalsSql((column) => `${column} IN (SELECT value FROM json_each(@ids))`))
-        .safeIntegers(true),
+      totals: db.prepare(receivableTotalsSql(SQLITE_ID_SETS)).safeIntegers(true),
       insTx: db.prepare(
         'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -392,9 +420,34 @@ export class SqliteStore implements Store {
       ),
       upSpend: db.prepare(spendUpsert(`(${SPEND_COLUMNS.map(() => '?').join(', ')})`)),
       insUsage: db.prepare(
-        `INSERT INTO usage_records (${usageColumns.join(', ')}, seq, ledger_status) VALUES (${usageColumns.map(() => '?').join(', ')}, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+        `INSERT INTO usage_records (${[...usageColumns, 'seq', 'ledger_status', ...REVENUE_COLUMNS].join(', ')})
+         VALUES (${[...usageColumns, 'seq', 'ledger_status', ...REVENUE_COLUMNS].map(() => '?').join(', ')})
+         ON CONFLICT (request_id) DO NOTHING`,
+      ),
+      // A revenue transaction kept in a record stored earlier; never over one already kept.
+      keepRevenue: db.prepare(
+        `UPDATE usage_records SET ${REVENUE_COLUMNS.map((c) => `${c} = ?`).join(', ')}
+         WHERE request_id = ? AND revenue_hash IS NULL`,
       ),
     };
+  }
+
+  #insertTransfer(tx: StoredTx, recordedAtMs: number): void {
+    const t = transferOf(tx);
+    this.#postingStatements().insTx.run(
+      tx.txId,
+      tx.code,
+      tx.payloadHash,
+      tx.effectiveAtMs,
+      tx.period,
+      tx.causeId,
+      tx.currency,
+      recordedAtMs,
+      tx.capacity ?? null,
+      t.debit,
+      t.credit,
+      t.amountMicros,
+    );
   }
 
   async postLedger(
@@ -408,7 +461,10 @@ export class SqliteStore implements Store {
     const st = this.#postingStatements();
     const run = db.transaction(() => {
       // One statement for the whole batch, not one lookup per id.
-      const found = st.existing.all(JSON.stringify(txIds)) as { tx_id: string; payload_hash: string }[];
+      const found = st.existing.all({ ids: JSON.stringify(txIds) }) as {
+        tx_id: string;
+        payload_hash: string;
+      }[];
       const existing = new Map(found.map((r) => [r.tx_id, r.payload_hash]));
       const states = new Map<string, StoredAccrual>();
       for (const id of termIds) {
@@ -429,22 +485,20 @@ export class SqliteStore implements Store {
       }
       const p = plan({ existing, states, closed: this.#closed(), receivableTotals });
       const now = systemClock.now();
+      // A request's revenue transaction goes into its record's row: the one inserted below, or,
+      // for a record stored earlier, the stored one. Only a record never stored keeps it apart.
+      const inserting = new Set(insertUsage.map((r) => r.requestId));
+      const revenueOf = new Map<string, StoredTx>();
       for (const tx of p.txs) {
-        const t = transferOf(tx);
-        st.insTx.run(
-          tx.txId,
-          tx.code,
-          tx.payloadHash,
-          tx.effectiveAtMs,
-          tx.period,
-          tx.causeId,
-          tx.currency,
-          now,
-          tx.capacity ?? null,
-          t.debit,
-          t.credit,
-          t.amountMicros,
-        );
+        const keeper = keeperOf(tx);
+        if (keeper !== null) {
+          if (inserting.has(keeper)) {
+            revenueOf.set(keeper, tx);
+            continue;
+          }
+          if (st.keepRevenue.run(...revenueColumnsOf(tx, now), keeper).changes > 0) continue;
+        }
+        this.#insertTransfer(tx, now);
       }
       for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros, s.remainderPico);
       // Records stored in this unit of work get their status on insert; only those that were
@@ -452,11 +506,21 @@ export class SqliteStore implements Store {
       const marks = new Map(p.usageStatus);
       const stored: UsageRecord[] = [];
       for (const r of insertUsage) {
-        const info = st.insUsage.run(...usageToRow(r), this.#nextSeq, p.usageStatus.get(r.requestId) ?? 0);
+        const revenue = revenueOf.get(r.requestId);
+        const info = st.insUsage.run(
+          ...usageToRow(r),
+          this.#nextSeq,
+          p.usageStatus.get(r.requestId) ?? 0,
+          ...revenueColumnsOf(revenue, now),
+        );
         if (info.changes > 0) {
           this.#nextSeq++;
           marks.delete(r.requestId);
           stored.push(r);
+        } else if (revenue) {
+          // Stored already (a recovered spool re-delivers it): keep the revenue in the stored row.
+          if (st.keepRevenue.run(...revenueColumnsOf(revenue, now), r.requestId).changes === 0)
+            this.#insertTransfer(revenue, now);
         }
       }
       this.#rollUp(stored);
@@ -486,7 +550,7 @@ export class SqliteStore implements Store {
   async resetLedger(): Promise<void> {
     this.#db.transaction(() => {
       this.#db.exec(
-        'DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0;',
+        `DELETE FROM ledger_transactions; DELETE FROM accrual_states; DELETE FROM ledger_periods; UPDATE usage_records SET ledger_status = 0, ${REVENUE_COLUMNS.map((c) => `${c} = NULL`).join(', ')};`,
       );
     })();
   }
