@@ -59,6 +59,8 @@ export interface PostingInput {
   readonly seller: string;
   /** Revenue-share segments whose scope and revenue base cover this usage. */
   readonly terms: readonly ShareTerm[];
+  /** carryKey(tenant, seller, currency), when the caller has it already. */
+  readonly carryKey?: string;
 }
 
 /**
@@ -232,7 +234,8 @@ export function planPostings(
   const seen = new Map(existing);
   const next = new Map(states);
   const txs: LedgerTx[] = [];
-  const accruals = new Map<string, AccrualGroup>();
+  const accruals = new Map<ShareTerm, AccrualGroup[]>();
+  const groups: AccrualGroup[] = [];
   const outcomes: Outcome[] = [];
   for (const input of inputs) {
     const u = input.usage;
@@ -246,7 +249,11 @@ export function planPostings(
     seen.set(txId, hash);
     outcomes.push('posted');
     const period = postingPeriod(u.startedAtMs, closed);
-    const booked = book(next, carryKey(u.tenantId, input.seller, input.currency), input.revenuePico);
+    const booked = book(
+      next,
+      input.carryKey ?? carryKey(u.tenantId, input.seller, input.currency),
+      input.revenuePico,
+    );
     // Always written, with no entries when nothing is booked, so that a retry is recognised.
     txs.push({
       txId,
@@ -271,26 +278,34 @@ export function planPostings(
       // One accrual transaction per segment, period and currency per batch: the sum of the
       // records' deltas, each computed on the cumulative totals above, so the figure is the same
       // as one transaction per record would give, in a sixth of the rows.
-      const key = `${t.id}\u0000${period}\u0000${input.currency}`;
-      const g = accruals.get(key);
+      // Found by the term itself (one object per segment), not by a key string built per record.
+      const open = accruals.get(t) ?? [];
+      const g = open.find((x) => x.period === period && x.currency === input.currency);
       if (g) {
         g.delta += delta;
         g.effectiveAtMs = Math.max(g.effectiveAtMs, u.startedAtMs);
         g.members.push(u.requestId);
-      } else
-        accruals.set(key, {
+      } else {
+        const fresh: AccrualGroup = {
           term: t,
           period,
           currency: input.currency,
           delta,
           effectiveAtMs: u.startedAtMs,
           members: [u.requestId],
-        });
+        };
+        open.push(fresh);
+        accruals.set(t, open);
+        groups.push(fresh);
+      }
     }
   }
-  for (const g of accruals.values()) txs.push(accrualTx(g));
+  for (const g of groups) txs.push(accrualTx(g));
   // Checked before the store commits: a broken plan throws and nothing is written.
   assertBalanced(txs);
-  for (const input of inputs) for (const t of input.terms) assertSegment(t, next.get(t.id) ?? ZERO);
+  // Each segment once: its final state is the same whichever of its records is asked.
+  const segments = new Map<string, ShareTerm>();
+  for (const input of inputs) for (const t of input.terms) segments.set(t.id, t);
+  for (const t of segments.values()) assertSegment(t, next.get(t.id) ?? ZERO);
   return { txs, states: next, outcomes };
 }

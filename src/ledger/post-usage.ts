@@ -187,6 +187,7 @@ export async function postUsage(
   const inputs: PostingInput[] = [];
   const unpriced: string[] = [];
   const currency = setup.priceBooks.currency;
+  const carries = new Map<string, string>();
   for (const u of records) {
     const price = priceOf(setup.priceBooks, u.model, u.modelVersion, u.startedAtMs);
     const billable = u.tokensInputUncached + u.tokensInputCached + u.tokensOutput + u.tokensReasoning > 0;
@@ -195,22 +196,27 @@ export async function postUsage(
       continue;
     }
     const seller = sellerOf(setup, u.tenantId);
+    // One carry key string per tenant and batch, not one per record.
+    let carry = carries.get(u.tenantId);
+    if (carry === undefined) {
+      carry = carryKey(u.tenantId, seller, currency);
+      carries.set(u.tenantId, carry);
+    }
     inputs.push({
       usage: u,
       revenuePico: price ? revenuePicoOf(price.entry, u) : 0n,
       currency,
       seller,
       terms: shareTermsFor(setup, u, currency),
+      carryKey: carry,
     });
   }
   const txIds = inputs.map((i) => `revenue:${i.usage.requestId}`);
   // Every state the plan reads, locked: each share's segments (the cap is total across them) and
   // each tenant's carried remainder. Loops, not flatMaps: this runs once per record.
   const termIds = new Set<string>();
-  for (const i of inputs) {
-    termIds.add(carryKey(i.usage.tenantId, i.seller, i.currency));
-    for (const t of i.terms) for (const k of t.segments) termIds.add(k);
-  }
+  for (const carry of carries.values()) termIds.add(carry);
+  for (const i of inputs) for (const t of i.terms) for (const k of t.segments) termIds.add(k);
   await store.postLedger(
     txIds,
     [...termIds],
