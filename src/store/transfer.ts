@@ -92,14 +92,32 @@ export function keeperOf(tx: StoredTx): string | null {
   return tx.code === 'revenue' && tx.txId === `revenue:${tx.causeId}` ? tx.causeId : null;
 }
 
-/** A revenue transaction as the values of REVENUE_COLUMNS (in order), or all null for none. */
-export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number): unknown[] {
-  if (!tx) return REVENUE_COLUMNS.map(() => null);
+/** The columns of a transaction row in `ledger_transactions`, in order, with their PostgreSQL types. */
+export const TRANSFER_COLUMNS = [
+  ['tx_id', 'text'],
+  ['code', 'text'],
+  ['payload_hash', 'text'],
+  ['effective_at_ms', 'bigint'],
+  ['period', 'text'],
+  ['cause_id', 'text'],
+  ['currency', 'text'],
+  ['recorded_at_ms', 'bigint'],
+  ['capacity', 'text'],
+  ['debit_account', 'text'],
+  ['credit_account', 'text'],
+  ['amount_micros', 'bigint'],
+] as const;
+
+/** A transaction as the values of TRANSFER_COLUMNS, in order. */
+export function transferRowOf(tx: StoredTx, recordedAtMs: number): unknown[] {
   const t = transferOf(tx);
   return [
+    tx.txId,
+    tx.code,
     tx.payloadHash,
     tx.effectiveAtMs,
     tx.period,
+    tx.causeId,
     tx.currency,
     recordedAtMs,
     tx.capacity ?? null,
@@ -107,6 +125,15 @@ export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number)
     t.credit,
     t.amountMicros,
   ];
+}
+
+/** A revenue transaction as the values of REVENUE_COLUMNS (in order), or all null for none. */
+export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number): unknown[] {
+  if (!tx) return REVENUE_COLUMNS.map(() => null);
+  // The transaction's row without what the record itself says: its id, code and cause.
+  const [, , ...rest] = transferRowOf(tx, recordedAtMs);
+  rest.splice(3, 1);
+  return rest;
 }
 
 /** The revenue transactions kept in usage records, as rows of the transactions' own columns. */

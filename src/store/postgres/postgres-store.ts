@@ -40,9 +40,10 @@ import {
   receivableTotalsSql,
   revenueColumnsOf,
   TRANSFER_CHECK,
+  TRANSFER_COLUMNS,
   TRANSFER_INDEXES,
   TRANSFERS_ENTRIES_VIEW,
-  transferOf,
+  transferRowOf,
 } from '../transfer.js';
 import type {
   ApiKeyRecord,
@@ -489,24 +490,12 @@ export class PostgresStore implements Store {
     txs: readonly StoredTx[],
     recordedAtMs: number,
   ): Promise<void> {
-    const transfers = txs.map(transferOf);
+    // One array per column, unnested: one statement for the batch.
+    const rows = txs.map((t) => transferRowOf(t, recordedAtMs));
     await client.query(
-      `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[])`,
-      [
-        txs.map((t) => t.txId),
-        txs.map((t) => t.code),
-        txs.map((t) => t.payloadHash),
-        txs.map((t) => t.effectiveAtMs),
-        txs.map((t) => t.period),
-        txs.map((t) => t.causeId),
-        txs.map((t) => t.currency),
-        txs.map(() => recordedAtMs),
-        txs.map((t) => t.capacity ?? null),
-        transfers.map((t) => t.debit),
-        transfers.map((t) => t.credit),
-        transfers.map((t) => t.amountMicros.toString()),
-      ],
+      `INSERT INTO ledger_transactions (${TRANSFER_COLUMNS.map(([c]) => c).join(', ')})
+       SELECT * FROM unnest(${TRANSFER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})`,
+      TRANSFER_COLUMNS.map((_, k) => rows.map((r) => (typeof r[k] === 'bigint' ? String(r[k]) : r[k]))),
     );
   }
 

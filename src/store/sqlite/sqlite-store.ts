@@ -42,9 +42,10 @@ import {
   receivableTotalsSql,
   revenueColumnsOf,
   TRANSFER_CHECK,
+  TRANSFER_COLUMNS,
   TRANSFER_INDEXES,
   TRANSFERS_ENTRIES_VIEW,
-  transferOf,
+  transferRowOf,
 } from '../transfer.js';
 import type {
   ApiKeyRecord,
@@ -405,7 +406,7 @@ export class SqliteStore implements Store {
         .safeIntegers(true),
       totals: db.prepare(receivableTotalsSql(SQLITE_ID_SETS)).safeIntegers(true),
       insTx: db.prepare(
-        'INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity, debit_account, credit_account, amount_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO ledger_transactions (${TRANSFER_COLUMNS.map(([c]) => c).join(', ')}) VALUES (${TRANSFER_COLUMNS.map(() => '?').join(', ')})`,
       ),
       upState: db.prepare(
         'INSERT INTO accrual_states (term_id, revenue_micros, accrued_micros, remainder_pico) VALUES (?, ?, ?, ?) ON CONFLICT (term_id) DO UPDATE SET revenue_micros = excluded.revenue_micros, accrued_micros = excluded.accrued_micros, remainder_pico = excluded.remainder_pico',
@@ -433,21 +434,7 @@ export class SqliteStore implements Store {
   }
 
   #insertTransfer(tx: StoredTx, recordedAtMs: number): void {
-    const t = transferOf(tx);
-    this.#postingStatements().insTx.run(
-      tx.txId,
-      tx.code,
-      tx.payloadHash,
-      tx.effectiveAtMs,
-      tx.period,
-      tx.causeId,
-      tx.currency,
-      recordedAtMs,
-      tx.capacity ?? null,
-      t.debit,
-      t.credit,
-      t.amountMicros,
-    );
+    this.#postingStatements().insTx.run(...transferRowOf(tx, recordedAtMs));
   }
 
   async postLedger(
