@@ -247,6 +247,50 @@ for (const b of backends('transfers')) {
       }
     });
 
+    test('a revenue transaction is never written beside the one its record keeps', async () => {
+      const store = await b.open();
+      try {
+        const setup = {
+          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
+          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
+          owner: 'op',
+        };
+        const r = usageRecord('req_once', {
+          tenantId: 't1',
+          startedAtMs: Date.parse('2026-05-03T00:00:00Z'),
+        });
+        await postUsage(store, [r], setup, { storeRecords: true });
+        const before = await store.ledgerRows();
+        // A plan that ignores what exists (a bug, or a view gone stale) posts the revenue again:
+        // once through the record's insert, once as a record stored earlier.
+        const again = {
+          txId: 'revenue:req_once',
+          code: 'revenue',
+          payloadHash: 'other',
+          effectiveAtMs: r.startedAtMs,
+          period: '2026-05',
+          causeId: 'req_once',
+          currency: 'USD',
+          entries: [leg('receivable:t1', 9n), leg('revenue:op', -9n)],
+        };
+        for (const insert of [[r], []]) {
+          await assert.rejects(
+            store.postLedger(
+              [again.txId],
+              [],
+              () => ({ txs: [again], states: new Map(), usageStatus: new Map() }),
+              [],
+              insert,
+            ),
+            (e: unknown) => e instanceof EntenteError && e.code === 'ledger_invariant_violated',
+          );
+        }
+        assert.deepEqual(await store.ledgerRows(), before);
+      } finally {
+        await store.close();
+      }
+    });
+
     const hostile: [string, string][] = [
       [
         'three legs',

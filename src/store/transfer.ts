@@ -127,6 +127,17 @@ export function transferRowOf(tx: StoredTx, recordedAtMs: number): unknown[] {
   ];
 }
 
+/**
+ * A revenue transaction about to be written where its record already keeps one: exactly once
+ * would break. The unit of work is refused (and a writer's retry then finds it a duplicate).
+ */
+export function revenueKeptTwice(requestId: string): EntenteError {
+  return new EntenteError(
+    'ledger_invariant_violated',
+    `revenue:${requestId} is kept in its usage record already; it is not written twice`,
+  );
+}
+
 /** A revenue transaction as the values of REVENUE_COLUMNS (in order), or all null for none. */
 export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number): unknown[] {
   if (!tx) return REVENUE_COLUMNS.map(() => null);

@@ -39,6 +39,7 @@ import {
   REVENUE_SHAPE,
   receivableTotalsSql,
   revenueColumnsOf,
+  revenueKeptTwice,
   TRANSFER_CHECK,
   TRANSFER_COLUMNS,
   TRANSFER_INDEXES,
@@ -594,6 +595,12 @@ export class PostgresStore implements Store {
           ),
         ]);
         for (const r of rows) revenue.delete(r.request_id);
+        // Kept apart only when the record was never stored; a stored one keeps a revenue already.
+        const stored = await client.query<{ request_id: string }>(
+          'SELECT request_id FROM usage_records WHERE request_id = ANY($1::text[]) LIMIT 1',
+          [[...revenue.keys()]],
+        );
+        if (stored.rows[0]) throw revenueKeptTwice(stored.rows[0].request_id);
       }
       const apart = p.txs.filter((t) => {
         const keeper = keeperOf(t);

@@ -41,6 +41,7 @@ import {
   REVENUE_SHAPE,
   receivableTotalsSql,
   revenueColumnsOf,
+  revenueKeptTwice,
   TRANSFER_CHECK,
   TRANSFER_COLUMNS,
   TRANSFER_INDEXES,
@@ -425,6 +426,7 @@ export class SqliteStore implements Store {
          VALUES (${[...usageColumns, 'seq', 'ledger_status', ...REVENUE_COLUMNS].map(() => '?').join(', ')})
          ON CONFLICT (request_id) DO NOTHING`,
       ),
+      recordStored: db.prepare('SELECT 1 FROM usage_records WHERE request_id = ?').pluck(),
       // A revenue transaction kept in a record stored earlier; never over one already kept.
       keepRevenue: db.prepare(
         `UPDATE usage_records SET ${REVENUE_COLUMNS.map((c) => `${c} = ?`).join(', ')}
@@ -484,6 +486,8 @@ export class SqliteStore implements Store {
             continue;
           }
           if (st.keepRevenue.run(...revenueColumnsOf(tx, now), keeper).changes > 0) continue;
+          // Kept apart only when the record was never stored; a stored one keeps a revenue already.
+          if (st.recordStored.get(keeper)) throw revenueKeptTwice(keeper);
         }
         this.#insertTransfer(tx, now);
       }
@@ -507,7 +511,7 @@ export class SqliteStore implements Store {
         } else if (revenue) {
           // Stored already (a recovered spool re-delivers it): keep the revenue in the stored row.
           if (st.keepRevenue.run(...revenueColumnsOf(revenue, now), r.requestId).changes === 0)
-            this.#insertTransfer(revenue, now);
+            throw revenueKeptTwice(r.requestId);
         }
       }
       this.#rollUp(stored);
