@@ -71,18 +71,18 @@ export const REVENUE_SHAPE = `((revenue_hash IS NULL AND revenue_effective_at_ms
     AND ((revenue_micros = 0 AND revenue_debit IS NULL AND revenue_credit IS NULL)
       OR (revenue_micros > 0 AND revenue_debit IS NOT NULL AND revenue_credit IS NOT NULL AND revenue_debit <> revenue_credit))))`;
 
-/** The PostgreSQL type of each of REVENUE_COLUMNS, in order. */
-export const REVENUE_COLUMN_PG_TYPES = [
-  'text',
-  'bigint',
-  'text',
-  'text',
-  'bigint',
-  'text',
-  'text',
-  'text',
-  'bigint',
-];
+/** The PostgreSQL type of each of REVENUE_COLUMNS (as rows.ts has usageColumnPgTypes). */
+export const REVENUE_COLUMN_PG_TYPES: Readonly<Record<(typeof REVENUE_COLUMNS)[number], string>> = {
+  revenue_hash: 'text',
+  revenue_effective_at_ms: 'bigint',
+  revenue_period: 'text',
+  revenue_currency: 'text',
+  revenue_recorded_at_ms: 'bigint',
+  revenue_capacity: 'text',
+  revenue_debit: 'text',
+  revenue_credit: 'text',
+  revenue_micros: 'bigint',
+};
 
 /**
  * The request whose record can keep this transaction: a request's own revenue transaction

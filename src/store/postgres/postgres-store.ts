@@ -172,7 +172,7 @@ const migrations: readonly string[] = [
    CREATE INDEX usage_records_pending ON usage_records (seq) WHERE ledger_status = 0;`,
   // Then: a request's revenue transaction is kept in its usage record's row (src/store/transfer.ts);
   // those already posted move there. Once kept, it never changes (a replay's reset clears it).
-  `ALTER TABLE usage_records ${REVENUE_COLUMNS.map((c, i) => `ADD COLUMN ${c} ${REVENUE_COLUMN_PG_TYPES[i]!.toUpperCase()}`).join(', ')};
+  `ALTER TABLE usage_records ${REVENUE_COLUMNS.map((c) => `ADD COLUMN ${c} ${REVENUE_COLUMN_PG_TYPES[c].toUpperCase()}`).join(', ')};
    UPDATE usage_records AS u SET revenue_hash = t.payload_hash, revenue_effective_at_ms = t.effective_at_ms,
      revenue_period = t.period, revenue_currency = t.currency, revenue_recorded_at_ms = t.recorded_at_ms,
      revenue_capacity = t.capacity, revenue_debit = t.debit_account, revenue_credit = t.credit_account,
@@ -201,7 +201,7 @@ const MIGRATION_LOCK = 7_160_001; // pg_advisory_xact_lock key: one migrator at 
 const USAGE_UNNEST = [
   ...usageColumns.map((c) => usageColumnPgTypes[c]),
   'smallint',
-  ...REVENUE_COLUMN_PG_TYPES,
+  ...REVENUE_COLUMNS.map((c) => REVENUE_COLUMN_PG_TYPES[c]),
 ]
   .map((t, i) => `$${i + 1}::${t}[]`)
   .join(', ');
@@ -215,7 +215,7 @@ const PG_ID_SETS: IdSets = {
 
 /** Keeps revenue transactions in records stored earlier (never over one kept): the ids it kept. */
 const KEEP_REVENUE = `UPDATE usage_records u SET ${REVENUE_COLUMNS.map((c) => `${c} = v.${c}`).join(', ')}
-  FROM unnest($1::text[], ${REVENUE_COLUMN_PG_TYPES.map((t, i) => `$${i + 2}::${t}[]`).join(', ')})
+  FROM unnest($1::text[], ${REVENUE_COLUMNS.map((c, i) => `$${i + 2}::${REVENUE_COLUMN_PG_TYPES[c]}[]`).join(', ')})
     AS v(request_id, ${REVENUE_COLUMNS.join(', ')})
   WHERE u.request_id = v.request_id AND u.revenue_hash IS NULL
   RETURNING u.request_id`;

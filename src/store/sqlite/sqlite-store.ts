@@ -187,7 +187,7 @@ const migrations: readonly string[] = [
   // Then: a request's revenue transaction is kept in its usage record's row (src/store/transfer.ts);
   // those already posted move there. Once kept, it never changes (a replay's reset clears it).
   // The last column added carries the shape check over all of them (SQLite adds no table CHECK).
-  `${REVENUE_COLUMNS.map((c, i) => `ALTER TABLE usage_records ADD COLUMN ${c} ${REVENUE_COLUMN_PG_TYPES[i]!.toUpperCase()}${i === REVENUE_COLUMNS.length - 1 ? ` CHECK ${REVENUE_SHAPE}` : ''};`).join('\n   ')}
+  `${REVENUE_COLUMNS.map((c, i) => `ALTER TABLE usage_records ADD COLUMN ${c} ${REVENUE_COLUMN_PG_TYPES[c].toUpperCase()}${i === REVENUE_COLUMNS.length - 1 ? ` CHECK ${REVENUE_SHAPE}` : ''};`).join('\n   ')}
    UPDATE usage_records AS u SET revenue_hash = t.payload_hash, revenue_effective_at_ms = t.effective_at_ms,
      revenue_period = t.period, revenue_currency = t.currency, revenue_recorded_at_ms = t.recorded_at_ms,
      revenue_capacity = t.capacity, revenue_debit = t.debit_account, revenue_credit = t.credit_account,
