@@ -82,22 +82,31 @@ function show(v: unknown, path: string): string | null {
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) return '(the fields’ defaults)';
   const text = JSON.stringify(v);
   if (typeof v !== 'number' || v === 0) return text;
-  if (path.endsWith('Ms'))
-    return `${text} (${human(v, [
+  const scale = SCALES.find(([suffix]) => path.endsWith(suffix));
+  return scale ? `${text} (${human(v, scale[1])})` : text;
+}
+
+/** A setting whose name ends in a unit is shown in that unit's largest whole step too. */
+const SCALES: readonly (readonly [string, readonly [number, string][]])[] = [
+  [
+    'Ms',
+    [
       [3_600_000, 'h'],
       [60_000, 'min'],
       [1_000, 's'],
       [1, 'ms'],
-    ])})`;
-  if (path.endsWith('Bytes'))
-    return `${text} (${human(v, [
+    ],
+  ],
+  [
+    'Bytes',
+    [
       [1_073_741_824, 'GiB'],
       [1_048_576, 'MiB'],
       [1_024, 'KiB'],
       [1, 'bytes'],
-    ])})`;
-  return text;
-}
+    ],
+  ],
+];
 
 function human(v: number, units: readonly (readonly [number, string])[]): string {
   const [size, name] = units.find(([u]) => v >= u && v % u === 0) ?? units.at(-1)!;

@@ -138,13 +138,23 @@ export function revenueKeptTwice(requestId: string): EntenteError {
   );
 }
 
+const NO_REVENUE: readonly unknown[] = REVENUE_COLUMNS.map(() => null);
+
 /** A revenue transaction as the values of REVENUE_COLUMNS (in order), or all null for none. */
-export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number): unknown[] {
-  if (!tx) return REVENUE_COLUMNS.map(() => null);
-  // The transaction's row without what the record itself says: its id, code and cause.
-  const [, , ...rest] = transferRowOf(tx, recordedAtMs);
-  rest.splice(3, 1);
-  return rest;
+export function revenueColumnsOf(tx: StoredTx | undefined, recordedAtMs: number): readonly unknown[] {
+  if (!tx) return NO_REVENUE;
+  const t = transferOf(tx);
+  return [
+    tx.payloadHash,
+    tx.effectiveAtMs,
+    tx.period,
+    tx.currency,
+    recordedAtMs,
+    tx.capacity ?? null,
+    t.debit,
+    t.credit,
+    t.amountMicros,
+  ];
 }
 
 /** The revenue transactions kept in usage records, as rows of the transactions' own columns. */

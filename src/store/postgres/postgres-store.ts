@@ -206,6 +206,16 @@ const USAGE_UNNEST = [
   .map((t, i) => `$${i + 1}::${t}[]`)
   .join(', ');
 
+/** A value as node-postgres binds it in an array: bigints as their decimal text. */
+function pgValue(v: unknown): unknown {
+  return typeof v === 'bigint' ? v.toString() : v;
+}
+
+/** Rows of `width` values → one array per column, for an `unnest` insert or update. */
+function arraysOf(rows: readonly (readonly unknown[])[], width: number): unknown[][] {
+  return Array.from({ length: width }, (_, k) => rows.map((r) => pgValue(r[k])));
+}
+
 /** PostgreSQL's "one of the ids": a text array bound as $1. */
 const PG_ID_SETS: IdSets = {
   txIds: (column) => `${column} = ANY($1::text[])`,
@@ -466,11 +476,9 @@ export class PostgresStore implements Store {
         const row = [
           ...usageToRow(r),
           status?.get(r.requestId) ?? 0,
-          ...revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0).map((v) =>
-            typeof v === 'bigint' ? v.toString() : v,
-          ),
+          ...revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0),
         ];
-        for (let k = 0; k < row.length; k++) columns[k]!.push(row[k]);
+        for (let k = 0; k < row.length; k++) columns[k]!.push(pgValue(row[k]));
       }
       const { rows } = await client.query<{ request_id: string }>(
         `INSERT INTO usage_records (${[...usageColumns, 'ledger_status', ...REVENUE_COLUMNS].join(', ')}) SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
@@ -496,7 +504,7 @@ export class PostgresStore implements Store {
     await client.query(
       `INSERT INTO ledger_transactions (${TRANSFER_COLUMNS.map(([c]) => c).join(', ')})
        SELECT * FROM unnest(${TRANSFER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})`,
-      TRANSFER_COLUMNS.map((_, k) => rows.map((r) => (typeof r[k] === 'bigint' ? String(r[k]) : r[k]))),
+      arraysOf(rows, TRANSFER_COLUMNS.length),
     );
   }
 
@@ -587,11 +595,9 @@ export class PostgresStore implements Store {
         const rest = [...revenue.values()];
         const { rows } = await client.query<{ request_id: string }>(KEEP_REVENUE, [
           rest.map((t) => t.causeId),
-          ...REVENUE_COLUMNS.map((_, k) =>
-            rest.map((t) => {
-              const v = revenueColumnsOf(t, now)[k];
-              return typeof v === 'bigint' ? v.toString() : v;
-            }),
+          ...arraysOf(
+            rest.map((t) => revenueColumnsOf(t, now)),
+            REVENUE_COLUMNS.length,
           ),
         ]);
         for (const r of rows) revenue.delete(r.request_id);
