@@ -247,6 +247,41 @@ for (const b of backends('transfers')) {
       }
     });
 
+    test('the writer path stores each record once: repeated in its batch, or stored earlier', async () => {
+      const store = await b.open();
+      try {
+        const setup = {
+          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
+          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
+          owner: 'op',
+        };
+        const at = Date.parse('2026-05-03T00:00:00Z');
+        const early = usageRecord('req_early', { tenantId: 't1', startedAtMs: at });
+        await store.appendUsage([early]); // stored, still pending
+        const a = usageRecord('req_a', { tenantId: 't1', startedAtMs: at + 1 });
+        const c = usageRecord('req_c', { tenantId: 't2', startedAtMs: at + 2 });
+        const batch = [a, early, a, c];
+        assert.deepEqual(await postUsage(store, batch, setup, { storeRecords: true }), {
+          posted: 3,
+          duplicate: 1,
+          conflict: 0,
+          unpriced: 0,
+        });
+        assert.equal(await store.countUsage(), 3);
+        assert.deepEqual(await store.pendingUsage(10), []);
+        const legs = (id: string) => store.ledgerRows().then((rows) => rows.filter((x) => x.txId === id));
+        for (const id of ['req_a', 'req_c', 'req_early'])
+          assert.equal((await legs(`revenue:${id}`)).length, 2, id);
+        // Delivered again whole (a spool recovered after a crash): nothing new, nothing twice.
+        const again = await postUsage(store, batch, setup, { storeRecords: true });
+        assert.deepEqual([again.posted, again.duplicate], [0, 4]);
+        assert.equal(await store.countUsage(), 3);
+        assert.equal((await legs('revenue:req_a')).length, 2);
+      } finally {
+        await store.close();
+      }
+    });
+
     test('a revenue transaction is never written beside the one its record keeps', async () => {
       const store = await b.open();
       try {

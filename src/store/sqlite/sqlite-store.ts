@@ -496,7 +496,11 @@ export class SqliteStore implements Store {
       // already stored (a retry, a recovery) need the marking pass below.
       const marks = new Map(p.usageStatus);
       const stored: UsageRecord[] = [];
+      const seen = new Set<string>();
       for (const r of insertUsage) {
+        // A batch may repeat a record (a spool delivered twice); the first one stands.
+        if (seen.has(r.requestId)) continue;
+        seen.add(r.requestId);
         const revenue = revenueOf.get(r.requestId);
         const info = st.insUsage.run(
           ...usageToRow(r),
