@@ -64,6 +64,7 @@ import type {
   UsageQuery,
   UsageRecord,
 } from '../types.js';
+import { ColumnLiterals, columnLiterals } from './array-literal.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE usage_records (
@@ -206,22 +207,22 @@ const USAGE_UNNEST = [
   .map((t, i) => `$${i + 1}::${t}[]`)
   .join(', ');
 
-/** A value as node-postgres binds it in an array: bigints as their decimal text. */
-function pgValue(v: unknown): unknown {
-  return typeof v === 'bigint' ? v.toString() : v;
-}
-
-/** Rows of `width` values → one array per column, for an `unnest` insert or update. */
-function arraysOf(rows: readonly (readonly unknown[])[], width: number): unknown[][] {
-  return Array.from({ length: width }, (_, k) => rows.map((r) => pgValue(r[k])));
-}
-
 /** PostgreSQL's "one of the ids": a text array bound as $1. */
 const PG_ID_SETS: IdSets = {
   txIds: (column) => `${column} = ANY($1::text[])`,
   requestIds: (column) =>
     `${column} = ANY(ARRAY(SELECT substr(x, 9) FROM unnest($1::text[]) AS x WHERE x LIKE 'revenue:%'))`,
 };
+
+const INSERT_USAGE = `INSERT INTO usage_records (${[...usageColumns, 'ledger_status', ...REVENUE_COLUMNS].join(', ')})`;
+
+/**
+ * existingSql, and which of the request ids $2 are stored already (those with no revenue kept
+ * come back with a null hash): one pass over the records' index for both questions.
+ */
+const EXISTING_AND_STORED = `SELECT tx_id, payload_hash, FALSE AS stored FROM ledger_transactions WHERE tx_id = ANY($1::text[])
+  UNION ALL
+  SELECT 'revenue:' || request_id, revenue_hash, TRUE FROM usage_records WHERE request_id = ANY($2::text[])`;
 
 /** Keeps revenue transactions in records stored earlier (never over one kept): the ids it kept. */
 const KEEP_REVENUE = `UPDATE usage_records u SET ${REVENUE_COLUMNS.map((c) => `${c} = v.${c}`).join(', ')}
@@ -463,28 +464,33 @@ export class PostgresStore implements Store {
     records: readonly UsageRecord[],
     status: ReadonlyMap<string, number> | null,
     revenue: { readonly of: ReadonlyMap<string, StoredTx>; readonly recordedAtMs: number } | null = null,
+    opts: { readonly knownNew?: boolean } = {},
   ): Promise<string[]> {
     const inserted: string[] = [];
     if (records.length > 0) {
       // One array per column, unnested: one small statement whatever the batch size, rather than
       // a VALUES list of 26 parameters per record for the server to parse and plan.
-      const columns: unknown[][] = Array.from(
-        { length: usageColumns.length + 1 + REVENUE_COLUMNS.length },
-        () => [],
-      );
+      const columns = new ColumnLiterals(usageColumns.length + 1 + REVENUE_COLUMNS.length);
+      const statusAt = usageColumns.length;
       for (const r of records) {
-        const row = [
-          ...usageToRow(r),
-          status?.get(r.requestId) ?? 0,
-          ...revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0),
-        ];
-        for (let k = 0; k < row.length; k++) columns[k]!.push(pgValue(row[k]));
+        columns
+          .add(usageToRow(r))
+          .add([status?.get(r.requestId) ?? 0], statusAt)
+          .add(revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0), statusAt + 1);
       }
-      const { rows } = await client.query<{ request_id: string }>(
-        `INSERT INTO usage_records (${[...usageColumns, 'ledger_status', ...REVENUE_COLUMNS].join(', ')}) SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
-        columns,
-      );
-      for (const r of rows) inserted.push(r.request_id);
+      if (opts.knownNew) {
+        // Records this transaction found not stored, each once: a plain insert, which costs the
+        // server less than a speculative one (ON CONFLICT). Another node storing one of them in
+        // the meantime is a unique violation, and the caller runs the whole unit again.
+        await client.query(`${INSERT_USAGE} SELECT * FROM unnest(${USAGE_UNNEST})`, columns.literals());
+        for (const r of records) inserted.push(r.requestId);
+      } else {
+        const { rows } = await client.query<{ request_id: string }>(
+          `${INSERT_USAGE} SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
+          columns.literals(),
+        );
+        for (const r of rows) inserted.push(r.request_id);
+      }
     }
     const fresh = new Set(inserted);
     await this.#rollUp(
@@ -504,7 +510,7 @@ export class PostgresStore implements Store {
     await client.query(
       `INSERT INTO ledger_transactions (${TRANSFER_COLUMNS.map(([c]) => c).join(', ')})
        SELECT * FROM unnest(${TRANSFER_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})`,
-      arraysOf(rows, TRANSFER_COLUMNS.length),
+      columnLiterals(rows, TRANSFER_COLUMNS.length),
     );
   }
 
@@ -537,9 +543,29 @@ export class PostgresStore implements Store {
         'SELECT term_id, revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ANY($1::text[]) ORDER BY term_id FOR UPDATE',
         [terms],
       );
-      const ex = await client.query<{ tx_id: string; payload_hash: string }>(existingSql(PG_ID_SETS), [
-        txIds,
-      ]);
+      const existing = new Map<string, string>();
+      // The records to insert: those not stored yet, each once (a batch may repeat one).
+      const fresh = new Map<string, UsageRecord>();
+      if (insertUsage.length > 0) {
+        const ids = new Set(insertUsage.map((r) => r.requestId));
+        for (const t of txIds) if (t.startsWith('revenue:')) ids.add(t.slice(8));
+        const ex = await client.query<{ tx_id: string; payload_hash: string | null; stored: boolean }>(
+          EXISTING_AND_STORED,
+          [txIds, [...ids]],
+        );
+        const stored = new Set<string>();
+        for (const r of ex.rows) {
+          if (r.stored) stored.add(r.tx_id.slice(8));
+          if (r.payload_hash !== null) existing.set(r.tx_id, r.payload_hash);
+        }
+        for (const r of insertUsage)
+          if (!stored.has(r.requestId) && !fresh.has(r.requestId)) fresh.set(r.requestId, r);
+      } else {
+        const ex = await client.query<{ tx_id: string; payload_hash: string }>(existingSql(PG_ID_SETS), [
+          txIds,
+        ]);
+        for (const r of ex.rows) existing.set(r.tx_id, r.payload_hash);
+      }
       const closed = await client.query<{ period: string }>('SELECT period FROM ledger_periods');
       const receivableTotals = new Map<string, bigint>();
       if (totalsFor.length > 0) {
@@ -558,7 +584,7 @@ export class PostgresStore implements Store {
         for (const r of t.rows) receivableTotals.set(r.k, BigInt(r.total));
       }
       const p = plan({
-        existing: new Map(ex.rows.map((r) => [r.tx_id, r.payload_hash])),
+        existing,
         states: new Map(
           st.rows.map((r) => [
             r.term_id,
@@ -583,10 +609,13 @@ export class PostgresStore implements Store {
         if (keeper !== null) revenue.set(keeper, tx);
       }
       const marks = new Map(p.usageStatus);
-      const inserted = await this.#insertUsage(client, insertUsage, p.usageStatus, {
-        of: revenue,
-        recordedAtMs: now,
-      });
+      const inserted = await this.#insertUsage(
+        client,
+        [...fresh.values()],
+        p.usageStatus,
+        { of: revenue, recordedAtMs: now },
+        { knownNew: true },
+      );
       for (const id of inserted) {
         marks.delete(id);
         revenue.delete(id);
@@ -595,7 +624,7 @@ export class PostgresStore implements Store {
         const rest = [...revenue.values()];
         const { rows } = await client.query<{ request_id: string }>(KEEP_REVENUE, [
           rest.map((t) => t.causeId),
-          ...arraysOf(
+          ...columnLiterals(
             rest.map((t) => revenueColumnsOf(t, now)),
             REVENUE_COLUMNS.length,
           ),
