@@ -71,7 +71,11 @@ describe('array literals', () => {
 
     test('hostile text, nulls and integers round-trip through unnest', async () => {
       await ready;
-      const rows = HOSTILE.map((s, i) => [s, i % 3 === 0 ? null : BigInt(i) * 10n ** 15n, i % 2 ? null : 5 - i * 7]);
+      const rows = HOSTILE.map((s, i) => [
+        s,
+        i % 3 === 0 ? null : BigInt(i) * 10n ** 15n,
+        i % 2 ? null : 5 - i * 7,
+      ]);
       const [texts, bigs, ints] = columnLiterals(rows, 3);
       const { rows: back } = await client.query<{ t: string | null; b: string | null; i: number | null }>(
         'SELECT t, b::text AS b, i FROM unnest($1::text[], $2::bigint[], $3::integer[]) WITH ORDINALITY AS x(t, b, i, n) ORDER BY n',

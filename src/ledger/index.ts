@@ -10,8 +10,17 @@ export {
   postingPeriod,
   revenuePayloadHash,
 } from './plan-postings.js';
-export type { LedgerSetup, PostResult } from './post-usage.js';
-export { capCurrencyProblems, ledgerSetupFor, postUsage, sellerOf, shareTermsFor } from './post-usage.js';
+export type { LedgerSetup, PostResult, PreparedUsage } from './post-usage.js';
+export {
+  capCurrencyProblems,
+  commitUsage,
+  ledgerSetupFor,
+  postUsage,
+  postUsageBatches,
+  prepareUsage,
+  sellerOf,
+  shareTermsFor,
+} from './post-usage.js';
 export type { PriceBooks, PriceEntry } from './price-book.js';
 export {
   loadPriceBooks,

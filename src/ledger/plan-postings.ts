@@ -61,6 +61,8 @@ export interface PostingInput {
   readonly terms: readonly ShareTerm[];
   /** carryKey(tenant, seller, currency), when the caller has it already. */
   readonly carryKey?: string;
+  /** revenuePayloadHash of this input, when the caller has it already. */
+  readonly payloadHash?: string;
 }
 
 /**
@@ -107,7 +109,9 @@ export function postingPeriod(ms: number, closed: ReadonlySet<string>): string {
 }
 
 /** The revenue transaction's identity: what a retry must repeat exactly. */
-export function revenuePayloadHash(input: PostingInput): string {
+export function revenuePayloadHash(
+  input: Pick<PostingInput, 'usage' | 'revenuePico' | 'currency' | 'seller'>,
+): string {
   const u = input.usage;
   // The fields joined by '|', null as '' (as Array.join has always written them, so stored hashes
   // stay valid). Records from before capacity pools hash without the capacity, as they always did.
@@ -240,7 +244,7 @@ export function planPostings(
   for (const input of inputs) {
     const u = input.usage;
     const txId = `revenue:${u.requestId}`;
-    const hash = revenuePayloadHash(input);
+    const hash = input.payloadHash ?? revenuePayloadHash(input);
     const prior = seen.get(txId);
     if (prior !== undefined) {
       outcomes.push(prior === hash ? 'duplicate' : 'conflict');

@@ -25,7 +25,13 @@ import {
 } from '../store/index.js';
 import type { CapacityCharge } from './capacity-charges.js';
 import { parseMajor } from './money.js';
-import { carryKey, type PostingInput, planPostings, type ShareTerm } from './plan-postings.js';
+import {
+  carryKey,
+  type PostingInput,
+  planPostings,
+  revenuePayloadHash,
+  type ShareTerm,
+} from './plan-postings.js';
 import { type PriceBooks, priceOf, revenuePicoOf } from './price-book.js';
 
 export interface LedgerSetup {
@@ -177,13 +183,26 @@ export function shareTermsFor(setup: LedgerSetup, u: UsageRecord, currency: stri
   return out;
 }
 
-export async function postUsage(
-  store: Store,
+/**
+ * A batch priced and matched to its revenue-share segments, with each revenue transaction's
+ * identity computed: everything about posting it that needs no database. Pure CPU, so a pipeline
+ * can do it for the next batch while the database writes this one (postUsageBatches).
+ */
+export interface PreparedUsage {
+  readonly records: readonly UsageRecord[];
+  readonly inputs: readonly PostingInput[];
+  readonly unpriced: readonly string[];
+  readonly txIds: readonly string[];
+  /** Every state the plan reads, to lock: the shares' segments and the tenants' carries. */
+  readonly termIds: readonly string[];
+  readonly storeRecords: boolean;
+}
+
+export function prepareUsage(
   records: readonly UsageRecord[],
   setup: LedgerSetup,
   opts: { readonly storeRecords?: boolean } = {},
-): Promise<PostResult> {
-  const result: PostResult = { posted: 0, duplicate: 0, conflict: 0, unpriced: 0 };
+): PreparedUsage {
   const inputs: PostingInput[] = [];
   const unpriced: string[] = [];
   const currency = setup.priceBooks.currency;
@@ -202,24 +221,42 @@ export async function postUsage(
       carry = carryKey(u.tenantId, seller, currency);
       carries.set(u.tenantId, carry);
     }
+    const revenuePico = price ? revenuePicoOf(price.entry, u) : 0n;
     inputs.push({
       usage: u,
-      revenuePico: price ? revenuePicoOf(price.entry, u) : 0n,
+      revenuePico,
       currency,
       seller,
       terms: shareTermsFor(setup, u, currency),
       carryKey: carry,
+      payloadHash: revenuePayloadHash({ usage: u, revenuePico, currency, seller }),
     });
   }
-  const txIds = inputs.map((i) => `revenue:${i.usage.requestId}`);
-  // Every state the plan reads, locked: each share's segments (the cap is total across them) and
-  // each tenant's carried remainder. Loops, not flatMaps: this runs once per record.
+  // Loops, not flatMaps: this runs once per record.
   const termIds = new Set<string>();
   for (const carry of carries.values()) termIds.add(carry);
   for (const i of inputs) for (const t of i.terms) for (const k of t.segments) termIds.add(k);
+  return {
+    records,
+    inputs,
+    unpriced,
+    txIds: inputs.map((i) => `revenue:${i.usage.requestId}`),
+    termIds: [...termIds],
+    storeRecords: opts.storeRecords === true,
+  };
+}
+
+/** Posts a prepared batch in one unit of work (with its records, when it stores them). */
+export async function commitUsage(
+  store: Store,
+  prepared: PreparedUsage,
+  opts: { readonly whileWriting?: () => void } = {},
+): Promise<PostResult> {
+  const result: PostResult = { posted: 0, duplicate: 0, conflict: 0, unpriced: 0 };
+  const { inputs, unpriced } = prepared;
   await store.postLedger(
-    txIds,
-    [...termIds],
+    prepared.txIds,
+    prepared.termIds,
     (view) => {
       const plan = planPostings(inputs, view.existing, view.states, view.closed);
       const usageStatus = new Map<string, number>();
@@ -237,10 +274,59 @@ export async function postUsage(
       return { txs: plan.txs, states: plan.states, usageStatus };
     },
     [],
-    opts.storeRecords ? records : [],
+    prepared.storeRecords ? prepared.records : [],
+    opts.whileWriting ? { whileWriting: opts.whileWriting } : {},
   );
   result.unpriced = unpriced.length;
   return result;
+}
+
+export async function postUsage(
+  store: Store,
+  records: readonly UsageRecord[],
+  setup: LedgerSetup,
+  opts: { readonly storeRecords?: boolean } = {},
+): Promise<PostResult> {
+  return commitUsage(store, prepareUsage(records, setup, opts));
+}
+
+/**
+ * Posts batches one after another, each in its own unit of work and in their order, as postUsage
+ * would, but prepares each next batch while the database writes the one before (on PostgreSQL the
+ * two overlap: this thread prices and hashes while the server inserts). `next` gives the batches
+ * (null when there are no more); `posted` hears of each batch once it is committed, before the
+ * next commits. A batch that fails stops the run with its error: the batches before it are
+ * committed, it and those after are not.
+ */
+export async function postUsageBatches(
+  store: Store,
+  next: () => readonly UsageRecord[] | null,
+  setup: LedgerSetup,
+  opts: {
+    readonly storeRecords?: boolean;
+    readonly posted?: (batch: readonly UsageRecord[], result: PostResult) => void;
+  } = {},
+): Promise<void> {
+  const prepare = (batch: readonly UsageRecord[] | null) => {
+    if (!batch) return null;
+    const p = prepareUsage(batch, setup, opts);
+    if (p.storeRecords) store.encodeUsage?.(p.records);
+    return p;
+  };
+  let current = prepare(next());
+  while (current) {
+    let following: PreparedUsage | null = null;
+    let asked = false;
+    const prepareNext = () => {
+      if (asked) return;
+      asked = true;
+      following = prepare(next());
+    };
+    const result = await commitUsage(store, current, { whileWriting: prepareNext });
+    opts.posted?.(current.records, result);
+    prepareNext();
+    current = following;
+  }
 }
 
 /** Revenue-share caps in a currency the price books do not bill in can never be reached: an error. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock/index.js';
-import { type LedgerSetup, postCapacityCharges, postUsage } from '../ledger/index.js';
+import { type LedgerSetup, postCapacityCharges, postUsage, postUsageBatches } from '../ledger/index.js';
 import { openStoreAt, type Store, type UsageRecord } from '../store/index.js';
 import { decodeLines, SEGMENT_PATTERN } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
@@ -117,16 +117,7 @@ async function storeBatch(): Promise<void> {
   if (busy) return;
   busy = true;
   try {
-    while (queue.length > 0) {
-      const batch = queue.slice(0, init.batchSize);
-      const records = batch.map((x) => x.record);
-      posted += await storeAndPost(records);
-      queue.splice(0, batch.length);
-      storedSeq = batch.at(-1)!.seq;
-      stored += records.length;
-      say({ type: 'stored', seq: storedSeq, stored, posted });
-      dropStoredSegments();
-    }
+    while (queue.length > 0) await (setup ? postQueued(setup) : appendQueued());
     retryAfterMs = 0;
     if (storedSeq >= readSeq) answerFlushes();
   } catch (err) {
@@ -147,25 +138,57 @@ function afterWork(): void {
   else if (closing !== null && storedSeq >= closing) void finishClose();
 }
 
+/** The first `n` queued records are stored, `postedNow` of them posted: tell the serving side. */
+function markStored(n: number, postedNow: number): void {
+  storedSeq = queue[n - 1]!.seq;
+  queue.splice(0, n);
+  stored += n;
+  posted += postedNow;
+  say({ type: 'stored', seq: storedSeq, stored, posted });
+  dropStoredSegments();
+}
+
+/** With no ledger: stores the next batch of the queue, pending. */
+async function appendQueued(): Promise<void> {
+  const n = Math.min(queue.length, init.batchSize);
+  await store.appendUsage(queue.slice(0, n).map((x) => x.record));
+  markStored(n, 0);
+}
+
 /**
- * Stores a batch and posts it to the ledger in one database transaction. When posting fails (a
- * bug the ledger's invariants caught, say), the records are stored anyway, pending: durable in
- * the database, posted by a later scan. Returns how many were posted.
+ * Stores and posts the queue in batches, each in one database transaction, in order, preparing
+ * the next batch while the database writes one (postUsageBatches). When posting a batch fails (a
+ * bug the ledger's invariants caught, say), that batch is stored anyway, pending: durable in the
+ * database, posted by a later scan. A new ledger setup ends the run; the next one uses it.
  */
-async function storeAndPost(records: UsageRecord[]): Promise<number> {
-  if (!setup) {
-    await store.appendUsage(records);
-    return 0;
-  }
+async function postQueued(s: LedgerSetup): Promise<void> {
+  const sizes: number[] = [];
+  let taken = 0;
+  const next = () => {
+    if (setup !== s || taken >= queue.length) return null;
+    const n = Math.min(queue.length - taken, init.batchSize);
+    const batch = queue.slice(taken, taken + n).map((x) => x.record);
+    taken += n;
+    sizes.push(n);
+    return batch;
+  };
   try {
-    return (await postUsage(store, records, setup, { storeRecords: true })).posted;
+    await postUsageBatches(store, next, s, {
+      storeRecords: true,
+      posted: (_batch, result) => {
+        const n = sizes.shift()!;
+        taken -= n;
+        markStored(n, result.posted);
+      },
+    });
   } catch (err) {
     say({
       type: 'error',
       message: `ledger posting failed, the records are stored pending: ${(err as Error).message}`,
     });
-    await store.appendUsage(records);
-    return 0;
+    const n = sizes[0] ?? Math.min(queue.length, init.batchSize);
+    await store.appendUsage(queue.slice(0, n).map((x) => x.record));
+    markStored(n, 0);
   }
 }
 

@@ -15,6 +15,7 @@ export type {
   NodeRecord,
   PostingPlan,
   PostingView,
+  PostLedgerOptions,
   SpendRow,
   Store,
   StoredAccrual,

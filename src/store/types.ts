@@ -202,6 +202,10 @@ export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
   | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
 
+export interface PostLedgerOptions {
+  readonly whileWriting?: () => void;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly location: StoreLocation;
@@ -235,13 +239,22 @@ export interface Store {
    * usage marks. Under concurrency across processes, plans for the same terms run one at a time.
    * `insertUsage`: records not yet stored, inserted in the same unit of work with the ledger
    * status the plan gives them (no second pass to mark them); one already stored is only marked.
+   * `whileWriting`: called once, when the unit's largest write has gone to the database and the
+   * caller's thread would otherwise wait for it (a pipeline prepares its next batch there); a store
+   * that writes on the caller's thread calls it once the unit is done.
    */
+  /**
+   * Optional: prepares `records` for a later postLedger with exactly this array as insertUsage
+   * (a store that encodes rows for a server does it here, so a pipeline can overlap it).
+   */
+  encodeUsage?(records: readonly UsageRecord[]): void;
   postLedger(
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
     totalsFor?: readonly string[],
     insertUsage?: readonly UsageRecord[],
+    opts?: PostLedgerOptions,
   ): Promise<void>;
   /** Usage records not yet posted to the ledger, oldest first. */
   pendingUsage(limit: number): Promise<UsageRecord[]>;

@@ -54,6 +54,7 @@ import type {
   NodeRecord,
   PostingPlan,
   PostingView,
+  PostLedgerOptions,
   SpendRow,
   Store,
   StoredAccrual,
@@ -213,6 +214,19 @@ const PG_ID_SETS: IdSets = {
   requestIds: (column) =>
     `${column} = ANY(ARRAY(SELECT substr(x, 9) FROM unnest($1::text[]) AS x WHERE x LIKE 'revenue:%'))`,
 };
+
+/**
+ * The records' own columns as array literals, flattened: V8 builds a long string by concatenation
+ * as a tree of pieces, and measuring its UTF-8 length copies it into one piece, so that sending it
+ * later is a plain copy.
+ */
+function usageLiterals(records: readonly UsageRecord[]): string[] {
+  const columns = new ColumnLiterals(usageColumns.length);
+  for (const r of records) columns.add(usageToRow(r));
+  const literals = columns.literals();
+  for (const l of literals) Buffer.byteLength(l);
+  return literals;
+}
 
 const INSERT_USAGE = `INSERT INTO usage_records (${[...usageColumns, 'ledger_status', ...REVENUE_COLUMNS].join(', ')})`;
 
@@ -435,18 +449,38 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ seq: Number(r.seq), payload: r.payload }));
   }
 
+  /** Batches encoded ahead (encodeUsage), by identity: a batch that changes is encoded anew. */
+  readonly #encoded = new WeakMap<readonly UsageRecord[], readonly string[]>();
+
+  /**
+   * Encodes a batch's own columns for postLedger ahead of its unit of work, so that a pipeline does
+   * it while the database writes the batch before (postUsageBatches).
+   */
+  encodeUsage(records: readonly UsageRecord[]): void {
+    this.#encoded.set(records, usageLiterals(records));
+  }
+
   async postLedger(
     txIds: readonly string[],
     termIds: readonly string[],
     plan: (view: PostingView) => PostingPlan,
     totalsFor: readonly string[] = [],
     insertUsage: readonly UsageRecord[] = [],
+    opts: PostLedgerOptions = {},
   ): Promise<void> {
+    // Called at most once, whichever attempt gets there first.
+    let whileWriting = opts.whileWriting;
+    const once = () => {
+      const f = whileWriting;
+      whileWriting = undefined;
+      f?.();
+    };
     // A unique violation means another node posted the same usage between our read and our
     // write: run again, and the plan sees its transactions as duplicates.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#postLedgerOnce(txIds, termIds, plan, totalsFor, insertUsage);
+        await this.#postLedgerOnce(txIds, termIds, plan, totalsFor, insertUsage, once);
+        return once();
       } catch (err) {
         const code = (err as { code?: string }).code;
         if ((code === '23505' || code === '40001' || code === '40P01') && attempt < 8) continue;
@@ -464,30 +498,38 @@ export class PostgresStore implements Store {
     records: readonly UsageRecord[],
     status: ReadonlyMap<string, number> | null,
     revenue: { readonly of: ReadonlyMap<string, StoredTx>; readonly recordedAtMs: number } | null = null,
-    opts: { readonly knownNew?: boolean } = {},
+    opts: {
+      readonly knownNew?: boolean;
+      readonly whileWriting?: () => void;
+      /** usageLiterals(records), when encoded ahead (encodeUsage). */
+      readonly encoded?: readonly string[];
+    } = {},
   ): Promise<string[]> {
     const inserted: string[] = [];
     if (records.length > 0) {
       // One array per column, unnested: one small statement whatever the batch size, rather than
-      // a VALUES list of 26 parameters per record for the server to parse and plan.
-      const columns = new ColumnLiterals(usageColumns.length + 1 + REVENUE_COLUMNS.length);
-      const statusAt = usageColumns.length;
+      // a VALUES list of 26 parameters per record for the server to parse and plan. The record's
+      // own columns, then its ledger status and the revenue transaction it keeps.
+      const ledger = new ColumnLiterals(1 + REVENUE_COLUMNS.length);
       for (const r of records) {
-        columns
-          .add(usageToRow(r))
-          .add([status?.get(r.requestId) ?? 0], statusAt)
-          .add(revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0), statusAt + 1);
+        ledger
+          .add([status?.get(r.requestId) ?? 0])
+          .add(revenueColumnsOf(revenue?.of.get(r.requestId), revenue?.recordedAtMs ?? 0), 1);
       }
+      const params = [...(opts.encoded ?? usageLiterals(records)), ...ledger.literals()];
       if (opts.knownNew) {
         // Records this transaction found not stored, each once: a plain insert, which costs the
         // server less than a speculative one (ON CONFLICT). Another node storing one of them in
         // the meantime is a unique violation, and the caller runs the whole unit again.
-        await client.query(`${INSERT_USAGE} SELECT * FROM unnest(${USAGE_UNNEST})`, columns.literals());
+        const insert = client.query(`${INSERT_USAGE} SELECT * FROM unnest(${USAGE_UNNEST})`, params);
+        // The insert is on the wire; until the server answers, this thread is the caller's.
+        opts.whileWriting?.();
+        await insert;
         for (const r of records) inserted.push(r.requestId);
       } else {
         const { rows } = await client.query<{ request_id: string }>(
           `${INSERT_USAGE} SELECT * FROM unnest(${USAGE_UNNEST}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`,
-          columns.literals(),
+          params,
         );
         for (const r of rows) inserted.push(r.request_id);
       }
@@ -520,6 +562,7 @@ export class PostgresStore implements Store {
     plan: (view: PostingView) => PostingPlan,
     totalsFor: readonly string[],
     insertUsage: readonly UsageRecord[],
+    whileWriting: () => void,
   ): Promise<void> {
     const client = await this.#pool.connect();
     try {
@@ -614,7 +657,12 @@ export class PostgresStore implements Store {
         [...fresh.values()],
         p.usageStatus,
         { of: revenue, recordedAtMs: now },
-        { knownNew: true },
+        {
+          knownNew: true,
+          whileWriting,
+          // Encoded ahead for exactly these records: all of them new, none repeated.
+          ...(fresh.size === insertUsage.length ? { encoded: this.#encoded.get(insertUsage) } : {}),
+        },
       );
       for (const id of inserted) {
         marks.delete(id);

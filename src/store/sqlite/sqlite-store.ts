@@ -56,6 +56,7 @@ import type {
   NodeRecord,
   PostingPlan,
   PostingView,
+  PostLedgerOptions,
   SpendRow,
   Store,
   StoredAccrual,
@@ -445,6 +446,7 @@ export class SqliteStore implements Store {
     plan: (view: PostingView) => PostingPlan,
     totalsFor: readonly string[] = [],
     insertUsage: readonly UsageRecord[] = [],
+    opts: PostLedgerOptions = {},
   ): Promise<void> {
     const db = this.#db;
     const st = this.#postingStatements();
@@ -531,6 +533,8 @@ export class SqliteStore implements Store {
       for (const [status, ids] of byStatus) st.mark.run(status, JSON.stringify(ids));
     });
     run.immediate();
+    // SQLite writes on this thread: nothing to overlap with, so the hook runs once it is done.
+    opts.whileWriting?.();
   }
 
   async pendingUsage(limit: number): Promise<UsageRecord[]> {
