@@ -20,6 +20,13 @@ import { backends } from './helpers/backends.js';
 import { WORKER_AGREEMENT, WORKER_PRICES } from './helpers/ledger-worker.js';
 import { usageRecord } from './helpers/records.js';
 
+/** The shared universe's price book and capped share (test/helpers/ledger-worker.ts). */
+const setup = {
+  priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
+  agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
+  owner: 'op',
+};
+
 const tx = (entries: StoredTx['entries']): StoredTx => ({
   txId: 'revenue:r',
   code: 'revenue',
@@ -198,11 +205,6 @@ for (const b of backends('transfers')) {
           [1500n, -300n],
         );
         // A refund of r1 sees what is left of its revenue, kept in the record's row.
-        const setup = {
-          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
-          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
-          owner: 'op',
-        };
         const over = await postRefund(
           store,
           { refundId: 'x2', requestId: 'r1', amountMicros: 1201n, atMs: Date.parse('2026-05-20T00:00:00Z') },
@@ -227,11 +229,6 @@ for (const b of backends('transfers')) {
       try {
         for (const sql of OLD_LEDGER) await db.exec(sql);
         await store.migrate();
-        const setup = {
-          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
-          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
-          owner: 'op',
-        };
         const r = usageRecord('req_new', { tenantId: 't1', startedAtMs: Date.parse('2026-05-03T00:00:00Z') });
         const result = await postUsage(store, [r], setup, { storeRecords: true });
         assert.equal(result.posted, 1);
@@ -250,11 +247,6 @@ for (const b of backends('transfers')) {
     test('the writer path stores each record once: repeated in its batch, or stored earlier', async () => {
       const store = await b.open();
       try {
-        const setup = {
-          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
-          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
-          owner: 'op',
-        };
         const at = Date.parse('2026-05-03T00:00:00Z');
         const early = usageRecord('req_early', { tenantId: 't1', startedAtMs: at });
         await store.appendUsage([early]); // stored, still pending
@@ -285,11 +277,6 @@ for (const b of backends('transfers')) {
     test('a revenue transaction is never written beside the one its record keeps', async () => {
       const store = await b.open();
       try {
-        const setup = {
-          priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
-          agreement: parseAgreementText(WORKER_AGREEMENT, 'a.yaml'),
-          owner: 'op',
-        };
         const r = usageRecord('req_once', {
           tenantId: 't1',
           startedAtMs: Date.parse('2026-05-03T00:00:00Z'),
