@@ -3,7 +3,7 @@
 // gateway as users run it (agreement, ledger, metrics and access log on) in front of the mock.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,7 +34,10 @@ export function start(
   return new Promise((resolve, reject) => {
     let out = '';
     let started = false;
+    const logFile = process.env.BENCH_LOG_DIR ? join(process.env.BENCH_LOG_DIR, `${proc.pid}.log`) : null;
     const onData = (d: Buffer) => {
+      // BENCH_LOG_DIR keeps every process's output, to understand a failed run.
+      if (logFile) appendFileSync(logFile, d);
       // Once started, the output (an access log line per request) is drained, not kept.
       if (started) return;
       out += d.toString();
