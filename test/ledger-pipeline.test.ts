@@ -118,6 +118,34 @@ for (const b of backends('pipeline')) {
       }
     });
 
+    test('a batch that cannot be prepared fails alone, not the batch being written meanwhile', async () => {
+      const store = await b.open();
+      try {
+        const batches = [0, 1].map((k) =>
+          Array.from({ length: 50 }, (_, i) => universeRecord(95_000 + k * 50 + i)),
+        );
+        let calls = 0;
+        // The third batch cannot be had; it is asked for while the second is being written.
+        const next = () => {
+          if (++calls === 3) throw new Error('no third batch');
+          return batches[calls - 1] ?? null;
+        };
+        const heard: number[] = [];
+        await assert.rejects(
+          postUsageBatches(store, next, setup, {
+            storeRecords: true,
+            posted: (batch) => heard.push(batches.indexOf(batch as UsageRecord[])),
+          }),
+          /no third batch/,
+        );
+        assert.deepEqual(heard, [0, 1]);
+        assert.equal(await store.countUsage(), 100);
+        assert.deepEqual(await store.pendingUsage(10), []);
+      } finally {
+        await store.close();
+      }
+    });
+
     test('prepared batches carry each revenue identity, as the plan computes it', () => {
       const records = Array.from({ length: 20 }, (_, i) => universeRecord(i));
       const p = prepareUsage(records, setup, { storeRecords: true });

@@ -317,14 +317,22 @@ export async function postUsageBatches(
   while (current) {
     let following: PreparedUsage | null = null;
     let asked = false;
+    // A failure to get or prepare the next batch is that batch's, not the one being written: it
+    // is kept until this one is committed, then thrown.
+    let failure: { readonly error: unknown } | null = null;
     const prepareNext = () => {
       if (asked) return;
       asked = true;
-      following = prepare(next());
+      try {
+        following = prepare(next());
+      } catch (error) {
+        failure = { error };
+      }
     };
     const result = await commitUsage(store, current, { whileWriting: prepareNext });
     opts.posted?.(current.records, result);
     prepareNext();
+    if (failure) throw (failure as { readonly error: unknown }).error;
     current = following;
   }
 }
