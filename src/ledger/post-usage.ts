@@ -17,6 +17,7 @@ import {
 } from '../agreements/index.js';
 import type { Config } from '../config/index.js';
 import {
+  type PostLedgerOptions,
   type Store,
   USAGE_CONFLICT,
   USAGE_POSTED,
@@ -250,7 +251,7 @@ export function prepareUsage(
 export async function commitUsage(
   store: Store,
   prepared: PreparedUsage,
-  opts: { readonly whileWriting?: () => void } = {},
+  opts: PostLedgerOptions = {},
 ): Promise<PostResult> {
   const result: PostResult = { posted: 0, duplicate: 0, conflict: 0, unpriced: 0 };
   const { inputs, unpriced } = prepared;
@@ -275,7 +276,7 @@ export async function commitUsage(
     },
     [],
     prepared.storeRecords ? prepared.records : [],
-    opts.whileWriting ? { whileWriting: opts.whileWriting } : {},
+    opts,
   );
   result.unpriced = unpriced.length;
   return result;

@@ -243,11 +243,6 @@ export interface Store {
    * caller's thread would otherwise wait for it (a pipeline prepares its next batch there); a store
    * that writes on the caller's thread calls it once the unit is done.
    */
-  /**
-   * Optional: prepares `records` for a later postLedger with exactly this array as insertUsage
-   * (a store that encodes rows for a server does it here, so a pipeline can overlap it).
-   */
-  encodeUsage?(records: readonly UsageRecord[]): void;
   postLedger(
     txIds: readonly string[],
     termIds: readonly string[],
@@ -256,6 +251,11 @@ export interface Store {
     insertUsage?: readonly UsageRecord[],
     opts?: PostLedgerOptions,
   ): Promise<void>;
+  /**
+   * Optional: prepares `records` for a later postLedger with exactly this array as insertUsage
+   * (a store that encodes rows for a server does it here, so a pipeline can overlap it).
+   */
+  encodeUsage?(records: readonly UsageRecord[]): void;
   /** Usage records not yet posted to the ledger, oldest first. */
   pendingUsage(limit: number): Promise<UsageRecord[]>;
   /** Resets every usage record to pending and empties the ledger (for `usage replay`). */

@@ -29,7 +29,6 @@ import {
 } from '../rows.js';
 import {
   ENTRIES_VIEW,
-  existingSql,
   type IdSets,
   keeperOf,
   type LedgerFilters,
@@ -231,8 +230,8 @@ function usageLiterals(records: readonly UsageRecord[]): string[] {
 const INSERT_USAGE = `INSERT INTO usage_records (${[...usageColumns, 'ledger_status', ...REVENUE_COLUMNS].join(', ')})`;
 
 /**
- * existingSql, and which of the request ids $2 are stored already (those with no revenue kept
- * come back with a null hash): one pass over the records' index for both questions.
+ * The payload hash of each of the ids $1 that is a transaction already, wherever it is kept (as
+ * existingSql), and which of the request ids $2 are stored (a null hash: stored, keeping no revenue).
  */
 const EXISTING_AND_STORED = `SELECT tx_id, payload_hash, FALSE AS stored FROM ledger_transactions WHERE tx_id = ANY($1::text[])
   UNION ALL
@@ -586,29 +585,24 @@ export class PostgresStore implements Store {
         'SELECT term_id, revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ANY($1::text[]) ORDER BY term_id FOR UPDATE',
         [terms],
       );
+      // One pass over the records' index answers both what is posted already and which of the
+      // records to insert are stored already (those keeping no revenue come back with no hash).
+      const ids = new Set(insertUsage.map((r) => r.requestId));
+      for (const t of txIds) if (t.startsWith('revenue:')) ids.add(t.slice(8));
+      const ex = await client.query<{ tx_id: string; payload_hash: string | null; stored: boolean }>(
+        EXISTING_AND_STORED,
+        [txIds, [...ids]],
+      );
       const existing = new Map<string, string>();
+      const stored = new Set<string>();
+      for (const r of ex.rows) {
+        if (r.stored) stored.add(r.tx_id.slice(8));
+        if (r.payload_hash !== null) existing.set(r.tx_id, r.payload_hash);
+      }
       // The records to insert: those not stored yet, each once (a batch may repeat one).
       const fresh = new Map<string, UsageRecord>();
-      if (insertUsage.length > 0) {
-        const ids = new Set(insertUsage.map((r) => r.requestId));
-        for (const t of txIds) if (t.startsWith('revenue:')) ids.add(t.slice(8));
-        const ex = await client.query<{ tx_id: string; payload_hash: string | null; stored: boolean }>(
-          EXISTING_AND_STORED,
-          [txIds, [...ids]],
-        );
-        const stored = new Set<string>();
-        for (const r of ex.rows) {
-          if (r.stored) stored.add(r.tx_id.slice(8));
-          if (r.payload_hash !== null) existing.set(r.tx_id, r.payload_hash);
-        }
-        for (const r of insertUsage)
-          if (!stored.has(r.requestId) && !fresh.has(r.requestId)) fresh.set(r.requestId, r);
-      } else {
-        const ex = await client.query<{ tx_id: string; payload_hash: string }>(existingSql(PG_ID_SETS), [
-          txIds,
-        ]);
-        for (const r of ex.rows) existing.set(r.tx_id, r.payload_hash);
-      }
+      for (const r of insertUsage)
+        if (!stored.has(r.requestId) && !fresh.has(r.requestId)) fresh.set(r.requestId, r);
       const closed = await client.query<{ period: string }>('SELECT period FROM ledger_periods');
       const receivableTotals = new Map<string, bigint>();
       if (totalsFor.length > 0) {
