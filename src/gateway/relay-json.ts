@@ -16,7 +16,7 @@ import { noteServedTier, noteUpstreamHeaders } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import type { AttemptOutcome } from './outcome.js';
 import type { RequestState } from './request-state.js';
-import { failureOf, isResponse, readAll, send } from './upstream-call.js';
+import { failureOf, isResponse, send } from './upstream-call.js';
 import type { BoundDeployment } from './upstreams.js';
 
 /** What the API's parser makes of a 200 answer. */
@@ -60,7 +60,7 @@ export async function relayJson(
   noteUpstreamHeaders(gw, state, b.deployment, r.headers);
   let body: Buffer | null;
   try {
-    body = await readAll(r.body, opts.maxResponseBytes);
+    body = await r.body.readAll(opts.maxResponseBytes);
   } catch {
     waited();
     return res.destroyed ? { kind: 'client_gone' } : { kind: 'failed', failure: transportFailure('connect') };
