@@ -3,7 +3,7 @@
 // gateway as users run it (agreement, ledger, metrics and access log on) in front of the mock.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,7 +34,9 @@ export function start(
   return new Promise((resolve, reject) => {
     let out = '';
     let started = false;
-    const logFile = process.env.BENCH_LOG_DIR ? join(process.env.BENCH_LOG_DIR, `${proc.pid}.log`) : null;
+    const logDir = process.env.BENCH_LOG_DIR;
+    if (logDir) mkdirSync(logDir, { recursive: true });
+    const logFile = logDir ? join(logDir, `${proc.pid}.log`) : null;
     const onData = (d: Buffer) => {
       // BENCH_LOG_DIR keeps every process's output, to understand a failed run.
       if (logFile) appendFileSync(logFile, d);

@@ -7,7 +7,12 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
-import { ExchangeHandler, UpstreamBody, type UpstreamHead } from '../src/gateway/upstream-exchange.js';
+import {
+  ExchangeAbort,
+  ExchangeHandler,
+  UpstreamBody,
+  type UpstreamHead,
+} from '../src/gateway/upstream-exchange.js';
 
 /** A controller that records what the body asks of the socket. */
 function fakeController() {
@@ -153,9 +158,9 @@ after(async () => {
   server.close();
 });
 
-function exchange(path: string, signal?: AbortSignal): Promise<UpstreamHead | Error> {
+function exchange(path: string, abort?: ExchangeAbort): Promise<UpstreamHead | Error> {
   return new Promise((resolve) =>
-    pool.dispatch({ method: 'GET', path }, new ExchangeHandler(resolve, signal)),
+    pool.dispatch({ method: 'GET', path }, new ExchangeHandler(resolve, abort)),
   );
 }
 
@@ -183,8 +188,8 @@ test('a real exchange past its limit is aborted, not read to an end that never c
 });
 
 test('an abort before the head settles the exchange with the error; after it, the body rejects', async () => {
-  const ac = new AbortController();
-  const pending = exchange('/hang', ac.signal);
+  const ac = new ExchangeAbort();
+  const pending = exchange('/hang', ac);
   await new Promise<void>((resolve) => {
     const wait = () => (hold.length > 0 ? resolve() : setImmediate(wait));
     wait();
@@ -193,12 +198,12 @@ test('an abort before the head settles the exchange with the error; after it, th
   const r = await pending;
   assert.ok(r instanceof Error);
 
-  const already = new AbortController();
+  const already = new ExchangeAbort();
   already.abort();
-  assert.ok((await exchange('/missing', already.signal)) instanceof Error);
+  assert.ok((await exchange('/missing', already)) instanceof Error);
 
-  const mid = new AbortController();
-  const head = await exchange('/endless', mid.signal);
+  const mid = new ExchangeAbort();
+  const head = await exchange('/endless', mid);
   assert.ok(!(head instanceof Error));
   const it = head.body[Symbol.asyncIterator]();
   assert.equal((await it.next()).done, false);

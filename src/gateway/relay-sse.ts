@@ -27,12 +27,13 @@ import type { AttemptOutcome } from './outcome.js';
 import { servedHeaders } from './relay-json.js';
 import type { RequestState } from './request-state.js';
 import { failureOf, isResponse, send, type UpstreamResponse } from './upstream-call.js';
+import { ExchangeAbort } from './upstream-exchange.js';
 import type { BoundDeployment } from './upstreams.js';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
 export class SseRelay {
-  readonly #ac = new AbortController();
+  readonly #ac = new ExchangeAbort();
   /** Why we aborted the upstream: the client left, no first event in time, or the stream ran too long. */
   #why: 'client' | 'first_byte' | 'duration' | null = null;
   #tUp = 0;
@@ -71,7 +72,7 @@ export class SseRelay {
     );
     this.#tUp = performance.now();
     try {
-      const r = await send(this.gw, this.b, this.native, this.#ac.signal);
+      const r = await send(this.gw, this.b, this.native, this.#ac);
       if (!isResponse(r)) {
         this.#waited();
         if (this.#why === 'client') return { kind: 'client_gone' };

@@ -5,7 +5,7 @@ import type { NativeRequest, UpstreamFailure } from '../providers/index.js';
 import { transportFailure } from '../providers/index.js';
 import type { GatewayContext } from './context.js';
 import type { AttemptOutcome } from './outcome.js';
-import { ExchangeHandler, type UpstreamHead } from './upstream-exchange.js';
+import { type ExchangeAbort, ExchangeHandler, type UpstreamHead } from './upstream-exchange.js';
 import type { BoundDeployment } from './upstreams.js';
 
 const MAX_ERROR_BODY_BYTES = 65_536;
@@ -20,13 +20,13 @@ export function send(
   gw: GatewayContext,
   b: BoundDeployment,
   native: NativeRequest,
-  signal: AbortSignal | undefined,
+  abort: ExchangeAbort | undefined,
 ): Promise<UpstreamResponse | UpstreamFailure> {
   const up = b.upstream;
   return new Promise((resolve) => {
     const handler = new ExchangeHandler(
       (r) => resolve(r instanceof Error ? failureOfError(up.config.baseUrl, r) : r),
-      signal,
+      abort,
     );
     up.pool.dispatch(
       {

@@ -153,30 +153,58 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
 }
 
 /**
+ * A way to abort one exchange at any moment: before it is sent, while waiting for the head, or
+ * while its body is read. It replaces an AbortController, whose EventTarget listeners cost a
+ * visible part of a streamed request.
+ */
+export class ExchangeAbort {
+  #target: ExchangeHandler | null = null;
+  #aborted = false;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#target?.abort(new Error('the exchange was aborted'));
+  }
+
+  /** @internal The handler of the exchange this aborts. */
+  bind(h: ExchangeHandler): void {
+    this.#target = h;
+  }
+}
+
+/**
  * The dispatch handler of one exchange: `settle` receives the head (status 200 or not) or the
  * error that came before it; the body's chunks, end or error go to the head's body.
  */
 export class ExchangeHandler implements Dispatcher.DispatchHandler {
   #body: UpstreamBody | null = null;
-  #signal: AbortSignal | undefined;
   #controller: Controller | null = null;
+  #abortedWith: Error | null = null;
   readonly #settle: (r: UpstreamHead | Error) => void;
 
-  constructor(settle: (r: UpstreamHead | Error) => void, signal: AbortSignal | undefined) {
+  constructor(settle: (r: UpstreamHead | Error) => void, abort?: ExchangeAbort) {
     this.#settle = settle;
-    this.#signal = signal;
-    if (signal) signal.addEventListener('abort', this.#onAbort, { once: true });
+    if (abort) {
+      abort.bind(this);
+      if (abort.aborted) this.#abortedWith = new Error('the exchange was aborted');
+    }
   }
 
-  readonly #onAbort = (): void => {
-    const err = new Error('the exchange was aborted');
+  /** Aborts the exchange: its body if the head came, else the request (now, or once it starts). */
+  abort(err: Error): void {
     if (this.#body) this.#body.destroy(err);
-    else this.#controller?.abort(err);
-  };
+    else if (this.#controller) this.#controller.abort(err);
+    else this.#abortedWith = err;
+  }
 
   onRequestStart(controller: Controller): void {
     this.#controller = controller;
-    if (this.#signal?.aborted) controller.abort(new Error('the exchange was aborted'));
+    if (this.#abortedWith) controller.abort(this.#abortedWith);
   }
 
   onResponseStart(
@@ -195,18 +223,11 @@ export class ExchangeHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.#done();
     this.#body?.end();
   }
 
   onResponseError(_controller: Controller, err: Error): void {
-    this.#done();
     if (this.#body) this.#body.fail(err);
     else this.#settle(err);
-  }
-
-  #done(): void {
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#signal = undefined;
   }
 }

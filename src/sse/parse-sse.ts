@@ -65,12 +65,13 @@ export class SseParser {
 
   #line(line: string, out: SseEvent[]): void {
     if (line.length === 0) {
-      if (this.#data.length > 0) {
-        out.push({
-          event: this.#event,
-          data: this.#data.join('\n'),
-          ...(this.#id !== undefined ? { id: this.#id } : {}),
-        });
+      const d = this.#data;
+      if (d.length > 0) {
+        // One data line is the common case: no join. No spread either (an object per event).
+        const data = d.length === 1 ? d[0]! : d.join('\n');
+        out.push(
+          this.#id !== undefined ? { event: this.#event, data, id: this.#id } : { event: this.#event, data },
+        );
       }
       this.#event = '';
       this.#data = [];
