@@ -116,14 +116,18 @@ test('Redis killed mid-run, fail-closed: refused while down, seeded from the led
   await redis.start(); // empty: its counters are gone
   // Each node admits again once it has seeded the new Redis (until then it answers 503).
   let admitted = 10;
+  // Every answer after the restart, for the failure message.
+  const seen: string[] = [];
   for (const n of [a, b])
     await eventually(async () => {
       const o = await call(n, secret);
+      seen.push(`${n === a ? 'a' : 'b'}:${o}`);
       if (o === 'ok') admitted++;
       return o !== '503 limits_unavailable';
     }, 'the counters to be seeded again');
   for (let i = 0; i < 40; i++) {
     const o = await call(i % 2 ? a : b, secret);
+    seen.push(`${i % 2 ? 'a' : 'b'}:${o}`);
     if (o === 'ok') admitted++;
     else {
       assert.equal(o, '429 budget_exceeded');
@@ -135,7 +139,11 @@ test('Redis killed mid-run, fail-closed: refused while down, seeded from the led
   const booked = (await a.store.spendByScope(p.startMs, p.endMs))
     .filter((x) => x.keyId === 'outage-budget')
     .reduce((s, x) => s + x.micros, 0n);
-  assert.ok(booked <= BUDGET_MICROS, `ledger booked ${booked} µUSD against a budget of ${BUDGET_MICROS}`);
+  const records = (await a.store.listUsage({ limit: 1000 })).filter((x) => x.keyId === 'outage-budget');
+  assert.ok(
+    booked <= BUDGET_MICROS,
+    `ledger booked ${booked} µUSD against a budget of ${BUDGET_MICROS}; admitted ${admitted}; ${records.length} usage records (${records.map((x) => x.status).join(',')}); answers after the restart: ${seen.join(' ')}`,
+  );
   // 61.05 µUSD a request: the ideal is floor(1,860 / 61.05) = 30.
   assert.equal(admitted, 30);
   t.diagnostic(

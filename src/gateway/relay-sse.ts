@@ -30,7 +30,12 @@ import { failureOf, isResponse, send, type UpstreamResponse } from './upstream-c
 import { ExchangeAbort } from './upstream-exchange.js';
 import type { BoundDeployment } from './upstreams.js';
 
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
+/** The stream's head: where it came from (servedHeaders), then the SSE headers, in one object (no spread). */
+function sseHeaders(h: Record<string, string>): Record<string, string> {
+  h['content-type'] = 'text/event-stream; charset=utf-8';
+  h['cache-control'] = 'no-cache';
+  return h;
+}
 
 export class SseRelay {
   readonly #ac = new ExchangeAbort();
@@ -184,10 +189,7 @@ export class SseRelay {
     this.#waited();
     this.state.deployment = this.b.deployment;
     this.state.firstByteOverheadUs = this.state.overheadUs(performance.now());
-    this.res.writeHead(200, {
-      ...SSE_HEADERS,
-      ...servedHeaders(this.state, this.b, performance.now(), this.native),
-    });
+    this.res.writeHead(200, sseHeaders(servedHeaders(this.state, this.b, performance.now(), this.native)));
     const first = this.#held + out;
     this.#held = '';
     return first;
@@ -252,10 +254,7 @@ export class SseRelay {
         };
       // A complete stream with nothing to show: still a valid (empty) answer.
       this.state.deployment = this.b.deployment;
-      this.res.writeHead(200, {
-        ...SSE_HEADERS,
-        ...servedHeaders(this.state, this.b, performance.now(), this.native),
-      });
+      this.res.writeHead(200, sseHeaders(servedHeaders(this.state, this.b, performance.now(), this.native)));
       if (this.#held) this.res.write(this.#held);
     }
     const res = this.res;
