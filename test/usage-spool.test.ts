@@ -173,3 +173,38 @@ describe('usage spool back-pressure', { skip: pgUrl ? false : 'PostgreSQL is not
     }
   });
 });
+
+describe('usage spool flush with posted', { skip: pgUrl ? false : 'PostgreSQL is not reachable' }, () => {
+  test('records whose posting failed are pending: a plain flush resolves, a posted flush waits until they are posted', async () => {
+    const [pgBackend] = backends('spoolpost').filter((b) => b.name === 'postgres');
+    const store = await pgBackend!.open();
+    const schema = (store.location as { schema: string }).schema;
+    const spool = await UsageSpool.open(options(store, mkdtempSync(join(tmpdir(), 'entente-spool-'))));
+    const admin = new pg.Client({ connectionString: pgUrl });
+    await admin.connect();
+    try {
+      spool.append(record(2000));
+      await spool.flush({ posted: true });
+      assert.equal((await store.pendingUsage(10)).length, 0);
+      // Posting needs the ledger's tables; storing a record pending does not.
+      await admin.query(`ALTER TABLE ${schema}.ledger_transactions RENAME TO ledger_transactions_away`);
+      for (let i = 1; i <= 5; i++) spool.append(record(2000 + i));
+      let postedFlushDone = false;
+      const posted = spool.flush({ posted: true }).then(() => {
+        postedFlushDone = true;
+      });
+      await spool.flush();
+      assert.equal((await store.pendingUsage(10)).length, 5, 'stored, not posted');
+      assert.equal(postedFlushDone, false, 'a posted flush does not resolve while records are only pending');
+      await admin.query(`ALTER TABLE ${schema}.ledger_transactions_away RENAME TO ledger_transactions`);
+      await posted;
+      assert.equal((await store.pendingUsage(10)).length, 0, 'posted when the posted flush resolves');
+      assert.equal(await store.countUsage(), 6);
+    } finally {
+      await admin.end();
+      await spool.close();
+      await store.close();
+      await pgBackend!.cleanup();
+    }
+  });
+});

@@ -122,7 +122,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     metrics,
     keys,
     keyRecords,
-    flushUsage: () => spool!.flush(),
+    flushUsage: () => spool!.flush({ posted: true }),
   });
   const context: GatewayContext = {
     config,

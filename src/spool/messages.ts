@@ -19,8 +19,11 @@ export type ToWorker =
   /** No more lines will be written to the segment. */
   | { readonly type: 'sealed'; readonly segment: string; readonly bytes: number; readonly seq: number }
   | { readonly type: 'setup'; readonly setup: LedgerSetup | null }
-  /** Answer `flushed` once every record up to `seq` is stored and posted. */
-  | { readonly type: 'flush'; readonly id: number; readonly seq: number }
+  /**
+   * Answer `flushed` once every record up to `seq` is stored and, unless its posting failed (it is
+   * then pending), posted; with `posted`, once what failed to post has been posted too.
+   */
+  | { readonly type: 'flush'; readonly id: number; readonly seq: number; readonly posted: boolean }
   | { readonly type: 'close'; readonly seq: number };
 
 export type FromWorker =

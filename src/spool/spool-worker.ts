@@ -41,7 +41,10 @@ let busy = false;
 let storeTimer: NodeJS.Timeout | null = null;
 let storeDueAt = 0;
 let retryAfterMs = 0;
-const flushes: { id: number; seq: number }[] = [];
+const flushes: { id: number; seq: number; posted: boolean }[] = [];
+/** Records this writer stored pending because their posting failed, not yet posted by a scan. */
+let unposted = false;
+const postedFlushWaits = () => unposted && flushes.some((f) => f.posted);
 let closing: number | null = null;
 
 function segmentOf(name: string): Segment {
@@ -118,6 +121,9 @@ async function storeBatch(): Promise<void> {
   busy = true;
   try {
     while (queue.length > 0) await (setup ? postQueued(setup) : appendQueued());
+    // Flushes that wait for storing only are answered now, whatever posting what failed does.
+    if (storedSeq >= readSeq) answerFlushes();
+    if (postedFlushWaits()) await postUnposted();
     retryAfterMs = 0;
     if (storedSeq >= readSeq) answerFlushes();
   } catch (err) {
@@ -132,9 +138,9 @@ async function storeBatch(): Promise<void> {
   afterWork();
 }
 
-/** Whatever waits once the store is free: more records, or the close. */
+/** Whatever waits once the store is free: more records, a flush waiting for postings, or the close. */
 function afterWork(): void {
-  if (queue.length > 0) scheduleStore();
+  if (queue.length > 0 || postedFlushWaits()) scheduleStore();
   else if (closing !== null && storedSeq >= closing) void finishClose();
 }
 
@@ -188,13 +194,23 @@ async function postQueued(s: LedgerSetup): Promise<void> {
     });
     const n = sizes[0] ?? Math.min(queue.length, init.batchSize);
     await store.appendUsage(queue.slice(0, n).map((x) => x.record));
+    unposted = true;
     markStored(n, 0);
   }
 }
 
+/** Posts what is pending (this writer's failed postings among it); throws if that fails too. */
+async function postUnposted(): Promise<void> {
+  await postPending();
+  unposted = false;
+}
+
 function answerFlushes(): void {
-  for (let i = flushes.length - 1; i >= 0; i--)
-    if (flushes[i]!.seq <= storedSeq) say({ type: 'flushed', id: flushes.splice(i, 1)[0]!.id });
+  for (let i = flushes.length - 1; i >= 0; i--) {
+    const f = flushes[i]!;
+    if (f.seq <= storedSeq && !(f.posted && unposted))
+      say({ type: 'flushed', id: flushes.splice(i, 1)[0]!.id });
+  }
 }
 
 function dropStoredSegments(): void {
@@ -293,8 +309,8 @@ port.on('message', (m: ToWorker) => {
       chargesKnown.clear();
       return;
     case 'flush':
-      flushes.push({ id: m.id, seq: m.seq });
-      if (storedSeq >= m.seq && queue.length === 0) answerFlushes();
+      flushes.push({ id: m.id, seq: m.seq, posted: m.posted });
+      if (storedSeq >= m.seq && queue.length === 0 && !postedFlushWaits()) answerFlushes();
       else scheduleStore(true);
       return;
     case 'close':
@@ -312,7 +328,10 @@ setInterval(groupCommit, init.fsyncIntervalMs).unref();
 setInterval(() => {
   if (busy) return;
   busy = true;
-  postPending()
+  postUnposted()
+    .then(() => {
+      if (storedSeq >= readSeq) answerFlushes();
+    })
     .catch((err: unknown) =>
       say({ type: 'error', message: `posting pending usage failed: ${(err as Error).message}` }),
     )

@@ -170,14 +170,20 @@ export class UsageSpool implements SpoolStats {
     return new Promise((resolve) => this.#durable.push({ seq, resolve }));
   }
 
-  /** Resolves once every record appended so far is stored and posted to the ledger. */
-  flush(): Promise<void> {
+  /**
+   * Resolves once every record appended so far is stored, and posted to the ledger unless its
+   * posting failed (it is then stored pending, and a later scan posts it). With `posted`, it waits
+   * for those too: what reads the ledger as the truth (the limiter seeding its budget counters)
+   * must not miss a record that is only pending.
+   */
+  flush(opts: { readonly posted?: boolean } = {}): Promise<void> {
     this.#announce();
-    if (this.#storedSeq >= this.#seq) return Promise.resolve();
+    const posted = opts.posted === true;
+    if (this.#storedSeq >= this.#seq && !posted) return Promise.resolve();
     const id = this.#nextFlush++;
     return new Promise((resolve) => {
       this.#flushes.set(id, resolve);
-      this.#post({ type: 'flush', id, seq: this.#seq });
+      this.#post({ type: 'flush', id, seq: this.#seq, posted });
     });
   }
 
