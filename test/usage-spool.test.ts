@@ -143,46 +143,57 @@ describe('one process per spool folder', () => {
   });
 });
 
-describe('usage spool back-pressure', { skip: pgUrl ? false : 'PostgreSQL is not reachable' }, () => {
-  test('a database that stops taking records fills the backlog, new work is refused, then it drains exactly', async () => {
-    const [pgBackend] = backends('spoolbp').filter((b) => b.name === 'postgres');
-    const store = await pgBackend!.open();
-    const schema = (store.location as { schema: string }).schema;
-    const spool = await UsageSpool.open(options(store, mkdtempSync(join(tmpdir(), 'entente-spool-'))));
-    const locker = new pg.Client({ connectionString: pgUrl });
-    await locker.connect();
-    try {
+interface PgSpool {
+  readonly store: Store;
+  readonly spool: UsageSpool;
+  /** The store's schema, for statements that tamper with its tables. */
+  readonly schema: string;
+  /** A second session on the same database. */
+  readonly admin: pg.Client;
+}
+
+/** A spool on a fresh PostgreSQL schema, with a second session; everything is closed after `fn`. */
+async function withPgSpool(name: string, fn: (x: PgSpool) => Promise<void>): Promise<void> {
+  const [pgBackend] = backends(name).filter((b) => b.name === 'postgres');
+  const store = await pgBackend!.open();
+  const schema = (store.location as { schema: string }).schema;
+  const spool = await UsageSpool.open(options(store, mkdtempSync(join(tmpdir(), 'entente-spool-'))));
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  try {
+    await fn({ store, spool, schema, admin });
+  } finally {
+    await admin.end();
+    await spool.close();
+    await store.close();
+    await pgBackend!.cleanup();
+  }
+}
+
+const needsPg = { skip: pgUrl ? false : 'PostgreSQL is not reachable' };
+
+describe('usage spool back-pressure', needsPg, () => {
+  test('a database that stops taking records fills the backlog, new work is refused, then it drains exactly', () =>
+    withPgSpool('spoolbp', async ({ store, spool, schema, admin }) => {
       // Another session holds the usage table: every insert waits behind the lock.
-      await locker.query('BEGIN');
-      await locker.query(`LOCK TABLE ${schema}.usage_records IN ACCESS EXCLUSIVE MODE`);
+      await admin.query('BEGIN');
+      await admin.query(`LOCK TABLE ${schema}.usage_records IN ACCESS EXCLUSIVE MODE`);
       let i = 0;
       while (!spool.full) spool.append(record(1000 + i++));
       assert.equal(i, 100, 'full exactly at usage.maxBacklogRecords');
       assert.ok(spool.pending >= 100);
-      await locker.query('ROLLBACK');
+      await admin.query('ROLLBACK');
       await spool.flush();
       assert.equal(spool.full, false);
       assert.equal(spool.pending, 0);
       assert.equal(await store.countUsage(), 100);
       await eventually(async () => (await store.pendingUsage(1)).length === 0, 'the backlog to be posted');
-    } finally {
-      await locker.end();
-      await spool.close();
-      await store.close();
-      await pgBackend!.cleanup();
-    }
-  });
+    }));
 });
 
-describe('usage spool flush with posted', { skip: pgUrl ? false : 'PostgreSQL is not reachable' }, () => {
-  test('records whose posting failed are pending: a plain flush resolves, a posted flush waits until they are posted', async () => {
-    const [pgBackend] = backends('spoolpost').filter((b) => b.name === 'postgres');
-    const store = await pgBackend!.open();
-    const schema = (store.location as { schema: string }).schema;
-    const spool = await UsageSpool.open(options(store, mkdtempSync(join(tmpdir(), 'entente-spool-'))));
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    try {
+describe('usage spool flush with posted', needsPg, () => {
+  test('records whose posting failed are pending: a plain flush resolves, a posted flush waits until they are posted', () =>
+    withPgSpool('spoolpost', async ({ store, spool, schema, admin }) => {
       spool.append(record(2000));
       await spool.flush({ posted: true });
       assert.equal((await store.pendingUsage(10)).length, 0);
@@ -200,11 +211,5 @@ describe('usage spool flush with posted', { skip: pgUrl ? false : 'PostgreSQL is
       await posted;
       assert.equal((await store.pendingUsage(10)).length, 0, 'posted when the posted flush resolves');
       assert.equal(await store.countUsage(), 6);
-    } finally {
-      await admin.end();
-      await spool.close();
-      await store.close();
-      await pgBackend!.cleanup();
-    }
-  });
+    }));
 });
