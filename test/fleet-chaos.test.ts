@@ -24,7 +24,11 @@ test('three nodes behind HAProxy, each killed once: no success loses or doubles 
   const r = await fleetRun({ requests: 1_500, concurrency: 30, seed, pgUrl: pgUrl!, redisUrl: redisUrl! });
   const why = `seed ${seed}: ${JSON.stringify({ ...r, lost: r.lost.slice(0, 5), doubled: r.doubled.slice(0, 5), missingPostings: r.missingPostings.slice(0, 5), usageMismatches: r.usageMismatches.slice(0, 5) })}`;
   assert.equal(r.kills, 3, why);
-  assert.ok(r.successes > 1_000 && r.streams > 0 && r.embeddings > 0, why);
+  // Enough traffic to prove something. Not an availability figure: when the random kills fall
+  // close together (seed 60130 kills two nodes 9 requests apart), requests fail fast while both
+  // restart, and that seed gave 799 to 1,010 successes of 1,500, before this session's changes
+  // as after; the floor of 1,000 this had failed such runs at random.
+  assert.ok(r.successes > 600 && r.streams > 0 && r.embeddings > 0, why);
   assert.deepEqual(r.lost, [], why);
   assert.deepEqual(r.doubled, [], why);
   assert.deepEqual(r.missingPostings, [], why);
