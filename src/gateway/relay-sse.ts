@@ -38,7 +38,7 @@ function sseHeaders(h: Record<string, string>): Record<string, string> {
 }
 
 export class SseRelay {
-  readonly #ac = new ExchangeAbort();
+  readonly #abortExchange = new ExchangeAbort();
   /** Why we aborted the upstream: the client left, no first event in time, or the stream ran too long. */
   #why: 'client' | 'first_byte' | 'duration' | null = null;
   #tUp = 0;
@@ -77,7 +77,7 @@ export class SseRelay {
     );
     this.#tUp = performance.now();
     try {
-      const r = await send(this.gw, this.b, this.native, this.#ac);
+      const r = await send(this.gw, this.b, this.native, this.#abortExchange);
       if (!isResponse(r)) {
         this.#waited();
         if (this.#why === 'client') return { kind: 'client_gone' };
@@ -108,7 +108,7 @@ export class SseRelay {
 
   #abort(why: 'client' | 'first_byte' | 'duration'): void {
     this.#why ??= why;
-    this.#ac.abort();
+    this.#abortExchange.abort();
   }
 
   #waited(): void {
