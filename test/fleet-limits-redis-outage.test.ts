@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { periodAt } from '../src/limits/index.js';
@@ -102,6 +103,14 @@ test('Redis killed mid-run, fail-closed: refused while down, seeded from the led
   const outcomes: string[] = [];
   for (let i = 0; i < 10; i++) outcomes.push(await call(i % 2 ? b : a, secret));
   assert.deepEqual(outcomes, Array(10).fill('ok'));
+  const p = periodAt('month', Date.now());
+  const ledgerSpend = async () =>
+    (await a.store.spendByScope(p.startMs, p.endMs))
+      .filter((x) => x.keyId === 'outage-budget')
+      .reduce((sum, x) => sum + x.micros, 0n);
+  // What the ledger held when Redis died, and the budget counters after the nodes seeded them: the
+  // failure message's evidence.
+  const ledgerAtKill = await ledgerSpend();
 
   await redis.kill();
   await eventually(
@@ -125,6 +134,13 @@ test('Redis killed mid-run, fail-closed: refused while down, seeded from the led
       if (o === 'ok') admitted++;
       return o !== '503 limits_unavailable';
     }, 'the counters to be seeded again');
+  const cells = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await cells.connect();
+  const counters: string[] = [];
+  for (const k of await cells.keys('limout:{lim}:*:b:*'))
+    counters.push(`${k}=${await cells.hget(k, 'spent')}`);
+  cells.disconnect();
+  const ledgerAtSeeded = await ledgerSpend();
   for (let i = 0; i < 40; i++) {
     const o = await call(i % 2 ? a : b, secret);
     seen.push(`${i % 2 ? 'a' : 'b'}:${o}`);
@@ -135,18 +151,15 @@ test('Redis killed mid-run, fail-closed: refused while down, seeded from the led
     }
   }
   await Promise.all(nodes.map((n) => n.gateway.context.usageLog.flush()));
-  const p = periodAt('month', Date.now());
-  const booked = (await a.store.spendByScope(p.startMs, p.endMs))
-    .filter((x) => x.keyId === 'outage-budget')
-    .reduce((s, x) => s + x.micros, 0n);
+  const booked = await ledgerSpend();
   const records = (await a.store.listUsage({ limit: 1000 })).filter((x) => x.keyId === 'outage-budget');
   assert.ok(
     booked <= BUDGET_MICROS,
-    `ledger booked ${booked} µUSD against a budget of ${BUDGET_MICROS}; admitted ${admitted}; ${records.length} usage records (${records.map((x) => x.status).join(',')}); answers after the restart: ${seen.join(' ')}`,
+    `ledger booked ${booked} µUSD against a budget of ${BUDGET_MICROS}; admitted ${admitted}; ${records.length} usage records (${records.map((x) => x.status).join(',')}); answers after the restart: ${seen.join(' ')}; ledger when Redis died ${ledgerAtKill} µUSD, once both nodes admitted again ${ledgerAtSeeded} µUSD, budget counters then ${counters.join(' ')}`,
   );
   // 61.05 µUSD a request: the ideal is floor(1,860 / 61.05) = 30.
   assert.equal(admitted, 30);
   t.diagnostic(
-    `Redis outage: admitted ${admitted} of an ideal 30, ledger ${booked} µUSD ≤ ${BUDGET_MICROS}; 503 while down`,
+    `Redis outage: admitted ${admitted} of an ideal 30, ledger ${booked} µUSD ≤ ${BUDGET_MICROS}; 503 while down; ledger when Redis died ${ledgerAtKill} µUSD, once both nodes admitted again ${ledgerAtSeeded} µUSD, counters then ${counters.join(' ')}`,
   );
 });
