@@ -263,7 +263,17 @@ export class RedisLimiter implements Limiter {
       enableAutoPipelining: true,
     }) as Scripted;
     this.#redis.on('error', (err: Error) => opts.log.warn('limiter redis error', { error: err.message }));
-    this.#redis.on('ready', () => void this.#onReady());
+    // A new connection may be to a new Redis (restarted, empty): it counts as seeded only once its
+    // run_id is known again and matches the seeded one. With the old run_id kept, a request in the
+    // moment before INFO answered was admitted against the empty Redis, and the seeding's raise to
+    // the ledger then overwrote that admission's spend (one request over the budget, found so).
+    this.#redis.on('ready', () => {
+      this.#runId = null;
+      void this.#onReady();
+    });
+    this.#redis.on('close', () => {
+      this.#runId = null;
+    });
     this.#redis.defineCommand('entReserve', { lua: RESERVE });
     this.#redis.defineCommand('entSettle', { lua: SETTLE });
     this.#redis.defineCommand('entReconcile', { numberOfKeys: 1, lua: RECONCILE });
