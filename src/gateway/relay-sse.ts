@@ -26,8 +26,8 @@ import type { ClientEncoder } from './encoders.js';
 import type { AttemptOutcome } from './outcome.js';
 import { servedHeaders } from './relay-json.js';
 import type { RequestState } from './request-state.js';
-import { failureOf, isResponse, send, type UpstreamResponse } from './upstream-call.js';
-import { ExchangeAbort } from './upstream-exchange.js';
+import { failureOf, isResponse, send } from './upstream-call.js';
+import { ExchangeAbort, type UpstreamHead } from './upstream-exchange.js';
 import type { BoundDeployment } from './upstreams.js';
 
 /** The stream's head: where it came from (servedHeaders), then the SSE headers, in one object (no spread). */
@@ -116,7 +116,7 @@ export class SseRelay {
   }
 
   async #pump(
-    r: UpstreamResponse,
+    r: UpstreamHead,
     mapper: StreamMapper,
     enc: ClientEncoder,
     chat: ChatRequest,
@@ -238,7 +238,7 @@ export class SseRelay {
   }
 
   /** The upstream stream is over (ended, errored or cut): decide what the client's stream was. */
-  #settle(r: UpstreamResponse, streamError: UpstreamFailure | null, enc: ClientEncoder): AttemptOutcome {
+  #settle(r: UpstreamHead, streamError: UpstreamFailure | null, enc: ClientEncoder): AttemptOutcome {
     if (this.#ended) return this.#served();
     this.#ended = true;
     if (streamError) r.body.destroy();

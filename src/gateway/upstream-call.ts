@@ -10,10 +10,8 @@ import type { BoundDeployment } from './upstreams.js';
 
 const MAX_ERROR_BODY_BYTES = 65_536;
 
-export type UpstreamResponse = UpstreamHead;
-
-export function isResponse(x: UpstreamResponse | UpstreamFailure): x is UpstreamResponse {
-  return (x as UpstreamResponse).statusCode !== undefined;
+export function isResponse(x: UpstreamHead | UpstreamFailure): x is UpstreamHead {
+  return (x as UpstreamHead).statusCode !== undefined;
 }
 
 export function send(
@@ -21,7 +19,7 @@ export function send(
   b: BoundDeployment,
   native: NativeRequest,
   abort: ExchangeAbort | undefined,
-): Promise<UpstreamResponse | UpstreamFailure> {
+): Promise<UpstreamHead | UpstreamFailure> {
   const up = b.upstream;
   return new Promise((resolve) => {
     const handler = new ExchangeHandler(
@@ -68,7 +66,7 @@ export function hostOf(baseUrl: string): string {
 }
 
 /** A non-200 answer, classified by the provider: the request's own fault, or a reason to fail over. */
-export async function failureOf(b: BoundDeployment, r: UpstreamResponse): Promise<AttemptOutcome> {
+export async function failureOf(b: BoundDeployment, r: UpstreamHead): Promise<AttemptOutcome> {
   let body: Buffer;
   try {
     body = (await r.body.readAll(MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);

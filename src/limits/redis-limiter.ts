@@ -267,12 +267,10 @@ export class RedisLimiter implements Limiter {
     // run_id is known again and matches the seeded one. With the old run_id kept, a request in the
     // moment before INFO answered was admitted against the empty Redis, and the seeding's raise to
     // the ledger then overwrote that admission's spend (one request over the budget, found so).
+    // (While disconnected, `seeded` is false anyway: it asks for a connection.)
     this.#redis.on('ready', () => {
       this.#runId = null;
       void this.#onReady();
-    });
-    this.#redis.on('close', () => {
-      this.#runId = null;
     });
     this.#redis.defineCommand('entReserve', { lua: RESERVE });
     this.#redis.defineCommand('entSettle', { lua: SETTLE });

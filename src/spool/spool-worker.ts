@@ -121,11 +121,14 @@ async function storeBatch(): Promise<void> {
   busy = true;
   try {
     while (queue.length > 0) await (setup ? postQueued(setup) : appendQueued());
-    // Flushes that wait for storing only are answered now, whatever posting what failed does.
+    // Flushes that wait for storing only are answered now, whatever posting what failed does;
+    // those that wait for postings too, once what failed has been posted.
     if (storedSeq >= readSeq) answerFlushes();
-    if (postedFlushWaits()) await postUnposted();
+    if (postedFlushWaits()) {
+      await postUnposted();
+      answerFlushes();
+    }
     retryAfterMs = 0;
-    if (storedSeq >= readSeq) answerFlushes();
   } catch (err) {
     retryAfterMs = Math.min(Math.max(retryAfterMs * 2, 250), 5_000);
     say({
