@@ -8,11 +8,13 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { parseAgreementText } from '../src/agreements/index.js';
 import { type LedgerSetup, parsePriceBooks } from '../src/ledger/index.js';
 import { silentLogger } from '../src/observability/index.js';
 import { encodeLine, type SpoolOptions, segmentName, UsageSpool } from '../src/spool/index.js';
+import { PublishedPosition } from '../src/spool/published.js';
 import type { Store } from '../src/store/index.js';
 import { backends, pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
@@ -78,6 +80,32 @@ for (const backend of backends('spool')) {
       await store.close();
     });
 
+    // A writer that numbered lines wrongly never reaches the flush's record number: the timeout
+    // turns that hang into a failure.
+    test('records appended while the writer reads, across segment rotations, are stored once each', {
+      timeout: 60_000,
+    }, async () => {
+      const store = await backend.open();
+      const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
+      const spool = await UsageSpool.open(options(store, dir, { batchSize: 500, maxBacklogRecords: 5_000 }));
+      // 40 event-loop turns of 50 records (~770 KB, a dozen segments): the writer's group commits
+      // (every 2 ms) read the published position between turns, some while a sealed segment's
+      // message is still on its way.
+      for (let turn = 0; turn < 40; turn++) {
+        for (let i = 0; i < 50; i++) spool.append(record(1_000 + turn * 50 + i));
+        await new Promise(setImmediate);
+      }
+      await spool.flush();
+      assert.equal(spool.pending, 0);
+      const ids = new Set((await store.listUsage({ limit: 5_000 })).map((u) => u.requestId));
+      assert.equal(ids.size, 2_000);
+      assert.equal(await store.countUsage(), 2_000, 'nothing doubled');
+      assert.equal((await store.pendingUsage(1)).length, 0, 'every record posted');
+      await spool.close();
+      assert.deepEqual(spoolFiles(dir), []);
+      await store.close();
+    });
+
     test('a spool left by a dead process is recovered once; torn and corrupt lines are dropped', async () => {
       const store = await backend.open();
       const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
@@ -124,6 +152,49 @@ for (const backend of backends('spool')) {
     });
   });
 }
+
+describe('the published spool position', () => {
+  test('a reader on another thread never sees a torn position', async () => {
+    const position = new PublishedPosition();
+    // Another thread publishes (i, 2i, 3i) as fast as it can; every reading here must be one of
+    // those triples, never one publication's index with another's length or record number.
+    const writer = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       import(workerData.module).then(({ PublishedPosition }) => {
+         const p = new PublishedPosition(workerData.buffer);
+         for (let i = 1; i <= 2_000_000; i++) p.publish(i, 2 * i, 3 * i);
+       });`,
+      {
+        eval: true,
+        workerData: {
+          buffer: position.buffer,
+          module: new URL('../src/spool/published.js', import.meta.url).href,
+        },
+      },
+    );
+    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    let readings = 0;
+    let last = 0;
+    let done = false;
+    void exited.then(() => {
+      done = true;
+    });
+    while (!done || last < 2_000_000) {
+      for (let k = 0; k < 10_000; k++) {
+        const p = position.read();
+        if (p === null) continue;
+        readings++;
+        assert.equal(p.bytes, 2 * p.index);
+        assert.equal(p.seq, 3 * p.index);
+        assert.ok(p.index >= last, 'positions only move forward');
+        last = p.index;
+      }
+      await new Promise(setImmediate);
+    }
+    assert.ok(readings > 0);
+    assert.equal(last, 2_000_000);
+  });
+});
 
 describe('one process per spool folder', () => {
   test('a live owner keeps the folder; a dead one (a killed gateway) is taken over', async () => {

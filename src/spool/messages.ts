@@ -11,12 +11,12 @@ export interface WorkerInit {
   readonly fsyncIntervalMs: number;
   /** How often records pending in the store (failed posts, other nodes' records) are posted. */
   readonly scanIntervalMs: number;
+  /** The serving thread's published spool position (published.ts). */
+  readonly position: SharedArrayBuffer;
 }
 
 export type ToWorker =
-  /** The segment has grown to `bytes`; its last line is record number `seq`. */
-  | { readonly type: 'grew'; readonly segment: string; readonly bytes: number; readonly seq: number }
-  /** No more lines will be written to the segment. */
+  /** No more lines will be written to the segment: it ends at `bytes`, its last line is record `seq`. */
   | { readonly type: 'sealed'; readonly segment: string; readonly bytes: number; readonly seq: number }
   | { readonly type: 'setup'; readonly setup: LedgerSetup | null }
   /**

@@ -9,12 +9,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock/index.js';
 import { type LedgerSetup, postCapacityCharges, postUsage, postUsageBatches } from '../ledger/index.js';
 import { openStoreAt, type Store, type UsageRecord } from '../store/index.js';
-import { decodeLines, SEGMENT_PATTERN } from './format.js';
+import { decodeLines, SEGMENT_PATTERN, segmentName } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { PublishedPosition } from './published.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const say = (m: FromWorker) => port.postMessage(m);
+const published = new PublishedPosition(init.position);
 
 interface Segment {
   readonly name: string;
@@ -46,6 +48,8 @@ const flushes: { id: number; seq: number; posted: boolean }[] = [];
 let unposted = false;
 const postedFlushWaits = () => unposted && flushes.some((f) => f.posted);
 let closing: number | null = null;
+/** The segment the serving thread writes: the one after the last sealed (or recovered) one. */
+let openIndex = 0;
 
 function segmentOf(name: string): Segment {
   let s = segments.find((x) => x.name === name);
@@ -86,7 +90,20 @@ function readTo(s: Segment, bytes: number, seq: number): void {
   readSeq = seq;
 }
 
+/**
+ * Reads what the serving thread has published since the last call. A publication for a later
+ * segment than the open one waits: the sealed message of the open one is on its way, and its
+ * lines come first.
+ */
+function catchUp(): void {
+  const p = published.read();
+  if (p === null || p.index !== openIndex || p.seq <= readSeq) return;
+  readTo(segmentOf(segmentName(p.index)), p.bytes, p.seq);
+  scheduleStore();
+}
+
 function groupCommit(): void {
+  catchUp();
   for (const s of segments)
     if (!s.synced) {
       fdatasyncSync(s.fd);
@@ -296,14 +313,13 @@ async function finishClose(): Promise<void> {
 
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
-    case 'grew':
     case 'sealed': {
       const s = segmentOf(m.segment);
       readTo(s, m.bytes, m.seq);
-      if (m.type === 'sealed') {
-        s.sealed = true;
-        s.lastSeq = m.seq;
-      }
+      s.sealed = true;
+      s.lastSeq = m.seq;
+      openIndex = Number(SEGMENT_PATTERN.exec(m.segment)![1]) + 1;
+      catchUp();
       scheduleStore();
       return;
     }
@@ -312,6 +328,7 @@ port.on('message', (m: ToWorker) => {
       chargesKnown.clear();
       return;
     case 'flush':
+      catchUp();
       flushes.push({ id: m.id, seq: m.seq, posted: m.posted });
       if (storedSeq >= m.seq && queue.length === 0 && !postedFlushWaits()) answerFlushes();
       else scheduleStore(true);
@@ -326,6 +343,7 @@ port.on('message', (m: ToWorker) => {
 
 store = await openStoreAt(init.location);
 const ready = await recover();
+openIndex = ready.nextIndex;
 say({ type: 'ready', ...ready });
 setInterval(groupCommit, init.fsyncIntervalMs).unref();
 setInterval(() => {

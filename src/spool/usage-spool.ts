@@ -13,6 +13,7 @@ import type { Logger } from '../observability/index.js';
 import type { UsageRecord } from '../store/index.js';
 import { encodeLine, segmentName } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { PublishedPosition } from './published.js';
 
 const LOCK = 'LOCK';
 
@@ -61,7 +62,7 @@ function alive(pid: number): boolean {
 }
 
 /** The writer thread's settings, and what the serving side decides itself. */
-export interface SpoolOptions extends WorkerInit {
+export interface SpoolOptions extends Omit<WorkerInit, 'position'> {
   readonly durability: 'process' | 'os';
   readonly maxBacklogRecords: number;
   readonly segmentBytes: number;
@@ -84,13 +85,12 @@ export interface SpoolStats {
 export class UsageSpool implements SpoolStats {
   readonly #opts: SpoolOptions;
   readonly #worker: Worker;
+  readonly #position: PublishedPosition;
   #fd = -1;
   #segment = '';
   #index = 0;
   #bytes = 0;
   #seq = 0;
-  #announced = 0;
-  #tick = false;
   #storedSeq = 0;
   #nextFlush = 1;
   readonly #flushes = new Map<number, () => void>();
@@ -101,9 +101,10 @@ export class UsageSpool implements SpoolStats {
   recovered = 0;
   failures = 0;
 
-  private constructor(opts: SpoolOptions, worker: Worker) {
+  private constructor(opts: SpoolOptions, worker: Worker, position: PublishedPosition) {
     this.#opts = opts;
     this.#worker = worker;
+    this.#position = position;
   }
 
   /** Starts the writer, waits for it to recover what an earlier process left, opens a segment. */
@@ -111,9 +112,11 @@ export class UsageSpool implements SpoolStats {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     takeLock(opts.dir);
     // The worker gets only its own settings (the logger, a function, cannot cross threads).
-    const { durability: _d, maxBacklogRecords: _m, segmentBytes: _s, log: _l, ...init } = opts;
+    const { durability: _d, maxBacklogRecords: _m, segmentBytes: _s, log: _l, ...settings } = opts;
+    const position = new PublishedPosition();
+    const init: WorkerInit = { ...settings, position: position.buffer };
     const worker = new Worker(new URL('./spool-worker.js', import.meta.url), { workerData: init });
-    const spool = new UsageSpool(opts, worker);
+    const spool = new UsageSpool(opts, worker, position);
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       worker.once('error', onError);
@@ -154,18 +157,16 @@ export class UsageSpool implements SpoolStats {
   }
 
   /**
-   * Appends the record (one write to the kernel). With `durability: os` the promise resolves
-   * once a group commit has fsync'd it; otherwise at once.
+   * Appends the record (one write to the kernel) and publishes the new length to the writer,
+   * which reads it at its next group commit. With `durability: os` the promise resolves once a
+   * group commit has fsync'd it; otherwise at once.
    */
   append(record: UsageRecord): Promise<void> | null {
     if (this.#fd < 0) throw new EntenteError('usage_log_unwritten', 'the usage spool is closed');
     this.#bytes += writeSync(this.#fd, encodeLine(record));
     const seq = ++this.#seq;
-    if (!this.#tick) {
-      this.#tick = true;
-      setImmediate(() => this.#announce());
-    }
     if (this.#bytes >= this.#opts.segmentBytes) this.#rotate();
+    else this.#position.publish(this.#index - 1, this.#bytes, seq);
     if (this.#opts.durability !== 'os') return null;
     return new Promise((resolve) => this.#durable.push({ seq, resolve }));
   }
@@ -177,7 +178,6 @@ export class UsageSpool implements SpoolStats {
    * must not miss a record that is only pending.
    */
   flush(opts: { readonly posted?: boolean } = {}): Promise<void> {
-    this.#announce();
     const posted = opts.posted === true;
     if (this.#storedSeq >= this.#seq && !posted) return Promise.resolve();
     const id = this.#nextFlush++;
@@ -198,7 +198,6 @@ export class UsageSpool implements SpoolStats {
    */
   async close(deadlineMs = 30_000): Promise<void> {
     if (this.#fd < 0) return;
-    this.#announce();
     closeSync(this.#fd);
     this.#fd = -1;
     this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
@@ -228,22 +227,16 @@ export class UsageSpool implements SpoolStats {
     this.#worker.postMessage(m);
   }
 
-  #announce(): void {
-    this.#tick = false;
-    if (this.#announced === this.#seq || this.#fd < 0) return;
-    this.#announced = this.#seq;
-    this.#post({ type: 'grew', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
-  }
-
   #openSegment(): void {
     this.#segment = segmentName(this.#index++);
     this.#fd = openSync(join(this.#opts.dir, this.#segment), 'a', 0o600);
     this.#bytes = 0;
+    this.#position.publish(this.#index - 1, 0, this.#seq);
   }
 
+  /** The sealed segment's end goes by message, before the next segment's first publication. */
   #rotate(): void {
     closeSync(this.#fd);
-    this.#announced = this.#seq;
     this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
     this.#openSegment();
   }
