@@ -1,0 +1,203 @@
+// The Redis limiter after a reconnection to a restarted (empty) Redis: until it has read the new
+// server's run_id and seeded its counters from the ledger, it admits nothing. The dangerous moment
+// is one round trip long: ioredis reports the connection ready (its own ready check answered),
+// while the limiter's INFO, which tells it which Redis it reached, is still on its way. A proxy
+// between the limiter and Redis holds every answer after the ready check's, so the test looks at
+// the limiter inside that moment, deterministically. A limiter that kept the old run_id counted
+// itself seeded there and admitted a request against the empty Redis, which the seeding then
+// overwrote (a request over budget, found by the fleet outage test).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { limitsSchema } from '../src/config/index.js';
+import { type LimitRule, LimitSet, RedisLimiter } from '../src/limits/index.js';
+import { silentLogger } from '../src/observability/index.js';
+import { eventually } from './helpers/eventually.js';
+import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
+
+/** The end of the RESP reply that starts at `at`, or -1 when it is not complete yet. */
+export function replyEnd(buf: Buffer, at: number): number {
+  const nl = buf.indexOf('\r\n', at);
+  if (nl < 0) return -1;
+  const type = String.fromCharCode(buf[at]!);
+  const n = Number(buf.toString('latin1', at + 1, nl));
+  if (type === '+' || type === '-' || type === ':') return nl + 2;
+  if (type === '$') {
+    if (n < 0) return nl + 2;
+    return buf.length >= nl + 2 + n + 2 ? nl + 2 + n + 2 : -1;
+  }
+  if (type === '*') {
+    let end = nl + 2;
+    for (let i = 0; i < n; i++) {
+      end = replyEnd(buf, end);
+      if (end < 0) return -1;
+    }
+    return end;
+  }
+  throw new Error(`unexpected RESP type ${type}`);
+}
+
+/**
+ * A TCP proxy in front of Redis. Once armed, the next connection's answers pass up to and
+ * including the first INFO answer (ioredis's ready check); every later answer is held until
+ * `release()`.
+ */
+class HoldingProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #armed = false;
+  #held: Buffer[] = [];
+  #release: (() => void) | null = null;
+  holding = false;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(redisPort: number): Promise<HoldingProxy> {
+    const server = createServer();
+    const proxy = new HoldingProxy(server);
+    server.on('connection', (client) => proxy.#pipe(client, redisPort));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return proxy;
+  }
+
+  get url(): string {
+    const a = this.#server.address() as { port: number };
+    return `redis://127.0.0.1:${a.port}`;
+  }
+
+  arm(): void {
+    this.#armed = true;
+  }
+
+  release(): void {
+    this.#release?.();
+  }
+
+  #pipe(client: Socket, redisPort: number): void {
+    const upstream = tcpConnect(redisPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      this.#sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        this.#sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    if (!this.#armed) {
+      upstream.pipe(client);
+      return;
+    }
+    this.#armed = false;
+    let pending = Buffer.alloc(0);
+    let passedInfo = false;
+    this.#release = () => {
+      this.#release = null;
+      this.holding = false;
+      for (const b of this.#held) client.write(b);
+      this.#held = [];
+      passedInfo = true;
+      upstream.removeAllListeners('data');
+      upstream.pipe(client);
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.holding) {
+        this.#held.push(chunk);
+        return;
+      }
+      pending = Buffer.concat([pending, chunk]);
+      let at = 0;
+      for (;;) {
+        const end = replyEnd(pending, at);
+        if (end < 0) break;
+        const isInfo = pending.subarray(at, end).includes('redis_version:');
+        at = end;
+        if (isInfo && !passedInfo) {
+          passedInfo = true;
+          client.write(pending.subarray(0, at));
+          this.holding = true;
+          this.#held.push(pending.subarray(at));
+          pending = Buffer.alloc(0);
+          return;
+        }
+      }
+      client.write(pending.subarray(0, at));
+      pending = pending.subarray(at);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+}
+
+const skip = privateRedisUnavailable() ?? false;
+
+describe('Redis limiter reconnecting to a restarted Redis', { skip }, () => {
+  let redis: PrivateRedis | null = null;
+  after(async () => {
+    await redis?.kill();
+  });
+
+  test('admits nothing between the connection being ready and its run_id being known', async () => {
+    redis = await privateRedis();
+    const proxy = await HoldingProxy.start(Number(new URL(redis.url).port));
+    let seedings = 0;
+    const limiter = await RedisLimiter.connect({
+      url: proxy.url,
+      namespace: `reconnect-${randomBytes(4).toString('hex')}`,
+      reservationTtlMs: 600_000,
+      onRedisDown: 'fail-closed',
+      liveNodes: () => 1,
+      liveNodeIds: async () => [],
+      nodeId: 'reconnect',
+      flushUsage: async () => {},
+      reconcile: async () => {
+        seedings++;
+      },
+      log: silentLogger,
+    });
+    const rules: readonly LimitRule[] = LimitSet.from(
+      limitsSchema.parse({
+        rules: [{ id: 'b', scope: { tenant: 't' }, budget: { amount: '1', period: 'month' } }],
+      }),
+      [],
+    ).rules;
+    let n = 0;
+    const ask = () => ({ holdId: `req_${++n}`, nowMs: Date.now(), tokens: 10, costMicros: 100n, rules });
+    try {
+      assert.equal(limiter.seeded, true, 'seeded at start');
+      assert.equal(seedings, 1);
+      const first = await limiter.reserve(ask());
+      assert.equal(first.ok, true, 'admitted against the seeded Redis');
+
+      // Redis dies and comes back empty (a new run_id); the limiter reconnects through the proxy,
+      // which lets the ready check through and holds the limiter's INFO answer.
+      await redis.kill();
+      await eventually(() => !limiter.connected, 'the limiter to see Redis gone');
+      proxy.arm();
+      await redis.start();
+      await eventually(() => proxy.holding && limiter.connected, 'the reconnection to be ready, INFO held');
+
+      assert.equal(limiter.seeded, false, 'a ready connection to an unknown Redis is not seeded');
+      const inWindow = await limiter.reserve(ask());
+      assert.equal(inWindow.ok, false, 'nothing is admitted before the run_id is known');
+      assert.equal(inWindow.ok === false && inWindow.kind, 'unavailable');
+      assert.equal(seedings, 1, 'the seeding has not run yet');
+
+      proxy.release();
+      await eventually(() => limiter.seeded, 'the limiter to seed the new Redis');
+      assert.equal(seedings, 2, 'the new Redis was seeded from the ledger');
+      const afterSeed = await limiter.reserve(ask());
+      assert.equal(afterSeed.ok, true, 'admitted once seeded');
+    } finally {
+      await limiter.close();
+      await proxy.close();
+    }
+  });
+});
