@@ -4,7 +4,7 @@
 // resolves only after a group commit; and when the database stops taking records the backlog
 // grows until new work is refused, then drains with nothing lost or doubled.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -129,6 +129,71 @@ for (const backend of backends('spool')) {
       await store.close();
     });
 
+    test("a turn's records are written together at its end, and only then are their requests completed", async () => {
+      const store = await backend.open();
+      const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
+      const spool = await UsageSpool.open(options(store, dir));
+      const done: boolean[] = [];
+      for (let i = 0; i < 3; i++) spool.append(record(300 + i), (ok) => done.push(ok));
+      const onDisk = () => readFileSync(join(dir, spoolFiles(dir)[0]!), 'utf8');
+      assert.deepEqual(done, [], 'nothing completed within the turn');
+      assert.equal(onDisk(), '', 'nothing written within the turn');
+      await new Promise(setImmediate);
+      assert.deepEqual(done, [true, true, true]);
+      assert.equal(onDisk(), [0, 1, 2].map((i) => encodeLine(record(300 + i))).join(''));
+      await spool.flush();
+      assert.equal(await store.countUsage(), 3);
+      await spool.close();
+      await store.close();
+    });
+
+    test('a failed write completes none of its requests, tears no later record, and loses nothing written', async () => {
+      const store = await backend.open();
+      const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
+      let calls = 0;
+      // The first write stops short in the middle of the turn's third line (a full disk), the
+      // second fails outright; later ones succeed.
+      const spool = await UsageSpool.open(
+        options(store, dir, {
+          writeLines: (fd, text) => {
+            calls++;
+            if (calls === 1) {
+              const cut = Buffer.byteLength(encodeLine(record(400)) + encodeLine(record(401))) + 20;
+              return writeSync(fd, Buffer.from(text).subarray(0, cut));
+            }
+            if (calls === 2)
+              throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+            return writeSync(fd, text);
+          },
+        }),
+      );
+      const turn = async (ids: number[]) => {
+        const out: boolean[] = [];
+        for (const i of ids) spool.append(record(i), (ok) => out.push(ok));
+        await new Promise(setImmediate);
+        return out;
+      };
+      assert.deepEqual(
+        await turn([400, 401, 402, 403]),
+        [true, true, false, false],
+        'two lines were written whole',
+      );
+      assert.deepEqual(await turn([404, 405]), [false, false], 'the failed write completes nothing');
+      assert.deepEqual(await turn([406, 407]), [true, true]);
+      await spool.flush();
+      assert.equal(spool.pending, 0);
+      const ids = (await store.listUsage({ limit: 100 })).map((u) => u.requestId).sort();
+      assert.deepEqual(
+        ids,
+        [400, 401, 406, 407].map((i) => record(i).requestId),
+        'what was written whole is stored; the torn line is dropped',
+      );
+      assert.equal((await store.pendingUsage(10)).length, 0);
+      await spool.close();
+      assert.deepEqual(spoolFiles(dir), []);
+      await store.close();
+    });
+
     test('durability os: the append resolves only once a group commit has fsynced it', async () => {
       const store = await backend.open();
       // Group commits a second apart: storing the records happens well before the first one.
@@ -138,14 +203,21 @@ for (const backend of backends('spool')) {
           fsyncIntervalMs: 1000,
         }),
       );
-      const acks = Array.from({ length: 20 }, (_, i) => spool.append(record(100 + i)));
-      assert.ok(acks.every((a) => a instanceof Promise));
       let done = 0;
-      for (const a of acks) void a!.then(() => done++);
+      const acks = Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<boolean>((resolve) =>
+            spool.append(record(100 + i), (ok) => {
+              done++;
+              resolve(ok);
+            }),
+          ),
+      );
       await spool.flush();
       assert.equal(await store.countUsage(), 20);
       assert.equal(done, 0, 'stored in the database, but not acknowledged before its fsync');
-      await Promise.all(acks);
+      assert.deepEqual(await Promise.all(acks), Array(20).fill(true));
       assert.equal(done, 20);
       await spool.close();
       await store.close();

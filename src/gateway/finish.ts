@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { gatewayError } from '../errors/index.js';
 import { sendError } from '../http/index.js';
+import type { Written } from '../spool/index.js';
 import { settleCapacity } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import { settleLimits, tokensOf } from './limit.js';
@@ -36,11 +37,10 @@ export function finish(gw: GatewayContext, res: ServerResponse, state: RequestSt
   settleLimits(gw, state);
   if (state.poolHold) settleCapacity(gw, state, tokensOf(state.usage ?? zeroUsage));
   const now = performance.now();
-  const durable = appendUsage(gw, state, status, errorCode, exact, now);
-  if (deliver) {
-    if (durable) durable.then(deliver);
-    else deliver();
-  }
+  // The answer is completed only once its record is in the spool; if it cannot be, the client's
+  // connection is cut rather than an answer given that no record accounts for.
+  const then = deliver ? (ok: boolean) => (ok ? deliver() : res.destroy()) : null;
+  appendUsage(gw, state, { status, errorCode, exact, now }, then);
   const asked = state.asked;
   const d = state.deployment;
   const u = state.usage ?? zeroUsage;
@@ -73,44 +73,48 @@ export function refuseDraining(gw: GatewayContext, res: ServerResponse, state: R
   finish(gw, res, state, errorEnding(gatewayError('shutting_down')));
 }
 
-function appendUsage(
-  gw: GatewayContext,
-  state: RequestState,
-  status: number,
-  errorCode: string | null,
-  exact: boolean,
-  now: number,
-): Promise<void> | null {
+interface Ended {
+  readonly status: number;
+  readonly errorCode: string | null;
+  readonly exact: boolean;
+  readonly now: number;
+}
+
+function appendUsage(gw: GatewayContext, state: RequestState, e: Ended, then: Written | null): void {
+  const { status, errorCode, exact, now } = e;
   // Azure spilled it within the resource: the spill-over deployment served (and is billed).
   const d = state.spilledTo ?? state.deployment;
   const u = state.usage ?? zeroUsage;
-  return gw.usageLog.append({
-    requestId: state.requestId,
-    tenantId: state.caller.tenantId,
-    keyId: state.caller.keyId,
-    model: state.asked?.model ?? '',
-    modelVersion: d?.modelVersion ?? null,
-    cloud: d?.cloud ?? null,
-    region: d?.region ?? null,
-    upstreamId: d?.upstreamId ?? null,
-    deployment: d?.deployment ?? null,
-    surface: state.surface,
-    stream: state.asked?.stream === true,
-    status,
-    errorCode,
-    usageExact: exact,
-    attempts: state.attempts,
-    tokensInputUncached: u.tokensInputUncached,
-    tokensInputCached: u.tokensInputCached,
-    tokensOutput: u.tokensOutput,
-    tokensReasoning: u.tokensReasoning,
-    startedAtMs: state.startedAtMs,
-    latencyMs: now - state.t0,
-    overheadUs: state.overheadUs(now),
-    ...(state.capacity !== null ? { capacity: state.capacity } : {}),
-    ...(state.tier !== null ? { tier: state.tier } : {}),
-    ...(state.attemptLog !== null ? { attemptLog: state.attemptLog } : {}),
-  });
+  gw.usageLog.append(
+    {
+      requestId: state.requestId,
+      tenantId: state.caller.tenantId,
+      keyId: state.caller.keyId,
+      model: state.asked?.model ?? '',
+      modelVersion: d?.modelVersion ?? null,
+      cloud: d?.cloud ?? null,
+      region: d?.region ?? null,
+      upstreamId: d?.upstreamId ?? null,
+      deployment: d?.deployment ?? null,
+      surface: state.surface,
+      stream: state.asked?.stream === true,
+      status,
+      errorCode,
+      usageExact: exact,
+      attempts: state.attempts,
+      tokensInputUncached: u.tokensInputUncached,
+      tokensInputCached: u.tokensInputCached,
+      tokensOutput: u.tokensOutput,
+      tokensReasoning: u.tokensReasoning,
+      startedAtMs: state.startedAtMs,
+      latencyMs: now - state.t0,
+      overheadUs: state.overheadUs(now),
+      ...(state.capacity !== null ? { capacity: state.capacity } : {}),
+      ...(state.tier !== null ? { tier: state.tier } : {}),
+      ...(state.attemptLog !== null ? { attemptLog: state.attemptLog } : {}),
+    },
+    then,
+  );
 }
 
 function endSpans(state: RequestState, status: number, errorCode: string | null): void {

@@ -1,6 +1,8 @@
 // The usage spool, serving-thread side. When a request finishes, its usage record is appended to
-// the current spool segment with one write(2) before the answer's last byte is sent, so a crash
-// of the process (SIGKILL included) cannot lose the record of an answer a client has completely.
+// the current spool segment before the answer's last byte is sent, so a crash of the process
+// (SIGKILL included) cannot lose the record of an answer a client has completely. The records of
+// the requests that finish in one event-loop turn go to the kernel in one write(2), at the end of
+// the turn, and only then are their answers completed.
 // A writer thread (spool-worker.ts) fsyncs the spool in group commits, stores the records in the
 // database in batches and posts them to the ledger, so the event loop never waits on storage.
 // On start the writer first recovers what an earlier process left (idempotent by request id).
@@ -16,6 +18,20 @@ import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { PublishedPosition } from './published.js';
 
 const LOCK = 'LOCK';
+
+/** What a request does once its usage record is in the spool (true), or could not be (false). */
+export type Written = (ok: boolean) => void;
+
+/** How many of `lines` the first `bytes` bytes of their concatenation hold whole. */
+function wholeLines(lines: readonly string[], bytes: number): number {
+  let n = 0;
+  for (const line of lines) {
+    bytes -= Buffer.byteLength(line);
+    if (bytes < 0) break;
+    n++;
+  }
+  return n;
+}
 
 /**
  * One process per spool folder: a second one would recover (and delete) the first one's live
@@ -67,6 +83,8 @@ export interface SpoolOptions extends Omit<WorkerInit, 'position'> {
   readonly maxBacklogRecords: number;
   readonly segmentBytes: number;
   readonly log: Logger;
+  /** The write(2) of a turn's lines; tests replace it to fail one. */
+  readonly writeLines?: (fd: number, text: string) => number;
 }
 
 export interface SpoolStats {
@@ -92,6 +110,10 @@ export class UsageSpool implements SpoolStats {
   #bytes = 0;
   #seq = 0;
   #storedSeq = 0;
+  /** This turn's lines, not written yet, and what each one's request does once it is. */
+  #lines: string[] = [];
+  #then: (Written | null)[] = [];
+  #turnEnd: NodeJS.Immediate | null = null;
   #nextFlush = 1;
   readonly #flushes = new Map<number, () => void>();
   readonly #durable: { seq: number; resolve: () => void }[] = [];
@@ -112,7 +134,14 @@ export class UsageSpool implements SpoolStats {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     takeLock(opts.dir);
     // The worker gets only its own settings (the logger, a function, cannot cross threads).
-    const { durability: _d, maxBacklogRecords: _m, segmentBytes: _s, log: _l, ...settings } = opts;
+    const {
+      durability: _d,
+      maxBacklogRecords: _m,
+      segmentBytes: _s,
+      log: _l,
+      writeLines: _w,
+      ...settings
+    } = opts;
     const position = new PublishedPosition();
     const init: WorkerInit = { ...settings, position: position.buffer };
     const worker = new Worker(new URL('./spool-worker.js', import.meta.url), { workerData: init });
@@ -149,27 +178,62 @@ export class UsageSpool implements SpoolStats {
   }
 
   get pending(): number {
-    return this.#seq - this.#storedSeq;
+    return this.#seq + this.#lines.length - this.#storedSeq;
   }
   /** Past the backlog limit: new requests are refused (503) rather than records risked. */
   get full(): boolean {
-    return this.#seq - this.#storedSeq >= this.#opts.maxBacklogRecords;
+    return this.pending >= this.#opts.maxBacklogRecords;
   }
 
   /**
-   * Appends the record (one write to the kernel) and publishes the new length to the writer,
-   * which reads it at its next group commit. With `durability: os` the promise resolves once a
-   * group commit has fsync'd it; otherwise at once.
+   * Appends the record. It is written to the kernel at the end of this event-loop turn, with every
+   * other record appended in the turn (one write(2)); then `then(true)` runs, or with
+   * `durability: os`, once a group commit has fsync'd it. When the write fails, `then(false)`
+   * runs at once: the record is not in the spool, and its answer must not be completed.
    */
-  append(record: UsageRecord): Promise<void> | null {
+  append(record: UsageRecord, then: Written | null = null): void {
     if (this.#fd < 0) throw new EntenteError('usage_log_unwritten', 'the usage spool is closed');
-    this.#bytes += writeSync(this.#fd, encodeLine(record));
-    const seq = ++this.#seq;
-    if (this.#bytes >= this.#opts.segmentBytes) this.#rotate();
-    else this.#position.publish(this.#index - 1, this.#bytes, seq);
-    if (this.#opts.durability !== 'os') return null;
-    return new Promise((resolve) => this.#durable.push({ seq, resolve }));
+    this.#lines.push(encodeLine(record));
+    this.#then.push(then);
+    this.#turnEnd ??= setImmediate(this.#writeTurn);
   }
+
+  /** Writes this turn's lines in one write, publishes the position, completes their requests. */
+  readonly #writeTurn = (): void => {
+    if (this.#turnEnd !== null) clearImmediate(this.#turnEnd);
+    this.#turnEnd = null;
+    const lines = this.#lines;
+    const then = this.#then;
+    if (lines.length === 0) return;
+    this.#lines = [];
+    this.#then = [];
+    const text = lines.length === 1 ? lines[0]! : lines.join('');
+    let written = 0;
+    try {
+      written = (this.#opts.writeLines ?? writeSync)(this.#fd, text);
+    } catch (err) {
+      this.#opts.log.error('usage spool: writing records failed; their answers are not completed', {
+        error: (err as Error).message,
+        records: lines.length,
+      });
+    }
+    const whole = written === Buffer.byteLength(text) ? lines.length : wholeLines(lines, written);
+    this.#bytes += written;
+    this.#seq += whole;
+    // What was written of a line the spool could not finish is a torn line: the segment is
+    // sealed behind it (the writer drops it), and the next records start a new one.
+    if (whole < lines.length && written > 0) this.#rotate();
+    if (this.#bytes >= this.#opts.segmentBytes) this.#rotate();
+    else this.#position.publish(this.#index - 1, this.#bytes, this.#seq);
+    const os = this.#opts.durability === 'os';
+    for (let i = 0; i < lines.length; i++) {
+      const t = then[i];
+      if (!t) continue;
+      if (i >= whole) t(false);
+      else if (os) this.#durable.push({ seq: this.#seq - whole + 1 + i, resolve: () => t(true) });
+      else t(true);
+    }
+  };
 
   /**
    * Resolves once every record appended so far is stored, and posted to the ledger unless its
@@ -178,6 +242,7 @@ export class UsageSpool implements SpoolStats {
    * must not miss a record that is only pending.
    */
   flush(opts: { readonly posted?: boolean } = {}): Promise<void> {
+    this.#writeTurn();
     const posted = opts.posted === true;
     if (this.#storedSeq >= this.#seq && !posted) return Promise.resolve();
     const id = this.#nextFlush++;
@@ -198,6 +263,7 @@ export class UsageSpool implements SpoolStats {
    */
   async close(deadlineMs = 30_000): Promise<void> {
     if (this.#fd < 0) return;
+    this.#writeTurn();
     closeSync(this.#fd);
     this.#fd = -1;
     this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
