@@ -134,15 +134,19 @@ for (const backend of backends('spool')) {
       const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
       const spool = await UsageSpool.open(options(store, dir));
       const done: boolean[] = [];
+      // A completion that throws (a bug) keeps none of the others from theirs.
+      spool.append(record(299), () => {
+        throw new Error('a bug in one completion');
+      });
       for (let i = 0; i < 3; i++) spool.append(record(300 + i), (ok) => done.push(ok));
       const onDisk = () => readFileSync(join(dir, spoolFiles(dir)[0]!), 'utf8');
       assert.deepEqual(done, [], 'nothing completed within the turn');
       assert.equal(onDisk(), '', 'nothing written within the turn');
       await new Promise(setImmediate);
       assert.deepEqual(done, [true, true, true]);
-      assert.equal(onDisk(), [0, 1, 2].map((i) => encodeLine(record(300 + i))).join(''));
+      assert.equal(onDisk(), [-1, 0, 1, 2].map((i) => encodeLine(record(300 + i))).join(''));
       await spool.flush();
-      assert.equal(await store.countUsage(), 3);
+      assert.equal(await store.countUsage(), 4);
       await spool.close();
       await store.close();
     });

@@ -229,9 +229,9 @@ export class UsageSpool implements SpoolStats {
     for (let i = 0; i < lines.length; i++) {
       const t = then[i];
       if (!t) continue;
-      if (i >= whole) t(false);
-      else if (os) this.#durable.push({ seq: this.#seq - whole + 1 + i, resolve: () => t(true) });
-      else t(true);
+      if (os && i < whole)
+        this.#durable.push({ seq: this.#seq - whole + 1 + i, resolve: () => this.#complete(t, true) });
+      else this.#complete(t, i < whole);
     }
   };
 
@@ -287,6 +287,15 @@ export class UsageSpool implements SpoolStats {
       );
     await this.#worker.terminate();
     rmSync(join(this.#opts.dir, LOCK), { force: true });
+  }
+
+  /** One request's completion must not keep the others of its turn from theirs. */
+  #complete(then: Written, ok: boolean): void {
+    try {
+      then(ok);
+    } catch (err) {
+      this.#opts.log.error('usage spool: completing a request failed', { error: (err as Error).message });
+    }
   }
 
   #post(m: ToWorker): void {
