@@ -457,7 +457,15 @@ capacity:
               const boxes = splits
                 .map((v, i) => ({ pos: u.valToPos(v, a.scale), label: String(values[i] ?? '') }))
                 .filter((b) => b.label !== '' && Number.isFinite(b.pos))
-                .map((b) => ({ ...b, size: horizontal ? ctx.measureText(b.label).width : 12 }))
+                // A label of several lines (uPlot's time axis adds the date under the first tick of
+                // a day) is as wide as its widest line and as tall as its lines.
+                .map((b) => {
+                  const lines = b.label.split('\n');
+                  const size = horizontal
+                    ? Math.max(...lines.map((l) => ctx.measureText(l).width))
+                    : 12 * lines.length;
+                  return { ...b, size };
+                })
                 .sort((x, y) => x.pos - y.pos);
               if (boxes.length >= 2) checked++;
               for (let i = 1; i < boxes.length; i++) {
