@@ -17,7 +17,7 @@ import { eventually } from './helpers/eventually.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
 
 /** The end of the RESP reply that starts at `at`, or -1 when it is not complete yet. */
-export function replyEnd(buf: Buffer, at: number): number {
+function replyEnd(buf: Buffer, at: number): number {
   const nl = buf.indexOf('\r\n', at);
   if (nl < 0) return -1;
   const type = String.fromCharCode(buf[at]!);
