@@ -17,7 +17,7 @@ export interface WorkerInit {
 
 export type ToWorker =
   /** No more lines will be written to the segment: it ends at `bytes`, its last line is record `seq`. */
-  | { readonly type: 'sealed'; readonly segment: string; readonly bytes: number; readonly seq: number }
+  | { readonly type: 'sealed'; readonly index: number; readonly bytes: number; readonly seq: number }
   | { readonly type: 'setup'; readonly setup: LedgerSetup | null }
   /**
    * Answer `flushed` once every record up to `seq` is stored and, unless its posting failed (it is

@@ -314,11 +314,11 @@ async function finishClose(): Promise<void> {
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'sealed': {
-      const s = segmentOf(m.segment);
+      const s = segmentOf(segmentName(m.index));
       readTo(s, m.bytes, m.seq);
       s.sealed = true;
       s.lastSeq = m.seq;
-      openIndex = Number(SEGMENT_PATTERN.exec(m.segment)![1]) + 1;
+      openIndex = m.index + 1;
       catchUp();
       scheduleStore();
       return;

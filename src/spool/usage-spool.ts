@@ -105,7 +105,7 @@ export class UsageSpool implements SpoolStats {
   readonly #worker: Worker;
   readonly #position: PublishedPosition;
   #fd = -1;
-  #segment = '';
+  /** The index of the segment being written (its file is segmentName(index)). */
   #index = 0;
   #bytes = 0;
   #seq = 0;
@@ -172,8 +172,7 @@ export class UsageSpool implements SpoolStats {
       opts.log.error('usage spool writer stopped; exiting so that a restart recovers the spool', { code });
       process.exit(70);
     });
-    spool.#index = ready.nextIndex;
-    spool.#openSegment();
+    spool.#openSegment(ready.nextIndex);
     return spool;
   }
 
@@ -224,7 +223,7 @@ export class UsageSpool implements SpoolStats {
     // sealed behind it (the writer drops it), and the next records start a new one.
     if (whole < lines.length && written > 0) this.#rotate();
     if (this.#bytes >= this.#opts.segmentBytes) this.#rotate();
-    else this.#position.publish(this.#index - 1, this.#bytes, this.#seq);
+    else this.#position.publish(this.#index, this.#bytes, this.#seq);
     const os = this.#opts.durability === 'os';
     for (let i = 0; i < lines.length; i++) {
       const t = then[i];
@@ -266,7 +265,7 @@ export class UsageSpool implements SpoolStats {
     this.#writeTurn();
     closeSync(this.#fd);
     this.#fd = -1;
-    this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
+    this.#post({ type: 'sealed', index: this.#index, bytes: this.#bytes, seq: this.#seq });
     let timer: NodeJS.Timeout | undefined;
     const stored = await Promise.race([
       new Promise<boolean>((resolve) => {
@@ -302,18 +301,18 @@ export class UsageSpool implements SpoolStats {
     this.#worker.postMessage(m);
   }
 
-  #openSegment(): void {
-    this.#segment = segmentName(this.#index++);
-    this.#fd = openSync(join(this.#opts.dir, this.#segment), 'a', 0o600);
+  #openSegment(index: number): void {
+    this.#index = index;
+    this.#fd = openSync(join(this.#opts.dir, segmentName(index)), 'a', 0o600);
     this.#bytes = 0;
-    this.#position.publish(this.#index - 1, 0, this.#seq);
+    this.#position.publish(index, 0, this.#seq);
   }
 
   /** The sealed segment's end goes by message, before the next segment's first publication. */
   #rotate(): void {
     closeSync(this.#fd);
-    this.#post({ type: 'sealed', segment: this.#segment, bytes: this.#bytes, seq: this.#seq });
-    this.#openSegment();
+    this.#post({ type: 'sealed', index: this.#index, bytes: this.#bytes, seq: this.#seq });
+    this.#openSegment(this.#index + 1);
   }
 
   #onMessage(m: FromWorker): void {
