@@ -2,7 +2,16 @@
 // them in group commits, stores the records in the database in batches and posts them to the
 // ledger, all off the event loop that serves traffic. On start it recovers whatever an earlier
 // process left in the spool (stored and posted idempotently by request id), then reports ready.
-import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  unlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -27,6 +36,8 @@ interface Segment {
   /** Record number of the segment's last line, once sealed. */
   lastSeq: number;
   synced: boolean;
+  /** Whether the spool directory was synced since the file was created (its name is durable). */
+  listed: boolean;
 }
 
 let store: Store;
@@ -62,6 +73,7 @@ function segmentOf(name: string): Segment {
       sealed: false,
       lastSeq: 0,
       synced: true,
+      listed: false,
     };
     segments.push(s);
   }
@@ -106,6 +118,9 @@ function groupCommit(): void {
   catchUp();
   for (const s of segments)
     if (!s.synced) {
+      // fsync(2) of a new file does not make its directory entry durable: without a sync of the
+      // directory, an OS crash could lose the whole file. Once per segment.
+      if (!s.listed) syncDirectory();
       fdatasyncSync(s.fd);
       s.synced = true;
     }
@@ -113,6 +128,16 @@ function groupCommit(): void {
     fsyncedSeq = readSeq;
     say({ type: 'fsynced', seq: fsyncedSeq });
   }
+}
+
+function syncDirectory(): void {
+  const fd = openSync(init.dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  for (const s of segments) s.listed = true;
 }
 
 /**
@@ -234,9 +259,14 @@ function answerFlushes(): void {
 }
 
 function dropStoredSegments(): void {
+  let durable = false;
   for (let i = segments.length - 1; i >= 0; i--) {
     const s = segments[i]!;
     if (!s.sealed || s.lastSeq > storedSeq) continue;
+    // The file is about to go: the store's copy of its records must survive what the file would
+    // have (an OS crash), not only a crash of this process.
+    if (!durable) store.syncCommitted?.();
+    durable = true;
     closeSync(s.fd);
     unlinkSync(join(init.dir, s.name));
     segments.splice(i, 1);
@@ -291,7 +321,8 @@ async function recover(): Promise<{ nextIndex: number; recovered: number; added:
   }
   const added = names.length > 0 ? (await store.countUsage()) - before : 0;
   await postPending();
-  // Only now, with every record stored and posted, are the files removed.
+  // Only now, with every record stored and posted, and durably so, are the files removed.
+  if (names.length > 0) store.syncCommitted?.();
   for (const name of names) unlinkSync(join(init.dir, name));
   const last = names.at(-1);
   return { nextIndex: last ? Number(SEGMENT_PATTERN.exec(last)![1]) + 1 : 1, recovered, added, corrupt };

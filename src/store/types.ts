@@ -256,6 +256,13 @@ export interface Store {
    * (a store that encodes rows for a server does it here, so a pipeline can overlap it).
    */
   encodeUsage?(records: readonly UsageRecord[]): void;
+  /**
+   * Optional: makes every unit of work committed so far survive an OS crash or power loss, for a
+   * store whose commits do not on their own (SQLite here: see SqliteStore). The spool's writer
+   * calls it before it deletes a spool file whose records the store holds, since that file is
+   * then their only other copy.
+   */
+  syncCommitted?(): void;
   /** Usage records not yet posted to the ledger, oldest first. */
   pendingUsage(limit: number): Promise<UsageRecord[]>;
   /** Resets every usage record to pending and empties the ledger (for `usage replay`). */

@@ -1,7 +1,7 @@
 // The embedded store: one SQLite file through better-sqlite3 (v12; v13 crashes on Node 20).
 // WAL mode so readers never block the usage writer. Calls are synchronous underneath; the
 // async interface keeps it interchangeable with PostgreSQL.
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
@@ -232,6 +232,30 @@ export class SqliteStore implements Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+  }
+
+  /**
+   * With `synchronous = NORMAL` in WAL mode a commit is written to the write-ahead log but synced
+   * only at the next checkpoint: it survives a crash of the process, not of the OS. Syncing the
+   * log makes every commit so far durable (a checkpoint syncs the log before it copies frames
+   * out, and the database file after, so a log restarted since holds only newer commits). The
+   * log file is opened apart: SQLite keeps no locks on it (WAL mode locks the -shm file and the
+   * database), so closing this descriptor releases none of SQLite's.
+   */
+  syncCommitted(): void {
+    if (this.path === ':memory:' || this.path === '') return;
+    let fd: number;
+    try {
+      fd = openSync(`${this.path}-wal`, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no log: nothing uncheckpointed
+      throw err;
+    }
+    try {
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   async migrate(opts: { readonly toVersion?: number } = {}): Promise<void> {
