@@ -16,7 +16,16 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../src/clock/index.js';
-import { canPin, cpuTicks, peakRssMb, pinned, root, start, writeBenchConfig } from './processes.js';
+import {
+  canPin,
+  cpuTicks,
+  peakRssMb,
+  pinned,
+  root,
+  SERVE_NODE_FLAGS,
+  start,
+  writeBenchConfig,
+} from './processes.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -271,7 +280,7 @@ try {
     const g = await start(
       0,
       process.execPath,
-      [join(root, 'bin/entente.js'), 'serve', '--config', cfg],
+      [...SERVE_NODE_FLAGS, join(root, 'bin/entente.js'), 'serve', '--config', cfg],
       /API at http:\/\/[\d.:]+\/v1/,
       { ...process.env, ENTENTE_LOG_LEVEL: 'info' },
     );

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 
+/** Node's flags for `entente serve`, as `npm start` gives them (test/readme keeps the two in step). */
+export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
 export const canPin = (() => {
   try {
     execFileSync('taskset', ['-c', '0', 'true']);
@@ -153,9 +156,15 @@ ${opts.shipped ? 'agreement: { file: agreement.yaml }\nledger: { priceBooks: pri
 
 /** Starts `entente serve` (the program at `bin`) on core 0; resolves with its API URL and pid. */
 export async function startEntente(bin: string, cfg: string): Promise<{ proc: ChildProcess; url: string }> {
-  const g = await start(0, process.execPath, [bin, 'serve', '--config', cfg], /API at http:\/\/[\d.:]+\/v1/, {
-    ...process.env,
-    ENTENTE_LOG_LEVEL: 'info',
-  });
+  const g = await start(
+    0,
+    process.execPath,
+    [...SERVE_NODE_FLAGS, bin, 'serve', '--config', cfg],
+    /API at http:\/\/[\d.:]+\/v1/,
+    {
+      ...process.env,
+      ENTENTE_LOG_LEVEL: 'info',
+    },
+  );
   return { proc: g.proc, url: `${/API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)![1]}/v1/chat/completions` };
 }

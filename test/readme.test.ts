@@ -467,3 +467,16 @@ describe('the README, run', () => {
     assert.ok(checked >= 30);
   });
 });
+
+// The benchmarks measure Entente as `npm start` runs it: with the same node flags.
+test('npm start and the benchmarks run `entente serve` under the same node flags', async () => {
+  const { SERVE_NODE_FLAGS } = await import('../bench/processes.js');
+  const start = (
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  ).scripts.start;
+  const flags = /\bnode((?:\s+--\S+)*)\s+bin\/entente\.js serve/.exec(start)?.[1]?.trim().split(/\s+/) ?? [];
+  assert.deepEqual(flags, [...SERVE_NODE_FLAGS], `npm start: ${start}`);
+  const dockerfile = readFileSync(join(ROOT, 'examples/cluster/Dockerfile'), 'utf8');
+  for (const f of SERVE_NODE_FLAGS)
+    assert.ok(dockerfile.includes(`"${f}"`), `the Dockerfile's node has ${f}`);
+});

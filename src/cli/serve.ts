@@ -132,6 +132,10 @@ export async function serve(
       `--port, ENTENTE_PORT or server.port in ${file}`,
     );
   });
+  if (!youngGenerationRaised())
+    log.info(
+      'V8 runs with its default young generation: `node --max-semi-space-size=64 bin/entente.js serve` (as npm start runs it) about halves the serving thread\'s garbage-collection time at high request rates (README, "Serving at high request rates")',
+    );
   log.info('entente is serving', {
     url,
     config: file,
@@ -179,4 +183,10 @@ function portTaken(err: unknown, what: string, address: string, fix: string): un
     'port_in_use',
     `${what} cannot listen on ${address}: ${code === 'EACCES' ? 'permission denied' : 'the port is taken (another entente, or another program)'}. Choose another port with ${fix}.`,
   );
+}
+
+/** Whether node was started with a larger young generation (a flag of its own, or NODE_OPTIONS). */
+function youngGenerationRaised(): boolean {
+  const flag = (a: string) => a.startsWith('--max-semi-space-size');
+  return process.execArgv.some(flag) || (process.env.NODE_OPTIONS ?? '').split(/\s+/).some(flag);
 }
