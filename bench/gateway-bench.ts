@@ -29,7 +29,7 @@ import {
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const saturationSeconds = Number(process.env.BENCH_SATURATION_SECONDS ?? 4);
 const only = (
   process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-quiet,as-shipped,entente-bedrock,portkey'
@@ -196,6 +196,7 @@ async function measureAll(targets: readonly Target[], stream: boolean) {
       saturationRps: Math.round(medianOf(runs.map((x) => x.rps))!),
       saturationRuns: runs.map((x) => Math.round(x.rps)),
       cpuMsPer1k: cpu === null ? null : Math.round(cpu * 10) / 10,
+      cpuRuns: runs.map((x) => x.cpuMsPer1k),
       at100,
       at500,
       loopP99Ms: { saturation: medianOf(runs.map((x) => x.loop)), at500: loop500 },
@@ -325,11 +326,30 @@ type M = {
   saturationRps: number;
   saturationRuns: number[];
   cpuMsPer1k: number | null;
+  cpuRuns: (number | null)[];
   at100: { p50Us: number; p99Us: number; ttfbP50Us: number };
   at500: { p50Us: number; p99Us: number; ttfbP50Us: number };
   loopP99Ms: { saturation: number | null; at500: number | null };
 };
 const ms = (us: number) => (us / 1000).toFixed(3);
+
+/**
+ * a / b round by round: each round measures every target within a minute or so, and this VM's
+ * speed drifts by more than the effects measured between minutes, so the ratio of two runs of one
+ * round says more than the ratio of two medians taken from different rounds. The median of the
+ * rounds' ratios, and their range.
+ */
+function perRound(a: M, b: M): string {
+  const q = (xs: number[]) => {
+    const s = [...xs].filter(Number.isFinite).sort((x, y) => x - y);
+    return s.length === 0
+      ? '—'
+      : `×${s[Math.floor(s.length / 2)]!.toFixed(2)} (×${s[0]!.toFixed(2)}–×${s.at(-1)!.toFixed(2)})`;
+  };
+  const rps = a.saturationRuns.map((x, i) => x / b.saturationRuns[i]!);
+  const cpu = a.cpuRuns.map((x, i) => (x !== null && b.cpuRuns[i] ? x / b.cpuRuns[i]! : Number.NaN));
+  return `round by round: throughput ${q(rps)}, CPU per request ${q(cpu)}`;
+}
 const lines: string[] = [
   `# Gateway benchmark (${new Date(systemClock.now()).toISOString()}, saturation: median of ${rounds} interleaved runs of ${saturationSeconds} s after a ${warmupSeconds} s warm-up; fixed rates: ${seconds} s; gateway pinned to core 0: ${canPin})`,
   '',
@@ -363,18 +383,21 @@ for (const mode of ['json', 'stream']) {
   if (e && p) {
     lines.push(
       '',
-      `Entente / Portkey: throughput ×${(e.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((e.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}, peak RSS ×${((results['entente/peakRssMb'] as number) / (results['portkey/peakRssMb'] as number)).toFixed(2)}`,
+      `Entente / Portkey: throughput ×${(e.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((e.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}, peak RSS ×${((results['entente/peakRssMb'] as number) / (results['portkey/peakRssMb'] as number)).toFixed(2)}; ${perRound(e, p)}`,
     );
   }
   const m = results[`as-shipped/${mode}`] as M | undefined;
   if (e && m) {
     lines.push(
       '',
-      `As shipped (agreement, ledger, metrics, logs) / plain Entente: throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}, p99 @100 ${ms(m.at100.p99Us - e.at100.p99Us)} ms, p99 @500 ${ms(m.at500.p99Us - e.at500.p99Us)} ms`,
+      `As shipped (agreement, ledger, metrics, logs) / plain Entente: throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}, p99 @100 ${ms(m.at100.p99Us - e.at100.p99Us)} ms, p99 @500 ${ms(m.at500.p99Us - e.at500.p99Us)} ms; ${perRound(m, e)}`,
     );
   }
   if (m && p)
-    lines.push('', `As shipped / Portkey: throughput ×${(m.saturationRps / p.saturationRps).toFixed(1)}`);
+    lines.push(
+      '',
+      `As shipped / Portkey: throughput ×${(m.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}; ${perRound(m, p)}`,
+    );
   const qt = results[`entente-quiet/${mode}`] as M | undefined;
   if (e && qt) {
     lines.push(
