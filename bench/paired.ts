@@ -1,0 +1,153 @@
+// Two `entente serve` processes measured in paired rounds, for effects smaller than this VM's
+// drift: both pinned to core 0, the mock upstream and wrk on core 1; each round measures A and B
+// back to back (the other process stopped with SIGSTOP), in alternating order; reported are the
+// medians of the rounds' ratios B / A, with their range, and each side's CPU per request by thread
+// (serving thread, the spool writer, the rest: V8's helpers and libuv's pool), from /proc.
+//
+//   PAIRED_A='{"config":"plain"}' PAIRED_B='{"config":"shipped"}' npm run bench:paired
+//
+// A side is JSON: `config` "plain" or "shipped" (bench/processes.ts writeBenchConfig), and
+// optionally `yaml` (config lines appended), `node` (node flags; default SERVE_NODE_FLAGS), `env`
+// (environment variables), `bin` (another build's bin/entente.js). PAIRED_ROUNDS (12),
+// PAIRED_SECONDS (2 per run), PAIRED_MODE (json or stream). The method's own noise, a build
+// against itself: medians within about ±10% of ×1 (bench/README.md).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median, pinned, root, SERVE_NODE_FLAGS, start, writeBenchConfig } from './processes.js';
+
+interface Side {
+  readonly config: 'plain' | 'shipped';
+  readonly yaml?: string;
+  readonly node?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly bin?: string;
+}
+
+const sideOf = (name: string, fallback: Side): Side => {
+  const text = process.env[name];
+  return text ? (JSON.parse(text) as Side) : fallback;
+};
+const a = sideOf('PAIRED_A', { config: 'plain' });
+const b = sideOf('PAIRED_B', { config: 'shipped' });
+const rounds = Number(process.env.PAIRED_ROUNDS ?? 12);
+const seconds = Number(process.env.PAIRED_SECONDS ?? 2);
+const stream = process.env.PAIRED_MODE === 'stream';
+
+/** CPU ticks (10 ms) per thread of a process: the main thread by its id, the others by theirs. */
+function threadTicks(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+const lua = join(mkdtempSync(join(tmpdir(), 'entente-paired-')), 'post.lua');
+const body = JSON.stringify({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: 'Say something short.' }],
+  ...(stream ? { stream: true } : {}),
+});
+writeFileSync(
+  lua,
+  `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer sk-bench"\n`,
+);
+
+function wrk(url: string): number {
+  const [c, args] = pinned(1, 'wrk', ['-t1', '-c64', `-d${seconds}s`, '-s', lua, url]);
+  const out = execFileSync(c, args).toString();
+  if (/Non-2xx/.test(out)) throw new Error(`failed responses from ${url}:\n${out}`);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
+}
+
+const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
+const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
+
+async function launch(s: Side) {
+  const cfg = writeBenchConfig(mkdtempSync(join(tmpdir(), 'entente-paired-')), mockPort, {
+    shipped: s.config === 'shipped',
+    ...(s.yaml ? { extraYaml: s.yaml } : {}),
+  });
+  const g = await start(
+    0,
+    process.execPath,
+    [...(s.node ?? SERVE_NODE_FLAGS), s.bin ?? join(root, 'bin/entente.js'), 'serve', '--config', cfg],
+    /API at http:\/\/[\d.:]+\/v1/,
+    { ...process.env, ENTENTE_LOG_LEVEL: 'info', ...s.env },
+  );
+  const url = `${/API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)![1]}/v1/chat/completions`;
+  return { proc: g.proc, pid: g.proc.pid!, url };
+}
+
+type Run = { rps: number; mainUs: number; writerUs: number; restUs: number };
+const sides = [await launch(a), await launch(b)] as const;
+const runs: [Run[], Run[]] = [[], []];
+const pause = () => new Promise((r) => setTimeout(r, 300));
+
+async function measure(i: 0 | 1): Promise<Run> {
+  const s = sides[i];
+  process.kill(sides[1 - i]!.pid, 'SIGSTOP');
+  process.kill(s.pid, 'SIGCONT');
+  await pause();
+  const before = threadTicks(s.pid);
+  const rps = wrk(s.url);
+  const after = threadTicks(s.pid);
+  await pause(); // what is in flight finishes before the process is stopped
+  const requests = rps * seconds;
+  const us = (ticks: number) => (ticks * 10_000) / requests;
+  let main = 0;
+  const others: number[] = [];
+  for (const [tid, t] of after) {
+    const d = t - (before.get(tid) ?? 0);
+    if (tid === s.pid) main = d;
+    else others.push(d);
+  }
+  others.sort((x, y) => y - x);
+  // The spool writer is the busiest thread but the serving one.
+  const writer = others[0] ?? 0;
+  const rest = others.slice(1).reduce((x, y) => x + y, 0);
+  return { rps, mainUs: us(main), writerUs: us(writer), restUs: us(rest) };
+}
+
+try {
+  await measure(0); // warm-up, unmeasured
+  await measure(1);
+  for (let r = 0; r < rounds; r++) {
+    const order: (0 | 1)[] = r % 2 === 0 ? [0, 1] : [1, 0];
+    for (const i of order) runs[i].push(await measure(i));
+    process.stderr.write(`paired: round ${r + 1}/${rounds}\n`);
+  }
+} finally {
+  for (const s of sides) {
+    s.proc.kill('SIGCONT');
+    s.proc.kill('SIGTERM');
+  }
+  mock.proc.kill('SIGTERM');
+}
+
+const total = (x: Run) => x.mainUs + x.writerUs + x.restUs;
+const ratios = (f: (x: Run) => number) => runs[1].map((x, i) => f(x) / f(runs[0][i]!));
+const summary = (xs: number[]) =>
+  `×${median(xs).toFixed(3)} (×${Math.min(...xs).toFixed(2)}–×${Math.max(...xs).toFixed(2)})`;
+const perThread = (rs: Run[]) =>
+  `${median(rs.map(total)).toFixed(1)} µs (serving thread ${median(rs.map((x) => x.mainUs)).toFixed(1)}, writer ${median(rs.map((x) => x.writerUs)).toFixed(1)}, rest ${median(rs.map((x) => x.restUs)).toFixed(1)})`;
+process.stdout.write(
+  [
+    `# Paired rounds: ${rounds} × ${seconds} s, ${stream ? 'streams' : 'JSON'}, wrk -c64; A ${JSON.stringify(a)}, B ${JSON.stringify(b)}`,
+    '',
+    `- requests/s, A: ${runs[0].map((x) => Math.round(x.rps)).join(', ')}`,
+    `- requests/s, B: ${runs[1].map((x) => Math.round(x.rps)).join(', ')}`,
+    `- B / A, throughput: ${summary(ratios((x) => x.rps))}; CPU per request: ${summary(ratios(total))}`,
+    `- CPU per request, A: ${perThread(runs[0])}`,
+    `- CPU per request, B: ${perThread(runs[1])}`,
+    '',
+  ].join('\n'),
+);
