@@ -99,7 +99,7 @@ test('spool files: a segment is listed durably before it is synced, and deleted 
     { encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(run.status, 0, `the spool run failed: ${run.stderr}`);
-  assert.deepEqual(JSON.parse(run.stdout), { recovered: 3, stored: 603 });
+  assert.deepEqual(JSON.parse(run.stdout), { recovered: 3, stored: 1_203 });
   const calls = parseTrace(readFileSync(traceFile, 'utf8'));
   const spoolDir = join(dir, 'spool');
   const wal = join(dir, 'entente.db-wal');

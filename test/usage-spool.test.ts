@@ -111,7 +111,8 @@ for (const backend of backends('spool')) {
       const dir = mkdtempSync(join(tmpdir(), 'entente-spool-'));
       await store.appendUsage([record(1)]); // stored before the crash: must not be doubled
       const lines = [1, 2, 3].map((i) => encodeLine(record(i)));
-      const corrupt = encodeLine(record(4)).replace('"tokensOutput":5', '"tokensOutput":6');
+      const corrupt = encodeLine(record(4)).replace('req_spool_000004', 'req_spool_000044');
+      assert.notEqual(corrupt, encodeLine(record(4)));
       const torn = encodeLine(record(5)).slice(0, 40);
       writeFileSync(join(dir, segmentName(7)), lines[0]! + lines[1]! + corrupt + lines[2]! + torn);
       const spool = await UsageSpool.open(options(store, dir));

@@ -1,7 +1,7 @@
 // Runs the usage spool on a SQLite store through segment rotations and a recovery, so that a test
 // can watch its file-system calls (under strace) and check the order of what makes records
 // durable: `node spool-syscalls.js <dir>`. A segment left as by a dead process is recovered at
-// start; then 600 records go in over 30 event-loop turns into 16 KiB segments, with durability
+// start; then 1,200 records go in over 60 event-loop turns into 16 KiB segments, with durability
 // `os`; then the spool is flushed and closed.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +32,7 @@ const spool = await UsageSpool.open({
   segmentBytes: 16_384,
   log: silentLogger,
 });
-for (let turn = 0; turn < 30; turn++) {
+for (let turn = 0; turn < 60; turn++) {
   for (let i = 0; i < 20; i++) spool.append(record(10 + turn * 20 + i));
   await new Promise(setImmediate);
 }
