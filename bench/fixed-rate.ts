@@ -3,6 +3,7 @@
 // percentiles in microseconds of the full response and of the first body byte.
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
+import { benchBody } from './processes.js';
 
 const [url, rateArg, secondsArg, streamArg, headersArg] = process.argv.slice(2);
 const rate = Number(rateArg);
@@ -11,11 +12,7 @@ const stream = streamArg === 'stream';
 const extraHeaders = JSON.parse(headersArg ?? '{}') as Record<string, string>;
 const u = new URL(url!);
 const pool = new Pool(u.origin, { connections: 128, pipelining: 1 });
-const body = JSON.stringify({
-  model: 'gpt-4o-mini',
-  messages: [{ role: 'user', content: 'Say something short.' }],
-  ...(stream ? { stream: true } : {}),
-});
+const body = benchBody(stream);
 const headers = { 'content-type': 'application/json', authorization: 'Bearer sk-bench', ...extraHeaders };
 
 const total: number[] = [];

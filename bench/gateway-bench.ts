@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../src/clock/index.js';
 import {
+  benchBody,
   canPin,
   cpuTicks,
   peakRssMb,
@@ -25,6 +26,7 @@ import {
   SERVE_NODE_FLAGS,
   start,
   writeBenchConfig,
+  wrkScript,
 } from './processes.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -58,22 +60,8 @@ async function wrk(
   stream: boolean,
   durationS = seconds,
 ): Promise<number> {
-  const lua = join(mkdtempSync(join(tmpdir(), 'wrk-')), 'post.lua');
-  const body = JSON.stringify({
-    model: 'gpt-4o-mini',
-    messages: [{ role: 'user', content: 'Say something short.' }],
-    ...(stream ? { stream: true } : {}),
-  });
-  writeFileSync(
-    lua,
-    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n${Object.entries({
-      'content-type': 'application/json',
-      authorization: 'Bearer sk-bench',
-      ...headers,
-    })
-      .map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)
-      .join('\n')}\n`,
-  );
+  const lua = wrkScript(stream, headers);
+  const body = benchBody(stream);
   const out = await run(1, 'wrk', ['-t1', '-c64', `-d${durationS}s`, '-s', lua, url]);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);

@@ -12,10 +12,10 @@
 // PAIRED_SECONDS (2 per run), PAIRED_MODE (json or stream). The method's own noise, a build
 // against itself: medians within about ±10% of ×1 (bench/README.md).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median, pinned, root, SERVE_NODE_FLAGS, start, writeBenchConfig } from './processes.js';
+import { median, pinned, root, SERVE_NODE_FLAGS, start, writeBenchConfig, wrkScript } from './processes.js';
 
 interface Side {
   readonly config: 'plain' | 'shipped';
@@ -50,16 +50,7 @@ function threadTicks(pid: number): Map<number, number> {
   return out;
 }
 
-const lua = join(mkdtempSync(join(tmpdir(), 'entente-paired-')), 'post.lua');
-const body = JSON.stringify({
-  model: 'gpt-4o-mini',
-  messages: [{ role: 'user', content: 'Say something short.' }],
-  ...(stream ? { stream: true } : {}),
-});
-writeFileSync(
-  lua,
-  `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer sk-bench"\n`,
-);
+const lua = wrkScript(stream);
 
 function wrk(url: string): number {
   const [c, args] = pinned(1, 'wrk', ['-t1', '-c64', `-d${seconds}s`, '-s', lua, url]);

@@ -3,7 +3,8 @@
 // gateway as users run it (agreement, ledger, metrics and access log on) in front of the mock.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,11 +75,7 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Ma
 
 /** Sends `requests` chat requests (32 connections, autocannon on core 1); resolves with requests/s. */
 export function fixedBatch(url: string, requests: number, stream = false): Promise<number> {
-  const body = JSON.stringify({
-    model: 'gpt-4o-mini',
-    messages: [{ role: 'user', content: 'Say something short.' }],
-    ...(stream ? { stream: true } : {}),
-  });
+  const body = benchBody(stream);
   const [c, a] = pinned(1, process.execPath, [
     join(root, 'node_modules/autocannon/autocannon.js'),
     '-c',
@@ -167,4 +164,28 @@ export async function startEntente(bin: string, cfg: string): Promise<{ proc: Ch
     },
   );
   return { proc: g.proc, url: `${/API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)![1]}/v1/chat/completions` };
+}
+
+/** The chat request every load generator sends (streamed or not). */
+export const benchBody = (stream: boolean): string =>
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Say something short.' }],
+    ...(stream ? { stream: true } : {}),
+  });
+
+/** A wrk Lua script (its path) that POSTs benchBody with the bench key and `headers`. */
+export function wrkScript(stream: boolean, headers: Record<string, string> = {}): string {
+  const lua = join(mkdtempSync(join(tmpdir(), 'wrk-')), 'post.lua');
+  writeFileSync(
+    lua,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(benchBody(stream))}\n${Object.entries({
+      'content-type': 'application/json',
+      authorization: 'Bearer sk-bench',
+      ...headers,
+    })
+      .map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)
+      .join('\n')}\n`,
+  );
+  return lua;
 }
