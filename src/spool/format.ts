@@ -18,7 +18,11 @@ export function segmentName(index: number): string {
   return `usage-${String(index).padStart(10, '0')}.spool`;
 }
 
-/** The fields every line carries, in their order; the optional ones follow them. */
+/**
+ * The fields every line carries, in their order; the optional ones follow them. The order is that
+ * of the usage_records columns (store/rows.ts usageToRow), but the values are the record's own:
+ * booleans stay booleans and times are not rounded, as the ledger prices the record, not the row.
+ */
 export const FIELDS = [
   'requestId',
   'tenantId',
