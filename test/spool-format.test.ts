@@ -78,6 +78,45 @@ test('a line is an array of the fields, shorter than the object it replaces', ()
   assert.ok(!line.includes('null,null,null]'), 'no optional tail when no optional field is set');
 });
 
+test('each field is written at its place in FIELDS, and FIELDS and the optional fields are the whole record', () => {
+  // Every field a value of its own, so that two swapped places cannot go unnoticed.
+  const r: UsageRecord = {
+    ...usageRecord('req_format_places', {
+      modelVersion: 'v',
+      cloud: 'c',
+      region: 'rg',
+      upstreamId: 'up',
+      deployment: 'dep',
+      surface: 'responses',
+      stream: true,
+      status: 201,
+      errorCode: 'e',
+      usageExact: false,
+      attempts: 2,
+      tokensInputUncached: 3,
+      tokensInputCached: 4,
+      tokensOutput: 5,
+      tokensReasoning: 6,
+      startedAtMs: 7,
+      latencyMs: 8.5,
+      overheadUs: 9,
+    }),
+    tenantId: 'tn',
+    keyId: 'ky',
+    model: 'md',
+    capacity: 'cap',
+    tier: 'tr',
+    attemptLog: [{ deployment: 'up/dep', outcome: 'served', status: 201, code: null, durationMs: 1 }],
+  };
+  const values = FIELDS.map((k) => JSON.stringify(r[k]));
+  assert.equal(new Set(values).size, FIELDS.length, 'the fixture gives every field its own value');
+  const a = JSON.parse(encodeLine(r).slice(9)) as unknown[];
+  FIELDS.forEach((k, i) => assert.deepEqual(a[i], r[k], `${k} at ${i}`));
+  assert.deepEqual(a.slice(FIELDS.length), [r.capacity, r.tier, r.attemptLog]);
+  assert.deepEqual(Object.keys(r).sort(), [...FIELDS, 'capacity', 'tier', 'attemptLog'].sort());
+  assert.deepEqual(decodeLines(encodeLine(r)).records, [r]);
+});
+
 test('lines written before the array format (a JSON object a line) are still read', () => {
   const now = usageRecord('req_format_object', { capacity: 'ptu', attemptLog: [] });
   const { surface: _s, ...noSurface } = usageRecord('req_format_old', {

@@ -19,9 +19,12 @@ export function segmentName(index: number): string {
 }
 
 /**
- * The fields every line carries, in their order; the optional ones follow them. The order is that
- * of the usage_records columns (store/rows.ts usageToRow), but the values are the record's own:
- * booleans stay booleans and times are not rounded, as the ledger prices the record, not the row.
+ * The fields every line carries, in their order; the optional ones follow them. The order is the
+ * format: spools already on disk are read by it, so it never changes, and a new field goes after
+ * the optional ones. encodeLine and fromFields spell it out (a loop over this list measured 1.4
+ * against 1.0 µs to encode, 1.9 against 1.0 to decode); test/spool-format checks the three agree.
+ * The values are the record's own, not a database row's (store/rows.ts usageToRow, the same
+ * fields): booleans stay booleans and times are not rounded, since the ledger prices the record.
  */
 export const FIELDS = [
   'requestId',

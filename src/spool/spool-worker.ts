@@ -259,17 +259,15 @@ function answerFlushes(): void {
 }
 
 function dropStoredSegments(): void {
-  let durable = false;
-  for (let i = segments.length - 1; i >= 0; i--) {
-    const s = segments[i]!;
-    if (!s.sealed || s.lastSeq > storedSeq) continue;
-    // The file is about to go: the store's copy of its records must survive what the file would
-    // have (an OS crash), not only a crash of this process.
-    if (!durable) store.syncCommitted?.();
-    durable = true;
+  const stored = segments.filter((s) => s.sealed && s.lastSeq <= storedSeq);
+  if (stored.length === 0) return;
+  // The files are about to go: the store's copy of their records must survive what the files
+  // would have (an OS crash), not only a crash of this process.
+  store.syncCommitted?.();
+  for (const s of stored) {
     closeSync(s.fd);
     unlinkSync(join(init.dir, s.name));
-    segments.splice(i, 1);
+    segments.splice(segments.indexOf(s), 1);
   }
 }
 

@@ -259,8 +259,8 @@ export interface Store {
   /**
    * Optional: makes every unit of work committed so far survive an OS crash or power loss, for a
    * store whose commits do not on their own (SQLite here: see SqliteStore). The spool's writer
-   * calls it before it deletes a spool file whose records the store holds, since that file is
-   * then their only other copy.
+   * calls it before it deletes a spool file whose records the store holds: once the file is gone,
+   * the store's copy is the only one.
    */
   syncCommitted?(): void;
   /** Usage records not yet posted to the ledger, oldest first. */
