@@ -111,7 +111,7 @@ test('each field is written at its place in FIELDS, and FIELDS and the optional 
   const values = FIELDS.map((k) => JSON.stringify(r[k]));
   assert.equal(new Set(values).size, FIELDS.length, 'the fixture gives every field its own value');
   const a = JSON.parse(encodeLine(r).slice(9)) as unknown[];
-  FIELDS.forEach((k, i) => assert.deepEqual(a[i], r[k], `${k} at ${i}`));
+  for (const [i, k] of FIELDS.entries()) assert.deepEqual(a[i], r[k], `${k} at ${i}`);
   assert.deepEqual(a.slice(FIELDS.length), [r.capacity, r.tier, r.attemptLog]);
   assert.deepEqual(Object.keys(r).sort(), [...FIELDS, 'capacity', 'tier', 'attemptLog'].sort());
   assert.deepEqual(decodeLines(encodeLine(r)).records, [r]);
