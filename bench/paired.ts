@@ -52,11 +52,31 @@ function threadTicks(pid: number): Map<number, number> {
 
 const lua = wrkScript(stream);
 
-function wrk(url: string): number {
-  const [c, args] = pinned(1, 'wrk', ['-t1', '-c64', `-d${seconds}s`, '-s', lua, url]);
+/** wrk's throughput and its latency p99 (ms). */
+function wrk(url: string): { rps: number; p99Ms: number } {
+  const [c, args] = pinned(1, 'wrk', ['-t1', '-c64', `-d${seconds}s`, '--latency', '-s', lua, url]);
   const out = execFileSync(c, args).toString();
   if (/Non-2xx/.test(out)) throw new Error(`failed responses from ${url}:\n${out}`);
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+  const scale = { us: 0.001, ms: 1, s: 1000 } as const;
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
+    p99Ms: p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : Number.NaN,
+  };
+}
+
+/**
+ * From /metrics: the serving thread's event-loop delay p99 (ms) since the last scrape (a scrape
+ * resets it), and the usage records spooled but not yet stored (the writer's backlog).
+ */
+async function scrape(url: string): Promise<{ loopMs: number; backlog: number }> {
+  const text = await (await fetch(url.replace('/v1/chat/completions', '/metrics'))).text();
+  const loop = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(text);
+  const pending = /entente_usage_log_pending_records(?:\{[^}]*\})? ([\d.e+-]+)/.exec(text);
+  return {
+    loopMs: loop ? Number(loop[1]) * 1000 : Number.NaN,
+    backlog: pending ? Number(pending[1]) : Number.NaN,
+  };
 }
 
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
@@ -78,7 +98,15 @@ async function launch(s: Side) {
   return { proc: g.proc, pid: g.proc.pid!, url };
 }
 
-type Run = { rps: number; mainUs: number; writerUs: number; restUs: number };
+type Run = {
+  rps: number;
+  p99Ms: number;
+  loopMs: number;
+  backlog: number;
+  mainUs: number;
+  writerUs: number;
+  restUs: number;
+};
 const sides = [await launch(a), await launch(b)] as const;
 const runs: [Run[], Run[]] = [[], []];
 const pause = () => new Promise((r) => setTimeout(r, 300));
@@ -88,9 +116,12 @@ async function measure(i: 0 | 1): Promise<Run> {
   process.kill(sides[1 - i]!.pid, 'SIGSTOP');
   process.kill(s.pid, 'SIGCONT');
   await pause();
+  await scrape(s.url);
   const before = threadTicks(s.pid);
-  const rps = wrk(s.url);
+  const { rps, p99Ms } = wrk(s.url);
   const after = threadTicks(s.pid);
+  // The backlog as the load ends: a writer that kept up holds about one batch.
+  const { loopMs, backlog } = await scrape(s.url);
   await pause(); // what is in flight finishes before the process is stopped
   const requests = rps * seconds;
   const us = (ticks: number) => (ticks * 10_000) / requests;
@@ -105,7 +136,7 @@ async function measure(i: 0 | 1): Promise<Run> {
   // The spool writer is the busiest thread but the serving one.
   const writer = others[0] ?? 0;
   const rest = others.slice(1).reduce((x, y) => x + y, 0);
-  return { rps, mainUs: us(main), writerUs: us(writer), restUs: us(rest) };
+  return { rps, p99Ms, loopMs, backlog, mainUs: us(main), writerUs: us(writer), restUs: us(rest) };
 }
 
 try {
@@ -128,6 +159,8 @@ const total = (x: Run) => x.mainUs + x.writerUs + x.restUs;
 const ratios = (f: (x: Run) => number) => runs[1].map((x, i) => f(x) / f(runs[0][i]!));
 const summary = (xs: number[]) =>
   `×${median(xs).toFixed(3)} (×${Math.min(...xs).toFixed(2)}–×${Math.max(...xs).toFixed(2)})`;
+const ms = (xs: number[]) =>
+  `${median(xs).toFixed(2)} ms (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
 const perThread = (rs: Run[]) =>
   `${median(rs.map(total)).toFixed(1)} µs (serving thread ${median(rs.map((x) => x.mainUs)).toFixed(1)}, writer ${median(rs.map((x) => x.writerUs)).toFixed(1)}, rest ${median(rs.map((x) => x.restUs)).toFixed(1)})`;
 process.stdout.write(
@@ -139,6 +172,9 @@ process.stdout.write(
     `- B / A, throughput: ${summary(ratios((x) => x.rps))}; CPU per request: ${summary(ratios(total))}`,
     `- CPU per request, A: ${perThread(runs[0])}`,
     `- CPU per request, B: ${perThread(runs[1])}`,
+    `- latency p99 (wrk), A: ${ms(runs[0].map((x) => x.p99Ms))}; B: ${ms(runs[1].map((x) => x.p99Ms))}`,
+    `- event-loop delay p99, A: ${ms(runs[0].map((x) => x.loopMs))}; B: ${ms(runs[1].map((x) => x.loopMs))}`,
+    `- records not yet stored as the load ends (the writer's backlog), A: ${runs[0].map((x) => x.backlog).join(', ')}; B: ${runs[1].map((x) => x.backlog).join(', ')}`,
     '',
   ].join('\n'),
 );
