@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../src/observability/index.js';
-import { UsageSpool } from '../src/spool/index.js';
+import { UsageSpool, writerNiceOf } from '../src/spool/index.js';
 import { SqliteStore, type UsageRecord } from '../src/store/index.js';
 import { usageRecord } from '../test/helpers/records.js';
 import { median } from './processes.js';
@@ -42,6 +42,7 @@ async function open(durability: 'process' | 'os') {
     batchSize: 500,
     flushIntervalMs: 20,
     fsyncIntervalMs,
+    nice: writerNiceOf({ durability }),
     scanIntervalMs: 1_000,
     durability,
     maxBacklogRecords: 10_000_000,

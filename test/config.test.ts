@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfigText } from '../src/config/index.js';
+import { writerNiceOf } from '../src/spool/index.js';
 
 const example = fileURLToPath(new URL('../../examples/entente.yaml', import.meta.url));
 
@@ -86,4 +87,18 @@ test('wrong types, unknown keys, YAML syntax, missing env vars, bad cross-refere
     problems(base.replace('baseUrl: https://x.openai.azure.com', 'baseUrl: sim://nope'))[0]!.message,
     /no simulator 'nope'/,
   );
+});
+
+test('usage.writerNice: 0 to 19, else refused; unset, 5 (0 with durability os)', () => {
+  const usage = (yaml: string) => parseConfigText(`${base}usage: ${yaml}\n`, 'ok.yaml', {}).usage;
+  assert.equal(writerNiceOf(usage('{}')), 5);
+  assert.equal(writerNiceOf(usage('{ durability: os }')), 0);
+  assert.equal(writerNiceOf(usage('{ durability: os, writerNice: 3 }')), 3);
+  assert.equal(writerNiceOf(usage('{ writerNice: 0 }')), 0);
+  assert.equal(writerNiceOf(usage('{ writerNice: 19 }')), 19);
+  for (const bad of ['-1', '20', '1.5', '"5"', 'null', 'true', '[5]', '1e3']) {
+    const p = problems(`${base}usage: { writerNice: ${bad} }\n`);
+    assert.equal(p.length, 1, bad);
+    assert.equal(p[0]!.path, 'usage.writerNice', bad);
+  }
 });

@@ -15,7 +15,7 @@ import { type LedgerSetup, parsePriceBooks } from '../src/ledger/index.js';
 import { silentLogger } from '../src/observability/index.js';
 import { encodeLine, type SpoolOptions, segmentName, UsageSpool } from '../src/spool/index.js';
 import { PublishedPosition } from '../src/spool/published.js';
-import type { Store } from '../src/store/index.js';
+import { SqliteStore, type Store } from '../src/store/index.js';
 import { backends, pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { usageRecord } from './helpers/records.js';
@@ -49,6 +49,7 @@ function options(store: Store, dir: string, extra: Partial<SpoolOptions> = {}): 
     batchSize: 50,
     flushIntervalMs: 5,
     fsyncIntervalMs: 2,
+    nice: 0,
     scanIntervalMs: 100,
     durability: 'process',
     maxBacklogRecords: 100,
@@ -360,4 +361,55 @@ describe('usage spool flush with posted', needsPg, () => {
       assert.equal((await store.pendingUsage(10)).length, 0, 'posted when the posted flush resolves');
       assert.equal(await store.countUsage(), 6);
     }));
+});
+
+/** The nice value of each thread of this process, by thread id (Linux: /proc/self/task). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // Fields after the command's closing parenthesis; the nice value is the 19th of stat(5).
+      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+describe('the writer thread runs at usage.writerNice', {
+  skip: process.platform !== 'linux' && 'nice values per thread are a Linux feature',
+}, () => {
+  for (const nice of [7, 0]) {
+    test(`writerNice ${nice}: ${nice > 0 ? 'the writer thread alone is lowered' : 'no thread is lowered'}`, async () => {
+      const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-nice-')), 'e.db'));
+      await store.migrate();
+      const before = threadNices();
+      assert.equal(before.get(process.pid), 0, 'the test runs at nice 0');
+      // The writer reports ready only after it has set its priority, and so after this returns.
+      const spool = await UsageSpool.open(
+        options(store, mkdtempSync(join(tmpdir(), 'entente-spool-')), { nice }),
+      );
+      try {
+        const lowered = [...threadNices()].filter(([, n]) => n !== 0);
+        if (nice === 0) assert.deepEqual(lowered, []);
+        else {
+          assert.equal(lowered.length, 1, `one thread at nice ${nice}: ${JSON.stringify(lowered)}`);
+          assert.equal(lowered[0]![1], nice);
+          assert.ok(
+            !before.has(lowered[0]![0]),
+            'the lowered thread is the new writer, no thread that ran before',
+          );
+        }
+        // It still stores and posts what it is given.
+        spool.append(record(900_001));
+        await spool.flush();
+        assert.equal(await store.countUsage(), 1);
+      } finally {
+        await spool.close();
+        await store.close();
+      }
+    });
+  }
 });

@@ -270,6 +270,7 @@ export async function spoolCommand(
         batchSize: loaded.config.usage.batchSize,
         flushIntervalMs: loaded.config.usage.flushIntervalMs,
         fsyncIntervalMs: loaded.config.usage.fsyncIntervalMs,
+        nice: 0,
         scanIntervalMs: 60_000,
         durability: 'process',
         maxBacklogRecords: loaded.config.usage.maxBacklogRecords,

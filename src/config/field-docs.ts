@@ -108,6 +108,8 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   'usage.durability':
     "What a finished request's usage record survives before the client's answer is complete: `process` (default) a crash of the gateway process (the record is in the kernel before the last byte is sent; an OS crash or power loss can lose the last fsyncIntervalMs); `os` also an OS crash (the answer's last byte waits for the group commit's fsync).",
   'usage.fsyncIntervalMs': "Group commit: the spool is fsync'd at most this often while records arrive.",
+  'usage.writerNice':
+    "The spool writer thread's nice value (Linux; 0–19): when the gateway's CPU is contended, the thread that serves requests runs first and the writer stores and posts in larger batches. At 5 the writer still gets about a quarter of a contended core, more than posting needs at saturation. Unset: 5 with durability `process`, 0 with `os` (there each answer's last byte waits for the writer's fsync).",
   'usage.maxBacklogRecords':
     'Records spooled but not yet stored; past this, new requests get 503 usage_backlog_full.',
   'usage.segmentBytes': 'A spool segment file is sealed and a new one started past this size.',

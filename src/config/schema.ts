@@ -279,6 +279,14 @@ export const usageSchema = z.strictObject({
   durability: z.enum(['process', 'os']).default('process'),
   /** Group commit: the spool is fsync'd at most this often while records arrive. */
   fsyncIntervalMs: z.number().int().min(1).max(1_000).default(5),
+  /**
+   * The spool writer thread's nice value (Linux; 0–19): when the gateway's CPU is contended, the
+   * thread that serves requests runs first and the writer stores and posts in larger batches. At
+   * 5 the writer still gets about a quarter of a contended core, more than posting needs at
+   * saturation. Unset: 5 with durability `process`, 0 with `os` (there each answer's last byte
+   * waits for the writer's fsync).
+   */
+  writerNice: z.number().int().min(0).max(19).optional(),
   /** Records spooled but not yet stored; past this, new requests get 503 usage_backlog_full. */
   maxBacklogRecords: z.number().int().min(100).max(10_000_000).default(200_000),
   /** A spool segment file is sealed and a new one started past this size. */

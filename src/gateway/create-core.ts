@@ -21,7 +21,7 @@ import {
 } from '../observability/index.js';
 import { declarationsIn, type RolloutEvent } from '../rollout/index.js';
 import { compileCatalog, HealthTracker, LiveRoutes } from '../routing/index.js';
-import { UsageSpool } from '../spool/index.js';
+import { UsageSpool, writerNiceOf } from '../spool/index.js';
 import type { ApiKeyRecord, Store } from '../store/index.js';
 import { KeyRing } from './auth.js';
 import type { GatewayContext, GatewayEvents } from './context.js';
@@ -302,6 +302,7 @@ function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger)
     batchSize: config.usage.batchSize,
     flushIntervalMs: config.usage.flushIntervalMs,
     fsyncIntervalMs: config.usage.fsyncIntervalMs,
+    nice: writerNiceOf(config.usage),
     scanIntervalMs: config.ledger?.intervalMs ?? 1_000,
     durability: config.usage.durability,
     maxBacklogRecords: config.usage.maxBacklogRecords,

@@ -9,6 +9,8 @@ export interface WorkerInit {
   readonly batchSize: number;
   readonly flushIntervalMs: number;
   readonly fsyncIntervalMs: number;
+  /** The writer thread's nice value (0: left as the process's). */
+  readonly nice: number;
   /** How often records pending in the store (failed posts, other nodes' records) are posted. */
   readonly scanIntervalMs: number;
   /** The serving thread's published spool position (published.ts). */

@@ -7,6 +7,7 @@
 // database in batches and posts them to the ledger, so the event loop never waits on storage.
 // On start the writer first recovers what an earlier process left (idempotent by request id).
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EntenteError } from '../errors/index.js';
@@ -77,6 +78,17 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The writer thread's nice value a config asks for: usage.writerNice, else 5, or 0 with durability
+ * `os`, where each answer waits for the writer's group commit.
+ */
+export function writerNiceOf(usage: {
+  readonly writerNice?: number;
+  readonly durability: 'process' | 'os';
+}): number {
+  return usage.writerNice ?? (usage.durability === 'os' ? 0 : 5);
+}
+
 /** The writer thread's settings, and what the serving side decides itself. */
 export interface SpoolOptions extends Omit<WorkerInit, 'position'> {
   readonly durability: 'process' | 'os';
@@ -133,6 +145,10 @@ export class UsageSpool implements SpoolStats {
   static async open(opts: SpoolOptions): Promise<UsageSpool> {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     takeLock(opts.dir);
+    // libuv starts its thread pool on first use, and new threads take the nice value of the thread
+    // that starts them: started from here, the pool that serves this thread's file system, DNS and
+    // crypto work keeps this thread's priority, not the writer's (usage.writerNice).
+    await access(opts.dir);
     // The worker gets only its own settings (the logger, a function, cannot cross threads).
     const {
       durability: _d,

@@ -26,6 +26,7 @@ const spool = await UsageSpool.open({
   batchSize: 50,
   flushIntervalMs: 5,
   fsyncIntervalMs: 2,
+  nice: 0,
   scanIntervalMs: 100,
   durability: 'os',
   maxBacklogRecords: 1_000,
