@@ -25,6 +25,9 @@ import {
   root,
   SERVE_NODE_FLAGS,
   start,
+  type ThreadCpu,
+  threadCpu,
+  threadTicks,
   writeBenchConfig,
   wrkScript,
 } from './processes.js';
@@ -131,16 +134,22 @@ async function focus(targets: readonly Target[], t: Target | null): Promise<void
   if (t?.pid) process.kill(t.pid, 'SIGCONT');
 }
 
-/** One saturation run: requests/s, CPU ms per 1,000 requests, the event-loop delay p99. */
+/**
+ * One saturation run: requests/s, CPU ms per 1,000 requests, the event-loop delay p99, and for
+ * Entente the CPU per request by thread (serving thread, spool writer, the rest).
+ */
 async function saturation(t: Target, stream: boolean) {
   await loopP99Ms(t); // reset
   const before = t.pid ? cpuTicks(t.pid) : 0;
+  const beforeThreads = t.pid && t.entente ? threadTicks(t.pid) : null;
   const t0 = performance.now();
   const rps = await wrk(t.url, t.headers, stream, saturationSeconds);
   const elapsedS = (performance.now() - t0) / 1000;
   const cpuMs = t.pid ? (cpuTicks(t.pid) - before) * 10 : Number.NaN;
   const requests = rps * Math.min(elapsedS, saturationSeconds);
-  return { rps, cpuMsPer1k: t.pid ? (cpuMs / requests) * 1000 : null, loop: await loopP99Ms(t) };
+  const threads =
+    t.pid && beforeThreads ? threadCpu(t.pid, beforeThreads, threadTicks(t.pid), requests) : null;
+  return { rps, cpuMsPer1k: t.pid ? (cpuMs / requests) * 1000 : null, threads, loop: await loopP99Ms(t) };
 }
 
 const medianOf = (xs: readonly (number | null)[]): number | null => {
@@ -180,6 +189,10 @@ async function measureAll(targets: readonly Target[], stream: boolean) {
     const at500 = await fixedRate(t.url, 500, stream, t.headers);
     const loop500 = await loopP99Ms(t);
     const cpu = medianOf(runs.map((x) => x.cpuMsPer1k));
+    const thread = (f: (c: ThreadCpu) => number) => {
+      const m = medianOf(runs.map((x) => (x.threads ? f(x.threads) : null)));
+      return m === null ? null : Math.round(m * 10) / 10;
+    };
     out[t.name] = {
       saturationRps: Math.round(medianOf(runs.map((x) => x.rps))!),
       saturationRuns: runs.map((x) => Math.round(x.rps)),
@@ -188,6 +201,9 @@ async function measureAll(targets: readonly Target[], stream: boolean) {
       at100,
       at500,
       loopP99Ms: { saturation: medianOf(runs.map((x) => x.loop)), at500: loop500 },
+      threadUs: t.entente
+        ? { main: thread((c) => c.mainUs), writer: thread((c) => c.writerUs), rest: thread((c) => c.restUs) }
+        : null,
     };
   }
   return out;
@@ -318,6 +334,7 @@ type M = {
   at100: { p50Us: number; p99Us: number; ttfbP50Us: number };
   at500: { p50Us: number; p99Us: number; ttfbP50Us: number };
   loopP99Ms: { saturation: number | null; at500: number | null };
+  threadUs: { main: number | null; writer: number | null; rest: number | null } | null;
 };
 const ms = (us: number) => (us / 1000).toFixed(3);
 
@@ -385,6 +402,15 @@ for (const mode of ['json', 'stream']) {
     lines.push(
       '',
       `As shipped / Portkey: throughput ×${(m.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}; ${perRound(m, p)}`,
+    );
+  const byThread = (['entente', 'entente-quiet', 'as-shipped', 'entente-bedrock'] as const).flatMap((n) => {
+    const th = (results[`${n}/${mode}`] as M | undefined)?.threadUs;
+    return th ? [`${n} ${th.main} / ${th.writer} / ${th.rest}`] : [];
+  });
+  if (byThread.length > 0)
+    lines.push(
+      '',
+      `CPU per request by thread at saturation (serving / spool writer / rest, µs, medians): ${byThread.join('; ')}`,
     );
   const qt = results[`entente-quiet/${mode}`] as M | undefined;
   if (e && qt) {

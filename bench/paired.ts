@@ -12,10 +12,21 @@
 // PAIRED_SECONDS (2 per run), PAIRED_MODE (json or stream). The method's own noise, a build
 // against itself: medians within about ±10% of ×1 (bench/README.md).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median, pinned, root, SERVE_NODE_FLAGS, start, writeBenchConfig, wrkScript } from './processes.js';
+import {
+  median,
+  pinned,
+  root,
+  SERVE_NODE_FLAGS,
+  start,
+  type ThreadCpu,
+  threadCpu,
+  threadTicks,
+  writeBenchConfig,
+  wrkScript,
+} from './processes.js';
 
 interface Side {
   readonly config: 'plain' | 'shipped';
@@ -34,21 +45,6 @@ const b = sideOf('PAIRED_B', { config: 'shipped' });
 const rounds = Number(process.env.PAIRED_ROUNDS ?? 12);
 const seconds = Number(process.env.PAIRED_SECONDS ?? 2);
 const stream = process.env.PAIRED_MODE === 'stream';
-
-/** CPU ticks (10 ms) per thread of a process: the main thread by its id, the others by theirs. */
-function threadTicks(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), Number(f[11]) + Number(f[12]));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
-}
 
 const lua = wrkScript(stream);
 
@@ -98,15 +94,7 @@ async function launch(s: Side) {
   return { proc: g.proc, pid: g.proc.pid!, url };
 }
 
-type Run = {
-  rps: number;
-  p99Ms: number;
-  loopMs: number;
-  backlog: number;
-  mainUs: number;
-  writerUs: number;
-  restUs: number;
-};
+type Run = ThreadCpu & { rps: number; p99Ms: number; loopMs: number; backlog: number };
 const sides = [await launch(a), await launch(b)] as const;
 const runs: [Run[], Run[]] = [[], []];
 const pause = () => new Promise((r) => setTimeout(r, 300));
@@ -123,20 +111,7 @@ async function measure(i: 0 | 1): Promise<Run> {
   // The backlog as the load ends: a writer that kept up holds about one batch.
   const { loopMs, backlog } = await scrape(s.url);
   await pause(); // what is in flight finishes before the process is stopped
-  const requests = rps * seconds;
-  const us = (ticks: number) => (ticks * 10_000) / requests;
-  let main = 0;
-  const others: number[] = [];
-  for (const [tid, t] of after) {
-    const d = t - (before.get(tid) ?? 0);
-    if (tid === s.pid) main = d;
-    else others.push(d);
-  }
-  others.sort((x, y) => y - x);
-  // The spool writer is the busiest thread but the serving one.
-  const writer = others[0] ?? 0;
-  const rest = others.slice(1).reduce((x, y) => x + y, 0);
-  return { rps, p99Ms, loopMs, backlog, mainUs: us(main), writerUs: us(writer), restUs: us(rest) };
+  return { rps, p99Ms, loopMs, backlog, ...threadCpu(s.pid, before, after, rps * seconds) };
 }
 
 try {

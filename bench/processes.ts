@@ -3,7 +3,7 @@
 // gateway as users run it (agreement, ledger, metrics and access log on) in front of the mock.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,49 @@ export const cpuTicks = (pid: number): number => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(f[11]) + Number(f[12]);
 };
+
+/** CPU ticks (10 ms) per thread of a process: the main thread by its id, the others by theirs. */
+export function threadTicks(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** An Entente process's CPU per request (µs) by thread over a run. */
+export interface ThreadCpu {
+  readonly mainUs: number;
+  /** The spool writer: the busiest thread but the serving one. */
+  readonly writerUs: number;
+  /** Every other thread: V8's helpers (garbage collection, compilers), libuv's pool. */
+  readonly restUs: number;
+}
+
+export function threadCpu(
+  pid: number,
+  before: ReadonlyMap<number, number>,
+  after: ReadonlyMap<number, number>,
+  requests: number,
+): ThreadCpu {
+  const us = (ticks: number) => (ticks * 10_000) / requests;
+  let main = 0;
+  const others: number[] = [];
+  for (const [tid, t] of after) {
+    const d = t - (before.get(tid) ?? 0);
+    if (tid === pid) main = d;
+    else others.push(d);
+  }
+  others.sort((x, y) => y - x);
+  const rest = others.slice(1).reduce((x, y) => x + y, 0);
+  return { mainUs: us(main), writerUs: us(others[0] ?? 0), restUs: us(rest) };
+}
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
