@@ -233,5 +233,32 @@ for (const b of all) {
       assert.deepEqual(a.models, ['gpt-4o']);
       assert.deepEqual(keys.find((k) => k.id === 'k-b')!.models, ['*']);
     });
+
+    test('the API keys version moves with every change to a key, and with nothing else', async () => {
+      const v0 = await store.apiKeysVersion();
+      assert.equal(await store.apiKeysVersion(), v0, 'reading it changes nothing');
+      const key = {
+        id: 'k-version',
+        tenantId: 'acme',
+        sha256: 'c'.repeat(64),
+        models: ['*'],
+        createdAtMs: 1,
+        revokedAtMs: null,
+      };
+      await store.putApiKey(key);
+      const v1 = await store.apiKeysVersion();
+      assert.notEqual(v1, v0, 'a new key');
+      await store.putApiKey({ ...key, limits: { requestsPerMinute: 5 } });
+      const v2 = await store.apiKeysVersion();
+      assert.notEqual(v2, v1, 'a changed key');
+      await store.appendUsage([record(9_001)]);
+      await store.listApiKeys();
+      assert.equal(await store.apiKeysVersion(), v2, 'usage and reads leave it');
+      assert.equal(await store.revokeApiKey('k-version', 7), true);
+      const v3 = await store.apiKeysVersion();
+      assert.notEqual(v3, v2, 'a revocation');
+      assert.equal(await store.revokeApiKey('k-version', 8), false);
+      assert.equal(await store.apiKeysVersion(), v3, 'a revocation with nothing to revoke leaves it');
+    });
   });
 }

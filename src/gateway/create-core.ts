@@ -312,8 +312,10 @@ function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger)
 }
 
 /**
- * Reloads the keys every `everyMs` (and on demand: a peer's notice of a key change), so
- * revocations, new keys and key limits take effect without a restart.
+ * Checks the keys' version every `everyMs` and reloads them when it moved (and on demand: a peer's
+ * notice of a key change), so revocations, new keys and key limits take effect without a restart.
+ * The check reads one row; a reload reads and decodes every key on this thread (10,000 keys took
+ * about 35 ms), so it happens only when a key changed, not at every tick.
  */
 function watchKeys(
   store: Store,
@@ -322,13 +324,27 @@ function watchKeys(
   log: Logger,
   apply: (keys: ApiKeyRecord[]) => void,
 ) {
-  const reloadKeys = () =>
-    store
-      .listApiKeys()
-      .then(apply, (err: unknown) =>
-        log.error('could not refresh API keys', { error: (err as Error).message }),
-      );
-  return { reloadKeys, refresh: clock.setInterval(() => void reloadKeys(), everyMs) };
+  // The version read before the keys it goes with: a change after the read moves the version
+  // again, so the next check reloads.
+  let loaded: number | null = null;
+  const failed = (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message });
+  const reloadKeys = async () => {
+    try {
+      const version = await store.apiKeysVersion();
+      apply(await store.listApiKeys());
+      loaded = version;
+    } catch (err) {
+      failed(err);
+    }
+  };
+  const check = async () => {
+    try {
+      if ((await store.apiKeysVersion()) !== loaded) await reloadKeys();
+    } catch (err) {
+      failed(err);
+    }
+  };
+  return { reloadKeys, refresh: clock.setInterval(() => void check(), everyMs) };
 }
 
 interface FleetParts {

@@ -3,6 +3,18 @@
 // the table): a database of either kind reaches the same schema version with the same tables.
 import { ALL_REVENUE, ROLLUP_TABLE, rollupBackfill, SPEND_TABLE, spendRollupFromEntries } from './rollup.js';
 
+/**
+ * One row whose version moves with every change to api_keys (each store's triggers bump it), so
+ * that a node polls one row and reloads its keys only when they changed.
+ */
+export const API_KEYS_VERSION_TABLE = `CREATE TABLE api_keys_version (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     version BIGINT NOT NULL
+   );
+   INSERT INTO api_keys_version (id, version) VALUES (1, 1)`;
+export const BUMP_API_KEYS_VERSION = 'UPDATE api_keys_version SET version = version + 1 WHERE id = 1';
+export const API_KEYS_VERSION_SELECT = 'SELECT version FROM api_keys_version WHERE id = 1';
+
 /** The nodes registry and the key columns (versions 3–5), then the roll-ups (6–8). */
 export const SHARED_MIGRATIONS: readonly string[] = [
   `CREATE TABLE nodes (

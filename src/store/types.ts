@@ -224,6 +224,11 @@ export interface Store {
   revokeApiKey(id: string, atMs: number): Promise<boolean>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /**
+   * A number that changes whenever any API key is added, changed or removed (and only then,
+   * whoever changed it): reading it costs one row, where listApiKeys reads every key.
+   */
+  apiKeysVersion(): Promise<number>;
+  /**
    * Appends to the rollout log in one transaction with `check`, which sees the whole log first
    * and may refuse (returning a reason) — so concurrent promotions are judged in log order.
    * Returns the new sequence number, or the refusal.

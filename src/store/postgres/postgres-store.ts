@@ -2,7 +2,12 @@
 // Usage appends are one multi-row INSERT per batch, idempotent on request_id.
 import pg from 'pg';
 import { systemClock } from '../../clock/index.js';
-import { SHARED_MIGRATIONS } from '../migrations.js';
+import {
+  API_KEYS_VERSION_SELECT,
+  API_KEYS_VERSION_TABLE,
+  BUMP_API_KEYS_VERSION,
+  SHARED_MIGRATIONS,
+} from '../migrations.js';
 import {
   rollupColumns,
   rollupOf,
@@ -188,6 +193,16 @@ const migrations: readonly string[] = [
      EXECUTE FUNCTION usage_revenue_fixed();
    DROP VIEW ledger_entries;
    ${ENTRIES_VIEW};`,
+  // Then: a counter every change to the API keys moves (src/store/types.ts apiKeysVersion). The
+  // trigger's update of its one row also orders the nodes' key changes: each waits for the one
+  // before it to commit.
+  `${API_KEYS_VERSION_TABLE};
+   CREATE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN ${BUMP_API_KEYS_VERSION}; RETURN NULL; END $$;
+   CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys
+     FOR EACH ROW EXECUTE FUNCTION api_keys_changed();
+   CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON api_keys
+     FOR EACH STATEMENT EXECUTE FUNCTION api_keys_changed();`,
 ];
 
 /** The newest schema version: the migrations both stores have (the two are equal). */
@@ -409,6 +424,11 @@ export class PostgresStore implements Store {
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     const { rows } = await this.#pool.query('SELECT * FROM api_keys ORDER BY id');
     return rows.map(keyFromRow);
+  }
+
+  async apiKeysVersion(): Promise<number> {
+    const { rows } = await this.#pool.query<{ version: string }>(API_KEYS_VERSION_SELECT);
+    return Number(rows[0]!.version);
   }
 
   async appendRolloutEvent<R>(

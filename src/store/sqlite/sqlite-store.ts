@@ -5,7 +5,12 @@ import { chmodSync, closeSync, fdatasyncSync, mkdirSync, openSync } from 'node:f
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
-import { SHARED_MIGRATIONS } from '../migrations.js';
+import {
+  API_KEYS_VERSION_SELECT,
+  API_KEYS_VERSION_TABLE,
+  BUMP_API_KEYS_VERSION,
+  SHARED_MIGRATIONS,
+} from '../migrations.js';
 import {
   rollupColumns,
   rollupOf,
@@ -201,6 +206,12 @@ const migrations: readonly string[] = [
      BEGIN SELECT RAISE(ABORT, 'a posted revenue transaction never changes'); END;
    DROP VIEW ledger_entries;
    ${ENTRIES_VIEW};`,
+  // Then: a counter every change to the API keys moves, so a node reloads its keys only when they
+  // changed (src/store/types.ts apiKeysVersion).
+  `${API_KEYS_VERSION_TABLE};
+   CREATE TRIGGER api_keys_changed_insert AFTER INSERT ON api_keys BEGIN ${BUMP_API_KEYS_VERSION}; END;
+   CREATE TRIGGER api_keys_changed_update AFTER UPDATE ON api_keys BEGIN ${BUMP_API_KEYS_VERSION}; END;
+   CREATE TRIGGER api_keys_changed_delete AFTER DELETE ON api_keys BEGIN ${BUMP_API_KEYS_VERSION}; END;`,
 ];
 
 /** The newest schema version: the migrations both stores have (the two are equal). */
@@ -379,6 +390,10 @@ export class SqliteStore implements Store {
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     return this.#db.prepare('SELECT * FROM api_keys ORDER BY id').all().map(keyFromRow);
+  }
+
+  async apiKeysVersion(): Promise<number> {
+    return Number(this.#db.prepare(API_KEYS_VERSION_SELECT).pluck().get());
   }
 
   async appendRolloutEvent<R>(
