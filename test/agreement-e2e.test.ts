@@ -209,10 +209,25 @@ describe('the agreement decides live traffic', () => {
     assert.equal(response.headers.get('x-entente-cloud'), 'openai');
   });
 
-  test('a rollout event written by another process is picked up without a restart', async () => {
+  test('a rollout event written by another process is picked up without a restart; polls of an unchanged log read none of it', async () => {
     const excluded = async () =>
       ((await admin('GET', '/v1/entente/route?model=gpt-5-mini')).json.excluded as unknown[]).length;
     assert.equal(await excluded(), 1);
+    const store = stack.store;
+    const list = store.listRolloutEvents.bind(store);
+    let reads = 0;
+    store.listRolloutEvents = () => {
+      reads++;
+      return list();
+    };
+    // SQLite's calls finish synchronously: a poll's chain of promises has run by the next turn.
+    const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 20; i++) {
+      clock.advance(POLL_MS);
+      await settled();
+    }
+    store.listRolloutEvents = list;
+    assert.equal(reads, 0, 'twenty polls of an unchanged rollout log read no event');
     // Written straight to the shared store, as `entente rollout promote` on another node does.
     const r = await appendRolloutEvent(stack.store, loadAgreement(agreementFile), {
       kind: 'stage',

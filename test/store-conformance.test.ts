@@ -234,6 +234,16 @@ for (const b of all) {
       assert.deepEqual(keys.find((k) => k.id === 'k-b')!.models, ['*']);
     });
 
+    test("the rollout log's last sequence number: 0 when empty, then the last appended", async () => {
+      const before = await store.lastRolloutSeq();
+      assert.equal(before, (await store.listRolloutEvents()).at(-1)?.seq ?? 0);
+      const first = await store.appendRolloutEvent({ kind: 'probe', n: 1 }, () => null);
+      const second = await store.appendRolloutEvent({ kind: 'probe', n: 2 }, () => null);
+      assert.ok('seq' in first && 'seq' in second);
+      assert.ok(second.seq > first.seq && first.seq > before);
+      assert.equal(await store.lastRolloutSeq(), second.seq);
+    });
+
     test('the API keys version moves with every change to a key, and with nothing else', async () => {
       const v0 = await store.apiKeysVersion();
       assert.equal(await store.apiKeysVersion(), v0, 'reading it changes nothing');

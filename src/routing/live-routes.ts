@@ -142,10 +142,15 @@ export class LiveRoutes {
           }
         }
       }
-      const log = await readRolloutLog(this.opts.store);
-      if ((log.at(-1)?.seq ?? 0) !== (this.#log.at(-1)?.seq ?? 0)) {
-        this.#log = log;
-        this.rebuild('rollout log grew');
+      // The log only grows: its last sequence number (one index read) says whether to read it all,
+      // which on this thread took 7-14 ms for 1,000 events, every pollMs.
+      const known = this.#log.at(-1)?.seq ?? 0;
+      if ((await this.opts.store.lastRolloutSeq()) !== known) {
+        const log = await readRolloutLog(this.opts.store);
+        if ((log.at(-1)?.seq ?? 0) !== known) {
+          this.#log = log;
+          this.rebuild('rollout log grew');
+        }
       }
     } catch (err) {
       this.opts.logger.error('route table check failed', { error: (err as Error).message });

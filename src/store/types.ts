@@ -238,6 +238,8 @@ export interface Store {
     check: (log: readonly StoredRolloutEvent[]) => R | null,
   ): Promise<{ seq: number } | { refused: R }>;
   listRolloutEvents(): Promise<StoredRolloutEvent[]>;
+  /** The sequence number of the rollout log's last event (0 when empty): one index read. */
+  lastRolloutSeq(): Promise<number>;
   /**
    * One ledger unit of work, atomically: lock the accrual states of `termIds`, read the prior
    * hashes of `txIds` and the closed periods, call `plan`, then write its transactions, states and

@@ -461,6 +461,13 @@ export class PostgresStore implements Store {
     }
   }
 
+  async lastRolloutSeq(): Promise<number> {
+    const { rows } = await this.#pool.query<{ seq: string }>(
+      'SELECT COALESCE(max(seq), 0) AS seq FROM rollout_events',
+    );
+    return Number(rows[0]!.seq);
+  }
+
   async listRolloutEvents(): Promise<StoredRolloutEvent[]> {
     const { rows } = await this.#pool.query<{ seq: string; payload: unknown }>(
       'SELECT seq, payload FROM rollout_events ORDER BY seq',

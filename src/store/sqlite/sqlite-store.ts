@@ -412,6 +412,10 @@ export class SqliteStore implements Store {
     return run.immediate();
   }
 
+  async lastRolloutSeq(): Promise<number> {
+    return Number(this.#db.prepare('SELECT COALESCE(max(seq), 0) FROM rollout_events').pluck().get());
+  }
+
   async listRolloutEvents(): Promise<StoredRolloutEvent[]> {
     return this.#rollout();
   }
