@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { loadAgreement } from '../src/agreements/index.js';
 import { ManualClock } from '../src/clock/index.js';
 import { appendRolloutEvent } from '../src/rollout/index.js';
+import { countCalls, nextTurn } from './helpers/count-calls.js';
 import { eventually as until } from './helpers/eventually.js';
 import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
 
@@ -213,21 +214,13 @@ describe('the agreement decides live traffic', () => {
     const excluded = async () =>
       ((await admin('GET', '/v1/entente/route?model=gpt-5-mini')).json.excluded as unknown[]).length;
     assert.equal(await excluded(), 1);
-    const store = stack.store;
-    const list = store.listRolloutEvents.bind(store);
-    let reads = 0;
-    store.listRolloutEvents = () => {
-      reads++;
-      return list();
-    };
-    // SQLite's calls finish synchronously: a poll's chain of promises has run by the next turn.
-    const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const reads = countCalls(stack.store, 'listRolloutEvents');
     for (let i = 0; i < 20; i++) {
       clock.advance(POLL_MS);
-      await settled();
+      await nextTurn();
     }
-    store.listRolloutEvents = list;
-    assert.equal(reads, 0, 'twenty polls of an unchanged rollout log read no event');
+    reads.restore();
+    assert.equal(reads.count, 0, 'twenty polls of an unchanged rollout log read no event');
     // Written straight to the shared store, as `entente rollout promote` on another node does.
     const r = await appendRolloutEvent(stack.store, loadAgreement(agreementFile), {
       kind: 'stage',

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock/index.js';
+import { countCalls, nextTurn } from './helpers/count-calls.js';
 import { eventually } from './helpers/eventually.js';
 import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
 
@@ -134,33 +135,24 @@ describe('keys through the admin API', () => {
     assert.equal((await admin('GET', '/keys', undefined, DEMO_KEY)).status, 401);
   });
 
-  // The store is SQLite, whose calls finish synchronously: a check's whole chain of promises has run
-  // by the next turn of the event loop.
-  const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
-
   test('a key changed in the store by another process is picked up at the next check; unchanged keys are not re-read', async () => {
     const store = stack.store;
-    const list = store.listApiKeys.bind(store);
-    let reads = 0;
-    store.listApiKeys = () => {
-      reads++;
-      return list();
-    };
+    const reads = countCalls(store, 'listApiKeys');
     try {
       // Whatever the checks before this test did, the keys are loaded once they have seen this version.
       clock.advance(100);
       await eventually(async () => {
-        const before = reads;
+        const before = reads.count;
         clock.advance(100);
-        await settled();
-        return reads === before;
+        await nextTurn();
+        return reads.count === before;
       }, 'a check that finds the keys unchanged');
-      const quiet = reads;
+      const quiet = reads.count;
       for (let i = 0; i < 20; i++) {
         clock.advance(100);
-        await settled();
+        await nextTurn();
       }
-      assert.equal(reads, quiet, 'twenty checks of unchanged keys read no key');
+      assert.equal(reads.count, quiet, 'twenty checks of unchanged keys read no key');
       // Another process (the CLI, another node) adds a key to the store: no notice reaches this one.
       const secret = 'sk-ent-added-by-another-process-0000000000000000000';
       await store.putApiKey({
@@ -174,16 +166,16 @@ describe('keys through the admin API', () => {
       assert.equal(await chat(secret), 401, 'not before the next check');
       clock.advance(100);
       await eventually(async () => (await chat(secret)) === 200, 'the added key to work after a check');
-      assert.equal(reads, quiet + 1, 'one reload for one change');
+      assert.equal(reads.count, quiet + 1, 'one reload for one change');
       await store.revokeApiKey('globex-other', clock.now());
       clock.advance(100);
       await eventually(
         async () => (await chat(secret)) === 401,
         'the revoked key to be refused after a check',
       );
-      assert.equal(reads, quiet + 2);
+      assert.equal(reads.count, quiet + 2);
     } finally {
-      store.listApiKeys = list;
+      reads.restore();
     }
   });
 });

@@ -1,0 +1,29 @@
+// Counting a method's calls on one object, for tests that assert some work did not happen (a poll
+// that should have found nothing new read nothing), and waiting for one turn of the event loop.
+
+/** Wraps `obj[name]` so that its calls are counted; restore() puts the method back. */
+export function countCalls<T extends object, K extends keyof T>(
+  obj: T,
+  name: K,
+): { readonly count: number; restore(): void } {
+  const original = obj[name] as unknown as (...args: unknown[]) => unknown;
+  let count = 0;
+  obj[name] = ((...args: unknown[]) => {
+    count++;
+    return original.apply(obj, args);
+  }) as T[K];
+  return {
+    get count() {
+      return count;
+    },
+    restore() {
+      obj[name] = original as T[K];
+    },
+  };
+}
+
+/**
+ * The next turn of the event loop: by then every chain of promises started before has run, when
+ * nothing in it waits on I/O (SQLite's calls finish synchronously).
+ */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
