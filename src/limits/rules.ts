@@ -91,14 +91,31 @@ const CACHE_LIMIT = 10_000;
 
 /**
  * The rules in force, with the matching ones per (key, tenant, model) remembered: the lookup on
- * the hot path is one map read once a caller has been seen.
+ * the hot path is one map read once a caller has been seen. A caller not seen yet is matched
+ * against the rules of no key and the rules of its own key only, not every key's: with 100,000
+ * keys with limits, a scan of every rule took 0.74 ms a request, and more callers than the cache
+ * holds would pay it on every request.
  */
 export class LimitSet {
   readonly rules: readonly LimitRule[];
   readonly #cache = new Map<string, readonly LimitRule[]>();
+  /** The rules that name no key, and each key's rules, each list in the order of `rules`. */
+  readonly #anyKey: LimitRule[] = [];
+  readonly #byKey = new Map<string, LimitRule[]>();
+  /** Each rule's place in `rules`: a caller's matches keep that order. */
+  readonly #place = new Map<LimitRule, number>();
 
   constructor(rules: readonly LimitRule[]) {
     this.rules = rules;
+    rules.forEach((r, i) => {
+      this.#place.set(r, i);
+      if (r.keyId === null) this.#anyKey.push(r);
+      else {
+        const own = this.#byKey.get(r.keyId);
+        if (own) own.push(r);
+        else this.#byKey.set(r.keyId, [r]);
+      }
+    });
   }
 
   static from(
@@ -132,12 +149,14 @@ export class LimitSet {
     const k = `${keyId}\u0000${tenantId}\u0000${model}`;
     let hit = this.#cache.get(k);
     if (hit) return hit;
-    hit = this.rules.filter(
-      (r) =>
-        (r.keyId === null || r.keyId === keyId) &&
-        (r.tenantId === null || r.tenantId === tenantId) &&
-        (r.model === null || r.model === model),
-    );
+    const applies = (r: LimitRule) =>
+      (r.tenantId === null || r.tenantId === tenantId) && (r.model === null || r.model === model);
+    const general = this.#anyKey.filter(applies);
+    const own = (this.#byKey.get(keyId) ?? []).filter(applies);
+    hit =
+      own.length === 0
+        ? general
+        : [...general, ...own].sort((a, b) => this.#place.get(a)! - this.#place.get(b)!);
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
     this.#cache.set(k, hit);
     return hit;
