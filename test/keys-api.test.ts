@@ -179,3 +179,21 @@ describe('keys through the admin API', () => {
     }
   });
 });
+
+describe('a node just started', () => {
+  test('does not reload its keys at its first checks: it read their version with them', async () => {
+    const fresh = new ManualClock(Date.UTC(2026, 11, 1, 12));
+    const s = await startStack({ clock: fresh });
+    try {
+      const reads = countCalls(s.store, 'listApiKeys');
+      for (let i = 0; i < 5; i++) {
+        fresh.advance(100);
+        await nextTurn();
+      }
+      reads.restore();
+      assert.equal(reads.count, 0);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -88,8 +88,8 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
   const log = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const upstreams = await startUpstreams(opts, clock, log);
-  const keyRecords = await store.listApiKeys();
-  const keys = new KeyRing(keyRecords);
+  const loadedKeys = await loadKeys(store);
+  const keys = new KeyRing(loadedKeys.records);
   // Opened once the route table is loaded; a rebuild before then has no writer to tell.
   let spool: UsageSpool | null = null;
   const metrics = createGatewayMetrics();
@@ -121,7 +121,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     log,
     metrics,
     keys,
-    keyRecords,
+    loadedKeys,
     flushUsage: () => spool!.flush({ posted: true }),
   });
   const context: GatewayContext = {
@@ -171,7 +171,7 @@ async function keysAndLimits(
     log: Logger;
     metrics: GatewayMetrics;
     keys: KeyRing;
-    keyRecords: ApiKeyRecord[];
+    loadedKeys: LoadedKeys;
     flushUsage: () => Promise<void>;
   },
 ) {
@@ -182,15 +182,22 @@ async function keysAndLimits(
     log: p.log,
     metrics: p.metrics,
     redisUrl: opts.fleet?.redisUrl ?? null,
-    keys: p.keyRecords,
+    keys: p.loadedKeys.records,
     currency: opts.priceBooks?.currency ?? null,
     nodeId: opts.fleet?.nodeId ?? opts.nodeId ?? 'local',
     flushUsage: p.flushUsage,
   });
-  const watch = watchKeys(opts.store, p.clock, opts.keyRefreshMs ?? 5_000, p.log, (k) => {
-    p.keys.replace(k);
-    limits.reloadRules(k);
-  });
+  const watch = watchKeys(
+    opts.store,
+    p.clock,
+    opts.keyRefreshMs ?? 5_000,
+    p.log,
+    p.loadedKeys.version,
+    (k) => {
+      p.keys.replace(k);
+      limits.reloadRules(k);
+    },
+  );
   return { limits, ...watch };
 }
 
@@ -311,6 +318,18 @@ function openSpool(opts: GatewayOptions, setup: LedgerSetup | null, log: Logger)
   });
 }
 
+interface LoadedKeys {
+  readonly records: ApiKeyRecord[];
+  /** The keys' version, read before the records. */
+  readonly version: number;
+}
+
+/** The keys and their version, read first: a change in between moves it again, and the next check reloads. */
+async function loadKeys(store: Store): Promise<LoadedKeys> {
+  const version = await store.apiKeysVersion();
+  return { version, records: await store.listApiKeys() };
+}
+
 /**
  * Checks the keys' version every `everyMs` and reloads them when it moved (and on demand: a peer's
  * notice of a key change), so revocations, new keys and key limits take effect without a restart.
@@ -322,11 +341,12 @@ function watchKeys(
   clock: Clock,
   everyMs: number,
   log: Logger,
+  loadedVersion: number,
   apply: (keys: ApiKeyRecord[]) => void,
 ) {
   // The version read before the keys it goes with: a change after the read moves the version
   // again, so the next check reloads.
-  let loaded: number | null = null;
+  let loaded = loadedVersion;
   const failed = (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message });
   const reloadKeys = async () => {
     try {
