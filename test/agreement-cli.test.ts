@@ -155,6 +155,9 @@ test('changes made from the CLI are in the audit log, with who and when', () => 
     2,
   );
   assert.equal(run('keys', 'create', '--tenant', 'demo', '--id', 'cli-rot').status, 0);
+  const again = run('keys', 'create', '--tenant', 'demo', '--id', 'cli-rot');
+  assert.equal(again.status, 2, 'a second key under an existing id is refused, not written over it');
+  assert.match(again.stderr, /a key with id 'cli-rot' exists/);
   const rotated = run('keys', 'rotate', 'cli-rot', '--grace', '60');
   assert.equal(rotated.status, 0, rotated.stderr);
   assert.equal((JSON.parse(rotated.stdout.split('\n')[0]!) as { id: string }).id, 'cli-rot.r2');

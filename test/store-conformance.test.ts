@@ -234,6 +234,31 @@ for (const b of all) {
       assert.deepEqual(keys.find((k) => k.id === 'k-b')!.models, ['*']);
     });
 
+    test('API keys: insert refuses an existing id and writes nothing; get reads one key by id', async () => {
+      const key = {
+        id: 'k-insert',
+        tenantId: 'acme',
+        sha256: 'd'.repeat(64),
+        models: ['gpt-4o'],
+        createdAtMs: 3,
+        revokedAtMs: null,
+        limits: { requestsPerMinute: 7 },
+      };
+      assert.equal(await store.getApiKey('k-insert'), null);
+      assert.equal(await store.insertApiKey(key), true);
+      assert.equal(
+        await store.insertApiKey({ ...key, tenantId: 'other', sha256: 'e'.repeat(64), models: ['*'] }),
+        false,
+      );
+      const got = await store.getApiKey('k-insert');
+      assert.deepEqual(
+        [got?.tenantId, got?.sha256, got?.models, got?.limits],
+        ['acme', 'd'.repeat(64), ['gpt-4o'], { requestsPerMinute: 7 }],
+        'the first key stands',
+      );
+      assert.equal(await store.getApiKey('k-nope'), null);
+    });
+
     test("the rollout log's last sequence number: 0 when empty, then the last appended", async () => {
       const before = await store.lastRolloutSeq();
       assert.equal(before, (await store.listRolloutEvents()).at(-1)?.seq ?? 0);

@@ -112,15 +112,8 @@ export async function createKey(c: AdminContext, req: IncomingMessage, res: Serv
   }
   const limitProblem = p.data.limits ? checkLimits(c, p.data.limits) : null;
   if (limitProblem) return bad(res, ex, limitProblem, 'limits');
-  const existing = await c.store.listApiKeys();
   const secret = generateKey();
   const id = p.data.id ?? `key-${hashKey(secret).slice(0, 12)}`;
-  if (existing.some((k) => k.id === id))
-    return sendError(
-      res,
-      gatewayError('invalid_request', `a key with id '${id}' exists`, { param: 'id', status: 409 }),
-      ex.requestId,
-    );
   const record: ApiKeyRecord = {
     id,
     tenantId: p.data.tenant,
@@ -132,7 +125,14 @@ export async function createKey(c: AdminContext, req: IncomingMessage, res: Serv
     metadata: p.data.metadata,
     ...(p.data.limits ? { limits: p.data.limits } : {}),
   };
-  await c.store.putApiKey(record);
+  // Insert-only: of two creations of one id at once, on any nodes, one wins and the other gets 409
+  // (a check first and then an upsert let the second overwrite the first).
+  if (!(await c.store.insertApiKey(record)))
+    return sendError(
+      res,
+      gatewayError('invalid_request', `a key with id '${id}' exists`, { param: 'id', status: 409 }),
+      ex.requestId,
+    );
   await changed(c, 'key.create', id, {
     tenant: record.tenantId,
     models: record.models,
@@ -144,9 +144,9 @@ export async function createKey(c: AdminContext, req: IncomingMessage, res: Serv
 
 async function keyOr404(c: AdminContext, res: ServerResponse, ex: Exchange): Promise<ApiKeyRecord | null> {
   const id = ex.params.id ?? '';
-  const k = (await c.store.listApiKeys()).find((x) => x.id === id);
+  const k = await c.store.getApiKey(id);
   if (!k) sendError(res, gatewayError('not_found', `No key with id '${id}'.`), ex.requestId);
-  return k ?? null;
+  return k;
 }
 
 export async function rotateKey(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {

@@ -123,7 +123,7 @@ export async function execute(path: readonly string[], input: CliInput, hooks: C
           const expiresAtMs = values.expires === undefined ? null : Date.parse(values.expires);
           if (expiresAtMs !== null && (Number.isNaN(expiresAtMs) || expiresAtMs <= systemClock.now()))
             fail(`--expires must be an ISO-8601 instant in the future, got '${values.expires}'`);
-          await store.putApiKey({
+          const created = await store.insertApiKey({
             id,
             tenantId: values.tenant,
             sha256: hashKey(key),
@@ -133,6 +133,8 @@ export async function execute(path: readonly string[], input: CliInput, hooks: C
             expiresAtMs,
             ...(asked.limits ? { limits: asked.limits } : {}),
           });
+          // Never over an existing key: that would replace its secret and limits without a word.
+          if (!created) fail(`a key with id '${id}' exists (rotate it, or pick another --id)`);
           await auditor(store, systemClock, cliActor()).record('key.create', id, {
             tenant: values.tenant,
             models,
@@ -198,7 +200,7 @@ export async function execute(path: readonly string[], input: CliInput, hooks: C
             fail('name a limit (--rpm, --tpm, --concurrent, --budget) or --clear');
           if (asked.limits?.budget && !loaded.config.ledger)
             fail("--budget is money in the ledger's currency: the config needs ledger.priceBooks");
-          const k = (await store.listApiKeys()).find((x) => x.id === id);
+          const k = await store.getApiKey(id);
           if (!k) fail(`no key with id '${id}'`, 1);
           const { limits: _old, ...rest } = k;
           await store.putApiKey(asked.limits ? { ...rest, limits: asked.limits } : rest);

@@ -204,6 +204,25 @@ const keyRow = z.object({
   limits: z.string().nullable().optional(),
 });
 
+/** The columns of api_keys that a write sets, in this order. */
+export const KEY_COLUMNS =
+  'id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata, limits';
+
+/** A key as the values of KEY_COLUMNS. */
+export function keyToRow(key: ApiKeyRecord): unknown[] {
+  return [
+    key.id,
+    key.tenantId,
+    key.sha256,
+    JSON.stringify(key.models),
+    key.createdAtMs,
+    key.revokedAtMs,
+    key.expiresAtMs ?? null,
+    JSON.stringify(key.metadata ?? {}),
+    key.limits ? JSON.stringify(key.limits) : null,
+  ];
+}
+
 // Built once: a schema built per row cost most of a key's decoding (10,000 keys took 170 ms).
 const keyModels = z.array(z.string());
 const keyMetadata = z.record(z.string(), z.string());

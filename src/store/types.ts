@@ -221,6 +221,10 @@ export interface Store {
   countUsage(): Promise<number>;
   /** Inserts or replaces a key by id. */
   putApiKey(key: ApiKeyRecord): Promise<void>;
+  /** Inserts a new key; false, and nothing written, when a key with its id exists. */
+  insertApiKey(key: ApiKeyRecord): Promise<boolean>;
+  /** One key by id (a primary-key read), or null. */
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
   revokeApiKey(id: string, atMs: number): Promise<boolean>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /**

@@ -23,7 +23,9 @@ import {
 } from '../rollup.js';
 import {
   auditFromRow,
+  KEY_COLUMNS,
   keyFromRow,
+  keyToRow,
   ledgerRowFromDb,
   nodeFromRow,
   spendFromRow,
@@ -397,20 +399,23 @@ export class PostgresStore implements Store {
 
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata, limits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO api_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata, limits = excluded.limits`,
-      [
-        key.id,
-        key.tenantId,
-        key.sha256,
-        JSON.stringify(key.models),
-        key.createdAtMs,
-        key.revokedAtMs,
-        key.expiresAtMs ?? null,
-        JSON.stringify(key.metadata ?? {}),
-        key.limits ? JSON.stringify(key.limits) : null,
-      ],
+      keyToRow(key),
     );
+  }
+
+  async insertApiKey(key: ApiKeyRecord): Promise<boolean> {
+    const r = await this.#pool.query(
+      `INSERT INTO api_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
+      keyToRow(key),
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const { rows } = await this.#pool.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return rows.length === 0 ? null : keyFromRow(rows[0]);
   }
 
   async revokeApiKey(id: string, atMs: number): Promise<boolean> {

@@ -26,7 +26,9 @@ import {
 } from '../rollup.js';
 import {
   auditFromRow,
+  KEY_COLUMNS,
   keyFromRow,
+  keyToRow,
   ledgerRowFromDb,
   nodeFromRow,
   spendFromRow,
@@ -364,20 +366,25 @@ export class SqliteStore implements Store {
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     this.#db
       .prepare(
-        `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms, expires_at_ms, metadata, limits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO api_keys (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, sha256 = excluded.sha256, models = excluded.models, revoked_at_ms = excluded.revoked_at_ms, expires_at_ms = excluded.expires_at_ms, metadata = excluded.metadata, limits = excluded.limits`,
       )
-      .run(
-        key.id,
-        key.tenantId,
-        key.sha256,
-        JSON.stringify(key.models),
-        key.createdAtMs,
-        key.revokedAtMs,
-        key.expiresAtMs ?? null,
-        JSON.stringify(key.metadata ?? {}),
-        key.limits ? JSON.stringify(key.limits) : null,
-      );
+      .run(...keyToRow(key));
+  }
+
+  async insertApiKey(key: ApiKeyRecord): Promise<boolean> {
+    return (
+      this.#db
+        .prepare(
+          `INSERT INTO api_keys (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        )
+        .run(...keyToRow(key)).changes > 0
+    );
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
+    return row === undefined ? null : keyFromRow(row);
   }
 
   async revokeApiKey(id: string, atMs: number): Promise<boolean> {
