@@ -24,6 +24,7 @@ import {
   pinned,
   root,
   SERVE_NODE_FLAGS,
+  scrapeServing,
   start,
   type ThreadCpu,
   threadCpu,
@@ -114,9 +115,8 @@ interface Target {
 /** Entente's event-loop delay p99 (ms) since the previous scrape of its /metrics (which resets it). */
 async function loopP99Ms(t: Target): Promise<number | null> {
   if (!t.entente) return null;
-  const text = await (await fetch(t.url.replace('/v1/chat/completions', '/metrics'))).text();
-  const m = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(text);
-  return m ? Math.round(Number(m[1]) * 1e6) / 1000 : null;
+  const { loopP99Ms } = await scrapeServing(t.url);
+  return Number.isNaN(loopP99Ms) ? null : Math.round(loopP99Ms * 1000) / 1000;
 }
 
 /**

@@ -20,6 +20,7 @@ import {
   pinned,
   root,
   SERVE_NODE_FLAGS,
+  scrapeServing,
   start,
   type ThreadCpu,
   threadCpu,
@@ -61,20 +62,6 @@ function wrk(url: string): { rps: number; p99Ms: number } {
   };
 }
 
-/**
- * From /metrics: the serving thread's event-loop delay p99 (ms) since the last scrape (a scrape
- * resets it), and the usage records spooled but not yet stored (the writer's backlog).
- */
-async function scrape(url: string): Promise<{ loopMs: number; backlog: number }> {
-  const text = await (await fetch(url.replace('/v1/chat/completions', '/metrics'))).text();
-  const loop = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(text);
-  const pending = /entente_usage_log_pending_records(?:\{[^}]*\})? ([\d.e+-]+)/.exec(text);
-  return {
-    loopMs: loop ? Number(loop[1]) * 1000 : Number.NaN,
-    backlog: pending ? Number(pending[1]) : Number.NaN,
-  };
-}
-
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
 const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
 
@@ -104,12 +91,12 @@ async function measure(i: 0 | 1): Promise<Run> {
   process.kill(sides[1 - i]!.pid, 'SIGSTOP');
   process.kill(s.pid, 'SIGCONT');
   await pause();
-  await scrape(s.url);
+  await scrapeServing(s.url);
   const before = threadTicks(s.pid);
   const { rps, p99Ms } = wrk(s.url);
   const after = threadTicks(s.pid);
   // The backlog as the load ends: a writer that kept up holds about one batch.
-  const { loopMs, backlog } = await scrape(s.url);
+  const { loopP99Ms: loopMs, backlog } = await scrapeServing(s.url);
   await pause(); // what is in flight finishes before the process is stopped
   return { rps, p99Ms, loopMs, backlog, ...threadCpu(s.pid, before, after, rps * seconds) };
 }

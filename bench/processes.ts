@@ -59,6 +59,21 @@ export function start(
   });
 }
 
+/**
+ * From an Entente's /metrics (`chatUrl` is its chat completions URL): the serving thread's event-loop
+ * delay p99 in ms since the previous scrape (a scrape resets it), and the usage records spooled but
+ * not yet stored (the writer's backlog). NaN for one that is not there.
+ */
+export async function scrapeServing(chatUrl: string): Promise<{ loopP99Ms: number; backlog: number }> {
+  const text = await (await fetch(chatUrl.replace('/v1/chat/completions', '/metrics'))).text();
+  const loop = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(text);
+  const pending = /entente_usage_log_pending_records(?:\{[^}]*\})? ([\d.e+-]+)/.exec(text);
+  return {
+    loopP99Ms: loop ? Number(loop[1]) * 1000 : Number.NaN,
+    backlog: pending ? Number(pending[1]) : Number.NaN,
+  };
+}
+
 /** The peak resident set of a process, in MB. */
 export function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

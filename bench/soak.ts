@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { root, start, startEntente, writeBenchConfig } from './processes.js';
+import { root, scrapeServing, start, startEntente, writeBenchConfig } from './processes.js';
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 3_600);
 const rate = Number(process.env.SOAK_RATE ?? 200);
@@ -44,23 +44,20 @@ const g = await startEntente(
   join(root, 'bin/entente.js'),
   writeBenchConfig(mkdtempSync(join(tmpdir(), 'entente-soak-')), mockPort, { shipped: true }),
 );
-const metricsUrl = g.url.replace('/v1/chat/completions', '/metrics');
 const rows: string[] = [];
 const rss: number[] = [];
 try {
-  await fetch(metricsUrl); // reset the loop-delay window
+  await scrapeServing(g.url); // resets the loop-delay window
   for (let t = 0; t < seconds; t += intervalS) {
     const [json, stream] = await Promise.all([
       fixedRate(g.url, rate / 2, intervalS, false),
       fixedRate(g.url, rate / 2, intervalS, true),
     ]);
-    const m = /nodejs_eventloop_delay_seconds\{quantile="0\.99"\} ([\d.e+-]+)/.exec(
-      await (await fetch(metricsUrl)).text(),
-    );
+    const { loopP99Ms } = await scrapeServing(g.url);
     const mb = rssMb(g.proc.pid!);
     rss.push(mb);
     rows.push(
-      `| ${t + intervalS} | ${mb.toFixed(1)} | ${m ? (Number(m[1]) * 1000).toFixed(2) : '—'} | ${(json.p99Us / 1000).toFixed(2)} | ${(stream.p99Us / 1000).toFixed(2)} | ${json.errors + stream.errors} |`,
+      `| ${t + intervalS} | ${mb.toFixed(1)} | ${Number.isNaN(loopP99Ms) ? '—' : loopP99Ms.toFixed(2)} | ${(json.p99Us / 1000).toFixed(2)} | ${(stream.p99Us / 1000).toFixed(2)} | ${json.errors + stream.errors} |`,
     );
     process.stderr.write(`${rows.at(-1)}\n`);
   }

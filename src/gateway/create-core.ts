@@ -344,15 +344,13 @@ function watchKeys(
   loadedVersion: number,
   apply: (keys: ApiKeyRecord[]) => void,
 ) {
-  // The version read before the keys it goes with: a change after the read moves the version
-  // again, so the next check reloads.
   let loaded = loadedVersion;
   const failed = (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message });
   const reloadKeys = async () => {
     try {
-      const version = await store.apiKeysVersion();
-      apply(await store.listApiKeys());
-      loaded = version;
+      const keys = await loadKeys(store);
+      apply(keys.records);
+      loaded = keys.version;
     } catch (err) {
       failed(err);
     }

@@ -6,7 +6,7 @@
 // the counter had lost spend.
 import type { SpendRow, Store } from '../store/index.js';
 import type { Limiter } from './limiter.js';
-import { keyBase, type LimitRule, periodAt } from './rules.js';
+import { keyBase, type LimitRule, periodAt, pushTo } from './rules.js';
 
 export interface BudgetDrift {
   readonly rule: string;
@@ -59,9 +59,9 @@ export class SpendIndex {
   constructor(rows: readonly SpendRow[]) {
     this.#all = rows;
     for (const row of rows) {
-      push(this.#byKey, row.keyId, row);
-      push(this.#byKeyBase, keyBase(row.keyId), row);
-      push(this.#byTenant, row.tenantId, row);
+      pushTo(this.#byKey, row.keyId, row);
+      pushTo(this.#byKeyBase, keyBase(row.keyId), row);
+      pushTo(this.#byTenant, row.tenantId, row);
     }
   }
 
@@ -79,10 +79,4 @@ export class SpendIndex {
     for (const row of candidates ?? []) if (matches(r, row)) total += row.micros;
     return total;
   }
-}
-
-function push(m: Map<string, SpendRow[]>, k: string, row: SpendRow): void {
-  const list = m.get(k);
-  if (list) list.push(row);
-  else m.set(k, [row]);
 }

@@ -89,6 +89,13 @@ export function keyRules(key: KeyWithLimits, onProblem?: (message: string) => vo
 
 const CACHE_LIMIT = 10_000;
 
+/** Appends `value` to the list `m` keeps under `k` (the indexes of rules and of spend rows). */
+export function pushTo<V>(m: Map<string, V[]>, k: string, value: V): void {
+  const list = m.get(k);
+  if (list) list.push(value);
+  else m.set(k, [value]);
+}
+
 /**
  * The rules in force, with the matching ones per (key, tenant, model) remembered: the lookup on
  * the hot path is one map read once a caller has been seen. A caller not seen yet is matched
@@ -110,11 +117,7 @@ export class LimitSet {
     rules.forEach((r, i) => {
       this.#place.set(r, i);
       if (r.keyId === null) this.#anyKey.push(r);
-      else {
-        const own = this.#byKey.get(r.keyId);
-        if (own) own.push(r);
-        else this.#byKey.set(r.keyId, [r]);
-      }
+      else pushTo(this.#byKey, r.keyId, r);
     });
   }
 
