@@ -4,19 +4,16 @@
 // and one holding a transaction that is not a transfer refuses the upgrade and stays as it was.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { parseAgreementText } from '../src/agreements/index.js';
 import { EntenteError } from '../src/errors/index.js';
 import { parsePriceBooks, postRefund, postUsage } from '../src/ledger/index.js';
 import {
   POSTGRES_SCHEMA_VERSION,
   SQLITE_SCHEMA_VERSION,
-  type Store,
   type StoredTx,
   transferOf,
 } from '../src/store/index.js';
-import { backends } from './helpers/backends.js';
+import { backends, raw } from './helpers/backends.js';
 import { WORKER_AGREEMENT, WORKER_PRICES } from './helpers/ledger-worker.js';
 import { usageRecord } from './helpers/records.js';
 
@@ -79,36 +76,6 @@ describe('transferOf', () => {
   });
 });
 
-/** Raw SQL on a store's own database (its file, or its schema), as an older Entente or an intruder. */
-async function raw(store: Store): Promise<{ exec(sql: string): Promise<unknown[]>; close(): Promise<void> }> {
-  const loc = store.location;
-  if (loc.kind === 'sqlite') {
-    const db = new Database(loc.path);
-    return {
-      async exec(sql) {
-        const st = db.prepare(sql);
-        if (st.reader) return st.safeIntegers(true).all();
-        st.run();
-        return [];
-      },
-      async close() {
-        db.close();
-      },
-    };
-  }
-  const c = new pg.Client({ connectionString: loc.url });
-  await c.connect();
-  await c.query(`SET search_path TO ${loc.schema}`);
-  return {
-    async exec(sql) {
-      return (await c.query(sql)).rows;
-    },
-    async close() {
-      await c.end();
-    },
-  };
-}
-
 /** The ledger of the previous schema: transactions, and their entries in a table of their own. */
 const OLD_LEDGER = [
   `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, capacity) VALUES
@@ -151,8 +118,8 @@ for (const b of backends('transfers')) {
   describe(`ledger transfers: ${b.name}`, { skip: b.skip }, () => {
     after(() => b.cleanup());
     // The last version whose ledger kept entries in a table of their own (then: transfers, then
-    // revenue kept in usage records, then the API keys' version).
-    const previous = SQLITE_SCHEMA_VERSION - 3;
+    // revenue kept in usage records, then the API keys' version, then their change log).
+    const previous = SQLITE_SCHEMA_VERSION - 4;
 
     test('a ledger of the previous schema upgrades with every leg and every fact kept', async () => {
       const store = await b.open({ toVersion: previous });

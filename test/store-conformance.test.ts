@@ -2,8 +2,8 @@
 // when it answers (required in CI, see scripts/run-tests.js).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Store, UsageRecord } from '../src/store/index.js';
-import { backends } from './helpers/backends.js';
+import { API_KEY_CHANGES_KEPT, type Store, type UsageRecord } from '../src/store/index.js';
+import { backends, raw } from './helpers/backends.js';
 
 function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
   return {
@@ -34,6 +34,17 @@ function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
 }
 
 const all = backends('store');
+
+/** SQL the Store interface has no method for, in the store's own dialect; its first row's first value. */
+async function rawSql(store: Store, sql: string | { sqlite: string; postgres: string }): Promise<unknown> {
+  const db = await raw(store);
+  try {
+    const rows = await db.exec(typeof sql === 'string' ? sql : sql[store.location.kind]);
+    return Object.values((rows[0] ?? {}) as object)[0];
+  } finally {
+    await db.close();
+  }
+}
 
 for (const b of all) {
   describe(`store conformance: ${b.name}`, { skip: b.skip }, () => {
@@ -294,6 +305,106 @@ for (const b of all) {
       assert.notEqual(v3, v2, 'a revocation');
       assert.equal(await store.revokeApiKey('k-version', 8), false);
       assert.equal(await store.apiKeysVersion(), v3, 'a revocation with nothing to revoke leaves it');
+    });
+
+    test('the keys changed since a version: each key as it is now, and only those', async () => {
+      const key = (id: string) => ({
+        id,
+        tenantId: 'acme',
+        sha256: Buffer.from(id).toString('hex').padEnd(64, '0'),
+        models: ['*'],
+        createdAtMs: 1,
+        revokedAtMs: null,
+      });
+      const v0 = await store.apiKeysVersion();
+      assert.deepEqual(await store.apiKeyChangesSince(v0), { version: v0, keys: [], removed: [] });
+      await store.putApiKey(key('kc-a'));
+      await store.insertApiKey(key('kc-b'));
+      const v1 = await store.apiKeysVersion();
+      await store.putApiKey({ ...key('kc-a'), limits: { requestsPerMinute: 3 } });
+      assert.equal(await store.revokeApiKey('kc-b', 11), true);
+      await store.insertApiKey(key('kc-b')); // refused: no change
+      const v2 = await store.apiKeysVersion();
+      assert.equal(v2 - v0, 4, 'one version per change');
+      const all = await store.apiKeyChangesSince(v0);
+      assert.equal(all?.version, v2);
+      assert.deepEqual(all?.removed, []);
+      const byId = new Map(all?.keys.map((k) => [k.id, k]));
+      assert.deepEqual([...byId.keys()].sort(), ['kc-a', 'kc-b']);
+      assert.deepEqual(byId.get('kc-a')?.limits, { requestsPerMinute: 3 }, 'as it is now');
+      assert.equal(byId.get('kc-b')?.revokedAtMs, 11);
+      const later = await store.apiKeyChangesSince(v1);
+      assert.deepEqual(
+        later?.keys.map((k) => k.id).sort(),
+        ['kc-a', 'kc-b'],
+        'the changes after v1 touched both',
+      );
+      assert.equal(await store.apiKeyChangesSince(v2 + 1), null, 'a version the store never had');
+      assert.equal(await store.apiKeyChangesSince(0), null, 'a version from before the change log');
+    });
+
+    test('a key removed from the store is reported as removed', async () => {
+      await store.putApiKey({
+        id: 'kc-gone',
+        tenantId: 'acme',
+        sha256: 'f'.repeat(64),
+        models: ['*'],
+        createdAtMs: 1,
+        revokedAtMs: null,
+      });
+      const v = await store.apiKeysVersion();
+      await rawSql(store, "DELETE FROM api_keys WHERE id = 'kc-gone'");
+      const c = await store.apiKeyChangesSince(v);
+      assert.deepEqual(c, { version: v + 1, keys: [], removed: ['kc-gone'] });
+      assert.equal(await store.apiKeyChangesSince(c!.version - 1)?.then((x) => x?.removed.length), 1);
+    });
+
+    test('the change log keeps the last API_KEY_CHANGES_KEPT versions; a node further behind reads every key', async () => {
+      const v0 = await store.apiKeysVersion();
+      const n = API_KEY_CHANGES_KEPT + 1;
+      const series = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${n})`;
+      const insert = `INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms)`;
+      await rawSql(store, {
+        sqlite: `${insert} ${series} SELECT 'bulk-' || i, 'acme', printf('%064d', i), '["*"]', 1, NULL FROM n`,
+        postgres: `${insert} ${series} SELECT 'bulk-' || i, 'acme', lpad(i::text, 64, '0'), '["*"]', 1, NULL FROM n`,
+      });
+      const v = await store.apiKeysVersion();
+      assert.equal(v - v0, n, 'one version per row');
+      assert.equal(Number(await rawSql(store, 'SELECT count(*) FROM api_key_changes')), API_KEY_CHANGES_KEPT);
+      assert.equal(await store.apiKeyChangesSince(v0), null);
+      assert.equal(await store.apiKeyChangesSince(v - API_KEY_CHANGES_KEPT - 1), null);
+      const oldest = await store.apiKeyChangesSince(v - API_KEY_CHANGES_KEPT);
+      assert.equal(oldest?.keys.length, API_KEY_CHANGES_KEPT);
+      const last = await store.apiKeyChangesSince(v - 2);
+      assert.deepEqual(last?.keys.map((k) => k.id).sort(), [`bulk-${n - 1}`, `bulk-${n}`]);
+    });
+
+    test('keys in pages of id order, and the ids of a prefix without the keys', async () => {
+      for (const id of ['kp_1', 'kp_2', 'kp_3', 'kp%4', 'kpx5', 'kp_1.r2'])
+        await store.putApiKey({
+          id,
+          tenantId: 'acme',
+          sha256: Buffer.from(id).toString('hex').padEnd(64, '0'),
+          models: ['*'],
+          createdAtMs: 1,
+          revokedAtMs: null,
+        });
+      const ids = (await store.listApiKeys()).map((k) => k.id);
+      const pages: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.listApiKeys({ limit: 2, ...(after ? { after } : {}) });
+        assert.ok(page.length <= 2);
+        if (page.length === 0) break;
+        pages.push(...page.map((k) => k.id));
+        after = page.at(-1)!.id;
+      }
+      assert.deepEqual(pages, ids, 'the pages, one after another, are every key once, in order');
+      assert.deepEqual(await store.listApiKeyIds('kp_1'), ['kp_1', 'kp_1.r2']);
+      // Not a LIKE pattern: '_' and '%' match only themselves.
+      assert.deepEqual(await store.listApiKeyIds('kp_'), ['kp_1', 'kp_1.r2', 'kp_2', 'kp_3']);
+      assert.deepEqual(await store.listApiKeyIds('kp%'), ['kp%4']);
+      assert.deepEqual(await store.listApiKeyIds('kq'), []);
     });
   });
 }

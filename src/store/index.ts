@@ -3,13 +3,16 @@ import { POSTGRES_SCHEMA_VERSION, PostgresStore } from './postgres/postgres-stor
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreLocation } from './types.js';
 
+export { API_KEY_CHANGES_KEPT } from './migrations.js';
 export type { MinuteRollup } from './rollup.js';
 export { LATENCY_BOUNDS_MS, OVERHEAD_BOUNDS_US, rollupOf } from './rollup.js';
 export { type Transfer, transferOf } from './transfer.js';
 export type {
+  ApiKeyChanges,
   ApiKeyRecord,
   AttemptRecord,
   AuditEntry,
+  KeyPage,
   LedgerRow,
   NewAuditEntry,
   NodeRecord,

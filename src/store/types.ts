@@ -73,6 +73,23 @@ export interface ApiKeyRecord {
   readonly limits?: unknown;
 }
 
+/** The keys changed since a version a node holds, as they are now. */
+export interface ApiKeyChanges {
+  /** The version these changes bring the node to. */
+  readonly version: number;
+  /** Every key added or changed since, as it is now. */
+  readonly keys: readonly ApiKeyRecord[];
+  /** The ids of keys removed from the store since. */
+  readonly removed: readonly string[];
+}
+
+/** A page of keys in id order. */
+export interface KeyPage {
+  /** Only keys whose id sorts after this one (the last id of the page before). */
+  readonly after?: string;
+  readonly limit?: number;
+}
+
 export interface UsageQuery {
   readonly limit?: number;
   readonly tenantId?: string;
@@ -226,12 +243,22 @@ export interface Store {
   /** One key by id (a primary-key read), or null. */
   getApiKey(id: string): Promise<ApiKeyRecord | null>;
   revokeApiKey(id: string, atMs: number): Promise<boolean>;
-  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Keys in id order: every key, or one page of them. */
+  listApiKeys(page?: KeyPage): Promise<ApiKeyRecord[]>;
+  /** The ids that start with `prefix` (a rotation's next free id), without reading the keys. */
+  listApiKeyIds(prefix: string): Promise<string[]>;
   /**
    * A number that changes whenever any API key is added, changed or removed (and only then,
    * whoever changed it): reading it costs one row, where listApiKeys reads every key.
    */
   apiKeysVersion(): Promise<number>;
+  /**
+   * What changed since `version` (one a node read from apiKeysVersion or an earlier call): the
+   * keys changed, read by id, and the new version. null when the store's change log no longer
+   * reaches back that far (it keeps the last API_KEY_CHANGES_KEPT versions) or names a change
+   * it cannot list by key: then the node reads every key.
+   */
+  apiKeyChangesSince(version: number): Promise<ApiKeyChanges | null>;
   /**
    * Appends to the rollout log in one transaction with `check`, which sees the whole log first
    * and may refuse (returning a reason) — so concurrent promotions are judged in log order.

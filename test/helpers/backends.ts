@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { PostgresStore, SqliteStore, type Store } from '../../src/store/index.js';
 
@@ -68,4 +69,36 @@ export function backends(prefix: string): Backend[] {
       },
     },
   ];
+}
+
+/** Raw SQL on a store's own database (its file, or its schema), as an older Entente or an intruder. */
+export async function raw(
+  store: Store,
+): Promise<{ exec(sql: string): Promise<unknown[]>; close(): Promise<void> }> {
+  const loc = store.location;
+  if (loc.kind === 'sqlite') {
+    const db = new Database(loc.path);
+    return {
+      async exec(sql) {
+        const st = db.prepare(sql);
+        if (st.reader) return st.safeIntegers(true).all();
+        st.run();
+        return [];
+      },
+      async close() {
+        db.close();
+      },
+    };
+  }
+  const c = new pg.Client({ connectionString: loc.url });
+  await c.connect();
+  await c.query(`SET search_path TO ${loc.schema}`);
+  return {
+    async exec(sql) {
+      return (await c.query(sql)).rows;
+    },
+    async close() {
+      await c.end();
+    },
+  };
 }

@@ -3,9 +3,13 @@
 import pg from 'pg';
 import { systemClock } from '../../clock/index.js';
 import {
+  API_KEY_CHANGES_KEPT,
+  API_KEY_CHANGES_TABLE,
   API_KEYS_VERSION_SELECT,
   API_KEYS_VERSION_TABLE,
   BUMP_API_KEYS_VERSION,
+  changedKeyIds,
+  keyChanges,
   SHARED_MIGRATIONS,
 } from '../migrations.js';
 import {
@@ -53,8 +57,10 @@ import {
   transferRowOf,
 } from '../transfer.js';
 import type {
+  ApiKeyChanges,
   ApiKeyRecord,
   AuditEntry,
+  KeyPage,
   LedgerRow,
   NewAuditEntry,
   NodeRecord,
@@ -205,6 +211,26 @@ const migrations: readonly string[] = [
      FOR EACH ROW EXECUTE FUNCTION api_keys_changed();
    CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON api_keys
      FOR EACH STATEMENT EXECUTE FUNCTION api_keys_changed();`,
+  // Then: which key each version changed, so a node reads only those (src/store/types.ts
+  // apiKeyChangesSince). A truncate logs a row that names no key: every node reads every key.
+  `${API_KEY_CHANGES_TABLE};
+   CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+   DECLARE v BIGINT;
+   BEGIN
+     ${BUMP_API_KEYS_VERSION} RETURNING version INTO v;
+     IF TG_LEVEL = 'STATEMENT' THEN
+       INSERT INTO api_key_changes (version, key_id) VALUES (v, NULL);
+     ELSIF TG_OP = 'DELETE' THEN
+       INSERT INTO api_key_changes (version, key_id) VALUES (v, OLD.id);
+     ELSE
+       INSERT INTO api_key_changes (version, key_id) VALUES (v, NEW.id);
+       IF TG_OP = 'UPDATE' AND OLD.id <> NEW.id THEN
+         INSERT INTO api_key_changes (version, key_id) VALUES (v, OLD.id);
+       END IF;
+     END IF;
+     DELETE FROM api_key_changes WHERE version <= v - ${API_KEY_CHANGES_KEPT};
+     RETURN NULL;
+   END $$;`,
 ];
 
 /** The newest schema version: the migrations both stores have (the two are equal). */
@@ -426,8 +452,42 @@ export class PostgresStore implements Store {
     return (r.rowCount ?? 0) > 0;
   }
 
-  async listApiKeys(): Promise<ApiKeyRecord[]> {
-    const { rows } = await this.#pool.query('SELECT * FROM api_keys ORDER BY id');
+  async listApiKeyIds(prefix: string): Promise<string[]> {
+    const { rows } = await this.#pool.query<{ id: string }>(
+      'SELECT id FROM api_keys WHERE substr(id, 1, $1) = $2 ORDER BY id',
+      [prefix.length, prefix],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async apiKeyChangesSince(version: number): Promise<ApiKeyChanges | null> {
+    // One statement, so one snapshot: the version and the log rows it names.
+    const { rows } = await this.#pool.query<{
+      current: string;
+      version: string | null;
+      key_id: string | null;
+    }>(
+      `SELECT v.version AS current, c.version, c.key_id FROM api_keys_version v
+         LEFT JOIN api_key_changes c ON c.version > $1 WHERE v.id = 1`,
+      [version],
+    );
+    const current = Number(rows[0]!.current);
+    if (current === version) return { version, keys: [], removed: [] };
+    const log = rows
+      .filter((r) => r.version !== null)
+      .map((r) => ({ version: Number(r.version), keyId: r.key_id }));
+    const ids = changedKeyIds(version, current, log);
+    if (!ids) return null;
+    // A key read here may be newer than `current`: its later change is read again next time.
+    const found = await this.#pool.query('SELECT * FROM api_keys WHERE id = ANY($1::text[])', [ids]);
+    return keyChanges(current, ids, found.rows.map(keyFromRow));
+  }
+
+  async listApiKeys(page: KeyPage = {}): Promise<ApiKeyRecord[]> {
+    const { rows } = await this.#pool.query('SELECT * FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2', [
+      page.after ?? '',
+      page.limit ?? null,
+    ]);
     return rows.map(keyFromRow);
   }
 

@@ -6,9 +6,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../clock/index.js';
 import {
+  API_KEY_CHANGES_KEPT,
+  API_KEY_CHANGES_TABLE,
   API_KEYS_VERSION_SELECT,
   API_KEYS_VERSION_TABLE,
   BUMP_API_KEYS_VERSION,
+  changedKeyIds,
+  keyChanges,
   SHARED_MIGRATIONS,
 } from '../migrations.js';
 import {
@@ -56,8 +60,10 @@ import {
   transferRowOf,
 } from '../transfer.js';
 import type {
+  ApiKeyChanges,
   ApiKeyRecord,
   AuditEntry,
+  KeyPage,
   LedgerRow,
   NewAuditEntry,
   NodeRecord,
@@ -214,7 +220,27 @@ const migrations: readonly string[] = [
    CREATE TRIGGER api_keys_changed_insert AFTER INSERT ON api_keys BEGIN ${BUMP_API_KEYS_VERSION}; END;
    CREATE TRIGGER api_keys_changed_update AFTER UPDATE ON api_keys BEGIN ${BUMP_API_KEYS_VERSION}; END;
    CREATE TRIGGER api_keys_changed_delete AFTER DELETE ON api_keys BEGIN ${BUMP_API_KEYS_VERSION}; END;`,
+  // Then: which key each version changed, so a node reads only those (src/store/types.ts
+  // apiKeyChangesSince). The triggers bump the version and log the key under it in one step.
+  `${API_KEY_CHANGES_TABLE};
+   DROP TRIGGER api_keys_changed_insert;
+   DROP TRIGGER api_keys_changed_update;
+   DROP TRIGGER api_keys_changed_delete;
+   CREATE TRIGGER api_keys_changed_insert AFTER INSERT ON api_keys BEGIN ${logKeyChange('NEW.id')} END;
+   CREATE TRIGGER api_keys_changed_update AFTER UPDATE ON api_keys BEGIN ${logKeyChange('NEW.id')}
+     INSERT INTO api_key_changes (version, key_id)
+       SELECT version, OLD.id FROM api_keys_version WHERE id = 1 AND OLD.id <> NEW.id;
+   END;
+   CREATE TRIGGER api_keys_changed_delete AFTER DELETE ON api_keys BEGIN ${logKeyChange('OLD.id')} END;`,
 ];
+
+/** A trigger's body: the next version, the key it changed, and the log trimmed to what it keeps. */
+function logKeyChange(keyId: string): string {
+  return `${BUMP_API_KEYS_VERSION};
+     INSERT INTO api_key_changes (version, key_id) SELECT version, ${keyId} FROM api_keys_version WHERE id = 1;
+     DELETE FROM api_key_changes
+       WHERE version <= (SELECT version FROM api_keys_version WHERE id = 1) - ${API_KEY_CHANGES_KEPT};`;
+}
 
 /** The newest schema version: the migrations both stores have (the two are equal). */
 export const SQLITE_SCHEMA_VERSION = migrations.length;
@@ -395,8 +421,36 @@ export class SqliteStore implements Store {
     );
   }
 
-  async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return this.#db.prepare('SELECT * FROM api_keys ORDER BY id').all().map(keyFromRow);
+  async listApiKeys(page: KeyPage = {}): Promise<ApiKeyRecord[]> {
+    return this.#db
+      .prepare('SELECT * FROM api_keys WHERE id > ? ORDER BY id LIMIT ?')
+      .all(page.after ?? '', page.limit ?? -1)
+      .map(keyFromRow);
+  }
+
+  async listApiKeyIds(prefix: string): Promise<string[]> {
+    return this.#db
+      .prepare('SELECT id FROM api_keys WHERE substr(id, 1, ?) = ? ORDER BY id')
+      .pluck()
+      .all(prefix.length, prefix) as string[];
+  }
+
+  async apiKeyChangesSince(version: number): Promise<ApiKeyChanges | null> {
+    // One read transaction: the version and the log it names are of one moment.
+    return this.#db.transaction(() => {
+      const current = Number(this.#db.prepare(API_KEYS_VERSION_SELECT).pluck().get());
+      if (current === version) return { version, keys: [], removed: [] };
+      const log = this.#db
+        .prepare('SELECT version, key_id AS keyId FROM api_key_changes WHERE version > ?')
+        .all(version) as { version: number; keyId: string | null }[];
+      const ids = changedKeyIds(version, current, log);
+      if (!ids) return null;
+      const found = this.#db
+        .prepare('SELECT * FROM api_keys WHERE id IN (SELECT value FROM json_each(?))')
+        .all(JSON.stringify(ids))
+        .map(keyFromRow);
+      return keyChanges(current, ids, found);
+    })();
   }
 
   async apiKeysVersion(): Promise<number> {
