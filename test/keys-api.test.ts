@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/clock/index.js';
+import { API_KEY_CHANGES_KEPT, type ApiKeyChanges } from '../src/store/index.js';
+import { raw } from './helpers/backends.js';
 import { countCalls, nextTurn } from './helpers/count-calls.js';
 import { eventually } from './helpers/eventually.js';
 import { DEMO_KEY, type Stack, startStack } from './helpers/stack.js';
@@ -135,24 +137,31 @@ describe('keys through the admin API', () => {
     assert.equal((await admin('GET', '/keys', undefined, DEMO_KEY)).status, 401);
   });
 
-  test('a key changed in the store by another process is picked up at the next check; unchanged keys are not re-read', async () => {
+  test('a key changed in the store by another process is picked up at the next check, read alone', async () => {
     const store = stack.store;
-    const reads = countCalls(store, 'listApiKeys');
+    const reloads = countCalls(store, 'listApiKeys');
+    const catchUps = countCalls(store, 'apiKeyChangesSince');
+    /** The keys the catch-ups since `from` read. */
+    const keysRead = (from: number) =>
+      (catchUps.results.slice(from) as (ApiKeyChanges | null)[]).flatMap(
+        (c) => c?.keys.map((k) => k.id) ?? [],
+      );
     try {
-      // Whatever the checks before this test did, the keys are loaded once they have seen this version.
+      // Whatever the checks before this test did, the keys are caught up once a check reads none.
       clock.advance(100);
       await eventually(async () => {
-        const before = reads.count;
+        const before = catchUps.results.length;
         clock.advance(100);
         await nextTurn();
-        return reads.count === before;
+        return catchUps.results.length > before && keysRead(before).length === 0;
       }, 'a check that finds the keys unchanged');
-      const quiet = reads.count;
+      const quiet = catchUps.results.length;
       for (let i = 0; i < 20; i++) {
         clock.advance(100);
         await nextTurn();
       }
-      assert.equal(reads.count, quiet, 'twenty checks of unchanged keys read no key');
+      assert.ok(catchUps.results.length >= quiet + 20);
+      assert.deepEqual(keysRead(quiet), [], 'twenty checks of unchanged keys read no key');
       // Another process (the CLI, another node) adds a key to the store: no notice reaches this one.
       const secret = 'sk-ent-added-by-another-process-0000000000000000000';
       await store.putApiKey({
@@ -166,16 +175,47 @@ describe('keys through the admin API', () => {
       assert.equal(await chat(secret), 401, 'not before the next check');
       clock.advance(100);
       await eventually(async () => (await chat(secret)) === 200, 'the added key to work after a check');
-      assert.equal(reads.count, quiet + 1, 'one reload for one change');
+      assert.deepEqual(keysRead(quiet), ['globex-other'], 'the one key that changed, read once');
       await store.revokeApiKey('globex-other', clock.now());
       clock.advance(100);
       await eventually(
         async () => (await chat(secret)) === 401,
         'the revoked key to be refused after a check',
       );
-      assert.equal(reads.count, quiet + 2);
+      assert.deepEqual(keysRead(quiet), ['globex-other', 'globex-other']);
+      assert.equal(await chat(DEMO_KEY), 200, 'the keys no change touched still work');
+      assert.equal(reloads.count, 0, 'no change made the node read every key');
     } finally {
-      reads.restore();
+      reloads.restore();
+      catchUps.restore();
+    }
+  });
+
+  test('a node further behind than the change log keeps reads every key again', async () => {
+    const reloads = countCalls(stack.store, 'listApiKeys');
+    try {
+      // One statement adds more keys than the log keeps versions of: the log cannot list them.
+      const n = API_KEY_CHANGES_KEPT + 1;
+      const db = await raw(stack.store);
+      await db.exec(`INSERT INTO api_keys (id, tenant_id, sha256, models, created_at_ms, revoked_at_ms)
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${n})
+        SELECT 'bulk-' || i, 'globex', printf('%064x', i), '["*"]', 1, NULL FROM n`);
+      await db.close();
+      const secret = 'bulk-secret-known-to-no-one-but-this-test';
+      await stack.store.putApiKey({
+        id: 'bulk-last',
+        tenantId: 'globex',
+        sha256: createHash('sha256').update(secret).digest('hex'),
+        models: ['*'],
+        createdAtMs: clock.now(),
+        revokedAtMs: null,
+      });
+      clock.advance(100);
+      await eventually(async () => (await chat(secret)) === 200, 'the last key to work after a check');
+      assert.equal(reloads.count, 1, 'one full reload');
+      assert.equal(await chat(DEMO_KEY), 200);
+    } finally {
+      reloads.restore();
     }
   });
 });

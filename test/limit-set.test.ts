@@ -73,3 +73,47 @@ test("a caller matches its own key's rules and its tenant's, never another key's
     ['rule:acme'],
   );
 });
+
+test('applyKeys gives exactly the rules LimitSet.from gives for the keys as they end up, whatever the changes', () => {
+  const config = limitsSchema.parse({
+    rules: [
+      { id: 'tenant', scope: { tenant: 't0' }, requestsPerMinute: 100 },
+      { id: 'named', scope: { key: 'k1' }, tokensPerMinute: 1_000 },
+      { id: 'model', scope: { model: 'm1' }, concurrentRequests: 4 },
+    ],
+  });
+  const limits = fc.oneof(
+    fc.constant(undefined),
+    fc.record({ requestsPerMinute: fc.integer({ min: 1, max: 50 }) }),
+    fc.record({ models: fc.constant({ m0: { tokensPerMinute: 77 } }), concurrentRequests: fc.constant(2) }),
+    fc.constant({ requestsPerMinute: -1 }), // does not parse: the key has no rules
+  );
+  const key = fc.record({ id: keyId, limits });
+  const step = fc.record({
+    changed: fc.array(key, { maxLength: 3 }),
+    removed: fc.array(keyId, { maxLength: 2 }),
+  });
+  const view = (rules: readonly LimitRule[]) =>
+    rules.map((r) => `${r.id}/${r.keyId}/${r.rpm}/${r.tpm}`).sort();
+  fc.assert(
+    fc.property(fc.array(key, { maxLength: 4 }), fc.array(step, { maxLength: 6 }), (initial, steps) => {
+      const state = new Map(initial.map((k) => [k.id, k]));
+      const set = LimitSet.from(config, [...state.values()]);
+      // After every step, every caller (so the next step must forget the matches it changes).
+      for (const s of steps) {
+        for (const id of s.removed) state.delete(id);
+        for (const k of s.changed) state.set(k.id, k);
+        // A key both changed and removed in one catch-up is read as it is now: changed wins.
+        const removed = s.removed.filter((id) => !s.changed.some((k) => k.id === id));
+        set.applyKeys(s.changed, removed);
+        const fresh = LimitSet.from(config, [...state.values()]);
+        assert.deepEqual(view(set.rules), view(fresh.rules));
+        assert.equal(set.empty, fresh.empty);
+        for (const k of ['k0', 'k1', 'k1.r2', 'k2'])
+          for (const t of ['t0', 't1'])
+            for (const m of ['m0', 'm1']) assert.deepEqual(set.matching(k, t, m), fresh.matching(k, t, m));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});

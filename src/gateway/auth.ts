@@ -22,28 +22,49 @@ const CACHE_LIMIT = 10_000;
 
 export class KeyRing {
   #byHash = new Map<string, Caller>();
+  /** Each active key's digest: where a changed key's old entry is. */
+  #hashOf = new Map<string, string>();
   #recent = new Map<string, Caller>();
 
   constructor(keys: readonly ApiKeyRecord[] = []) {
     this.replace(keys);
   }
 
+  /** Every key, from scratch. */
   replace(keys: readonly ApiKeyRecord[]): void {
-    const next = new Map<string, Caller>();
-    for (const k of keys) {
-      if (k.revokedAtMs !== null) continue;
-      next.set(
-        k.sha256,
-        Object.freeze({
-          keyId: k.id,
-          tenantId: k.tenantId,
-          models: k.models.includes('*') ? null : new Set(k.models),
-          expiresAtMs: k.expiresAtMs ?? null,
-        }),
-      );
-    }
-    this.#byHash = next;
+    this.#byHash = new Map();
+    this.#hashOf = new Map();
     this.#recent = new Map();
+    for (const k of keys) this.#add(k);
+  }
+
+  /**
+   * The keys changed since the ring was built, as they are now, and the ids of keys removed: the
+   * rest of the ring, and the callers it remembers of untouched keys, stay as they are.
+   */
+  update(changed: readonly ApiKeyRecord[], removed: readonly string[]): void {
+    const touched = new Set([...removed, ...changed.map((k) => k.id)]);
+    for (const id of touched) {
+      const hash = this.#hashOf.get(id);
+      if (hash !== undefined) this.#byHash.delete(hash);
+      this.#hashOf.delete(id);
+    }
+    for (const k of changed) this.#add(k);
+    for (const [key, caller] of this.#recent) if (touched.has(caller.keyId)) this.#recent.delete(key);
+  }
+
+  #add(k: ApiKeyRecord): void {
+    if (k.revokedAtMs !== null) return;
+    this.#hashOf.set(k.id, k.sha256);
+    this.#byHash.set(
+      k.sha256,
+      Object.freeze({
+        keyId: k.id,
+        tenantId: k.tenantId,
+        models: k.models.includes('*') ? null : new Set(k.models),
+        expiresAtMs: k.expiresAtMs ?? null,
+      }),
+    );
   }
 
   get size(): number {

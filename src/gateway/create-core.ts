@@ -22,7 +22,7 @@ import {
 import { declarationsIn, type RolloutEvent } from '../rollout/index.js';
 import { compileCatalog, HealthTracker, LiveRoutes } from '../routing/index.js';
 import { UsageSpool, writerNiceOf } from '../spool/index.js';
-import type { ApiKeyRecord, Store } from '../store/index.js';
+import type { ApiKeyChanges, ApiKeyRecord, Store } from '../store/index.js';
 import { KeyRing } from './auth.js';
 import type { GatewayContext, GatewayEvents } from './context.js';
 import { openaiRoutes } from './routes.js';
@@ -187,17 +187,16 @@ async function keysAndLimits(
     nodeId: opts.fleet?.nodeId ?? opts.nodeId ?? 'local',
     flushUsage: p.flushUsage,
   });
-  const watch = watchKeys(
-    opts.store,
-    p.clock,
-    opts.keyRefreshMs ?? 5_000,
-    p.log,
-    p.loadedKeys.version,
-    (k) => {
+  const watch = watchKeys(opts.store, p.clock, opts.keyRefreshMs ?? 5_000, p.log, p.loadedKeys.version, {
+    all: (k) => {
       p.keys.replace(k);
       limits.reloadRules(k);
     },
-  );
+    changed: (c) => {
+      p.keys.update(c.keys, c.removed);
+      limits.updateRules(c.keys, c.removed);
+    },
+  });
   return { limits, ...watch };
 }
 
@@ -324,17 +323,19 @@ interface LoadedKeys {
   readonly version: number;
 }
 
-/** The keys and their version, read first: a change in between moves it again, and the next check reloads. */
+/** The keys and their version, read first: a change in between moves it again, and the next catch-up reads it. */
 async function loadKeys(store: Store): Promise<LoadedKeys> {
   const version = await store.apiKeysVersion();
   return { version, records: await store.listApiKeys() };
 }
 
 /**
- * Checks the keys' version every `everyMs` and reloads them when it moved (and on demand: a peer's
- * notice of a key change), so revocations, new keys and key limits take effect without a restart.
- * The check reads one row; a reload reads and decodes every key on this thread (10,000 keys took
- * about 35 ms), so it happens only when a key changed, not at every tick.
+ * Catches up with the keys every `everyMs`, and on demand (after this node changed a key, or a
+ * peer's notice of a change), so revocations, new keys and key limits take effect without a
+ * restart. Catching up reads the keys' version (one row) and, when it moved, only the keys the
+ * change log names since the version this node holds: one change costs one key read and decoded,
+ * not every key (100,000 keys took 333–371 ms to read and 190 ms to recompile their limits). A
+ * node further behind than the log keeps reads every key, as at start.
  */
 function watchKeys(
   store: Store,
@@ -342,27 +343,30 @@ function watchKeys(
   everyMs: number,
   log: Logger,
   loadedVersion: number,
-  apply: (keys: ApiKeyRecord[]) => void,
+  apply: { all(keys: ApiKeyRecord[]): void; changed(c: ApiKeyChanges): void },
 ) {
   let loaded = loadedVersion;
-  const failed = (err: unknown) => log.error('could not refresh API keys', { error: (err as Error).message });
-  const reloadKeys = async () => {
-    try {
+  const catchUp = async () => {
+    const changes = await store.apiKeyChangesSince(loaded);
+    if (changes === null) {
       const keys = await loadKeys(store);
-      apply(keys.records);
+      apply.all(keys.records);
       loaded = keys.version;
-    } catch (err) {
-      failed(err);
+    } else if (changes.version !== loaded) {
+      apply.changed(changes);
+      loaded = changes.version;
     }
   };
-  const check = async () => {
-    try {
-      if ((await store.apiKeysVersion()) !== loaded) await reloadKeys();
-    } catch (err) {
-      failed(err);
-    }
+  // One catch-up at a time, each from the version the one before reached: two at once could apply
+  // an older read of a key after a newer one.
+  let queue: Promise<void> = Promise.resolve();
+  const reloadKeys = (): Promise<void> => {
+    queue = queue.then(catchUp).catch((err: unknown) => {
+      log.error('could not refresh API keys', { error: (err as Error).message });
+    });
+    return queue;
   };
-  return { reloadKeys, refresh: clock.setInterval(() => void check(), everyMs) };
+  return { reloadKeys, refresh: clock.setInterval(() => void reloadKeys(), everyMs) };
 }
 
 interface FleetParts {

@@ -44,8 +44,10 @@ export interface LimitsParts {
 
 export interface StartedLimits {
   readonly limits: GatewayLimits;
-  /** Recompiles the rules after the keys changed. */
+  /** Recompiles the rules from every key. */
   reloadRules(keys: readonly ApiKeyRecord[]): void;
+  /** Recompiles only the limits of the keys that changed, and drops those of removed keys. */
+  updateRules(changed: readonly ApiKeyRecord[], removed: readonly string[]): void;
   /** Runs the budget reconcile now (the timer runs it every limits.reconcileMs). */
   reconcile(): Promise<void>;
   close(): Promise<void>;
@@ -54,10 +56,9 @@ export interface StartedLimits {
 export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
   const cfg = p.config.limits;
   const ttl = cfg?.reservationTtlMs ?? 900_000;
-  const rulesOf = (keys: readonly ApiKeyRecord[]) =>
-    LimitSet.from(cfg, keys, (problem) =>
-      p.log.warn('a key has limits that do not parse; ignored', { problem }),
-    );
+  const onProblem = (problem: string) =>
+    p.log.warn('a key has limits that do not parse; ignored', { problem });
+  const rulesOf = (keys: readonly ApiKeyRecord[]) => LimitSet.from(cfg, keys, onProblem);
   const drift = new Map<string, BudgetDrift>();
   let rules = rulesOf(p.keys);
   const reconcileWith = async (limiter: Limiter) => {
@@ -88,6 +89,9 @@ export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
     limits,
     reloadRules: (keys) => {
       rules = rulesOf(keys);
+    },
+    updateRules: (changed, removed) => {
+      rules.applyKeys(changed, removed, onProblem);
     },
     reconcile,
     async close() {
