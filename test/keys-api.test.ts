@@ -128,6 +128,17 @@ describe('keys through the admin API', () => {
       ['POST', '/keys/rotate/globex-ci', { graceSeconds: -1 }, 400],
       ['POST', '/keys/rotate/globex-ci', { graceSeconds: 99_999_999 }, 400],
       ['POST', '/keys/revoke/nope', undefined, 404],
+      ['GET', '/keys?limit=0', undefined, 400],
+      ['GET', '/keys?limit=1001', undefined, 400],
+      ['GET', '/keys?limit=-1', undefined, 400],
+      ['GET', '/keys?limit=1.5', undefined, 400],
+      ['GET', '/keys?limit=1e2', undefined, 400],
+      ['GET', '/keys?limit=abc', undefined, 400],
+      ['GET', '/keys?limit=', undefined, 400],
+      ['GET', '/keys?limit=00000000001', undefined, 400],
+      ['GET', '/keys?after=Bad%20Id', undefined, 400],
+      ['GET', `/keys?after=${'a'.repeat(65)}`, undefined, 400],
+      ['GET', '/keys?after=', undefined, 400],
     ];
     for (const [method, path, body, status] of cases) {
       const r = await admin(method, path, body);
@@ -135,6 +146,25 @@ describe('keys through the admin API', () => {
       assert.ok(r.json.error?.code, 'a coded error');
     }
     assert.equal((await admin('GET', '/keys', undefined, DEMO_KEY)).status, 401);
+  });
+
+  test('keys are listed a page at a time: the pages, one after another, are every key once, in order', async () => {
+    const everything = await admin('GET', '/keys?limit=1000');
+    const ids = (everything.json.keys as { id: string }[]).map((k) => k.id);
+    assert.equal(everything.json.next, null, 'one page holds them all');
+    assert.ok(ids.length >= 3);
+    assert.equal(((await admin('GET', '/keys')).json.keys as unknown[]).length, Math.min(100, ids.length));
+    const paged: string[] = [];
+    let after: string | null = null;
+    for (let i = 0; i <= ids.length; i++) {
+      const p = await admin('GET', `/keys?limit=2${after ? `&after=${after}` : ''}`);
+      assert.equal(p.status, 200);
+      paged.push(...(p.json.keys as { id: string }[]).map((k) => k.id));
+      after = p.json.next as string | null;
+      if (after === null) break;
+      assert.equal(after, paged.at(-1), 'next is the last id of the page');
+    }
+    assert.deepEqual(paged, ids);
   });
 
   test('a key changed in the store by another process is picked up at the next check, read alone', async () => {

@@ -303,11 +303,27 @@ const CHECKS: readonly [RegExp, Check][] = [
   ],
   [/^curl -H "\$A" -X POST .*\/keys\/revoke\/<id>$/, ok],
   [
-    /^curl -H "\$A" http:\/\/127\.0\.0\.1:8080\/v1\/entente\/keys$/,
+    /^curl -H "\$A" 'http:\/\/127\.0\.0\.1:8080\/v1\/entente\/keys\?limit=2'$/,
     (r, ctx) => {
       ok(r, ctx);
       assert.doesNotMatch(r.stdout, /"key":|sk-entente-demo/, 'no secret');
-      assert.match(r.stdout, /"sha256Prefix"|"keyPrefix"|"sha256"/);
+      assert.match(r.stdout, /"sha256Prefix"/);
+      const page = JSON.parse(r.stdout) as { keys: { id: string }[]; next: string | null };
+      assert.equal(page.keys.length, 2);
+      assert.equal(page.next, page.keys[1]!.id, 'more keys than one page: next is its last id');
+      ctx.vars.set('<next>', page.next!);
+    },
+  ],
+  [
+    /^curl -H "\$A" 'http:\/\/127\.0\.0\.1:8080\/v1\/entente\/keys\?limit=2&after=<next>'$/,
+    (r, ctx) => {
+      ok(r, ctx);
+      const page = JSON.parse(r.stdout) as { keys: { id: string }[] };
+      assert.ok(page.keys.length >= 1);
+      assert.ok(
+        page.keys.every((k) => k.id > ctx.vars.get('<next>')!),
+        'the page after it',
+      );
     },
   ],
   [

@@ -2,7 +2,7 @@
 // stored: only its SHA-256), rotate (a new key; the old one keeps working for a grace period, then
 // expires), revoke, list. Every change is audited, applied on this node at once and announced to
 // the fleet. No restart for any of it.
-//   GET  /v1/entente/keys
+//   GET  /v1/entente/keys                ?limit=1..1000 (100) &after=<id>: a page, and the next's `after`
 //   POST /v1/entente/keys                {tenant, id?, models?, expiresAt?, metadata?}
 //   POST /v1/entente/keys/rotate/:id     {graceSeconds?}   (default 3600, at most 30 days)
 //   POST /v1/entente/keys/revoke/:id
@@ -15,7 +15,8 @@ import { adminActor, auditor } from '../audit/index.js';
 import { type KeyLimits, keyLimitsSchema } from '../config/index.js';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, generateKey, hashKey, readJsonBody, sendError, sendJson } from '../http/index.js';
-import type { ApiKeyRecord } from '../store/index.js';
+import { keyBase } from '../limits/index.js';
+import type { ApiKeyRecord, Store } from '../store/index.js';
 import type { AdminContext } from './context.js';
 
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -34,18 +35,18 @@ const createSchema = z.strictObject({
 
 /**
  * A rotation, decided once for the admin API and the CLI: the new key's record (id `<base>.rN`,
- * the next free N) and the old key's, which expires at the end of the grace period (or earlier, if
+ * the next N not among `rotations`, the ids the store holds that start with `<base>.r`) and the old key's, which expires at the end of the grace period (or earlier, if
  * it already expired sooner). null when the key is not active.
  */
 export function planRotation(
   old: ApiKeyRecord,
-  all: readonly ApiKeyRecord[],
+  rotations: readonly string[],
   graceS: number,
   nowMs: number,
 ): { secret: string; fresh: ApiKeyRecord; expiring: ApiKeyRecord } | null {
   if (old.revokedAtMs !== null || (old.expiresAtMs != null && nowMs >= old.expiresAtMs)) return null;
-  const base = old.id.replace(/\.r\d+$/, '');
-  const taken = new Set(all.map((k) => k.id));
+  const base = keyBase(old.id);
+  const taken = new Set(rotations);
   let n = 2;
   while (taken.has(`${base}.r${n}`)) n++;
   const secret = generateKey();
@@ -57,6 +58,11 @@ export function planRotation(
       expiresAtMs: Math.min(old.expiresAtMs ?? Number.POSITIVE_INFINITY, nowMs + graceS * 1000),
     },
   };
+}
+
+/** planRotation with the ids of the key's earlier rotations read from the store (ids only, not every key). */
+export async function planKeyRotation(store: Store, old: ApiKeyRecord, graceS: number, nowMs: number) {
+  return planRotation(old, await store.listApiKeyIds(`${keyBase(old.id)}.r`), graceS, nowMs);
 }
 
 export const MAX_GRACE_S = 30 * 86_400;
@@ -88,9 +94,31 @@ async function changed(c: AdminContext, action: string, subject: string, detail:
   c.announce('keys');
 }
 
+export const KEYS_PAGE_DEFAULT = 100;
+export const KEYS_PAGE_MAX = 1_000;
+
+/**
+ * One page of keys in id order: `limit` (1–1000, default 100) keys after the id `after`; `next`
+ * is the `after` of the next page, null on the last. A platform with 100,000 keys reads a page at
+ * a time, never every key in one answer.
+ */
 export async function listKeys(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
+  const limitText = ex.query.get('limit');
+  const limit = limitText === null ? KEYS_PAGE_DEFAULT : Number(limitText);
+  if (!/^\d{1,4}$/.test(limitText ?? '100') || limit < 1 || limit > KEYS_PAGE_MAX)
+    return bad(res, ex, `limit must be a whole number from 1 to ${KEYS_PAGE_MAX}`, 'limit');
+  const after = ex.query.get('after');
+  if (after !== null && !ID.test(after))
+    return bad(res, ex, 'after must be a key id (the next of a page)', 'after');
+  const keys = await c.store.listApiKeys({ limit: limit + 1, ...(after ? { after } : {}) });
+  const page = keys.slice(0, limit);
   const now = c.clock.now();
-  sendJson(res, 200, { keys: (await c.store.listApiKeys()).map((k) => view(k, now)) }, ex.requestId);
+  sendJson(
+    res,
+    200,
+    { keys: page.map((k) => view(k, now)), next: keys.length > limit ? page.at(-1)!.id : null },
+    ex.requestId,
+  );
 }
 
 export async function createKey(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {
@@ -155,12 +183,10 @@ export async function rotateKey(c: AdminContext, req: IncomingMessage, res: Serv
   const grace = (body.value as { graceSeconds?: unknown } | null)?.graceSeconds ?? 3600;
   if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_S)
     return bad(res, ex, `graceSeconds must be a whole number from 0 to ${MAX_GRACE_S}`, 'graceSeconds');
-  const all = await c.store.listApiKeys();
-  const old = all.find((k) => k.id === ex.params.id);
-  if (!old)
-    return sendError(res, gatewayError('not_found', `No key with id '${ex.params.id ?? ''}'.`), ex.requestId);
+  const old = await keyOr404(c, res, ex);
+  if (!old) return;
   const now = c.clock.now();
-  const plan = planRotation(old, all, grace, now);
+  const plan = await planKeyRotation(c.store, old, grace, now);
   if (!plan)
     return sendError(
       res,

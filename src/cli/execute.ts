@@ -1,7 +1,7 @@
 // The `entente` commands, run from their canonical argument list (program.ts parses the command
 // line and builds it): thin over the modules. Imported only once a command runs, so that
 // `entente --help` and a mistyped command answer at once.
-import { MAX_GRACE_S, planRotation } from '../admin/index.js';
+import { MAX_GRACE_S, planKeyRotation } from '../admin/index.js';
 import { auditor, cliActor } from '../audit/index.js';
 import { systemClock } from '../clock/index.js';
 import { loadConfig } from '../config/index.js';
@@ -167,13 +167,12 @@ export async function execute(path: readonly string[], input: CliInput, hooks: C
         } else if (sub === 'rotate') {
           // The same rotation as POST /v1/entente/keys/rotate/:id: a new key; the old one expires
           // at the end of the grace period.
-          const all = await store.listApiKeys();
-          const old = all.find((k) => k.id === positionals[0]);
           const graceS = values.grace === undefined ? 3600 : Number(values.grace);
           if (!positionals[0]) fail('usage: entente keys rotate KEY_ID [--grace SECONDS]');
           if (!Number.isInteger(graceS) || graceS < 0 || graceS > MAX_GRACE_S)
             fail(`--grace must be a whole number of seconds from 0 to ${MAX_GRACE_S}`);
-          const plan = old ? planRotation(old, all, graceS, systemClock.now()) : null;
+          const old = await store.getApiKey(positionals[0]);
+          const plan = old ? await planKeyRotation(store, old, graceS, systemClock.now()) : null;
           if (!old || !plan) fail(`no active key with id '${positionals[0]}'`, 1);
           await store.putApiKey(plan.fresh);
           await store.putApiKey(plan.expiring);

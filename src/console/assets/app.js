@@ -191,6 +191,9 @@ function chart(container, title, xs, series, { log = false, percent = false } = 
   charts.push(new uPlot(opts, [xs, ...series.map((s) => s.values)], container));
 }
 
+/** Keys shown a page at a time: a platform may hold 100,000. */
+const KEYS_PER_PAGE = 200;
+
 const pages = {
   async traffic() {
     const window = new URLSearchParams(location.hash.split('?')[1] ?? '').get('window') ?? '1h';
@@ -689,9 +692,10 @@ const pages = {
     );
   },
 
-  async keys() {
-    const [{ keys }, { limits }, spent] = await Promise.all([
-      api('/v1/entente/keys'),
+  /** One page of keys at a time (the API's pages); `after` is the last id of the page before. */
+  async keys(after = null) {
+    const [{ keys, next }, { limits }, spent] = await Promise.all([
+      api(`/v1/entente/keys?limit=${KEYS_PER_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`),
       api('/v1/entente/limits'),
       api('/v1/entente/spend?window=30d'),
     ]);
@@ -773,7 +777,7 @@ const pages = {
     });
     const revoke = async (k) => {
       await api(`/v1/entente/keys/revoke/${encodeURIComponent(k.id)}`, {});
-      await pages.keys();
+      await pages.keys(after);
     };
     main.replaceChildren(
       el('h1', {}, 'API keys'),
@@ -834,6 +838,24 @@ const pages = {
         ],
         keys,
         { id: 'keys' },
+      ),
+      el(
+        'p',
+        { class: 'pager' },
+        after
+          ? el(
+              'button',
+              { type: 'button', 'data-testid': 'keys-first', onclick: () => pages.keys() },
+              'First page',
+            )
+          : '',
+        next
+          ? el(
+              'button',
+              { type: 'button', 'data-testid': 'keys-next', onclick: () => pages.keys(next) },
+              `Next ${KEYS_PER_PAGE} keys`,
+            )
+          : '',
       ),
     );
   },
