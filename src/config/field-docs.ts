@@ -104,7 +104,8 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
   usage: 'The usage path: spool, group commit, batches, back-pressure.',
   'usage.batchSize':
     'Records stored (and posted to the ledger) per database transaction, off the event loop.',
-  'usage.flushIntervalMs': 'How long the spool writer waits to gather a batch before storing it.',
+  'usage.flushIntervalMs':
+    'How long the spool writer waits to gather a batch before storing it. The records are durable in the spool meanwhile; a longer wait makes bigger batches, which cost the writer less per record (at 7,000 requests/s, 100 ms instead of 20 cut its CPU per request by about 16%).',
   'usage.durability':
     "What a finished request's usage record survives before the client's answer is complete: `process` (default) a crash of the gateway process (the record is in the kernel before the last byte is sent; an OS crash or power loss can lose the last fsyncIntervalMs); `os` also an OS crash (the answer's last byte waits for the group commit's fsync).",
   'usage.fsyncIntervalMs': "Group commit: the spool is fsync'd at most this often while records arrive.",

@@ -268,8 +268,12 @@ export const observabilitySchema = z.strictObject({
 export const usageSchema = z.strictObject({
   /** Records stored (and posted to the ledger) per database transaction, off the event loop. */
   batchSize: z.number().int().min(1).max(10_000).default(2_000),
-  /** How long the spool writer waits to gather a batch before storing it. */
-  flushIntervalMs: ms.default(20),
+  /**
+   * How long the spool writer waits to gather a batch before storing it. The records are durable
+   * in the spool meanwhile; a longer wait makes bigger batches, which cost the writer less per
+   * record (at 7,000 requests/s, 100 ms instead of 20 cut its CPU per request by about 16%).
+   */
+  flushIntervalMs: ms.default(100),
   /**
    * What a finished request's usage record survives before the client's answer is complete:
    * `process` (default) a crash of the gateway process (the record is in the kernel before the
