@@ -220,6 +220,30 @@ describe('limits on one node', () => {
       limits.json.limits as { id: string; budget: { spent: string; held: string; remaining: string } }[]
     ).find((r) => r.id === 'key:budgeted')!;
     assert.deepEqual([rule.budget.spent, rule.budget.held], ['0.000098', '0.000000']);
+    // A page of keys: the rules that name those keys only, and their spend only.
+    const page = await admin('GET', '/limits?keys=budgeted,no-such-key');
+    const ids = (page.json.limits as { id: string; budget: { spent: string } | null }[]).map((r) => r.id);
+    assert.deepEqual(ids, ['key:budgeted']);
+    type ByKey = { byKey: { name: string; spent: string }[] };
+    const every = ((await admin('GET', '/spend?window=30d')).json as unknown as ByKey).byKey;
+    const spent = (await admin('GET', '/spend?window=30d&keys=budgeted,no-such-key'))
+      .json as unknown as ByKey;
+    assert.ok(every.length > 1);
+    assert.deepEqual(
+      spent.byKey,
+      every.filter((k) => k.name === 'budgeted'),
+      "the key's spend, as in the spend of every key",
+    );
+    assert.deepEqual(
+      ((await admin('GET', '/spend?window=30d&keys=no-such-key')).json.byKey as unknown[]).length,
+      0,
+    );
+    for (const path of ['/limits', '/spend?window=30d&'].map((p) => `${p}${p.includes('?') ? '' : '?'}`))
+      for (const keys of ['', 'a,,b', 'Bad', 'a b', "a'--", `${'k,'.repeat(200)}k`, 'x'.repeat(65)]) {
+        const r = await admin('GET', `${path}keys=${encodeURIComponent(keys)}`);
+        assert.equal(r.status, 400, `${path} keys=${keys.slice(0, 20)}`);
+        assert.equal(r.json.error?.code, 'invalid_request');
+      }
     // Raising the budget live admits the key again, without a restart.
     const raised = await admin('POST', '/keys/limits/budgeted', {
       budget: { amount: '0.001', period: 'month' },

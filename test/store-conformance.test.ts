@@ -164,6 +164,15 @@ for (const b of all) {
           requests: 1,
         },
       ]);
+      // Only some keys' spend: a page of keys, and ids no key has or that look like SQL.
+      assert.deepEqual(
+        (await store.spendByScope(t, t + 60_000, ['kg', 'k-none', "ka' OR '1'='1"])).map((r) => [
+          r.keyId,
+          r.micros,
+        ]),
+        [['kg', 102n]],
+      );
+      assert.deepEqual(await store.spendByScope(t, t + 60_000, []), []);
     });
 
     test('per-minute roll-ups count each newly stored record once, on both write paths', async () => {

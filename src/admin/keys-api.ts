@@ -19,7 +19,9 @@ import { keyBase } from '../limits/index.js';
 import type { ApiKeyRecord, Store } from '../store/index.js';
 import type { AdminContext } from './context.js';
 
-const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A key id, as the config and the API accept them. */
+export const KEY_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const ID = KEY_ID; // tenants' ids take the same form
 
 const createSchema = z.strictObject({
   tenant: z.string().regex(ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore'),

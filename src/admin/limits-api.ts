@@ -1,6 +1,7 @@
 // GET /v1/entente/limits: every rule in force (the config's and each key's own), what it caps,
 // and for budgets what is spent, held by requests in flight and left in the current period, with
-// the last reconcile's drift against the ledger. ?key=<id> narrows to one key's rules.
+// the last reconcile's drift against the ledger. ?key=<id> narrows to one key's rules and the
+// rules of no key; ?keys=<id>,<id>… to the rules that name those keys (a page of keys).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, sendError, sendJson } from '../http/index.js';
@@ -8,6 +9,7 @@ import { formatMicros } from '../ledger/index.js';
 import { keyBase, type LimitRule, periodAt } from '../limits/index.js';
 import type { SpendRow } from '../store/index.js';
 import type { AdminContext } from './context.js';
+import { KEY_ID } from './keys-api.js';
 
 async function describe(c: AdminContext, r: LimitRule, nowMs: number) {
   const scope = {
@@ -43,11 +45,37 @@ async function describe(c: AdminContext, r: LimitRule, nowMs: number) {
   };
 }
 
+/** At most this many ids in `keys=`: a page of the console's keys fits in a request's headers. */
+export const MAX_KEYS_PARAM = 200;
+
+/**
+ * The `keys` parameter: a comma-separated list of key ids (1–200), or null when absent; a
+ * malformed list is answered with 400 here, and undefined returned.
+ */
+function keysParam(res: ServerResponse, ex: Exchange): string[] | null | undefined {
+  const text = ex.query.get('keys');
+  if (text === null) return null;
+  const ids = text.split(',');
+  if (ids.length <= MAX_KEYS_PARAM && ids.every((id) => KEY_ID.test(id))) return ids;
+  sendError(
+    res,
+    gatewayError('invalid_request', `keys must be 1 to ${MAX_KEYS_PARAM} key ids, separated by commas`, {
+      param: 'keys',
+    }),
+    ex.requestId,
+  );
+  return undefined;
+}
+
 export async function listLimits(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const key = ex.query.get('key');
+  const keys = keysParam(res, ex);
+  if (keys === undefined) return;
   const now = c.clock.now();
   const seen = new Set<string>();
-  const rules = c.limits.rules.rules.filter((r) => {
+  // A page of keys reads each key's rules through the index; the rest scans every rule.
+  const candidates = keys ? keys.flatMap((id) => c.limits.rules.rulesOfKey(id)) : c.limits.rules.rules;
+  const rules = candidates.filter((r) => {
     if (key !== null && r.keyId !== null && keyBase(key) !== r.keyBase && r.keyId !== key) return false;
     if (seen.has(r.id)) return false; // a key and its rotation share one counter
     seen.add(r.id);
@@ -65,7 +93,8 @@ const WINDOWS: Record<string, number> = {
 
 /**
  * GET /v1/entente/spend?window=1h|24h|7d|30d: what the ledger booked for requests started in the
- * window, by tenant, key, model and cloud (from every node: it reads the store, not this node).
+ * window, by tenant, key, model and cloud (from every node: it reads the store, not this node);
+ * with ?keys=<id>,<id>…, of those keys only.
  */
 export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const window = ex.query.get('window') ?? '24h';
@@ -78,8 +107,10 @@ export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerR
       }),
       ex.requestId,
     );
+  const keys = keysParam(res, ex);
+  if (keys === undefined) return;
   const until = c.clock.now();
-  const rows = await c.store.spendByScope(until - ms, until + 1);
+  const rows = await c.store.spendByScope(until - ms, until + 1, keys ?? undefined);
   const by = (pick: (r: SpendRow) => string) => {
     const m = new Map<string, { requests: number; micros: bigint }>();
     for (const r of rows) {

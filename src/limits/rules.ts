@@ -190,6 +190,11 @@ export class LimitSet {
     return this.#listed.length === 0 && this.#own.size === 0;
   }
 
+  /** The rules that name this key: the listed ones, then its own (an index read, not a scan). */
+  rulesOfKey(keyId: string): readonly LimitRule[] {
+    return [...(this.#listedByKey.get(keyId) ?? []), ...(this.#own.get(keyId) ?? [])];
+  }
+
   /** Every rule that counts a request of this key and tenant for this model. */
   matching(keyId: string, tenantId: string, model: string): readonly LimitRule[] {
     if (this.empty) return [];

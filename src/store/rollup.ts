@@ -269,10 +269,18 @@ export function spendOf(
 /** The backfill's source: every revenue transaction already written. */
 export const ALL_REVENUE = "(SELECT tx_id AS id, currency FROM ledger_transactions WHERE code = 'revenue') x";
 
-/** The spend of a range (minute-aligned), by tenant, key, model, cloud (parameters: since, until). */
-export function spendSelect(since: string, until: string, micros: string): string {
+/**
+ * The spend of a range (minute-aligned), by tenant, key, model, cloud (parameters: since, until),
+ * of every key or, with `keysIn` (a condition on key_id), of some.
+ */
+export function spendSelect(
+  since: string,
+  until: string,
+  micros: string,
+  keysIn: string | null = null,
+): string {
   return `SELECT tenant_id, key_id, model, NULLIF(cloud, '') AS cloud, currency, ${micros} AS micros, SUM(requests) AS requests
-    FROM usage_spend WHERE minute_ms >= ${since} AND minute_ms < ${until}
+    FROM usage_spend WHERE minute_ms >= ${since} AND minute_ms < ${until}${keysIn ? ` AND ${keysIn}` : ''}
     GROUP BY tenant_id, key_id, model, cloud, currency`;
 }
 

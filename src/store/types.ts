@@ -312,9 +312,10 @@ export interface Store {
   closePeriod(period: string, atMs: number): Promise<boolean>;
   /**
    * Booked spend (the receivable of each request's revenue transaction) of requests started in
-   * [sinceMs, untilMs), by tenant, key and model: what budgets are reconciled against.
+   * [sinceMs, untilMs), by tenant, key and model: what budgets are reconciled against. With
+   * `keyIds`, only those keys' (a page of the console's keys).
    */
-  spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]>;
+  spendByScope(sinceMs: number, untilMs: number, keyIds?: readonly string[]): Promise<SpendRow[]>;
   /**
    * The per-minute roll-ups (maintained on ingest) summed into buckets of `bucketMs` (a multiple
    * of a minute) from `fromMs` (minute-aligned) to `toMs`, by cloud and model.

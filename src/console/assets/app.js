@@ -191,8 +191,8 @@ function chart(container, title, xs, series, { log = false, percent = false } = 
   charts.push(new uPlot(opts, [xs, ...series.map((s) => s.values)], container));
 }
 
-/** Keys shown a page at a time: a platform may hold 100,000. */
-const KEYS_PER_PAGE = 200;
+/** Keys shown a page at a time (a platform may hold 100,000): their ids fit in one request's headers. */
+const KEYS_PER_PAGE = 100;
 
 const pages = {
   async traffic() {
@@ -694,10 +694,14 @@ const pages = {
 
   /** One page of keys at a time (the API's pages); `after` is the last id of the page before. */
   async keys(after = null) {
-    const [{ keys, next }, { limits }, spent] = await Promise.all([
-      api(`/v1/entente/keys?limit=${KEYS_PER_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`),
-      api('/v1/entente/limits'),
-      api('/v1/entente/spend?window=30d'),
+    const { keys, next } = await api(
+      `/v1/entente/keys?limit=${KEYS_PER_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+    );
+    // The limits and the spend of this page's keys only, not of every key.
+    const ids = keys.map((k) => k.id).join(',');
+    const [{ limits }, spent] = await Promise.all([
+      ids ? api(`/v1/entente/limits?keys=${ids}`) : { limits: [] },
+      ids ? api(`/v1/entente/spend?window=30d&keys=${ids}`) : { byKey: [], currency: '' },
     ]);
     const spendOf = new Map(spent.byKey.map((k) => [k.name, k]));
     const base = (id) => id.replace(/\.r\d+$/, '');

@@ -895,8 +895,14 @@ export class PostgresStore implements Store {
     );
   }
 
-  async spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]> {
-    const { rows } = await this.#pool.query(spendSelect('$1', '$2', 'SUM(micros)::text'), [sinceMs, untilMs]);
+  async spendByScope(sinceMs: number, untilMs: number, keyIds?: readonly string[]): Promise<SpendRow[]> {
+    const { rows } = keyIds
+      ? await this.#pool.query(spendSelect('$1', '$2', 'SUM(micros)::text', 'key_id = ANY($3::text[])'), [
+          sinceMs,
+          untilMs,
+          keyIds,
+        ])
+      : await this.#pool.query(spendSelect('$1', '$2', 'SUM(micros)::text'), [sinceMs, untilMs]);
     return rows.map(spendFromRow);
   }
 

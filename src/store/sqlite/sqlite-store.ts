@@ -715,11 +715,14 @@ export class SqliteStore implements Store {
       .run(n.nodeId, n.version, n.configHash, n.url, n.startedAtMs, n.heartbeatAtMs, n.inFlight, n.state);
   }
 
-  async spendByScope(sinceMs: number, untilMs: number): Promise<SpendRow[]> {
-    return this.#db
-      .prepare(spendSelect('?', '?', 'CAST(SUM(micros) AS TEXT)'))
-      .all(sinceMs, untilMs)
-      .map(spendFromRow);
+  async spendByScope(sinceMs: number, untilMs: number, keyIds?: readonly string[]): Promise<SpendRow[]> {
+    const micros = 'CAST(SUM(micros) AS TEXT)';
+    const rows = keyIds
+      ? this.#db
+          .prepare(spendSelect('?', '?', micros, 'key_id IN (SELECT value FROM json_each(?))'))
+          .all(sinceMs, untilMs, JSON.stringify(keyIds))
+      : this.#db.prepare(spendSelect('?', '?', micros)).all(sinceMs, untilMs);
+    return rows.map(spendFromRow);
   }
 
   async listNodes(): Promise<NodeRecord[]> {
