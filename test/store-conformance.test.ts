@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { API_KEY_CHANGES_KEPT, type Store, type UsageRecord } from '../src/store/index.js';
-import { backends, raw } from './helpers/backends.js';
+import { backends, raw, sqliteWithReadThread } from './helpers/backends.js';
 
 function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
   return {
@@ -33,7 +33,7 @@ function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
   };
 }
 
-const all = backends('store');
+const all = [...backends('store'), sqliteWithReadThread('store-reads')];
 
 /** SQL the Store interface has no method for, in the store's own dialect; its first row's first value. */
 async function rawSql(store: Store, sql: string | { sqlite: string; postgres: string }): Promise<unknown> {
@@ -47,7 +47,7 @@ async function rawSql(store: Store, sql: string | { sqlite: string; postgres: st
 }
 
 for (const b of all) {
-  describe(`store conformance: ${b.name}`, { skip: b.skip }, () => {
+  describe(`store conformance: ${b.label ?? b.name}`, { skip: b.skip }, () => {
     let store: Store;
     before(async () => {
       store = await b.open();

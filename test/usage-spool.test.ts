@@ -20,6 +20,7 @@ import { backends, pgUrl } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { usageRecord } from './helpers/records.js';
 import { shareAgreementYaml } from './helpers/share-agreement.js';
+import { threadNices } from './helpers/thread-nices.js';
 
 const record = (i: number) =>
   usageRecord(`req_spool_${String(i).padStart(6, '0')}`, {
@@ -362,21 +363,6 @@ describe('usage spool flush with posted', needsPg, () => {
       assert.equal(await store.countUsage(), 6);
     }));
 });
-
-/** The nice value of each thread of this process, by thread id (Linux: /proc/self/task). */
-function threadNices(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      // Fields after the command's closing parenthesis; the nice value is the 19th of stat(5).
-      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
-}
 
 describe('the writer thread runs at usage.writerNice', {
   skip: process.platform !== 'linux' && 'nice values per thread are a Linux feature',

@@ -105,7 +105,7 @@ export async function serve(
       sims.push(sim);
     }
   }
-  const store = await openStore(dataDir);
+  const store = await openStore(dataDir, process.env, { serving: true });
   await seedKeys(store, config);
   if (agreement) await seedRollout(store, config, agreement);
   if (priceBooksFile)

@@ -9,17 +9,16 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   readSync,
   unlinkSync,
 } from 'node:fs';
-import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock/index.js';
 import { type LedgerSetup, postCapacityCharges, postUsage, postUsageBatches } from '../ledger/index.js';
 import { openStoreAt, type Store, type UsageRecord } from '../store/index.js';
+import { lowerThreadPriority } from '../threads/index.js';
 import { decodeLines, SEGMENT_PATTERN, segmentName } from './format.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { PublishedPosition } from './published.js';
@@ -302,27 +301,10 @@ const conflictsSaid = new Set<string>();
 /** Capacity charges known to be posted: the ledger is asked again only when a month begins. */
 const chargesKnown = new Set<string>();
 
-/**
- * Gives this thread the nice value `nice`, so that under CPU contention the serving thread runs
- * first. On Linux the nice value belongs to each thread (setpriority(2) of a thread id), and
- * /proc/thread-self names this one. Elsewhere, or where it fails, the writer runs as it is and
- * says so once.
- */
+/** Gives this thread the nice value `nice` (src/threads); where that fails, the writer says so once. */
 function lowerPriority(nice: number): void {
-  if (nice === 0) return;
-  try {
-    if (process.platform !== 'linux')
-      throw new Error(`per-thread priorities are not set on ${process.platform}`);
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid) || tid <= 0) throw new Error('/proc/thread-self names no thread');
-    setPriority(tid, nice);
-  } catch (err) {
-    say({
-      type: 'warn',
-      message: `usage.writerNice ${nice} not applied: ${(err as Error).message}`,
-      count: 1,
-    });
-  }
+  const problem = lowerThreadPriority(nice);
+  if (problem) say({ type: 'warn', message: `usage.writerNice ${nice} not applied: ${problem}`, count: 1 });
 }
 
 /** Stores and posts whatever earlier processes left in the spool, then removes those files. */

@@ -33,13 +33,27 @@ export type {
 export { USAGE_CONFLICT, USAGE_PENDING, USAGE_POSTED, USAGE_UNPRICED } from './types.js';
 export { POSTGRES_SCHEMA_VERSION, PostgresStore, SQLITE_SCHEMA_VERSION, SqliteStore };
 
-/** DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data directory. */
-export async function openStore(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+/** The nice value of the SQLite store's read thread in a gateway: admin reads come after serving. */
+export const READ_THREAD_NICE = 10;
+
+/**
+ * DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data
+ * directory. `serving`: the store of a gateway, whose SQLite reads that grow with the data run on
+ * a read thread, not on the thread that serves (PostgreSQL's run in its server anyway).
+ */
+export async function openStore(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { readonly serving?: boolean } = {},
+): Promise<Store> {
   const url = env.DATABASE_URL;
   const store: Store =
     url && /^postgres(ql)?:\/\//.test(url)
       ? new PostgresStore(url)
-      : new SqliteStore(join(dataDir, 'entente.db'));
+      : new SqliteStore(
+          join(dataDir, 'entente.db'),
+          opts.serving ? { readThread: { nice: READ_THREAD_NICE } } : {},
+        );
   await store.migrate();
   return store;
 }

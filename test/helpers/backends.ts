@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { PostgresStore, SqliteStore, type Store } from '../../src/store/index.js';
+import { PostgresStore, READ_THREAD_NICE, SqliteStore, type Store } from '../../src/store/index.js';
 
 export const pgUrl = process.env.ENTENTE_TEST_PG_URL;
 
 export interface Backend {
   readonly name: 'sqlite' | 'postgres';
+  /** What a suite calls it, when not its name. */
+  readonly label?: string;
   /** A reason to skip, or false. */
   readonly skip: string | false;
   /** `toVersion`: stop the schema there (an upgrade test writes data as an older Entente did). */
@@ -29,6 +31,23 @@ async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   } finally {
     await c.end();
   }
+}
+
+/** SQLite as a gateway opens it: the reads that grow with the data on the store's read thread. */
+export function sqliteWithReadThread(prefix: string): Backend {
+  return {
+    name: 'sqlite',
+    label: 'sqlite, reads on the read thread',
+    skip: false,
+    async open(opts = {}) {
+      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'), {
+        readThread: { nice: READ_THREAD_NICE },
+      });
+      await s.migrate(opts.toVersion !== undefined ? { toVersion: opts.toVersion } : {});
+      return s;
+    },
+    async cleanup() {},
+  };
 }
 
 export function backends(prefix: string): Backend[] {

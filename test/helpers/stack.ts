@@ -12,7 +12,7 @@ import type { GatewayEvents } from '../../src/gateway/index.js';
 import type { PriceBooks } from '../../src/ledger/index.js';
 import type { Logger } from '../../src/observability/index.js';
 import { createGateway, type Gateway } from '../../src/server/index.js';
-import { SqliteStore, type Store } from '../../src/store/index.js';
+import { READ_THREAD_NICE, SqliteStore, type Store } from '../../src/store/index.js';
 
 export const DEMO_KEY = 'sk-test-demo-key';
 export const LIMITED_KEY = 'sk-test-limited-key';
@@ -116,7 +116,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
   const config = parseConfigText(stackYaml(azure.url, openai.url, opts), 'test.yaml', {});
   const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'entente-test-'));
-  const store = new SqliteStore(join(dir, 'entente.db'));
+  // As entente serve opens it: the reads that grow with the data on a read thread.
+  const store = new SqliteStore(join(dir, 'entente.db'), { readThread: { nice: READ_THREAD_NICE } });
   await store.migrate();
   await seedKeys(store, config, opts.clock);
   await opts.beforeStart?.(store);

@@ -80,6 +80,7 @@ import type {
   UsageQuery,
   UsageRecord,
 } from '../types.js';
+import { ReadThread } from './read-thread.js';
 
 const migrations: readonly string[] = [
   `CREATE TABLE usage_records (
@@ -258,12 +259,21 @@ export class SqliteStore implements Store {
   #insertUsage!: Database.Statement;
   #upsertRollup!: Database.Statement;
   #nextSeq = 0;
+  /** Where the reads that grow with the data run, when not on the calling thread. */
+  readonly #reads: ReadThread | null;
 
   get location(): StoreLocation {
     return { kind: 'sqlite', path: this.path };
   }
 
-  constructor(readonly path: string) {
+  /**
+   * `readThread`: the reads whose cost grows with the data (OFF_THREAD_READS) run on a thread of
+   * their own with this nice value, not on the calling one (a gateway's serving thread).
+   */
+  constructor(
+    readonly path: string,
+    opts: { readonly readThread?: { readonly nice: number } } = {},
+  ) {
     // The database holds key digests, usage and the ledger: readable by its owner only.
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.#db = new Database(path);
@@ -271,6 +281,7 @@ export class SqliteStore implements Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+    this.#reads = opts.readThread && path !== ':memory:' ? new ReadThread(path, opts.readThread.nice) : null;
   }
 
   /**
@@ -357,6 +368,7 @@ export class SqliteStore implements Store {
   }
 
   async trafficSeries(fromMs: number, toMs: number, bucketMs: number): Promise<TrafficRow[]> {
+    if (this.#reads) return this.#reads.call('trafficSeries', [fromMs, toMs, bucketMs]);
     return this.#db
       .prepare(trafficSelect(['@from', '@bucket', '@from', '@to']))
       .all({ from: BigInt(fromMs), bucket: BigInt(bucketMs), to: BigInt(toMs) })
@@ -364,6 +376,7 @@ export class SqliteStore implements Store {
   }
 
   async listUsage(query: UsageQuery = {}): Promise<UsageRecord[]> {
+    if (this.#reads) return this.#reads.call('listUsage', [query]);
     const where: string[] = [];
     const args: unknown[] = [];
     if (query.tenantId) {
@@ -386,6 +399,7 @@ export class SqliteStore implements Store {
   }
 
   async countUsage(): Promise<number> {
+    if (this.#reads) return this.#reads.call('countUsage', []);
     return (this.#db.prepare('SELECT count(*) AS n FROM usage_records').get() as { n: number }).n;
   }
 
@@ -659,6 +673,7 @@ export class SqliteStore implements Store {
   }
 
   async ledgerRows(query: LedgerFilters = {}): Promise<LedgerRow[]> {
+    if (this.#reads) return this.#reads.call('ledgerRows', [query]);
     // Only the filters given, so an empty one filters nothing rather than matching ''.
     const filters = Object.fromEntries(Object.entries(query).filter(([, v]) => v));
     return this.#db
@@ -716,6 +731,7 @@ export class SqliteStore implements Store {
   }
 
   async spendByScope(sinceMs: number, untilMs: number, keyIds?: readonly string[]): Promise<SpendRow[]> {
+    if (this.#reads) return this.#reads.call('spendByScope', [sinceMs, untilMs, keyIds]);
     const micros = 'CAST(SUM(micros) AS TEXT)';
     const rows = keyIds
       ? this.#db
@@ -757,6 +773,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#reads?.close();
     if (this.#db.open) this.#db.close();
   }
 }

@@ -1,0 +1,85 @@
+// What a heavy read of the embedded SQLite store costs the thread that serves, side by side in one
+// run: the same month of per-minute spend rows (what the budget reconcile reads every minute, and
+// the console's spend page), read on the calling thread (better-sqlite3 runs a query there) and
+// through the store's read thread (src/store/sqlite/read-thread.ts), as a gateway opens it. While
+// each read runs, a 1 ms timer on the calling thread measures how long it is held up: the longest
+// gap between its ticks is the stall every request on that thread would have waited.
+//
+//   npm run bench:reads            BENCH_KEYS=1000 BENCH_MINUTES=1000 BENCH_ROUNDS=3
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
+import { median } from './processes.js';
+
+const keys = Number(process.env.BENCH_KEYS ?? 1_000);
+const minutes = Number(process.env.BENCH_MINUTES ?? 1_000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const monthStart = Date.UTC(2026, 11, 1);
+
+const path = join(mkdtempSync(join(tmpdir(), 'entente-reads-bench-')), 'entente.db');
+const setup = new SqliteStore(path);
+await setup.migrate();
+await setup.close();
+{
+  // Rows spread over the month: each key active in `minutes` minutes of it.
+  const db = new Database(path);
+  const insert = db.prepare('INSERT INTO usage_spend VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const step = Math.max(1, Math.floor((30 * 1_440) / minutes)) * 60_000;
+  db.transaction(() => {
+    for (let m = 0; m < minutes; m++)
+      for (let k = 0; k < keys; k++)
+        insert.run(monthStart + m * step, `t${k % 50}`, `key-${k}`, 'gpt-4o', 'azure', 'USD', 3, 1_234);
+  })();
+  db.close();
+}
+
+/** The read's time, and the longest the calling thread's 1 ms timer waited meanwhile. */
+async function measure(store: SqliteStore): Promise<{ readMs: number; stallMs: number; rows: number }> {
+  let last = performance.now();
+  let stallMs = 0;
+  const probe = setInterval(() => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 1);
+  await new Promise((r) => setTimeout(r, 20)); // the probe is ticking
+  const t0 = performance.now();
+  last = t0;
+  const rows = await store.spendByScope(monthStart, monthStart + 31 * 86_400_000);
+  const readMs = performance.now() - t0;
+  stallMs = Math.max(stallMs, performance.now() - last);
+  clearInterval(probe);
+  return { readMs, stallMs, rows: rows.length };
+}
+
+const onThread = new SqliteStore(path);
+const offThread = new SqliteStore(path, { readThread: { nice: READ_THREAD_NICE } });
+const results = {
+  on: [] as { readMs: number; stallMs: number }[],
+  off: [] as { readMs: number; stallMs: number }[],
+};
+await offThread.spendByScope(0, 1); // the read thread is up before it is measured
+for (let r = 0; r < rounds; r++) {
+  results.on.push(await measure(onThread));
+  results.off.push(await measure(offThread));
+}
+await onThread.close();
+await offThread.close();
+
+const med = (xs: { readMs: number; stallMs: number }[], k: 'readMs' | 'stallMs') =>
+  median(xs.map((x) => x[k]));
+console.log(
+  `a month of spend, ${(keys * minutes).toLocaleString('en')} per-minute rows, median of ${rounds} rounds`,
+);
+for (const [name, xs] of [
+  ['on the calling thread', results.on],
+  ['on the read thread', results.off],
+] as const)
+  console.log(
+    `${name.padEnd(22)} read ${med(xs, 'readMs').toFixed(0).padStart(6)} ms   longest stall of the calling thread ${med(xs, 'stallMs').toFixed(1).padStart(7)} ms`,
+  );
+console.log(
+  `stall, read thread / calling thread: ×${(med(results.off, 'stallMs') / med(results.on, 'stallMs')).toFixed(4)}`,
+);
