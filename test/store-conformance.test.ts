@@ -2,7 +2,7 @@
 // when it answers (required in CI, see scripts/run-tests.js).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API_KEY_CHANGES_KEPT, type Store, type UsageRecord } from '../src/store/index.js';
+import { API_KEY_CHANGES_KEPT, type ApiKeyRecord, type Store, type UsageRecord } from '../src/store/index.js';
 import { backends, raw, sqliteWithReadThread } from './helpers/backends.js';
 
 function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
@@ -34,6 +34,16 @@ function record(i: number, over: Partial<UsageRecord> = {}): UsageRecord {
 }
 
 const all = [...backends('store'), sqliteWithReadThread('store-reads')];
+
+/** An active key of tenant acme whose digest is its id's bytes (unique per id). */
+const apiKey = (id: string): ApiKeyRecord => ({
+  id,
+  tenantId: 'acme',
+  sha256: Buffer.from(id).toString('hex').padEnd(64, '0'),
+  models: ['*'],
+  createdAtMs: 1,
+  revokedAtMs: null,
+});
 
 /** SQL the Store interface has no method for, in the store's own dialect; its first row's first value. */
 async function rawSql(store: Store, sql: string | { sqlite: string; postgres: string }): Promise<unknown> {
@@ -317,22 +327,14 @@ for (const b of all) {
     });
 
     test('the keys changed since a version: each key as it is now, and only those', async () => {
-      const key = (id: string) => ({
-        id,
-        tenantId: 'acme',
-        sha256: Buffer.from(id).toString('hex').padEnd(64, '0'),
-        models: ['*'],
-        createdAtMs: 1,
-        revokedAtMs: null,
-      });
       const v0 = await store.apiKeysVersion();
       assert.deepEqual(await store.apiKeyChangesSince(v0), { version: v0, keys: [], removed: [] });
-      await store.putApiKey(key('kc-a'));
-      await store.insertApiKey(key('kc-b'));
+      await store.putApiKey(apiKey('kc-a'));
+      await store.insertApiKey(apiKey('kc-b'));
       const v1 = await store.apiKeysVersion();
-      await store.putApiKey({ ...key('kc-a'), limits: { requestsPerMinute: 3 } });
+      await store.putApiKey({ ...apiKey('kc-a'), limits: { requestsPerMinute: 3 } });
       assert.equal(await store.revokeApiKey('kc-b', 11), true);
-      await store.insertApiKey(key('kc-b')); // refused: no change
+      await store.insertApiKey(apiKey('kc-b')); // refused: no change
       const v2 = await store.apiKeysVersion();
       assert.equal(v2 - v0, 4, 'one version per change');
       const all = await store.apiKeyChangesSince(v0);
@@ -353,14 +355,7 @@ for (const b of all) {
     });
 
     test('a key removed from the store is reported as removed', async () => {
-      await store.putApiKey({
-        id: 'kc-gone',
-        tenantId: 'acme',
-        sha256: 'f'.repeat(64),
-        models: ['*'],
-        createdAtMs: 1,
-        revokedAtMs: null,
-      });
+      await store.putApiKey(apiKey('kc-gone'));
       const v = await store.apiKeysVersion();
       await rawSql(store, "DELETE FROM api_keys WHERE id = 'kc-gone'");
       const c = await store.apiKeyChangesSince(v);
@@ -389,15 +384,7 @@ for (const b of all) {
     });
 
     test('keys in pages of id order, and the ids of a prefix without the keys', async () => {
-      for (const id of ['kp_1', 'kp_2', 'kp_3', 'kp%4', 'kpx5', 'kp_1.r2'])
-        await store.putApiKey({
-          id,
-          tenantId: 'acme',
-          sha256: Buffer.from(id).toString('hex').padEnd(64, '0'),
-          models: ['*'],
-          createdAtMs: 1,
-          revokedAtMs: null,
-        });
+      for (const id of ['kp_1', 'kp_2', 'kp_3', 'kp%4', 'kpx5', 'kp_1.r2']) await store.putApiKey(apiKey(id));
       const ids = (await store.listApiKeys()).map((k) => k.id);
       const pages: string[] = [];
       let after: string | undefined;

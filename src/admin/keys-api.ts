@@ -37,8 +37,9 @@ const createSchema = z.strictObject({
 
 /**
  * A rotation, decided once for the admin API and the CLI: the new key's record (id `<base>.rN`,
- * the next N not among `rotations`, the ids the store holds that start with `<base>.r`) and the old key's, which expires at the end of the grace period (or earlier, if
- * it already expired sooner). null when the key is not active.
+ * the next N not among `rotations`, the ids the store holds that start with `<base>.r`) and the
+ * old key's, which expires at the end of the grace period (or earlier, if it already expired
+ * sooner). null when the key is not active.
  */
 export function planRotation(
   old: ApiKeyRecord,
@@ -96,8 +97,8 @@ async function changed(c: AdminContext, action: string, subject: string, detail:
   c.announce('keys');
 }
 
-export const KEYS_PAGE_DEFAULT = 100;
-export const KEYS_PAGE_MAX = 1_000;
+const KEYS_PAGE_DEFAULT = 100;
+const KEYS_PAGE_MAX = 1_000;
 
 /**
  * One page of keys in id order: `limit` (1–1000, default 100) keys after the id `after`; `next`

@@ -360,13 +360,25 @@ function watchKeys(
   // One catch-up at a time, each from the version the one before reached: two at once could apply
   // an older read of a key after a newer one.
   let queue: Promise<void> = Promise.resolve();
+  let inFlight = 0;
   const reloadKeys = (): Promise<void> => {
-    queue = queue.then(catchUp).catch((err: unknown) => {
-      log.error('could not refresh API keys', { error: (err as Error).message });
-    });
+    inFlight++;
+    queue = queue
+      .then(catchUp)
+      .catch((err: unknown) => {
+        log.error('could not refresh API keys', { error: (err as Error).message });
+      })
+      .finally(() => {
+        inFlight--;
+      });
     return queue;
   };
-  return { reloadKeys, refresh: clock.setInterval(() => void reloadKeys(), everyMs) };
+  // The timer adds no catch-up behind one still running (a store that hangs would pile them up);
+  // a change this node made always queues one, so the node reads its own write.
+  const tick = () => {
+    if (inFlight === 0) void reloadKeys();
+  };
+  return { reloadKeys, refresh: clock.setInterval(tick, everyMs) };
 }
 
 interface FleetParts {
