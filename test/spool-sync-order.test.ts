@@ -3,7 +3,8 @@
 // calls must be the one that keeps every record on disk somewhere:
 // - a new segment's directory entry is synced (fsync of the spool directory) before the
 //   segment's first fdatasync, which is what `durability: os` and the group commit rely on: a
-//   synced file whose name was never synced can vanish whole;
+//   synced file whose name was never synced can vanish whole (a segment stored and deleted before
+//   a group commit came round is never synced: the database holds its records durably first);
 // - no segment is deleted (unlink) before SQLite's write-ahead log, holding the records the
 //   segment carried, has been synced after its last write: SQLite runs `synchronous = NORMAL`,
 //   whose commits an OS crash can undo.
@@ -114,9 +115,20 @@ test('spool files: a segment is listed durably before it is synced, and deleted 
       calls.some((w) => w.name === 'write' && w.path === c.path),
   );
   assert.ok(created.length >= 8, `rotations happened: ${created.length} segments created`);
+  const unlinks = calls.filter((c) => c.name.startsWith('unlink') && isSegment(c.path));
+  let synced = 0;
   for (const c of created) {
     const firstSync = calls.find((s) => s.name === 'fdatasync' && s.path === c.path && s.began > c.ended);
-    assert.ok(firstSync, `${c.path} was synced`);
+    if (!firstSync) {
+      // Stored and deleted before a group commit came round (the writer's thread was busy, say):
+      // its records were durable in the database first, which the unlinks' check below holds.
+      assert.ok(
+        unlinks.some((u) => u.path === c.path),
+        `${c.path} was synced, or stored and deleted`,
+      );
+      continue;
+    }
+    synced++;
     const dirSync = calls.find(
       (s) => s.name === 'fsync' && s.path === spoolDir && s.began > c.ended && s.ended < firstSync.began,
     );
@@ -126,7 +138,7 @@ test('spool files: a segment is listed durably before it is synced, and deleted 
     );
   }
 
-  const unlinks = calls.filter((c) => c.name.startsWith('unlink') && isSegment(c.path));
+  assert.ok(synced >= created.length / 2, `most segments were synced by group commits: ${synced}`);
   assert.ok(unlinks.length >= created.length, `every stored segment was deleted: ${unlinks.length}`);
   assert.ok(
     unlinks.some((u) => u.path.endsWith('usage-0000000003.spool')),
@@ -136,7 +148,7 @@ test('spool files: a segment is listed durably before it is synced, and deleted 
     const before = calls.filter((c) => c.ended < u.began);
     const lastWrite = before.filter((c) => c.name === 'pwrite64' && c.path === wal).at(-1);
     assert.ok(lastWrite, `the database log was written before ${u.path} was deleted`);
-    const synced = before.some((c) => isSync(c) && c.path === wal && c.began > lastWrite.ended);
-    assert.ok(synced, `the database log was synced after its last write and before ${u.path} was deleted`);
+    const walSynced = before.some((c) => isSync(c) && c.path === wal && c.began > lastWrite.ended);
+    assert.ok(walSynced, `the database log was synced after its last write and before ${u.path} was deleted`);
   }
 });

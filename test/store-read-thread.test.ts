@@ -1,13 +1,18 @@
-// The SQLite store's read thread (src/store/sqlite/read-thread.ts): the reads that grow with the
-// data run there, not on the thread that calls them, so a gateway's serving thread goes on serving
-// while a month of spend is summed. (That its answers are the calling thread's is the store
-// conformance suite's job: it runs against this store too.)
+// What a gateway's SQLite store keeps off its serving thread. The read thread
+// (src/store/sqlite/read-thread.ts): the reads that grow with the data run there, not on the thread
+// that calls them, so the serving thread goes on serving while a month of spend is summed (that
+// its answers are the calling thread's is the store conformance suite's job: it runs against this
+// store too). And checkpoints: the serving connection never runs one; the spool writer does.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { silentLogger } from '../src/observability/index.js';
+import { UsageSpool } from '../src/spool/index.js';
 import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
+import { eventually } from './helpers/eventually.js';
 import { usageRecord } from './helpers/records.js';
 import { threadNices } from './helpers/thread-nices.js';
 
@@ -89,6 +94,86 @@ describe("the SQLite store's read thread", () => {
       assert.equal(threadNices().get(process.pid), 0, 'the calling thread keeps its own');
     } finally {
       await store.close();
+    }
+  });
+});
+
+/** Frames in a WAL file of this size (a 32-byte header, then frames of a 24-byte header and a 4 KiB page). */
+const walFrames = (path: string) =>
+  Math.max(0, Math.floor((statSync(`${path}-wal`).size - 32) / (24 + 4096)));
+
+/** 1,500 commits of about a page each, through `store`. */
+async function writePages(store: SqliteStore, prefix: string): Promise<void> {
+  for (let i = 0; i < 1_500; i++)
+    await store.putApiKey({
+      id: `${prefix}-${i}`,
+      tenantId: 'acme',
+      sha256: createHash('sha256').update(`${prefix}-${i}`).digest('hex'),
+      models: ['*'],
+      createdAtMs: 1,
+      revokedAtMs: null,
+      metadata: { note: 'x'.repeat(200) },
+    });
+}
+
+describe('checkpoints are left to a connection other than the serving one', () => {
+  test('a connection opened so never checkpoints on commit; another connection copies its log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'entente-ckpt-'));
+    const control = new SqliteStore(join(dir, 'control.db'));
+    await control.migrate();
+    await writePages(control, 'k');
+    assert.ok(walFrames(join(dir, 'control.db')) < 1_100, 'by default a commit past 1,000 pages checkpoints');
+    await control.close();
+
+    const path = join(dir, 'serving.db');
+    const serving = new SqliteStore(path, { autoCheckpoint: false });
+    await serving.migrate();
+    await writePages(serving, 'k');
+    const frames = walFrames(path);
+    assert.ok(frames > 1_500, `the serving connection left its log alone: ${frames} frames`);
+    const writer = new SqliteStore(path);
+    try {
+      assert.ok((await writer.checkpoint()) >= 1_500, 'the other connection copies every frame');
+      assert.equal(await writer.checkpoint(), frames, 'and a second time finds them all copied');
+    } finally {
+      await writer.close();
+      await serving.close();
+    }
+  });
+
+  test("a gateway's spool writer checkpoints what the serving connection wrote", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'entente-ckpt-'));
+    const path = join(dir, 'entente.db');
+    const serving = new SqliteStore(path, { autoCheckpoint: false });
+    await serving.migrate();
+    const spool = await UsageSpool.open({
+      dir: join(dir, 'spool'),
+      location: serving.location,
+      setup: null,
+      batchSize: 50,
+      flushIntervalMs: 5,
+      fsyncIntervalMs: 2,
+      nice: 0,
+      scanIntervalMs: 20,
+      durability: 'process',
+      maxBacklogRecords: 100,
+      segmentBytes: 65_536,
+      log: silentLogger,
+    });
+    try {
+      // Written after the writer started (its own start-up commits checkpoint what came before).
+      await writePages(serving, 'k');
+      assert.ok(walFrames(path) > 1_500);
+      // Once the log is copied, SQLite restarts it from its start: a commit then adds no frame.
+      let n = 0;
+      await eventually(async () => {
+        const before = statSync(`${path}-wal`).size;
+        await serving.revokeApiKey(`k-${n++}`, 5);
+        return statSync(`${path}-wal`).size === before;
+      }, 'a commit that reuses the log from its start');
+    } finally {
+      await spool.close(1_000);
+      await serving.close();
     }
   });
 });

@@ -390,6 +390,8 @@ setInterval(() => {
     .then(() => {
       if (storedSeq >= readSeq) answerFlushes();
     })
+    // The gateway's serving connection leaves checkpoints to this thread (src/store/types.ts).
+    .then(() => store.checkpoint())
     .catch((err: unknown) =>
       say({ type: 'error', message: `posting pending usage failed: ${(err as Error).message}` }),
     )

@@ -38,8 +38,9 @@ export const READ_THREAD_NICE = 10;
 
 /**
  * DATABASE_URL (postgres://…) selects PostgreSQL; otherwise the embedded SQLite file in the data
- * directory. `serving`: the store of a gateway, whose SQLite reads that grow with the data run on
- * a read thread, not on the thread that serves (PostgreSQL's run in its server anyway).
+ * directory. `serving`: the store of a gateway: with SQLite, the reads that grow with the data run
+ * on a read thread, and checkpoints are left to the spool writer's connection, so neither runs on
+ * the thread that serves (PostgreSQL runs both in its server anyway).
  */
 export async function openStore(
   dataDir: string,
@@ -52,7 +53,7 @@ export async function openStore(
       ? new PostgresStore(url)
       : new SqliteStore(
           join(dataDir, 'entente.db'),
-          opts.serving ? { readThread: { nice: READ_THREAD_NICE } } : {},
+          opts.serving ? { readThread: { nice: READ_THREAD_NICE }, autoCheckpoint: false } : {},
         );
   await store.migrate();
   return store;

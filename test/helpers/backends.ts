@@ -33,15 +33,16 @@ async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** SQLite as a gateway opens it: the reads that grow with the data on the store's read thread. */
+/** SQLite as a gateway opens it: reads that grow with the data on the read thread, no checkpoints. */
 export function sqliteWithReadThread(prefix: string): Backend {
   return {
     name: 'sqlite',
-    label: 'sqlite, reads on the read thread',
+    label: 'sqlite, as a gateway opens it',
     skip: false,
     async open(opts = {}) {
       const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'), {
         readThread: { nice: READ_THREAD_NICE },
+        autoCheckpoint: false,
       });
       await s.migrate(opts.toVersion !== undefined ? { toVersion: opts.toVersion } : {});
       return s;

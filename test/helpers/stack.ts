@@ -116,8 +116,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const openai = await startSimulator({ kind: 'openai', apiKey: 'openai-secret' });
   const config = parseConfigText(stackYaml(azure.url, openai.url, opts), 'test.yaml', {});
   const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'entente-test-'));
-  // As entente serve opens it: the reads that grow with the data on a read thread.
-  const store = new SqliteStore(join(dir, 'entente.db'), { readThread: { nice: READ_THREAD_NICE } });
+  // As entente serve opens it: the reads that grow with the data on a read thread, checkpoints
+  // left to the spool writer.
+  const store = new SqliteStore(join(dir, 'entente.db'), {
+    readThread: { nice: READ_THREAD_NICE },
+    autoCheckpoint: false,
+  });
   await store.migrate();
   await seedKeys(store, config, opts.clock);
   await opts.beforeStart?.(store);

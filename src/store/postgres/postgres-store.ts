@@ -938,6 +938,10 @@ export class PostgresStore implements Store {
     return rows.map(auditFromRow);
   }
 
+  async checkpoint(): Promise<number> {
+    return 0; // PostgreSQL checkpoints in its own server
+  }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }

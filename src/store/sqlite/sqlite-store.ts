@@ -269,10 +269,12 @@ export class SqliteStore implements Store {
   /**
    * `readThread`: the reads whose cost grows with the data (OFF_THREAD_READS) run on a thread of
    * their own with this nice value, not on the calling one (a gateway's serving thread).
+   * `autoCheckpoint: false`: a commit on this connection never runs a checkpoint (SQLite runs one
+   * in whichever connection commits when the log passes 1,000 pages); another calls checkpoint().
    */
   constructor(
     readonly path: string,
-    opts: { readonly readThread?: { readonly nice: number } } = {},
+    opts: { readonly readThread?: { readonly nice: number }; readonly autoCheckpoint?: boolean } = {},
   ) {
     // The database holds key digests, usage and the ledger: readable by its owner only.
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -281,6 +283,7 @@ export class SqliteStore implements Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+    if (opts.autoCheckpoint === false) this.#db.pragma('wal_autocheckpoint = 0');
     this.#reads = opts.readThread && path !== ':memory:' ? new ReadThread(path, opts.readThread.nice) : null;
   }
 
@@ -770,6 +773,12 @@ export class SqliteStore implements Store {
       )
       .all(...args);
     return rows.map(auditFromRow);
+  }
+
+  async checkpoint(): Promise<number> {
+    if (this.path === ':memory:') return 0;
+    const r = this.#db.pragma('wal_checkpoint(PASSIVE)') as { checkpointed: number }[];
+    return Math.max(0, r[0]?.checkpointed ?? 0);
   }
 
   async close(): Promise<void> {
