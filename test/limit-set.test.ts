@@ -108,6 +108,11 @@ test('applyKeys gives exactly the rules LimitSet.from gives for the keys as they
         set.applyKeys(s.changed, removed);
         const fresh = LimitSet.from(config, [...state.values()]);
         assert.deepEqual(view(set.rules), view(fresh.rules));
+        assert.deepEqual(
+          set.byId.map((r) => r.id),
+          [...new Set(fresh.rules.map((r) => r.id))].sort(),
+          'every rule id once, in order',
+        );
         assert.equal(set.empty, fresh.empty);
         for (const k of ['k0', 'k1', 'k1.r2', 'k2'])
           for (const t of ['t0', 't1'])

@@ -244,6 +244,36 @@ describe('limits on one node', () => {
         assert.equal(r.status, 400, `${path} keys=${keys.slice(0, 20)}`);
         assert.equal(r.json.error?.code, 'invalid_request');
       }
+    // Every rule in id order, once; page by page, the same rules.
+    type Page = { limits: { id: string }[]; next: string | null };
+    const whole = (await admin('GET', '/limits')).json as unknown as Page;
+    const ruleIds = whole.limits.map((r) => r.id);
+    assert.equal(whole.next, null);
+    assert.ok(ruleIds.length >= 3);
+    assert.deepEqual(ruleIds, [...new Set(ruleIds)].sort(), 'in id order, each once');
+    const paged: string[] = [];
+    for (let after: string | null = null, i = 0; i <= ruleIds.length; i++) {
+      const p = (await admin('GET', `/limits?limit=2${after ? `&after=${encodeURIComponent(after)}` : ''}`))
+        .json as unknown as Page;
+      paged.push(...p.limits.map((r) => r.id));
+      after = p.next;
+      if (after === null) break;
+      assert.equal(after, paged.at(-1));
+    }
+    assert.deepEqual(paged, ruleIds);
+    for (const q of [
+      'limit=0',
+      'limit=1001',
+      'limit=x',
+      'limit=',
+      'after=',
+      'after=nope',
+      `after=key:${'a'.repeat(400)}`,
+    ]) {
+      const r = await admin('GET', `/limits?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal(r.json.error?.code, 'invalid_request');
+    }
     // Raising the budget live admits the key again, without a restart.
     const raised = await admin('POST', '/keys/limits/budgeted', {
       budget: { amount: '0.001', period: 'month' },

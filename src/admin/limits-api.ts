@@ -1,7 +1,8 @@
 // GET /v1/entente/limits: every rule in force (the config's and each key's own), what it caps,
 // and for budgets what is spent, held by requests in flight and left in the current period, with
-// the last reconcile's drift against the ledger. ?key=<id> narrows to one key's rules and the
-// rules of no key; ?keys=<id>,<id>… to the rules that name those keys (a page of keys).
+// the last reconcile's drift against the ledger; in id order, a page at a time (limit, after).
+// ?key=<id> narrows to one key's rules and the rules of no key; ?keys=<id>,<id>… to the rules that
+// name those keys (a page of keys).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, sendError, sendJson } from '../http/index.js';
@@ -67,21 +68,64 @@ function keysParam(res: ServerResponse, ex: Exchange): string[] | null | undefin
   return undefined;
 }
 
+const LIMITS_PAGE_MAX = 1_000;
+
+/**
+ * The rules in id order, a page at a time: `limit` (1–1000, default 1000) rules after the id
+ * `after`, and `next`, the `after` of the next page (null on the last). With `key`, only that
+ * key's rules (its rotations' too) and the rules of no key; with `keys`, only the rules that name
+ * those keys, read through the index, in one answer.
+ */
 export async function listLimits(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const key = ex.query.get('key');
   const keys = keysParam(res, ex);
   if (keys === undefined) return;
+  const limitText = ex.query.get('limit');
+  const after = ex.query.get('after');
+  const limit = limitText === null ? LIMITS_PAGE_MAX : Number(limitText);
+  if (!/^\d{1,4}$/.test(limitText ?? '1') || limit < 1 || limit > LIMITS_PAGE_MAX)
+    return bad(res, ex, `limit must be a whole number from 1 to ${LIMITS_PAGE_MAX}`, 'limit');
+  if (after !== null && !/^(key|rule):[a-z0-9][a-z0-9._:-]{0,320}$/.test(after))
+    return bad(res, ex, 'after must be a rule id (the next of a page)', 'after');
   const now = c.clock.now();
-  const seen = new Set<string>();
-  // A page of keys reads each key's rules through the index; the rest scans every rule.
-  const candidates = keys ? keys.flatMap((id) => c.limits.rules.rulesOfKey(id)) : c.limits.rules.rules;
-  const rules = candidates.filter((r) => {
-    if (key !== null && r.keyId !== null && keyBase(key) !== r.keyBase && r.keyId !== key) return false;
-    if (seen.has(r.id)) return false; // a key and its rotation share one counter
-    seen.add(r.id);
-    return true;
-  });
-  sendJson(res, 200, { limits: await Promise.all(rules.map((r) => describe(c, r, now))) }, ex.requestId);
+  let rules: readonly LimitRule[];
+  let next: string | null = null;
+  if (keys) {
+    const seen = new Set<string>();
+    // A key and its rotation share one counter: one rule each.
+    rules = keys
+      .flatMap((id) => c.limits.rules.rulesOfKey(id))
+      .filter((r) => !seen.has(r.id) && !!seen.add(r.id));
+  } else {
+    const all = c.limits.rules.byId.filter(
+      (r) => key === null || r.keyId === null || keyBase(key) === r.keyBase || r.keyId === key,
+    );
+    const from = after === null ? 0 : firstAfter(all, after);
+    rules = all.slice(from, from + limit);
+    if (from + limit < all.length) next = rules.at(-1)!.id;
+  }
+  sendJson(
+    res,
+    200,
+    { limits: await Promise.all(rules.map((r) => describe(c, r, now))), next },
+    ex.requestId,
+  );
+}
+
+/** The index of the first rule whose id sorts after `id`, in rules sorted by id. */
+function firstAfter(rules: readonly LimitRule[], id: string): number {
+  let lo = 0;
+  let hi = rules.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rules[mid]!.id <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function bad(res: ServerResponse, ex: Exchange, message: string, param: string): void {
+  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
 }
 
 const WINDOWS: Record<string, number> = {

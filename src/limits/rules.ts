@@ -133,6 +133,7 @@ export class LimitSet {
   /** Each listed rule's place: a caller's matches keep that order. */
   readonly #place = new Map<LimitRule, number>();
   #all: readonly LimitRule[] | null = null;
+  #byId: readonly LimitRule[] | null = null;
 
   constructor(listed: readonly LimitRule[], own: Map<string, readonly LimitRule[]> = new Map()) {
     this.#listed = listed;
@@ -176,6 +177,7 @@ export class LimitSet {
       else this.#own.delete(k.id);
     }
     this.#all = null;
+    this.#byId = null;
     for (const k of this.#cache.keys())
       if (touched.has(k.slice(0, k.indexOf('\u0000')))) this.#cache.delete(k);
   }
@@ -188,6 +190,18 @@ export class LimitSet {
 
   get empty(): boolean {
     return this.#listed.length === 0 && this.#own.size === 0;
+  }
+
+  /**
+   * Every rule once (a key and its rotations share their rules' ids: one of them stands), in id
+   * order: what a listing pages through. Sorted when first asked after a change.
+   */
+  get byId(): readonly LimitRule[] {
+    if (!this.#byId) {
+      const sorted = [...this.rules].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.#byId = sorted.filter((r, i) => i === 0 || sorted[i - 1]!.id !== r.id);
+    }
+    return this.#byId;
   }
 
   /** The rules that name this key: the listed ones, then its own (an index read, not a scan). */
