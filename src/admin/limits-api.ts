@@ -58,13 +58,7 @@ function keysParam(res: ServerResponse, ex: Exchange): string[] | null | undefin
   if (text === null) return null;
   const ids = text.split(',');
   if (ids.length <= MAX_KEYS_PARAM && ids.every((id) => KEY_ID.test(id))) return ids;
-  sendError(
-    res,
-    gatewayError('invalid_request', `keys must be 1 to ${MAX_KEYS_PARAM} key ids, separated by commas`, {
-      param: 'keys',
-    }),
-    ex.requestId,
-  );
+  bad(res, ex, `keys must be 1 to ${MAX_KEYS_PARAM} key ids, separated by commas`, 'keys');
   return undefined;
 }
 
@@ -144,13 +138,7 @@ export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerR
   const window = ex.query.get('window') ?? '24h';
   const ms = WINDOWS[window];
   if (ms === undefined)
-    return sendError(
-      res,
-      gatewayError('invalid_request', `window must be one of ${Object.keys(WINDOWS).join(', ')}`, {
-        param: 'window',
-      }),
-      ex.requestId,
-    );
+    return bad(res, ex, `window must be one of ${Object.keys(WINDOWS).join(', ')}`, 'window');
   const keys = keysParam(res, ex);
   if (keys === undefined) return;
   const until = c.clock.now();
