@@ -274,6 +274,11 @@ describe('limits on one node', () => {
       assert.equal(r.status, 400, q);
       assert.equal(r.json.error?.code, 'invalid_request');
     }
+    for (const q of ['window=1y', 'window=', 'window=30D']) {
+      const r = await admin('GET', `/spend?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal((r.json.error as { param?: string } | undefined)?.param, 'window');
+    }
     // Raising the budget live admits the key again, without a restart.
     const raised = await admin('POST', '/keys/limits/budgeted', {
       budget: { amount: '0.001', period: 'month' },
