@@ -66,6 +66,7 @@ import { accrualHistory, requestRows, rolloutMatrix, traffic } from './console-d
 import type { AdminContext } from './context.js';
 import { createKey, listKeys, revokeKey, rotateKey, setKeyLimits } from './keys-api.js';
 import { listLimits, spend } from './limits-api.js';
+import { refuse } from './query.js';
 
 /** JSON with bigints (money, ratios) as decimal strings. */
 export function toJson(value: unknown): string {
@@ -141,19 +142,15 @@ function guarded(c: AdminContext, handler: AdminHandler): Handler {
   };
 }
 
-function badQuery(res: ServerResponse, ex: Exchange, message: string, param: string | null = null): void {
-  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
-}
-
 function route(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const model = ex.query.get('model');
-  if (!model) return badQuery(res, ex, 'Query parameter model is required.', 'model');
+  if (!model) return refuse(res, ex, 'Query parameter model is required.', 'model');
   const tenant = ex.query.get('tenant');
   const licensee = tenant ? (c.licenseeOf.get(tenant) ?? null) : (ex.query.get('licensee') ?? null);
   // ?at=: the decision as it was then (the agreement version and rollout log in force at that instant).
   const at = ex.query.get('at');
   const atMs = at === null ? null : Date.parse(at);
-  if (atMs !== null && Number.isNaN(atMs)) return badQuery(res, ex, 'at must be an ISO-8601 instant.', 'at');
+  if (atMs !== null && Number.isNaN(atMs)) return refuse(res, ex, 'at must be an ISO-8601 instant.', 'at');
   const table =
     atMs === null
       ? c.routes.table
@@ -180,7 +177,7 @@ function agreementInForce(c: AdminContext, _req: IncomingMessage, res: ServerRes
   const asOf = instantParam(ex.query.get('as_of'));
   const knownAt = instantParam(ex.query.get('known_at'));
   if (asOf === 'bad' || knownAt === 'bad')
-    return badQuery(res, ex, 'as_of and known_at must be ISO-8601 instants.');
+    return refuse(res, ex, 'as_of and known_at must be ISO-8601 instants.');
   const v = versionAsOf(agreement, asOf ?? c.clock.now(), knownAt ?? Number.POSITIVE_INFINITY);
   send(
     res,
@@ -207,7 +204,7 @@ function agreementDiff(c: AdminContext, _req: IncomingMessage, res: ServerRespon
   const from = agreement.versions.find((v) => v.id === ex.query.get('from'));
   const to = agreement.versions.find((v) => v.id === ex.query.get('to'));
   if (!from || !to)
-    return badQuery(
+    return refuse(
       res,
       ex,
       `from and to must be version ids: ${agreement.versions.map((v) => v.id).join(', ')}`,
@@ -260,7 +257,7 @@ const PERIOD = /^\d{4}-\d{2}$/;
 async function ledgerStatement(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   if (!books(c, res, ex)) return;
   const period = ex.query.get('period') ?? periodOf(c.clock.now());
-  if (!PERIOD.test(period)) return badQuery(res, ex, 'period must be YYYY-MM.', 'period');
+  if (!PERIOD.test(period)) return refuse(res, ex, 'period must be YYYY-MM.', 'period');
   const s = await buildStatement(c.store, period, ex.query.get('account') ?? undefined);
   if (ex.query.get('format') === 'csv') {
     res.setHeader('content-disposition', `attachment; filename="statement-${period}.csv"`);
@@ -276,7 +273,7 @@ async function ledgerStatement(c: AdminContext, _req: IncomingMessage, res: Serv
 async function ledgerClose(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   if (!books(c, res, ex)) return;
   const period = ex.query.get('period') ?? '';
-  if (!PERIOD.test(period)) return badQuery(res, ex, 'period must be YYYY-MM.', 'period');
+  if (!PERIOD.test(period)) return refuse(res, ex, 'period must be YYYY-MM.', 'period');
   const newlyClosed = await c.store.closePeriod(period, c.clock.now());
   if (newlyClosed) await audit(c).record('period.close', period, { period });
   send(res, 200, { period, closed: true, newlyClosed }, ex.requestId);
@@ -289,12 +286,12 @@ async function ledgerRefund(c: AdminContext, req: IncomingMessage, res: ServerRe
   if (!body.ok) return sendError(res, body.error, ex.requestId);
   const { refundId, requestId: refunded, amount } = (body.value ?? {}) as Record<string, unknown>;
   if (typeof refundId !== 'string' || typeof refunded !== 'string' || typeof amount !== 'string')
-    return badQuery(res, ex, 'refundId, requestId and amount (a decimal string) are required.');
+    return refuse(res, ex, 'refundId, requestId and amount (a decimal string) are required.');
   let amountMicros: bigint;
   try {
     amountMicros = parseMajor(amount);
   } catch (err) {
-    return badQuery(res, ex, (err as Error).message, 'amount');
+    return refuse(res, ex, (err as Error).message, 'amount');
   }
   const setup = ledgerSetupFor(c.config, pb, c.routes.agreement, declarationsIn(c.routes.log));
   const r = await postRefund(
@@ -358,7 +355,7 @@ const TRAFFIC_WINDOWS: Record<string, [windowS: number, bucketS: number]> = {
 async function trafficSeries(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const named = ex.query.get('window');
   if (named !== null && !TRAFFIC_WINDOWS[named])
-    return badQuery(res, ex, `window must be one of ${Object.keys(TRAFFIC_WINDOWS).join(', ')}.`, 'window');
+    return refuse(res, ex, `window must be one of ${Object.keys(TRAFFIC_WINDOWS).join(', ')}.`, 'window');
   const [windowS, bucketS] = named
     ? TRAFFIC_WINDOWS[named]!
     : [Number(ex.query.get('window_s') ?? 3600), Number(ex.query.get('bucket_s') ?? 60)];
@@ -371,7 +368,7 @@ async function trafficSeries(c: AdminContext, _req: IncomingMessage, res: Server
     bucketS % 60 !== 0 ||
     windowS / bucketS > 2000
   )
-    return badQuery(
+    return refuse(
       res,
       ex,
       'window_s must be 60..2678400, and bucket_s a whole number of minutes, at least window_s/2000.',
@@ -480,7 +477,7 @@ function badEvent(
 ) {
   const issue = error.issues[0]!;
   const at = issue.path.map(String).join('.');
-  badQuery(res, ex, `${at}: ${issue.message}`, at);
+  refuse(res, ex, `${at}: ${issue.message}`, at);
 }
 
 function audit(c: AdminContext) {
@@ -515,14 +512,14 @@ async function rolloutEvent(c: AdminContext, req: IncomingMessage, res: ServerRe
   // through its own audited route, so no event can be backdated to skip a soak.
   const field = serverField(body.value);
   if (field)
-    return badQuery(
+    return refuse(
       res,
       ex,
       `${field} is set by the server (events are dated when appended); to record past events use POST /v1/entente/rollout/import.`,
       field,
     );
   if ((body.value as { kind?: unknown } | null)?.kind === 'declaration')
-    return badQuery(res, ex, 'Declarations are entered with POST /v1/entente/declarations.', 'kind');
+    return refuse(res, ex, 'Declarations are entered with POST /v1/entente/declarations.', 'kind');
   const parsed = newEventSchema.safeParse({ ...(body.value as object), atMs: c.clock.now() });
   if (!parsed.success) return badEvent(res, ex, parsed.error);
   const r = await appendAudited(c, parsed.data, 'rollout.event');
@@ -544,30 +541,29 @@ async function rolloutImport(c: AdminContext, req: IncomingMessage, res: ServerR
   if (!body.ok) return sendError(res, body.error, ex.requestId);
   const { source, events } = (body.value ?? {}) as { source?: unknown; events?: unknown };
   if (typeof source !== 'string' || source.length === 0 || source.length > 512)
-    return badQuery(res, ex, 'source (where the events come from, 1-512 characters) is required.', 'source');
+    return refuse(res, ex, 'source (where the events come from, 1-512 characters) is required.', 'source');
   if (!Array.isArray(events) || events.length === 0 || events.length > 1_000)
-    return badQuery(res, ex, 'events must be a list of 1 to 1000 rollout events.', 'events');
+    return refuse(res, ex, 'events must be a list of 1 to 1000 rollout events.', 'events');
   const now = c.clock.now();
   const parsed: NewRolloutEvent[] = [];
   for (const [i, e] of events.entries()) {
     const { occurredAt, ...rest } = (e ?? {}) as { occurredAt?: unknown };
     const occurredAtMs = typeof occurredAt === 'string' ? Date.parse(occurredAt) : Number.NaN;
     if (Number.isNaN(occurredAtMs) || occurredAtMs > now)
-      return badQuery(
+      return refuse(
         res,
         ex,
         `events[${i}].occurredAt must be an ISO-8601 instant not in the future.`,
         `events[${i}].occurredAt`,
       );
     const field = serverField(rest);
-    if (field)
-      return badQuery(res, ex, `events[${i}].${field} is set by the server.`, `events[${i}].${field}`);
+    if (field) return refuse(res, ex, `events[${i}].${field} is set by the server.`, `events[${i}].${field}`);
     const p = newEventSchema.safeParse({ ...rest, atMs: now, occurredAtMs, importedFrom: source });
     if (!p.success || p.data.kind === 'declaration') {
       const issue = p.success
         ? { path: ['kind'], message: 'declarations are not imported' }
         : p.error.issues[0]!;
-      return badQuery(res, ex, `events[${i}].${issue.path.join('.')}: ${issue.message}`, `events[${i}]`);
+      return refuse(res, ex, `events[${i}].${issue.path.join('.')}: ${issue.message}`, `events[${i}]`);
     }
     parsed.push(p.data);
   }
@@ -598,7 +594,7 @@ async function declaration(c: AdminContext, req: IncomingMessage, res: ServerRes
   const body = await readJsonBody(req, 65_536);
   if (!body.ok) return sendError(res, body.error, ex.requestId);
   const field = serverField(body.value);
-  if (field) return badQuery(res, ex, `${field} is set by the server.`, field);
+  if (field) return refuse(res, ex, `${field} is set by the server.`, field);
   const { declaration: kind, panelRecordRef } = (body.value ?? {}) as Record<string, unknown>;
   const parsed = newEventSchema.safeParse({
     kind: 'declaration',
@@ -618,7 +614,7 @@ async function declaration(c: AdminContext, req: IncomingMessage, res: ServerRes
 async function auditLog(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const limit = Number(ex.query.get('limit') ?? 100);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1_000)
-    return badQuery(res, ex, 'limit must be an integer from 1 to 1000.', 'limit');
+    return refuse(res, ex, 'limit must be an integer from 1 to 1000.', 'limit');
   const entries = await c.store.listAudit({
     limit,
     ...(ex.query.get('action') ? { action: ex.query.get('action')! } : {}),
@@ -640,7 +636,7 @@ function prices(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex:
   const pb = books(c, res, ex);
   if (!pb) return;
   const at = instantParam(ex.query.get('asOf'));
-  if (at === 'bad') return badQuery(res, ex, 'asOf must be an ISO-8601 instant.', 'asOf');
+  if (at === 'bad') return refuse(res, ex, 'asOf must be an ISO-8601 instant.', 'asOf');
   const models = [...c.catalog.values()].map((m) => ({
     name: m.name,
     versions: [...new Set(m.deployments.map((d) => d.modelVersion))],

@@ -18,14 +18,14 @@ import { type Exchange, generateKey, hashKey, readJsonBody, sendError, sendJson 
 import { keyBase } from '../limits/index.js';
 import type { ApiKeyRecord, Store } from '../store/index.js';
 import type { AdminContext } from './context.js';
+import { pageOf, refuse } from './query.js';
 
-/** A key id, as the config and the API accept them. */
+/** A key id (and a tenant's), as the config and the API accept them. */
 export const KEY_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const ID = KEY_ID; // tenants' ids take the same form
 
 const createSchema = z.strictObject({
-  tenant: z.string().regex(ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore'),
-  id: z.string().regex(ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore').optional(),
+  tenant: z.string().regex(KEY_ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore'),
+  id: z.string().regex(KEY_ID, 'must be 1-64 characters of a-z, 0-9, dot, dash, underscore').optional(),
   models: z.array(z.string().min(1).max(256)).min(1).max(1000).default(['*']),
   expiresAt: z.string().optional(),
   metadata: z
@@ -87,10 +87,6 @@ function view(k: ApiKeyRecord, nowMs: number) {
   };
 }
 
-function bad(res: ServerResponse, ex: Exchange, message: string, param: string | null = null): void {
-  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
-}
-
 async function changed(c: AdminContext, action: string, subject: string, detail: unknown): Promise<void> {
   await auditor(c.store, c.clock, adminActor(c.config.server.adminKeySha256)).record(action, subject, detail);
   await c.reloadKeys();
@@ -106,20 +102,21 @@ const KEYS_PAGE_MAX = 1_000;
  * a time, never every key in one answer.
  */
 export async function listKeys(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
-  const limitText = ex.query.get('limit');
-  const limit = limitText === null ? KEYS_PAGE_DEFAULT : Number(limitText);
-  if (!/^\d{1,4}$/.test(limitText ?? '100') || limit < 1 || limit > KEYS_PAGE_MAX)
-    return bad(res, ex, `limit must be a whole number from 1 to ${KEYS_PAGE_MAX}`, 'limit');
-  const after = ex.query.get('after');
-  if (after !== null && !ID.test(after))
-    return bad(res, ex, 'after must be a key id (the next of a page)', 'after');
+  const page = pageOf(res, ex, {
+    fallback: KEYS_PAGE_DEFAULT,
+    max: KEYS_PAGE_MAX,
+    id: KEY_ID,
+    idIs: 'a key id',
+  });
+  if (!page) return;
+  const { limit, after } = page;
   const keys = await c.store.listApiKeys({ limit: limit + 1, ...(after ? { after } : {}) });
-  const page = keys.slice(0, limit);
+  const shown = keys.slice(0, limit);
   const now = c.clock.now();
   sendJson(
     res,
     200,
-    { keys: page.map((k) => view(k, now)), next: keys.length > limit ? page.at(-1)!.id : null },
+    { keys: shown.map((k) => view(k, now)), next: keys.length > limit ? shown.at(-1)!.id : null },
     ex.requestId,
   );
 }
@@ -130,19 +127,19 @@ export async function createKey(c: AdminContext, req: IncomingMessage, res: Serv
   const p = createSchema.safeParse(body.value);
   if (!p.success) {
     const issue = p.error.issues[0]!;
-    return bad(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.') || null);
+    return refuse(res, ex, `${issue.path.join('.')}: ${issue.message}`, issue.path.join('.') || null);
   }
   const now = c.clock.now();
   const unknown = p.data.models.find((m) => m !== '*' && !c.catalog.has(m));
-  if (unknown) return bad(res, ex, `models: '${unknown}' is not in the catalog`, 'models');
+  if (unknown) return refuse(res, ex, `models: '${unknown}' is not in the catalog`, 'models');
   let expiresAtMs: number | null = null;
   if (p.data.expiresAt !== undefined) {
     expiresAtMs = Date.parse(p.data.expiresAt);
     if (Number.isNaN(expiresAtMs) || expiresAtMs <= now)
-      return bad(res, ex, 'expiresAt must be an ISO-8601 instant in the future', 'expiresAt');
+      return refuse(res, ex, 'expiresAt must be an ISO-8601 instant in the future', 'expiresAt');
   }
   const limitProblem = p.data.limits ? checkLimits(c, p.data.limits) : null;
-  if (limitProblem) return bad(res, ex, limitProblem, 'limits');
+  if (limitProblem) return refuse(res, ex, limitProblem, 'limits');
   const secret = generateKey();
   const id = p.data.id ?? `key-${hashKey(secret).slice(0, 12)}`;
   const record: ApiKeyRecord = {
@@ -185,7 +182,7 @@ export async function rotateKey(c: AdminContext, req: IncomingMessage, res: Serv
   if (!body.ok) return sendError(res, body.error, ex.requestId);
   const grace = (body.value as { graceSeconds?: unknown } | null)?.graceSeconds ?? 3600;
   if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_S)
-    return bad(res, ex, `graceSeconds must be a whole number from 0 to ${MAX_GRACE_S}`, 'graceSeconds');
+    return refuse(res, ex, `graceSeconds must be a whole number from 0 to ${MAX_GRACE_S}`, 'graceSeconds');
   const old = await keyOr404(c, res, ex);
   if (!old) return;
   const now = c.clock.now();
@@ -241,7 +238,7 @@ export async function setKeyLimits(c: AdminContext, req: IncomingMessage, res: S
     const p = keyLimitsSchema.safeParse(body.value);
     if (!p.success) {
       const issue = p.error.issues[0]!;
-      return bad(
+      return refuse(
         res,
         ex,
         `${issue.path.join('.') || 'limits'}: ${issue.message}`,
@@ -250,7 +247,7 @@ export async function setKeyLimits(c: AdminContext, req: IncomingMessage, res: S
     }
     limits = p.data;
     const problem = checkLimits(c, limits);
-    if (problem) return bad(res, ex, problem, 'limits');
+    if (problem) return refuse(res, ex, problem, 'limits');
   }
   const k = await keyOr404(c, res, ex);
   if (!k) return;

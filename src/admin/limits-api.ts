@@ -4,13 +4,13 @@
 // ?key=<id> narrows to one key's rules and the rules of no key; ?keys=<id>,<id>… to the rules that
 // name those keys (a page of keys).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { gatewayError } from '../errors/index.js';
-import { type Exchange, sendError, sendJson } from '../http/index.js';
+import { type Exchange, sendJson } from '../http/index.js';
 import { formatMicros } from '../ledger/index.js';
 import { keyBase, type LimitRule, periodAt } from '../limits/index.js';
 import type { SpendRow } from '../store/index.js';
 import type { AdminContext } from './context.js';
 import { KEY_ID } from './keys-api.js';
+import { pageOf, refuse } from './query.js';
 
 async function describe(c: AdminContext, r: LimitRule, nowMs: number) {
   const scope = {
@@ -58,7 +58,7 @@ function keysParam(res: ServerResponse, ex: Exchange): string[] | null | undefin
   if (text === null) return null;
   const ids = text.split(',');
   if (ids.length <= MAX_KEYS_PARAM && ids.every((id) => KEY_ID.test(id))) return ids;
-  bad(res, ex, `keys must be 1 to ${MAX_KEYS_PARAM} key ids, separated by commas`, 'keys');
+  refuse(res, ex, `keys must be 1 to ${MAX_KEYS_PARAM} key ids, separated by commas`, 'keys');
   return undefined;
 }
 
@@ -74,13 +74,14 @@ export async function listLimits(c: AdminContext, _req: IncomingMessage, res: Se
   const key = ex.query.get('key');
   const keys = keysParam(res, ex);
   if (keys === undefined) return;
-  const limitText = ex.query.get('limit');
-  const after = ex.query.get('after');
-  const limit = limitText === null ? LIMITS_PAGE_MAX : Number(limitText);
-  if (!/^\d{1,4}$/.test(limitText ?? '1') || limit < 1 || limit > LIMITS_PAGE_MAX)
-    return bad(res, ex, `limit must be a whole number from 1 to ${LIMITS_PAGE_MAX}`, 'limit');
-  if (after !== null && !/^(key|rule):[a-z0-9][a-z0-9._:-]{0,320}$/.test(after))
-    return bad(res, ex, 'after must be a rule id (the next of a page)', 'after');
+  const page = pageOf(res, ex, {
+    fallback: LIMITS_PAGE_MAX,
+    max: LIMITS_PAGE_MAX,
+    id: /^(key|rule):[a-z0-9][a-z0-9._:-]{0,320}$/,
+    idIs: 'a rule id',
+  });
+  if (!page) return;
+  const { limit, after } = page;
   const now = c.clock.now();
   let rules: readonly LimitRule[];
   let next: string | null = null;
@@ -118,10 +119,6 @@ function firstAfter(rules: readonly LimitRule[], id: string): number {
   return lo;
 }
 
-function bad(res: ServerResponse, ex: Exchange, message: string, param: string): void {
-  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
-}
-
 const WINDOWS: Record<string, number> = {
   '1h': 3_600_000,
   '24h': 86_400_000,
@@ -138,7 +135,7 @@ export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerR
   const window = ex.query.get('window') ?? '24h';
   const ms = WINDOWS[window];
   if (ms === undefined)
-    return bad(res, ex, `window must be one of ${Object.keys(WINDOWS).join(', ')}`, 'window');
+    return refuse(res, ex, `window must be one of ${Object.keys(WINDOWS).join(', ')}`, 'window');
   const keys = keysParam(res, ex);
   if (keys === undefined) return;
   const until = c.clock.now();

@@ -390,10 +390,17 @@ setInterval(() => {
     .then(() => {
       if (storedSeq >= readSeq) answerFlushes();
     })
+    .catch((err: unknown) =>
+      say({ type: 'error', message: `posting pending usage failed: ${(err as Error).message}` }),
+    )
     // The gateway's serving connection leaves checkpoints to this thread (src/store/types.ts).
     .then(() => store.checkpoint())
     .catch((err: unknown) =>
-      say({ type: 'error', message: `posting pending usage failed: ${(err as Error).message}` }),
+      say({
+        type: 'warn',
+        message: `checkpointing the database failed: ${(err as Error).message}`,
+        count: 1,
+      }),
     )
     .finally(() => {
       busy = false;

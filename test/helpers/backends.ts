@@ -33,17 +33,16 @@ async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** SQLite as a gateway opens it: reads that grow with the data on the read thread, no checkpoints. */
-export function sqliteWithReadThread(prefix: string): Backend {
+/** A fresh SQLite store, opened with `options` (as a gateway opens it, or plain). */
+function sqliteBackend(prefix: string, options: ConstructorParameters<typeof SqliteStore>[1] = {}): Backend {
   return {
     name: 'sqlite',
-    label: 'sqlite, as a gateway opens it',
     skip: false,
     async open(opts = {}) {
-      const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'), {
-        readThread: { nice: READ_THREAD_NICE },
-        autoCheckpoint: false,
-      });
+      const s = new SqliteStore(
+        join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'),
+        options,
+      );
       await s.migrate(opts.toVersion !== undefined ? { toVersion: opts.toVersion } : {});
       return s;
     },
@@ -51,19 +50,18 @@ export function sqliteWithReadThread(prefix: string): Backend {
   };
 }
 
+/** SQLite as a gateway opens it: reads that grow with the data on the read thread, no checkpoints. */
+export function sqliteWithReadThread(prefix: string): Backend {
+  return {
+    ...sqliteBackend(prefix, { readThread: { nice: READ_THREAD_NICE }, autoCheckpoint: false }),
+    label: 'sqlite, as a gateway opens it',
+  };
+}
+
 export function backends(prefix: string): Backend[] {
   const schemas: string[] = [];
   return [
-    {
-      name: 'sqlite',
-      skip: false,
-      async open(opts = {}) {
-        const s = new SqliteStore(join(mkdtempSync(join(tmpdir(), `entente-${prefix}-`)), 'entente.db'));
-        await s.migrate(opts.toVersion !== undefined ? { toVersion: opts.toVersion } : {});
-        return s;
-      },
-      async cleanup() {},
-    },
+    sqliteBackend(prefix),
     {
       name: 'postgres',
       skip: pgUrl ? false : 'PostgreSQL is not reachable (ENTENTE_TEST_PG_URL unset)',

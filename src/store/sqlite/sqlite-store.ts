@@ -267,7 +267,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * `readThread`: the reads whose cost grows with the data (OFF_THREAD_READS) run on a thread of
+   * `readThread`: the reads whose cost grows with the data (OffThreadRead) run on a thread of
    * their own with this nice value, not on the calling one (a gateway's serving thread).
    * `autoCheckpoint: false`: a commit on this connection never runs a checkpoint (SQLite runs one
    * in whichever connection commits when the log passes 1,000 pages); another calls checkpoint().

@@ -1,0 +1,38 @@
+// What the admin API's handlers share about their requests' query: refusing a bad value with the
+// coded 400 that names it, and the `limit` / `after` of a listing read a page at a time.
+import type { ServerResponse } from 'node:http';
+import { gatewayError } from '../errors/index.js';
+import { type Exchange, sendError } from '../http/index.js';
+
+/** A coded 400 `invalid_request` naming the parameter (or body field) at fault. */
+export function refuse(
+  res: ServerResponse,
+  ex: Exchange,
+  message: string,
+  param: string | null = null,
+): void {
+  sendError(res, gatewayError('invalid_request', message, { param }), ex.requestId);
+}
+
+/**
+ * A listing's page: `limit` (a whole number from 1 to `max`, or `fallback` when absent) and
+ * `after` (the last id of the page before, which must match `id`). null once refused.
+ */
+export function pageOf(
+  res: ServerResponse,
+  ex: Exchange,
+  p: { readonly fallback: number; readonly max: number; readonly id: RegExp; readonly idIs: string },
+): { readonly limit: number; readonly after: string | null } | null {
+  const text = ex.query.get('limit');
+  const limit = text === null ? p.fallback : Number(text);
+  if ((text !== null && !/^\d{1,4}$/.test(text)) || limit < 1 || limit > p.max) {
+    refuse(res, ex, `limit must be a whole number from 1 to ${p.max}`, 'limit');
+    return null;
+  }
+  const after = ex.query.get('after');
+  if (after !== null && !p.id.test(after)) {
+    refuse(res, ex, `after must be ${p.idIs} (the next of a page)`, 'after');
+    return null;
+  }
+  return { limit, after };
+}
