@@ -36,7 +36,11 @@ await setup.close();
 }
 
 /** The read's time, and the longest the calling thread's 1 ms timer waited meanwhile. */
-async function measure(store: SqliteStore): Promise<{ readMs: number; stallMs: number; rows: number }> {
+async function measure(
+  store: SqliteStore,
+  read: (s: SqliteStore) => Promise<unknown> = (s) =>
+    s.spendByScope(monthStart, monthStart + 31 * 86_400_000),
+): Promise<{ readMs: number; stallMs: number }> {
   let last = performance.now();
   let stallMs = 0;
   const probe = setInterval(() => {
@@ -47,11 +51,11 @@ async function measure(store: SqliteStore): Promise<{ readMs: number; stallMs: n
   await new Promise((r) => setTimeout(r, 20)); // the probe is ticking
   const t0 = performance.now();
   last = t0;
-  const rows = await store.spendByScope(monthStart, monthStart + 31 * 86_400_000);
+  await read(store);
   const readMs = performance.now() - t0;
   stallMs = Math.max(stallMs, performance.now() - last);
   clearInterval(probe);
-  return { readMs, stallMs, rows: rows.length };
+  return { readMs, stallMs };
 }
 
 const onThread = new SqliteStore(path);
@@ -64,6 +68,34 @@ await offThread.spendByScope(0, 1); // the read thread is up before it is measur
 for (let r = 0; r < rounds; r++) {
   results.on.push(await measure(onThread));
   results.off.push(await measure(offThread));
+}
+
+// The spend page's answer, both through the read thread: every scope's row, grouped by key here
+// and sent whole (as GET /v1/entente/spend did), against the store's summary (the 100 largest of
+// each dimension with their counts, ranked in SQL). The figure is the answer's size and the
+// calling thread's stall: rows that cross from the read thread are decoded on the calling one.
+let bytes = { every: 0, summary: 0 };
+const pageOf = {
+  async every(s: SqliteStore) {
+    const rows = await s.spendByScope(monthStart, monthStart + 31 * 86_400_000);
+    const byKey = new Map<string, { requests: number; micros: bigint }>();
+    for (const r of rows) {
+      const cur = byKey.get(r.keyId) ?? { requests: 0, micros: 0n };
+      byKey.set(r.keyId, { requests: cur.requests + r.requests, micros: cur.micros + r.micros });
+    }
+    const body = JSON.stringify([...byKey].map(([name, v]) => ({ name, ...v, micros: String(v.micros) })));
+    bytes = { ...bytes, every: body.length };
+  },
+  async summary(s: SqliteStore) {
+    const sum = await s.spendSummary(monthStart, monthStart + 31 * 86_400_000, { top: 100 });
+    const body = JSON.stringify(sum.by.key.top.map((g) => ({ ...g, micros: String(g.micros) })));
+    bytes = { ...bytes, summary: body.length };
+  },
+};
+const page = { every: [] as { readMs: number; stallMs: number }[], summary: [] as typeof results.on };
+for (let r = 0; r < rounds; r++) {
+  page.every.push(await measure(offThread, pageOf.every));
+  page.summary.push(await measure(offThread, pageOf.summary));
 }
 await onThread.close();
 await offThread.close();
@@ -83,3 +115,11 @@ for (const [name, xs] of [
 console.log(
   `stall, read thread / calling thread: ×${(med(results.off, 'stallMs') / med(results.on, 'stallMs')).toFixed(4)}`,
 );
+console.log(`\nthe spend page's answer by key (${keys.toLocaleString('en')} keys), through the read thread`);
+for (const [name, xs, size] of [
+  ['every key (before)', page.every, bytes.every],
+  ['the 100 largest', page.summary, bytes.summary],
+] as const)
+  console.log(
+    `${name.padEnd(22)} read ${med(xs, 'readMs').toFixed(0).padStart(6)} ms   longest stall of the calling thread ${med(xs, 'stallMs').toFixed(1).padStart(7)} ms   ${size.toLocaleString('en')} bytes`,
+  );

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { pgUrl } from './helpers/backends.js';
+import { pgUrl, raw } from './helpers/backends.js';
 import { eventually } from './helpers/eventually.js';
 import { type FleetNode, fleetNode, fleetSchema } from './helpers/fleet-schema.js';
 import { metered } from './helpers/prices.js';
@@ -156,6 +156,15 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
   });
 
   test('spend: the time range picker shows the ledger’s figures for the range', async () => {
+    // 150 more keys with spend (rows as the writers roll them up): the page lists the 100 largest
+    // keys and says how many there are.
+    const db = await raw(nodes[0]!.store);
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    await db.exec(
+      `INSERT INTO usage_spend (minute_ms, tenant_id, key_id, model, cloud, currency, requests, micros)
+       SELECT ${minute}, 'acme', 'seeded-' || i, 'gpt-4o-mini', 'azure', 'USD', 1, i FROM generate_series(1, 150) i`,
+    );
+    await db.close();
     for (const w of ['1h', '30d']) {
       await page.goto(`${nodes[1]!.url}/console#/spend?window=${w}`);
       if (w === '1h') {
@@ -167,11 +176,18 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
         await fetch(`${nodes[2]!.url}/v1/entente/spend?window=${w}`, {
           headers: { authorization: `Bearer ${ADMIN_KEY}` },
         })
-      ).json()) as { total: string; requests: number; currency: string };
+      ).json()) as { total: string; requests: number; currency: string; counts: { keys: number } };
       assert.equal(
         (await page.locator('[data-testid="spend-total"]').textContent())?.trim(),
         `${api.total} ${api.currency}`,
       );
+      assert.ok(api.counts.keys > 150);
+      assert.equal(
+        await page.locator('[data-testid="spend-key-more"]').textContent(),
+        `The 100 largest of ${api.counts.keys.toLocaleString('en-US')}.`,
+      );
+      assert.equal(await page.locator('[data-testid="spend-key"] tbody tr').count(), 100);
+      assert.equal(await page.locator('[data-testid="spend-tenant-more"]').count(), 0);
       assert.ok(api.requests >= 3);
       assert.equal(await page.locator('[data-testid="range"] a.active').textContent(), w);
     }

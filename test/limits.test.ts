@@ -279,6 +279,24 @@ describe('limits on one node', () => {
       assert.equal(r.status, 400, q);
       assert.equal((r.json.error as { param?: string } | undefined)?.param, 'window');
     }
+    // The largest groups only, with how many there are: the answer does not grow with the keys.
+    type Summary = ByKey & { total: string; counts: { keys: number; tenants: number } };
+    const whole30d = (await admin('GET', '/spend?window=30d')).json as unknown as Summary;
+    const top1 = (await admin('GET', '/spend?window=30d&top=1')).json as unknown as Summary;
+    assert.equal(whole30d.counts.keys, every.length);
+    assert.deepEqual(top1.byKey, [every[0]]);
+    assert.deepEqual([top1.counts, top1.total], [whole30d.counts, whole30d.total]);
+    const bySpend = [...every].sort((x, y) => Number(y.spent) - Number(x.spent));
+    assert.deepEqual(
+      every.map((k) => k.spent),
+      bySpend.map((k) => k.spent),
+      'largest first',
+    );
+    for (const q of ['top=0', 'top=1001', 'top=-1', 'top=1.5', 'top=1e2', 'top=abc', 'top=', 'top=00001']) {
+      const r = await admin('GET', `/spend?window=30d&${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal((r.json.error as { param?: string } | undefined)?.param, 'top');
+    }
     // Raising the budget live admits the key again, without a restart.
     const raised = await admin('POST', '/keys/limits/budgeted', {
       budget: { amount: '0.001', period: 'month' },

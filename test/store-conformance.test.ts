@@ -185,6 +185,66 @@ for (const b of all) {
       assert.deepEqual(await store.spendByScope(t, t + 60_000, []), []);
     });
 
+    test('spendSummary: the total, and the largest groups of each dimension with their count', async () => {
+      const t = Date.UTC(2026, 10, 3, 10);
+      const db = await raw(store);
+      const rows: [number, string, string, string, string, number, string][] = [
+        [t, 'acme', 'ka', 'gpt-4o', 'azure', 2, '300'],
+        [t + 60_000, 'acme', 'ka', 'gpt-4o-mini', '', 1, '50'],
+        [t, 'acme', 'kb', 'gpt-4o', 'azure', 1, '100'],
+        [t, 'globex', 'kg', 'gpt-4o-mini', 'openai', 1, '300'],
+        [t, 'globex', 'kZ', 'gpt-4o-mini', 'openai', 1, '300'],
+        // Past 2^53: the sums must be exact.
+        [t, 'initech', 'kbig', 'gpt-4o', 'azure', 1, '9007199254740993'],
+        // Outside the range, before and after.
+        [t - 60_000, 'acme', 'ka', 'gpt-4o', 'azure', 5, '7'],
+        [t + 120_000, 'acme', 'kb', 'gpt-4o', 'azure', 5, '7'],
+      ];
+      for (const [m, tenant, key, model, cloud, n, micros] of rows)
+        await db.exec(
+          `INSERT INTO usage_spend (minute_ms, tenant_id, key_id, model, cloud, currency, requests, micros)
+           VALUES (${m}, '${tenant}', '${key}', '${model}', '${cloud}', 'USD', ${n}, ${micros})`,
+        );
+      await db.close();
+      const big = 9007199254740993n;
+      const g = (name: string, micros: bigint, requests: number) => ({ name, micros, requests });
+      const s = await store.spendSummary(t, t + 120_000, { top: 3 });
+      assert.equal(s.micros, big + 1050n);
+      assert.equal(s.requests, 7);
+      // Ties by name in byte order: 'kZ' before 'kg' (the order of a locale's collation, which a
+      // PostgreSQL database may have, puts kg first).
+      assert.deepEqual(s.by.key, { top: [g('kbig', big, 1), g('ka', 350n, 3), g('kZ', 300n, 1)], groups: 5 });
+      assert.deepEqual(s.by.tenant, {
+        top: [g('initech', big, 1), g('globex', 600n, 2), g('acme', 450n, 4)],
+        groups: 3,
+      });
+      assert.deepEqual(s.by.model, {
+        top: [g('gpt-4o', big + 400n, 4), g('gpt-4o-mini', 650n, 3)],
+        groups: 2,
+      });
+      assert.deepEqual(s.by.cloud, {
+        top: [g('azure', big + 400n, 4), g('openai', 600n, 2), g('(none)', 50n, 1)],
+        groups: 3,
+      });
+      assert.deepEqual((await store.spendSummary(t, t + 120_000, { top: 1 })).by.key, {
+        top: [g('kbig', big, 1)],
+        groups: 5,
+      });
+      // Some keys only: ids no key has, or that look like SQL, match nothing.
+      const some = await store.spendSummary(t, t + 120_000, {
+        top: 100,
+        keyIds: ['ka', 'kZ', 'k-none', "ka' OR '1'='1"],
+      });
+      assert.deepEqual(
+        [some.micros, some.requests, some.by.key, some.by.tenant.top.map((x) => x.name)],
+        [650n, 4, { top: [g('ka', 350n, 3), g('kZ', 300n, 1)], groups: 2 }, ['acme', 'globex']],
+      );
+      const none = { top: [], groups: 0 };
+      const empty = { micros: 0n, requests: 0, by: { tenant: none, key: none, model: none, cloud: none } };
+      assert.deepEqual(await store.spendSummary(t, t + 120_000, { top: 100, keyIds: [] }), empty);
+      assert.deepEqual(await store.spendSummary(t + 180_000, t + 240_000, { top: 100 }), empty);
+    });
+
     test('per-minute roll-ups count each newly stored record once, on both write paths', async () => {
       const t = Date.UTC(2026, 11, 3, 9, 0);
       const id = (ms: number, n: number) =>

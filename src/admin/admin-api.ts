@@ -21,7 +21,7 @@
 //   GET  /v1/entente/nodes                           the fleet's nodes: version, config hash, heartbeat, in flight
 //   GET|POST /v1/entente/keys, POST …/keys/rotate/:id, …/keys/revoke/:id   API keys, live
 //   POST /v1/entente/keys/limits/:id, GET /v1/entente/limits       limits, and what remains
-//   GET  /v1/entente/spend?window=1h|24h|7d|30d                    booked spend by tenant, key, model, cloud
+//   GET  /v1/entente/spend?window=1h|24h|7d|30d&top=N             booked spend: total, largest tenants, keys, models, clouds
 //   GET  /v1/entente/capacity                                      pools: utilization, spill-over, price, forecast
 
 import type { IncomingMessage, ServerResponse } from 'node:http';

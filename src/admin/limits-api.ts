@@ -7,10 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Exchange, sendJson } from '../http/index.js';
 import { formatMicros } from '../ledger/index.js';
 import { keyBase, type LimitRule, periodAt } from '../limits/index.js';
-import type { SpendRow } from '../store/index.js';
+import type { SpendDimension } from '../store/index.js';
 import type { AdminContext } from './context.js';
 import { KEY_ID } from './keys-api.js';
-import { pageOf, refuse } from './query.js';
+import { countOf, pageOf, refuse } from './query.js';
 
 async function describe(c: AdminContext, r: LimitRule, nowMs: number) {
   const scope = {
@@ -126,10 +126,14 @@ const WINDOWS: Record<string, number> = {
   '30d': 30 * 86_400_000,
 };
 
+/** The most groups a spend summary lists per dimension. */
+const SPEND_TOP_MAX = 1_000;
+
 /**
  * GET /v1/entente/spend?window=1h|24h|7d|30d: what the ledger booked for requests started in the
- * window, by tenant, key, model and cloud (from every node: it reads the store, not this node);
- * with ?keys=<id>,<id>…, of those keys only.
+ * window (from every node: it reads the store, not this node): the total, and by tenant, key,
+ * model and cloud the largest `top` (1–1000, default 100) with how many there are. With
+ * ?keys=<id>,<id>…, of those keys only (all of them listed, unless `top` says fewer).
  */
 export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerResponse, ex: Exchange) {
   const window = ex.query.get('window') ?? '24h';
@@ -138,18 +142,12 @@ export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerR
     return refuse(res, ex, `window must be one of ${Object.keys(WINDOWS).join(', ')}`, 'window');
   const keys = keysParam(res, ex);
   if (keys === undefined) return;
+  const top = countOf(res, ex, 'top', { fallback: keys ? keys.length : 100, max: SPEND_TOP_MAX });
+  if (top === null) return;
   const until = c.clock.now();
-  const rows = await c.store.spendByScope(until - ms, until + 1, keys ?? undefined);
-  const by = (pick: (r: SpendRow) => string) => {
-    const m = new Map<string, { requests: number; micros: bigint }>();
-    for (const r of rows) {
-      const k = pick(r);
-      const cur = m.get(k) ?? { requests: 0, micros: 0n };
-      m.set(k, { requests: cur.requests + r.requests, micros: cur.micros + r.micros });
-    }
-    return [...m].map(([name, v]) => ({ name, requests: v.requests, spent: formatMicros(v.micros) }));
-  };
-  const total = rows.reduce((a, r) => a + r.micros, 0n);
+  const s = await c.store.spendSummary(until - ms, until + 1, keys ? { top, keyIds: keys } : { top });
+  const list = (d: SpendDimension) =>
+    s.by[d].top.map((g) => ({ name: g.name, requests: g.requests, spent: formatMicros(g.micros) }));
   sendJson(
     res,
     200,
@@ -158,12 +156,19 @@ export async function spend(c: AdminContext, _req: IncomingMessage, res: ServerR
       since: new Date(until - ms).toISOString(),
       until: new Date(until).toISOString(),
       currency: c.limits.currency || (c.priceBooks?.currency ?? ''),
-      total: formatMicros(total),
-      requests: rows.reduce((a, r) => a + r.requests, 0),
-      byTenant: by((r) => r.tenantId),
-      byKey: by((r) => r.keyId),
-      byModel: by((r) => r.model),
-      byCloud: by((r) => r.cloud ?? '(none)'),
+      total: formatMicros(s.micros),
+      requests: s.requests,
+      byTenant: list('tenant'),
+      byKey: list('key'),
+      byModel: list('model'),
+      byCloud: list('cloud'),
+      // How many groups each dimension has: more than listed when past `top`.
+      counts: {
+        tenants: s.by.tenant.groups,
+        keys: s.by.key.groups,
+        models: s.by.model.groups,
+        clouds: s.by.cloud.groups,
+      },
     },
     ex.requestId,
   );

@@ -15,6 +15,25 @@ export function refuse(
 }
 
 /**
+ * A count parameter: a whole number from 1 to `max` (at most 4 digits, no sign, exponent or
+ * fraction), or `fallback` when absent. null once refused.
+ */
+export function countOf(
+  res: ServerResponse,
+  ex: Exchange,
+  name: string,
+  p: { readonly fallback: number; readonly max: number },
+): number | null {
+  const text = ex.query.get(name);
+  const n = text === null ? p.fallback : Number(text);
+  if ((text !== null && !/^\d{1,4}$/.test(text)) || n < 1 || n > p.max) {
+    refuse(res, ex, `${name} must be a whole number from 1 to ${p.max}`, name);
+    return null;
+  }
+  return n;
+}
+
+/**
  * A listing's page: `limit` (a whole number from 1 to `max`, or `fallback` when absent) and
  * `after` (the last id of the page before, which must match `id`). null once refused.
  */
@@ -23,12 +42,8 @@ export function pageOf(
   ex: Exchange,
   p: { readonly fallback: number; readonly max: number; readonly id: RegExp; readonly idIs: string },
 ): { readonly limit: number; readonly after: string | null } | null {
-  const text = ex.query.get('limit');
-  const limit = text === null ? p.fallback : Number(text);
-  if ((text !== null && !/^\d{1,4}$/.test(text)) || limit < 1 || limit > p.max) {
-    refuse(res, ex, `limit must be a whole number from 1 to ${p.max}`, 'limit');
-    return null;
-  }
+  const limit = countOf(res, ex, 'limit', p);
+  if (limit === null) return null;
   const after = ex.query.get('after');
   if (after !== null && !p.id.test(after)) {
     refuse(res, ex, `after must be ${p.idIs} (the next of a page)`, 'after');

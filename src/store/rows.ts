@@ -1,7 +1,16 @@
 // Database rows ↔ records, validated with zod on the way in (a row is an edge too).
 // Both stores share the column names, so they share this mapping.
 import { z } from 'zod';
-import type { ApiKeyRecord, AuditEntry, LedgerRow, NodeRecord, SpendRow, UsageRecord } from './types.js';
+import type {
+  ApiKeyRecord,
+  AuditEntry,
+  LedgerRow,
+  NodeRecord,
+  SpendGroup,
+  SpendRow,
+  SpendSummary,
+  UsageRecord,
+} from './types.js';
 
 const int = z.coerce.number().int();
 
@@ -298,6 +307,40 @@ const spendRow = z.object({
   micros: z.string().regex(/^-?\d+$/),
   requests: z.coerce.number().int(),
 });
+
+const spendSummaryRow = z.object({
+  dim: z.enum(['total', 'tenant', 'key', 'model', 'cloud']),
+  name: z.string().nullable(),
+  micros: z.string().regex(/^-?\d+$/),
+  requests: z.coerce.number().int(),
+  groups: z.coerce.number().int(),
+});
+
+/** The rows of spendSummarySql as a summary, each dimension's groups by spend, then name. */
+export function spendSummaryFromRows(rows: readonly unknown[]): SpendSummary {
+  const by = {
+    tenant: { top: [] as SpendGroup[], groups: 0 },
+    key: { top: [] as SpendGroup[], groups: 0 },
+    model: { top: [] as SpendGroup[], groups: 0 },
+    cloud: { top: [] as SpendGroup[], groups: 0 },
+  };
+  let total = { micros: 0n, requests: 0 };
+  for (const row of rows) {
+    const r = spendSummaryRow.parse(row);
+    const micros = BigInt(r.micros);
+    if (r.dim === 'total') {
+      total = { micros, requests: r.requests };
+      continue;
+    }
+    // A usage record with no cloud (no deployment reached) rolls up under ''.
+    by[r.dim].top.push({ name: r.name || '(none)', micros, requests: r.requests });
+    by[r.dim].groups = r.groups;
+  }
+  const order = (a: SpendGroup, b: SpendGroup) =>
+    a.micros === b.micros ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.micros > b.micros ? -1 : 1;
+  for (const d of Object.values(by)) d.top.sort(order);
+  return { ...total, by };
+}
 
 export function spendFromRow(row: unknown): SpendRow {
   const r = spendRow.parse(row);

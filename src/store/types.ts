@@ -201,6 +201,24 @@ export interface SpendRow {
   readonly requests: number;
 }
 
+export type SpendDimension = 'tenant' | 'key' | 'model' | 'cloud';
+
+/** One group of a spend summary: a tenant, key, model or cloud ('(none)' for no cloud). */
+export interface SpendGroup {
+  readonly name: string;
+  readonly micros: bigint;
+  readonly requests: number;
+}
+
+/** The spend of a range: its total, and per dimension its largest groups and how many there are. */
+export interface SpendSummary {
+  readonly micros: bigint;
+  readonly requests: number;
+  readonly by: Readonly<
+    Record<SpendDimension, { readonly top: readonly SpendGroup[]; readonly groups: number }>
+  >;
+}
+
 /** A gateway node as the registry knows it (each node writes its own row every heartbeat). */
 export interface NodeRecord {
   readonly nodeId: string;
@@ -316,6 +334,16 @@ export interface Store {
    * `keyIds`, only those keys' (a page of the console's keys).
    */
   spendByScope(sinceMs: number, untilMs: number, keyIds?: readonly string[]): Promise<SpendRow[]>;
+  /**
+   * The booked spend of requests started in [sinceMs, untilMs): the total, and by tenant, key,
+   * model and cloud the `top` groups by spend (ties by name, in byte order) with the number of
+   * groups; with `keyIds`, of those keys only. Its size does not grow with the number of keys.
+   */
+  spendSummary(
+    sinceMs: number,
+    untilMs: number,
+    opts: { readonly top: number; readonly keyIds?: readonly string[] },
+  ): Promise<SpendSummary>;
   /**
    * The per-minute roll-ups (maintained on ingest) summed into buckets of `bucketMs` (a multiple
    * of a minute) from `fromMs` (minute-aligned) to `toMs`, by cloud and model.

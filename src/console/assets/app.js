@@ -1039,11 +1039,19 @@ const pages = {
         el('a', { href: `#/spend?window=${w}`, class: w === s.window ? 'active' : '', 'data-window': w }, w),
       ),
     );
-    const part = (title, rows, id) =>
+    // Each part lists the largest groups (the API's top 100); with more, it says how many there are.
+    const part = (title, rows, id, count) =>
       el(
         'section',
         {},
         el('h2', {}, title),
+        count > rows.length
+          ? el(
+              'p',
+              { class: 'muted', 'data-testid': `${id}-more` },
+              `The ${num(rows.length)} largest of ${num(count)}.`,
+            )
+          : '',
         table(
           [
             { key: 'name', label: title.replace('By ', ''), value: (r) => r.name },
@@ -1073,10 +1081,10 @@ const pages = {
         card('Spend', `${s.total} ${s.currency}`, 'spend-total'),
         card('Requests', num(s.requests), 'spend-requests'),
       ),
-      part('By tenant', s.byTenant, 'spend-tenant'),
-      part('By key', s.byKey, 'spend-key'),
-      part('By model', s.byModel, 'spend-model'),
-      part('By cloud', s.byCloud, 'spend-cloud'),
+      part('By tenant', s.byTenant, 'spend-tenant', s.counts.tenants),
+      part('By key', s.byKey, 'spend-key', s.counts.keys),
+      part('By model', s.byModel, 'spend-model', s.counts.models),
+      part('By cloud', s.byCloud, 'spend-cloud', s.counts.clouds),
     );
   },
 

@@ -21,6 +21,7 @@ import {
   spendOf,
   spendRollup,
   spendSelect,
+  spendSummarySql,
   spendUpsert,
   trafficFromRow,
   trafficSelect,
@@ -33,6 +34,7 @@ import {
   ledgerRowFromDb,
   nodeFromRow,
   spendFromRow,
+  spendSummaryFromRows,
   usageColumnPgTypes,
   usageColumns,
   usageFromRow,
@@ -68,6 +70,7 @@ import type {
   PostingView,
   PostLedgerOptions,
   SpendRow,
+  SpendSummary,
   Store,
   StoredAccrual,
   StoredRolloutEvent,
@@ -904,6 +907,24 @@ export class PostgresStore implements Store {
         ])
       : await this.#pool.query(spendSelect('$1', '$2', 'SUM(micros)::text'), [sinceMs, untilMs]);
     return rows.map(spendFromRow);
+  }
+
+  async spendSummary(
+    sinceMs: number,
+    untilMs: number,
+    opts: { readonly top: number; readonly keyIds?: readonly string[] },
+  ): Promise<SpendSummary> {
+    const sql = spendSummarySql({
+      since: '$1',
+      until: '$2',
+      top: '$3',
+      keysIn: opts.keyIds ? 'key_id = ANY($4::text[])' : null,
+      text: (sum) => `(${sum})::text`,
+      byName: (column) => `${column} COLLATE "C"`,
+    });
+    const args: unknown[] = [sinceMs, untilMs, opts.top];
+    if (opts.keyIds) args.push(opts.keyIds);
+    return spendSummaryFromRows((await this.#pool.query(sql, args)).rows);
   }
 
   async listNodes(): Promise<NodeRecord[]> {

@@ -8,7 +8,13 @@ import { Worker } from 'node:worker_threads';
 import type { Store } from '../types.js';
 
 /** The reads that go to the read thread: those whose cost grows with the data. */
-export type OffThreadRead = 'spendByScope' | 'trafficSeries' | 'ledgerRows' | 'countUsage' | 'listUsage';
+export type OffThreadRead =
+  | 'spendByScope'
+  | 'spendSummary'
+  | 'trafficSeries'
+  | 'ledgerRows'
+  | 'countUsage'
+  | 'listUsage';
 
 export interface ReadCall {
   readonly id: number;

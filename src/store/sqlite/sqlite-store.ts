@@ -24,6 +24,7 @@ import {
   spendOf,
   spendRollup,
   spendSelect,
+  spendSummarySql,
   spendUpsert,
   trafficFromRow,
   trafficSelect,
@@ -36,6 +37,7 @@ import {
   ledgerRowFromDb,
   nodeFromRow,
   spendFromRow,
+  spendSummaryFromRows,
   usageColumns,
   usageFromRow,
   usageToRow,
@@ -71,6 +73,7 @@ import type {
   PostingView,
   PostLedgerOptions,
   SpendRow,
+  SpendSummary,
   Store,
   StoredAccrual,
   StoredRolloutEvent,
@@ -742,6 +745,26 @@ export class SqliteStore implements Store {
           .all(sinceMs, untilMs, JSON.stringify(keyIds))
       : this.#db.prepare(spendSelect('?', '?', micros)).all(sinceMs, untilMs);
     return rows.map(spendFromRow);
+  }
+
+  async spendSummary(
+    sinceMs: number,
+    untilMs: number,
+    opts: { readonly top: number; readonly keyIds?: readonly string[] },
+  ): Promise<SpendSummary> {
+    if (this.#reads) return this.#reads.call('spendSummary', [sinceMs, untilMs, opts]);
+    const sql = spendSummarySql({
+      since: '@since',
+      until: '@until',
+      top: '@top',
+      keysIn: opts.keyIds ? 'key_id IN (SELECT value FROM json_each(@keys))' : null,
+      text: (sum) => `CAST(${sum} AS TEXT)`,
+      byName: (column) => column,
+    });
+    const args = { since: sinceMs, until: untilMs, top: opts.top };
+    return spendSummaryFromRows(
+      this.#db.prepare(sql).all(opts.keyIds ? { ...args, keys: JSON.stringify(opts.keyIds) } : args),
+    );
   }
 
   async listNodes(): Promise<NodeRecord[]> {
