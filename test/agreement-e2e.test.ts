@@ -221,6 +221,9 @@ describe('the agreement decides live traffic', () => {
     }
     reads.restore();
     assert.equal(reads.count, 0, 'twenty polls of an unchanged rollout log read no event');
+    const held = (await stack.store.listRolloutEvents()).length;
+    assert.ok(held >= 2);
+    const pickups = countCalls(stack.store, 'listRolloutEvents');
     // Written straight to the shared store, as `entente rollout promote` on another node does.
     const r = await appendRolloutEvent(stack.store, loadAgreement(agreementFile), {
       kind: 'stage',
@@ -234,6 +237,14 @@ describe('the agreement decides live traffic', () => {
     });
     assert.ok(r.ok);
     await eventually(async () => assert.equal(await excluded(), 0));
+    pickups.restore();
+    // The node read the one new event, not the log it already held.
+    const read = pickups.results as { seq: number }[][];
+    assert.ok(read.some((events) => events.length === 1 && events[0]!.seq === r.seq));
+    assert.ok(
+      read.every((events) => events.length <= 1),
+      `reads of ${read.map((e) => e.length)} events`,
+    );
   });
 
   test("a licensee's key is refused after its term ends, at that instant, without a restart", async () => {

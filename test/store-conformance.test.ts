@@ -357,6 +357,21 @@ for (const b of all) {
       assert.ok('seq' in first && 'seq' in second);
       assert.ok(second.seq > first.seq && first.seq > before);
       assert.equal(await store.lastRolloutSeq(), second.seq);
+      // What was appended after a seq, in order; nothing after the last.
+      const since = await store.listRolloutEvents(before);
+      assert.deepEqual(
+        since.map((e) => [e.seq, e.payload]),
+        [
+          [first.seq, { kind: 'probe', n: 1 }],
+          [second.seq, { kind: 'probe', n: 2 }],
+        ],
+      );
+      assert.deepEqual(
+        (await store.listRolloutEvents(first.seq)).map((e) => e.seq),
+        [second.seq],
+      );
+      assert.deepEqual(await store.listRolloutEvents(second.seq), []);
+      assert.deepEqual((await store.listRolloutEvents()).slice(-2), since);
     });
 
     test('the API keys version moves with every change to a key, and with nothing else', async () => {

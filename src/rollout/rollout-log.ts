@@ -49,8 +49,12 @@ export const newEventSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
-export async function readRolloutLog(store: Store): Promise<RolloutEvent[]> {
-  return (await store.listRolloutEvents()).map((r) => ({ ...newEventSchema.parse(r.payload), seq: r.seq }));
+/** The rollout log, validated; with `afterSeq`, only the events appended after that one. */
+export async function readRolloutLog(store: Store, afterSeq = 0): Promise<RolloutEvent[]> {
+  return (await store.listRolloutEvents(afterSeq)).map((r) => ({
+    ...newEventSchema.parse(r.payload),
+    seq: r.seq,
+  }));
 }
 
 export type AppendResult =

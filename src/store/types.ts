@@ -286,7 +286,12 @@ export interface Store {
     payload: unknown,
     check: (log: readonly StoredRolloutEvent[]) => R | null,
   ): Promise<{ seq: number } | { refused: R }>;
-  listRolloutEvents(): Promise<StoredRolloutEvent[]>;
+  /**
+   * The rollout log in sequence order; with `afterSeq`, only the events after it (a node that
+   * holds the log up to there reads what was appended since, not the whole log again). Appends
+   * are serialized, so sequence order is commit order: nothing appears later below a seq read.
+   */
+  listRolloutEvents(afterSeq?: number): Promise<StoredRolloutEvent[]>;
   /** The sequence number of the rollout log's last event (0 when empty): one index read. */
   lastRolloutSeq(): Promise<number>;
   /**

@@ -536,9 +536,10 @@ export class PostgresStore implements Store {
     return Number(rows[0]!.seq);
   }
 
-  async listRolloutEvents(): Promise<StoredRolloutEvent[]> {
+  async listRolloutEvents(afterSeq = 0): Promise<StoredRolloutEvent[]> {
     const { rows } = await this.#pool.query<{ seq: string; payload: unknown }>(
-      'SELECT seq, payload FROM rollout_events ORDER BY seq',
+      'SELECT seq, payload FROM rollout_events WHERE seq > $1 ORDER BY seq',
+      [afterSeq],
     );
     return rows.map((r) => ({ seq: Number(r.seq), payload: r.payload }));
   }

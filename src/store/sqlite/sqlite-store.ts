@@ -497,13 +497,15 @@ export class SqliteStore implements Store {
     return Number(this.#db.prepare('SELECT COALESCE(max(seq), 0) FROM rollout_events').pluck().get());
   }
 
-  async listRolloutEvents(): Promise<StoredRolloutEvent[]> {
-    return this.#rollout();
+  async listRolloutEvents(afterSeq = 0): Promise<StoredRolloutEvent[]> {
+    return this.#rollout(afterSeq);
   }
 
-  #rollout(): StoredRolloutEvent[] {
+  #rollout(afterSeq = 0): StoredRolloutEvent[] {
     return (
-      this.#db.prepare('SELECT seq, payload FROM rollout_events ORDER BY seq').all() as {
+      this.#db
+        .prepare('SELECT seq, payload FROM rollout_events WHERE seq > ? ORDER BY seq')
+        .all(afterSeq) as {
         seq: number;
         payload: string;
       }[]
