@@ -6,6 +6,7 @@
 // credential variable), and a message, not a stack, before the first build.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { renderCliDoc } from '../scripts/gen-cli-docs.js';
 import { buildProgram, COMMANDS } from '../src/cli/program.js';
+import { SqliteStore } from '../src/store/index.js';
 import { runProcess } from './helpers/run-process.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -179,6 +181,81 @@ describe('the entente command line', () => {
       keys.map((k) => [k.id, k.tenantId, k.sha256Prefix.length, k.sha256]),
       [['k1', 'acme', 8, undefined]],
     );
+  });
+
+  test('keys list: every key in id order, read a page at a time; --limit and --after page it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'entente-cli-'));
+    const data = join(dir, 'data');
+    const cli = (...args: string[]) => entente(['--data-dir', data, 'keys', 'list', ...args], { cwd: ROOT });
+    assert.equal(
+      entente(['--data-dir', data, 'keys', 'create', '--tenant', 'acme', '--id', 'a-first'], { cwd: ROOT })
+        .status,
+      0,
+    );
+    // 2,500 more: more than two of the store reads (1,000 keys each) the listing makes.
+    const store = new SqliteStore(join(data, 'entente.db'));
+    for (let i = 0; i < 2_500; i++)
+      await store.putApiKey({
+        id: `k-${String(i).padStart(5, '0')}`,
+        tenantId: i % 2 ? 'acme' : 'globex',
+        sha256: createHash('sha256').update(`k${i}`).digest('hex'),
+        models: ['*'],
+        createdAtMs: 1,
+        revokedAtMs: i === 7 ? 2 : null,
+      });
+    const ids = (await store.listApiKeys()).map((k) => k.id);
+    await store.close();
+    const idsOf = (out: string) =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0] ?? '');
+    const all = cli();
+    assert.equal(all.status, 0, all.stderr);
+    assert.deepEqual(idsOf(all.stdout), ids);
+    assert.equal(ids.length, 2_501);
+    assert.doesNotMatch(all.stderr, /more keys/);
+    assert.match(all.stdout, /^k-00007\ttenant=acme\t.*\trevoked 1970-01-01T00:00:00\.002Z$/m);
+    // Pages of 1,000 named by stderr's --after, until the last, give the same keys.
+    const paged: string[] = [];
+    let after: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const page = cli('--limit', '1000', ...after);
+      assert.equal(page.status, 0, page.stderr);
+      paged.push(...idsOf(page.stdout));
+      const next = /^entente: more keys: --after (\S+)$/m.exec(page.stderr);
+      if (!next) break;
+      assert.equal(next[1], paged.at(-1));
+      after = ['--after', next[1]!];
+    }
+    assert.deepEqual(paged, ids);
+    const json = cli('--json', '--limit', '2', '--after', 'k-00100');
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as { id: string; sha256Prefix: string }[]).map((k) => [
+        k.id,
+        k.sha256Prefix.length,
+      ]),
+      [
+        ['k-00101', 8],
+        ['k-00102', 8],
+      ],
+    );
+    assert.deepEqual(JSON.parse(cli('--json', '--after', 'k-02499').stdout), []);
+    for (const bad of [
+      ['--limit', '0'],
+      ['--limit', '-1'],
+      ['--limit', '1.5'],
+      ['--limit', 'abc'],
+      ['--limit', '1000001'],
+      ['--after', "a'--"],
+      ['--after', ''],
+      ['--after', 'x'.repeat(65)],
+    ]) {
+      const r = cli(...bad);
+      assert.equal(r.status, 2, `${bad.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(bad[0]!));
+      assert.equal(r.stdout, '');
+    }
   });
 
   test('every read command takes --json and prints JSON', async () => {

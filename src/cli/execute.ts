@@ -16,6 +16,7 @@ import { auditCommand, pricesCommand } from './governance-commands.js';
 import type { CliHooks } from './hooks.js';
 import { limitsFromFlags } from './key-limits.js';
 import { ledgerCommand, revenueShareCommand, spoolCommand, usageCommand } from './ledger-commands.js';
+import { listKeys } from './list-keys.js';
 import { loadCliConfig, openCliStore } from './load-cli-config.js';
 import { preflight } from './preflight.js';
 import { completionScript } from './program.js';
@@ -146,24 +147,20 @@ export async function execute(path: readonly string[], input: CliInput, hooks: C
             `${JSON.stringify({ id, tenant: values.tenant, models, key })}\nStore the key now: Entente keeps only its hash. A running gateway picks it up within 5 s.\n`,
           );
         } else if (sub === 'list') {
-          const now = systemClock.now();
-          const keys = await store.listApiKeys();
-          if (flags.has('json')) {
-            // The hash is never printed in full, here either: its first 8 hex digits identify it.
-            const rows = keys.map(({ sha256, ...k }) => ({ ...k, sha256Prefix: sha256.slice(0, 8) }));
-            process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-            return;
-          }
-          for (const k of keys) {
-            const state = k.revokedAtMs
-              ? `revoked ${new Date(k.revokedAtMs).toISOString()}`
-              : k.expiresAtMs != null
-                ? `${k.expiresAtMs <= now ? 'expired' : 'active, expires'} ${new Date(k.expiresAtMs).toISOString()}`
-                : 'active';
-            process.stdout.write(
-              `${k.id}\ttenant=${k.tenantId}\tmodels=${k.models.join(',')}\tsha256=${k.sha256.slice(0, 8)}…\t${state}${k.limits ? `\tlimits=${JSON.stringify(k.limits)}` : ''}\n`,
+          const limit = num(values.limit, '--limit');
+          if (limit !== undefined && (limit < 1 || limit > 1_000_000))
+            fail('--limit must be a whole number from 1 to 1000000');
+          if (values.after !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/.test(values.after))
+            fail(
+              `--after '${values.after.slice(0, 80)}' is not a key id (1-64 of a-z, A-Z, 0-9, dot, dash, underscore)`,
             );
-          }
+          const next = await listKeys(store, process.stdout, {
+            ...(limit === undefined ? {} : { limit }),
+            ...(values.after === undefined ? {} : { after: values.after }),
+            json: flags.has('json'),
+            nowMs: systemClock.now(),
+          });
+          if (next !== null) process.stderr.write(`entente: more keys: --after ${next}\n`);
         } else if (sub === 'rotate') {
           // The same rotation as POST /v1/entente/keys/rotate/:id: a new key; the old one expires
           // at the end of the grace period.

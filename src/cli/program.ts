@@ -68,7 +68,15 @@ export const COMMANDS: readonly CommandSpec[] = [
           ...LIMITS,
         ],
       },
-      { name: 'list', summary: 'every key (hashes never shown in full)', json: true },
+      {
+        name: 'list',
+        summary: 'the keys in id order (hashes never shown in full)',
+        json: true,
+        options: [
+          ['--limit <n>', 'at most n keys (default: all); the next page is named on stderr'],
+          ['--after <key-id>', 'only keys whose id sorts after this one'],
+        ],
+      },
       {
         name: 'limits',
         summary: "set a key's limits, live on every node",
