@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { LimitRule } from '../src/limits/index.js';
-import { matches, SpendIndex } from '../src/limits/reconcile.js';
-import type { SpendRow } from '../src/store/index.js';
+import type { Limiter, LimitRule } from '../src/limits/index.js';
+import { BudgetReconciler, matches, SpendIndex } from '../src/limits/reconcile.js';
+import type { SpendRow, Store } from '../src/store/index.js';
 
 const tenant = fc.constantFrom('t0', 't1', 't2');
 const key = fc.constantFrom('k0', 'k1', 'k1.r2', 'k1.r3', 'k2', 'k2.r2');
@@ -72,4 +72,89 @@ test('a rule whose scope names nothing in the period sums zero; an unscoped rule
   assert.equal(index.spendOf({ ...base, keyId: 'k1' }), 0n, 'a key id is that key alone');
   assert.equal(index.spendOf({ ...base, tenantId: 'nobody' }), 0n);
   assert.equal(new SpendIndex([]).spendOf(base), 0n);
+});
+
+// The reconcile pass by pass: a counter is raised to its ledger spend when behind; passes between
+// full ones ask only about rules whose spend moved. Lost settles (spend the counter never saw) and
+// lost counters (a key Redis evicted) are mixed in at random.
+test('every counter is at or above its ledger after each pass, asking only about rules whose spend moved', async () => {
+  const rulesOf = (): LimitRule[] => {
+    const base = { rpm: null, tpm: null, concurrent: null, keyBase: null, model: null };
+    const budget = { amountMicros: 10n ** 15n, period: 'month' as const, alertAt: [] };
+    return [
+      ...['k0', 'k1', 'k2', 'k3'].map((k) => ({ ...base, id: `key:${k}`, keyId: k, tenantId: null, budget })),
+      { ...base, id: 'tenant:t1', keyId: null, tenantId: 't1', budget },
+      { ...base, id: 'all', keyId: null, tenantId: null, budget },
+    ];
+  };
+  const step = fc.oneof(
+    fc.record({
+      op: fc.constant('spend' as const),
+      key: fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k9'),
+      micros: fc.bigInt({ min: 1n, max: 1_000n }),
+      settled: fc.boolean(),
+    }),
+    fc.record({ op: fc.constant('lose' as const), rule: fc.constantFrom(...rulesOf().map((r) => r.id)) }),
+    fc.record({ op: fc.constant('pass' as const), full: fc.boolean() }),
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(step, { maxLength: 60 }),
+      fc.integer({ min: 1, max: 4 }),
+      async (steps, every) => {
+        const rules = rulesOf();
+        const rows: SpendRow[] = [];
+        const counters = new Map<string, bigint>();
+        const calls: string[] = [];
+        const limiter = {
+          async reconcile(r: LimitRule, _period: string, ledger: bigint) {
+            calls.push(r.id);
+            const c = counters.get(r.id) ?? 0n;
+            if (c < ledger) counters.set(r.id, ledger);
+            return c - ledger;
+          },
+        } as unknown as Limiter;
+        const store = { spendByScope: async () => [...rows] } as unknown as Store;
+        const reconciler = new BudgetReconciler(store, every);
+        const now = Date.UTC(2026, 11, 3);
+        const ledgerOf = (r: LimitRule) => new SpendIndex(rows).spendOf(r);
+        const lost = new Set<string>();
+        const askedAt = new Map<string, bigint>();
+        let passes = 0;
+        for (const s of steps) {
+          if (s.op === 'spend') {
+            const row = { tenantId: s.key === 'k1' ? 't1' : 't0', keyId: s.key, model: 'm', cloud: null };
+            rows.push({ ...row, currency: 'USD', micros: s.micros, requests: 1 });
+            // A settle adds to each counter of its scope; a lost one adds nothing.
+            if (s.settled)
+              for (const r of rules)
+                if (matches(r, { ...row, currency: 'USD', micros: s.micros, requests: 1 }))
+                  counters.set(r.id, (counters.get(r.id) ?? 0n) + s.micros);
+          } else if (s.op === 'lose') {
+            counters.delete(s.rule);
+            lost.add(s.rule);
+          } else {
+            calls.length = 0;
+            const pass = await reconciler.run(rules, limiter, now, { full: s.full });
+            const full = s.full || passes % every === 0;
+            passes++;
+            assert.equal(pass.full, full);
+            const moved = rules.filter((r) => askedAt.get(r.id) !== ledgerOf(r)).map((r) => r.id);
+            assert.deepEqual(calls.sort(), full ? rules.map((r) => r.id).sort() : moved.sort());
+            assert.equal(pass.checked + pass.unchanged, rules.length);
+            for (const id of calls) askedAt.set(id, ledgerOf(rules.find((r) => r.id === id)!));
+            if (full) lost.clear();
+            for (const id of calls) lost.delete(id);
+            for (const r of rules)
+              if (!lost.has(r.id) || calls.includes(r.id))
+                assert.ok(
+                  (counters.get(r.id) ?? 0n) >= ledgerOf(r),
+                  `${r.id} behind its ledger after a pass`,
+                );
+          }
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
 });

@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { silentLogger } from '../src/observability/index.js';
 import { UsageSpool } from '../src/spool/index.js';
 import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
+import { ANSWER_ROWS } from '../src/store/sqlite/read-thread.js';
 import { eventually } from './helpers/eventually.js';
 import { usageRecord } from './helpers/records.js';
 import { threadNices } from './helpers/thread-nices.js';
@@ -53,6 +54,38 @@ describe("the SQLite store's read thread", () => {
       assert.equal(await threaded.countUsage(), 500, 'and it reads what the other connection committed');
       const rows = await threaded.listUsage({ limit: 3 });
       assert.deepEqual(rows, await plain.listUsage({ limit: 3 }));
+    } finally {
+      await threaded.close();
+      await plain.close();
+    }
+  });
+
+  test(`a long answer comes in parts of ${ANSWER_ROWS} rows, the loop turning between them, whole and in order`, async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'entente-reads-')), 'e.db');
+    const plain = await storeAt(path, false);
+    const threaded = await storeAt(path, true);
+    try {
+      const n = 2 * ANSWER_ROWS + 345;
+      await plain.appendUsage(
+        Array.from({ length: n }, (_, i) => usageRecord(`req-${String(i).padStart(6, '0')}`)),
+      );
+      await threaded.countUsage(); // the thread is up
+      const read = threaded.listUsage({ limit: n + 10 });
+      // Calls made while the parts flow are answered too, each with its own answer.
+      const [rows, count, short, turns] = await Promise.all([
+        read,
+        threaded.countUsage(),
+        threaded.listUsage({ limit: 2 }),
+        turnsWhile(read),
+      ]);
+      assert.equal(rows.length, n);
+      assert.deepEqual(rows, await plain.listUsage({ limit: n + 10 }));
+      assert.equal(count, n);
+      assert.deepEqual(short, rows.slice(0, 2));
+      assert.ok(turns >= 2, `the loop turned ${turns} times: at least once for each part asked for`);
+      // An answer of exactly one part's rows, and one of no rows, come whole.
+      assert.equal((await threaded.listUsage({ limit: ANSWER_ROWS })).length, ANSWER_ROWS);
+      assert.deepEqual(await threaded.listUsage({ tenantId: 'nobody' }), []);
     } finally {
       await threaded.close();
       await plain.close();

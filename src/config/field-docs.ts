@@ -182,6 +182,8 @@ export const FIELD_DOCS: Readonly<Record<string, string>> = {
     'With Redis down: `fail-closed` refuses requests that a limit governs (503 limits_unavailable); `local-share` admits against a local counter of limit ÷ live nodes.',
   'limits.reconcileMs':
     'How often budget counters are compared with the ledger (and raised to it when behind).',
+  'limits.reconcileFullEvery':
+    'Every this many reconciles, every budget rule is compared with the ledger; the passes between compare only the rules whose booked spend moved since their last comparison.',
   capacity: 'Provisioned capacity pools (docs/capacity.md).',
   'capacity.targetUtilization': 'Fill fixed-cost pools up to this share of their capacity, then spill over.',
   'capacity.pools': 'The provisioned pools.',

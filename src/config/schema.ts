@@ -472,6 +472,11 @@ export const limitsSchema = z.strictObject({
   onRedisDown: z.enum(['fail-closed', 'local-share']).default('fail-closed'),
   /** How often budget counters are compared with the ledger (and raised to it when behind). */
   reconcileMs: limitInt.default(60_000),
+  /**
+   * Every this many reconciles, every budget rule is compared with the ledger; the passes between
+   * compare only the rules whose booked spend moved since their last comparison.
+   */
+  reconcileFullEvery: limitInt.max(1_000).default(10),
 });
 
 export const configSchema = z

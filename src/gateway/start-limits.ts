@@ -7,11 +7,11 @@ import { formatMicros } from '../ledger/index.js';
 import {
   type BudgetAlert,
   type BudgetDrift,
+  BudgetReconciler,
   type Limiter,
   LimitSet,
   LocalLimiter,
   RedisLimiter,
-  reconcileBudgets,
 } from '../limits/index.js';
 import type { GatewayMetrics, Logger } from '../observability/index.js';
 import type { ApiKeyRecord, Store } from '../store/index.js';
@@ -61,11 +61,15 @@ export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
   const rulesOf = (keys: readonly ApiKeyRecord[]) => LimitSet.from(cfg, keys, onProblem);
   const drift = new Map<string, BudgetDrift>();
   let rules = rulesOf(p.keys);
-  const reconcileWith = async (limiter: Limiter) => {
-    for (const d of await reconcileBudgets(p.store, rules.rules, limiter, p.clock.now()))
-      drift.set(d.rule, d);
+  const reconciler = new BudgetReconciler(p.store, cfg?.reconcileFullEvery ?? 10);
+  const reconcileWith = async (limiter: Limiter, full: boolean) => {
+    const pass = await reconciler.run(rules.rules, limiter, p.clock.now(), { full });
+    for (const d of pass.drift) drift.set(d.rule, d);
+    p.metrics.budgetReconciled.inc({ outcome: 'checked' }, pass.checked);
+    p.metrics.budgetReconciled.inc({ outcome: 'unchanged' }, pass.unchanged);
   };
-  const limiter = await createLimiter(p, ttl, reconcileWith);
+  // Seeding counters that a fresh Redis lost compares every rule.
+  const limiter = await createLimiter(p, ttl, (l) => reconcileWith(l, true));
   const limits: GatewayLimits = {
     get rules() {
       return rules;
@@ -79,7 +83,7 @@ export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
     drift,
   };
   const reconcile = () =>
-    reconcileWith(limiter).catch((err: unknown) =>
+    reconcileWith(limiter, false).catch((err: unknown) =>
       p.log.warn('budget reconcile failed; retried at the next interval', { error: (err as Error).message }),
     );
   // On one node the counters start empty: seed them now. (A fleet's limiter seeds on connect.)

@@ -11,8 +11,8 @@ export type {
 } from './limiter.js';
 export { crossed, formatReset, WINDOW_MS } from './limiter.js';
 export { LocalLimiter } from './local-limiter.js';
-export type { BudgetDrift } from './reconcile.js';
-export { reconcileBudgets } from './reconcile.js';
+export type { BudgetDrift, ReconcilePass } from './reconcile.js';
+export { BudgetReconciler, reconcileBudgets, SpendIndex } from './reconcile.js';
 export { RedisLimiter } from './redis-limiter.js';
 export type { BudgetPeriod, KeyLimits, LimitRule, LimitsConfig } from './rules.js';
 export { keyBase, LimitSet, periodAt } from './rules.js';

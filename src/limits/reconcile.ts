@@ -6,7 +6,7 @@
 // the counter had lost spend.
 import type { SpendRow, Store } from '../store/index.js';
 import type { Limiter } from './limiter.js';
-import { keyBase, type LimitRule, periodAt, pushTo } from './rules.js';
+import { keyBase, type LimitRule, type Period, periodAt, pushTo } from './rules.js';
 
 export interface BudgetDrift {
   readonly rule: string;
@@ -22,27 +22,98 @@ export function matches(r: LimitRule, row: SpendRow): boolean {
   );
 }
 
+/** Limiter calls issued together: a Redis limiter's calls of one tick share a round trip. */
+const CALLS_TOGETHER = 500;
+/** Rules checked, or spend rows indexed, between two turns of the event loop. */
+const WORK_PER_TURN = 2_000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export interface ReconcilePass {
+  readonly drift: readonly BudgetDrift[];
+  /** Budget rules compared with the ledger in this pass. */
+  readonly checked: number;
+  /** Budget rules whose ledger spend had not moved since their last comparison: not asked again. */
+  readonly unchanged: number;
+  readonly full: boolean;
+}
+
+/**
+ * The budget reconcile, pass after pass. A pass reads each period's booked spend once and asks the
+ * limiter to raise the counter of each budget rule whose ledger spend moved since that rule's last
+ * comparison (or that was never compared): a counter at or above the ledger stays there (it only
+ * grows in its period), so an unmoved ledger has nothing to raise. Every `fullEvery`-th pass, and
+ * every pass asked to be full (seeding counters that a fresh Redis lost), compares every rule: a
+ * counter lost some other way (a key Redis evicted) is raised there. With a budget on each of
+ * 100,000 keys, a pass asks about the keys that spent since the last one, not all of them.
+ */
+export class BudgetReconciler {
+  readonly #last = new Map<string, { readonly periodId: string; readonly ledgerMicros: bigint }>();
+  #passes = 0;
+
+  constructor(
+    readonly store: Store,
+    readonly fullEvery: number,
+  ) {}
+
+  async run(
+    rules: readonly LimitRule[],
+    limiter: Limiter,
+    nowMs: number,
+    opts: { readonly full?: boolean } = {},
+  ): Promise<ReconcilePass> {
+    const full = opts.full === true || this.#passes % this.fullEvery === 0;
+    this.#passes++;
+    // Each period's spend, read and indexed once; a budget period's bounds, computed once.
+    const periods = new Map<string, { period: Period; index: SpendIndex }>();
+    const due: { rule: LimitRule; periodId: string; ledgerMicros: bigint }[] = [];
+    let unchanged = 0;
+    let done = 0;
+    for (const r of rules) {
+      if (!r.budget) continue;
+      // The thread serves between slices of the work, however many rules there are.
+      if (++done % WORK_PER_TURN === 0) await nextTurn();
+      const spec = typeof r.budget.period === 'string' ? r.budget.period : JSON.stringify(r.budget.period);
+      let at = periods.get(spec);
+      if (!at) {
+        const period = periodAt(r.budget.period, nowMs);
+        const same = [...periods.values()].find(
+          (x) => x.period.startMs === period.startMs && x.period.endMs === period.endMs,
+        );
+        at = same ?? { period, index: await SpendIndex.read(this.store, period) };
+        periods.set(spec, at);
+      }
+      const p = at.period;
+      const ledgerMicros = at.index.spendOf(r);
+      const last = this.#last.get(r.id);
+      if (!full && last && last.periodId === p.id && last.ledgerMicros === ledgerMicros) unchanged++;
+      else due.push({ rule: r, periodId: p.id, ledgerMicros });
+    }
+    if (full) this.#last.clear();
+    const drift: BudgetDrift[] = [];
+    for (let i = 0; i < due.length; i += CALLS_TOGETHER) {
+      const chunk = due.slice(i, i + CALLS_TOGETHER);
+      if (i > 0) await nextTurn();
+      const drifts = await Promise.all(
+        chunk.map((d) => limiter.reconcile(d.rule, d.periodId, d.ledgerMicros)),
+      );
+      chunk.forEach((d, j) => {
+        // Remembered only once the limiter has it: a failed call is asked again next pass.
+        this.#last.set(d.rule.id, { periodId: d.periodId, ledgerMicros: d.ledgerMicros });
+        drift.push({ rule: d.rule.id, periodId: d.periodId, driftMicros: drifts[j]! });
+      });
+    }
+    return { drift, checked: due.length, unchanged, full };
+  }
+}
+
+/** One full pass (every budget rule compared): what a node does before it serves. */
 export async function reconcileBudgets(
   store: Store,
   rules: readonly LimitRule[],
   limiter: Limiter,
   nowMs: number,
 ): Promise<BudgetDrift[]> {
-  const byPeriod = new Map<string, SpendIndex>();
-  const out: BudgetDrift[] = [];
-  for (const r of rules) {
-    if (!r.budget) continue;
-    const p = periodAt(r.budget.period, nowMs);
-    const key = `${p.startMs}:${p.endMs}`;
-    let index = byPeriod.get(key);
-    if (!index) {
-      index = new SpendIndex(await store.spendByScope(p.startMs, p.endMs));
-      byPeriod.set(key, index);
-    }
-    const ledger = index.spendOf(r);
-    out.push({ rule: r.id, periodId: p.id, driftMicros: await limiter.reconcile(r, p.id, ledger) });
-  }
-  return out;
+  return [...(await new BudgetReconciler(store, 1).run(rules, limiter, nowMs)).drift];
 }
 
 /**
@@ -51,18 +122,32 @@ export async function reconcileBudgets(
  * on each of 10,000 keys, 10⁸ comparisons on the serving thread at every reconcile.
  */
 export class SpendIndex {
-  readonly #all: readonly SpendRow[];
+  #all: readonly SpendRow[];
   readonly #byKey = new Map<string, SpendRow[]>();
   readonly #byKeyBase = new Map<string, SpendRow[]>();
   readonly #byTenant = new Map<string, SpendRow[]>();
 
   constructor(rows: readonly SpendRow[]) {
     this.#all = rows;
-    for (const row of rows) {
-      pushTo(this.#byKey, row.keyId, row);
-      pushTo(this.#byKeyBase, keyBase(row.keyId), row);
-      pushTo(this.#byTenant, row.tenantId, row);
+    for (const row of rows) this.#add(row);
+  }
+
+  /** A period's spend, read and indexed a slice at a time, the thread serving between slices. */
+  static async read(store: Store, p: Period): Promise<SpendIndex> {
+    const index = new SpendIndex([]);
+    const rows = await store.spendByScope(p.startMs, p.endMs);
+    index.#all = rows;
+    for (let i = 0; i < rows.length; i++) {
+      if (i > 0 && i % WORK_PER_TURN === 0) await nextTurn();
+      index.#add(rows[i]!);
     }
+    return index;
+  }
+
+  #add(row: SpendRow): void {
+    pushTo(this.#byKey, row.keyId, row);
+    pushTo(this.#byKeyBase, keyBase(row.keyId), row);
+    pushTo(this.#byTenant, row.tenantId, row);
   }
 
   /** Σ spend of the rows in the rule's scope (`matches` decides; the groups only narrow the scan). */

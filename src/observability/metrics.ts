@@ -192,6 +192,13 @@ export function createGatewayMetrics() {
         ['rule', 'fraction'],
       ),
     ),
+    budgetReconciled: registry.add(
+      new Counter(
+        'entente_budget_reconcile_rules_total',
+        'Budget rules at each reconcile: compared with the ledger (checked), or left because their booked spend had not moved (unchanged).',
+        ['outcome'],
+      ),
+    ),
     breakerTransitions: registry.add(
       new Counter(
         'entente_breaker_transitions_total',
