@@ -74,7 +74,8 @@ export class ReadThread {
       const w = this.#waiting.get(m.id);
       if (!w) return;
       if ('part' in m) {
-        (w.parts ??= []).push(m.part as unknown[]);
+        w.parts ??= [];
+        w.parts.push(m.part as unknown[]);
         // Asked for from a later turn, so that requests waiting now are served first.
         setImmediate(() => worker.postMessage({ id: m.id, next: true } satisfies ReadCall));
         return;
