@@ -240,7 +240,10 @@ describe('the agreement decides live traffic', () => {
     pickups.restore();
     // The node read the one new event, not the log it already held.
     const read = pickups.results as { seq: number }[][];
-    assert.ok(read.some((events) => events.length === 1 && events[0]!.seq === r.seq));
+    assert.ok(
+      read.some((events) => events.length === 1 && events[0]!.seq === r.seq),
+      `reads of ${JSON.stringify(read.map((e) => e.map((x) => x.seq)))}, the new event ${r.seq}`,
+    );
     assert.ok(
       read.every((events) => events.length <= 1),
       `reads of ${read.map((e) => e.length)} events`,
