@@ -195,7 +195,11 @@ function segmentAccrual(
       'ledger_invariant_violated',
       `revenue share ${t.id}: usage ${requestId} would lower the accrual by ${-delta} micro-units`,
     );
-  states.set(t.id, { ...n, accruedMicros: s.accruedMicros + delta });
+  states.set(t.id, {
+    revenueMicros: n.revenueMicros,
+    accruedMicros: s.accruedMicros + delta,
+    remainderPico: n.remainderPico,
+  });
   if (delta > 0n) assertAccrualWithinCap(t.share, before + delta, t.capMicros);
   return delta;
 }
@@ -241,6 +245,17 @@ export function planPostings(
   const accruals = new Map<ShareTerm, AccrualGroup[]>();
   const groups: AccrualGroup[] = [];
   const outcomes: Outcome[] = [];
+  // Account names, built once per batch for each tenant and seller, not once per record.
+  const receivable = new Map<string, string>();
+  const revenue = new Map<string, string>();
+  const named = (m: Map<string, string>, prefix: string, id: string) => {
+    let name = m.get(id);
+    if (name === undefined) {
+      name = `${prefix}:${id}`;
+      m.set(id, name);
+    }
+    return name;
+  };
   for (const input of inputs) {
     const u = input.usage;
     const txId = `revenue:${u.requestId}`;
@@ -272,8 +287,8 @@ export function planPostings(
         booked === 0n
           ? []
           : [
-              { account: `receivable:${u.tenantId}`, amountMicros: booked },
-              { account: `revenue:${input.seller}`, amountMicros: -booked },
+              { account: named(receivable, 'receivable', u.tenantId), amountMicros: booked },
+              { account: named(revenue, 'revenue', input.seller), amountMicros: -booked },
             ],
     });
     for (const t of input.terms) {

@@ -116,23 +116,66 @@ interface Candidate {
  * carve-outs, currency and revenue base depend only on the version and the sale's facts, so they
  * are decided once per distinct (version, model, tenant, cloud, surface) and cached per setup.
  */
-const candidatesCache = new WeakMap<LedgerSetup, Map<string, readonly Candidate[]>>();
+interface Candidates {
+  readonly list: readonly Candidate[];
+  /** Each candidate's term, in order: the answer when every one applies. */
+  readonly terms: readonly ShareTerm[];
+}
+
+const candidatesCache = new WeakMap<LedgerSetup, Map<string, Candidates>>();
 function candidates(
   setup: LedgerSetup,
   a: Agreement,
   v: AgreementVersion,
   u: UsageRecord,
   currency: string,
-): readonly Candidate[] {
+): Candidates {
+  const surface = (u.surface ?? 'chat') as Surface;
+  // A batch's records mostly share these facts: the one before's answer, compared field by
+  // field, spares building the cache key (a string per record).
+  const l = last;
+  if (
+    l !== null &&
+    l.setup === setup &&
+    l.v === v &&
+    l.model === u.model &&
+    l.tenantId === u.tenantId &&
+    l.cloud === u.cloud &&
+    l.surface === surface &&
+    l.currency === currency
+  )
+    return l.found;
   let cache = candidatesCache.get(setup);
   if (!cache) {
     cache = new Map();
     candidatesCache.set(setup, cache);
   }
-  const surface = (u.surface ?? 'chat') as Surface;
   const key = `${v.id}\u0000${u.model}\u0000${u.tenantId}\u0000${u.cloud ?? ''}\u0000${surface}\u0000${currency}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
+  const hit = cache.get(key) ?? compute(setup, a, v, u, currency, surface);
+  cache.set(key, hit);
+  last = { setup, v, model: u.model, tenantId: u.tenantId, cloud: u.cloud, surface, currency, found: hit };
+  return hit;
+}
+
+let last: {
+  readonly setup: LedgerSetup;
+  readonly v: AgreementVersion;
+  readonly model: string;
+  readonly tenantId: string;
+  readonly cloud: string | null;
+  readonly surface: Surface;
+  readonly currency: string;
+  readonly found: Candidates;
+} | null = null;
+
+function compute(
+  setup: LedgerSetup,
+  a: Agreement,
+  v: AgreementVersion,
+  u: UsageRecord,
+  currency: string,
+  surface: Surface,
+): Candidates {
   const model = { name: u.model, ownedBy: setup.owners?.[u.model] ?? '' };
   let out: Candidate[] = [];
   if (inScope(a, v, model) && !exemptionFor(v, model, u.tenantId, 'revenue-share')) {
@@ -160,8 +203,7 @@ function candidates(
         },
       }));
   }
-  cache.set(key, out);
-  return out;
+  return { list: out, terms: out.map((c) => c.term) };
 }
 
 /**
@@ -169,20 +211,28 @@ function candidates(
  * effective time, each share whose term covers it, whose revenue base matches the sale, for a
  * model in the agreement's scope and not carved out of the revenue share.
  */
-export function shareTermsFor(setup: LedgerSetup, u: UsageRecord, currency: string): ShareTerm[] {
+export function shareTermsFor(setup: LedgerSetup, u: UsageRecord, currency: string): readonly ShareTerm[] {
   const a = setup.agreement;
   const atMs = u.startedAtMs;
   const v: AgreementVersion | null = a ? versionAsOf(a, atMs) : null;
-  if (!a || !v || v.terms.revenueShares.length === 0) return [];
-  const out: ShareTerm[] = [];
-  for (const c of candidates(setup, a, v, u, currency)) {
-    const r = c.share;
-    if (r.term.from > atMs || atMs >= (r.term.to ?? Number.POSITIVE_INFINITY)) continue;
-    if (!r.milestoneIndependent && endedByMilestone(setup, atMs)) continue;
-    out.push(c.term);
+  if (!a || !v || v.terms.revenueShares.length === 0) return NO_TERMS;
+  const found = candidates(setup, a, v, u, currency);
+  let out: ShareTerm[] | null = null;
+  for (let i = 0; i < found.list.length; i++) {
+    const r = found.list[i]!.share;
+    const applies =
+      r.term.from <= atMs &&
+      atMs < (r.term.to ?? Number.POSITIVE_INFINITY) &&
+      (r.milestoneIndependent || !endedByMilestone(setup, atMs));
+    // The usual case, every candidate in its term: the cached list, not a new one per record.
+    if (applies && out === null) continue;
+    if (out === null) out = found.terms.slice(0, i);
+    if (applies) out.push(found.list[i]!.term);
   }
-  return out;
+  return out ?? found.terms;
 }
+
+const NO_TERMS: readonly ShareTerm[] = [];
 
 /**
  * A batch priced and matched to its revenue-share segments, with each revenue transaction's

@@ -53,7 +53,7 @@ export async function postRefund(
   const hash = createHash('sha256')
     .update(`${refund.refundId}|${refund.requestId}|${refund.amountMicros}`)
     .digest('hex');
-  const terms: ShareTerm[] = shareTermsFor(setup, usage, setup.priceBooks.currency);
+  const terms: readonly ShareTerm[] = shareTermsFor(setup, usage, setup.priceBooks.currency);
   let outcome: RefundOutcome = { ok: true, duplicate: false, accrualChangeMicros: 0n };
   await store.postLedger(
     [txId],

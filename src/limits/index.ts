@@ -12,7 +12,7 @@ export type {
 export { crossed, formatReset, WINDOW_MS } from './limiter.js';
 export { LocalLimiter } from './local-limiter.js';
 export type { BudgetDrift, ReconcilePass } from './reconcile.js';
-export { BudgetReconciler, reconcileBudgets, SpendIndex } from './reconcile.js';
+export { BudgetReconciler, SpendIndex } from './reconcile.js';
 export { RedisLimiter } from './redis-limiter.js';
 export type { BudgetPeriod, KeyLimits, LimitRule, LimitsConfig } from './rules.js';
 export { keyBase, LimitSet, periodAt } from './rules.js';

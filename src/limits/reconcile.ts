@@ -106,16 +106,6 @@ export class BudgetReconciler {
   }
 }
 
-/** One full pass (every budget rule compared): what a node does before it serves. */
-export async function reconcileBudgets(
-  store: Store,
-  rules: readonly LimitRule[],
-  limiter: Limiter,
-  nowMs: number,
-): Promise<BudgetDrift[]> {
-  return [...(await new BudgetReconciler(store, 1).run(rules, limiter, nowMs)).drift];
-}
-
 /**
  * A period's spend rows, grouped by key, key lineage and tenant, so that a rule scoped to one of
  * them reads only its own rows. Scanning every row for every rule was rules × rows: with a budget

@@ -232,6 +232,7 @@ export function spendOf(
   txs: readonly {
     txId: string;
     code: string;
+    causeId: string | null;
     currency: string;
     entries: readonly { account: string; amountMicros: bigint }[];
   }[],
@@ -240,27 +241,52 @@ export function spendOf(
   const byId = new Map(records.map((r) => [r.requestId, r]));
   const rows = new Map<string, SpendAgg>();
   const rest: [string, string][] = [];
+  const receivable = new Map<string, string>();
+  // The row of the record before: a batch's records mostly fall in the same one, found without
+  // building its key.
+  let prev: UsageRecord | null = null;
+  let prevMinute = 0;
+  let prevCurrency = '';
+  let prevRow: SpendAgg | null = null;
   for (const tx of txs) {
     if (tx.code !== 'revenue') continue;
-    const r = byId.get(tx.txId.slice(8));
-    const e = r && tx.entries.find((x) => x.account === `receivable:${r.tenantId}`);
-    if (!r || !e) {
+    // A revenue transaction's cause is its request (its id is `revenue:<request id>`).
+    const r = tx.causeId === null ? undefined : byId.get(tx.causeId);
+    let account = r && receivable.get(r.tenantId);
+    if (r && account === undefined) {
+      account = `receivable:${r.tenantId}`;
+      receivable.set(r.tenantId, account);
+    }
+    const e = r && tx.entries.find((x) => x.account === account);
+    if (!r || !e || tx.txId.length !== r.requestId.length + 8 || !tx.txId.endsWith(r.requestId)) {
       rest.push([tx.txId, tx.currency]);
       continue;
     }
-    const key = [
-      Math.floor(r.startedAtMs / 60_000) * 60_000,
-      r.tenantId,
-      r.keyId,
-      r.model,
-      r.cloud ?? '',
-      tx.currency,
-    ] as const;
-    const k = key.join('\u0000');
-    const row = rows.get(k) ?? { key, requests: 0, micros: 0n };
+    const minute = Math.floor(r.startedAtMs / 60_000) * 60_000;
+    let row: SpendAgg;
+    if (
+      prev !== null &&
+      prevRow !== null &&
+      prevMinute === minute &&
+      prevCurrency === tx.currency &&
+      prev.tenantId === r.tenantId &&
+      prev.keyId === r.keyId &&
+      prev.model === r.model &&
+      (prev.cloud ?? '') === (r.cloud ?? '')
+    )
+      row = prevRow;
+    else {
+      const key = [minute, r.tenantId, r.keyId, r.model, r.cloud ?? '', tx.currency] as const;
+      const k = key.join('\u0000');
+      row = rows.get(k) ?? { key, requests: 0, micros: 0n };
+      rows.set(k, row);
+    }
     row.requests++;
     row.micros += e.amountMicros;
-    rows.set(k, row);
+    prev = r;
+    prevMinute = minute;
+    prevCurrency = tx.currency;
+    prevRow = row;
   }
   // In key order: a fleet's writers lock shared rows in the same order.
   return { rows: [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => v), rest };

@@ -89,7 +89,16 @@ export const REVENUE_COLUMN_PG_TYPES: Readonly<Record<(typeof REVENUE_COLUMNS)[n
  * (`revenue:<id>`, caused by that request), or null for any other.
  */
 export function keeperOf(tx: StoredTx): string | null {
-  return tx.code === 'revenue' && tx.txId === `revenue:${tx.causeId}` ? tx.causeId : null;
+  const c = tx.causeId;
+  // Compared in place: building `revenue:${c}` for each transaction only to compare it cost an
+  // allocation per posted request.
+  return tx.code === 'revenue' &&
+    c !== null &&
+    tx.txId.length === c.length + 8 &&
+    tx.txId.startsWith('revenue:') &&
+    tx.txId.endsWith(c)
+    ? c
+    : null;
 }
 
 /** The columns of a transaction row in `ledger_transactions`, in order, with their PostgreSQL types. */

@@ -622,23 +622,22 @@ export class SqliteStore implements Store {
       for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros, s.remainderPico);
       // Records stored in this unit of work get their status on insert; only those that were
       // already stored (a retry, a recovery) need the marking pass below.
-      const marks = new Map(p.usageStatus);
       const stored: UsageRecord[] = [];
-      const seen = new Set<string>();
+      // Each record once, whether this unit stored it (true) or found it stored already (false).
+      const inserted = new Map<string, boolean>();
       for (const r of insertUsage) {
         // A batch may repeat a record (a spool delivered twice); the first one stands.
-        if (seen.has(r.requestId)) continue;
-        seen.add(r.requestId);
+        if (inserted.has(r.requestId)) continue;
         const revenue = revenueOf.get(r.requestId);
-        const info = st.insUsage.run(
-          ...usageToRow(r),
-          this.#nextSeq,
-          p.usageStatus.get(r.requestId) ?? 0,
-          ...revenueColumnsOf(revenue, now),
-        );
+        // One array of parameters, not three spread into a fourth.
+        const row = usageToRow(r);
+        row.push(this.#nextSeq, p.usageStatus.get(r.requestId) ?? 0);
+        const kept = revenueColumnsOf(revenue, now);
+        for (let i = 0; i < kept.length; i++) row.push(kept[i]);
+        const info = st.insUsage.run(row);
+        inserted.set(r.requestId, info.changes > 0);
         if (info.changes > 0) {
           this.#nextSeq++;
-          marks.delete(r.requestId);
           stored.push(r);
         } else if (revenue) {
           // Stored already (a recovered spool re-delivers it): keep the revenue in the stored row.
@@ -651,7 +650,8 @@ export class SqliteStore implements Store {
       for (const r of spend.rows) st.upSpend.run(...r.key, r.requests, r.micros);
       if (spend.rest.length > 0) st.spend.run(JSON.stringify(spend.rest));
       const byStatus = new Map<number, string[]>();
-      for (const [rid, status] of marks) {
+      for (const [rid, status] of p.usageStatus) {
+        if (inserted.get(rid) === true) continue;
         const ids = byStatus.get(status);
         if (ids) ids.push(rid);
         else byStatus.set(status, [rid]);
