@@ -247,3 +247,37 @@ export function wrkScript(stream: boolean, headers: Record<string, string> = {})
   );
   return lua;
 }
+
+/** The calling thread's CPU time so far, in ms (10 ms ticks, from /proc). */
+export function threadCpuMs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * Runs `run` with a 1 ms timer ticking on the calling thread: how long it took, the calling
+ * thread's CPU meanwhile, and the longest gap between the timer's ticks (the stall a request on
+ * that thread would have waited).
+ */
+export async function stallWhile(
+  run: () => Promise<unknown>,
+): Promise<{ ms: number; cpuMs: number; stallMs: number }> {
+  let last = performance.now();
+  let stallMs = 0;
+  const probe = setInterval(() => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 1);
+  await new Promise((r) => setTimeout(r, 20)); // the probe is ticking
+  const t0 = performance.now();
+  const c0 = threadCpuMs();
+  last = t0;
+  await run();
+  const ms = performance.now() - t0;
+  const cpuMs = threadCpuMs() - c0;
+  stallMs = Math.max(stallMs, performance.now() - last);
+  clearInterval(probe);
+  return { ms, cpuMs, stallMs };
+}

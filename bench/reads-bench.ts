@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
-import { median } from './processes.js';
+import { median, stallWhile } from './processes.js';
 
 const keys = Number(process.env.BENCH_KEYS ?? 1_000);
 const minutes = Number(process.env.BENCH_MINUTES ?? 1_000);
@@ -41,21 +41,8 @@ async function measure(
   read: (s: SqliteStore) => Promise<unknown> = (s) =>
     s.spendByScope(monthStart, monthStart + 31 * 86_400_000),
 ): Promise<{ readMs: number; stallMs: number }> {
-  let last = performance.now();
-  let stallMs = 0;
-  const probe = setInterval(() => {
-    const now = performance.now();
-    stallMs = Math.max(stallMs, now - last);
-    last = now;
-  }, 1);
-  await new Promise((r) => setTimeout(r, 20)); // the probe is ticking
-  const t0 = performance.now();
-  last = t0;
-  await read(store);
-  const readMs = performance.now() - t0;
-  stallMs = Math.max(stallMs, performance.now() - last);
-  clearInterval(probe);
-  return { readMs, stallMs };
+  const f = await stallWhile(() => read(store));
+  return { readMs: f.ms, stallMs: f.stallMs };
 }
 
 const onThread = new SqliteStore(path);

@@ -9,7 +9,7 @@
 //
 //   npm run bench:reconcile         BENCH_KEYS=100000 BENCH_ROUNDS=3
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -25,7 +25,7 @@ import {
 } from '../src/limits/index.js';
 import { silentLogger } from '../src/observability/index.js';
 import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
-import { median } from './processes.js';
+import { median, stallWhile } from './processes.js';
 
 const keys = Number(process.env.BENCH_KEYS ?? 100_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -67,36 +67,12 @@ async function before(limiter: Limiter, rs: readonly LimitRule[]) {
   for (const r of rs) await limiter.reconcile(r, p.id, index.spendOf(r));
 }
 
-const mainTicks = () => {
-  const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(x[11]) + Number(x[12]);
-};
-
 interface Figure {
   readonly ms: number;
   readonly cpuMs: number;
   readonly stallMs: number;
 }
-async function measure(run: () => Promise<unknown>): Promise<Figure> {
-  let last = performance.now();
-  let stallMs = 0;
-  const probe = setInterval(() => {
-    const t = performance.now();
-    stallMs = Math.max(stallMs, t - last);
-    last = t;
-  }, 1);
-  await new Promise((r) => setTimeout(r, 20));
-  const t0 = performance.now();
-  const c0 = mainTicks();
-  last = t0;
-  await run();
-  const ms = performance.now() - t0;
-  const cpuMs = (mainTicks() - c0) * 10;
-  stallMs = Math.max(stallMs, performance.now() - last);
-  clearInterval(probe);
-  return { ms, cpuMs, stallMs };
-}
+const measure = stallWhile;
 
 const limiters: [string, () => Promise<Limiter>][] = [
   ['in process', async () => new LocalLimiter({ reservationTtlMs: 900_000, onAlert: () => {} })],

@@ -11,30 +11,32 @@ const port = parentPort!;
 lowerThreadPriority(nice);
 const store = new SqliteStore(path);
 
-/** The rest of array answers being sent in parts, by call id. */
-const rest = new Map<number, unknown[]>();
+/** Array answers being sent in parts, by call id: the rows, and where the next part starts. */
+const sending = new Map<number, { readonly rows: readonly unknown[]; at: number }>();
 
-/** The next part of an array answer, or its last with `value`. */
-function send(id: number, rows: unknown[]): void {
-  if (rows.length <= ANSWER_ROWS) {
-    rest.delete(id);
-    port.postMessage({ id, value: rows } satisfies ReadAnswer);
+/** The next part of an array answer from `at`, or its last with `value`. */
+function send(id: number, rows: readonly unknown[], at: number): void {
+  if (rows.length - at <= ANSWER_ROWS) {
+    sending.delete(id);
+    port.postMessage({ id, value: at === 0 ? rows : rows.slice(at) } satisfies ReadAnswer);
     return;
   }
-  rest.set(id, rows.slice(ANSWER_ROWS));
-  port.postMessage({ id, part: rows.slice(0, ANSWER_ROWS) } satisfies ReadAnswer);
+  sending.set(id, { rows, at: at + ANSWER_ROWS });
+  port.postMessage({ id, part: rows.slice(at, at + ANSWER_ROWS) } satisfies ReadAnswer);
 }
 
 port.on('message', (c: ReadCall) => {
   if ('next' in c) {
-    const rows = rest.get(c.id);
-    if (rows) send(c.id, rows);
+    const s = sending.get(c.id);
+    if (s) send(c.id, s.rows, s.at);
     return;
   }
   const read = store[c.method] as (...args: readonly unknown[]) => Promise<unknown>;
   read.apply(store, [...c.args]).then(
     (value) =>
-      Array.isArray(value) ? send(c.id, value) : port.postMessage({ id: c.id, value } satisfies ReadAnswer),
+      Array.isArray(value)
+        ? send(c.id, value, 0)
+        : port.postMessage({ id: c.id, value } satisfies ReadAnswer),
     (err: Error & { code?: string }) =>
       port.postMessage({
         id: c.id,
