@@ -9,6 +9,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { silentLogger } from '../src/observability/index.js';
 import { UsageSpool } from '../src/spool/index.js';
 import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
@@ -101,6 +102,36 @@ describe("the SQLite store's read thread", () => {
       assert.equal(await store.countUsage(), 0);
     } finally {
       await store.close();
+    }
+  });
+
+  test('a long answer whose parts are still coming when the store closes is rejected', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'entente-reads-')), 'e.db');
+    const plain = await storeAt(path, false);
+    const store = await storeAt(path, true);
+    try {
+      await plain.appendUsage(
+        Array.from({ length: 3 * ANSWER_ROWS }, (_, i) => usageRecord(`req-${String(i).padStart(6, '0')}`)),
+      );
+      await store.countUsage(); // the thread is up
+      // The serving side asks for each next part: closed at the first ask, the rest never comes.
+      const post = Worker.prototype.postMessage;
+      const asked = new Promise<void>((resolve) => {
+        Worker.prototype.postMessage = function (this: Worker, m: unknown, ...rest: never[]) {
+          if ((m as { next?: boolean }).next) resolve();
+          return post.call(this, m, ...rest);
+        };
+      });
+      try {
+        const read = store.listUsage({ limit: 3 * ANSWER_ROWS });
+        await asked;
+        await store.close();
+        await assert.rejects(read, /read thread exited/);
+      } finally {
+        Worker.prototype.postMessage = post;
+      }
+    } finally {
+      await plain.close();
     }
   });
 
