@@ -151,8 +151,11 @@ function candidates(
     candidatesCache.set(setup, cache);
   }
   const key = `${v.id}\u0000${u.model}\u0000${u.tenantId}\u0000${u.cloud ?? ''}\u0000${surface}\u0000${currency}`;
-  const hit = cache.get(key) ?? compute(setup, a, v, u, currency, surface);
-  cache.set(key, hit);
+  let hit = cache.get(key);
+  if (!hit) {
+    hit = compute(setup, a, v, u, currency, surface);
+    cache.set(key, hit);
+  }
   last = { setup, v, model: u.model, tenantId: u.tenantId, cloud: u.cloud, surface, currency, found: hit };
   return hit;
 }

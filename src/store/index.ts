@@ -23,6 +23,7 @@ export type {
   SpendGroup,
   SpendRow,
   SpendSummary,
+  SpendSummaryQuery,
   Store,
   StoredAccrual,
   StoredEntry,

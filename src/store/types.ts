@@ -210,6 +210,12 @@ export interface SpendGroup {
   readonly requests: number;
 }
 
+/** What a spend summary lists: the `top` groups of each dimension; of some keys only, with `keyIds`. */
+export interface SpendSummaryQuery {
+  readonly top: number;
+  readonly keyIds?: readonly string[];
+}
+
 /** The spend of a range: its total, and per dimension its largest groups and how many there are. */
 export interface SpendSummary {
   readonly micros: bigint;
@@ -344,11 +350,7 @@ export interface Store {
    * model and cloud the `top` groups by spend (ties by name, in byte order) with the number of
    * groups; with `keyIds`, of those keys only. Its size does not grow with the number of keys.
    */
-  spendSummary(
-    sinceMs: number,
-    untilMs: number,
-    opts: { readonly top: number; readonly keyIds?: readonly string[] },
-  ): Promise<SpendSummary>;
+  spendSummary(sinceMs: number, untilMs: number, opts: SpendSummaryQuery): Promise<SpendSummary>;
   /**
    * The per-minute roll-ups (maintained on ingest) summed into buckets of `bucketMs` (a multiple
    * of a minute) from `fromMs` (minute-aligned) to `toMs`, by cloud and model.

@@ -71,6 +71,7 @@ import type {
   PostLedgerOptions,
   SpendRow,
   SpendSummary,
+  SpendSummaryQuery,
   Store,
   StoredAccrual,
   StoredRolloutEvent,
@@ -910,11 +911,7 @@ export class PostgresStore implements Store {
     return rows.map(spendFromRow);
   }
 
-  async spendSummary(
-    sinceMs: number,
-    untilMs: number,
-    opts: { readonly top: number; readonly keyIds?: readonly string[] },
-  ): Promise<SpendSummary> {
+  async spendSummary(sinceMs: number, untilMs: number, opts: SpendSummaryQuery): Promise<SpendSummary> {
     const sql = spendSummarySql({
       since: '$1',
       until: '$2',

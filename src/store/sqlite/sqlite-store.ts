@@ -74,6 +74,7 @@ import type {
   PostLedgerOptions,
   SpendRow,
   SpendSummary,
+  SpendSummaryQuery,
   Store,
   StoredAccrual,
   StoredRolloutEvent,
@@ -749,11 +750,7 @@ export class SqliteStore implements Store {
     return rows.map(spendFromRow);
   }
 
-  async spendSummary(
-    sinceMs: number,
-    untilMs: number,
-    opts: { readonly top: number; readonly keyIds?: readonly string[] },
-  ): Promise<SpendSummary> {
+  async spendSummary(sinceMs: number, untilMs: number, opts: SpendSummaryQuery): Promise<SpendSummary> {
     if (this.#reads) return this.#reads.call('spendSummary', [sinceMs, untilMs, opts]);
     const sql = spendSummarySql({
       since: '@since',
