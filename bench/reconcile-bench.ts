@@ -1,9 +1,12 @@
 // The budget reconcile with a budget on each of many keys, as a node runs it every minute, on the
 // thread that serves: how long a pass takes, how much of that thread's CPU it uses and the longest
 // it holds the thread up (a 1 ms timer's longest gap), side by side in one run:
-//   before       every rule compared, one limiter call at a time (each pass before this change);
-//   full pass    every rule compared, the limiter's calls issued 500 together (every 10th pass);
-//   next pass    after 1% of the keys spent: only their rules compared (the passes between).
+//   before       the whole period read, every rule compared, one limiter call at a time (each
+//                pass before BudgetReconciler);
+//   full pass    the whole period read, every rule compared, the limiter's calls issued 500
+//                together (every 10th pass);
+//   next pass    after 1% of the keys spent: only the minutes since the full pass's cut read, only
+//                those keys' rules compared (the passes between).
 // On the embedded store with its read thread, as `entente serve` opens it; with the in-process
 // limiter (one node) and with Redis (a fleet's).
 //

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Limiter, LimitRule } from '../src/limits/index.js';
-import { BudgetReconciler, matches, SpendIndex } from '../src/limits/reconcile.js';
+import { BudgetReconciler, matches, RECENT_MS, SpendIndex } from '../src/limits/reconcile.js';
 import type { SpendRow, Store } from '../src/store/index.js';
 
 const tenant = fc.constantFrom('t0', 't1', 't2');
@@ -75,8 +75,9 @@ test('a rule whose scope names nothing in the period sums zero; an unscoped rule
 });
 
 // The reconcile pass by pass: a counter is raised to its ledger spend when behind; passes between
-// full ones ask only about rules whose spend moved. Lost settles (spend the counter never saw) and
-// lost counters (a key Redis evicted) are mixed in at random.
+// full ones read only the minutes since the cut and ask only about rules whose spend moved. Lost
+// settles (spend the counter never saw), lost counters (a key Redis evicted) and spend posted late
+// into older minutes (a recovered spool) are mixed in at random, with time moving on.
 test('every counter is at or above its ledger after each pass, asking only about rules whose spend moved', async () => {
   const rulesOf = (): LimitRule[] => {
     const base = { rpm: null, tpm: null, concurrent: null, keyBase: null, model: null };
@@ -93,9 +94,15 @@ test('every counter is at or above its ledger after each pass, asking only about
       key: fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k9'),
       micros: fc.bigInt({ min: 1n, max: 1_000n }),
       settled: fc.boolean(),
+      // Minutes before now that the request started: most are recent, some posted late.
+      agoMin: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 14 }), fc.integer({ min: 16, max: 600 })),
     }),
     fc.record({ op: fc.constant('lose' as const), rule: fc.constantFrom(...rulesOf().map((r) => r.id)) }),
-    fc.record({ op: fc.constant('pass' as const), full: fc.boolean() }),
+    fc.record({
+      op: fc.constant('pass' as const),
+      full: fc.boolean(),
+      laterMin: fc.integer({ min: 0, max: 30 }),
+    }),
   );
   await fc.assert(
     fc.asyncProperty(
@@ -103,52 +110,73 @@ test('every counter is at or above its ledger after each pass, asking only about
       fc.integer({ min: 1, max: 4 }),
       async (steps, every) => {
         const rules = rulesOf();
-        const rows: SpendRow[] = [];
+        type Row = SpendRow & { readonly minuteMs: number };
+        const rows: Row[] = [];
         const counters = new Map<string, bigint>();
-        const calls: string[] = [];
+        const asked = new Map<string, bigint>();
+        let calls: string[] = [];
         const limiter = {
           async reconcile(r: LimitRule, _period: string, ledger: bigint) {
             calls.push(r.id);
+            asked.set(r.id, ledger);
             const c = counters.get(r.id) ?? 0n;
             if (c < ledger) counters.set(r.id, ledger);
             return c - ledger;
           },
         } as unknown as Limiter;
-        const store = { spendByScope: async () => [...rows] } as unknown as Store;
+        const store = {
+          spendByScope: async (from: number, until: number) =>
+            rows.filter((x) => x.minuteMs >= from && x.minuteMs < until),
+        } as unknown as Store;
         const reconciler = new BudgetReconciler(store, every);
-        const now = Date.UTC(2026, 11, 3);
-        const ledgerOf = (r: LimitRule) => new SpendIndex(rows).spendOf(r);
+        let now = Date.UTC(2026, 11, 3, 12);
+        const sum = (r: LimitRule, of: readonly Row[]) => new SpendIndex(of).spendOf(r);
+        // What the reconciler can see between full passes: the rows before its cut as they were at
+        // the last full pass, and every row since the cut.
+        let cut = 0;
+        let base: Row[] = [];
+        const visible = () => [...base, ...rows.filter((x) => x.minuteMs >= cut)];
         const lost = new Set<string>();
-        const askedAt = new Map<string, bigint>();
         let passes = 0;
         for (const s of steps) {
           if (s.op === 'spend') {
+            const minuteMs = Math.floor((now - s.agoMin * 60_000) / 60_000) * 60_000;
             const row = { tenantId: s.key === 'k1' ? 't1' : 't0', keyId: s.key, model: 'm', cloud: null };
-            rows.push({ ...row, currency: 'USD', micros: s.micros, requests: 1 });
+            const spend = { ...row, currency: 'USD', micros: s.micros, requests: 1 };
+            rows.push({ ...spend, minuteMs });
             // A settle adds to each counter of its scope; a lost one adds nothing.
             if (s.settled)
               for (const r of rules)
-                if (matches(r, { ...row, currency: 'USD', micros: s.micros, requests: 1 }))
-                  counters.set(r.id, (counters.get(r.id) ?? 0n) + s.micros);
+                if (matches(r, spend)) counters.set(r.id, (counters.get(r.id) ?? 0n) + s.micros);
           } else if (s.op === 'lose') {
             counters.delete(s.rule);
             lost.add(s.rule);
           } else {
-            calls.length = 0;
-            const pass = await reconciler.run(rules, limiter, now, { full: s.full });
+            now += s.laterMin * 60_000;
             const full = s.full || passes % every === 0;
             passes++;
+            const before = new Map(asked);
+            if (full) {
+              cut = Math.floor((now - RECENT_MS) / 60_000) * 60_000;
+              base = rows.filter((x) => x.minuteMs < cut);
+            }
+            calls = [];
+            const pass = await reconciler.run(rules, limiter, now, { full: s.full });
             assert.equal(pass.full, full);
-            const moved = rules.filter((r) => askedAt.get(r.id) !== ledgerOf(r)).map((r) => r.id);
-            assert.deepEqual(calls.sort(), full ? rules.map((r) => r.id).sort() : moved.sort());
             assert.equal(pass.checked + pass.unchanged, rules.length);
-            for (const id of calls) askedAt.set(id, ledgerOf(rules.find((r) => r.id === id)!));
+            // Asked about: every rule on a full pass; else exactly those whose visible spend moved.
+            const moved = rules.filter((r) => before.get(r.id) !== sum(r, visible())).map((r) => r.id);
+            assert.deepEqual(calls.sort(), full ? rules.map((r) => r.id).sort() : moved.sort());
+            for (const id of calls)
+              assert.equal(asked.get(id), sum(rules.find((r) => r.id === id)!, visible()));
             if (full) lost.clear();
             for (const id of calls) lost.delete(id);
+            // Every counter not lost is at or above the ledger it could see; after a full pass, above
+            // the whole ledger.
             for (const r of rules)
-              if (!lost.has(r.id) || calls.includes(r.id))
+              if (!lost.has(r.id))
                 assert.ok(
-                  (counters.get(r.id) ?? 0n) >= ledgerOf(r),
+                  (counters.get(r.id) ?? 0n) >= sum(r, full ? rows : visible()),
                   `${r.id} behind its ledger after a pass`,
                 );
           }

@@ -22,6 +22,12 @@ export function matches(r: LimitRule, row: SpendRow): boolean {
   );
 }
 
+/**
+ * How far back a pass reads a period's spend again: rows are kept by the minute a request started,
+ * and a request still running (a reservation lives at most 15 minutes) or being posted adds to its
+ * minute later. Older minutes are read at full passes only.
+ */
+export const RECENT_MS = 15 * 60_000;
 /** Limiter calls issued together: a Redis limiter's calls of one tick share a round trip. */
 const CALLS_TOGETHER = 500;
 /** Rules checked, or spend rows indexed, between two turns of the event loop. */
@@ -37,17 +43,39 @@ export interface ReconcilePass {
   readonly full: boolean;
 }
 
+/** A period's spend before `cutMs`, read at the last full pass (or when the period began here). */
+interface PeriodBase {
+  readonly cutMs: number;
+  readonly index: SpendIndex;
+}
+
+/** What a pass knows of one period: its spend before the cut, and since (read this pass). */
+interface PeriodSpend {
+  readonly period: Period;
+  readonly base: SpendIndex;
+  readonly recent: SpendIndex;
+  /** Whether the base was read in this pass: rules compared before were compared on another. */
+  readonly rebased: boolean;
+}
+
 /**
- * The budget reconcile, pass after pass. A pass reads each period's booked spend once and asks the
- * limiter to raise the counter of each budget rule whose ledger spend moved since that rule's last
- * comparison (or that was never compared): a counter at or above the ledger stays there (it only
- * grows in its period), so an unmoved ledger has nothing to raise. Every `fullEvery`-th pass, and
- * every pass asked to be full (seeding counters that a fresh Redis lost), compares every rule: a
- * counter lost some other way (a key Redis evicted) is raised there. With a budget on each of
- * 100,000 keys, a pass asks about the keys that spent since the last one, not all of them.
+ * The budget reconcile, pass after pass. A pass asks the limiter to raise the counter of each
+ * budget rule whose booked spend moved since that rule's last comparison (or that was never
+ * compared): a counter at or above the ledger stays there (it only grows in its period), so an
+ * unmoved ledger has nothing to raise.
+ *
+ * A period's spend is read in two parts: the minutes before a cut (RECENT_MS before the last full
+ * pass), read at full passes only, and the minutes since, read at every pass. A rule with no spend
+ * since the cut has the ledger it had at its last comparison, and is not summed again. Every
+ * `fullEvery`-th pass, and every pass asked to be full (seeding counters that a fresh Redis lost),
+ * reads the whole period again and compares every rule: that is where a counter lost some other
+ * way (a key Redis evicted), and spend posted late into older minutes (a node's spool recovered
+ * after a crash), are caught up. With a budget on each of 100,000 keys, a pass reads and asks about
+ * the keys that spent lately, not all of them.
  */
 export class BudgetReconciler {
   readonly #last = new Map<string, { readonly periodId: string; readonly ledgerMicros: bigint }>();
+  readonly #bases = new Map<string, PeriodBase>();
   #passes = 0;
 
   constructor(
@@ -63,8 +91,9 @@ export class BudgetReconciler {
   ): Promise<ReconcilePass> {
     const full = opts.full === true || this.#passes % this.fullEvery === 0;
     this.#passes++;
-    // Each period's spend, read and indexed once; a budget period's bounds, computed once.
-    const periods = new Map<string, { period: Period; index: SpendIndex }>();
+    // Each period's spend, read and indexed once a pass; a budget period's bounds, computed once.
+    const bySpec = new Map<string, PeriodSpend>();
+    const byBounds = new Map<string, PeriodSpend>();
     const due: { rule: LimitRule; periodId: string; ledgerMicros: bigint }[] = [];
     let unchanged = 0;
     let done = 0;
@@ -73,21 +102,28 @@ export class BudgetReconciler {
       // The thread serves between slices of the work, however many rules there are.
       if (++done % WORK_PER_TURN === 0) await nextTurn();
       const spec = typeof r.budget.period === 'string' ? r.budget.period : JSON.stringify(r.budget.period);
-      let at = periods.get(spec);
+      let at = bySpec.get(spec);
       if (!at) {
         const period = periodAt(r.budget.period, nowMs);
-        const same = [...periods.values()].find(
-          (x) => x.period.startMs === period.startMs && x.period.endMs === period.endMs,
-        );
-        at = same ?? { period, index: await SpendIndex.read(this.store, period) };
-        periods.set(spec, at);
+        const bounds = `${period.startMs}:${period.endMs}`;
+        at = byBounds.get(bounds) ?? (await this.#spend(period, bounds, full, nowMs));
+        byBounds.set(bounds, at);
+        bySpec.set(spec, at);
       }
       const p = at.period;
-      const ledgerMicros = at.index.spendOf(r);
       const last = this.#last.get(r.id);
-      if (!full && last && last.periodId === p.id && last.ledgerMicros === ledgerMicros) unchanged++;
+      const known = !full && last !== undefined && last.periodId === p.id;
+      // No spend in its scope since the cut, on the base it was last compared on: as it was.
+      if (known && !at.rebased && !at.recent.touches(r)) {
+        unchanged++;
+        continue;
+      }
+      const ledgerMicros = at.base.spendOf(r) + at.recent.spendOf(r);
+      if (known && last.ledgerMicros === ledgerMicros) unchanged++;
       else due.push({ rule: r, periodId: p.id, ledgerMicros });
     }
+    // Periods no rule is in any more (a month that ended) keep no base.
+    for (const bounds of this.#bases.keys()) if (!byBounds.has(bounds)) this.#bases.delete(bounds);
     if (full) this.#last.clear();
     const drift: BudgetDrift[] = [];
     for (let i = 0; i < due.length; i += CALLS_TOGETHER) {
@@ -103,6 +139,21 @@ export class BudgetReconciler {
       });
     }
     return { drift, checked: due.length, unchanged, full };
+  }
+
+  /** A period's spend: its base (read again on a full pass, or when it is new) and what is since. */
+  async #spend(period: Period, bounds: string, full: boolean, nowMs: number): Promise<PeriodSpend> {
+    let base = this.#bases.get(bounds);
+    const rebased = full || base === undefined;
+    if (rebased) {
+      const cut = Math.floor((nowMs - RECENT_MS) / 60_000) * 60_000;
+      const cutMs = Math.min(period.endMs, Math.max(period.startMs, cut));
+      base = { cutMs, index: await SpendIndex.read(this.store, period.startMs, cutMs) };
+      this.#bases.set(bounds, base);
+    }
+    const b = base as PeriodBase;
+    const recent = await SpendIndex.read(this.store, b.cutMs, period.endMs);
+    return { period, base: b.index, recent, rebased };
   }
 }
 
@@ -122,10 +173,11 @@ export class SpendIndex {
     for (const row of rows) this.#add(row);
   }
 
-  /** A period's spend, read and indexed a slice at a time, the thread serving between slices. */
-  static async read(store: Store, p: Period): Promise<SpendIndex> {
+  /** The spend of [fromMs, untilMs), read and indexed a slice at a time, serving between slices. */
+  static async read(store: Store, fromMs: number, untilMs: number): Promise<SpendIndex> {
     const index = new SpendIndex([]);
-    const rows = await store.spendByScope(p.startMs, p.endMs);
+    if (untilMs <= fromMs) return index;
+    const rows = await store.spendByScope(fromMs, untilMs);
     index.#all = rows;
     for (let i = 0; i < rows.length; i++) {
       if (i > 0 && i % WORK_PER_TURN === 0) await nextTurn();
@@ -140,18 +192,22 @@ export class SpendIndex {
     pushTo(this.#byTenant, row.tenantId, row);
   }
 
+  /** Whether any row may be in the rule's scope: false only when none is (spendOf is then 0). */
+  touches(r: LimitRule): boolean {
+    return (this.#candidates(r)?.length ?? 0) > 0;
+  }
+
   /** Σ spend of the rows in the rule's scope (`matches` decides; the groups only narrow the scan). */
   spendOf(r: LimitRule): bigint {
-    const candidates =
-      r.keyBase !== null
-        ? this.#byKeyBase.get(r.keyBase)
-        : r.keyId !== null
-          ? this.#byKey.get(r.keyId)
-          : r.tenantId !== null
-            ? this.#byTenant.get(r.tenantId)
-            : this.#all;
     let total = 0n;
-    for (const row of candidates ?? []) if (matches(r, row)) total += row.micros;
+    for (const row of this.#candidates(r) ?? []) if (matches(r, row)) total += row.micros;
     return total;
+  }
+
+  #candidates(r: LimitRule): readonly SpendRow[] | undefined {
+    if (r.keyBase !== null) return this.#byKeyBase.get(r.keyBase);
+    if (r.keyId !== null) return this.#byKey.get(r.keyId);
+    if (r.tenantId !== null) return this.#byTenant.get(r.tenantId);
+    return this.#all;
   }
 }
