@@ -61,7 +61,8 @@ export async function startLimits(p: LimitsParts): Promise<StartedLimits> {
   const rulesOf = (keys: readonly ApiKeyRecord[]) => LimitSet.from(cfg, keys, onProblem);
   const drift = new Map<string, BudgetDrift>();
   let rules = rulesOf(p.keys);
-  const reconciler = new BudgetReconciler(p.store, cfg?.reconcileFullEvery ?? 10);
+  // A request may be posted as long after it started as its reservation lives.
+  const reconciler = new BudgetReconciler(p.store, cfg?.reconcileFullEvery ?? 10, ttl);
   const reconcileWith = async (limiter: Limiter, full: boolean) => {
     const pass = await reconciler.run(rules.rules, limiter, p.clock.now(), { full });
     for (const d of pass.drift) drift.set(d.rule, d);

@@ -64,7 +64,7 @@ interface PeriodSpend {
  * compared): a counter at or above the ledger stays there (it only grows in its period), so an
  * unmoved ledger has nothing to raise.
  *
- * A period's spend is read in two parts: the minutes before a cut (RECENT_MS before the last full
+ * A period's spend is read in two parts: the minutes before a cut (`recentMs` before the last full
  * pass), read at full passes only, and the minutes since, read at every pass. A rule with no spend
  * since the cut has the ledger it had at its last comparison, and is not summed again. Every
  * `fullEvery`-th pass, and every pass asked to be full (seeding counters that a fresh Redis lost),
@@ -78,9 +78,14 @@ export class BudgetReconciler {
   readonly #bases = new Map<string, PeriodBase>();
   #passes = 0;
 
+  /**
+   * `recentMs`: how far before a full pass its cut falls, at least RECENT_MS; a gateway passes its
+   * reservations' lifetime (limits.reservationTtlMs) when that is longer.
+   */
   constructor(
     readonly store: Store,
     readonly fullEvery: number,
+    readonly recentMs: number = RECENT_MS,
   ) {}
 
   async run(
@@ -146,7 +151,7 @@ export class BudgetReconciler {
     let base = this.#bases.get(bounds);
     const rebased = full || base === undefined;
     if (rebased) {
-      const cut = Math.floor((nowMs - RECENT_MS) / 60_000) * 60_000;
+      const cut = Math.floor((nowMs - Math.max(RECENT_MS, this.recentMs)) / 60_000) * 60_000;
       const cutMs = Math.min(period.endMs, Math.max(period.startMs, cut));
       base = { cutMs, index: await SpendIndex.read(this.store, period.startMs, cutMs) };
       this.#bases.set(bounds, base);
