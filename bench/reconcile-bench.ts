@@ -1,17 +1,3 @@
-// The budget reconcile with a budget on each of many keys, as a node runs it every minute, on the
-// thread that serves: how long a pass takes, how much of that thread's CPU it uses and the longest
-// it holds the thread up (a 1 ms timer's longest gap), side by side in one run:
-//   before       the whole period read, every rule compared, one limiter call at a time (each
-//                pass before BudgetReconciler);
-//   full pass    the whole period read, every rule compared, the limiter's calls issued 500
-//                together (every 10th pass);
-//   next pass    after 1% of the keys spent: only the minutes since the full pass's cut read, only
-//                those keys' rules compared (the passes between).
-// On the embedded store with its read thread, as `entente serve` opens it; with the in-process
-// limiter (one node) and with Redis (a fleet's).
-//
-//   npm run bench:reconcile         BENCH_KEYS=100000 BENCH_ROUNDS=3
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +9,10 @@ import {
   LimitSet,
   LocalLimiter,
   periodAt,
-  RedisLimiter,
   SpendIndex,
 } from '../src/limits/index.js';
-import { silentLogger } from '../src/observability/index.js';
 import { READ_THREAD_NICE, SqliteStore } from '../src/store/index.js';
+import { loneRedisLimiter } from '../test/helpers/redis-limiter.js';
 import { median, stallWhile } from './processes.js';
 
 const keys = Number(process.env.BENCH_KEYS ?? 100_000);
@@ -79,23 +64,7 @@ const measure = stallWhile;
 
 const limiters: [string, () => Promise<Limiter>][] = [
   ['in process', async () => new LocalLimiter({ reservationTtlMs: 900_000, onAlert: () => {} })],
-  [
-    'Redis',
-    () =>
-      RedisLimiter.connect({
-        url: redisUrl,
-        namespace: `reconcile-bench-${randomBytes(4).toString('hex')}`,
-        reservationTtlMs: 900_000,
-        onRedisDown: 'fail-closed',
-        liveNodes: () => 1,
-        liveNodeIds: async () => [],
-        nodeId: 'bench',
-        flushUsage: async () => {},
-        reconcile: async () => {},
-        log: silentLogger,
-        onAlert: () => {},
-      }),
-  ],
+  ['Redis', () => loneRedisLimiter(redisUrl, { prefix: 'reconcile-bench' })],
 ];
 
 console.log(

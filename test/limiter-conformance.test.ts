@@ -2,7 +2,6 @@
 // to the same sequence of reservations, settles, cancels and clock moves. Time is an argument
 // (no sleeps); each Redis run uses its own namespace on the machine's Redis.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { limitsSchema } from '../src/config/index.js';
@@ -13,10 +12,9 @@ import {
   type LimitRule,
   LimitSet,
   LocalLimiter,
-  RedisLimiter,
   type Verdict,
 } from '../src/limits/index.js';
-import { silentLogger } from '../src/observability/index.js';
+import { loneRedisLimiter } from './helpers/redis-limiter.js';
 
 const redisUrl = process.env.ENTENTE_TEST_REDIS_URL;
 const TTL = 600_000;
@@ -44,17 +42,9 @@ const engines: Engine[] = [
     name: 'redis',
     skip: redisUrl ? false : 'Redis is not reachable (ENTENTE_TEST_REDIS_URL unset)',
     async open(alerts) {
-      return RedisLimiter.connect({
-        url: redisUrl!,
-        namespace: `limtest-${randomBytes(4).toString('hex')}`,
+      return loneRedisLimiter(redisUrl!, {
+        prefix: 'limtest',
         reservationTtlMs: TTL,
-        onRedisDown: 'fail-closed',
-        liveNodes: () => 1,
-        liveNodeIds: async () => [],
-        nodeId: 'conformance',
-        flushUsage: async () => {},
-        reconcile: async () => {},
-        log: silentLogger,
         onAlert: (a) => alerts?.push(a),
       });
     },
@@ -270,17 +260,12 @@ function verdictShape(v: Verdict): unknown {
 
 describe('Redis unreachable: the configured policy', () => {
   const open = (policy: 'fail-closed' | 'local-share') =>
-    RedisLimiter.connect({
-      url: 'redis://127.0.0.1:1', // nothing listens there
-      namespace: 'down',
+    // Nothing listens on port 1.
+    loneRedisLimiter('redis://127.0.0.1:1', {
+      prefix: 'down',
       reservationTtlMs: TTL,
       onRedisDown: policy,
       liveNodes: () => 3,
-      liveNodeIds: async () => [],
-      nodeId: 'alone',
-      flushUsage: async () => {},
-      reconcile: async () => {},
-      log: silentLogger,
     });
   const rs = () => rules([{ id: 'r', scope: { tenant: 't' }, requestsPerMinute: 30 }]);
 

@@ -7,14 +7,13 @@
 // itself seeded there and admitted a request against the empty Redis, which the seeding then
 // overwrote (a request over budget, found by the fleet outage test).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { limitsSchema } from '../src/config/index.js';
-import { type LimitRule, LimitSet, RedisLimiter } from '../src/limits/index.js';
-import { silentLogger } from '../src/observability/index.js';
+import { type LimitRule, LimitSet } from '../src/limits/index.js';
 import { eventually } from './helpers/eventually.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
+import { loneRedisLimiter } from './helpers/redis-limiter.js';
 
 /** The end of the RESP reply that starts at `at`, or -1 when it is not complete yet. */
 function replyEnd(buf: Buffer, at: number): number {
@@ -148,19 +147,12 @@ describe('Redis limiter reconnecting to a restarted Redis', { skip }, () => {
     redis = await privateRedis();
     const proxy = await HoldingProxy.start(Number(new URL(redis.url).port));
     let seedings = 0;
-    const limiter = await RedisLimiter.connect({
-      url: proxy.url,
-      namespace: `reconnect-${randomBytes(4).toString('hex')}`,
+    const limiter = await loneRedisLimiter(proxy.url, {
+      prefix: 'reconnect',
       reservationTtlMs: 600_000,
-      onRedisDown: 'fail-closed',
-      liveNodes: () => 1,
-      liveNodeIds: async () => [],
-      nodeId: 'reconnect',
-      flushUsage: async () => {},
       reconcile: async () => {
         seedings++;
       },
-      log: silentLogger,
     });
     const rules: readonly LimitRule[] = LimitSet.from(
       limitsSchema.parse({

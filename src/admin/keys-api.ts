@@ -16,7 +16,7 @@ import { type KeyLimits, keyLimitsSchema } from '../config/index.js';
 import { gatewayError } from '../errors/index.js';
 import { type Exchange, generateKey, hashKey, readJsonBody, sendError, sendJson } from '../http/index.js';
 import { keyBase } from '../limits/index.js';
-import type { ApiKeyRecord, Store } from '../store/index.js';
+import { type ApiKeyRecord, keyPage, type Store } from '../store/index.js';
 import type { AdminContext } from './context.js';
 import { pageOf, refuse } from './query.js';
 
@@ -110,15 +110,9 @@ export async function listKeys(c: AdminContext, _req: IncomingMessage, res: Serv
   });
   if (!page) return;
   const { limit, after } = page;
-  const keys = await c.store.listApiKeys({ limit: limit + 1, ...(after ? { after } : {}) });
-  const shown = keys.slice(0, limit);
+  const found = await keyPage(c.store, limit, after);
   const now = c.clock.now();
-  sendJson(
-    res,
-    200,
-    { keys: shown.map((k) => view(k, now)), next: keys.length > limit ? shown.at(-1)!.id : null },
-    ex.requestId,
-  );
+  sendJson(res, 200, { keys: found.keys.map((k) => view(k, now)), next: found.next }, ex.requestId);
 }
 
 export async function createKey(c: AdminContext, req: IncomingMessage, res: ServerResponse, ex: Exchange) {

@@ -1,7 +1,7 @@
 // `entente keys list`: every key, or a page of them, read from the store a page at a time and
 // written as it is read, so that listing 100,000 keys holds one page in memory, not all of them.
 import type { Writable } from 'node:stream';
-import type { ApiKeyRecord, Store } from '../store/index.js';
+import { type ApiKeyRecord, keyPage, type Store } from '../store/index.js';
 
 /** Keys read from the store per query. */
 const READ_PAGE = 1_000;
@@ -37,28 +37,21 @@ async function write(out: Writable, text: string): Promise<void> {
  * as `after` for the next page when `limit` stopped it short of the last key, else null.
  */
 export async function listKeys(store: Store, out: Writable, o: ListKeysOptions): Promise<string | null> {
-  let after = o.after;
   let left = o.limit ?? Number.POSITIVE_INFINITY;
+  let next = o.after ?? null;
   let first = true;
   if (o.json) await write(out, '[');
-  while (left > 0) {
-    const want = Math.min(READ_PAGE, left);
-    // One more than wanted says whether a next page exists.
-    const page = await store.listApiKeys({ ...(after === undefined ? {} : { after }), limit: want + 1 });
-    const keys = page.slice(0, want);
+  do {
+    const page = await keyPage(store, Math.min(READ_PAGE, left), next);
     let text = '';
-    for (const k of keys) {
+    for (const k of page.keys) {
       text += o.json ? `${first ? '\n  ' : ',\n  '}${jsonOf(k)}` : lineOf(k, o.nowMs);
       first = false;
     }
     if (text) await write(out, text);
-    left -= keys.length;
-    after = keys.at(-1)?.id ?? after;
-    if (page.length <= want) {
-      if (o.json) await write(out, first ? ']\n' : '\n]\n');
-      return null;
-    }
-  }
+    left -= page.keys.length;
+    next = page.next;
+  } while (next !== null && left > 0);
   if (o.json) await write(out, first ? ']\n' : '\n]\n');
-  return after ?? null;
+  return next;
 }

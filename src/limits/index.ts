@@ -13,6 +13,6 @@ export { crossed, formatReset, WINDOW_MS } from './limiter.js';
 export { LocalLimiter } from './local-limiter.js';
 export type { BudgetDrift, ReconcilePass } from './reconcile.js';
 export { BudgetReconciler, SpendIndex } from './reconcile.js';
-export { RedisLimiter } from './redis-limiter.js';
+export { RedisLimiter, type RedisLimiterOptions } from './redis-limiter.js';
 export type { BudgetPeriod, KeyLimits, LimitRule, LimitsConfig } from './rules.js';
 export { keyBase, LimitSet, periodAt } from './rules.js';

@@ -78,15 +78,20 @@ export class BudgetReconciler {
   readonly #bases = new Map<string, PeriodBase>();
   #passes = 0;
 
+  /** How far before a full pass its cut falls. */
+  readonly recentMs: number;
+
   /**
-   * `recentMs`: how far before a full pass its cut falls, at least RECENT_MS; a gateway passes its
-   * reservations' lifetime (limits.reservationTtlMs) when that is longer.
+   * `recentMs`: at least RECENT_MS; a gateway passes its reservations' lifetime
+   * (limits.reservationTtlMs), which may be longer.
    */
   constructor(
     readonly store: Store,
     readonly fullEvery: number,
-    readonly recentMs: number = RECENT_MS,
-  ) {}
+    recentMs: number = RECENT_MS,
+  ) {
+    this.recentMs = Math.max(RECENT_MS, recentMs);
+  }
 
   async run(
     rules: readonly LimitRule[],
@@ -148,17 +153,18 @@ export class BudgetReconciler {
 
   /** A period's spend: its base (read again on a full pass, or when it is new) and what is since. */
   async #spend(period: Period, bounds: string, full: boolean, nowMs: number): Promise<PeriodSpend> {
-    let base = this.#bases.get(bounds);
-    const rebased = full || base === undefined;
-    if (rebased) {
-      const cut = Math.floor((nowMs - Math.max(RECENT_MS, this.recentMs)) / 60_000) * 60_000;
-      const cutMs = Math.min(period.endMs, Math.max(period.startMs, cut));
-      base = { cutMs, index: await SpendIndex.read(this.store, period.startMs, cutMs) };
-      this.#bases.set(bounds, base);
-    }
-    const b = base as PeriodBase;
-    const recent = await SpendIndex.read(this.store, b.cutMs, period.endMs);
-    return { period, base: b.index, recent, rebased };
+    const kept = full ? undefined : this.#bases.get(bounds);
+    const base = kept ?? (await this.#readBase(period, nowMs));
+    this.#bases.set(bounds, base);
+    const recent = await SpendIndex.read(this.store, base.cutMs, period.endMs);
+    return { period, base: base.index, recent, rebased: kept === undefined };
+  }
+
+  /** The period's spend before a cut `recentMs` before now (within the period). */
+  async #readBase(period: Period, nowMs: number): Promise<PeriodBase> {
+    const cut = Math.floor((nowMs - this.recentMs) / 60_000) * 60_000;
+    const cutMs = Math.min(period.endMs, Math.max(period.startMs, cut));
+    return { cutMs, index: await SpendIndex.read(this.store, period.startMs, cutMs) };
   }
 }
 

@@ -3,6 +3,7 @@ import { POSTGRES_SCHEMA_VERSION, PostgresStore } from './postgres/postgres-stor
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store, StoreLocation } from './types.js';
 
+export { keyPage } from './key-page.js';
 export { API_KEY_CHANGES_KEPT } from './migrations.js';
 export type { MinuteRollup } from './rollup.js';
 export { LATENCY_BOUNDS_MS, OVERHEAD_BOUNDS_US, rollupOf } from './rollup.js';

@@ -3,6 +3,7 @@
 // twice): one row per minute × tenant × key × model × cloud × deployment, with requests, errors,
 // failovers, tokens, and histograms of latency and gateway overhead. The console and the admin
 // API read fleet-wide figures from them, for any window up to months, without scanning records.
+import { keeperOf } from './transfer.js';
 import type { TrafficRow, UsageRecord } from './types.js';
 
 /** Upper bounds of the latency buckets, in ms; the last bucket is everything above. */
@@ -250,15 +251,16 @@ export function spendOf(
   let prevRow: SpendAgg | null = null;
   for (const tx of txs) {
     if (tx.code !== 'revenue') continue;
-    // A revenue transaction's cause is its request (its id is `revenue:<request id>`).
-    const r = tx.causeId === null ? undefined : byId.get(tx.causeId);
+    // A request's own revenue transaction (`revenue:<request id>`, caused by it).
+    const rid = keeperOf(tx);
+    const r = rid === null ? undefined : byId.get(rid);
     let account = r && receivable.get(r.tenantId);
     if (r && account === undefined) {
       account = `receivable:${r.tenantId}`;
       receivable.set(r.tenantId, account);
     }
     const e = r && tx.entries.find((x) => x.account === account);
-    if (!r || !e || tx.txId.length !== r.requestId.length + 8 || !tx.txId.endsWith(r.requestId)) {
+    if (!r || !e) {
       rest.push([tx.txId, tx.currency]);
       continue;
     }

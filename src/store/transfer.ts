@@ -88,7 +88,7 @@ export const REVENUE_COLUMN_PG_TYPES: Readonly<Record<(typeof REVENUE_COLUMNS)[n
  * The request whose record can keep this transaction: a request's own revenue transaction
  * (`revenue:<id>`, caused by that request), or null for any other.
  */
-export function keeperOf(tx: StoredTx): string | null {
+export function keeperOf(tx: Pick<StoredTx, 'code' | 'txId' | 'causeId'>): string | null {
   const c = tx.causeId;
   // Compared in place: building `revenue:${c}` for each transaction only to compare it cost an
   // allocation per posted request.
