@@ -24,6 +24,12 @@ test('events split by LF, CRLF and CR', () => {
   }
 });
 
+test('a CRLF split between two chunks ends one line, not two', () => {
+  assert.deepEqual(parseAll([enc.encode('data: a\r'), enc.encode('\ndata: b\n\n')]), [
+    { event: '', data: 'a\nb' },
+  ]);
+});
+
 test('an event without its blank line at the end of the stream is dropped', () => {
   assert.deepEqual(parseAll([enc.encode('data: done\n\ndata: partial')]), [{ event: '', data: 'done' }]);
 });
@@ -64,5 +70,77 @@ test('property: any chunking of a framed stream gives the same events', () => {
         );
       },
     ),
+  );
+});
+
+/** The WHATWG interpretation, read off the spec line by line over the whole text at once. */
+function reference(text: string): { event: string; data: string; id?: string }[] {
+  const out: { event: string; data: string; id?: string }[] = [];
+  const lines = text.split(/\r\n|\r|\n/);
+  lines.pop(); // the last piece has no line end: not a line yet
+  let event = '';
+  let data: string[] = [];
+  let id: string | undefined;
+  for (const line of lines) {
+    if (line === '') {
+      if (data.length > 0)
+        out.push(id !== undefined ? { event, data: data.join('\n'), id } : { event, data: data.join('\n') });
+      event = '';
+      data = [];
+      continue;
+    }
+    if (line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') data.push(value);
+    else if (field === 'event') event = value;
+    else if (field === 'id' && !value.includes('\0')) id = value;
+  }
+  return out;
+}
+
+test('property: any text, any line endings, any chunking: the events the spec reads', () => {
+  const piece = fc.constantFrom(
+    'data',
+    'data:',
+    'data: ',
+    'datum:',
+    'dat',
+    'event:',
+    'event: e',
+    'id: 7',
+    ':',
+    ' ',
+    'x',
+    '"',
+    'é',
+    '\n',
+    '\r',
+    '\r\n',
+  );
+  fc.assert(
+    fc.property(
+      fc.array(piece, { maxLength: 60 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.boolean(),
+      (pieces, cuts, byteByByte) => {
+        const text = pieces.join('');
+        const bytes = enc.encode(text);
+        const points = byteByByte
+          ? Array.from({ length: bytes.length }, (_, i) => i)
+          : [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const p = new SseParser();
+        const got: { event: string; data: string; id?: string }[] = [];
+        let prev = 0;
+        for (const at of [...points, bytes.length]) {
+          got.push(...p.push(bytes.slice(prev, at)));
+          prev = at;
+        }
+        assert.deepEqual(got, reference(text));
+      },
+    ),
+    { numRuns: 2000 },
   );
 });

@@ -40,27 +40,44 @@ export class SseParser {
 
   #consume(text: string): SseEvent[] {
     const out: SseEvent[] = [];
-    let buf = this.#buffer + text;
+    const buf = this.#buffer.length > 0 ? this.#buffer + text : text;
     let start = 0;
     // A CR at the end of the previous chunk may be the first half of a CRLF.
     if (this.#sawCr && buf.charCodeAt(0) === 10) start = 1;
     this.#sawCr = false;
-    for (let i = start; i < buf.length; i++) {
-      const c = buf.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      this.#line(buf.slice(start, i), out);
-      if (c === 13) {
-        if (i + 1 < buf.length) {
-          if (buf.charCodeAt(i + 1) === 10) i++;
-        } else {
-          this.#sawCr = true;
-        }
+    if (buf.indexOf('\r', start) === -1) {
+      // Lines end in LF alone, as every provider sends them: the engine's search finds each end.
+      for (let i = buf.indexOf('\n', start); i !== -1; i = buf.indexOf('\n', start)) {
+        this.#lineAt(buf, start, i, out);
+        start = i + 1;
       }
-      start = i + 1;
+    } else {
+      for (let i = start; i < buf.length; i++) {
+        const c = buf.charCodeAt(i);
+        if (c !== 10 && c !== 13) continue;
+        this.#lineAt(buf, start, i, out);
+        if (c === 13) {
+          if (i + 1 < buf.length) {
+            if (buf.charCodeAt(i + 1) === 10) i++;
+          } else {
+            this.#sawCr = true;
+          }
+        }
+        start = i + 1;
+      }
     }
-    buf = buf.slice(start);
-    this.#buffer = buf;
+    this.#buffer = start === 0 ? buf : buf.slice(start);
     return out;
+  }
+
+  /** The line buf[start, end). A `data:` line, nearly every line, is read in place: one slice. */
+  #lineAt(buf: string, start: number, end: number, out: SseEvent[]): void {
+    if (end > start + 4 && buf.charCodeAt(start + 4) === 58 && buf.startsWith('data', start)) {
+      const v = start + 5 < end && buf.charCodeAt(start + 5) === 32 ? start + 6 : start + 5;
+      this.#data.push(buf.slice(v, end));
+      return;
+    }
+    this.#line(buf.slice(start, end), out);
   }
 
   #line(line: string, out: SseEvent[]): void {

@@ -1,0 +1,196 @@
+// The OpenAI stream mapper reads a content chunk without parsing it when the chunk has the shape
+// of one it parsed before (src/providers/openai/stream.ts). These tests hold that shortcut to the
+// parse: for any stream, and for chunks bent out of shape on purpose, every step equals the step a
+// fresh mapper (which parses) gives for the same event.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { createOpenAIStreamMapper, isJsonString } from '../src/providers/openai/stream.js';
+import type { SseEvent } from '../src/sse/index.js';
+
+const opts = (clientWantsUsage: boolean) => ({
+  clientWantsUsage,
+  model: 'gpt-4o-mini',
+  id: 'chatcmpl-t',
+  created: 1,
+});
+const fresh = (clientWantsUsage: boolean, ev: SseEvent) =>
+  createOpenAIStreamMapper(opts(clientWantsUsage)).map(ev);
+
+/** A chunk as an OpenAI-compatible server writes it, its fields in the order `order` gives. */
+function chunkOf(
+  head: Record<string, unknown>,
+  delta: Record<string, unknown>,
+  finish: string | null,
+  tail: object,
+) {
+  return JSON.stringify({
+    ...head,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...tail,
+  });
+}
+
+const head = fc.record(
+  {
+    id: fc.string({ maxLength: 12 }),
+    object: fc.constant('chat.completion.chunk'),
+    created: fc.nat(),
+    model: fc.constantFrom('gpt-4o-mini', 'gpt-4.1', 'a"b'),
+    system_fingerprint: fc.constantFrom('fp_1', 'fp_2'),
+  },
+  { requiredKeys: ['id', 'object', 'created', 'model'] },
+);
+const tail = fc.constantFrom({}, { usage: null }, { usage: null, service_tier: 'default' });
+const content = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.string({
+    unit: fc.constantFrom('"', '\\', '/', '\n', '\u0000', 'u', 'a', ' ', 'é', '\ud83d'),
+    maxLength: 8,
+  }),
+);
+/** Raw text put where a content literal goes: valid literals, broken ones, and other values. */
+const bent = fc.oneof(
+  fc.string({
+    unit: fc.constantFrom('"', '\\', 'u', '0', 'a', 'F', 'x', '\n', '\t', ' ', '}', ','),
+    maxLength: 10,
+  }),
+  fc.constantFrom(
+    '""',
+    '"\\"',
+    '"\\u12"',
+    '"\\u12G4"',
+    '"\\x"',
+    '"a"b"',
+    'null',
+    '1',
+    '{}',
+    '["a"]',
+    '"a\u0001"',
+    '"',
+  ),
+);
+
+test('property: every step of the shortcut equals the parse, on any stream and any bent chunk', () => {
+  fc.assert(
+    fc.property(
+      head,
+      tail,
+      fc.boolean(),
+      fc.array(
+        fc.oneof(
+          content.map((c) => ({ c })),
+          bent.map((raw) => ({ raw })),
+        ),
+        { minLength: 1, maxLength: 12 },
+      ),
+      (h, t, clientWantsUsage, items) => {
+        const m = createOpenAIStreamMapper(opts(clientWantsUsage));
+        const marker = '\u0007marker\u0007';
+        const template = chunkOf(h, { content: marker }, null, t);
+        const events: SseEvent[] = [
+          { event: '', data: chunkOf(h, { role: 'assistant', content: '' }, null, t) },
+        ];
+        for (const it of items) {
+          const data =
+            'c' in it
+              ? chunkOf(h, { content: it.c }, null, t)
+              : template.replace(JSON.stringify(marker), it.raw);
+          events.push({ event: '', data });
+        }
+        events.push({ event: '', data: chunkOf(h, {}, 'stop', t) });
+        events.push({ event: 'error', data: chunkOf(h, { content: 'x' }, null, t) });
+        for (const ev of events) assert.deepEqual(m.map(ev), fresh(clientWantsUsage, ev), ev.data);
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
+
+test('a shape is learnt only where the delta content is: another field with the same text is not it', () => {
+  // The delta's content is written escaped ("\u0041" is "A"); another object holds "content":"A" as
+  // JSON.stringify writes it. Learning that place would call the next chunk's empty string the
+  // delta's: a preamble, where the delta says "A".
+  const chunk = (x: string) =>
+    `{"id":"c","choices":[{"index":0,"delta":{"content":"\\u0041"},"x":{"content":${x}},"finish_reason":null}]}`;
+  const m = createOpenAIStreamMapper(opts(false));
+  m.map({ event: '', data: chunk('"A"') });
+  const next = { event: '', data: chunk('""') };
+  assert.deepEqual(m.map(next), { frames: [next.data] });
+});
+
+test('isJsonString: JSON string literals and only them', () => {
+  for (const ok of [
+    '""',
+    '"a"',
+    '"\\""',
+    '"\\\\"',
+    '"\\/"',
+    '"\\b\\f\\n\\r\\t"',
+    '"\\u00e9\\uD83D\\ude00"',
+    '"é☕"',
+  ])
+    assert.equal(isJsonString(ok, 0, ok.length), true, ok);
+  for (const bad of [
+    '',
+    '"',
+    'a',
+    '"a',
+    'a"',
+    '"\\"',
+    '"a"b"',
+    '"\\x"',
+    '"\\u12"',
+    '"\\u12G4"',
+    '"\n"',
+    '"\u001f"',
+    "'a'",
+  ])
+    assert.equal(isJsonString(bad, 0, bad.length), false, JSON.stringify(bad));
+  fc.assert(
+    fc.property(
+      fc.string({
+        unit: fc.constantFrom('"', '\\', 'u', '0', 'a', 'F', 'x', 'n', '\n', '/', ' '),
+        maxLength: 12,
+      }),
+      (raw) => {
+        const text = `"${raw}"`;
+        let parses = true;
+        try {
+          parses = typeof JSON.parse(text) === 'string';
+        } catch {
+          parses = false;
+        }
+        assert.equal(isJsonString(text, 0, text.length), parses, text);
+        assert.equal(isJsonString(`[${text},`, 1, text.length + 1), parses, text);
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+test('the shortcut is taken: a stream of content chunks is parsed at its opening, one learning and its end', () => {
+  for (const clientWantsUsage of [false, true]) {
+    const m = createOpenAIStreamMapper(opts(clientWantsUsage));
+    const h = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini' };
+    const t = { usage: null };
+    const events = [
+      chunkOf(h, { role: 'assistant', content: '' }, null, t),
+      ...Array.from({ length: 20 }, (_, i) => chunkOf(h, { content: ` word "${i}"` }, null, t)),
+      chunkOf(h, {}, 'stop', t),
+    ];
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parses++;
+      return parse(text, reviver);
+    };
+    try {
+      for (const data of events) m.map({ event: '', data });
+    } finally {
+      JSON.parse = parse;
+    }
+    // The role's chunk; the first content chunk, and its shape proven once; the finish.
+    assert.equal(parses, 4, `clientWantsUsage ${clientWantsUsage}`);
+  }
+});
