@@ -306,9 +306,9 @@ interface PgSpool {
 async function withPgSpool(name: string, fn: (x: PgSpool) => Promise<void>): Promise<void> {
   const [pgBackend] = backends(name).filter((b) => b.name === 'postgres');
   const store = await pgBackend!.open();
-  const schema = (store.location as { schema: string }).schema;
+  const { schema, url } = store.location as { schema: string; url: string };
   const spool = await UsageSpool.open(options(store, mkdtempSync(join(tmpdir(), 'entente-spool-'))));
-  const admin = new pg.Client({ connectionString: pgUrl });
+  const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
     await fn({ store, spool, schema, admin });

@@ -11,6 +11,30 @@ import { PostgresStore, READ_THREAD_NICE, SqliteStore, type Store } from '../../
 
 export const pgUrl = process.env.ENTENTE_TEST_PG_URL;
 
+/**
+ * The conformance suites' PostgreSQL database: created beside ENTENTE_TEST_PG_URL's with a
+ * natural-language collation (ICU, en-US), where text sorts 'kg' before 'kZ'. Many production
+ * databases are made that way; a store whose order of names silently follows the database's
+ * collation (rather than byte order, as SQLite's) fails here, where a C-collated one hides it.
+ */
+const ICU_DB = 'entente_test_icu';
+let icuUrl: Promise<string> | null = null;
+function conformanceUrl(): Promise<string> {
+  icuUrl ??= pgAdmin(async (c) => {
+    try {
+      await c.query(
+        `CREATE DATABASE ${ICU_DB} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`,
+      );
+    } catch (err) {
+      // Made already (by another test file, perhaps at this moment).
+      const code = (err as { code?: string }).code;
+      if (code !== '42P04' && code !== '23505') throw err;
+    }
+    return pgUrl!.replace(/\/[^/?]*(\?|$)/, `/${ICU_DB}$1`);
+  });
+  return icuUrl;
+}
+
 export interface Backend {
   readonly name: 'sqlite' | 'postgres';
   /** What a suite calls it, when not its name. */
@@ -23,8 +47,8 @@ export interface Backend {
   cleanup(): Promise<void>;
 }
 
-async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: pgUrl });
+async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>, url = pgUrl): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     return await fn(c);
@@ -68,8 +92,9 @@ export function backends(prefix: string): Backend[] {
       async open(opts = {}) {
         const schema = `entente_${prefix}_${randomBytes(4).toString('hex')}`;
         schemas.push(schema);
-        await pgAdmin((c) => c.query(`CREATE SCHEMA ${schema}`));
-        const s = new PostgresStore(pgUrl!, {
+        const url = await conformanceUrl();
+        await pgAdmin((c) => c.query(`CREATE SCHEMA ${schema}`), url);
+        const s = new PostgresStore(url, {
           schema,
           ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
         });
@@ -83,7 +108,7 @@ export function backends(prefix: string): Backend[] {
         if (drop.length > 0)
           await pgAdmin(async (c) => {
             for (const s of drop) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-          });
+          }, await conformanceUrl());
       },
     },
   ];
