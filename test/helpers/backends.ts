@@ -106,9 +106,12 @@ export function backends(prefix: string): Backend[] {
       async cleanup() {
         const drop = schemas.splice(0);
         if (drop.length > 0)
-          await pgAdmin(async (c) => {
-            for (const s of drop) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-          }, await conformanceUrl());
+          await pgAdmin(
+            async (c) => {
+              for (const s of drop) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+            },
+            await conformanceUrl(),
+          );
       },
     },
   ];
