@@ -1,11 +1,11 @@
 // The OpenAI stream mapper reads a content chunk without parsing it when the chunk has the shape
 // of one it parsed before (src/providers/openai/stream.ts). These tests hold that shortcut to the
 // parse: for any stream, and for chunks bent out of shape on purpose, every step equals the step a
-// fresh mapper (which parses) gives for the same event.
+// parse of that chunk alone (mapOpenAIChunk) gives for the same event.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { createOpenAIStreamMapper, isJsonString } from '../src/providers/openai/stream.js';
+import { createOpenAIStreamMapper, isJsonString, mapOpenAIChunk } from '../src/providers/openai/stream.js';
 import type { SseEvent } from '../src/sse/index.js';
 
 const opts = (clientWantsUsage: boolean) => ({
@@ -14,8 +14,7 @@ const opts = (clientWantsUsage: boolean) => ({
   id: 'chatcmpl-t',
   created: 1,
 });
-const fresh = (clientWantsUsage: boolean, ev: SseEvent) =>
-  createOpenAIStreamMapper(opts(clientWantsUsage)).map(ev);
+const fresh = (clientWantsUsage: boolean, ev: SseEvent) => mapOpenAIChunk(ev, opts(clientWantsUsage));
 
 /** A chunk as an OpenAI-compatible server writes it, its fields in the order `order` gives. */
 function chunkOf(

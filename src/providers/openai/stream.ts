@@ -43,7 +43,7 @@ interface ContentShape {
 
 /** Shapes learnt per stream at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
 const MAX_SHAPES = 3;
-/** A literal no upstream text contains, put where the content was to prove where that is. */
+/** A literal put where the content was, to prove where that is (a chunk that carries it learns nothing). */
 const PROBE = '"\\u0000entente-probe"';
 const PROBE_CONTENT = '\u0000entente-probe';
 
@@ -90,6 +90,7 @@ function stepByShape(shape: ContentShape, data: string): StreamStep | null {
  * by JSON.stringify, and proven to be the delta's content by parsing the text with a probe there.
  */
 function learnShape(data: string, content: string, opts: StreamOptions): ContentShape | null {
+  if (content === PROBE_CONTENT) return null;
   const needle = `"content":${JSON.stringify(content)}`;
   const at = data.indexOf(needle);
   if (at === -1 || data.indexOf(needle, at + 1) !== -1) return null;
@@ -142,6 +143,11 @@ export function isJsonString(s: string, from: number, to: number): boolean {
 }
 
 const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+/** One chunk's step, parsed whole, with nothing learnt: what the mapper's shortcut must equal. */
+export function mapOpenAIChunk(event: SseEvent, opts: StreamOptions): StreamStep {
+  return event.data === '[DONE]' ? DONE : mapParsed(event, event.data, opts).step;
+}
 
 /** A chunk's step, from its parsed JSON; `learn` is the content when its shape may be learnt. */
 function mapParsed(event: SseEvent, data: string, opts: StreamOptions): { step: StreamStep; learn?: string } {

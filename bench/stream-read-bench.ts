@@ -1,0 +1,77 @@
+// What reading a streamed answer costs the serving thread: an upstream's SSE bytes parsed into
+// events and mapped to the client's frames, per stream. The OpenAI stream mapper as shipped (a
+// content chunk of a learnt shape is not parsed) beside the same mapping with every chunk parsed
+// (mapOpenAIChunk), in alternating rounds of one process. Streams: the gateway bench's mock answer
+// (13 events), and a longer one (400 content chunks), each as one buffer and cut into 64-byte reads.
+//
+//   npm run bench:stream-read            BENCH_ROUNDS=9 BENCH_STREAMS=20000
+import { performance } from 'node:perf_hooks';
+import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
+import { SseParser } from '../src/sse/index.js';
+import { median } from './processes.js';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
+const streams = Number(process.env.BENCH_STREAMS ?? 20_000);
+const opts = { clientWantsUsage: false, model: 'gpt-4o-mini', id: 'chatcmpl-bench', created: 1700000000 };
+
+const chunk = (delta: object, finish: string | null) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null })}\n\n`;
+const usage = `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 } })}\n\n`;
+function streamOf(words: readonly string[]): string {
+  return [
+    chunk({ role: 'assistant', content: '' }, null),
+    ...words.map((w, i) => chunk({ content: (i ? ' ' : '') + w }, null)),
+    chunk({}, 'stop'),
+    usage,
+    'data: [DONE]\n\n',
+  ].join('');
+}
+const cut = (b: Buffer, size: number) =>
+  Array.from({ length: Math.ceil(b.length / size) }, (_, i) => b.subarray(i * size, (i + 1) * size));
+
+const short = Buffer.from(streamOf('This is a short answer from the mock upstream.'.split(' ')));
+const long = Buffer.from(streamOf(Array.from({ length: 400 }, (_, i) => `w${i % 37}"é`)));
+const cases = [
+  { name: 'mock answer (13 events), one read', reads: [short], n: streams },
+  { name: 'mock answer, 64-byte reads', reads: cut(short, 64), n: streams },
+  { name: '400 content chunks, one read', reads: [long], n: Math.ceil(streams / 30) },
+  { name: '400 content chunks, 64-byte reads', reads: cut(long, 64), n: Math.ceil(streams / 30) },
+];
+
+let sink = 0;
+/** µs per stream: parse every read, map every event. */
+function run(reads: readonly Buffer[], n: number, shipped: boolean): number {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const parser = new SseParser();
+    const mapper = shipped ? createOpenAIStreamMapper(opts) : null;
+    for (const r of reads)
+      for (const ev of parser.push(r))
+        sink += (mapper ? mapper.map(ev) : mapOpenAIChunk(ev, opts)).frames.length;
+  }
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+console.log(`# Reading streams: ${rounds} alternating rounds, median µs per stream\n`);
+console.log('| stream | every chunk parsed | as shipped | as shipped / parsed |');
+console.log('| --- | --- | --- | --- |');
+for (const c of cases) {
+  run(c.reads, c.n, true);
+  run(c.reads, c.n, false);
+  const parsed: number[] = [];
+  const shipped: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const first = r % 2 === 0;
+    const a = first ? run(c.reads, c.n, false) : 0;
+    const b = run(c.reads, c.n, true);
+    const a2 = first ? a : run(c.reads, c.n, false);
+    parsed.push(a2);
+    shipped.push(b);
+    ratios.push(b / a2);
+  }
+  console.log(
+    `| ${c.name} | ${median(parsed).toFixed(2)} | ${median(shipped).toFixed(2)} | ×${median(ratios).toFixed(2)} (×${Math.min(...ratios).toFixed(2)}–×${Math.max(...ratios).toFixed(2)}) |`,
+  );
+}
+if (sink === 0) console.log('');
