@@ -70,9 +70,26 @@ const bent = fc.oneof(
   ),
 );
 
+/** The deltas of a stream whose varying string is its content, or its one tool call's arguments. */
+const deltas = {
+  content: {
+    opening: { role: 'assistant', content: '' },
+    with: (text: string) => ({ content: text }),
+  },
+  arguments: {
+    opening: {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }],
+    },
+    with: (text: string) => ({ tool_calls: [{ index: 0, function: { arguments: text } }] }),
+  },
+};
+
 test('property: every step of the shortcut equals the parse, on any stream and any bent chunk', () => {
   fc.assert(
     fc.property(
+      fc.constantFrom(deltas.content, deltas.arguments),
       head,
       tail,
       fc.boolean(),
@@ -83,17 +100,15 @@ test('property: every step of the shortcut equals the parse, on any stream and a
         ),
         { minLength: 1, maxLength: 12 },
       ),
-      (h, t, clientWantsUsage, items) => {
+      (delta, h, t, clientWantsUsage, items) => {
         const m = createOpenAIStreamMapper(opts(clientWantsUsage));
         const marker = '\u0007marker\u0007';
-        const template = chunkOf(h, { content: marker }, null, t);
-        const events: SseEvent[] = [
-          { event: '', data: chunkOf(h, { role: 'assistant', content: '' }, null, t) },
-        ];
+        const template = chunkOf(h, delta.with(marker), null, t);
+        const events: SseEvent[] = [{ event: '', data: chunkOf(h, delta.opening, null, t) }];
         for (const it of items) {
           const data =
             'c' in it
-              ? chunkOf(h, { content: it.c }, null, t)
+              ? chunkOf(h, delta.with(it.c), null, t)
               : template.replace(JSON.stringify(marker), it.raw);
           events.push({ event: '', data });
         }
@@ -168,14 +183,18 @@ test('isJsonString: JSON string literals and only them', () => {
   );
 });
 
-test('the shortcut is taken: a stream of content chunks is parsed at its opening, one learning and its end', () => {
-  for (const clientWantsUsage of [false, true]) {
+test('the shortcut is taken: a stream of content chunks (or tool call arguments) is parsed at its opening, one learning and its end', () => {
+  for (const [clientWantsUsage, delta] of [
+    [false, deltas.content],
+    [true, deltas.content],
+    [false, deltas.arguments],
+  ] as const) {
     const m = createOpenAIStreamMapper(opts(clientWantsUsage));
     const h = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini' };
     const t = { usage: null };
     const events = [
-      chunkOf(h, { role: 'assistant', content: '' }, null, t),
-      ...Array.from({ length: 20 }, (_, i) => chunkOf(h, { content: ` word "${i}"` }, null, t)),
+      chunkOf(h, delta.opening, null, t),
+      ...Array.from({ length: 20 }, (_, i) => chunkOf(h, delta.with(` word "${i}"`), null, t)),
       chunkOf(h, {}, 'stop', t),
     ];
     const parse = JSON.parse;

@@ -18,10 +18,21 @@ const EMPTY: StreamStep = { frames: [] };
 const USAGE_NULL_TAIL = ',"usage":null}';
 const DONE: StreamStep = { frames: [], done: true };
 
+interface ToolCallDelta {
+  function?: { arguments?: unknown };
+}
+
+interface Delta {
+  role?: unknown;
+  content?: string | null;
+  tool_calls?: unknown;
+  refusal?: string | null;
+}
+
 interface Chunk {
   choices?: {
     finish_reason?: string | null;
-    delta?: { role?: unknown; content?: string | null; tool_calls?: unknown; refusal?: string | null };
+    delta?: Delta;
   }[];
   usage?: unknown;
   service_tier?: unknown;
@@ -29,16 +40,25 @@ interface Chunk {
 }
 
 /**
- * A content chunk's text around its content string. Within one stream, chunks differ only in
- * that string (same id, created, model, fields in the same order), so a chunk that is exactly
+ * A chunk's text around the one string that varies from chunk to chunk: the delta's content, or
+ * the arguments of its one tool call. Within one stream, chunks differ only in that string (same
+ * id, created, model, fields in the same order), so a chunk that is exactly
  * `prefix + <a JSON string literal> + suffix` is the chunk this shape was learnt from with another
- * content: the same JSON, a different string. Its step follows without parsing it.
+ * string: the same JSON, a different string. Its step follows without parsing it.
  */
-interface ContentShape {
+interface ChunkShape {
   readonly prefix: string;
   readonly suffix: string;
   /** The frame drops the suffix's `,"usage":null` (the client did not ask for usage). */
   readonly cutUsage: boolean;
+  /** The delta carries a tool call: substance whatever the string (content: when it is not empty). */
+  readonly toolCall: boolean;
+}
+
+/** The string a parsed chunk's shape may be learnt around. */
+interface Varying {
+  readonly field: 'content' | 'arguments';
+  readonly text: string;
 }
 
 /** Shapes learnt per stream at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
@@ -48,7 +68,7 @@ const PROBE = '"\\u0000entente-probe"';
 const PROBE_CONTENT = '\u0000entente-probe';
 
 export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
-  let shape: ContentShape | null = null;
+  let shape: ChunkShape | null = null;
   let learnt = 0;
   return {
     map(event: SseEvent): StreamStep {
@@ -69,7 +89,7 @@ export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
 }
 
 /** The step of a chunk of `shape`'s form; null when `data` is not of it. */
-function stepByShape(shape: ContentShape, data: string): StreamStep | null {
+function stepByShape(shape: ChunkShape, data: string): StreamStep | null {
   const end = data.length - shape.suffix.length;
   // Slices compared for equality, as memory: startsWith ran char by char, 4 to 8 times slower.
   if (
@@ -80,32 +100,45 @@ function stepByShape(shape: ContentShape, data: string): StreamStep | null {
     return null;
   if (!isJsonString(data, shape.prefix.length, end)) return null;
   const frame = shape.cutUsage ? `${data.slice(0, -USAGE_NULL_TAIL.length)}}` : data;
-  // The delta holds the content alone: it is substance exactly when the string is not empty.
-  return end - shape.prefix.length > 2 ? { frames: [frame] } : { frames: [frame], preamble: true };
+  // A tool call is substance; content alone is when the string is not empty.
+  return shape.toolCall || end - shape.prefix.length > 2
+    ? { frames: [frame] }
+    : { frames: [frame], preamble: true };
 }
 
 /**
- * The shape of a parsed chunk whose one choice's delta is its content alone (no finish, tool call,
- * refusal or usage), when the content's literal can be found in the text: exactly once, as written
- * by JSON.stringify, and proven to be the delta's content by parsing the text with a probe there.
+ * The shape of a parsed chunk with one choice (no finish, refusal or usage) around its varying
+ * string, when that string's literal can be found in the text: exactly once, as written by
+ * JSON.stringify, and proven to be the delta's content (or its tool call's arguments) by parsing
+ * the text with a probe there.
  */
-function learnShape(data: string, content: string, opts: StreamOptions): ContentShape | null {
-  if (content === PROBE_CONTENT) return null;
-  const needle = `"content":${JSON.stringify(content)}`;
+function learnShape(data: string, varying: Varying, opts: StreamOptions): ChunkShape | null {
+  if (varying.text === PROBE_CONTENT) return null;
+  const key = `"${varying.field}":`;
+  const needle = key + JSON.stringify(varying.text);
   const at = data.indexOf(needle);
   if (at === -1 || data.indexOf(needle, at + 1) !== -1) return null;
-  const prefix = data.slice(0, at + 10);
+  const prefix = data.slice(0, at + key.length);
   const suffix = data.slice(at + needle.length);
   const cutUsage = !opts.clientWantsUsage && suffix.endsWith(USAGE_NULL_TAIL);
+  const toolCall = varying.field === 'arguments';
   try {
     const probe = JSON.parse(prefix + PROBE + suffix) as Chunk;
-    if (probe.choices?.[0]?.delta?.content !== PROBE_CONTENT) return null;
+    const delta = probe.choices?.[0]?.delta;
+    const found = toolCall ? oneToolCall(delta)?.function?.arguments : delta?.content;
+    if (found !== PROBE_CONTENT) return null;
     // A usage field the client must not see, not last: only a parse can drop it.
     if (!opts.clientWantsUsage && 'usage' in probe && !cutUsage) return null;
   } catch {
     return null;
   }
-  return { prefix, suffix, cutUsage };
+  return { prefix, suffix, cutUsage, toolCall };
+}
+
+/** The delta's tool call when it has exactly one. */
+function oneToolCall(delta: Delta | undefined) {
+  const calls = delta?.tool_calls;
+  return Array.isArray(calls) && calls.length === 1 ? (calls[0] as ToolCallDelta | null) : undefined;
 }
 
 /** Whether s[from, to) is exactly one JSON string literal (RFC 8259, section 7). */
@@ -150,7 +183,11 @@ export function mapOpenAIChunk(event: SseEvent, opts: StreamOptions): StreamStep
 }
 
 /** A chunk's step, from its parsed JSON; `learn` is the content when its shape may be learnt. */
-function mapParsed(event: SseEvent, data: string, opts: StreamOptions): { step: StreamStep; learn?: string } {
+function mapParsed(
+  event: SseEvent,
+  data: string,
+  opts: StreamOptions,
+): { step: StreamStep; learn?: Varying } {
   let chunk: Chunk;
   try {
     chunk = JSON.parse(data) as Chunk;
@@ -203,14 +240,9 @@ function mapParsed(event: SseEvent, data: string, opts: StreamOptions): { step: 
   const step: StreamStep = substance ? { frames: [frame] } : { frames: [frame], preamble: true };
   const only = choices.length === 1 ? choices[0]!.delta : undefined;
   // Not from a role's opening delta: the chunks after it have no role, so its shape would not fit them.
-  if (
-    only &&
-    typeof only.content === 'string' &&
-    !only.role &&
-    !only.tool_calls &&
-    !only.refusal &&
-    !chunk.usage
-  )
-    return { step, learn: only.content };
-  return { step };
+  if (!only || only.role || only.refusal || chunk.usage) return { step };
+  if (typeof only.content === 'string' && !only.tool_calls)
+    return { step, learn: { field: 'content', text: only.content } };
+  const args = oneToolCall(only)?.function?.arguments;
+  return typeof args === 'string' ? { step, learn: { field: 'arguments', text: args } } : { step };
 }
