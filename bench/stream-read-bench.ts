@@ -2,7 +2,8 @@
 // events and mapped to the client's frames, per stream. The OpenAI stream mapper as shipped (a
 // content chunk of a learnt shape is not parsed) beside the same mapping with every chunk parsed
 // (mapOpenAIChunk), in alternating rounds of one process. Streams: the gateway bench's mock answer
-// (13 events), and a longer one (400 content chunks), each as one buffer and cut into 64-byte reads.
+// (13 events), and a longer one (400 content chunks), each as one buffer and cut into 64-byte reads,
+// and the longer one with OpenAI's padding field (`obfuscation`, after the usage) in every chunk.
 //
 //   npm run bench:stream-read            BENCH_ROUNDS=9 BENCH_STREAMS=20000
 import { performance } from 'node:perf_hooks';
@@ -14,13 +15,15 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
 const streams = Number(process.env.BENCH_STREAMS ?? 20_000);
 const opts = { clientWantsUsage: false, model: 'gpt-4o-mini', id: 'chatcmpl-bench', created: 1700000000 };
 
-const chunk = (delta: object, finish: string | null) =>
-  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null })}\n\n`;
+/** A chunk; with `pad`, OpenAI's padding after the usage field, of another length each time. */
+const chunk = (delta: object, finish: string | null, pad?: string) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null, ...(pad !== undefined ? { obfuscation: pad } : {}) })}\n\n`;
 const usage = `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 } })}\n\n`;
-function streamOf(words: readonly string[]): string {
+function streamOf(words: readonly string[], padded = false): string {
+  const pad = (i: number) => (padded ? 'Xq7Zp2'.slice(0, i % 7) : undefined);
   return [
-    chunk({ role: 'assistant', content: '' }, null),
-    ...words.map((w, i) => chunk({ content: (i ? ' ' : '') + w }, null)),
+    chunk({ role: 'assistant', content: '' }, null, pad(0)),
+    ...words.map((w, i) => chunk({ content: (i ? ' ' : '') + w }, null, pad(i))),
     chunk({}, 'stop'),
     usage,
     'data: [DONE]\n\n',
@@ -30,12 +33,19 @@ const cut = (b: Buffer, size: number) =>
   Array.from({ length: Math.ceil(b.length / size) }, (_, i) => b.subarray(i * size, (i + 1) * size));
 
 const short = Buffer.from(streamOf('This is a short answer from the mock upstream.'.split(' ')));
-const long = Buffer.from(streamOf(Array.from({ length: 400 }, (_, i) => `w${i % 37}"é`)));
+const longWords = Array.from({ length: 400 }, (_, i) => `w${i % 37}"é`);
+const long = Buffer.from(streamOf(longWords));
+const longPadded = Buffer.from(streamOf(longWords, true));
 const cases = [
   { name: 'mock answer (13 events), one read', reads: [short], n: streams },
   { name: 'mock answer, 64-byte reads', reads: cut(short, 64), n: streams },
   { name: '400 content chunks, one read', reads: [long], n: Math.ceil(streams / 30) },
   { name: '400 content chunks, 64-byte reads', reads: cut(long, 64), n: Math.ceil(streams / 30) },
+  {
+    name: '400 content chunks padded as OpenAI pads them, one read',
+    reads: [longPadded],
+    n: Math.ceil(streams / 30),
+  },
 ];
 
 let sink = 0;

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { createOpenAIStreamMapper, isJsonString, mapOpenAIChunk } from '../src/providers/openai/stream.js';
+import { isJsonString } from '../src/providers/openai/chunk-shape.js';
+import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
+import type { StreamStep } from '../src/providers/index.js';
 import type { SseEvent } from '../src/sse/index.js';
 
 const opts = (clientWantsUsage: boolean) => ({
@@ -41,6 +43,23 @@ const head = fc.record(
   { requiredKeys: ['id', 'object', 'created', 'model'] },
 );
 const tail = fc.constantFrom({}, { usage: null }, { usage: null, service_tier: 'default' });
+/** OpenAI's padding (`obfuscation`): a string of another length in every chunk, before or after the usage. */
+const padding = fc.constantFrom('none', 'last', 'before usage', 'first');
+const padded = (t: object, where: string, pad: string): object =>
+  where === 'none' || where === 'first'
+    ? t
+    : where === 'last'
+      ? { ...t, obfuscation: pad }
+      : { obfuscation: pad, ...t };
+/** A chunk padded where `where` says: first of all its fields, or after its choices. */
+const paddedChunk = (
+  h: Record<string, unknown>,
+  delta: Record<string, unknown>,
+  t: object,
+  where: string,
+  pad: string,
+) => chunkOf(where === 'first' ? { obfuscation: pad, ...h } : h, delta, null, padded(t, where, pad));
+const pad = fc.string({ unit: fc.constantFrom('a', 'Z', '0', '"', '\\'), maxLength: 9 });
 const content = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }),
   fc.string({
@@ -86,6 +105,22 @@ const deltas = {
   },
 };
 
+/**
+ * Two steps agree: the same fields, and frames of the same JSON. Where the parse passes the text
+ * through, so must the shortcut; where it writes the chunk anew (a usage field to drop that is not
+ * last), the shortcut's frame may keep the upstream's spacing and escapes.
+ */
+function sameStep(got: StreamStep, want: StreamStep, data: string): void {
+  const { frames: gotFrames, ...gotRest } = got;
+  const { frames: wantFrames, ...wantRest } = want;
+  assert.deepEqual(gotRest, wantRest, data);
+  assert.equal(gotFrames.length, wantFrames.length, data);
+  for (let i = 0; i < wantFrames.length; i++) {
+    if (wantFrames[i] === data) assert.equal(gotFrames[i], data);
+    else assert.deepEqual(JSON.parse(gotFrames[i]!), JSON.parse(wantFrames[i]!), data);
+  }
+}
+
 test('property: every step of the shortcut equals the parse, on any stream and any bent chunk', () => {
   fc.assert(
     fc.property(
@@ -93,28 +128,30 @@ test('property: every step of the shortcut equals the parse, on any stream and a
       head,
       tail,
       fc.boolean(),
+      padding,
       fc.array(
         fc.oneof(
-          content.map((c) => ({ c })),
-          bent.map((raw) => ({ raw })),
+          fc.record({ c: content, pad }),
+          fc.record({ raw: bent, pad }),
+          // Text after a whole chunk: whitespace JSON allows, anything else it does not.
+          fc.record({ c: content, pad, after: fc.constantFrom(' ', '\n', 'x', '}', ',"a":1}', '"') }),
         ),
         { minLength: 1, maxLength: 12 },
       ),
-      (delta, h, t, clientWantsUsage, items) => {
+      (delta, h, t, clientWantsUsage, where, items) => {
         const m = createOpenAIStreamMapper(opts(clientWantsUsage));
         const marker = '\u0007marker\u0007';
-        const template = chunkOf(h, delta.with(marker), null, t);
-        const events: SseEvent[] = [{ event: '', data: chunkOf(h, delta.opening, null, t) }];
+        const events: SseEvent[] = [{ event: '', data: paddedChunk(h, delta.opening, t, where, '') }];
         for (const it of items) {
           const data =
             'c' in it
-              ? chunkOf(h, delta.with(it.c), null, t)
-              : template.replace(JSON.stringify(marker), it.raw);
+              ? paddedChunk(h, delta.with(it.c), t, where, it.pad) + ('after' in it ? it.after : '')
+              : paddedChunk(h, delta.with(marker), t, where, it.pad).replace(JSON.stringify(marker), it.raw);
           events.push({ event: '', data });
         }
         events.push({ event: '', data: chunkOf(h, {}, 'stop', t) });
         events.push({ event: 'error', data: chunkOf(h, { content: 'x' }, null, t) });
-        for (const ev of events) assert.deepEqual(m.map(ev), fresh(clientWantsUsage, ev), ev.data);
+        for (const ev of events) sameStep(m.map(ev), fresh(clientWantsUsage, ev), ev.data);
       },
     ),
     { numRuns: 1000 },
@@ -184,18 +221,21 @@ test('isJsonString: JSON string literals and only them', () => {
 });
 
 test('the shortcut is taken: a stream of content chunks (or tool call arguments) is parsed at its opening, one learning and its end', () => {
-  for (const [clientWantsUsage, delta] of [
-    [false, deltas.content],
-    [true, deltas.content],
-    [false, deltas.arguments],
+  for (const [clientWantsUsage, delta, where, expected] of [
+    [false, deltas.content, 'none', 4],
+    [true, deltas.content, 'none', 4],
+    [false, deltas.arguments, 'none', 4],
+    [true, deltas.content, 'last', 4],
+    // The usage field is not last: dropping it from the frame is proven by one more parse.
+    [false, deltas.content, 'last', 5],
   ] as const) {
     const m = createOpenAIStreamMapper(opts(clientWantsUsage));
     const h = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini' };
-    const t = { usage: null };
+    const t = (i: number) => padded({ usage: null }, where, 'x'.repeat(i % 7));
     const events = [
-      chunkOf(h, delta.opening, null, t),
-      ...Array.from({ length: 20 }, (_, i) => chunkOf(h, delta.with(` word "${i}"`), null, t)),
-      chunkOf(h, {}, 'stop', t),
+      chunkOf(h, delta.opening, null, t(0)),
+      ...Array.from({ length: 20 }, (_, i) => chunkOf(h, delta.with(` word "${i}"`), null, t(i))),
+      chunkOf(h, {}, 'stop', t(1)),
     ];
     const parse = JSON.parse;
     let parses = 0;
@@ -209,6 +249,6 @@ test('the shortcut is taken: a stream of content chunks (or tool call arguments)
       JSON.parse = parse;
     }
     // The role's chunk; the first content chunk, and its shape proven once; the finish.
-    assert.equal(parses, 4, `clientWantsUsage ${clientWantsUsage}`);
+    assert.equal(parses, expected, `clientWantsUsage ${clientWantsUsage}, padding ${where}`);
   }
 });

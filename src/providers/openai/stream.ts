@@ -2,7 +2,9 @@
 // Wire format: https://platform.openai.com/docs/api-reference/chat-streaming. The upstream is always asked for usage; a
 // client that did not ask for it gets neither the `usage: null` fields nor the final usage chunk,
 // exactly as OpenAI would have sent it. Azure's leading prompt-filter chunk (choices: [], no id)
-// is not part of the OpenAI API and is dropped.
+// is not part of the OpenAI API and is dropped. A chunk of a shape learnt earlier in the stream
+// (chunk-shape.ts: the same text but for its content or tool-call arguments and its padding) is
+// read without parsing it; its step is exactly the one parsing would give.
 import { usageFromOpenAI } from '../../canonical/index.js';
 import type { SseEvent } from '../../sse/index.js';
 import {
@@ -13,6 +15,7 @@ import {
   tierOf,
   type UpstreamFailure,
 } from '../spec/index.js';
+import { type ChunkShape, frameOf, type Hole, learnShape, matchShape, probeValue } from './chunk-shape.js';
 
 const EMPTY: StreamStep = { frames: [] };
 const USAGE_NULL_TAIL = ',"usage":null}';
@@ -36,103 +39,68 @@ interface Chunk {
   }[];
   usage?: unknown;
   service_tier?: unknown;
+  obfuscation?: unknown;
   error?: { message?: string; code?: string | null; type?: string; param?: string | null };
 }
 
-/**
- * A chunk's text around the one string that varies from chunk to chunk: the delta's content, or
- * the arguments of its one tool call. Within one stream, chunks differ only in that string (same
- * id, created, model, fields in the same order), so a chunk that is exactly
- * `prefix + <a JSON string literal> + suffix` is the chunk this shape was learnt from with another
- * string: the same JSON, a different string. Its step follows without parsing it.
- */
-interface ChunkShape {
-  readonly prefix: string;
-  readonly suffix: string;
-  /** The frame drops the suffix's `,"usage":null` (the client did not ask for usage). */
-  readonly cutUsage: boolean;
+/** Shapes learnt per stream at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
+const MAX_SHAPES = 3;
+
+/** A learnt chunk shape (chunk-shape.ts) and what its chunks' steps need. */
+interface OpenAIShape {
+  readonly shape: ChunkShape;
   /** The delta carries a tool call: substance whatever the string (content: when it is not empty). */
   readonly toolCall: boolean;
 }
 
-/** The string a parsed chunk's shape may be learnt around. */
+/** The string a parsed chunk's shape may be learnt around: its content, or its tool call's arguments. */
 interface Varying {
   readonly field: 'content' | 'arguments';
   readonly text: string;
 }
 
-/** Shapes learnt per stream at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
-const MAX_SHAPES = 3;
-/** A literal put where the content was, to prove where that is (a chunk that carries it learns nothing). */
-const PROBE = '"\\u0000entente-probe"';
-const PROBE_CONTENT = '\u0000entente-probe';
-
 export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
-  let shape: ChunkShape | null = null;
-  let learnt = 0;
+  let learnt: OpenAIShape | null = null;
+  let tries = 0;
+  const spans: number[] = [];
   return {
     map(event: SseEvent): StreamStep {
       const data = event.data;
       if (data === '[DONE]') return DONE;
-      if (shape !== null && event.event !== 'error') {
-        const step = stepByShape(shape, data);
-        if (step !== null) return step;
+      if (learnt !== null && event.event !== 'error' && matchShape(learnt.shape, data, spans)) {
+        const frame = frameOf(learnt.shape, data, spans);
+        // Hole 0 is the varying string; content alone is substance when it is not empty.
+        const at = 2 * learnt.shape.order[0]!;
+        return learnt.toolCall || spans[at + 1]! - spans[at]! > 2
+          ? { frames: [frame] }
+          : { frames: [frame], preamble: true };
       }
       const step = mapParsed(event, data, opts);
-      if (step.learn !== undefined && learnt < MAX_SHAPES) {
-        learnt++;
-        shape = learnShape(data, step.learn, opts) ?? shape;
+      if (step.learn !== undefined && tries < MAX_SHAPES) {
+        tries++;
+        learnt = shapeOf(data, step.learn, opts) ?? learnt;
       }
       return step.step;
     },
   };
 }
 
-/** The step of a chunk of `shape`'s form; null when `data` is not of it. */
-function stepByShape(shape: ChunkShape, data: string): StreamStep | null {
-  const end = data.length - shape.suffix.length;
-  // Slices compared for equality, as memory: startsWith ran char by char, 4 to 8 times slower.
-  if (
-    end < shape.prefix.length + 2 ||
-    data.slice(0, shape.prefix.length) !== shape.prefix ||
-    data.slice(end) !== shape.suffix
-  )
-    return null;
-  if (!isJsonString(data, shape.prefix.length, end)) return null;
-  const frame = shape.cutUsage ? `${data.slice(0, -USAGE_NULL_TAIL.length)}}` : data;
-  // A tool call is substance; content alone is when the string is not empty.
-  return shape.toolCall || end - shape.prefix.length > 2
-    ? { frames: [frame] }
-    : { frames: [frame], preamble: true };
-}
-
 /**
  * The shape of a parsed chunk with one choice (no finish, refusal or usage) around its varying
- * string, when that string's literal can be found in the text: exactly once, as written by
- * JSON.stringify, and proven to be the delta's content (or its tool call's arguments) by parsing
- * the text with a probe there.
+ * string, and its padding when it has one (`obfuscation`, a string whose length varies).
  */
-function learnShape(data: string, varying: Varying, opts: StreamOptions): ChunkShape | null {
-  if (varying.text === PROBE_CONTENT) return null;
-  const key = `"${varying.field}":`;
-  const needle = key + JSON.stringify(varying.text);
-  const at = data.indexOf(needle);
-  if (at === -1 || data.indexOf(needle, at + 1) !== -1) return null;
-  const prefix = data.slice(0, at + key.length);
-  const suffix = data.slice(at + needle.length);
-  const cutUsage = !opts.clientWantsUsage && suffix.endsWith(USAGE_NULL_TAIL);
-  const toolCall = varying.field === 'arguments';
-  try {
-    const probe = JSON.parse(prefix + PROBE + suffix) as Chunk;
-    const delta = probe.choices?.[0]?.delta;
+function shapeOf(data: string, learn: Learn, opts: StreamOptions): OpenAIShape | null {
+  const toolCall = learn.varying.field === 'arguments';
+  const holes: Hole[] = [{ key: learn.varying.field, value: learn.varying.text }];
+  if (learn.padding !== null) holes.push({ key: 'obfuscation', value: learn.padding });
+  const holds = (probed: unknown) => {
+    const c = probed as Chunk & { obfuscation?: unknown };
+    const delta = c.choices?.[0]?.delta;
     const found = toolCall ? oneToolCall(delta)?.function?.arguments : delta?.content;
-    if (found !== PROBE_CONTENT) return null;
-    // A usage field the client must not see, not last: only a parse can drop it.
-    if (!opts.clientWantsUsage && 'usage' in probe && !cutUsage) return null;
-  } catch {
-    return null;
-  }
-  return { prefix, suffix, cutUsage, toolCall };
+    return found === probeValue(0) && (learn.padding === null || c.obfuscation === probeValue(1));
+  };
+  const shape = learnShape(data, holes, holds, !opts.clientWantsUsage && learn.hasUsage);
+  return shape === null ? null : { shape, toolCall };
 }
 
 /** The delta's tool call when it has exactly one. */
@@ -141,41 +109,13 @@ function oneToolCall(delta: Delta | undefined) {
   return Array.isArray(calls) && calls.length === 1 ? (calls[0] as ToolCallDelta | null) : undefined;
 }
 
-/** Whether s[from, to) is exactly one JSON string literal (RFC 8259, section 7). */
-export function isJsonString(s: string, from: number, to: number): boolean {
-  const end = to - 1;
-  if (end <= from || s.charCodeAt(from) !== 34 || s.charCodeAt(end) !== 34) return false;
-  let i = from + 1;
-  while (i < end) {
-    const c = s.charCodeAt(i);
-    if (c === 34 || c < 32) return false;
-    if (c !== 92) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) return false;
-    const e = s.charCodeAt(i + 1);
-    if (e === 117) {
-      if (i + 6 > end) return false;
-      for (let k = i + 2; k < i + 6; k++) if (!isHex(s.charCodeAt(k))) return false;
-      i += 6;
-    } else if (
-      e === 34 ||
-      e === 92 ||
-      e === 47 ||
-      e === 98 ||
-      e === 102 ||
-      e === 110 ||
-      e === 114 ||
-      e === 116
-    ) {
-      i += 2;
-    } else return false;
-  }
-  return true;
+/** What a parsed chunk offers to learn a shape from. */
+interface Learn {
+  readonly varying: Varying;
+  readonly padding: string | null;
+  /** The chunk has a usage field (null): a client that did not ask for usage must not see it. */
+  readonly hasUsage: boolean;
 }
-
-const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 
 /** One chunk's step, parsed whole, with nothing learnt: what the mapper's shortcut must equal. */
 export function mapOpenAIChunk(event: SseEvent, opts: StreamOptions): StreamStep {
@@ -183,11 +123,7 @@ export function mapOpenAIChunk(event: SseEvent, opts: StreamOptions): StreamStep
 }
 
 /** A chunk's step, from its parsed JSON; `learn` is the content when its shape may be learnt. */
-function mapParsed(
-  event: SseEvent,
-  data: string,
-  opts: StreamOptions,
-): { step: StreamStep; learn?: Varying } {
+function mapParsed(event: SseEvent, data: string, opts: StreamOptions): { step: StreamStep; learn?: Learn } {
   let chunk: Chunk;
   try {
     chunk = JSON.parse(data) as Chunk;
@@ -228,7 +164,8 @@ function mapParsed(
     if (!d || d.content || d.tool_calls || d.refusal || c.finish_reason) substance = true;
   }
   let frame = data;
-  if (!opts.clientWantsUsage && 'usage' in chunk) {
+  const hasUsage = 'usage' in chunk;
+  if (!opts.clientWantsUsage && hasUsage) {
     // OpenAI puts `"usage":null` last; cutting it off is exact and cheaper than re-serialising.
     if (data.endsWith(USAGE_NULL_TAIL)) frame = `${data.slice(0, -USAGE_NULL_TAIL.length)}}`;
     else {
@@ -241,8 +178,10 @@ function mapParsed(
   const only = choices.length === 1 ? choices[0]!.delta : undefined;
   // Not from a role's opening delta: the chunks after it have no role, so its shape would not fit them.
   if (!only || only.role || only.refusal || chunk.usage) return { step };
+  const padding = typeof chunk.obfuscation === 'string' ? chunk.obfuscation : null;
   if (typeof only.content === 'string' && !only.tool_calls)
-    return { step, learn: { field: 'content', text: only.content } };
+    return { step, learn: { varying: { field: 'content', text: only.content }, padding, hasUsage } };
   const args = oneToolCall(only)?.function?.arguments;
-  return typeof args === 'string' ? { step, learn: { field: 'arguments', text: args } } : { step };
+  if (typeof args !== 'string') return { step };
+  return { step, learn: { varying: { field: 'arguments', text: args }, padding, hasUsage } };
 }
