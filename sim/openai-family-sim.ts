@@ -2,7 +2,7 @@
 // (https://platform.openai.com/docs/api-reference, Azure OpenAI's REST reference): the same paths, auth headers, JSON bodies, SSE bytes and error shapes, so that the
 // official `openai` SDK (its OpenAI and AzureOpenAI clients) accepts them. Each can be told its
 // latency, token rate and faults through a small control API under /_sim/.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { systemClock } from '../src/clock/index.js';
@@ -499,6 +499,12 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     );
   }
 
+  /** 1 to 16 random characters, as OpenAI's `obfuscation` field carries. */
+  const padding = () =>
+    randomBytes(12)
+      .toString('base64url')
+      .slice(0, 1 + Math.floor(Math.random() * 16));
+
   async function streamReply(
     res: ServerResponse,
     body: Record<string, unknown>,
@@ -508,8 +514,12 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
     extra: Record<string, string> = {},
     tier = 'default',
   ): Promise<void> {
-    const includeUsage =
-      (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const streamOptions = body.stream_options as
+      | { include_usage?: boolean; include_obfuscation?: boolean }
+      | undefined;
+    const includeUsage = streamOptions?.include_usage === true;
+    // OpenAI pads every chunk with a random string of random length, unless asked not to.
+    const obfuscate = kind === 'openai' && streamOptions?.include_obfuscation !== false;
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(systemClock.now() / 1000);
     res.writeHead(200, {
@@ -530,6 +540,7 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
         choices,
         ...(includeUsage ? { usage: null } : {}),
         ...extra,
+        ...(obfuscate ? { obfuscation: padding() } : {}),
       });
     const delayMs = settings.tokensPerSecond > 0 ? 1000 / settings.tokensPerSecond : 0;
     const cutAfter = f?.kind === 'cut' ? (f.afterChunks ?? 2) : Number.POSITIVE_INFINITY;
