@@ -4,9 +4,12 @@
 // (mapOpenAIChunk), in alternating rounds of one process. Streams: the gateway bench's mock answer
 // (13 events), and a longer one (400 content chunks), each as one buffer and cut into 64-byte reads,
 // and the longer one with OpenAI's padding field (`obfuscation`, after the usage) in every chunk.
+// Bedrock's ConverseStream beside it: its mapper as shipped against the same with `shapes: false`.
 //
 //   npm run bench:stream-read            BENCH_ROUNDS=9 BENCH_STREAMS=20000
 import { performance } from 'node:perf_hooks';
+import { EventStreamEventParser, encodeEvent } from '../src/eventstream/index.js';
+import { createConverseStreamMapper } from '../src/providers/bedrock/stream.js';
 import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
 import { SseParser } from '../src/sse/index.js';
 import { median } from './processes.js';
@@ -36,7 +39,25 @@ const short = Buffer.from(streamOf('This is a short answer from the mock upstrea
 const longWords = Array.from({ length: 400 }, (_, i) => `w${i % 37}"é`);
 const long = Buffer.from(streamOf(longWords));
 const longPadded = Buffer.from(streamOf(longWords, true));
-const cases = [
+/** Bedrock's ConverseStream, as real Bedrock pads each payload (`p`, of a random length). */
+const bedrock = Buffer.concat([
+  encodeEvent('messageStart', { role: 'assistant' }),
+  ...longWords.map((w, i) =>
+    encodeEvent('contentBlockDelta', {
+      contentBlockIndex: 0,
+      delta: { text: ` ${w}` },
+      p: 'abcdefghij'.slice(0, i % 11),
+    }),
+  ),
+  encodeEvent('contentBlockStop', { contentBlockIndex: 0 }),
+  encodeEvent('messageStop', { stopReason: 'end_turn' }),
+  encodeEvent('metadata', {
+    usage: { inputTokens: 12, outputTokens: 400, totalTokens: 412 },
+    metrics: { latencyMs: 1 },
+  }),
+]);
+
+const cases: { name: string; reads: Buffer[]; n: number; bedrock?: true }[] = [
   { name: 'mock answer (13 events), one read', reads: [short], n: streams },
   { name: 'mock answer, 64-byte reads', reads: cut(short, 64), n: streams },
   { name: '400 content chunks, one read', reads: [long], n: Math.ceil(streams / 30) },
@@ -46,36 +67,48 @@ const cases = [
     reads: [longPadded],
     n: Math.ceil(streams / 30),
   },
+  {
+    name: 'Bedrock: 400 text deltas padded as Bedrock pads them, one read',
+    reads: [bedrock],
+    n: Math.ceil(streams / 30),
+    bedrock: true,
+  },
 ];
 
 let sink = 0;
 /** µs per stream: parse every read, map every event. */
-function run(reads: readonly Buffer[], n: number, shipped: boolean): number {
+function run(c: (typeof cases)[number], shipped: boolean): number {
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < c.n; i++) {
+    if (c.bedrock) {
+      const parser = new EventStreamEventParser();
+      const mapper = createConverseStreamMapper(opts, { shapes: shipped });
+      for (const r of c.reads) for (const ev of parser.push(r)) sink += mapper.map(ev).frames.length;
+      continue;
+    }
     const parser = new SseParser();
     const mapper = shipped ? createOpenAIStreamMapper(opts) : null;
-    for (const r of reads)
+    for (const r of c.reads)
       for (const ev of parser.push(r))
         sink += (mapper ? mapper.map(ev) : mapOpenAIChunk(ev, opts)).frames.length;
   }
-  return ((performance.now() - t0) * 1000) / n;
+  return ((performance.now() - t0) * 1000) / c.n;
 }
 
 console.log(`# Reading streams: ${rounds} alternating rounds, median µs per stream\n`);
 console.log('| stream | every chunk parsed | as shipped | as shipped / parsed |');
 console.log('| --- | --- | --- | --- |');
 for (const c of cases) {
-  run(c.reads, c.n, true);
-  run(c.reads, c.n, false);
+  run(c, true);
+  run(c, false);
   const parsed: number[] = [];
   const shipped: number[] = [];
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const first = r % 2 === 0;
-    const a = first ? run(c.reads, c.n, false) : 0;
-    const b = run(c.reads, c.n, true);
-    const a2 = first ? a : run(c.reads, c.n, false);
+    const a = first ? run(c, false) : 0;
+    const b = run(c, true);
+    const a2 = first ? a : run(c, false);
     parsed.push(a2);
     shipped.push(b);
     ratios.push(b / a2);

@@ -1,10 +1,18 @@
 // One ConverseStream event-stream message → OpenAI chunks (providers.md 4.4). Order:
 // messageStart, [contentBlockStart] contentBlockDelta* contentBlockStop per block, messageStop,
-// metadata (the usage, always last).
+// metadata (the usage, always last). A text delta of a shape learnt earlier in the stream
+// (spec/chunk-shape.ts: the same payload but for its text and its padding `p`, which real Bedrock
+// adds at a random length) is read without parsing it, and its text literal goes into the client's
+// chunk as Bedrock wrote it: the same JSON string.
 import type { SseEvent } from '../../sse/index.js';
 import {
   badResponse,
+  type ChunkShape,
   ChunkWriter,
+  type Hole,
+  learnShape,
+  matchShape,
+  probeValue,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
@@ -26,18 +34,34 @@ interface Payload {
   contentBlockIndex?: number;
   start?: { toolUse?: { toolUseId?: string; name?: string } };
   delta?: { text?: string; toolUse?: { input?: string } };
+  p?: unknown;
   stopReason?: string;
   usage?: unknown;
   serviceTier?: { type?: unknown };
   message?: string;
 }
 
-export function createConverseStreamMapper(opts: StreamOptions): StreamMapper {
+/** Text-delta shapes learnt per stream at most (a payload whose other fields vary stops trying). */
+const MAX_SHAPES = 3;
+
+/**
+ * `shapes: false` parses every event: the reference the shortcut is measured and tested against
+ * (npm run bench:stream-read, test/openai-stream-mapper.test.ts).
+ */
+export function createConverseStreamMapper(opts: StreamOptions, { shapes = true } = {}): StreamMapper {
   const w = new ChunkWriter(opts, opts.clientWantsUsage);
   /** Content block index → OpenAI tool-call index. */
   const tools = new Map<number, number>();
+  let textShape: ChunkShape | null = null;
+  let tries = shapes ? 0 : MAX_SHAPES;
+  const spans: number[] = [];
   return {
     map(ev: SseEvent): StreamStep {
+      if (ev.event === 'contentBlockDelta' && textShape !== null && matchShape(textShape, ev.data, spans)) {
+        const at = 2 * textShape.order[0]!;
+        const [start, end] = [spans[at]!, spans[at + 1]!];
+        return end - start > 2 ? { frames: [w.textLiteral(ev.data.slice(start, end))] } : EMPTY;
+      }
       let p: Payload;
       try {
         p = JSON.parse(ev.data) as Payload;
@@ -63,7 +87,14 @@ export function createConverseStreamMapper(opts: StreamOptions): StreamMapper {
         }
         case 'contentBlockDelta': {
           const d = p.delta;
-          if (typeof d?.text === 'string') return d.text ? { frames: [w.text(d.text)] } : EMPTY;
+          if (typeof d?.text === 'string') {
+            // Not of the shape learnt (or none yet): learn this one's, a few times a stream at most.
+            if (tries < MAX_SHAPES) {
+              tries++;
+              textShape = textShapeOf(ev.data, d.text, p.p) ?? textShape;
+            }
+            return d.text ? { frames: [w.text(d.text)] } : EMPTY;
+          }
           if (typeof d?.toolUse?.input === 'string') {
             const index = tools.get(p.contentBlockIndex ?? 0);
             if (index === undefined)
@@ -86,4 +117,15 @@ export function createConverseStreamMapper(opts: StreamOptions): StreamMapper {
       }
     },
   };
+}
+
+/** The shape of a text delta's payload around its text and its padding, proven by a probed parse. */
+function textShapeOf(data: string, text: string, padding: unknown): ChunkShape | null {
+  const holes: Hole[] = [{ key: 'text', value: text }];
+  if (typeof padding === 'string') holes.push({ key: 'p', value: padding });
+  const holds = (probed: unknown) => {
+    const q = probed as Payload;
+    return q.delta?.text === probeValue(0) && (typeof padding !== 'string' || q.p === probeValue(1));
+  };
+  return learnShape(data, holes, holds, false);
 }

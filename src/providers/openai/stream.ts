@@ -3,19 +3,24 @@
 // client that did not ask for it gets neither the `usage: null` fields nor the final usage chunk,
 // exactly as OpenAI would have sent it. Azure's leading prompt-filter chunk (choices: [], no id)
 // is not part of the OpenAI API and is dropped. A chunk of a shape learnt earlier in the stream
-// (chunk-shape.ts: the same text but for its content or tool-call arguments and its padding) is
+// (spec/chunk-shape.ts: the same text but for its content or tool-call arguments and its padding) is
 // read without parsing it; its step is exactly the one parsing would give.
 import { usageFromOpenAI } from '../../canonical/index.js';
 import type { SseEvent } from '../../sse/index.js';
 import {
   badResponse,
+  type ChunkShape,
+  frameOf,
+  type Hole,
+  learnShape,
+  matchShape,
+  probeValue,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
   tierOf,
   type UpstreamFailure,
 } from '../spec/index.js';
-import { type ChunkShape, frameOf, type Hole, learnShape, matchShape, probeValue } from './chunk-shape.js';
 
 const EMPTY: StreamStep = { frames: [] };
 const USAGE_NULL_TAIL = ',"usage":null}';
@@ -46,7 +51,7 @@ interface Chunk {
 /** Shapes learnt per stream at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
 const MAX_SHAPES = 3;
 
-/** A learnt chunk shape (chunk-shape.ts) and what its chunks' steps need. */
+/** A learnt chunk shape (spec/chunk-shape.ts) and what its chunks' steps need. */
 interface OpenAIShape {
   readonly shape: ChunkShape;
   /** The delta carries a tool call: substance whatever the string (content: when it is not empty). */

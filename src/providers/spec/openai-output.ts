@@ -84,7 +84,12 @@ export class ChunkWriter {
   }
 
   text(t: string): string {
-    return `${this.#head}{"content":${JSON.stringify(t)}}${this.#tail}`;
+    return this.textLiteral(JSON.stringify(t));
+  }
+
+  /** A content chunk from the text's JSON string literal as the upstream wrote it (valid, checked). */
+  textLiteral(literal: string): string {
+    return `${this.#head}{"content":${literal}}${this.#tail}`;
   }
 
   toolStart(index: number, id: string, name: string, args = ''): string {

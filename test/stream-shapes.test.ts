@@ -1,13 +1,15 @@
-// The OpenAI stream mapper reads a content chunk without parsing it when the chunk has the shape
-// of one it parsed before (src/providers/openai/stream.ts). These tests hold that shortcut to the
-// parse: for any stream, and for chunks bent out of shape on purpose, every step equals the step a
-// parse of that chunk alone (mapOpenAIChunk) gives for the same event.
+// The stream mappers read a chunk without parsing it when it has the shape of one they parsed
+// before (src/providers/spec/chunk-shape.ts): OpenAI's content and tool-call chunks, Bedrock's text
+// deltas. These tests hold that shortcut to the parse: for any stream, and for chunks bent out of
+// shape on purpose, every step equals the step of a parse of that chunk (mapOpenAIChunk, or the
+// Bedrock mapper with shapes: false), and the shortcut is taken.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { isJsonString } from '../src/providers/openai/chunk-shape.js';
-import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
+import { createConverseStreamMapper } from '../src/providers/bedrock/stream.js';
 import type { StreamStep } from '../src/providers/index.js';
+import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
+import { isJsonString } from '../src/providers/spec/index.js';
 import type { SseEvent } from '../src/sse/index.js';
 
 const opts = (clientWantsUsage: boolean) => ({
@@ -250,5 +252,81 @@ test('the shortcut is taken: a stream of content chunks (or tool call arguments)
     }
     // The role's chunk; the first content chunk, and its shape proven once; the finish.
     assert.equal(parses, expected, `clientWantsUsage ${clientWantsUsage}, padding ${where}`);
+  }
+});
+
+test('property: a Bedrock text delta read by its shape gives the chunk its parse gives', () => {
+  const o = opts(false);
+  const ev = (data: string): SseEvent => ({ event: 'contentBlockDelta', data });
+  const payload = (index: number, text: string, pad: string | null) =>
+    JSON.stringify({ contentBlockIndex: index, delta: { text }, ...(pad !== null ? { p: pad } : {}) });
+  fc.assert(
+    fc.property(
+      fc.boolean(),
+      fc.array(
+        fc.oneof(
+          fc.record({ c: content, pad, index: fc.constantFrom(0, 0, 1) }),
+          fc.record({ raw: bent, pad }),
+        ),
+        { minLength: 1, maxLength: 12 },
+      ),
+      (padded, items) => {
+        const m = createConverseStreamMapper(o);
+        const reference = createConverseStreamMapper(o, { shapes: false });
+        m.map({ event: 'messageStart', data: '{"role":"assistant"}' });
+        reference.map({ event: 'messageStart', data: '{"role":"assistant"}' });
+        const marker = '\u0007marker\u0007';
+        for (const it of items) {
+          const pd = padded ? it.pad : null;
+          const data =
+            'c' in it
+              ? payload(it.index, it.c, pd)
+              : payload(0, marker, pd).replace(JSON.stringify(marker), it.raw);
+          const got = m.map(ev(data));
+          const want = reference.map(ev(data));
+          const { frames: g, ...gotRest } = got;
+          const { frames: w, ...wantRest } = want;
+          assert.deepEqual(gotRest, wantRest, data);
+          assert.equal(g.length, w.length, data);
+          for (let i = 0; i < w.length; i++) {
+            assert.deepEqual(JSON.parse(g[i]!), JSON.parse(w[i]!), data);
+            // Where Bedrock wrote the text as JSON.stringify would, the chunk is the same text.
+            if ('c' in it) assert.equal(g[i], w[i], data);
+          }
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
+
+test('a Bedrock stream of padded text deltas is parsed at its first delta and the proof of its shape', () => {
+  // As shipped: two parses; the reference the property test trusts (shapes: false): every delta.
+  for (const [shapes, expected] of [
+    [true, 2],
+    [false, 20],
+  ] as const) {
+    const m = createConverseStreamMapper(opts(false), { shapes });
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parses++;
+      return parse(text, reviver);
+    };
+    let frames = 0;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const data = JSON.stringify({
+          contentBlockIndex: 0,
+          delta: { text: ` w"${i}` },
+          p: 'abcdefgh'.slice(0, i % 8),
+        });
+        frames += m.map({ event: 'contentBlockDelta', data }).frames.length;
+      }
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(frames, 20);
+    assert.equal(parses, expected, `shapes: ${shapes}`);
   }
 });
