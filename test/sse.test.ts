@@ -30,6 +30,24 @@ test('a CRLF split between two chunks ends one line, not two', () => {
   ]);
 });
 
+test('an empty read between the CR and the LF of a CRLF does not split it either', () => {
+  assert.deepEqual(parseAll([enc.encode('data: a\r'), new Uint8Array(0), enc.encode('\ndata: b\n\n')]), [
+    { event: '', data: 'a\nb' },
+  ]);
+});
+
+test('a long line in many reads is read whole, and the line after it too', () => {
+  const text = `data: ${'x'.repeat(5000)}\n\ndata: y\n\n`;
+  const bytes = enc.encode(text);
+  const reads = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) =>
+    bytes.slice(i * 7, (i + 1) * 7),
+  );
+  assert.deepEqual(parseAll(reads), [
+    { event: '', data: 'x'.repeat(5000) },
+    { event: '', data: 'y' },
+  ]);
+});
+
 test('an event without its blank line at the end of the stream is dropped', () => {
   assert.deepEqual(parseAll([enc.encode('data: done\n\ndata: partial')]), [{ event: '', data: 'done' }]);
 });

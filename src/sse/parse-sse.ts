@@ -39,20 +39,24 @@ export class SseParser {
   }
 
   #consume(text: string): SseEvent[] {
+    // Nothing read (or only the first bytes of a character): a CR kept waiting for its LF still waits.
+    if (text.length === 0) return [];
     const out: SseEvent[] = [];
-    const buf = this.#buffer.length > 0 ? this.#buffer + text : text;
+    // The text kept from the read before holds no line end: the search starts after it.
+    const from = this.#buffer.length;
+    const buf = from > 0 ? this.#buffer + text : text;
     let start = 0;
     // A CR at the end of the previous chunk may be the first half of a CRLF.
     if (this.#sawCr && buf.charCodeAt(0) === 10) start = 1;
     this.#sawCr = false;
-    if (buf.indexOf('\r', start) === -1) {
+    if (buf.indexOf('\r', Math.max(start, from)) === -1) {
       // Lines end in LF alone, as every provider sends them: the engine's search finds each end.
-      for (let i = buf.indexOf('\n', start); i !== -1; i = buf.indexOf('\n', start)) {
+      for (let i = buf.indexOf('\n', Math.max(start, from)); i !== -1; i = buf.indexOf('\n', start)) {
         this.#lineAt(buf, start, i, out);
         start = i + 1;
       }
     } else {
-      for (let i = start; i < buf.length; i++) {
+      for (let i = Math.max(start, from); i < buf.length; i++) {
         const c = buf.charCodeAt(i);
         if (c !== 10 && c !== 13) continue;
         this.#lineAt(buf, start, i, out);
