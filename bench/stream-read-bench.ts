@@ -4,11 +4,13 @@
 // (mapOpenAIChunk), in alternating rounds of one process. Streams: the gateway bench's mock answer
 // (13 events), and a longer one (400 content chunks), each as one buffer and cut into 64-byte reads,
 // and the longer one with OpenAI's padding field (`obfuscation`, after the usage) in every chunk.
-// Bedrock's ConverseStream beside it: its mapper as shipped against the same with `shapes: false`.
+// Bedrock's ConverseStream and Anthropic's Messages stream beside them: each mapper as shipped
+// against the same with `shapes: false`.
 //
 //   npm run bench:stream-read            BENCH_ROUNDS=9 BENCH_STREAMS=20000
 import { performance } from 'node:perf_hooks';
 import { EventStreamEventParser, encodeEvent } from '../src/eventstream/index.js';
+import { createMessagesStreamMapper } from '../src/providers/anthropic/stream.js';
 import { createConverseStreamMapper } from '../src/providers/bedrock/stream.js';
 import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
 import { SseParser } from '../src/sse/index.js';
@@ -57,7 +59,42 @@ const bedrock = Buffer.concat([
   }),
 ]);
 
-const cases: { name: string; reads: Buffer[]; n: number; bedrock?: true }[] = [
+/** Anthropic's Messages stream: named SSE events, a text delta per word. */
+const sse = (event: string, data: object) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+const anthropic = Buffer.from(
+  [
+    sse('message_start', {
+      type: 'message_start',
+      message: {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        usage: { input_tokens: 12, output_tokens: 1 },
+      },
+    }),
+    sse('content_block_start', {
+      type: 'content_block_start',
+      index: 0,
+      content_block: { type: 'text', text: '' },
+    }),
+    ...longWords.map((w) =>
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'text_delta', text: ` ${w}` },
+      }),
+    ),
+    sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
+    sse('message_delta', {
+      type: 'message_delta',
+      delta: { stop_reason: 'end_turn', stop_sequence: null },
+      usage: { output_tokens: 400 },
+    }),
+    sse('message_stop', { type: 'message_stop' }),
+  ].join(''),
+);
+
+const cases: { name: string; reads: Buffer[]; n: number; bedrock?: true; anthropic?: true }[] = [
   { name: 'mock answer (13 events), one read', reads: [short], n: streams },
   { name: 'mock answer, 64-byte reads', reads: cut(short, 64), n: streams },
   { name: '400 content chunks, one read', reads: [long], n: Math.ceil(streams / 30) },
@@ -73,6 +110,12 @@ const cases: { name: string; reads: Buffer[]; n: number; bedrock?: true }[] = [
     n: Math.ceil(streams / 30),
     bedrock: true,
   },
+  {
+    name: 'Anthropic: 400 text deltas, one read',
+    reads: [anthropic],
+    n: Math.ceil(streams / 30),
+    anthropic: true,
+  },
 ];
 
 let sink = 0;
@@ -87,6 +130,11 @@ function run(c: (typeof cases)[number], shipped: boolean): number {
       continue;
     }
     const parser = new SseParser();
+    if (c.anthropic) {
+      const mapper = createMessagesStreamMapper(opts, { shapes: shipped });
+      for (const r of c.reads) for (const ev of parser.push(r)) sink += mapper.map(ev).frames.length;
+      continue;
+    }
     const mapper = shipped ? createOpenAIStreamMapper(opts) : null;
     for (const r of c.reads)
       for (const ev of parser.push(r))

@@ -1,13 +1,15 @@
 // The stream mappers read a chunk without parsing it when it has the shape of one they parsed
-// before (src/providers/spec/chunk-shape.ts): OpenAI's content and tool-call chunks, Bedrock's text
-// deltas. These tests hold that shortcut to the parse: for any stream, and for chunks bent out of
-// shape on purpose, every step equals the step of a parse of that chunk (mapOpenAIChunk, or the
-// Bedrock mapper with shapes: false), and the shortcut is taken.
+// before (src/providers/spec/chunk-shape.ts): OpenAI's content and tool-call chunks, Bedrock's and
+// Anthropic's text deltas. These tests hold that shortcut to the parse: for any stream, and for
+// chunks bent out of shape on purpose, every step equals the step of a parse of that chunk
+// (mapOpenAIChunk, or the Bedrock and Anthropic mappers with shapes: false), and the shortcut is
+// taken.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { createMessagesStreamMapper } from '../src/providers/anthropic/stream.js';
 import { createConverseStreamMapper } from '../src/providers/bedrock/stream.js';
-import type { StreamStep } from '../src/providers/index.js';
+import type { StreamMapper, StreamStep } from '../src/providers/index.js';
 import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
 import { isJsonString } from '../src/providers/spec/index.js';
 import type { SseEvent } from '../src/sse/index.js';
@@ -255,50 +257,86 @@ test('the shortcut is taken: a stream of content chunks (or tool call arguments)
   }
 });
 
-test('property: a Bedrock text delta read by its shape gives the chunk its parse gives', () => {
-  const o = opts(false);
-  const ev = (data: string): SseEvent => ({ event: 'contentBlockDelta', data });
-  const payload = (index: number, text: string, pad: string | null) =>
-    JSON.stringify({ contentBlockIndex: index, delta: { text }, ...(pad !== null ? { p: pad } : {}) });
-  fc.assert(
-    fc.property(
-      fc.boolean(),
-      fc.array(
-        fc.oneof(
-          fc.record({ c: content, pad, index: fc.constantFrom(0, 0, 1) }),
-          fc.record({ raw: bent, pad }),
+/** A translating mapper's text deltas: how to open its stream, name its events and write a delta. */
+interface TextDeltas {
+  readonly name: string;
+  readonly mapper: (shapes: boolean) => StreamMapper;
+  readonly opening: SseEvent;
+  /** The SSE event name of a text delta: the usual one (0), or (1, 2) others where the format has them. */
+  readonly event: (name: number) => string;
+  readonly payload: (index: number, text: string, pad: string | null) => string;
+}
+
+const translated: readonly TextDeltas[] = [
+  {
+    name: 'Bedrock',
+    mapper: (shapes) => createConverseStreamMapper(opts(false), { shapes }),
+    opening: { event: 'messageStart', data: '{"role":"assistant"}' },
+    event: () => 'contentBlockDelta',
+    payload: (index, text, pad) =>
+      JSON.stringify({ contentBlockIndex: index, delta: { text }, ...(pad !== null ? { p: pad } : {}) }),
+  },
+  {
+    // Anthropic names each event twice: as the SSE event and as `type`; Claude on Bedrock only in
+    // `type`. A delta may come under no SSE name (1) or under another one (2: the SSE name decides).
+    name: 'Anthropic',
+    mapper: (shapes) => createMessagesStreamMapper(opts(false), { shapes }),
+    opening: {
+      event: 'message_start',
+      data: '{"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":1}}}',
+    },
+    event: (name) => (name === 1 ? '' : name === 2 ? 'ping' : 'content_block_delta'),
+    payload: (index, text) =>
+      JSON.stringify({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } }),
+  },
+];
+
+for (const t of translated)
+  test(`property: a ${t.name} text delta read by its shape gives the chunk its parse gives`, () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.array(
+          fc.oneof(
+            fc.record({
+              c: content,
+              pad,
+              index: fc.constantFrom(0, 0, 1),
+              name: fc.constantFrom(0, 0, 1, 2),
+            }),
+            fc.record({ raw: bent, pad }),
+          ),
+          { minLength: 1, maxLength: 12 },
         ),
-        { minLength: 1, maxLength: 12 },
-      ),
-      (padded, items) => {
-        const m = createConverseStreamMapper(o);
-        const reference = createConverseStreamMapper(o, { shapes: false });
-        m.map({ event: 'messageStart', data: '{"role":"assistant"}' });
-        reference.map({ event: 'messageStart', data: '{"role":"assistant"}' });
-        const marker = '\u0007marker\u0007';
-        for (const it of items) {
-          const pd = padded ? it.pad : null;
-          const data =
-            'c' in it
-              ? payload(it.index, it.c, pd)
-              : payload(0, marker, pd).replace(JSON.stringify(marker), it.raw);
-          const got = m.map(ev(data));
-          const want = reference.map(ev(data));
-          const { frames: g, ...gotRest } = got;
-          const { frames: w, ...wantRest } = want;
-          assert.deepEqual(gotRest, wantRest, data);
-          assert.equal(g.length, w.length, data);
-          for (let i = 0; i < w.length; i++) {
-            assert.deepEqual(JSON.parse(g[i]!), JSON.parse(w[i]!), data);
-            // Where Bedrock wrote the text as JSON.stringify would, the chunk is the same text.
-            if ('c' in it) assert.equal(g[i], w[i], data);
+        (padded, items) => {
+          const m = t.mapper(true);
+          const reference = t.mapper(false);
+          m.map(t.opening);
+          reference.map(t.opening);
+          const marker = '\u0007marker\u0007';
+          for (const it of items) {
+            const pd = padded ? it.pad : null;
+            const index = 'c' in it ? it.index : 0;
+            const data =
+              'c' in it
+                ? t.payload(index, it.c, pd)
+                : t.payload(0, marker, pd).replace(JSON.stringify(marker), it.raw);
+            const ev = { event: t.event('c' in it ? it.name : 0), data };
+            const { frames: g, ...gotRest } = m.map(ev);
+            const { frames: w, ...wantRest } = reference.map(ev);
+            assert.deepEqual(gotRest, wantRest, data);
+            assert.equal(g.length, w.length, data);
+            for (let i = 0; i < w.length; i++) {
+              assert.deepEqual(JSON.parse(g[i]!), JSON.parse(w[i]!), data);
+              // Where the upstream wrote the text as JSON.stringify would, the chunk is the same text.
+              if ('c' in it) assert.equal(g[i], w[i], data);
+            }
           }
-        }
-      },
-    ),
-    { numRuns: 1000 },
-  );
-});
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
 
 test('a Bedrock stream of padded text deltas is parsed at its first delta and the proof of its shape', () => {
   // As shipped: two parses; the reference the property test trusts (shapes: false): every delta.
@@ -322,6 +360,36 @@ test('a Bedrock stream of padded text deltas is parsed at its first delta and th
           p: 'abcdefgh'.slice(0, i % 8),
         });
         frames += m.map({ event: 'contentBlockDelta', data }).frames.length;
+      }
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(frames, 20);
+    assert.equal(parses, expected, `shapes: ${shapes}`);
+  }
+});
+
+test('an Anthropic stream of text deltas is parsed at its first delta and the proof of its shape', () => {
+  for (const [shapes, expected] of [
+    [true, 2],
+    [false, 20],
+  ] as const) {
+    const m = createMessagesStreamMapper(opts(false), { shapes });
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parses++;
+      return parse(text, reviver);
+    };
+    let frames = 0;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const data = JSON.stringify({
+          type: 'content_block_delta',
+          index: 0,
+          delta: { type: 'text_delta', text: ` w"${i}` },
+        });
+        frames += m.map({ event: 'content_block_delta', data }).frames.length;
       }
     } finally {
       JSON.parse = parse;

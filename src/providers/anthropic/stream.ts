@@ -1,12 +1,18 @@
 // Anthropic's named SSE events → OpenAI chunks (providers.md 6.4): message_start (input usage),
 // content blocks, message_delta (stop reason, cumulative output tokens), message_stop.
-// Claude on Bedrock wraps each event in an event-stream `chunk` message as base64 bytes.
+// Claude on Bedrock wraps each event in an event-stream `chunk` message as base64 bytes. A text
+// delta of a shape learnt earlier in the stream (spec/chunk-shape.ts: the same event but for its
+// text) is read without parsing it, and its text literal goes into the client's chunk as written.
 import type { SseEvent } from '../../sse/index.js';
 import { exceptionKind } from '../bedrock/stream.js';
 import {
   badResponse,
+  type ChunkShape,
   ChunkWriter,
   type FinishReason,
+  learnShape,
+  matchShape,
+  probeValue,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
@@ -36,13 +42,34 @@ interface Ev {
   error?: { type?: string; message?: string };
 }
 
-export function createMessagesStreamMapper(opts: StreamOptions): StreamMapper {
+/** Text-delta shapes learnt per stream at most (an event whose other fields vary stops trying). */
+const MAX_SHAPES = 3;
+
+/** A text delta's learnt shape, and the SSE event name it came under (the switch reads it first). */
+interface TextShape {
+  readonly shape: ChunkShape;
+  readonly event: string;
+}
+
+/**
+ * `shapes: false` parses every event: the reference the shortcut is tested against
+ * (test/stream-shapes.test.ts).
+ */
+export function createMessagesStreamMapper(opts: StreamOptions, { shapes = true } = {}): StreamMapper {
   const w = new ChunkWriter(opts, opts.clientWantsUsage);
   const tools = new Map<number, number>();
   let usage: Record<string, unknown> = {};
   let finish: FinishReason | undefined;
+  let text: TextShape | null = null;
+  let tries = shapes ? 0 : MAX_SHAPES;
+  const spans: number[] = [];
   return {
     map(ev: SseEvent): StreamStep {
+      if (text !== null && ev.event === text.event && matchShape(text.shape, ev.data, spans)) {
+        const at = 2 * text.shape.order[0]!;
+        const [start, end] = [spans[at]!, spans[at + 1]!];
+        return end - start > 2 ? { frames: [w.textLiteral(ev.data.slice(start, end))] } : EMPTY;
+      }
       let e: Ev;
       try {
         e = JSON.parse(ev.data) as Ev;
@@ -65,7 +92,15 @@ export function createMessagesStreamMapper(opts: StreamOptions): StreamMapper {
         }
         case 'content_block_delta': {
           const d = e.delta;
-          if (d?.type === 'text_delta' && d.text) return { frames: [w.text(d.text)] };
+          if (d?.type === 'text_delta' && typeof d.text === 'string') {
+            // Not of the shape learnt (or none yet): learn this one's, a few times a stream at most.
+            if (tries < MAX_SHAPES) {
+              tries++;
+              const shape = textShapeOf(ev.data, d.text);
+              if (shape !== null) text = { shape, event: ev.event };
+            }
+            return d.text ? { frames: [w.text(d.text)] } : EMPTY;
+          }
           if (d?.type === 'input_json_delta' && d.partial_json) {
             const index = tools.get(e.index ?? 0);
             if (index === undefined)
@@ -100,6 +135,17 @@ export function createMessagesStreamMapper(opts: StreamOptions): StreamMapper {
       }
     },
   };
+}
+
+/** The shape of a text delta around its text, proven by a probed parse. */
+function textShapeOf(data: string, text: string): ChunkShape | null {
+  const holds = (probed: unknown) => {
+    const e = probed as Ev;
+    return (
+      e.type === 'content_block_delta' && e.delta?.type === 'text_delta' && e.delta.text === probeValue(0)
+    );
+  };
+  return learnShape(data, [{ key: 'text', value: text }], holds, false);
 }
 
 /** Claude on Bedrock: `chunk` messages carrying one base64-encoded Anthropic event each. */
