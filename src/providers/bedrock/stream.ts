@@ -46,7 +46,7 @@ const MAX_SHAPES = 3;
 
 /**
  * `shapes: false` parses every event: the reference the shortcut is measured and tested against
- * (npm run bench:stream-read, test/openai-stream-mapper.test.ts).
+ * (npm run bench:stream-read, test/stream-shapes.test.ts).
  */
 export function createConverseStreamMapper(opts: StreamOptions, { shapes = true } = {}): StreamMapper {
   const w = new ChunkWriter(opts, opts.clientWantsUsage);
@@ -59,7 +59,8 @@ export function createConverseStreamMapper(opts: StreamOptions, { shapes = true 
     map(ev: SseEvent): StreamStep {
       if (ev.event === 'contentBlockDelta' && textShape !== null && matchShape(textShape, ev.data, spans)) {
         const at = 2 * textShape.order[0]!;
-        const [start, end] = [spans[at]!, spans[at + 1]!];
+        const start = spans[at]!;
+        const end = spans[at + 1]!;
         return end - start > 2 ? { frames: [w.textLiteral(ev.data.slice(start, end))] } : EMPTY;
       }
       let p: Payload;
