@@ -224,6 +224,22 @@ test('isJsonString: JSON string literals and only them', () => {
   );
 });
 
+/** How many times `fn` calls JSON.parse. */
+function parsesIn(fn: () => void): number {
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+    parses++;
+    return parse(text, reviver);
+  };
+  try {
+    fn();
+  } finally {
+    JSON.parse = parse;
+  }
+  return parses;
+}
+
 test('the shortcut is taken: a stream of content chunks (or tool call arguments) is parsed at its opening, one learning and its end', () => {
   for (const [clientWantsUsage, delta, where, expected] of [
     [false, deltas.content, 'none', 4],
@@ -241,17 +257,9 @@ test('the shortcut is taken: a stream of content chunks (or tool call arguments)
       ...Array.from({ length: 20 }, (_, i) => chunkOf(h, delta.with(` word "${i}"`), null, t(i))),
       chunkOf(h, {}, 'stop', t(1)),
     ];
-    const parse = JSON.parse;
-    let parses = 0;
-    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
-      parses++;
-      return parse(text, reviver);
-    };
-    try {
+    const parses = parsesIn(() => {
       for (const data of events) m.map({ event: '', data });
-    } finally {
-      JSON.parse = parse;
-    }
+    });
     // The role's chunk; the first content chunk, and its shape proven once; the finish.
     assert.equal(parses, expected, `clientWantsUsage ${clientWantsUsage}, padding ${where}`);
   }
@@ -292,7 +300,7 @@ const translated: readonly TextDeltas[] = [
 ];
 
 for (const t of translated)
-  test(`property: a ${t.name} text delta read by its shape gives the chunk its parse gives`, () => {
+  test(`property: ${t.name} text deltas read by their shape give the chunks their parse gives`, () => {
     fc.assert(
       fc.property(
         fc.boolean(),
@@ -338,63 +346,21 @@ for (const t of translated)
     );
   });
 
-test('a Bedrock stream of padded text deltas is parsed at its first delta and the proof of its shape', () => {
-  // As shipped: two parses; the reference the property test trusts (shapes: false): every delta.
-  for (const [shapes, expected] of [
-    [true, 2],
-    [false, 20],
-  ] as const) {
-    const m = createConverseStreamMapper(opts(false), { shapes });
-    const parse = JSON.parse;
-    let parses = 0;
-    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
-      parses++;
-      return parse(text, reviver);
-    };
-    let frames = 0;
-    try {
-      for (let i = 0; i < 20; i++) {
-        const data = JSON.stringify({
-          contentBlockIndex: 0,
-          delta: { text: ` w"${i}` },
-          p: 'abcdefgh'.slice(0, i % 8),
-        });
-        frames += m.map({ event: 'contentBlockDelta', data }).frames.length;
-      }
-    } finally {
-      JSON.parse = parse;
+for (const t of translated)
+  test(`${t.name} text deltas are parsed at the first and at the proof of its shape, then not`, () => {
+    // As shipped: two parses; the reference the property test trusts (shapes: false): every delta.
+    for (const [shapes, expected] of [
+      [true, 2],
+      [false, 20],
+    ] as const) {
+      const m = t.mapper(shapes);
+      let frames = 0;
+      const parses = parsesIn(() => {
+        for (let i = 0; i < 20; i++)
+          frames += m.map({ event: t.event(0), data: t.payload(0, ` w"${i}`, 'abcdefgh'.slice(0, i % 8)) })
+            .frames.length;
+      });
+      assert.equal(frames, 20);
+      assert.equal(parses, expected, `shapes: ${shapes}`);
     }
-    assert.equal(frames, 20);
-    assert.equal(parses, expected, `shapes: ${shapes}`);
-  }
-});
-
-test('an Anthropic stream of text deltas is parsed at its first delta and the proof of its shape', () => {
-  for (const [shapes, expected] of [
-    [true, 2],
-    [false, 20],
-  ] as const) {
-    const m = createMessagesStreamMapper(opts(false), { shapes });
-    const parse = JSON.parse;
-    let parses = 0;
-    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
-      parses++;
-      return parse(text, reviver);
-    };
-    let frames = 0;
-    try {
-      for (let i = 0; i < 20; i++) {
-        const data = JSON.stringify({
-          type: 'content_block_delta',
-          index: 0,
-          delta: { type: 'text_delta', text: ` w"${i}` },
-        });
-        frames += m.map({ event: 'content_block_delta', data }).frames.length;
-      }
-    } finally {
-      JSON.parse = parse;
-    }
-    assert.equal(frames, 20);
-    assert.equal(parses, expected, `shapes: ${shapes}`);
-  }
-});
+  });
