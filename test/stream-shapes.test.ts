@@ -99,6 +99,11 @@ const deltas = {
     opening: { role: 'assistant', content: '' },
     with: (text: string) => ({ content: text }),
   },
+  /** Some OpenAI-compatible servers name the role in every delta. */
+  contentWithRole: {
+    opening: { role: 'assistant', content: '' },
+    with: (text: string) => ({ role: 'assistant', content: text }),
+  },
   arguments: {
     opening: {
       role: 'assistant',
@@ -128,7 +133,7 @@ function sameStep(got: StreamStep, want: StreamStep, data: string): void {
 test('property: every step of the shortcut equals the parse, on any stream and any bent chunk', () => {
   fc.assert(
     fc.property(
-      fc.constantFrom(deltas.content, deltas.arguments),
+      fc.constantFrom(deltas.content, deltas.contentWithRole, deltas.arguments),
       head,
       tail,
       fc.boolean(),
@@ -245,6 +250,7 @@ test('the shortcut is taken: a stream of content chunks (or tool call arguments)
     [false, deltas.content, 'none', 4],
     [true, deltas.content, 'none', 4],
     [false, deltas.arguments, 'none', 4],
+    [false, deltas.contentWithRole, 'none', 4],
     [true, deltas.content, 'last', 4],
     // The usage field is not last: dropping it from the frame is proven by one more parse.
     [false, deltas.content, 'last', 5],

@@ -181,8 +181,9 @@ function mapParsed(event: SseEvent, data: string, opts: StreamOptions): { step: 
   if (finishReason) return { step: { frames: [frame], finishReason } };
   const step: StreamStep = substance ? { frames: [frame] } : { frames: [frame], preamble: true };
   const only = choices.length === 1 ? choices[0]!.delta : undefined;
-  // Not from a role's opening delta: the chunks after it have no role, so its shape would not fit them.
-  if (!only || only.role || only.refusal || chunk.usage) return { step };
+  // Not from a role's opening delta (no content yet): the chunks after it have no role, so its shape
+  // would not fit them. Servers that name the role in every delta with content are learnt from.
+  if (!only || (only.role && !only.content) || only.refusal || chunk.usage) return { step };
   const padding = typeof chunk.obfuscation === 'string' ? chunk.obfuscation : null;
   if (typeof only.content === 'string' && !only.tool_calls)
     return { step, learn: { varying: { field: 'content', text: only.content }, padding, hasUsage } };
