@@ -11,8 +11,8 @@ import {
   ChunkWriter,
   type FinishReason,
   learnShape,
-  matchShape,
   probeValue,
+  ShapeReader,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
@@ -42,15 +42,6 @@ interface Ev {
   error?: { type?: string; message?: string };
 }
 
-/** Text-delta shapes learnt per stream at most (an event whose other fields vary stops trying). */
-const MAX_SHAPES = 3;
-
-/** A text delta's learnt shape, and the SSE event name it came under (the switch reads it first). */
-interface TextShape {
-  readonly shape: ChunkShape;
-  readonly event: string;
-}
-
 /**
  * `shapes: false` parses every event: the reference the shortcut is measured and tested against
  * (npm run bench:stream-read, test/stream-shapes.test.ts).
@@ -60,17 +51,12 @@ export function createMessagesStreamMapper(opts: StreamOptions, { shapes = true 
   const tools = new Map<number, number>();
   let usage: Record<string, unknown> = {};
   let finish: FinishReason | undefined;
-  let text: TextShape | null = null;
-  let tries = shapes ? 0 : MAX_SHAPES;
-  const spans: number[] = [];
+  /** Tagged with the SSE event name the learnt delta came under: the switch reads the name first. */
+  const text = new ShapeReader<string>({ shapes });
   return {
     map(ev: SseEvent): StreamStep {
-      if (text !== null && ev.event === text.event && matchShape(text.shape, ev.data, spans)) {
-        const at = 2 * text.shape.order[0]!;
-        const start = spans[at]!;
-        const end = spans[at + 1]!;
-        return end - start > 2 ? { frames: [w.textLiteral(ev.data.slice(start, end))] } : EMPTY;
-      }
+      if (ev.event === text.tag && text.match(ev.data))
+        return text.literalLength(0) > 2 ? { frames: [w.textLiteral(text.literal(ev.data, 0))] } : EMPTY;
       let e: Ev;
       try {
         e = JSON.parse(ev.data) as Ev;
@@ -94,12 +80,8 @@ export function createMessagesStreamMapper(opts: StreamOptions, { shapes = true 
         case 'content_block_delta': {
           const d = e.delta;
           if (d?.type === 'text_delta' && typeof d.text === 'string') {
-            // Not of the shape learnt (or none yet): learn this one's, a few times a stream at most.
-            if (tries < MAX_SHAPES) {
-              tries++;
-              const shape = textShapeOf(ev.data, d.text);
-              if (shape !== null) text = { shape, event: ev.event };
-            }
+            const t = d.text;
+            text.learn(ev.event, () => textShapeOf(ev.data, t));
             return d.text ? { frames: [w.text(d.text)] } : EMPTY;
           }
           if (d?.type === 'input_json_delta' && d.partial_json) {

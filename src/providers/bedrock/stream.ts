@@ -11,8 +11,8 @@ import {
   ChunkWriter,
   type Hole,
   learnShape,
-  matchShape,
   probeValue,
+  ShapeReader,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
@@ -41,9 +41,6 @@ interface Payload {
   message?: string;
 }
 
-/** Text-delta shapes learnt per stream at most (a payload whose other fields vary stops trying). */
-const MAX_SHAPES = 3;
-
 /**
  * `shapes: false` parses every event: the reference the shortcut is measured and tested against
  * (npm run bench:stream-read, test/stream-shapes.test.ts).
@@ -52,17 +49,11 @@ export function createConverseStreamMapper(opts: StreamOptions, { shapes = true 
   const w = new ChunkWriter(opts, opts.clientWantsUsage);
   /** Content block index → OpenAI tool-call index. */
   const tools = new Map<number, number>();
-  let textShape: ChunkShape | null = null;
-  let tries = shapes ? 0 : MAX_SHAPES;
-  const spans: number[] = [];
+  const text = new ShapeReader<null>({ shapes });
   return {
     map(ev: SseEvent): StreamStep {
-      if (ev.event === 'contentBlockDelta' && textShape !== null && matchShape(textShape, ev.data, spans)) {
-        const at = 2 * textShape.order[0]!;
-        const start = spans[at]!;
-        const end = spans[at + 1]!;
-        return end - start > 2 ? { frames: [w.textLiteral(ev.data.slice(start, end))] } : EMPTY;
-      }
+      if (ev.event === 'contentBlockDelta' && text.match(ev.data))
+        return text.literalLength(0) > 2 ? { frames: [w.textLiteral(text.literal(ev.data, 0))] } : EMPTY;
       let p: Payload;
       try {
         p = JSON.parse(ev.data) as Payload;
@@ -89,11 +80,8 @@ export function createConverseStreamMapper(opts: StreamOptions, { shapes = true 
         case 'contentBlockDelta': {
           const d = p.delta;
           if (typeof d?.text === 'string') {
-            // Not of the shape learnt (or none yet): learn this one's, a few times a stream at most.
-            if (tries < MAX_SHAPES) {
-              tries++;
-              textShape = textShapeOf(ev.data, d.text, p.p) ?? textShape;
-            }
+            const t = d.text;
+            text.learn(null, () => textShapeOf(ev.data, t, p.p));
             return d.text ? { frames: [w.text(d.text)] } : EMPTY;
           }
           if (typeof d?.toolUse?.input === 'string') {

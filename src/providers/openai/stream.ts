@@ -10,11 +10,11 @@ import type { SseEvent } from '../../sse/index.js';
 import {
   badResponse,
   type ChunkShape,
-  frameOf,
+  cutUsageNullTail,
   type Hole,
   learnShape,
-  matchShape,
   probeValue,
+  ShapeReader,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
@@ -23,7 +23,6 @@ import {
 } from '../spec/index.js';
 
 const EMPTY: StreamStep = { frames: [] };
-const USAGE_NULL_TAIL = ',"usage":null}';
 const DONE: StreamStep = { frames: [], done: true };
 
 interface ToolCallDelta {
@@ -48,16 +47,6 @@ interface Chunk {
   error?: { message?: string; code?: string | null; type?: string; param?: string | null };
 }
 
-/** Shapes learnt per stream at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
-const MAX_SHAPES = 3;
-
-/** A learnt chunk shape (spec/chunk-shape.ts) and what its chunks' steps need. */
-interface OpenAIShape {
-  readonly shape: ChunkShape;
-  /** The delta carries a tool call: substance whatever the string (content: when it is not empty). */
-  readonly toolCall: boolean;
-}
-
 /** The string a parsed chunk's shape may be learnt around: its content, or its tool call's arguments. */
 interface Varying {
   readonly field: 'content' | 'arguments';
@@ -65,26 +54,23 @@ interface Varying {
 }
 
 export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
-  let learnt: OpenAIShape | null = null;
-  let tries = 0;
-  const spans: number[] = [];
+  /** Tagged with whether the delta is a tool call: substance whatever its string. */
+  const shapes = new ShapeReader<boolean>();
   return {
     map(event: SseEvent): StreamStep {
       const data = event.data;
       if (data === '[DONE]') return DONE;
-      if (learnt !== null && event.event !== 'error' && matchShape(learnt.shape, data, spans)) {
-        const frame = frameOf(learnt.shape, data, spans);
+      if (event.event !== 'error' && shapes.match(data)) {
+        const frame = shapes.frame(data);
         // Hole 0 is the varying string; content alone is substance when it is not empty.
-        const at = 2 * learnt.shape.order[0]!;
-        return learnt.toolCall || spans[at + 1]! - spans[at]! > 2
+        return shapes.tag || shapes.literalLength(0) > 2
           ? { frames: [frame] }
           : { frames: [frame], preamble: true };
       }
       const step = mapParsed(event, data, opts);
-      if (step.learn !== undefined && tries < MAX_SHAPES) {
-        tries++;
-        learnt = shapeOf(data, step.learn, opts) ?? learnt;
-      }
+      const learn = step.learn;
+      if (learn !== undefined)
+        shapes.learn(learn.varying.field === 'arguments', () => shapeOf(data, learn, opts));
       return step.step;
     },
   };
@@ -94,7 +80,7 @@ export function createOpenAIStreamMapper(opts: StreamOptions): StreamMapper {
  * The shape of a parsed chunk with one choice (no finish, refusal or usage) around its varying
  * string, and its padding when it has one (`obfuscation`, a string whose length varies).
  */
-function shapeOf(data: string, learn: Learn, opts: StreamOptions): OpenAIShape | null {
+function shapeOf(data: string, learn: Learn, opts: StreamOptions): ChunkShape | null {
   const toolCall = learn.varying.field === 'arguments';
   const holes: Hole[] = [{ key: learn.varying.field, value: learn.varying.text }];
   if (learn.padding !== null) holes.push({ key: 'obfuscation', value: learn.padding });
@@ -104,8 +90,7 @@ function shapeOf(data: string, learn: Learn, opts: StreamOptions): OpenAIShape |
     const found = toolCall ? oneToolCall(delta)?.function?.arguments : delta?.content;
     return found === probeValue(0) && (learn.padding === null || c.obfuscation === probeValue(1));
   };
-  const shape = learnShape(data, holes, holds, !opts.clientWantsUsage && learn.hasUsage);
-  return shape === null ? null : { shape, toolCall };
+  return learnShape(data, holes, holds, !opts.clientWantsUsage && learn.hasUsage);
 }
 
 /** The delta's tool call when it has exactly one. */
@@ -172,7 +157,8 @@ function mapParsed(event: SseEvent, data: string, opts: StreamOptions): { step: 
   const hasUsage = 'usage' in chunk;
   if (!opts.clientWantsUsage && hasUsage) {
     // OpenAI puts `"usage":null` last; cutting it off is exact and cheaper than re-serialising.
-    if (data.endsWith(USAGE_NULL_TAIL)) frame = `${data.slice(0, -USAGE_NULL_TAIL.length)}}`;
+    const cut = cutUsageNullTail(data);
+    if (cut !== null) frame = cut;
     else {
       delete chunk.usage;
       frame = JSON.stringify(chunk);

@@ -26,6 +26,68 @@ export interface Hole {
 export const probeLiteral = (i: number) => `"\\u0000entente-probe-${i}"`;
 export const probeValue = (i: number) => `\u0000entente-probe-${i}`;
 const USAGE_NULL = ',"usage":null';
+const USAGE_NULL_TAIL = `${USAGE_NULL}}`;
+
+/** A chunk's text without its `"usage":null` field when that field is the chunk's last; else null. */
+export function cutUsageNullTail(text: string): string | null {
+  return text.endsWith(USAGE_NULL_TAIL) ? `${text.slice(0, -USAGE_NULL_TAIL.length)}}` : null;
+}
+
+/** Shapes a stream learns at most: a stream whose chunks differ elsewhere (a field that varies) stops trying. */
+const MAX_SHAPES = 3;
+
+/**
+ * One stream's learnt shape, with what its mapper tags it with (the event name it came under, say),
+ * and the holes of the text it last matched. `shapes: false` learns nothing: every chunk is parsed,
+ * the reference the shortcut is measured and tested against.
+ */
+export class ShapeReader<Tag> {
+  #shape: ChunkShape | null = null;
+  #tag: Tag | undefined;
+  #tries: number;
+  readonly #spans: number[] = [];
+
+  constructor({ shapes = true }: { shapes?: boolean } = {}) {
+    this.#tries = shapes ? 0 : MAX_SHAPES;
+  }
+
+  /** The learnt shape's tag; undefined before one is learnt. */
+  get tag(): Tag | undefined {
+    return this.#tag;
+  }
+
+  /** Whether `text` is of the learnt shape; if so, the holes below are read from it. */
+  match(text: string): boolean {
+    return this.#shape !== null && matchShape(this.#shape, text, this.#spans);
+  }
+
+  /** Hole i's JSON string literal in the text last matched (quotes included). */
+  literal(text: string, i: number): string {
+    const at = 2 * this.#shape!.order[i]!;
+    return text.slice(this.#spans[at]!, this.#spans[at + 1]!);
+  }
+
+  /** The length of hole i's literal in the text last matched: 2 is the empty string. */
+  literalLength(i: number): number {
+    const at = 2 * this.#shape!.order[i]!;
+    return this.#spans[at + 1]! - this.#spans[at]!;
+  }
+
+  /** The client's frame of the text last matched. */
+  frame(text: string): string {
+    return frameOf(this.#shape!, text, this.#spans);
+  }
+
+  /** A chunk that was not of the shape (or came before one): learn its shape, a few times a stream at most. */
+  learn(tag: Tag, shapeOf: () => ChunkShape | null): void {
+    if (this.#tries >= MAX_SHAPES) return;
+    this.#tries++;
+    const shape = shapeOf();
+    if (shape === null) return;
+    this.#shape = shape;
+    this.#tag = tag;
+  }
+}
 
 /**
  * The shape of `text` around `holes`, or null when it cannot be proven: a hole's literal (as
@@ -71,12 +133,8 @@ export function learnShape(
   if (!dropUsage) return { pieces, out: pieces, order };
   const last = pieces.length - 1;
   // Last in the text, `"usage":null` is the top-level object's last member: cut without a proof.
-  if (pieces[last]!.endsWith(`${USAGE_NULL}}`))
-    return {
-      pieces,
-      out: pieces.map((p, k) => (k === last ? `${p.slice(0, -USAGE_NULL.length - 1)}}` : p)),
-      order,
-    };
+  const cut = cutUsageNullTail(pieces[last]!);
+  if (cut !== null) return { pieces, out: pieces.map((p, k) => (k === last ? cut : p)), order };
   const out = withoutUsageNull(pieces);
   if (out === null) return null;
   // The frame's text must be the chunk without its usage field, and nothing else changed.
@@ -113,7 +171,7 @@ function fill(pieces: readonly string[], literals: readonly string[]): string {
  * Whether `text` is of the shape: its pieces, in order, with one JSON string literal in each hole.
  * `spans` gets each hole's [start, end), in text order.
  */
-export function matchShape(shape: ChunkShape, text: string, spans: number[]): boolean {
+function matchShape(shape: ChunkShape, text: string, spans: number[]): boolean {
   const p = shape.pieces;
   let pos = 0;
   for (let k = 0; ; k++) {
@@ -131,7 +189,7 @@ export function matchShape(shape: ChunkShape, text: string, spans: number[]): bo
 }
 
 /** The frame of a matched text: the text itself, or its holes in the frame's fixed text. */
-export function frameOf(shape: ChunkShape, text: string, spans: readonly number[]): string {
+function frameOf(shape: ChunkShape, text: string, spans: readonly number[]): string {
   if (shape.out === shape.pieces) return text;
   let s = shape.out[0]!;
   for (let k = 0; k + 1 < shape.out.length; k++)

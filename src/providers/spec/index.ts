@@ -24,7 +24,14 @@ export type {
 } from './bind-provider.js';
 export { bindProvider } from './bind-provider.js';
 export type { ChunkShape, Hole } from './chunk-shape.js';
-export { endOfJsonString, frameOf, isJsonString, learnShape, matchShape, probeValue } from './chunk-shape.js';
+export {
+  cutUsageNullTail,
+  endOfJsonString,
+  isJsonString,
+  learnShape,
+  probeValue,
+  ShapeReader,
+} from './chunk-shape.js';
 export { embeddingsBody } from './embeddings-output.js';
 export type { NormalizedChat, Part, ToolChoice, ToolDef, Turn } from './normalize-chat.js';
 export { normalizeChat, resultAsObject } from './normalize-chat.js';
