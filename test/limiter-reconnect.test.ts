@@ -9,8 +9,10 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { limitsSchema } from '../src/config/index.js';
 import { type LimitRule, LimitSet } from '../src/limits/index.js';
+import type { Logger } from '../src/observability/index.js';
 import { eventually } from './helpers/eventually.js';
 import { type PrivateRedis, privateRedis, privateRedisUnavailable } from './helpers/private-redis.js';
 import { loneRedisLimiter } from './helpers/redis-limiter.js';
@@ -190,6 +192,127 @@ describe('Redis limiter reconnecting to a restarted Redis', { skip }, () => {
     } finally {
       await limiter.close();
       await proxy.close();
+    }
+  });
+});
+
+/** A logger that keeps its warnings' messages and fields. */
+function warnings(): {
+  readonly log: Logger;
+  readonly seen: { msg: string; fields: Record<string, unknown> }[];
+} {
+  const seen: { msg: string; fields: Record<string, unknown> }[] = [];
+  const none = () => {};
+  return {
+    seen,
+    log: {
+      debug: none,
+      info: none,
+      error: none,
+      infoFields: none,
+      warn: (msg, fields = {}) => seen.push({ msg, fields }),
+    },
+  };
+}
+
+/** A promise the test settles. */
+function gate(): { promise: Promise<void>; open(): void } {
+  let open = () => {};
+  const promise = new Promise<void>((r) => {
+    open = r;
+  });
+  return { promise, open };
+}
+
+// What seeding waits for before it raises the counters to the ledger: every live node's usage
+// posted. A node whose own writer runs behind (a saturated machine starves its lowered thread;
+// the fleet outage test met one 10 s behind) must not seed from a ledger that lacks its own spend.
+describe('Redis limiter seeding waits for the usage to be posted', { skip }, () => {
+  let redis: PrivateRedis | null = null;
+  after(async () => {
+    await redis?.kill();
+  });
+
+  test("this node's own usage is waited for in full, past the wait for the other nodes", async () => {
+    redis ??= await privateRedis();
+    const { log, seen } = warnings();
+    let flush: ReturnType<typeof gate> | null = null;
+    let seedings = 0;
+    const limiter = await loneRedisLimiter(redis.url, {
+      prefix: 'slow-flush',
+      seedWaitMs: 20,
+      log,
+      flushUsage: () => flush?.promise ?? Promise.resolve(),
+      reconcile: async () => {
+        seedings++;
+      },
+    });
+    try {
+      assert.equal(seedings, 1, 'seeded at start');
+      flush = gate();
+      await redis.kill();
+      await eventually(() => !limiter.connected, 'the limiter to see Redis gone');
+      await redis.start();
+      // Three times the wait for the other nodes has passed, each said in the log.
+      await eventually(
+        () => seen.filter((w) => w.msg.startsWith("limiter seeding waits for this node's usage")).length >= 3,
+        'the limiter to say three times that it waits for its own usage',
+      );
+      assert.equal(limiter.connected, true);
+      assert.equal(limiter.seeded, false, 'not seeded while its own usage is not posted');
+      assert.equal(seedings, 1, 'the counters were not raised to a ledger that lacks its usage');
+      flush.open();
+      await eventually(() => limiter.seeded, 'the limiter to seed once its usage is posted');
+      assert.equal(seedings, 2);
+    } finally {
+      await limiter.close();
+    }
+  });
+
+  test('the other live nodes are waited for until each has marked the Redis, or the wait ends', async () => {
+    redis ??= await privateRedis();
+    const namespace = `others-${Date.now()}`;
+    const { log, seen } = warnings();
+    let seedings = 0;
+    const peer = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const connecting = loneRedisLimiter(redis.url, {
+      prefix: 'others',
+      namespace,
+      nodeId: 'me',
+      liveNodeIds: async () => ['me', 'peer'],
+      seedWaitMs: 600_000,
+      log,
+      reconcile: async () => {
+        seedings++;
+      },
+    });
+    try {
+      const runId = /run_id:(\w+)/.exec(await peer.info('server'))![1]!;
+      const marks = `${namespace}:{lim}:seeded-by:${runId}`;
+      await eventually(
+        async () => (await peer.smembers(marks)).includes('me'),
+        'this node to mark the Redis',
+      );
+      assert.equal(seedings, 0, 'no seeding before the live peer has marked it');
+      await peer.sadd(marks, 'peer');
+      const limiter = await connecting;
+      assert.equal(limiter.seeded, true);
+      assert.equal(seedings, 1);
+      await limiter.close();
+
+      // A live node that never marks is waited for no longer than seedWaitMs, and named.
+      const alone = await loneRedisLimiter(redis.url, {
+        prefix: 'alone',
+        liveNodeIds: async () => ['alone', 'ghost'],
+        seedWaitMs: 30,
+        log,
+      });
+      assert.equal(alone.seeded, true);
+      const gaveUp = seen.find((w) => w.msg.startsWith('limiter seeding goes on without'));
+      assert.deepEqual(gaveUp?.fields.nodes, ['ghost']);
+      await alone.close();
+    } finally {
+      peer.disconnect();
     }
   });
 });

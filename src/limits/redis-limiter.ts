@@ -233,11 +233,16 @@ export interface RedisLimiterOptions {
   readonly flushUsage: () => Promise<void>;
   /** Raises every budget counter (of this limiter) to the ledger's figure. */
   readonly reconcile: (limiter: Limiter) => Promise<void>;
-  /** How long seeding waits for the other nodes' flushes. */
+  /**
+   * How long seeding waits for the other live nodes to post their usage (a node that dies drops
+   * out of the live ones within three heartbeats); its own is waited for in full.
+   */
   readonly seedWaitMs?: number;
 }
 
 const MAX_PENDING_SETTLES = 100_000;
+/** Seeding waits this long for the other live nodes' usage: 30 s. */
+const SEED_WAIT_MS = 30_000;
 
 export class RedisLimiter implements Limiter {
   readonly #redis: Scripted;
@@ -316,14 +321,22 @@ export class RedisLimiter implements Limiter {
       this.#runId = runId;
       if (runId === this.#seededRunId) return;
       const o = this.#opts;
-      const waitMs = o.seedWaitMs ?? 10_000;
-      await Promise.race([o.flushUsage(), delay(waitMs)]);
+      const waitMs = o.seedWaitMs ?? SEED_WAIT_MS;
+      await this.#flushOwnUsage(waitMs);
       const marks = `${o.namespace}:{lim}:seeded-by:${runId}`;
       await this.#redis.multi().sadd(marks, o.nodeId).pexpire(marks, 86_400_000).exec();
       const deadline = Date.now() + waitMs;
       for (;;) {
         const [done, live] = await Promise.all([this.#redis.smembers(marks), o.liveNodeIds()]);
-        if (live.every((id) => done.includes(id)) || Date.now() >= deadline) break;
+        const missing = live.filter((id) => !done.includes(id));
+        if (missing.length === 0) break;
+        if (Date.now() >= deadline) {
+          o.log.warn('limiter seeding goes on without live nodes that have not posted their usage', {
+            nodes: missing,
+            waitedMs: waitMs,
+          });
+          break;
+        }
         await delay(50);
       }
       await o.reconcile(this);
@@ -334,6 +347,30 @@ export class RedisLimiter implements Limiter {
       this.#opts.log.warn('limiter seeding failed; retried at the next request', {
         error: (err as Error).message,
       });
+    }
+  }
+
+  /**
+   * This node's own usage, stored and posted, waited for in full however long it takes: a node
+   * whose writer runs behind (a saturated machine starves its lowered thread) must not raise the
+   * counters to a ledger that lacks its own spend, which would admit that spend again. Under
+   * fail-closed it answers 503 meanwhile; every `waitMs` it says why in the log.
+   */
+  async #flushOwnUsage(waitMs: number): Promise<void> {
+    const o = this.#opts;
+    const startedMs = Date.now();
+    const timer = setInterval(
+      () =>
+        o.log.warn("limiter seeding waits for this node's usage to be posted", {
+          waitedMs: Date.now() - startedMs,
+        }),
+      waitMs,
+    );
+    timer.unref();
+    try {
+      await o.flushUsage();
+    } finally {
+      clearInterval(timer);
     }
   }
 
