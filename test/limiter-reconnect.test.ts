@@ -242,7 +242,7 @@ describe('Redis limiter seeding waits for the usage to be posted', { skip }, () 
       prefix: 'slow-flush',
       seedWaitMs: 20,
       log,
-      flushUsage: () => flush?.promise ?? Promise.resolve(),
+      flushUsage: () => (flush?.promise ?? Promise.resolve()).then(() => null),
       reconcile: async () => {
         seedings++;
       },
@@ -264,6 +264,37 @@ describe('Redis limiter seeding waits for the usage to be posted', { skip }, () 
       flush.open();
       await eventually(() => limiter.seeded, 'the limiter to seed once its usage is posted');
       assert.equal(seedings, 2);
+    } finally {
+      await limiter.close();
+    }
+  });
+
+  test('at start a node serves, unseeded, after seedWaitMs; a failure of its writer ends the wait for its usage', async () => {
+    redis ??= await privateRedis();
+    const { log, seen } = warnings();
+    const flush = gate();
+    let failure: string | null = null;
+    let seedings = 0;
+    const limiter = await loneRedisLimiter(redis.url, {
+      prefix: 'start',
+      seedWaitMs: 20,
+      log,
+      flushUsage: () => flush.promise.then(() => failure),
+      reconcile: async () => {
+        seedings++;
+      },
+    });
+    try {
+      assert.equal(limiter.connected, true);
+      assert.equal(limiter.seeded, false, 'connect returned while its usage is still being posted');
+      assert.equal(seedings, 0);
+      // The writer reports a posting that fails (the spool's postedOrFailing answers its message).
+      failure = 'ledger posting failed, the records are stored pending: boom';
+      flush.open();
+      await eventually(() => limiter.seeded, 'the seeding to go on');
+      assert.equal(seedings, 1);
+      const said = seen.find((w) => w.msg.startsWith("limiter seeding goes on though this node's usage"));
+      assert.equal(said?.fields.error, failure);
     } finally {
       await limiter.close();
     }
@@ -307,7 +338,7 @@ describe('Redis limiter seeding waits for the usage to be posted', { skip }, () 
         seedWaitMs: 30,
         log,
       });
-      assert.equal(alone.seeded, true);
+      await eventually(() => alone.seeded, 'the seeding to go on without the node that never marks');
       const gaveUp = seen.find((w) => w.msg.startsWith('limiter seeding goes on without'));
       assert.deepEqual(gaveUp?.fields.nodes, ['ghost']);
       await alone.close();

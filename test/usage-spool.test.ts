@@ -347,20 +347,26 @@ describe('usage spool flush with posted', needsPg, () => {
       spool.append(record(2000));
       await spool.flush({ posted: true });
       assert.equal((await store.pendingUsage(10)).length, 0);
+      spool.append(record(2100));
+      assert.equal(await spool.postedOrFailing(), null, 'posted: no failure to report');
+      assert.equal((await store.pendingUsage(10)).length, 0);
       // Posting needs the ledger's tables; storing a record pending does not.
       await admin.query(`ALTER TABLE ${schema}.ledger_transactions RENAME TO ledger_transactions_away`);
       for (let i = 1; i <= 5; i++) spool.append(record(2000 + i));
+      // The writer's first failure report ends this wait, with its message.
+      const failing = spool.postedOrFailing();
       let postedFlushDone = false;
       const posted = spool.flush({ posted: true }).then(() => {
         postedFlushDone = true;
       });
+      assert.match((await failing) ?? '', /ledger_transactions/);
       await spool.flush();
       assert.equal((await store.pendingUsage(10)).length, 5, 'stored, not posted');
       assert.equal(postedFlushDone, false, 'a posted flush does not resolve while records are only pending');
       await admin.query(`ALTER TABLE ${schema}.ledger_transactions_away RENAME TO ledger_transactions`);
       await posted;
       assert.equal((await store.pendingUsage(10)).length, 0, 'posted when the posted flush resolves');
-      assert.equal(await store.countUsage(), 6);
+      assert.equal(await store.countUsage(), 7);
     }));
 });
 

@@ -141,7 +141,7 @@ export async function createGatewayCore(opts: GatewayOptions): Promise<GatewayCo
     metrics,
     keys,
     loadedKeys,
-    flushUsage: () => spool!.flush({ posted: true }),
+    flushUsage: () => spool!.postedOrFailing(),
   });
   const context: GatewayContext = {
     config,
@@ -191,7 +191,7 @@ async function keysAndLimits(
     metrics: GatewayMetrics;
     keys: KeyRing;
     loadedKeys: LoadedKeys;
-    flushUsage: () => Promise<void>;
+    flushUsage: () => Promise<string | null>;
   },
 ) {
   const limits = await startLimits({

@@ -38,8 +38,8 @@ export interface LimitsParts {
   readonly currency: string | null;
   /** This node's id in the registry. */
   readonly nodeId: string;
-  /** Has this node's usage stored and posted: before a fresh Redis is seeded. */
-  readonly flushUsage: () => Promise<void>;
+  /** Has this node's usage stored and posted, before a fresh Redis is seeded: null, or why not. */
+  readonly flushUsage: () => Promise<string | null>;
 }
 
 export interface StartedLimits {

@@ -229,13 +229,18 @@ export interface RedisLimiterOptions {
   /** This node's id, and the ids of the nodes alive now (the registry): who must flush before seeding. */
   readonly nodeId: string;
   readonly liveNodeIds: () => Promise<readonly string[]>;
-  /** Has this node's usage stored and posted (its spool flushed). */
-  readonly flushUsage: () => Promise<void>;
+  /**
+   * Has this node's usage stored and posted (its spool flushed): null once it is, or the message of
+   * a failure of the writer that stopped the wait (a posting that keeps failing must not hold the
+   * seeding for ever).
+   */
+  readonly flushUsage: () => Promise<string | null>;
   /** Raises every budget counter (of this limiter) to the ledger's figure. */
   readonly reconcile: (limiter: Limiter) => Promise<void>;
   /**
    * How long seeding waits for the other live nodes to post their usage (a node that dies drops
-   * out of the live ones within three heartbeats); its own is waited for in full.
+   * out of the live ones within three heartbeats; its own is waited for in full), and how long
+   * connect waits for the seeding before it returns.
    */
   readonly seedWaitMs?: number;
 }
@@ -292,7 +297,16 @@ export class RedisLimiter implements Limiter {
     await l.#redis
       .connect()
       .catch((err: Error) => opts.log.warn('limiter redis unreachable at start', { error: err.message }));
-    await l.#onReady();
+    // A node starts serving once seeded, or after seedWaitMs if its own usage is still being
+    // posted (a large spool recovered after a crash): until the seeding ends, it answers as if
+    // Redis were down.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      l.#onReady(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, opts.seedWaitMs ?? SEED_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
     return l;
   }
 
@@ -354,7 +368,8 @@ export class RedisLimiter implements Limiter {
    * This node's own usage, stored and posted, waited for in full however long it takes: a node
    * whose writer runs behind (a saturated machine starves its lowered thread) must not raise the
    * counters to a ledger that lacks its own spend, which would admit that spend again. Under
-   * fail-closed it answers 503 meanwhile; every `waitMs` it says why in the log.
+   * fail-closed it answers 503 meanwhile; every `waitMs` it says why in the log. Only a failure
+   * of the writer ends the wait early: then the seeding goes on, and says so.
    */
   async #flushOwnUsage(waitMs: number): Promise<void> {
     const o = this.#opts;
@@ -368,7 +383,11 @@ export class RedisLimiter implements Limiter {
     );
     timer.unref();
     try {
-      await o.flushUsage();
+      const failure = await o.flushUsage();
+      if (failure !== null)
+        o.log.warn("limiter seeding goes on though this node's usage could not all be posted", {
+          error: failure,
+        });
     } finally {
       clearInterval(timer);
     }

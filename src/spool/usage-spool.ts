@@ -129,6 +129,8 @@ export class UsageSpool implements SpoolStats {
   #nextFlush = 1;
   readonly #flushes = new Map<number, () => void>();
   readonly #durable: { seq: number; resolve: () => void }[] = [];
+  /** Who waits for the writer's next failure (postedOrFailing). */
+  readonly #failureWaits = new Set<(message: string) => void>();
   #closed: (() => void) | null = null;
   written = 0;
   posted = 0;
@@ -267,6 +269,23 @@ export class UsageSpool implements SpoolStats {
     });
   }
 
+  /**
+   * A posted flush that gives up at the writer's first failure report: null once every record
+   * appended so far is stored and posted, else the failure's message. A writer that is only slow
+   * is waited for; one whose storing or posting fails (the database down, a record the ledger
+   * refuses) is not, for a posting that keeps failing would keep its caller waiting for ever.
+   */
+  postedOrFailing(): Promise<string | null> {
+    let waiting!: (message: string) => void;
+    const failed = new Promise<string>((resolve) => {
+      waiting = resolve;
+      this.#failureWaits.add(resolve);
+    });
+    return Promise.race([this.flush({ posted: true }).then(() => null), failed]).finally(() =>
+      this.#failureWaits.delete(waiting),
+    );
+  }
+
   setLedger(setup: LedgerSetup | null): void {
     this.#post({ type: 'setup', setup });
   }
@@ -348,6 +367,7 @@ export class UsageSpool implements SpoolStats {
       case 'error':
         this.failures++;
         this.#opts.log.error('usage spool writer', { error: m.message });
+        for (const w of this.#failureWaits) w(m.message);
         return;
       case 'warn':
         this.#opts.log.warn(m.message, { count: m.count });

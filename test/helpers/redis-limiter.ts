@@ -18,7 +18,7 @@ export function loneRedisLimiter(
     liveNodes: () => 1,
     liveNodeIds: async () => [],
     nodeId: prefix,
-    flushUsage: async () => {},
+    flushUsage: async () => null,
     reconcile: async () => {},
     log: silentLogger,
     ...rest,
