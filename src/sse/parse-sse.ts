@@ -49,25 +49,29 @@ export class SseParser {
     // A CR at the end of the previous chunk may be the first half of a CRLF.
     if (this.#sawCr && buf.charCodeAt(0) === 10) start = 1;
     this.#sawCr = false;
-    if (buf.indexOf('\r', Math.max(start, from)) === -1) {
-      // Lines end in LF alone, as every provider sends them: the engine's search finds each end.
-      for (let i = buf.indexOf('\n', Math.max(start, from)); i !== -1; i = buf.indexOf('\n', start)) {
+    // The engine's search finds each line end.
+    const at = Math.max(start, from);
+    let cr = buf.indexOf('\r', at);
+    if (cr === -1) {
+      // Lines end in LF alone, as most providers send them.
+      for (let i = buf.indexOf('\n', at); i !== -1; i = buf.indexOf('\n', start)) {
         this.#lineAt(buf, start, i, out);
         start = i + 1;
       }
     } else {
-      for (let i = Math.max(start, from); i < buf.length; i++) {
-        const c = buf.charCodeAt(i);
-        if (c !== 10 && c !== 13) continue;
-        this.#lineAt(buf, start, i, out);
-        if (c === 13) {
-          if (i + 1 < buf.length) {
-            if (buf.charCodeAt(i + 1) === 10) i++;
-          } else {
-            this.#sawCr = true;
-          }
-        }
+      // CRLF (as Google sends them), or a lone CR: the nearer of the next CR and the next LF.
+      let lf = buf.indexOf('\n', at);
+      while (cr !== -1 || lf !== -1) {
+        let i = lf;
+        if (cr !== -1 && (lf === -1 || cr < lf)) {
+          i = cr;
+          this.#lineAt(buf, start, i, out);
+          if (i + 1 === buf.length) this.#sawCr = true;
+          else if (buf.charCodeAt(i + 1) === 10) i++;
+        } else this.#lineAt(buf, start, i, out);
         start = i + 1;
+        if (cr !== -1 && cr < start) cr = buf.indexOf('\r', start);
+        if (lf !== -1 && lf < start) lf = buf.indexOf('\n', start);
       }
     }
     this.#buffer = start === 0 ? buf : buf.slice(start);
