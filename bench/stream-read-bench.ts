@@ -4,14 +4,15 @@
 // (mapOpenAIChunk), in alternating rounds of one process. Streams: the gateway bench's mock answer
 // (13 events), and a longer one (400 content chunks), each as one buffer and cut into 64-byte reads,
 // and the longer one with OpenAI's padding field (`obfuscation`, after the usage) in every chunk.
-// Bedrock's ConverseStream and Anthropic's Messages stream beside them: each mapper as shipped
-// against the same with `shapes: false`.
+// Bedrock's ConverseStream, Anthropic's Messages stream and Gemini's streamGenerateContent beside
+// them: each mapper as shipped against the same with `shapes: false`.
 //
 //   npm run bench:stream-read            BENCH_ROUNDS=9 BENCH_STREAMS=20000
 import { performance } from 'node:perf_hooks';
 import { EventStreamEventParser, encodeEvent } from '../src/eventstream/index.js';
 import { createMessagesStreamMapper } from '../src/providers/anthropic/stream.js';
 import { createConverseStreamMapper } from '../src/providers/bedrock/stream.js';
+import { createGeminiStreamMapper } from '../src/providers/google/stream.js';
 import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
 import { SseParser } from '../src/sse/index.js';
 import { median } from './processes.js';
@@ -94,7 +95,30 @@ const anthropic = Buffer.from(
   ].join(''),
 );
 
-const cases: { name: string; reads: Buffer[]; n: number; bedrock?: true; anthropic?: true }[] = [
+/** Gemini's stream: a text part per word, the running usage in every chunk, the finish last. */
+const geminiChunk = (parts: object[], count: number, finish?: string) =>
+  `data: ${JSON.stringify({
+    candidates: [
+      { content: { parts, role: 'model' }, ...(finish ? { finishReason: finish } : {}), index: 0 },
+    ],
+    usageMetadata: {
+      promptTokenCount: 12,
+      candidatesTokenCount: count,
+      totalTokenCount: 12 + count,
+      promptTokensDetails: [{ modality: 'TEXT', tokenCount: 12 }],
+    },
+    modelVersion: 'gemini-2.5-flash',
+    responseId: 'mKq9aP2bN4yW1e8PxYz3qQ4',
+  })}\r\n\r\n`;
+const gemini = Buffer.from(
+  [
+    ...longWords.map((w, i) => geminiChunk([{ text: ` ${w}` }], i + 1)),
+    geminiChunk([{ text: '' }], 400, 'STOP'),
+  ].join(''),
+);
+
+type Kind = 'openai' | 'bedrock' | 'anthropic' | 'gemini';
+const cases: { name: string; reads: Buffer[]; n: number; kind?: Kind }[] = [
   { name: 'mock answer (13 events), one read', reads: [short], n: streams },
   { name: 'mock answer, 64-byte reads', reads: cut(short, 64), n: streams },
   { name: '400 content chunks, one read', reads: [long], n: Math.ceil(streams / 30) },
@@ -108,14 +132,15 @@ const cases: { name: string; reads: Buffer[]; n: number; bedrock?: true; anthrop
     name: 'Bedrock: 400 text deltas padded as Bedrock pads them, one read',
     reads: [bedrock],
     n: Math.ceil(streams / 30),
-    bedrock: true,
+    kind: 'bedrock',
   },
   {
     name: 'Anthropic: 400 text deltas, one read',
     reads: [anthropic],
     n: Math.ceil(streams / 30),
-    anthropic: true,
+    kind: 'anthropic',
   },
+  { name: 'Gemini: 400 text chunks, one read', reads: [gemini], n: Math.ceil(streams / 30), kind: 'gemini' },
 ];
 
 let sink = 0;
@@ -123,15 +148,17 @@ let sink = 0;
 function run(c: (typeof cases)[number], shipped: boolean): number {
   const t0 = performance.now();
   for (let i = 0; i < c.n; i++) {
-    if (c.bedrock) {
+    if (c.kind === 'bedrock') {
       const parser = new EventStreamEventParser();
       const mapper = createConverseStreamMapper(opts, { shapes: shipped });
       for (const r of c.reads) for (const ev of parser.push(r)) sink += mapper.map(ev).frames.length;
       continue;
     }
     const parser = new SseParser();
-    if (c.anthropic) {
-      const mapper = createMessagesStreamMapper(opts, { shapes: shipped });
+    if (c.kind === 'anthropic' || c.kind === 'gemini') {
+      const mapper = (c.kind === 'anthropic' ? createMessagesStreamMapper : createGeminiStreamMapper)(opts, {
+        shapes: shipped,
+      });
       for (const r of c.reads) for (const ev of parser.push(r)) sink += mapper.map(ev).frames.length;
       continue;
     }

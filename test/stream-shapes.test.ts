@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { createMessagesStreamMapper } from '../src/providers/anthropic/stream.js';
 import { createConverseStreamMapper } from '../src/providers/bedrock/stream.js';
+import { createGeminiStreamMapper } from '../src/providers/google/stream.js';
 import type { StreamMapper, StreamStep } from '../src/providers/index.js';
 import { createOpenAIStreamMapper, mapOpenAIChunk } from '../src/providers/openai/stream.js';
 import { isJsonString } from '../src/providers/spec/index.js';
@@ -278,8 +279,30 @@ interface TextDeltas {
   readonly opening: SseEvent;
   /** The SSE event name of a text delta: the usual one (0), or (1, 2) others where the format has them. */
   readonly event: (name: number) => string;
-  readonly payload: (index: number, text: string, pad: string | null) => string;
+  /** A delta's text; `count` is its running output count where the format has one (Gemini). */
+  readonly payload: (index: number, text: string, pad: string | null, count: number) => string;
 }
+
+/**
+ * A Gemini text chunk: one candidate, one text part, the running usage (an output count, and the
+ * total after it); no padding. Index 1 puts `index` first in the candidate: another shape.
+ */
+const geminiChunk = (index: number, text: string, count: number) =>
+  JSON.stringify({
+    candidates: [
+      index === 1
+        ? { index: 0, content: { parts: [{ text }], role: 'model' } }
+        : { content: { parts: [{ text }], role: 'model' }, index: 0 },
+    ],
+    usageMetadata: {
+      promptTokenCount: 9,
+      candidatesTokenCount: count,
+      totalTokenCount: 9 + count,
+      promptTokensDetails: [{ modality: 'TEXT', tokenCount: 9 }],
+    },
+    modelVersion: 'gemini-2.0-flash',
+    responseId: 'r1',
+  });
 
 const translated: readonly TextDeltas[] = [
   {
@@ -303,7 +326,43 @@ const translated: readonly TextDeltas[] = [
     payload: (index, text) =>
       JSON.stringify({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } }),
   },
+  {
+    // Gemini's chunks differ in their text and running counts; its SSE events have no names.
+    name: 'Gemini',
+    mapper: (shapes) => createGeminiStreamMapper(opts(false), { shapes }),
+    // An opening chunk with no text yet: its own step opens the stream, and no shape is learnt.
+    opening: { event: '', data: geminiChunk(0, '', 0) },
+    event: () => '',
+    payload: (index, text, _pad, count) => geminiChunk(index, text, count),
+  },
 ];
+
+/** Raw text put where a running count goes: counts the shape reads, and numbers it must not. */
+const bentCount = fc.oneof(
+  fc.nat().map(String),
+  fc.constantFrom(
+    '0',
+    '00',
+    '01',
+    '-1',
+    '-0',
+    '1.5',
+    '1.0',
+    '1e3',
+    '1E3',
+    '2e-1',
+    ' 5',
+    '5 ',
+    '"5"',
+    'null',
+    '999999999999999',
+    '1000000000000000',
+    '9007199254740993',
+    '123456789012345678901',
+  ),
+);
+/** The count a payload is written with when its place is then bent (no count ever drawn). */
+const COUNT_MARK = 424_242_424_242;
 
 for (const t of translated)
   test(`property: ${t.name} text deltas read by their shape give the chunks their parse gives`, () => {
@@ -319,23 +378,30 @@ for (const t of translated)
               name: fc.constantFrom(0, 0, 1, 2),
             }),
             fc.record({ raw: bent, pad }),
+            fc.record({ c: content, rawCount: bentCount, pad }),
           ),
           { minLength: 1, maxLength: 12 },
         ),
-        (padded, items) => {
+        fc.array(fc.oneof(fc.nat({ max: 5000 }), fc.constant(0), fc.maxSafeNat()), {
+          minLength: 12,
+          maxLength: 12,
+        }),
+        (padded, items, counts) => {
           const m = t.mapper(true);
           const reference = t.mapper(false);
           m.map(t.opening);
           reference.map(t.opening);
           const marker = '\u0007marker\u0007';
-          for (const it of items) {
+          for (const [k, it] of items.entries()) {
             const pd = padded ? it.pad : null;
-            const index = 'c' in it ? it.index : 0;
+            const index = 'index' in it ? it.index : 0;
             const data =
-              'c' in it
-                ? t.payload(index, it.c, pd)
-                : t.payload(0, marker, pd).replace(JSON.stringify(marker), it.raw);
-            const ev = { event: t.event('c' in it ? it.name : 0), data };
+              'rawCount' in it
+                ? t.payload(0, it.c, pd, COUNT_MARK).replace(`:${COUNT_MARK},`, `:${it.rawCount},`)
+                : 'c' in it
+                  ? t.payload(index, it.c, pd, counts[k]!)
+                  : t.payload(0, marker, pd, counts[k]!).replace(JSON.stringify(marker), it.raw);
+            const ev = { event: t.event('name' in it ? it.name : 0), data };
             const { frames: g, ...gotRest } = m.map(ev);
             const { frames: w, ...wantRest } = reference.map(ev);
             assert.deepEqual(gotRest, wantRest, data);
@@ -360,13 +426,36 @@ for (const t of translated)
       [false, 20],
     ] as const) {
       const m = t.mapper(shapes);
+      m.map(t.opening);
       let frames = 0;
       const parses = parsesIn(() => {
         for (let i = 0; i < 20; i++)
-          frames += m.map({ event: t.event(0), data: t.payload(0, ` w"${i}`, 'abcdefgh'.slice(0, i % 8)) })
-            .frames.length;
+          frames += m.map({
+            event: t.event(0),
+            data: t.payload(0, ` w"${i}`, 'abcdefgh'.slice(0, i % 8), 3 * i),
+          }).frames.length;
       });
       assert.equal(frames, 20);
       assert.equal(parses, expected, `shapes: ${shapes}`);
     }
   });
+
+test('Gemini: thought parts and function calls are never read as text by a shape', () => {
+  const chunk = (part: Record<string, unknown>, count: number) =>
+    JSON.stringify({
+      candidates: [{ content: { parts: [part], role: 'model' }, index: 0 }],
+      usageMetadata: { promptTokenCount: 9, candidatesTokenCount: count, totalTokenCount: 9 + count },
+      modelVersion: 'gemini-2.5-pro',
+      responseId: 'r2',
+    });
+  const events = [
+    chunk({ text: '' }, 0),
+    ...[1, 2, 3, 4].map((i) => chunk({ text: `thinking ${i}`, thought: true }, 0)),
+    ...[1, 2, 3].map((i) => chunk({ text: `call ${i}`, functionCall: { name: 'f', args: {} } }, i)),
+    ...[4, 5, 6, 7].map((i) => chunk({ text: `answer ${i}` }, i)),
+  ];
+  const m = createGeminiStreamMapper(opts(true));
+  const reference = createGeminiStreamMapper(opts(true), { shapes: false });
+  for (const data of events)
+    assert.deepEqual(m.map({ event: '', data }), reference.map({ event: '', data }), data);
+});

@@ -1,9 +1,19 @@
 // One `data:` chunk of :streamGenerateContent?alt=sse → OpenAI chunks (providers.md 5.5). Chunks
 // carry text deltas and a running-total usage; the last one has finishReason. No terminator.
+// A text chunk whose only differences from one parsed before are its text and its running counts
+// (candidatesTokenCount, totalTokenCount) is read by its shape, without parsing (spec/chunk-shape.ts).
+
+import type { TokenUsage } from '../../canonical/index.js';
 import type { SseEvent } from '../../sse/index.js';
 import {
   badResponse,
+  type ChunkShape,
   ChunkWriter,
+  type Hole,
+  learnShape,
+  probeCount,
+  probeValue,
+  ShapeReader,
   type StreamMapper,
   type StreamOptions,
   type StreamStep,
@@ -13,12 +23,37 @@ import {
 import { kindForGoogleStatus } from './errors.js';
 import { finishFromGemini, type GenerateContentResponse, toolCallOf, usageFromGemini } from './response.js';
 
-export function createGeminiStreamMapper(opts: StreamOptions): StreamMapper {
+/** The running counts a text chunk's shape leaves open; the output count is the usage's. */
+const COUNTS = ['candidatesTokenCount', 'totalTokenCount'] as const;
+
+/** What a learnt text chunk gives every chunk of its shape: its usage, but for the output count. */
+interface LearntUsage {
+  readonly usage: TokenUsage | null;
+  /** The hole of candidatesTokenCount (tokensOutput), or -1 when the chunk has none. */
+  readonly outputHole: number;
+}
+
+/**
+ * `shapes: false` parses every chunk: the reference the shortcut is measured and tested against
+ * (npm run bench:stream-read, test/stream-shapes.test.ts).
+ */
+export function createGeminiStreamMapper(opts: StreamOptions, { shapes = true } = {}): StreamMapper {
   const w = new ChunkWriter(opts, opts.clientWantsUsage);
   let opened = false;
   let tools = 0;
+  const text = new ShapeReader<LearntUsage>({ shapes });
   return {
     map(ev: SseEvent): StreamStep {
+      if (opened && text.match(ev.data) && text.literalLength(0) > 2) {
+        const frames = [w.textLiteral(text.literal(ev.data, 0))];
+        const learnt = text.tag!;
+        if (learnt.usage === null) return { frames };
+        const usage =
+          learnt.outputHole < 0
+            ? { ...learnt.usage }
+            : { ...learnt.usage, tokensOutput: text.count(ev.data, learnt.outputHole) };
+        return { frames, usage };
+      }
       let chunk: GenerateContentResponse;
       try {
         chunk = JSON.parse(ev.data) as GenerateContentResponse;
@@ -44,6 +79,7 @@ export function createGeminiStreamMapper(opts: StreamOptions): StreamMapper {
         preamble = true;
       }
       const cand = chunk.candidates?.[0];
+      learnText(text, ev.data, chunk);
       for (const p of cand?.content?.parts ?? []) {
         if (typeof p.text === 'string' && p.text && !p.thought) {
           frames.push(w.text(p.text));
@@ -72,4 +108,47 @@ export function createGeminiStreamMapper(opts: StreamOptions): StreamMapper {
       return { frames, ...(preamble ? { preamble } : {}), ...(usage ? { usage } : {}) };
     },
   };
+}
+
+/**
+ * Learns the shape of a chunk that is one candidate's one text part and its usage, nothing ending:
+ * every chunk of a stream but its first and last, as Gemini sends them.
+ */
+function learnText(reader: ShapeReader<LearntUsage>, data: string, chunk: GenerateContentResponse): void {
+  const cands = chunk.candidates;
+  if (!Array.isArray(cands) || cands.length !== 1) return;
+  const cand = cands[0];
+  if (typeof cand !== 'object' || cand === null || cand.finishReason !== undefined) return;
+  const parts = cand.content?.parts;
+  if (!Array.isArray(parts) || parts.length !== 1) return;
+  const part = parts[0];
+  if (typeof part !== 'object' || part === null) return;
+  if (typeof part.text !== 'string' || !part.text || part.thought || part.functionCall) return;
+  const meta =
+    typeof chunk.usageMetadata === 'object' && chunk.usageMetadata !== null ? chunk.usageMetadata : undefined;
+  reader.learn(
+    {
+      usage: usageFromGemini(meta),
+      outputHole: meta && typeof meta.candidatesTokenCount === 'number' ? 1 : -1,
+    },
+    () => textShapeOf(data, part.text!, meta),
+  );
+}
+
+/** The shape of a text chunk around its text and running counts, proven by a probed parse. */
+function textShapeOf(
+  data: string,
+  text: string,
+  meta: Record<string, unknown> | undefined,
+): ChunkShape | null {
+  const holes: Hole[] = [{ key: 'text', value: text }];
+  const counts = COUNTS.filter((k) => typeof meta?.[k] === 'number');
+  // The output count is hole 1 when there is one (LearntUsage.outputHole).
+  for (const k of counts) holes.push({ key: k, value: meta![k] as number });
+  const holds = (probed: unknown) => {
+    const q = probed as GenerateContentResponse;
+    const part = q.candidates?.[0]?.content?.parts?.[0];
+    return part?.text === probeValue(0) && counts.every((k, i) => q.usageMetadata?.[k] === probeCount(i + 1));
+  };
+  return learnShape(data, holes, holds, false);
 }

@@ -1,11 +1,12 @@
-// A stream's chunks read as one JSON text with string holes. Within one OpenAI-shaped stream the
-// chunks differ only in a few strings: the content (or a tool call's arguments), and a padding
-// field whose length varies (`obfuscation`); the id, model, fields and their order stay. A shape
-// is learnt from one parsed chunk: the fixed text between those strings. A later chunk that is
-// exactly that text with a JSON string literal in each hole is the learnt chunk with other strings,
-// so its step follows from the holes alone, without parsing it. Where each hole lies is proven once
-// per shape, by parsing the learnt text with a probe literal in every hole.
-// String syntax: RFC 8259, section 7 (https://www.rfc-editor.org/rfc/rfc8259#section-7).
+// A stream's chunks read as one JSON text with holes. Within one OpenAI-shaped stream the chunks
+// differ only in a few strings: the content (or a tool call's arguments), and a padding field whose
+// length varies (`obfuscation`); the id, model, fields and their order stay. Gemini's differ in the
+// text and in two running token counts. A shape is learnt from one parsed chunk: the fixed text
+// between those values. A later chunk that is exactly that text with a JSON string literal in each
+// string hole, and a count in each number hole, is the learnt chunk with other values, so its step
+// follows from the holes alone, without parsing it. Where each hole lies is proven once per shape,
+// by parsing the learnt text with a probe in every hole.
+// Syntax: RFC 8259, sections 6 and 7 (https://www.rfc-editor.org/rfc/rfc8259#section-6).
 
 export interface ChunkShape {
   /** The fixed text around the holes, in text order: one more piece than holes. */
@@ -14,17 +15,26 @@ export interface ChunkShape {
   readonly out: readonly string[];
   /** Hole i (in the order learnShape was given them) is the `order[i]`-th hole in the text. */
   readonly order: readonly number[];
+  /** Whether the k-th hole in the text holds a count (else a string literal). */
+  readonly counts: readonly boolean[];
 }
 
-/** A string field of the parsed chunk that varies from chunk to chunk. */
+/**
+ * A field of the parsed chunk that varies from chunk to chunk: a string, or a count (a
+ * non-negative integer, written as digits alone: no sign, fraction, exponent or leading zero).
+ */
 export interface Hole {
   readonly key: string;
-  readonly value: string;
+  readonly value: string | number;
 }
 
 /** The literal put in hole i to prove where it lies, and its value once parsed. */
 export const probeLiteral = (i: number) => `"\\u0000entente-probe-${i}"`;
 export const probeValue = (i: number) => `\u0000entente-probe-${i}`;
+/** The count put in number hole i to prove where it lies. */
+export const probeCount = (i: number) => 987_654_321_000 + i;
+/** A count hole holds at most this many digits: every such count is a safe integer. */
+const MAX_COUNT_DIGITS = 15;
 const USAGE_NULL = ',"usage":null';
 const USAGE_NULL_TAIL = `${USAGE_NULL}}`;
 
@@ -67,6 +77,12 @@ export class ShapeReader<Tag> {
     return text.slice(this.#spans[at]!, this.#spans[at + 1]!);
   }
 
+  /** Number hole i's count in the text last matched. */
+  count(text: string, i: number): number {
+    const at = 2 * this.#shape!.order[i]!;
+    return Number(text.slice(this.#spans[at]!, this.#spans[at + 1]!));
+  }
+
   /** The length of hole i's literal in the text last matched: 2 is the empty string. */
   literalLength(i: number): number {
     const at = 2 * this.#shape!.order[i]!;
@@ -101,28 +117,32 @@ export function learnShape(
   holds: (probed: unknown) => boolean,
   dropUsage: boolean,
 ): ChunkShape | null {
-  const spans: { start: number; end: number; hole: number }[] = [];
+  const spans: { start: number; end: number; hole: number; count: boolean }[] = [];
   for (let i = 0; i < holes.length; i++) {
     const h = holes[i]!;
-    if (h.value.startsWith('\u0000entente-probe')) return null;
+    const count = typeof h.value === 'number';
+    if (count ? !isCount(String(h.value)) : (h.value as string).startsWith('\u0000entente-probe'))
+      return null;
     const needle = `"${h.key}":${JSON.stringify(h.value)}`;
     const at = text.indexOf(needle);
     if (at === -1 || text.indexOf(needle, at + 1) !== -1) return null;
-    spans.push({ start: at + h.key.length + 3, end: at + needle.length, hole: i });
+    spans.push({ start: at + h.key.length + 3, end: at + needle.length, hole: i, count });
   }
   spans.sort((a, b) => a.start - b.start);
   const pieces: string[] = [];
   const order: number[] = new Array(holes.length);
+  const counts: boolean[] = [];
   let pos = 0;
   for (let k = 0; k < spans.length; k++) {
     const s = spans[k]!;
     if (s.start < pos) return null;
     pieces.push(text.slice(pos, s.start));
     order[s.hole] = k;
+    counts.push(s.count);
     pos = s.end;
   }
   pieces.push(text.slice(pos));
-  const probes = spans.map((s) => probeLiteral(s.hole));
+  const probes = spans.map((s) => (s.count ? String(probeCount(s.hole)) : probeLiteral(s.hole)));
   let probed: unknown;
   try {
     probed = JSON.parse(fill(pieces, probes));
@@ -130,11 +150,11 @@ export function learnShape(
     return null;
   }
   if (!holds(probed)) return null;
-  if (!dropUsage) return { pieces, out: pieces, order };
+  if (!dropUsage) return { pieces, out: pieces, order, counts };
   const last = pieces.length - 1;
   // Last in the text, `"usage":null` is the top-level object's last member: cut without a proof.
   const cut = cutUsageNullTail(pieces[last]!);
-  if (cut !== null) return { pieces, out: pieces.map((p, k) => (k === last ? cut : p)), order };
+  if (cut !== null) return { pieces, out: pieces.map((p, k) => (k === last ? cut : p)), order, counts };
   const out = withoutUsageNull(pieces);
   if (out === null) return null;
   // The frame's text must be the chunk without its usage field, and nothing else changed.
@@ -145,7 +165,7 @@ export function learnShape(
   } catch {
     return null;
   }
-  return { pieces, out, order };
+  return { pieces, out, order, counts };
 }
 
 /** The pieces with the one `,"usage":null` among them taken out; null when there is not exactly one. */
@@ -168,8 +188,8 @@ function fill(pieces: readonly string[], literals: readonly string[]): string {
 }
 
 /**
- * Whether `text` is of the shape: its pieces, in order, with one JSON string literal in each hole.
- * `spans` gets each hole's [start, end), in text order.
+ * Whether `text` is of the shape: its pieces, in order, with one JSON string literal in each string
+ * hole and a count in each number hole. `spans` gets each hole's [start, end), in text order.
  */
 function matchShape(shape: ChunkShape, text: string, spans: number[]): boolean {
   const p = shape.pieces;
@@ -180,7 +200,7 @@ function matchShape(shape: ChunkShape, text: string, spans: number[]): boolean {
     if (text.slice(pos, pos + piece.length) !== piece) return false;
     pos += piece.length;
     if (k === p.length - 1) return pos === text.length;
-    const end = endOfJsonString(text, pos);
+    const end = shape.counts[k] ? endOfCount(text, pos) : endOfJsonString(text, pos);
     if (end === -1) return false;
     spans[2 * k] = pos;
     spans[2 * k + 1] = end;
@@ -233,6 +253,29 @@ export function endOfJsonString(s: string, from: number): number {
   }
   return -1;
 }
+
+/**
+ * Where the count opening at s[from] ends: after `0`, or after a digit 1–9 and more digits, at most
+ * MAX_COUNT_DIGITS in all; -1 when none opens there. What follows is the next piece's to match (a
+ * piece that goes on with the number, `.0` say, was proven with the probe before it: the parse
+ * gave the probe's value there).
+ */
+function endOfCount(s: string, from: number): number {
+  const c = s.charCodeAt(from);
+  if (c === 48) return from + 1;
+  if (!(c >= 49 && c <= 57)) return -1;
+  let i = from + 1;
+  const max = from + MAX_COUNT_DIGITS;
+  while (i < s.length && i < max) {
+    const d = s.charCodeAt(i);
+    if (d < 48 || d > 57) break;
+    i++;
+  }
+  return i;
+}
+
+const isCount = (digits: string): boolean =>
+  /^(0|[1-9][0-9]*)$/.test(digits) && digits.length <= MAX_COUNT_DIGITS;
 
 /** Whether s[from, to) is exactly one JSON string literal. */
 export const isJsonString = (s: string, from: number, to: number): boolean => endOfJsonString(s, from) === to;

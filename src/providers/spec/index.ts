@@ -29,6 +29,7 @@ export {
   endOfJsonString,
   isJsonString,
   learnShape,
+  probeCount,
   probeValue,
   ShapeReader,
 } from './chunk-shape.js';
