@@ -1,12 +1,14 @@
 // Waiting on a condition instead of sleeping a fixed time: checks `check` again every couple of
 // milliseconds (I/O callbacks run in between) until it returns something truthy, and fails with
-// `what` if that takes longer than the timeout. How long it takes never decides a test's verdict.
+// `what` if that takes longer than the timeout. How long it takes never decides a test's verdict,
+// so the timeout is generous: CI runs two test files at once, and on a saturated machine the
+// spool's writer thread, at a lowered priority, was seen to take over 10 s to post a few records.
 import { setTimeout as tick } from 'node:timers/promises';
 
 export async function eventually<T>(
   check: () => T | Promise<T>,
   what: string,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
