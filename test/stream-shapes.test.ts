@@ -459,3 +459,18 @@ test('Gemini: thought parts and function calls are never read as text by a shape
   for (const data of events)
     assert.deepEqual(m.map({ event: '', data }), reference.map({ event: '', data }), data);
 });
+
+test("Gemini: a count is read only where the parse puts it, not from a decoy field with the count's name", () => {
+  // The usage's key written with an escape, so that the only `"candidatesTokenCount":n` in the text
+  // is a decoy's: equal to the usage's count in the first chunk, another number after.
+  const chunk = (i: number) =>
+    `{"candidates":[{"content":{"parts":[{"text":"w${i}"}],"role":"model"},"index":0}],"x":{"candidatesTokenCount":${5 + i}},"usageMetadata":{"promptTokenCount":9,"candidates\\u0054okenCount":5,"totalTokenCount":14}}`;
+  const m = createGeminiStreamMapper(opts(true));
+  const reference = createGeminiStreamMapper(opts(true), { shapes: false });
+  for (let i = 0; i < 8; i++) {
+    const data = chunk(i);
+    const got = m.map({ event: '', data });
+    assert.deepEqual(got, reference.map({ event: '', data }), data);
+    assert.equal(got.usage?.tokensOutput, 5);
+  }
+});

@@ -126,29 +126,25 @@ function learnText(reader: ShapeReader<LearntUsage>, data: string, chunk: Genera
   if (typeof part.text !== 'string' || !part.text || part.thought || part.functionCall) return;
   const meta =
     typeof chunk.usageMetadata === 'object' && chunk.usageMetadata !== null ? chunk.usageMetadata : undefined;
+  const holes: Hole[] = [{ key: 'text', value: part.text }];
+  for (const k of COUNTS) if (typeof meta?.[k] === 'number') holes.push({ key: k, value: meta[k] as number });
   reader.learn(
     {
       usage: usageFromGemini(meta),
-      outputHole: meta && typeof meta.candidatesTokenCount === 'number' ? 1 : -1,
+      outputHole: holes.findIndex((h) => h.key === 'candidatesTokenCount'),
     },
-    () => textShapeOf(data, part.text!, meta),
+    () => textShapeOf(data, holes),
   );
 }
 
 /** The shape of a text chunk around its text and running counts, proven by a probed parse. */
-function textShapeOf(
-  data: string,
-  text: string,
-  meta: Record<string, unknown> | undefined,
-): ChunkShape | null {
-  const holes: Hole[] = [{ key: 'text', value: text }];
-  const counts = COUNTS.filter((k) => typeof meta?.[k] === 'number');
-  // The output count is hole 1 when there is one (LearntUsage.outputHole).
-  for (const k of counts) holes.push({ key: k, value: meta![k] as number });
+function textShapeOf(data: string, holes: readonly Hole[]): ChunkShape | null {
   const holds = (probed: unknown) => {
     const q = probed as GenerateContentResponse;
-    const part = q.candidates?.[0]?.content?.parts?.[0];
-    return part?.text === probeValue(0) && counts.every((k, i) => q.usageMetadata?.[k] === probeCount(i + 1));
+    return (
+      q.candidates?.[0]?.content?.parts?.[0]?.text === probeValue(0) &&
+      holes.every((h, i) => i === 0 || q.usageMetadata?.[h.key] === probeCount(i))
+    );
   };
   return learnShape(data, holes, holds, false);
 }
