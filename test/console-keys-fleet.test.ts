@@ -62,8 +62,9 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
           redisUrl: redisUrl!,
           azure,
           openai,
-          // Each node re-reads keys only every minute: a revocation reaches them by the fleet's notice.
-          keyRefreshMs: 60_000,
+          // Each node re-reads keys only every hour: within the test, a new or revoked key reaches
+          // them by the fleet's notice alone.
+          keyRefreshMs: 3_600_000,
           stack: {
             server: `  adminKeySha256: ${createHash('sha256').update(ADMIN_KEY).digest('hex')}`,
             extraYaml: `cluster: { namespace: ${namespace}, heartbeatMs: 200 }\n${metering.ledgerYaml}`,
@@ -104,7 +105,8 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
     assert.match(secret, /^sk-ent-[A-Za-z0-9_-]{43}$/);
     const row = page.locator('table[data-testid="keys"] tbody tr', { hasText: 'browser-key' });
     assert.match((await row.textContent()) ?? '', /100 req\/min, 1\.000000 USD\/month/);
-    // Every node knows the new key within a second (the fleet's notice, not their minute-long poll).
+    // Every node knows the new key, which only the fleet's notice can have told it (its poll is
+    // hourly). Within 15 s, however loaded the machine: the notice takes milliseconds on an idle one.
     for (const n of nodes) {
       const r = await eventually(
         () =>
@@ -112,7 +114,7 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
             .withResponse()
             .catch(() => null),
         'the new key to work on every node',
-        1_000,
+        15_000,
       );
       assert.equal(r.response.headers.get('x-ratelimit-limit-requests'), '100');
     }
@@ -134,7 +136,7 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
     assert.equal((await row.locator('td').nth(7).textContent())?.trim(), '0.000012');
   });
 
-  test('revoke: every node refuses the key within a second', async (t) => {
+  test('revoke: every node refuses the key by the fleet notice, not its hourly poll', async (t) => {
     assert.ok(secret, 'the key was created');
     await page.click('[data-testid="revoke-browser-key"]');
     await page.locator('table[data-testid="keys"] tbody tr', { hasText: 'revoked' }).waitFor();
@@ -147,7 +149,9 @@ describe('the key lifecycle in the console, on three nodes', { skip }, () => {
             (e: unknown) => e instanceof OpenAI.AuthenticationError,
           ),
         'the key to be refused',
-        1_000,
+        // Only the fleet's notice gets there (in milliseconds on an idle machine; the diagnostic
+        // below says how long it took).
+        15_000,
       );
     const ms = performance.now() - t0;
     t.diagnostic(
