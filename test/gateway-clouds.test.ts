@@ -357,4 +357,22 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     const rec = await record(s.response.headers.get('x-request-id')!);
     assert.equal(rec.errorCode, 'upstream_stream_error');
   });
+
+  test('a Gemini stream cut mid-way is recorded with the running usage of the last chunk it sent', async () => {
+    // Five chunks, the last four of one shape (read without a parse), each with the output so far.
+    google.setFault({ kind: 'cut', count: 1, afterChunks: 5 });
+    const s = await client.chat.completions
+      .create({ model: 'm-gemini', messages, stream: true })
+      .withResponse();
+    let text = '';
+    await assert.rejects(async () => {
+      for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
+    });
+    assert.equal(text.split(' ').length, 5, `the client saw five words: ${text}`);
+    const rec = await record(s.response.headers.get('x-request-id')!);
+    assert.equal(rec.errorCode, 'upstream_stream_error');
+    const whole = google.requests.at(-1)!.usage as N;
+    assert.equal(rec.tokensInputUncached, n(whole.promptTokenCount));
+    assert.equal(rec.tokensOutput, 5, 'candidatesTokenCount of the fifth chunk');
+  });
 });
