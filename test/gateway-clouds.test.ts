@@ -344,32 +344,28 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     bedrock.setFault(null);
   });
 
-  test('a stream cut mid-way on Bedrock becomes an error event, recorded as such', async () => {
-    bedrock.setFault({ kind: 'cut', count: 1, afterChunks: 3 });
-    const s = await client.chat.completions
-      .create({ model: 'm-bedrock', messages, stream: true })
-      .withResponse();
+  /** Streams `model` while its cloud cuts the stream; the text the client read and the record. */
+  async function readCut(model: string) {
+    const s = await client.chat.completions.create({ model, messages, stream: true }).withResponse();
     let text = '';
     await assert.rejects(async () => {
       for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
     });
+    return { text, rec: await record(s.response.headers.get('x-request-id')!) };
+  }
+
+  test('a stream cut mid-way on Bedrock becomes an error event, recorded as such', async () => {
+    bedrock.setFault({ kind: 'cut', count: 1, afterChunks: 3 });
+    const { text, rec } = await readCut('m-bedrock');
     assert.ok(text.length > 0, 'the client saw the first chunks');
-    const rec = await record(s.response.headers.get('x-request-id')!);
     assert.equal(rec.errorCode, 'upstream_stream_error');
   });
 
   test('a Gemini stream cut mid-way is recorded with the running usage of the last chunk it sent', async () => {
-    // Five chunks, the last four of one shape (read without a parse), each with the output so far.
+    // Five chunks, each with the output so far: all but the first read by the shape learnt from it.
     google.setFault({ kind: 'cut', count: 1, afterChunks: 5 });
-    const s = await client.chat.completions
-      .create({ model: 'm-gemini', messages, stream: true })
-      .withResponse();
-    let text = '';
-    await assert.rejects(async () => {
-      for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
-    });
+    const { text, rec } = await readCut('m-gemini');
     assert.equal(text.split(' ').length, 5, `the client saw five words: ${text}`);
-    const rec = await record(s.response.headers.get('x-request-id')!);
     assert.equal(rec.errorCode, 'upstream_stream_error');
     const whole = google.requests.at(-1)!.usage as N;
     assert.equal(rec.tokensInputUncached, n(whole.promptTokenCount));
