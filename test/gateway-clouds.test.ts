@@ -13,7 +13,9 @@ import {
   startGoogleSimulator,
   startSimulator,
 } from '../sim/index.js';
+import { estimatePromptTokens } from '../src/canonical/index.js';
 import type { UsageRecord } from '../src/store/index.js';
+import { eventually } from './helpers/eventually.js';
 import { startGatewayFromYaml, type TestGateway } from './helpers/gateway.js';
 import { sha } from './helpers/stack.js';
 
@@ -53,6 +55,8 @@ interface Cloud {
   readonly deployment: string;
   readonly sim: () => CloudSimulator;
   readonly usage: (u: N) => Usage;
+  /** The cloud reports the prompt's tokens before the stream's end (message_start, running usage). */
+  readonly promptFirst: boolean;
 }
 
 describe('every cloud through the gateway, judged by the openai SDK', () => {
@@ -140,6 +144,7 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       deployment: 'amazon.nova-pro-v1:0',
       sim: () => bedrock,
       usage: nativeUsage.bedrock,
+      promptFirst: false,
     },
     {
       model: 'm-bedrock-claude',
@@ -147,6 +152,7 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       deployment: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
       sim: () => bedrock,
       usage: nativeUsage.anthropic,
+      promptFirst: true,
     },
     {
       model: 'm-vertex',
@@ -154,6 +160,7 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       deployment: 'gemini-2.5-pro',
       sim: () => google,
       usage: nativeUsage.google,
+      promptFirst: true,
     },
     {
       model: 'm-vertex-claude',
@@ -161,6 +168,7 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       deployment: 'claude-sonnet-4-5@20250929',
       sim: () => google,
       usage: nativeUsage.anthropic,
+      promptFirst: true,
     },
     {
       model: 'm-gemini',
@@ -168,6 +176,7 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       deployment: 'gemini-2.5-flash',
       sim: () => google,
       usage: nativeUsage.google,
+      promptFirst: true,
     },
     {
       model: 'm-anthropic',
@@ -175,6 +184,7 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       deployment: 'claude-opus-4-1',
       sim: () => anthropic,
       usage: nativeUsage.anthropic,
+      promptFirst: true,
     },
   ];
   const tools = [
@@ -230,6 +240,43 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
         assert.ok(usage);
         assert.equal(usage.prompt_tokens, rec.tokensInputUncached + rec.tokensInputCached);
         assert.equal(usage.completion_tokens, rec.tokensOutput + rec.tokensReasoning);
+      });
+
+      test('a client that hangs up mid-stream is billed its prompt and the output it was sent', async () => {
+        // A long prompt (the reply echoes it), paced so that the hang-up lands mid-way.
+        const ask = [
+          { role: 'user' as const, content: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ') },
+        ];
+        c.sim().settings.tokensPerSecond = 200;
+        try {
+          const { data, response } = await client.chat.completions
+            .create({ model: c.model, messages: ask, stream: true })
+            .withResponse();
+          let seen = 0;
+          // Leaving the loop aborts the request (the SDK's stream closes its connection).
+          for await (const chunk of data) if (chunk.choices[0]?.delta.content && ++seen === 3) break;
+          const id = response.headers.get('x-request-id')!;
+          // The gateway hears of the hang-up on its own time.
+          const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
+          const whole = c.usage(c.sim().requests.at(-1)!.usage as N);
+          assert.equal(rec.status, 499);
+          assert.equal(rec.errorCode, 'client_closed');
+          assert.equal(rec.usageExact, false);
+          // The prompt as the cloud reported it at the start, where it does; else the estimate.
+          assert.deepEqual(
+            [rec.tokensInputUncached, rec.tokensInputCached],
+            c.promptFirst
+              ? [whole.tokensInputUncached, whole.tokensInputCached]
+              : [estimatePromptTokens({ messages: ask }), 0],
+          );
+          assert.ok(
+            rec.tokensOutput >= seen,
+            `${rec.tokensOutput} output tokens, the client read ${seen} chunks`,
+          );
+          assert.ok(rec.tokensOutput < whole.tokensOutput, 'not billed the answer it never got');
+        } finally {
+          c.sim().settings.tokensPerSecond = 0;
+        }
       });
 
       test('tools: a call whole and streamed; the result goes back to the cloud', async () => {
@@ -348,17 +395,38 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
   async function readCut(model: string) {
     const s = await client.chat.completions.create({ model, messages, stream: true }).withResponse();
     let text = '';
+    let deltas = 0;
     await assert.rejects(async () => {
-      for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
+      for await (const chunk of s.data) {
+        const t = chunk.choices[0]?.delta.content ?? '';
+        text += t;
+        if (t) deltas++;
+      }
     });
-    return { text, rec: await record(s.response.headers.get('x-request-id')!) };
+    return { text, deltas, rec: await record(s.response.headers.get('x-request-id')!) };
   }
 
-  test('a stream cut mid-way on Bedrock becomes an error event, recorded as such', async () => {
+  test('a stream cut mid-way on Bedrock becomes an error event, billed the prompt and what was sent', async () => {
     bedrock.setFault({ kind: 'cut', count: 1, afterChunks: 3 });
-    const { text, rec } = await readCut('m-bedrock');
+    const { text, deltas, rec } = await readCut('m-bedrock');
     assert.ok(text.length > 0, 'the client saw the first chunks');
     assert.equal(rec.errorCode, 'upstream_stream_error');
+    assert.equal(rec.usageExact, false);
+    // Converse reports usage only at the end: the prompt is estimated, the output counted.
+    assert.equal(rec.tokensInputUncached, estimatePromptTokens({ messages }));
+    assert.equal(rec.tokensOutput, deltas);
+  });
+
+  test('a Claude stream cut mid-way is billed the prompt its message_start reported', async () => {
+    anthropic.setFault({ kind: 'cut', count: 1, afterChunks: 4 });
+    const { deltas, rec } = await readCut('m-anthropic');
+    assert.ok(deltas > 0, 'the client saw the first deltas');
+    assert.equal(rec.errorCode, 'upstream_stream_error');
+    const whole = nativeUsage.anthropic(anthropic.requests.at(-1)!.usage as N);
+    assert.deepEqual(
+      [rec.tokensInputUncached, rec.tokensInputCached, rec.tokensOutput],
+      [whole.tokensInputUncached, whole.tokensInputCached, deltas],
+    );
   });
 
   test('a Gemini stream cut mid-way is recorded with the running usage of the last chunk it sent', async () => {

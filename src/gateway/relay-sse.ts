@@ -3,12 +3,13 @@
 // possible; after it, a broken upstream becomes an error event in the stream (the client has
 // already seen part of an answer, and a second model's answer spliced onto it would be wrong).
 // The stream's last bytes (the final frames and [DONE]) are handed to finish() to send after the
-// usage record is spooled. A client that hangs up mid-stream is billed what it was sent: the
-// upstream's usage when it has reported it, else the prompt estimated and one output token per
-// content delta delivered (marked inexact).
+// usage record is spooled. A stream that ends early (the client hangs up, the upstream breaks) is
+// billed what the client was sent: the upstream's usage when it has reported it, else the prompt
+// (as the upstream reported it at the start, or estimated) and one output token per content delta
+// delivered (marked inexact).
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { type ChatRequest, estimatePromptTokens, zeroUsage } from '../canonical/index.js';
+import { type ChatRequest, estimatePromptTokens, type TokenUsage, zeroUsage } from '../canonical/index.js';
 import type { Timer } from '../clock/index.js';
 import { EventStreamEventParser } from '../eventstream/index.js';
 import {
@@ -48,6 +49,8 @@ export class SseRelay {
   #held = '';
   /** Frames written to the client (role-only preambles not counted). */
   #delivered = 0;
+  /** The prompt's figures, once the upstream has reported them ahead of its final usage. */
+  #prompt: TokenUsage | null = null;
   /** The answer's end is decided (handed to finish): nothing more is written from the pump. */
   #ended = false;
   #complete: (o: AttemptOutcome) => void = () => {};
@@ -137,6 +140,7 @@ export class SseRelay {
         for (const ev of parser.push(chunk)) {
           const step = mapper.map(ev);
           if (step.usage) this.state.usage = step.usage;
+          if (step.promptUsage) this.#prompt = step.promptUsage;
           if (step.tier) noteServedTier(this.gw, this.state, step.tier);
           if (step.finishReason) this.#finishReason = step.finishReason;
           if (step.frames.length > 0) {
@@ -168,7 +172,7 @@ export class SseRelay {
       if (this.#ended) return this.#served();
       if (this.#why === 'client') {
         if (!this.#started) this.#waited();
-        else this.#billAbandoned(chat);
+        else this.state.usage ??= this.#usedSoFar(chat);
         return { kind: 'client_gone' };
       }
       if (!this.#started) {
@@ -180,7 +184,7 @@ export class SseRelay {
       }
       streamError = this.#brokenMidway();
     }
-    return this.#settle(r, streamError, enc);
+    return this.#settle(r, streamError, enc, chat);
   }
 
   /** Sends the head and whatever was held back; returns what to write after it. */
@@ -213,12 +217,18 @@ export class SseRelay {
     };
   }
 
-  /** The client hung up mid-stream: bill the prompt and what it was sent, unless the upstream said. */
-  #billAbandoned(chat: ChatRequest): void {
-    if (this.state.usage) return;
-    this.state.usage = {
+  /**
+   * What a stream that ended early (the client hung up, or the upstream broke) used, when the
+   * upstream never said: the prompt as the upstream reported it at the start (Anthropic's
+   * message_start, cached tokens apart), else estimated; and one output token per content delta
+   * the client was sent.
+   */
+  #usedSoFar(chat: ChatRequest): TokenUsage {
+    const p = this.#prompt;
+    return {
       ...zeroUsage,
-      tokensInputUncached: estimatePromptTokens(chat),
+      tokensInputUncached: p ? p.tokensInputUncached : estimatePromptTokens(chat),
+      tokensInputCached: p ? p.tokensInputCached : 0,
       tokensOutput: this.#delivered,
     };
   }
@@ -238,7 +248,12 @@ export class SseRelay {
   }
 
   /** The upstream stream is over (ended, errored or cut): decide what the client's stream was. */
-  #settle(r: UpstreamHead, streamError: UpstreamFailure | null, enc: ClientEncoder): AttemptOutcome {
+  #settle(
+    r: UpstreamHead,
+    streamError: UpstreamFailure | null,
+    enc: ClientEncoder,
+    chat: ChatRequest,
+  ): AttemptOutcome {
     if (this.#ended) return this.#served();
     this.#ended = true;
     if (streamError) r.body.destroy();
@@ -263,8 +278,8 @@ export class SseRelay {
       streamError?.upstreamCode === 'stream_duration_exceeded'
         ? 'stream_duration_exceeded'
         : 'upstream_stream_error';
-    // Without the upstream's usage, the output is counted as for an abandoned stream.
-    if (!this.state.usage) this.state.usage = { ...zeroUsage, tokensOutput: this.#delivered };
+    // Without the upstream's usage, it is billed as an abandoned stream is.
+    this.state.usage ??= this.#usedSoFar(chat);
     // The breaker hears of it, but there is no failover once the client has bytes.
     return {
       kind: 'served',

@@ -64,9 +64,12 @@ export function createMessagesStreamMapper(opts: StreamOptions, { shapes = true 
         return { frames: [], error: badResponse('Anthropic sent a stream event that is not valid JSON') };
       }
       switch (ev.event || e.type) {
-        case 'message_start':
+        case 'message_start': {
           usage = { ...(e.message?.usage ?? {}) };
-          return { frames: [w.role()], preamble: true };
+          // The prompt's figures are final here: a stream that ends early is billed by them.
+          const prompt = usageFromAnthropic(usage);
+          return { frames: [w.role()], preamble: true, ...(prompt ? { promptUsage: prompt } : {}) };
+        }
         case 'content_block_start': {
           const b = e.content_block;
           if (b?.type === 'tool_use' && b.id && b.name) {

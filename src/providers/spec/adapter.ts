@@ -126,6 +126,12 @@ export interface StreamStep {
   readonly preamble?: boolean;
   /** Set when this event carried the final usage. */
   readonly usage?: TokenUsage;
+  /**
+   * The prompt's figures as the upstream reported them at the stream's start, before its final
+   * usage (Anthropic's message_start): what a stream that ends early is billed for its prompt.
+   * Only the input buckets are read.
+   */
+  readonly promptUsage?: TokenUsage;
   /** The capacity tier the cloud says served the stream (see ChatResult.tier). */
   readonly tier?: string;
   readonly finishReason?: string;
