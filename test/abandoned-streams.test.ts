@@ -3,6 +3,7 @@
 // ledger; a client that leaves during a JSON answer gets the upstream's exact usage recorded.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
 import { estimatePromptTokens } from '../src/canonical/index.js';
 import { parsePriceBooks } from '../src/ledger/index.js';
 import { eventually } from './helpers/eventually.js';
@@ -80,6 +81,32 @@ describe('clients that hang up are billed what they used', () => {
         );
         assert.ok(receivable && receivable.amountMicros > 0n, `${run.id} priced`);
       }
+    } finally {
+      stack.azure.settings.tokensPerSecond = 0;
+    }
+  });
+
+  test('a Responses API stream abandoned mid-way (the openai SDK as client) is billed the same way', async () => {
+    stack.azure.settings.tokensPerSecond = 200;
+    try {
+      const client = new OpenAI({ baseURL: stack.baseURL, apiKey: DEMO_KEY, maxRetries: 0 });
+      const input = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+      const { data, response } = await client.responses
+        .create({ model: 'gpt-4o', input, stream: true })
+        .withResponse();
+      let seen = 0;
+      // Leaving the loop closes the connection.
+      for await (const ev of data) if (ev.type === 'response.output_text.delta' && ++seen === 3) break;
+      const id = response.headers.get('x-request-id')!;
+      const u = await eventually(async () => {
+        await stack.gateway.context.usageLog.flush();
+        return (await stack.store.listUsage({ requestId: id }))[0];
+      }, 'the record of the abandoned Responses stream');
+      assert.equal(u.status, 499);
+      assert.equal(u.errorCode, 'client_closed');
+      assert.equal(u.surface, 'responses');
+      assert.equal(u.tokensInputUncached, estimatePromptTokens({ messages: [{ content: input }] }));
+      assert.ok(u.tokensOutput >= seen && u.tokensOutput < 50, `${u.tokensOutput} output tokens`);
     } finally {
       stack.azure.settings.tokensPerSecond = 0;
     }
