@@ -31,8 +31,14 @@ export function anthropicUsage(r: ScriptedReply) {
     output_tokens: r.completionTokens,
     cache_creation_input_tokens: 0,
     cache_read_input_tokens: r.cachedTokens,
+    // Extended thinking's tokens are part of output_tokens; the details say how many.
+    ...(r.reasoningTokens > 0 ? { output_tokens_details: { thinking_tokens: r.reasoningTokens } } : {}),
   };
 }
+
+/** The thinking the scripted reply's reasoning tokens stand for: one word a token. */
+const thoughtsOf = (r: ScriptedReply) => Array.from({ length: r.reasoningTokens }, (_, i) => `thought${i}`);
+const SIGNATURE = 'c2ltLXNpZ25hdHVyZQ==';
 
 const stopReason = (f: string) =>
   f === 'tool_calls' ? 'tool_use' : f === 'length' ? 'max_tokens' : 'end_turn';
@@ -45,16 +51,22 @@ export function anthropicMessage(r: ScriptedReply, model: string): Obj {
     type: 'message',
     role: 'assistant',
     model,
-    content: c.toolCall
-      ? [
-          {
-            type: 'tool_use',
-            id: toolId(c.toolCall.id),
-            name: c.toolCall.name,
-            input: JSON.parse(c.toolCall.arguments),
-          },
-        ]
-      : [{ type: 'text', text: c.words.join(' '), citations: null }],
+    content: [
+      // Extended thinking comes first, as a thinking block with its signature.
+      ...(r.reasoningTokens > 0
+        ? [{ type: 'thinking', thinking: thoughtsOf(r).join(' '), signature: SIGNATURE }]
+        : []),
+      ...(c.toolCall
+        ? [
+            {
+              type: 'tool_use',
+              id: toolId(c.toolCall.id),
+              name: c.toolCall.name,
+              input: JSON.parse(c.toolCall.arguments),
+            },
+          ]
+        : [{ type: 'text', text: c.words.join(' '), citations: null }]),
+    ],
     stop_reason: stopReason(c.finishReason),
     stop_sequence: null,
     usage: anthropicUsage(r),
@@ -71,16 +83,49 @@ export function anthropicEvents(r: ScriptedReply, model: string): [string, Obj][
       'message_start',
       {
         type: 'message_start',
-        message: { ...msg, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } },
+        // At the start, the output so far; the thinking's count comes with the final figures.
+        message: {
+          ...msg,
+          content: [],
+          stop_reason: null,
+          usage: { ...usage, output_tokens: 1, output_tokens_details: undefined },
+        },
       },
     ],
   ];
-  if (c.toolCall) {
+  // The answer's block follows the thinking block, when there is one.
+  const at = r.reasoningTokens > 0 ? 1 : 0;
+  if (at === 1) {
     out.push([
       'content_block_start',
       {
         type: 'content_block_start',
         index: 0,
+        content_block: { type: 'thinking', thinking: '', signature: '' },
+      },
+    ]);
+    thoughtsOf(r).forEach((w, i) => {
+      out.push([
+        'content_block_delta',
+        {
+          type: 'content_block_delta',
+          index: 0,
+          delta: { type: 'thinking_delta', thinking: (i === 0 ? '' : ' ') + w },
+        },
+      ]);
+    });
+    out.push([
+      'content_block_delta',
+      { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: SIGNATURE } },
+    ]);
+    out.push(['content_block_stop', { type: 'content_block_stop', index: 0 }]);
+  }
+  if (c.toolCall) {
+    out.push([
+      'content_block_start',
+      {
+        type: 'content_block_start',
+        index: at,
         content_block: { type: 'tool_use', id: toolId(c.toolCall.id), name: c.toolCall.name, input: {} },
       },
     ]);
@@ -90,14 +135,14 @@ export function anthropicEvents(r: ScriptedReply, model: string): [string, Obj][
         'content_block_delta',
         {
           type: 'content_block_delta',
-          index: 0,
+          index: at,
           delta: { type: 'input_json_delta', partial_json: a.slice(p, p + 8) },
         },
       ]);
   } else {
     out.push([
       'content_block_start',
-      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      { type: 'content_block_start', index: at, content_block: { type: 'text', text: '' } },
     ]);
     out.push(['ping', { type: 'ping' }]);
     c.words.forEach((w, i) => {
@@ -105,19 +150,19 @@ export function anthropicEvents(r: ScriptedReply, model: string): [string, Obj][
         'content_block_delta',
         {
           type: 'content_block_delta',
-          index: 0,
+          index: at,
           delta: { type: 'text_delta', text: (i === 0 ? '' : ' ') + w },
         },
       ]);
     });
   }
-  out.push(['content_block_stop', { type: 'content_block_stop', index: 0 }]);
+  out.push(['content_block_stop', { type: 'content_block_stop', index: at }]);
   out.push([
     'message_delta',
     {
       type: 'message_delta',
       delta: { stop_reason: stopReason(c.finishReason), stop_sequence: null },
-      usage: { output_tokens: usage.output_tokens },
+      usage: { output_tokens: usage.output_tokens, output_tokens_details: usage.output_tokens_details },
     },
   ]);
   out.push(['message_stop', { type: 'message_stop' }]);

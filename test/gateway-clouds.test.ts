@@ -41,12 +41,16 @@ const nativeUsage = {
     tokensOutput: n(u.candidatesTokenCount),
     tokensReasoning: n(u.thoughtsTokenCount),
   }),
-  anthropic: (u: N): Usage => ({
-    tokensInputUncached: n(u.input_tokens) + n(u.cache_creation_input_tokens),
-    tokensInputCached: n(u.cache_read_input_tokens),
-    tokensOutput: n(u.output_tokens),
-    tokensReasoning: 0,
-  }),
+  anthropic: (u: N): Usage => {
+    // Thinking is counted within output_tokens; output_tokens_details says how much of it.
+    const thinking = n((u.output_tokens_details as unknown as N | undefined)?.thinking_tokens);
+    return {
+      tokensInputUncached: n(u.input_tokens) + n(u.cache_creation_input_tokens),
+      tokensInputCached: n(u.cache_read_input_tokens),
+      tokensOutput: n(u.output_tokens) - thinking,
+      tokensReasoning: thinking,
+    };
+  },
 };
 
 interface Cloud {
@@ -341,6 +345,39 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     assert.equal(rec.tokensReasoning, 32);
     const body = google.requests.at(-1)!.body as { generationConfig: { thinkingConfig: unknown } };
     assert.deepEqual(body.generationConfig.thinkingConfig, { thinkingBudget: 24_576 });
+  });
+
+  test('Claude: extended thinking is not shown, and is billed as reasoning, whole and when the client hangs up', async () => {
+    for (const c of clouds.filter((x) => x.usage === nativeUsage.anthropic)) {
+      // reasoning_effort 'high' becomes Anthropic's effort: the simulator thinks 32 tokens first.
+      const ask = { model: c.model, messages, reasoning_effort: 'high' as const };
+      const { data, response } = await client.chat.completions.create(ask).withResponse();
+      assert.match(data.choices[0]!.message.content!, /^Simulated reply from .+: Say hello to Paris$/);
+      const whole = c.usage(c.sim().requests.at(-1)!.usage as N);
+      assert.equal(whole.tokensReasoning, 32, c.model);
+      assert.deepEqual(buckets(await record(response.headers.get('x-request-id'))), whole);
+
+      // Streamed and left after three words: the thinking came first and was all sent upstream's
+      // side (none of it to the client), so the record bills every thinking delta as reasoning.
+      c.sim().settings.tokensPerSecond = 200;
+      try {
+        const s = await client.chat.completions.create({ ...ask, stream: true }).withResponse();
+        let seen = 0;
+        let text = '';
+        for await (const chunk of s.data) {
+          text += chunk.choices[0]?.delta.content ?? '';
+          if (chunk.choices[0]?.delta.content && ++seen === 3) break;
+        }
+        assert.doesNotMatch(text, /thought/, 'no thinking reaches the client');
+        const id = s.response.headers.get('x-request-id')!;
+        const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
+        assert.equal(rec.errorCode, 'client_closed', c.model);
+        assert.equal(rec.tokensReasoning, whole.tokensReasoning, `${c.model}: one token per thinking delta`);
+        assert.ok(rec.tokensOutput >= seen && rec.tokensOutput < whole.tokensOutput, c.model);
+      } finally {
+        c.sim().settings.tokensPerSecond = 0;
+      }
+    }
   });
 
   test('a parameter a provider cannot honour: the next deployment serves, or a coded 400', async () => {

@@ -51,6 +51,8 @@ export class SseRelay {
   #delivered = 0;
   /** The prompt's figures, once the upstream has reported them ahead of its final usage. */
   #prompt: TokenUsage | null = null;
+  /** Reasoning deltas the upstream sent that the client is not shown (Anthropic's thinking). */
+  #reasoning = 0;
   /** The answer's end is decided (handed to finish): nothing more is written from the pump. */
   #ended = false;
   #complete: (o: AttemptOutcome) => void = () => {};
@@ -141,6 +143,7 @@ export class SseRelay {
           const step = mapper.map(ev);
           if (step.usage) this.state.usage = step.usage;
           if (step.promptUsage) this.#prompt = step.promptUsage;
+          if (step.reasoningDelta) this.#reasoning++;
           if (step.tier) noteServedTier(this.gw, this.state, step.tier);
           if (step.finishReason) this.#finishReason = step.finishReason;
           if (step.frames.length > 0) {
@@ -220,8 +223,8 @@ export class SseRelay {
   /**
    * What a stream that ended early (the client hung up, or the upstream broke) used, when the
    * upstream never said: the prompt as the upstream reported it at the start (Anthropic's
-   * message_start, cached tokens apart), else estimated; and one output token per content delta
-   * the client was sent.
+   * message_start, cached tokens apart), else estimated; one output token per content delta the
+   * client was sent, and one reasoning token per reasoning delta it was not (thinking it paid for).
    */
   #usedSoFar(chat: ChatRequest): TokenUsage {
     const p = this.#prompt;
@@ -230,6 +233,7 @@ export class SseRelay {
       tokensInputUncached: p ? p.tokensInputUncached : estimatePromptTokens(chat),
       tokensInputCached: p ? p.tokensInputCached : 0,
       tokensOutput: this.#delivered,
+      tokensReasoning: this.#reasoning,
     };
   }
 

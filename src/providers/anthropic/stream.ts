@@ -23,6 +23,7 @@ import {
 import { finishFromAnthropic, usageFromAnthropic } from './response.js';
 
 const EMPTY: StreamStep = { frames: [] };
+const REASONING: StreamStep = { frames: [], reasoningDelta: true };
 
 export function kindForAnthropicError(type: string | undefined): UpstreamFailureKind {
   if (type === 'rate_limit_error') return 'rate_limited';
@@ -93,7 +94,9 @@ export function createMessagesStreamMapper(opts: StreamOptions, { shapes = true 
               return { frames: [], error: badResponse('Anthropic sent tool input before its block start') };
             return { frames: [w.toolArgs(index, d.partial_json)] };
           }
-          return EMPTY; // thinking, signatures, citations
+          // Thinking is not sent to the client, but the cloud bills it: counted, should the
+          // stream end early. Signatures and citations are neither.
+          return d?.type === 'thinking_delta' ? REASONING : EMPTY;
         }
         case 'message_delta': {
           // Cumulative: each message_delta's counts replace the earlier ones.

@@ -132,6 +132,12 @@ export interface StreamStep {
    * Only the input buckets are read.
    */
   readonly promptUsage?: TokenUsage;
+  /**
+   * The event carried reasoning the client is not sent (Anthropic's thinking_delta): should the
+   * stream end before the upstream's usage, it counts one reasoning token, as a content delta
+   * counts one output token.
+   */
+  readonly reasoningDelta?: boolean;
   /** The capacity tier the cloud says served the stream (see ChatResult.tier). */
   readonly tier?: string;
   readonly finishReason?: string;
