@@ -319,6 +319,26 @@ describe('Anthropic simulator, judged by @anthropic-ai/sdk 1.x', () => {
     assert.equal(final.stop_reason, 'end_turn');
   });
 
+  test('effort: a thinking block with its signature before the answer, whole and streamed', async () => {
+    const p = { ...params, output_config: { effort: 'high' as const } };
+    for (const m of [await client.messages.create(p), await client.messages.stream(p).finalMessage()]) {
+      assert.deepEqual(
+        m.content.map((b) => b.type),
+        ['thinking', 'text'],
+      );
+      const [thinking, text] = m.content;
+      assert.ok(thinking?.type === 'thinking' && thinking.signature.length > 0);
+      assert.equal(thinking.thinking.split(' ').length, 32);
+      assert.equal(
+        text?.type === 'text' && text.text,
+        `Simulated reply from anthropic/claude-sonnet-4-5: ${USER}`,
+      );
+      // The thinking's tokens are part of output_tokens.
+      assert.equal(m.usage.output_tokens, 8 + 32);
+      assert.equal(m.usage.output_tokens_details?.thinking_tokens, 32);
+    }
+  });
+
   test('tool use, whole and streamed', async () => {
     const tools = [{ name: 'get_weather', input_schema: weatherSchema as Anthropic.Tool.InputSchema }];
     const p = { ...params, tools, messages: [{ role: 'user' as const, content: 'Weather in Paris' }] };
