@@ -84,14 +84,41 @@ export function converseUsage(r: ScriptedReply) {
 
 const toolUseId = (id: string) => id.replace(/^call_/, 'tooluse_');
 
+/**
+ * DeepSeek-R1 on Bedrock always reasons first; Converse gives its reasoning as a reasoningContent
+ * block and counts it inside outputTokens (https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-call.html).
+ */
+const R1_REASONING_TOKENS = 16;
+function withReasoning(r: ScriptedReply, modelId: string): ScriptedReply {
+  if (!/deepseek\.r1/.test(modelId)) return r;
+  return {
+    ...r,
+    completionTokens: r.completionTokens + R1_REASONING_TOKENS,
+    reasoningTokens: r.reasoningTokens + R1_REASONING_TOKENS,
+  };
+}
+const reasoningWords = (r: ScriptedReply) =>
+  Array.from({ length: r.reasoningTokens }, (_, i) => `thought${i}`);
+
 function converseEvents(r: ScriptedReply, tier: Obj): [string, Obj][] {
   const c = r.choices[0]!;
   const out: [string, Obj][] = [['messageStart', { role: 'assistant' }]];
+  // The answer's block follows the reasoning block, when there is one.
+  const at = r.reasoningTokens > 0 ? 1 : 0;
+  if (at === 1) {
+    reasoningWords(r).forEach((w, i) => {
+      out.push([
+        'contentBlockDelta',
+        { contentBlockIndex: 0, delta: { reasoningContent: { text: (i === 0 ? '' : ' ') + w } } },
+      ]);
+    });
+    out.push(['contentBlockStop', { contentBlockIndex: 0 }]);
+  }
   if (c.toolCall) {
     out.push([
       'contentBlockStart',
       {
-        contentBlockIndex: 0,
+        contentBlockIndex: at,
         start: { toolUse: { toolUseId: toolUseId(c.toolCall.id), name: c.toolCall.name } },
       },
     ]);
@@ -99,17 +126,17 @@ function converseEvents(r: ScriptedReply, tier: Obj): [string, Obj][] {
     for (let p = 0; p < a.length; p += 8)
       out.push([
         'contentBlockDelta',
-        { contentBlockIndex: 0, delta: { toolUse: { input: a.slice(p, p + 8) } } },
+        { contentBlockIndex: at, delta: { toolUse: { input: a.slice(p, p + 8) } } },
       ]);
   } else {
     c.words.forEach((w, i) => {
       out.push([
         'contentBlockDelta',
-        { contentBlockIndex: 0, delta: { text: (i === 0 ? '' : ' ') + w }, p: 'abcdefgh'.slice(0, i % 8) },
+        { contentBlockIndex: at, delta: { text: (i === 0 ? '' : ' ') + w }, p: 'abcdefgh'.slice(0, i % 8) },
       ]);
     });
   }
-  out.push(['contentBlockStop', { contentBlockIndex: 0 }]);
+  out.push(['contentBlockStop', { contentBlockIndex: at }]);
   out.push(['messageStop', { stopReason: stopReason(c.finishReason) }]);
   out.push(['metadata', { usage: converseUsage(r), metrics: { latencyMs: 42 }, ...tier }]);
   return out;
@@ -242,11 +269,12 @@ export function startBedrockSimulator(opts: CloudSimStartOptions = {}): Promise<
       const f = ctx.takeFault();
       if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
       if (awsFault(ctx, f)) return;
-      const reply = scriptReply(
+      const scripted = scriptReply(
         claude ? fromAnthropic(body) : fromConverse(body),
         `${cloud}/${modelId}`,
         ctx.settings.reply,
       );
+      const reply = claude ? scripted : withReasoning(scripted, modelId);
       if (claude) {
         rec.usage = anthropicUsage(reply);
         if (op === 'invoke')
@@ -283,17 +311,22 @@ export function startBedrockSimulator(opts: CloudSimStartOptions = {}): Promise<
           output: {
             message: {
               role: 'assistant',
-              content: c.toolCall
-                ? [
-                    {
-                      toolUse: {
-                        toolUseId: toolUseId(c.toolCall.id),
-                        name: c.toolCall.name,
-                        input: JSON.parse(c.toolCall.arguments),
+              content: [
+                ...(reply.reasoningTokens > 0
+                  ? [{ reasoningContent: { reasoningText: { text: reasoningWords(reply).join(' ') } } }]
+                  : []),
+                ...(c.toolCall
+                  ? [
+                      {
+                        toolUse: {
+                          toolUseId: toolUseId(c.toolCall.id),
+                          name: c.toolCall.name,
+                          input: JSON.parse(c.toolCall.arguments),
+                        },
                       },
-                    },
-                  ]
-                : [{ text: c.words.join(' ') }],
+                    ]
+                  : [{ text: c.words.join(' ') }]),
+              ],
             },
           },
           stopReason: stopReason(c.finishReason),

@@ -100,6 +100,24 @@ describe('Bedrock simulator, judged by @aws-sdk/client-bedrock-runtime (default 
     assert.deepEqual(usage && { i: usage.inputTokens, o: usage.outputTokens }, { i: PROMPT, o: 8 });
   });
 
+  test('DeepSeek-R1: a reasoning block before the answer, counted in outputTokens, whole and streamed', async () => {
+    const r1 = { ...input, modelId: 'us.deepseek.r1-v1:0' };
+    const r = await client.send(new ConverseCommand(r1));
+    const [reasoning, answer] = r.output?.message?.content ?? [];
+    assert.equal(reasoning?.reasoningContent?.reasoningText?.text?.split(' ').length, 16);
+    assert.equal(answer?.text, `Simulated reply from aws/${r1.modelId}: ${USER}`);
+    assert.equal(r.usage?.outputTokens, 8 + 16);
+    const s = await client.send(new ConverseStreamCommand(r1));
+    let thought = '';
+    let text = '';
+    for await (const ev of s.stream!) {
+      thought += ev.contentBlockDelta?.delta?.reasoningContent?.text ?? '';
+      text += ev.contentBlockDelta?.delta?.text ?? '';
+    }
+    assert.equal(thought, reasoning?.reasoningContent?.reasoningText?.text);
+    assert.equal(text, answer?.text);
+  });
+
   test('tool calls, whole and streamed', async () => {
     const toolConfig = {
       tools: [{ toolSpec: { name: 'get_weather', inputSchema: { json: weatherSchema } } }],

@@ -99,6 +99,8 @@ upstreams:
 models:
   - name: m-bedrock
     deployments: [{ upstream: bedrock, deployment: "amazon.nova-pro-v1:0", modelVersion: "1" }]
+  - name: m-bedrock-r1
+    deployments: [{ upstream: bedrock, deployment: "us.deepseek.r1-v1:0", modelVersion: "1" }]
   - name: m-bedrock-claude
     deployments: [{ upstream: bedrock-claude, deployment: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", modelVersion: "1" }]
   - name: m-vertex
@@ -377,6 +379,35 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
       } finally {
         c.sim().settings.tokensPerSecond = 0;
       }
+    }
+  });
+
+  test("Bedrock: a reasoning model's reasoning is not shown, and is billed when the client hangs up", async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'm-bedrock-r1', messages })
+      .withResponse();
+    assert.match(
+      data.choices[0]!.message.content!,
+      /^Simulated reply from aws\/us\.deepseek\.r1-v1:0: Say hello/,
+    );
+    // Converse counts reasoning inside outputTokens, with no split: the record has it as output.
+    const whole = nativeUsage.bedrock(bedrock.requests.at(-1)!.usage as N);
+    assert.deepEqual(buckets(await record(response.headers.get('x-request-id'))), whole);
+    bedrock.settings.tokensPerSecond = 200;
+    try {
+      const s = await client.chat.completions
+        .create({ model: 'm-bedrock-r1', messages, stream: true })
+        .withResponse();
+      let seen = 0;
+      for await (const chunk of s.data) if (chunk.choices[0]?.delta.content && ++seen === 3) break;
+      const id = s.response.headers.get('x-request-id')!;
+      const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
+      assert.equal(rec.errorCode, 'client_closed');
+      // The 16 reasoning deltas all came before the answer's first word.
+      assert.equal(rec.tokensReasoning, 16);
+      assert.ok(rec.tokensOutput >= seen && rec.tokensOutput + rec.tokensReasoning < whole.tokensOutput);
+    } finally {
+      bedrock.settings.tokensPerSecond = 0;
     }
   });
 

@@ -23,6 +23,7 @@ import {
 import { finishFromBedrock, usageFromBedrock } from './response.js';
 
 const EMPTY: StreamStep = { frames: [] };
+const REASONING: StreamStep = { frames: [], reasoningDelta: true };
 
 export function exceptionKind(type: string): UpstreamFailureKind {
   if (type === 'throttlingException' || type === 'serviceUnavailableException') return 'rate_limited';
@@ -33,7 +34,7 @@ export function exceptionKind(type: string): UpstreamFailureKind {
 interface Payload {
   contentBlockIndex?: number;
   start?: { toolUse?: { toolUseId?: string; name?: string } };
-  delta?: { text?: string; toolUse?: { input?: string } };
+  delta?: { text?: string; toolUse?: { input?: string }; reasoningContent?: { text?: string } };
   p?: unknown;
   stopReason?: string;
   usage?: unknown;
@@ -90,7 +91,9 @@ export function createConverseStreamMapper(opts: StreamOptions, { shapes = true 
               return { frames: [], error: badResponse('Bedrock sent tool input before its block start') };
             return d.toolUse.input ? { frames: [w.toolArgs(index, d.toolUse.input)] } : EMPTY;
           }
-          return EMPTY; // reasoning, citations: not part of the chat completion
+          // Reasoning is not part of the chat completion, but the cloud bills it (inside
+          // outputTokens): counted, should the stream end early. Its signature and citations are not.
+          return typeof d?.reasoningContent?.text === 'string' ? REASONING : EMPTY;
         }
         case 'messageStop': {
           const finishReason = finishFromBedrock(p.stopReason);

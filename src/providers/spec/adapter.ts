@@ -133,7 +133,8 @@ export interface StreamStep {
    */
   readonly promptUsage?: TokenUsage;
   /**
-   * The event carried reasoning the client is not sent (Anthropic's thinking_delta): should the
+   * The event carried reasoning the client is not sent (Anthropic's thinking_delta, Converse's
+   * reasoningContent): should the
    * stream end before the upstream's usage, it counts one reasoning token, as a content delta
    * counts one output token.
    */
