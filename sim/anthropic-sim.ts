@@ -19,7 +19,7 @@ import {
 } from './cloud-sim.js';
 import { fromAnthropic } from './native-requests.js';
 import { type ScriptedReply, scriptReply } from './script-reply.js';
-import type { Fault } from './sim-types.js';
+import type { Fault, RecordedRequest } from './sim-types.js';
 
 export const ANTHROPIC_VERSIONS = new Set(['2023-06-01', '2026-10-21']);
 
@@ -209,7 +209,12 @@ export function anthropicFault(ctx: RequestContext, f: Fault | null): boolean {
 }
 
 /** Writes an Anthropic SSE stream, honouring the cut and stream_error faults. */
-export async function writeAnthropicStream(ctx: RequestContext, events: [string, Obj][], f: Fault | null) {
+export async function writeAnthropicStream(
+  ctx: RequestContext,
+  events: [string, Obj][],
+  f: Fault | null,
+  rec?: RecordedRequest,
+) {
   const { res } = ctx;
   writeHead(res, 200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -231,6 +236,7 @@ export async function writeAnthropicStream(ctx: RequestContext, events: [string,
       if (!(await pace(ctx.settings, res))) return;
     }
     write(res, `event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`);
+    if (rec) rec.eventsSent = (rec.eventsSent ?? 0) + 1;
   }
   res.end();
 }
@@ -280,7 +286,7 @@ export function startAnthropicSimulator(opts: CloudSimStartOptions = {}): Promis
       if (ctx.settings.latencyMs > 0) await sleep(ctx.settings.latencyMs);
       const reply = scriptReply(fromAnthropic(body), `${cloud}/${body.model}`, ctx.settings.reply);
       rec.usage = anthropicUsage(reply);
-      if (body.stream === true) return writeAnthropicStream(ctx, anthropicEvents(reply, body.model), f);
+      if (body.stream === true) return writeAnthropicStream(ctx, anthropicEvents(reply, body.model), f, rec);
       sendJson(res, 200, anthropicMessage(reply, body.model), { 'request-id': `req_${randomUUID()}` });
     },
   });

@@ -56,4 +56,6 @@ export interface RecordedRequest {
   readonly deployment: string | null;
   /** The usage the simulated cloud reported for this request, in its own native shape. */
   usage?: unknown;
+  /** Stream events written so far (the Anthropic stream): what a test acting mid-stream waits on. */
+  eventsSent?: number;
 }

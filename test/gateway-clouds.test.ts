@@ -382,6 +382,43 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     }
   });
 
+  test('Claude: a client that leaves while the cloud is still thinking is billed the prompt and the thinking so far', async () => {
+    // 64 thoughts at 50 a second: the client has had no byte yet when it leaves, 10 events in.
+    anthropic.settings.tokensPerSecond = 50;
+    try {
+      await gw.gateway.context.usageLog.flush();
+      const earlier = new Set((await gw.store.listUsage({ limit: 1000 })).map((r) => r.requestId));
+      const ac = new AbortController();
+      const seen = anthropic.requests.length;
+      const pending = fetch(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm-anthropic', messages, stream: true, reasoning_effort: 'xhigh' }),
+        signal: ac.signal,
+      });
+      const native = await eventually(
+        () => ((anthropic.requests[seen]?.eventsSent ?? 0) >= 10 ? anthropic.requests[seen] : null),
+        'ten events of the thinking sent',
+      );
+      ac.abort();
+      await assert.rejects(pending, 'no byte had reached the client');
+      const rec = await eventually(async () => {
+        await gw.gateway.context.usageLog.flush();
+        return (await gw.store.listUsage({ limit: 1000 })).find((r) => !earlier.has(r.requestId));
+      }, 'the record of the client that left');
+      const whole = nativeUsage.anthropic(native.usage as N);
+      assert.deepEqual([rec.model, rec.status, rec.errorCode], ['m-anthropic', 499, 'client_closed']);
+      assert.deepEqual([rec.tokensInputUncached, rec.tokensInputCached], [whole.tokensInputUncached, 0]);
+      assert.equal(rec.tokensOutput, 0, 'no answer was sent');
+      assert.ok(
+        rec.tokensReasoning >= 1 && rec.tokensReasoning < 64,
+        `${rec.tokensReasoning} thinking deltas`,
+      );
+    } finally {
+      anthropic.settings.tokensPerSecond = 0;
+    }
+  });
+
   test("Bedrock: a reasoning model's reasoning is not shown, and is billed when the client hangs up", async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'm-bedrock-r1', messages })

@@ -5,8 +5,10 @@
 // The stream's last bytes (the final frames and [DONE]) are handed to finish() to send after the
 // usage record is spooled. A stream that ends early (the client hangs up, the upstream breaks) is
 // billed what the client was sent: the upstream's usage when it has reported it, else the prompt
-// (as the upstream reported it at the start, or estimated) and one output token per content delta
-// delivered (marked inexact).
+// (as the upstream reported it at the start, or estimated), one output token per content delta
+// delivered and one reasoning token per reasoning delta the cloud sent but the client is not shown
+// (marked inexact). A client that leaves before its first byte is billed so only if the cloud had
+// already reported the prompt or streamed reasoning.
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type ChatRequest, estimatePromptTokens, type TokenUsage, zeroUsage } from '../canonical/index.js';
@@ -51,7 +53,7 @@ export class SseRelay {
   #delivered = 0;
   /** The prompt's figures, once the upstream has reported them ahead of its final usage. */
   #prompt: TokenUsage | null = null;
-  /** Reasoning deltas the upstream sent that the client is not shown (Anthropic's thinking). */
+  /** Reasoning deltas the upstream sent that the client is not shown (Claude's thinking, Converse's reasoningContent). */
   #reasoning = 0;
   /** The answer's end is decided (handed to finish): nothing more is written from the pump. */
   #ended = false;
@@ -175,7 +177,10 @@ export class SseRelay {
       if (this.#ended) return this.#served();
       if (this.#why === 'client') {
         if (!this.#started) this.#waited();
-        else this.state.usage ??= this.#usedSoFar(chat);
+        // Before its first byte the client was sent nothing, but a cloud that had reported the
+        // prompt or streamed reasoning (a long think) had begun work it bills.
+        if (this.#started || this.#prompt !== null || this.#reasoning > 0)
+          this.state.usage ??= this.#usedSoFar(chat);
         return { kind: 'client_gone' };
       }
       if (!this.#started) {
