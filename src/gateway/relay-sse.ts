@@ -53,7 +53,10 @@ export class SseRelay {
   #delivered = 0;
   /** The prompt's figures, once the upstream has reported them ahead of its final usage. */
   #prompt: TokenUsage | null = null;
-  /** Reasoning deltas the upstream sent that the client is not shown (Claude's thinking, Converse's reasoningContent). */
+  /**
+   * Reasoning deltas the upstream sent that the client is not shown (Claude's thinking, Converse's
+   * reasoningContent).
+   */
   #reasoning = 0;
   /** The answer's end is decided (handed to finish): nothing more is written from the pump. */
   #ended = false;

@@ -52,8 +52,8 @@ export interface SignInput {
  * keys computed once. Per request this is two one-shot hashes, several times cheaper than a new
  * crypto Hmac object, which dominated the cost of signing. Nothing is allocated per message: it
  * is written after the inner pad in a buffer kept for the purpose, and the inner digest after the
- * outer pad. The inner digest is asked for as a binary (latin1) string, a character a byte: on Node 20 a
- * one-shot hash returned as a Buffer costs about four times as much.
+ * outer pad. The inner digest is asked for as a binary (latin1) string, a character a byte: on
+ * Node 20 a one-shot hash returned as a Buffer costs about four times as much.
  */
 class FixedKeyHmac {
   readonly #inner = Buffer.alloc(64 + 1024, 0x36);
