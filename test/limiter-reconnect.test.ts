@@ -93,7 +93,20 @@ class HoldingProxy {
       upstream.pipe(client);
       return;
     }
-    this.#armed = false;
+    // Armed for the next connection that reaches Redis: one refused while Redis is still down (the
+    // limiter retrying before the restart) must not use it up, or no later connection is held.
+    upstream.once('connect', () => {
+      if (!this.#armed) {
+        upstream.pipe(client);
+        return;
+      }
+      this.#armed = false;
+      this.#hold(client, upstream);
+    });
+  }
+
+  /** Passes the answers up to and including the first INFO answer; holds the rest until release. */
+  #hold(client: Socket, upstream: Socket): void {
     let pending = Buffer.alloc(0);
     let passedInfo = false;
     this.#release = () => {
