@@ -18,7 +18,7 @@ import {
   writeHead,
 } from './cloud-sim.js';
 import { fromAnthropic } from './native-requests.js';
-import { type ScriptedReply, scriptReply } from './script-reply.js';
+import { reasoningWords, type ScriptedReply, scriptReply } from './script-reply.js';
 import type { Fault, RecordedRequest } from './sim-types.js';
 
 export const ANTHROPIC_VERSIONS = new Set(['2023-06-01', '2026-10-21']);
@@ -36,8 +36,6 @@ export function anthropicUsage(r: ScriptedReply) {
   };
 }
 
-/** The thinking the scripted reply's reasoning tokens stand for: one word a token. */
-const thoughtsOf = (r: ScriptedReply) => Array.from({ length: r.reasoningTokens }, (_, i) => `thought${i}`);
 const SIGNATURE = 'c2ltLXNpZ25hdHVyZQ==';
 
 const stopReason = (f: string) =>
@@ -54,7 +52,7 @@ export function anthropicMessage(r: ScriptedReply, model: string): Obj {
     content: [
       // Extended thinking comes first, as a thinking block with its signature.
       ...(r.reasoningTokens > 0
-        ? [{ type: 'thinking', thinking: thoughtsOf(r).join(' '), signature: SIGNATURE }]
+        ? [{ type: 'thinking', thinking: reasoningWords(r).join(' '), signature: SIGNATURE }]
         : []),
       ...(c.toolCall
         ? [
@@ -104,7 +102,7 @@ export function anthropicEvents(r: ScriptedReply, model: string): [string, Obj][
         content_block: { type: 'thinking', thinking: '', signature: '' },
       },
     ]);
-    thoughtsOf(r).forEach((w, i) => {
+    reasoningWords(r).forEach((w, i) => {
       out.push([
         'content_block_delta',
         {

@@ -23,6 +23,7 @@ import { fromAnthropic, fromConverse } from './native-requests.js';
 import { ProvisionedBuckets } from './provisioned.js';
 import {
   countWords,
+  reasoningWords,
   type ScriptedReply,
   SIM_EMBEDDING_DIMS,
   scriptReply,
@@ -97,8 +98,6 @@ function withReasoning(r: ScriptedReply, modelId: string): ScriptedReply {
     reasoningTokens: r.reasoningTokens + R1_REASONING_TOKENS,
   };
 }
-const reasoningWords = (r: ScriptedReply) =>
-  Array.from({ length: r.reasoningTokens }, (_, i) => `thought${i}`);
 
 function converseEvents(r: ScriptedReply, tier: Obj): [string, Obj][] {
   const c = r.choices[0]!;

@@ -67,6 +67,11 @@ type Tool = {
 
 const reasoningBudget: Record<string, number> = { minimal: 4, low: 8, medium: 16, high: 32, xhigh: 64 };
 
+/** The reasoning a reply's reasoning tokens stand for, one word a token: thought0 thought1 …. */
+export function reasoningWords(r: ScriptedReply): string[] {
+  return Array.from({ length: r.reasoningTokens }, (_, i) => `thought${i}`);
+}
+
 export function scriptReply(
   body: Record<string, unknown>,
   origin: string,

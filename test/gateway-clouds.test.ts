@@ -253,36 +253,23 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
         const ask = [
           { role: 'user' as const, content: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ') },
         ];
-        c.sim().settings.tokensPerSecond = 200;
-        try {
-          const { data, response } = await client.chat.completions
-            .create({ model: c.model, messages: ask, stream: true })
-            .withResponse();
-          let seen = 0;
-          // Leaving the loop aborts the request (the SDK's stream closes its connection).
-          for await (const chunk of data) if (chunk.choices[0]?.delta.content && ++seen === 3) break;
-          const id = response.headers.get('x-request-id')!;
-          // The gateway hears of the hang-up on its own time.
-          const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
-          const whole = c.usage(c.sim().requests.at(-1)!.usage as N);
-          assert.equal(rec.status, 499);
-          assert.equal(rec.errorCode, 'client_closed');
-          assert.equal(rec.usageExact, false);
-          // The prompt as the cloud reported it at the start, where it does; else the estimate.
-          assert.deepEqual(
-            [rec.tokensInputUncached, rec.tokensInputCached],
-            c.promptFirst
-              ? [whole.tokensInputUncached, whole.tokensInputCached]
-              : [estimatePromptTokens({ messages: ask }), 0],
-          );
-          assert.ok(
-            rec.tokensOutput >= seen,
-            `${rec.tokensOutput} output tokens, the client read ${seen} chunks`,
-          );
-          assert.ok(rec.tokensOutput < whole.tokensOutput, 'not billed the answer it never got');
-        } finally {
-          c.sim().settings.tokensPerSecond = 0;
-        }
+        const { seen, rec } = await hangUp(c.sim(), { model: c.model, messages: ask });
+        const whole = c.usage(c.sim().requests.at(-1)!.usage as N);
+        assert.equal(rec.status, 499);
+        assert.equal(rec.errorCode, 'client_closed');
+        assert.equal(rec.usageExact, false);
+        // The prompt as the cloud reported it at the start, where it does; else the estimate.
+        assert.deepEqual(
+          [rec.tokensInputUncached, rec.tokensInputCached],
+          c.promptFirst
+            ? [whole.tokensInputUncached, whole.tokensInputCached]
+            : [estimatePromptTokens({ messages: ask }), 0],
+        );
+        assert.ok(
+          rec.tokensOutput >= seen,
+          `${rec.tokensOutput} output tokens, the client read ${seen} chunks`,
+        );
+        assert.ok(rec.tokensOutput < whole.tokensOutput, 'not billed the answer it never got');
       });
 
       test('tools: a call whole and streamed; the result goes back to the cloud', async () => {
@@ -361,24 +348,11 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
 
       // Streamed and left after three words: the thinking came first and was all sent upstream's
       // side (none of it to the client), so the record bills every thinking delta as reasoning.
-      c.sim().settings.tokensPerSecond = 200;
-      try {
-        const s = await client.chat.completions.create({ ...ask, stream: true }).withResponse();
-        let seen = 0;
-        let text = '';
-        for await (const chunk of s.data) {
-          text += chunk.choices[0]?.delta.content ?? '';
-          if (chunk.choices[0]?.delta.content && ++seen === 3) break;
-        }
-        assert.doesNotMatch(text, /thought/, 'no thinking reaches the client');
-        const id = s.response.headers.get('x-request-id')!;
-        const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
-        assert.equal(rec.errorCode, 'client_closed', c.model);
-        assert.equal(rec.tokensReasoning, whole.tokensReasoning, `${c.model}: one token per thinking delta`);
-        assert.ok(rec.tokensOutput >= seen && rec.tokensOutput < whole.tokensOutput, c.model);
-      } finally {
-        c.sim().settings.tokensPerSecond = 0;
-      }
+      const { seen, text, rec } = await hangUp(c.sim(), ask);
+      assert.doesNotMatch(text, /thought/, 'no thinking reaches the client');
+      assert.equal(rec.errorCode, 'client_closed', c.model);
+      assert.equal(rec.tokensReasoning, whole.tokensReasoning, `${c.model}: one token per thinking delta`);
+      assert.ok(rec.tokensOutput >= seen && rec.tokensOutput < whole.tokensOutput, c.model);
     }
   });
 
@@ -430,22 +404,12 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     // Converse counts reasoning inside outputTokens, with no split: the record has it as output.
     const whole = nativeUsage.bedrock(bedrock.requests.at(-1)!.usage as N);
     assert.deepEqual(buckets(await record(response.headers.get('x-request-id'))), whole);
-    bedrock.settings.tokensPerSecond = 200;
-    try {
-      const s = await client.chat.completions
-        .create({ model: 'm-bedrock-r1', messages, stream: true })
-        .withResponse();
-      let seen = 0;
-      for await (const chunk of s.data) if (chunk.choices[0]?.delta.content && ++seen === 3) break;
-      const id = s.response.headers.get('x-request-id')!;
-      const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
-      assert.equal(rec.errorCode, 'client_closed');
-      // The 16 reasoning deltas all came before the answer's first word.
-      assert.equal(rec.tokensReasoning, 16);
-      assert.ok(rec.tokensOutput >= seen && rec.tokensOutput + rec.tokensReasoning < whole.tokensOutput);
-    } finally {
-      bedrock.settings.tokensPerSecond = 0;
-    }
+    const { seen, text, rec } = await hangUp(bedrock, { model: 'm-bedrock-r1', messages });
+    assert.doesNotMatch(text, /thought/, 'no reasoning reaches the client');
+    assert.equal(rec.errorCode, 'client_closed');
+    // The 16 reasoning deltas all came before the answer's first word.
+    assert.equal(rec.tokensReasoning, 16);
+    assert.ok(rec.tokensOutput >= seen && rec.tokensOutput + rec.tokensReasoning < whole.tokensOutput);
   });
 
   test('a parameter a provider cannot honour: the next deployment serves, or a coded 400', async () => {
@@ -495,6 +459,35 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     azure.setFault(null);
     bedrock.setFault(null);
   });
+
+  /**
+   * Streams `params` from `sim` paced at 200 tokens a second, so that the client leaves mid-way,
+   * after three content chunks: the chunks and text it read, and the record of the request.
+   */
+  async function hangUp(
+    sim: CloudSimulator,
+    params: Omit<OpenAI.ChatCompletionCreateParamsStreaming, 'stream'>,
+  ) {
+    sim.settings.tokensPerSecond = 200;
+    try {
+      const s = await client.chat.completions.create({ ...params, stream: true }).withResponse();
+      let seen = 0;
+      let text = '';
+      // Leaving the loop aborts the request (the SDK's stream closes its connection).
+      for await (const chunk of s.data) {
+        const t = chunk.choices[0]?.delta.content;
+        if (!t) continue;
+        text += t;
+        if (++seen === 3) break;
+      }
+      const id = s.response.headers.get('x-request-id')!;
+      // The gateway hears of the hang-up on its own time.
+      const rec = await eventually(() => record(id).catch(() => null), 'the hang-up recorded');
+      return { seen, text, rec };
+    } finally {
+      sim.settings.tokensPerSecond = 0;
+    }
+  }
 
   /** Streams `model` while its cloud cuts the stream; the text the client read and the record. */
   async function readCut(model: string) {

@@ -12,6 +12,7 @@ import {
   type FinishReason,
   learnShape,
   probeValue,
+  REASONING_DELTA,
   ShapeReader,
   type StreamMapper,
   type StreamOptions,
@@ -23,7 +24,6 @@ import {
 import { finishFromAnthropic, usageFromAnthropic } from './response.js';
 
 const EMPTY: StreamStep = { frames: [] };
-const REASONING: StreamStep = { frames: [], reasoningDelta: true };
 
 export function kindForAnthropicError(type: string | undefined): UpstreamFailureKind {
   if (type === 'rate_limit_error') return 'rate_limited';
@@ -96,7 +96,7 @@ export function createMessagesStreamMapper(opts: StreamOptions, { shapes = true 
           }
           // Thinking is not sent to the client, but the cloud bills it: counted, should the
           // stream end early. Signatures and citations are neither.
-          return d?.type === 'thinking_delta' ? REASONING : EMPTY;
+          return d?.type === 'thinking_delta' ? REASONING_DELTA : EMPTY;
         }
         case 'message_delta': {
           // Cumulative: each message_delta's counts replace the earlier ones.

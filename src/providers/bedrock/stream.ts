@@ -12,6 +12,7 @@ import {
   type Hole,
   learnShape,
   probeValue,
+  REASONING_DELTA,
   ShapeReader,
   type StreamMapper,
   type StreamOptions,
@@ -23,7 +24,6 @@ import {
 import { finishFromBedrock, usageFromBedrock } from './response.js';
 
 const EMPTY: StreamStep = { frames: [] };
-const REASONING: StreamStep = { frames: [], reasoningDelta: true };
 
 export function exceptionKind(type: string): UpstreamFailureKind {
   if (type === 'throttlingException' || type === 'serviceUnavailableException') return 'rate_limited';
@@ -93,7 +93,7 @@ export function createConverseStreamMapper(opts: StreamOptions, { shapes = true 
           }
           // Reasoning is not part of the chat completion, but the cloud bills it (inside
           // outputTokens): counted, should the stream end early. Its signature and citations are not.
-          return typeof d?.reasoningContent?.text === 'string' ? REASONING : EMPTY;
+          return typeof d?.reasoningContent?.text === 'string' ? REASONING_DELTA : EMPTY;
         }
         case 'messageStop': {
           const finishReason = finishFromBedrock(p.stopReason);

@@ -148,6 +148,9 @@ export interface StreamStep {
   readonly error?: UpstreamFailure;
 }
 
+/** The step of a reasoning delta the client is not shown: counted, and nothing sent. */
+export const REASONING_DELTA: StreamStep = Object.freeze({ frames: [], reasoningDelta: true });
+
 export interface StreamMapper {
   map(event: SseEvent): StreamStep;
 }

@@ -15,7 +15,7 @@ export type {
   UpstreamFailure,
   UpstreamFailureKind,
 } from './adapter.js';
-export { isFailure, isUnsupported, transportFailure } from './adapter.js';
+export { isFailure, isUnsupported, REASONING_DELTA, transportFailure } from './adapter.js';
 export type {
   BoundEmbeddings,
   BoundProvider,
