@@ -88,6 +88,9 @@ capacity:
       - { upstream: azure-eastus, deployment: gpt41-standard, modelVersion: "2025-04-14" }`,
             extraYaml,
             priceBooks: metering.priceBooks,
+            // 400 requests at once on a loaded CI machine, all in this process with the simulators:
+            // an answer may take longer than the stack's 2 s, and a timeout is not what is tested.
+            upstreamTimeoutMs: 30_000,
           },
         }),
       );

@@ -34,6 +34,11 @@ export interface StackOptions {
   readonly routing?: string;
   readonly server?: string;
   readonly azureLatencyMs?: number;
+  /**
+   * The upstreams' headersTimeoutMs and bodyIdleTimeoutMs: 2 s, so that a hung simulator fails a
+   * request quickly; a test that loads the machine and is not about timeouts sets more.
+   */
+  readonly upstreamTimeoutMs?: number;
   /** More tenants, as YAML list items under `tenants:`. */
   readonly tenantsYaml?: string;
   /** Extra models, as YAML list items under `models:`. */
@@ -74,15 +79,15 @@ upstreams:
     baseUrl: ${azureUrl}
     apiVersion: 2024-10-21
     auth: { apiKey: azure-secret }
-    headersTimeoutMs: 2000
-    bodyIdleTimeoutMs: 2000
+    headersTimeoutMs: ${opts.upstreamTimeoutMs ?? 2000}
+    bodyIdleTimeoutMs: ${opts.upstreamTimeoutMs ?? 2000}
   - id: openai
     provider: openai
     cloud: openai
     baseUrl: ${openaiUrl}/v1
     auth: { apiKey: openai-secret }
-    headersTimeoutMs: 2000
-    bodyIdleTimeoutMs: 2000
+    headersTimeoutMs: ${opts.upstreamTimeoutMs ?? 2000}
+    bodyIdleTimeoutMs: ${opts.upstreamTimeoutMs ?? 2000}
 models:
   - name: gpt-4o
     ownedBy: openai
