@@ -25,13 +25,14 @@ export const canPin = (() => {
 export const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =>
   canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 
-/** Starts `cmd args…` on `core`; resolves once its output matches `ready` (20 s at most). */
+/** Starts `cmd args…` on `core`; resolves once its output matches `ready` (within `timeoutMs`). */
 export function start(
   core: number,
   cmd: string,
   args: string[],
   ready: RegExp,
   env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 20_000,
 ): Promise<{ proc: ChildProcess; out: string }> {
   const [c, a] = pinned(core, cmd, args);
   const proc = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,7 +56,7 @@ export function start(
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${out}`)));
-    setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 20_000).unref();
+    setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), timeoutMs).unref();
   });
 }
 
