@@ -63,6 +63,8 @@ export interface PostingInput {
   readonly carryKey?: string;
   /** revenuePayloadHash of this input, when the caller has it already. */
   readonly payloadHash?: string;
+  /** `revenue:<request id>`, when the caller has it already (one string, hashed once as a key). */
+  readonly txId?: string;
 }
 
 /**
@@ -258,7 +260,7 @@ export function planPostings(
   };
   for (const input of inputs) {
     const u = input.usage;
-    const txId = `revenue:${u.requestId}`;
+    const txId = input.txId ?? `revenue:${u.requestId}`;
     const hash = input.payloadHash ?? revenuePayloadHash(input);
     const prior = seen.get(txId);
     if (prior !== undefined) {

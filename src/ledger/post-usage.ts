@@ -258,6 +258,7 @@ export function prepareUsage(
   opts: { readonly storeRecords?: boolean } = {},
 ): PreparedUsage {
   const inputs: PostingInput[] = [];
+  const txIds: string[] = [];
   const unpriced: string[] = [];
   const currency = setup.priceBooks.currency;
   const carries = new Map<string, string>();
@@ -276,6 +277,8 @@ export function prepareUsage(
       carries.set(u.tenantId, carry);
     }
     const revenuePico = price ? revenuePicoOf(price.entry, u) : 0n;
+    const txId = `revenue:${u.requestId}`;
+    txIds.push(txId);
     inputs.push({
       usage: u,
       revenuePico,
@@ -284,6 +287,7 @@ export function prepareUsage(
       terms: shareTermsFor(setup, u, currency),
       carryKey: carry,
       payloadHash: revenuePayloadHash({ usage: u, revenuePico, currency, seller }),
+      txId,
     });
   }
   // Loops, not flatMaps: this runs once per record.
@@ -294,7 +298,7 @@ export function prepareUsage(
     records,
     inputs,
     unpriced,
-    txIds: inputs.map((i) => `revenue:${i.usage.requestId}`),
+    txIds,
     termIds: [...termIds],
     storeRecords: opts.storeRecords === true,
   };
