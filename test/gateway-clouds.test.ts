@@ -504,6 +504,43 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     return { text, deltas, rec: await record(s.response.headers.get('x-request-id')!) };
   }
 
+  // Before the Bedrock cut below, which cools Bedrock's deployment down for a minute; this one
+  // cools anthropic-new's down, which no later test uses.
+  test("a Claude stream cut before the client's first byte: the next cloud serves and is billed, the failed attempt's usage is logged", async () => {
+    anthropic.setFault({ kind: 'cut', count: 1, afterChunks: 0 });
+    const s = await client.chat.completions
+      .create({
+        model: 'm-new-then-bedrock',
+        messages,
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      .withResponse();
+    let text = '';
+    for await (const chunk of s.data) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(s.response.headers.get('x-entente-cloud'), 'aws');
+    assert.match(text, /^Simulated reply from aws\/amazon\.nova-pro-v1:0/);
+    const rec = await record(s.response.headers.get('x-request-id')!);
+    // Billed: the attempt that served, exactly as Bedrock reported it.
+    assert.equal(rec.cloud, 'aws');
+    assert.equal(rec.usageExact, true);
+    assert.deepEqual(buckets(rec), nativeUsage.bedrock(bedrock.requests.at(-1)!.usage as N));
+    // Logged: Claude had reported the prompt in its message_start before the cut; nothing was sent.
+    const claude = nativeUsage.anthropic(anthropic.requests.at(-1)!.usage as N);
+    assert.equal(rec.attempts, 2);
+    const [failed, served] = rec.attemptLog!;
+    assert.equal(failed!.deployment, 'anthropic-new/claude-opus-4-7');
+    assert.deepEqual(failed!.usage, {
+      tokensInputUncached: claude.tokensInputUncached,
+      tokensInputCached: claude.tokensInputCached,
+      tokensOutput: 0,
+      tokensReasoning: 0,
+      exact: false,
+    });
+    assert.equal(served!.outcome, 'served');
+    assert.equal(served!.usage, undefined);
+  });
+
   test('a stream cut mid-way on Bedrock becomes an error event, billed the prompt and what was sent', async () => {
     bedrock.setFault({ kind: 'cut', count: 1, afterChunks: 3 });
     const { text, deltas, rec } = await readCut('m-bedrock');

@@ -139,6 +139,7 @@ async function attemptOnce(
     durationMs: Math.round((performance.now() - t0) * 10) / 10,
     // Where a connection could not be made or timed out: the host, for the operator.
     ...(f && (f.kind === 'connect' || f.kind === 'timeout') ? { host: hostOf(b.upstream.origin) } : {}),
+    ...(outcome.kind === 'failed' && outcome.usage ? { usage: outcome.usage } : {}),
   });
   return outcome;
 }

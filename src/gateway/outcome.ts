@@ -2,6 +2,7 @@
 // Business outcomes are values, never exceptions.
 import type { GatewayError } from '../errors/index.js';
 import type { UpstreamFailure } from '../providers/index.js';
+import type { AttemptUsage } from '../store/index.js';
 
 export type AttemptOutcome =
   /** The answer (or the part of it the client got) is settled; no failover after this. */
@@ -19,8 +20,11 @@ export type AttemptOutcome =
        */
       readonly deliver: (() => void) | null;
     }
-  /** Nothing reached the client: the next deployment may serve. */
-  | { readonly kind: 'failed'; readonly failure: UpstreamFailure }
+  /**
+   * Nothing reached the client: the next deployment may serve. `usage`: what the attempt had
+   * used, when its cloud had begun work it bills (kept in the attempt log, not billed).
+   */
+  | { readonly kind: 'failed'; readonly failure: UpstreamFailure; readonly usage?: AttemptUsage }
   /** The upstream refused the request itself: passed on, no failover. */
   | { readonly kind: 'client_error'; readonly failure: UpstreamFailure }
   | { readonly kind: 'client_gone' };

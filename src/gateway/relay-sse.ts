@@ -23,6 +23,7 @@ import {
   type UpstreamFailure,
 } from '../providers/index.js';
 import { SseParser } from '../sse/index.js';
+import type { AttemptUsage } from '../store/index.js';
 import { noteServedTier, noteUpstreamHeaders } from './capacity.js';
 import type { GatewayContext } from './context.js';
 import type { ClientEncoder } from './encoders.js';
@@ -53,6 +54,12 @@ export class SseRelay {
   #delivered = 0;
   /** The prompt's figures, once the upstream has reported them ahead of its final usage. */
   #prompt: TokenUsage | null = null;
+  /**
+   * The usage this attempt's upstream reported (its final figures, or a running total). It becomes
+   * the request's only when this attempt ends the request: a failed attempt's counts must never be
+   * billed as the next attempt's.
+   */
+  #usage: TokenUsage | null = null;
   /**
    * Reasoning deltas the upstream sent that the client is not shown (Claude's thinking, Converse's
    * reasoningContent).
@@ -146,7 +153,7 @@ export class SseRelay {
         let out = '';
         for (const ev of parser.push(chunk)) {
           const step = mapper.map(ev);
-          if (step.usage) this.state.usage = step.usage;
+          if (step.usage) this.#usage = step.usage;
           if (step.promptUsage) this.#prompt = step.promptUsage;
           if (step.reasoningDelta) this.#reasoning++;
           if (step.tier) noteServedTier(this.gw, this.state, step.tier);
@@ -182,8 +189,7 @@ export class SseRelay {
         if (!this.#started) this.#waited();
         // Before its first byte the client was sent nothing, but a cloud that had reported the
         // prompt or streamed reasoning (a long think) had begun work it bills.
-        if (this.#started || this.#prompt !== null || this.#reasoning > 0)
-          this.state.usage ??= this.#usedSoFar(chat);
+        if (this.#started || this.#begun()) this.state.usage = this.#usage ?? this.#usedSoFar(chat);
         return { kind: 'client_gone' };
       }
       if (!this.#started) {
@@ -191,6 +197,7 @@ export class SseRelay {
         return {
           kind: 'failed',
           failure: transportFailure(this.#why === 'duration' ? 'timeout' : 'connect'),
+          ...this.#attemptUsage(chat),
         };
       }
       streamError = this.#brokenMidway();
@@ -218,14 +225,32 @@ export class SseRelay {
   }
 
   #served(deliver: (() => void) | null = null): AttemptOutcome {
+    // This attempt ends the request: what it reported is the request's usage.
+    this.state.usage = this.#usage;
     return {
       kind: 'served',
       status: 200,
       errorCode: null,
-      exact: this.state.usage !== null,
+      exact: this.#usage !== null,
       healthy: true,
       deliver,
     };
+  }
+
+  /** Whether the cloud had begun work it bills: it reported usage or the prompt, or streamed reasoning. */
+  #begun(): boolean {
+    return this.#usage !== null || this.#prompt !== null || this.#reasoning > 0;
+  }
+
+  /**
+   * What an attempt that failed before the client's first byte had used, for the attempt log:
+   * the cloud's report, else counted as an abandoned stream is; nothing where the cloud had not
+   * begun.
+   */
+  #attemptUsage(chat: ChatRequest): { usage?: AttemptUsage } {
+    if (this.#usage !== null) return { usage: { ...this.#usage, exact: true } };
+    if (this.#begun()) return { usage: { ...this.#usedSoFar(chat), exact: false } };
+    return {};
   }
 
   /**
@@ -278,6 +303,7 @@ export class SseRelay {
         return {
           kind: 'failed',
           failure: streamError ?? badResponse('the upstream stream ended before any event'),
+          ...this.#attemptUsage(chat),
         };
       // A complete stream with nothing to show: still a valid (empty) answer.
       this.state.deployment = this.b.deployment;
@@ -291,7 +317,7 @@ export class SseRelay {
         ? 'stream_duration_exceeded'
         : 'upstream_stream_error';
     // Without the upstream's usage, it is billed as an abandoned stream is.
-    this.state.usage ??= this.#usedSoFar(chat);
+    this.state.usage = this.#usage ?? this.#usedSoFar(chat);
     // The breaker hears of it, but there is no failover once the client has bytes.
     return {
       kind: 'served',

@@ -12,6 +12,7 @@ export type {
   ApiKeyChanges,
   ApiKeyRecord,
   AttemptRecord,
+  AttemptUsage,
   AuditEntry,
   KeyPage,
   LedgerRow,

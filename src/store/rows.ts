@@ -107,6 +107,15 @@ const attemptLogSchema = z.array(
     code: z.string().nullable(),
     durationMs: z.number(),
     host: z.string().optional(),
+    usage: z
+      .object({
+        tokensInputUncached: z.number().int().nonnegative(),
+        tokensInputCached: z.number().int().nonnegative(),
+        tokensOutput: z.number().int().nonnegative(),
+        tokensReasoning: z.number().int().nonnegative(),
+        exact: z.boolean(),
+      })
+      .optional(),
   }),
 );
 

@@ -54,6 +54,18 @@ export interface AttemptRecord {
   readonly durationMs: number;
   /** The upstream's host, when the connection could not be made or timed out. */
   readonly host?: string;
+  /**
+   * What a failed attempt had used when it broke, where its cloud had begun work it bills (a
+   * stream cut before the client's first byte, after the cloud reported the prompt or streamed
+   * reasoning): reported by the cloud (`exact`), or counted as an abandoned stream is. Kept for
+   * the operator, not billed to the tenant, who is billed for the attempt that served.
+   */
+  readonly usage?: AttemptUsage;
+}
+
+export interface AttemptUsage extends TokenUsage {
+  /** The cloud reported these counts (else they are the gateway's count and estimate). */
+  readonly exact: boolean;
 }
 
 export interface ApiKeyRecord {

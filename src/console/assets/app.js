@@ -1249,6 +1249,15 @@ const pages = {
                 { key: 'code', label: 'Code', value: (a) => a.code ?? '—' },
                 { key: 'host', label: 'Host', value: (a) => a.host ?? '' },
                 { key: 'ms', label: 'Duration ms', num: true, value: (a) => a.durationMs },
+                // What a failed attempt's cloud had begun billing (not billed to the tenant).
+                {
+                  key: 'tokens',
+                  label: 'Tokens used (in / out / reasoning)',
+                  value: (a) =>
+                    a.usage
+                      ? `${a.usage.tokensInputUncached + a.usage.tokensInputCached} / ${a.usage.tokensOutput} / ${a.usage.tokensReasoning}${a.usage.exact ? '' : ' (estimate)'}`
+                      : '',
+                },
               ],
               x.attemptLog,
               { id: 'request-attempts', filter: false },
