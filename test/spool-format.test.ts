@@ -20,6 +20,13 @@ const attempt: fc.Arbitrary<AttemptRecord> = fc.record(
     code: nullable(text),
     durationMs: fc.double({ min: 0, max: 1e6, noNaN: true }),
     host: text,
+    usage: fc.record({
+      tokensInputUncached: count,
+      tokensInputCached: count,
+      tokensOutput: count,
+      tokensReasoning: count,
+      exact: fc.boolean(),
+    }),
   },
   { requiredKeys: ['deployment', 'outcome', 'status', 'code', 'durationMs'] },
 );

@@ -248,9 +248,18 @@ export class SseRelay {
    * begun.
    */
   #attemptUsage(chat: ChatRequest): { usage?: AttemptUsage } {
-    if (this.#usage !== null) return { usage: { ...this.#usage, exact: true } };
-    if (this.#begun()) return { usage: { ...this.#usedSoFar(chat), exact: false } };
-    return {};
+    const u = this.#usage ?? (this.#begun() ? this.#usedSoFar(chat) : null);
+    if (u === null) return {};
+    // The four buckets alone: what a mapper's usage object carries besides them stays out of the log.
+    return {
+      usage: {
+        tokensInputUncached: u.tokensInputUncached,
+        tokensInputCached: u.tokensInputCached,
+        tokensOutput: u.tokensOutput,
+        tokensReasoning: u.tokensReasoning,
+        exact: this.#usage !== null,
+      },
+    };
   }
 
   /**
