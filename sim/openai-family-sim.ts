@@ -528,6 +528,8 @@ export function startSimulator(opts: SimOptions): Promise<Simulator> {
       connection: 'keep-alive',
       ...extra,
     });
+    // The head goes out, then nothing: the socket stays open until the client gives up.
+    if (f?.kind === 'stall') return void res.flushHeaders();
     const send = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
       send({

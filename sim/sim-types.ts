@@ -6,6 +6,7 @@ export type FaultKind =
   | 'server_error' // 500
   | 'unavailable' // 503
   | 'hang' // accept the request, never answer
+  | 'stall' // OpenAI family, streams: send the 200 and its headers, then nothing
   | 'cut' // streams: cut the connection after `afterChunks` content chunks; JSON: cut mid-body
   | 'reset' // destroy the socket before any response
   | 'content_filter' // Azure: 400 content_filter for the prompt

@@ -377,6 +377,24 @@ tenants:
     );
   });
 
+  test('a primary that sends its headers and then nothing: a first-byte timeout in the attempt log, not a connection failure', async () => {
+    azure.setFault({ kind: 'stall', count: 1 });
+    const client = new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0 });
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(response.headers.get('x-entente-cloud'), 'openai');
+    assert.ok(text.length > 0);
+    const rec = await gw.usageOf(response.headers.get('x-request-id'));
+    const [stalled, served] = rec.attemptLog!;
+    assert.equal(stalled!.deployment, 'az1/d');
+    assert.equal(stalled!.outcome, 'timeout');
+    assert.equal(stalled!.status, null);
+    assert.equal(served!.outcome, 'served');
+  });
+
   test('once the budget is spent no further deployment is tried', async () => {
     azure.setFault({ kind: 'hang', count: 2 });
     const r = await fetch(`${gw.baseURL}/chat/completions`, {

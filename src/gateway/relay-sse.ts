@@ -196,7 +196,15 @@ export class SseRelay {
         this.#waited();
         return {
           kind: 'failed',
-          failure: transportFailure(this.#why === 'duration' ? 'timeout' : 'connect'),
+          // Aborted by a timer (no event in firstByteTimeoutMs, or the stream's whole time up): a
+          // timeout; otherwise the connection broke.
+          failure:
+            this.#why === 'first_byte'
+              ? transportFailure(
+                  'timeout',
+                  `the upstream sent no event within ${this.b.upstream.config.firstByteTimeoutMs} ms of the request (firstByteTimeoutMs)`,
+                )
+              : transportFailure(this.#why === 'duration' ? 'timeout' : 'connect'),
           ...this.#attemptUsage(chat),
         };
       }
