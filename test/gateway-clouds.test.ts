@@ -539,6 +539,10 @@ usage: { batchSize: 50, flushIntervalMs: 20 }
     });
     assert.equal(served!.outcome, 'served');
     assert.equal(served!.usage, undefined);
+    // And counted for the operator's dashboards, by cloud and bucket.
+    const counted = gw.gateway.context.metrics.failedAttemptTokens;
+    assert.equal(counted.get({ cloud: 'anthropic', type: 'input_uncached' }), claude.tokensInputUncached);
+    assert.equal(counted.get({ cloud: 'anthropic', type: 'output' }), 0);
   });
 
   test('a stream cut mid-way on Bedrock becomes an error event, billed the prompt and what was sent', async () => {

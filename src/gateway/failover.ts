@@ -4,6 +4,7 @@
 // and on failure tells the breaker, counts the failover and tries the next one, until one serves,
 // the client leaves, or the plan runs out; then it composes the error that says why.
 import { performance } from 'node:perf_hooks';
+import type { TokenUsage } from '../canonical/index.js';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { BuildHints, NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
@@ -101,6 +102,7 @@ export async function runFailover(
         endAttemptSpan(state, outcome);
         const f = outcome.failure;
         const backAtMs = noteFailure(gw, state, d, f, maxRetryAfterMs);
+        if (outcome.usage) countFailedAttemptTokens(gw, d.cloud, outcome.usage);
         tried.push({ deployment: d, failure: f });
         if (backAtMs !== null) earliestBackMs = Math.min(earliestBackMs, backAtMs);
         if (spec.clientGone()) return CLIENT_GONE;
@@ -190,6 +192,15 @@ function noteFailure(
   gw.events.onFailover?.(d, f.kind);
   gw.metrics.failovers.inc({ cloud: d.cloud, reason: f.kind });
   return capped === null ? null : gw.clock.now() + capped;
+}
+
+/** What a failed attempt's cloud had begun billing, for the operator's cost of failing over. */
+function countFailedAttemptTokens(gw: GatewayContext, cloud: string, u: TokenUsage): void {
+  const m = gw.metrics.failedAttemptTokens;
+  if (u.tokensInputUncached) m.inc({ cloud, type: 'input_uncached' }, u.tokensInputUncached);
+  if (u.tokensInputCached) m.inc({ cloud, type: 'input_cached' }, u.tokensInputCached);
+  if (u.tokensOutput) m.inc({ cloud, type: 'output' }, u.tokensOutput);
+  if (u.tokensReasoning) m.inc({ cloud, type: 'reasoning' }, u.tokensReasoning);
 }
 
 function exhausted(

@@ -147,6 +147,13 @@ export function createGatewayMetrics() {
         ['cloud', 'reason'],
       ),
     ),
+    failedAttemptTokens: registry.add(
+      new Counter(
+        'entente_failed_attempt_tokens_total',
+        "Tokens a failed attempt's cloud had begun billing before it broke (the operator's cost of failing over; not billed to the tenant), by disjoint bucket.",
+        ['cloud', 'type'],
+      ),
+    ),
     cooldowns: registry.add(
       new Counter('entente_cooldowns_total', 'Times a deployment was put in cooldown.', [
         'deployment',
