@@ -1,13 +1,14 @@
 // Instructions a request costs, plain Entente beside Entente as shipped, counted by valgrind's
-// callgrind rather than timed: the spool writer's database path alone (bench/writer-path.ts), then
-// whole requests through the gateway. On this VM the same build's throughput drifts by up to 2× within
-// minutes, so a 5% difference in CPU cannot be told from noise by the clock; an instruction count
-// can. Each gateway runs under callgrind with instrumentation off while it warms up (so the JIT
-// has compiled the request path before counting starts); then the counters are zeroed, an idle
-// spell is counted (timers, polls: work that grows with wall time, which valgrind stretches),
-// then a fixed batch of requests, waiting until the spool writer has stored (and, as shipped,
-// posted) every record. Reported per request and per thread (the serving thread, the spool
-// writer, the rest: V8's helpers and libuv's pool), with the idle rate subtracted.
+// callgrind rather than timed: the spool writer's database path alone (bench/writer-path.ts),
+// then whole requests through the gateway. On this VM the same build's throughput drifts by up to
+// 2× within minutes, so a 5% difference in CPU cannot be told from noise by the clock; an
+// instruction count can. Each gateway runs under callgrind with instrumentation off while it
+// warms up (so the JIT has compiled the request path before counting starts); then the counters
+// are zeroed, an idle spell is counted (timers, polls: work that grows with wall time, which
+// valgrind stretches), then a fixed batch of requests, waiting until the spool writer has stored
+// (and, as shipped, posted) every record. Reported per request and per thread (the serving
+// thread, the spool writer, the rest: V8's helpers and libuv's pool), with the idle rate
+// subtracted.
 //
 //   npm run bench:instructions
 //   INSTR_PARTS=writer INSTR_DIST=/tmp/old/dist,dist npm run bench:instructions   # two builds' writers
