@@ -11,10 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { parseAgreementText } from '../src/agreements/index.js';
-import { parsePriceBooks, postUsage, postUsageBatches } from '../src/ledger/index.js';
+import { postUsage, postUsageBatches } from '../src/ledger/index.js';
 import { PostgresStore, SqliteStore, type Store, type UsageRecord } from '../src/store/index.js';
-import { universeRecord, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
+import { benchLedgerSetup, benchRecords } from './ledger-records.js';
 
 const N = Number(process.env.RECORDS ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -23,20 +22,9 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5);
 // (one roll-up row per record: the worst case).
 const SPACING_MS = Number(process.env.SPACING_MS ?? 1);
 const BATCH = Number(process.env.BATCH ?? 2000);
-const setup = {
-  priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
-  agreement: parseAgreementText(WORKER_AGREEMENT.replace('0.300000', '1000000'), 'a.yaml'),
-  owner: 'op',
-};
-
+const setup = benchLedgerSetup;
 /** Records of the slice [from, from + N) of the universe, with time-ordered ids and times. */
-function recordsOf(from: number): UsageRecord[] {
-  return Array.from({ length: N }, (_, i) => ({
-    ...universeRecord(from + i),
-    requestId: `req_${(from + i).toString(16).padStart(12, '0')}`,
-    startedAtMs: Date.parse('2026-05-01') + (from + i) * SPACING_MS,
-  }));
-}
+const recordsOf = (from: number): UsageRecord[] => benchRecords(from, N, SPACING_MS);
 
 async function rate(records: readonly UsageRecord[], step: (batch: UsageRecord[]) => Promise<unknown>) {
   const t0 = performance.now();

@@ -10,10 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAgreementText } from '../src/agreements/index.js';
-import { parsePriceBooks, postUsageBatches } from '../src/ledger/index.js';
-import { SqliteStore, type UsageRecord } from '../src/store/index.js';
-import { universeRecord, WORKER_AGREEMENT, WORKER_PRICES } from '../test/helpers/ledger-worker.js';
+import { postUsageBatches } from '../src/ledger/index.js';
+import { SqliteStore } from '../src/store/index.js';
+import { benchLedgerSetup, benchRecords } from './ledger-records.js';
 
 const RECORDS = 5000;
 const BATCH = 1000;
@@ -22,23 +21,11 @@ const rounds = Number(process.env.WRITER_ROUNDS ?? 3);
 const mode = process.argv[2];
 if (mode !== 'append' && mode !== 'unit') throw new Error('usage: writer-path.js append|unit');
 
-const setup = {
-  priceBooks: parsePriceBooks(WORKER_PRICES, 'p.yaml'),
-  agreement: parseAgreementText(WORKER_AGREEMENT.replace('0.300000', '1000000'), 'a.yaml'),
-  owner: 'op',
-};
-const recordsOf = (from: number): UsageRecord[] =>
-  Array.from({ length: RECORDS }, (_, i) => ({
-    ...universeRecord(from + i),
-    requestId: `req_${(from + i).toString(16).padStart(12, '0')}`,
-    startedAtMs: Date.parse('2026-05-01') + from + i,
-  }));
-
 const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'entente-writer-path-')), 'l.db'));
 await store.migrate();
 for (let r = 0; r < warmup + rounds; r++) {
   if (r === warmup) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
-  const records = recordsOf(r * RECORDS);
+  const records = benchRecords(r * RECORDS, RECORDS);
   if (mode === 'append') {
     for (let i = 0; i < RECORDS; i += BATCH) await store.appendUsage(records.slice(i, i + BATCH));
   } else {
@@ -48,7 +35,7 @@ for (let r = 0; r < warmup + rounds; r++) {
       at += BATCH;
       return records.slice(at - BATCH, at);
     };
-    await postUsageBatches(store, next, setup, { storeRecords: true });
+    await postUsageBatches(store, next, benchLedgerSetup, { storeRecords: true });
   }
 }
 await store.close();
