@@ -4,13 +4,13 @@
 // and on failure tells the breaker, counts the failover and tries the next one, until one serves,
 // the client leaves, or the plan runs out; then it composes the error that says why.
 import { performance } from 'node:perf_hooks';
-import type { TokenUsage } from '../canonical/index.js';
 import { type GatewayError, gatewayError } from '../errors/index.js';
 import type { BuildHints, NativeRequest, Unsupported, UpstreamFailure } from '../providers/index.js';
 import { isUnsupported } from '../providers/index.js';
 import type { CatalogDeployment, Exclusion } from '../routing/index.js';
 import { admitCapacity, poolBuildHints, releaseCapacity } from './capacity.js';
 import type { GatewayContext } from './context.js';
+import { countTokenBuckets } from './finish.js';
 import { type AttemptOutcome, CLIENT_GONE, type Ending, errorEnding } from './outcome.js';
 import type { RequestState } from './request-state.js';
 import type { RoutePlan } from './route-plan.js';
@@ -102,7 +102,6 @@ export async function runFailover(
         endAttemptSpan(state, outcome);
         const f = outcome.failure;
         const backAtMs = noteFailure(gw, state, d, f, maxRetryAfterMs);
-        if (outcome.usage) countFailedAttemptTokens(gw, d.cloud, outcome.usage);
         tried.push({ deployment: d, failure: f });
         if (backAtMs !== null) earliestBackMs = Math.min(earliestBackMs, backAtMs);
         if (spec.clientGone()) return CLIENT_GONE;
@@ -126,6 +125,9 @@ async function attemptOnce(
   const outcome = await spec.attempt(b, native);
   if (outcome.kind === 'served' && state.attempts === 1) return outcome;
   const f = outcome.kind === 'failed' || outcome.kind === 'client_error' ? outcome.failure : null;
+  // What a failed attempt's cloud had begun billing: the operator's cost of failing over.
+  if (outcome.kind === 'failed' && outcome.usage)
+    countTokenBuckets(gw.metrics.failedAttemptTokens, `${b.deployment.cloud}\u0000`, outcome.usage);
   state.attemptLog ??= [];
   state.attemptLog.push({
     deployment: b.deployment.key,
@@ -192,15 +194,6 @@ function noteFailure(
   gw.events.onFailover?.(d, f.kind);
   gw.metrics.failovers.inc({ cloud: d.cloud, reason: f.kind });
   return capped === null ? null : gw.clock.now() + capped;
-}
-
-/** What a failed attempt's cloud had begun billing, for the operator's cost of failing over. */
-function countFailedAttemptTokens(gw: GatewayContext, cloud: string, u: TokenUsage): void {
-  const m = gw.metrics.failedAttemptTokens;
-  if (u.tokensInputUncached) m.inc({ cloud, type: 'input_uncached' }, u.tokensInputUncached);
-  if (u.tokensInputCached) m.inc({ cloud, type: 'input_cached' }, u.tokensInputCached);
-  if (u.tokensOutput) m.inc({ cloud, type: 'output' }, u.tokensOutput);
-  if (u.tokensReasoning) m.inc({ cloud, type: 'reasoning' }, u.tokensReasoning);
 }
 
 function exhausted(

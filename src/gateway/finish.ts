@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { type TokenUsage, zeroUsage } from '../canonical/index.js';
 import { gatewayError } from '../errors/index.js';
 import { sendError } from '../http/index.js';
+import type { Counter } from '../observability/index.js';
 import type { Written } from '../spool/index.js';
 import { settleCapacity } from './capacity.js';
 import type { GatewayContext } from './context.js';
@@ -159,6 +160,17 @@ function accessLog(
   );
 }
 
+/**
+ * Adds a usage's disjoint buckets to a counter whose last label is the bucket (`type`); `prefix`
+ * is the other label values, each followed by U+0000 (Counter.incKey's key).
+ */
+export function countTokenBuckets(counter: Counter, prefix: string, u: TokenUsage): void {
+  if (u.tokensInputUncached) counter.incKey(`${prefix}input_uncached`, u.tokensInputUncached);
+  if (u.tokensInputCached) counter.incKey(`${prefix}input_cached`, u.tokensInputCached);
+  if (u.tokensOutput) counter.incKey(`${prefix}output`, u.tokensOutput);
+  if (u.tokensReasoning) counter.incKey(`${prefix}reasoning`, u.tokensReasoning);
+}
+
 function countMetrics(
   gw: GatewayContext,
   asked: Asked | null,
@@ -175,11 +187,7 @@ function countMetrics(
   const model = asked && gw.catalog.has(asked.model) ? asked.model : '(unknown)';
   const stream = asked?.stream === true ? 'true' : 'false';
   m.requests.incKey(`${model}\u0000${cloud}\u0000${status}\u0000${errorCode ?? ''}\u0000${stream}`);
-  const mc = `${model}\u0000${cloud}\u0000`;
-  if (u.tokensInputUncached) m.tokens.incKey(`${mc}input_uncached`, u.tokensInputUncached);
-  if (u.tokensInputCached) m.tokens.incKey(`${mc}input_cached`, u.tokensInputCached);
-  if (u.tokensOutput) m.tokens.incKey(`${mc}output`, u.tokensOutput);
-  if (u.tokensReasoning) m.tokens.incKey(`${mc}reasoning`, u.tokensReasoning);
+  countTokenBuckets(m.tokens, `${model}\u0000${cloud}\u0000`, u);
   m.duration.observeKey(`${model}\u0000${cloud}`, (now - state.t0) / 1000);
   m.overhead.observeKey(stream, state.overheadUs(now) / 1e6);
 }

@@ -98,7 +98,7 @@ export class SseRelay {
       if (!isResponse(r)) {
         this.#waited();
         if (this.#why === 'client') return { kind: 'client_gone' };
-        return { kind: 'failed', failure: this.#why !== null ? transportFailure('timeout') : r };
+        return { kind: 'failed', failure: this.#why !== null ? this.#transportFailure() : r };
       }
       if (r.statusCode !== 200) {
         const outcome = await failureOf(this.b, r);
@@ -121,6 +121,20 @@ export class SseRelay {
       this.#firstByte?.cancel();
       this.res.off('close', onClose);
     }
+  }
+
+  /**
+   * Why an attempt with nothing sent to the client failed in transport: aborted by a timer (no
+   * event within firstByteTimeoutMs, or the stream's whole time up) is a timeout; otherwise the
+   * connection broke.
+   */
+  #transportFailure(): UpstreamFailure {
+    if (this.#why === 'first_byte')
+      return transportFailure(
+        'timeout',
+        `the upstream sent no event within ${this.b.upstream.config.firstByteTimeoutMs} ms of the request (firstByteTimeoutMs)`,
+      );
+    return transportFailure(this.#why === 'duration' ? 'timeout' : 'connect');
   }
 
   #abort(why: 'client' | 'first_byte' | 'duration'): void {
@@ -196,15 +210,7 @@ export class SseRelay {
         this.#waited();
         return {
           kind: 'failed',
-          // Aborted by a timer (no event in firstByteTimeoutMs, or the stream's whole time up): a
-          // timeout; otherwise the connection broke.
-          failure:
-            this.#why === 'first_byte'
-              ? transportFailure(
-                  'timeout',
-                  `the upstream sent no event within ${this.b.upstream.config.firstByteTimeoutMs} ms of the request (firstByteTimeoutMs)`,
-                )
-              : transportFailure(this.#why === 'duration' ? 'timeout' : 'connect'),
+          failure: this.#transportFailure(),
           ...this.#attemptUsage(chat),
         };
       }
