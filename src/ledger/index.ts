@@ -8,7 +8,9 @@ export {
   periodOf,
   planPostings,
   postingPeriod,
+  revenuePayload,
   revenuePayloadHash,
+  samePayload,
 } from './plan-postings.js';
 export type { LedgerSetup, PostResult, PreparedUsage } from './post-usage.js';
 export {

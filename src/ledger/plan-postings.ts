@@ -24,6 +24,10 @@ export interface Entry {
 export interface LedgerTx {
   readonly txId: string;
   readonly code: 'revenue' | 'accrual' | 'refund' | 'capacity';
+  /**
+   * What a retry must repeat exactly: a revenue transaction's canonical payload (revenuePayload;
+   * a SHA-256 hex digest of it in revenue posted by earlier builds), a SHA-256 hex digest for others.
+   */
   readonly payloadHash: string;
   readonly effectiveAtMs: number;
   /** The statement period it is posted in: YYYY-MM (UTC). */
@@ -61,7 +65,7 @@ export interface PostingInput {
   readonly terms: readonly ShareTerm[];
   /** carryKey(tenant, seller, currency), when the caller has it already. */
   readonly carryKey?: string;
-  /** revenuePayloadHash of this input, when the caller has it already. */
+  /** revenuePayload of this input, when the caller has it already. */
   readonly payloadHash?: string;
   /** `revenue:<request id>`, when the caller has it already (one string, hashed once as a key). */
   readonly txId?: string;
@@ -110,16 +114,39 @@ export function postingPeriod(ms: number, closed: ReadonlySet<string>): string {
   return p;
 }
 
-/** The revenue transaction's identity: what a retry must repeat exactly. */
-export function revenuePayloadHash(
+/**
+ * The revenue transaction's payload: what a retry must repeat exactly. Kept as it is, not as a
+ * digest: it is compared only with another payload (and with a stored SHA-256 hex digest of one,
+ * what revenue posted by builds of before December 2026 keeps; samePayload), and a digest cost the writer a third of
+ * what pricing and posting a record costs (callgrind: 9,400 instructions a record, against the
+ * 80 or so bytes it adds to a stored row; bench/instructions-bench.ts).
+ */
+export function revenuePayload(
   input: Pick<PostingInput, 'usage' | 'revenuePico' | 'currency' | 'seller'>,
 ): string {
   const u = input.usage;
-  // The fields joined by '|', null as '' (as Array.join has always written them, so stored hashes
-  // stay valid). Records from before capacity pools hash without the capacity, as they always did.
+  // The fields joined by '|', null as '' (as Array.join has always written them, so stored
+  // digests stay valid). Records from before capacity pools have no capacity, as they always had.
   const capacity = u.capacity !== undefined ? `|${u.capacity ?? ''}` : '';
-  const canonical = `${u.requestId}|${u.tenantId}|${u.model}|${u.modelVersion ?? ''}|${u.startedAtMs}|${u.tokensInputUncached}|${u.tokensInputCached}|${u.tokensOutput}|${u.tokensReasoning}|${input.revenuePico}|${input.currency}|${input.seller}${capacity}`;
-  return digest('sha256', canonical, 'hex');
+  return `${u.requestId}|${u.tenantId}|${u.model}|${u.modelVersion ?? ''}|${u.startedAtMs}|${u.tokensInputUncached}|${u.tokensInputCached}|${u.tokensOutput}|${u.tokensReasoning}|${input.revenuePico}|${input.currency}|${input.seller}${capacity}`;
+}
+
+/** A payload's SHA-256 hex digest: how revenue payloads were kept before December 2026. */
+export function revenuePayloadHash(
+  input: Pick<PostingInput, 'usage' | 'revenuePico' | 'currency' | 'seller'>,
+): string {
+  return digest('sha256', revenuePayload(input), 'hex');
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * Whether a stored revenue payload is this one: the same text, or, for one posted by an earlier
+ * build, its digest. A payload always holds '|', a digest never, so neither is mistaken for the other.
+ */
+export function samePayload(stored: string, payload: string): boolean {
+  if (stored === payload) return true;
+  return SHA256_HEX.test(stored) && digest('sha256', payload, 'hex') === stored;
 }
 
 interface AccrualGroup {
@@ -261,10 +288,10 @@ export function planPostings(
   for (const input of inputs) {
     const u = input.usage;
     const txId = input.txId ?? `revenue:${u.requestId}`;
-    const hash = input.payloadHash ?? revenuePayloadHash(input);
+    const hash = input.payloadHash ?? revenuePayload(input);
     const prior = seen.get(txId);
     if (prior !== undefined) {
-      outcomes.push(prior === hash ? 'duplicate' : 'conflict');
+      outcomes.push(samePayload(prior, hash) ? 'duplicate' : 'conflict');
       continue;
     }
     seen.set(txId, hash);

@@ -30,7 +30,7 @@ import {
   carryKey,
   type PostingInput,
   planPostings,
-  revenuePayloadHash,
+  revenuePayload,
   type ShareTerm,
 } from './plan-postings.js';
 import { type PriceBooks, priceOf, revenuePicoOf } from './price-book.js';
@@ -286,7 +286,7 @@ export function prepareUsage(
       seller,
       terms: shareTermsFor(setup, u, currency),
       carryKey: carry,
-      payloadHash: revenuePayloadHash({ usage: u, revenuePico, currency, seller }),
+      payloadHash: revenuePayload({ usage: u, revenuePico, currency, seller }),
       txId,
     });
   }

@@ -124,6 +124,10 @@ export interface StoredEntry {
 export interface StoredTx {
   readonly txId: string;
   readonly code: string;
+  /**
+   * What a retry must repeat exactly: a revenue transaction's canonical payload (revenuePayload;
+   * a SHA-256 hex digest of it in revenue posted by earlier builds), a SHA-256 hex digest for others.
+   */
   readonly payloadHash: string;
   readonly effectiveAtMs: number;
   readonly period: string;
