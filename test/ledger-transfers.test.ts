@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { parseAgreementText } from '../src/agreements/index.js';
 import { EntenteError } from '../src/errors/index.js';
-import { parsePriceBooks, postRefund, postUsage } from '../src/ledger/index.js';
+import {
+  parsePriceBooks,
+  postRefund,
+  postUsage,
+  prepareUsage,
+  revenuePayload,
+  revenuePayloadHash,
+} from '../src/ledger/index.js';
 import {
   POSTGRES_SCHEMA_VERSION,
   SQLITE_SCHEMA_VERSION,
@@ -237,6 +244,61 @@ for (const b of backends('transfers')) {
         assert.equal(await store.countUsage(), 3);
         assert.equal((await legs('revenue:req_a')).length, 2);
       } finally {
+        await store.close();
+      }
+    });
+
+    test("a revenue posted before its record was stored is not posted again when the record comes; an earlier build's digest of a payload still matches it", async () => {
+      const store = await b.open();
+      const db = await raw(store);
+      try {
+        const at = Date.parse('2026-05-03T00:00:00Z');
+        const r = usageRecord('req_apart', { tenantId: 't1', startedAtMs: at });
+        const s = usageRecord('req_new', { tenantId: 't1', startedAtMs: at + 1 });
+        // Posted, never stored (posted from elsewhere): its revenue is kept apart, as its payload.
+        assert.equal((await postUsage(store, [r], setup)).posted, 1);
+        const input = prepareUsage([r], setup).inputs[0]!;
+        const kept = async () =>
+          (
+            (await db.exec(
+              "SELECT payload_hash FROM ledger_transactions WHERE tx_id = 'revenue:req_apart'",
+            )) as {
+              payload_hash: string;
+            }[]
+          ).map((x) => x.payload_hash);
+        assert.deepEqual(await kept(), [revenuePayload(input)]);
+        assert.match(revenuePayload(input), /^req_apart\|t1\|/);
+        // As builds before December 2026 kept it: the payload's SHA-256, in hex.
+        await db.exec(
+          `UPDATE ledger_transactions SET payload_hash = '${revenuePayloadHash(input)}' WHERE tx_id = 'revenue:req_apart'`,
+        );
+        assert.match((await kept())[0]!, /^[0-9a-f]{64}$/);
+        // The spool writer brings the record with a new one: the first is a duplicate, the
+        // second posted; the revenue is not written a second time into the record's row.
+        assert.deepEqual(await postUsage(store, [r, s], setup, { storeRecords: true }), {
+          posted: 1,
+          duplicate: 1,
+          conflict: 0,
+          unpriced: 0,
+        });
+        assert.equal(await store.countUsage(), 2);
+        const legs = (id: string) => store.ledgerRows().then((rows) => rows.filter((x) => x.txId === id));
+        assert.equal((await legs('revenue:req_apart')).length, 2);
+        assert.equal((await legs('revenue:req_new')).length, 2);
+        // The same ids with other tokens: conflicts, against the digest as against a payload.
+        const other = (u: typeof r) => ({ ...u, tokensOutput: u.tokensOutput + 1 });
+        assert.equal((await postUsage(store, [other(r)], setup)).conflict, 1);
+        assert.equal((await postUsage(store, [other(s)], setup, { storeRecords: true })).conflict, 1);
+        assert.deepEqual(
+          [
+            (await legs('revenue:req_apart')).length,
+            (await legs('revenue:req_new')).length,
+            await store.countUsage(),
+          ],
+          [2, 2, 2],
+        );
+      } finally {
+        await db.close();
         await store.close();
       }
     });

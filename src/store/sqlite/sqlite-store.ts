@@ -250,6 +250,9 @@ function logKeyChange(keyId: string): string {
 /** The newest schema version: the migrations both stores have (the two are equal). */
 export const SQLITE_SCHEMA_VERSION = migrations.length;
 
+/** Thrown inside a unit of work presumed new that is not: undone, it runs again with the look-up. */
+const NOT_FRESH = new Error('a record of the unit of work is stored already');
+
 /** SQLite's "one of the ids": a JSON array bound as @ids. */
 const SQLITE_ID_SETS: IdSets = {
   txIds: (column) => `${column} IN (SELECT value FROM json_each(@ids))`,
@@ -528,6 +531,10 @@ export class SqliteStore implements Store {
     const db = this.#db;
     return {
       existing: db.prepare(existingSql(SQLITE_ID_SETS)),
+      // Any revenue transaction kept apart from a record: one probe of the key's range.
+      keptApart: db
+        .prepare("SELECT 1 FROM ledger_transactions WHERE tx_id >= 'revenue:' AND tx_id < 'revenue;' LIMIT 1")
+        .pluck(),
       state: db
         .prepare(
           'SELECT revenue_micros, accrued_micros, remainder_pico FROM accrual_states WHERE term_id = ?',
@@ -563,6 +570,15 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** What is posted already under these transaction ids: id → payload. One statement a batch. */
+  #existing(st: ReturnType<SqliteStore['prepareStatements']>, txIds: readonly string[]): Map<string, string> {
+    const found = st.existing.all({ ids: JSON.stringify(txIds) }) as {
+      tx_id: string;
+      payload_hash: string;
+    }[];
+    return new Map(found.map((r) => [r.tx_id, r.payload_hash]));
+  }
+
   #insertTransfer(tx: StoredTx, recordedAtMs: number): void {
     this.#postingStatements().insTx.run(...transferRowOf(tx, recordedAtMs));
   }
@@ -577,13 +593,10 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     const db = this.#db;
     const st = this.#postingStatements();
-    const run = db.transaction(() => {
-      // One statement for the whole batch, not one lookup per id.
-      const found = st.existing.all({ ids: JSON.stringify(txIds) }) as {
-        tx_id: string;
-        payload_hash: string;
-      }[];
-      const existing = new Map(found.map((r) => [r.tx_id, r.payload_hash]));
+    const run = db.transaction((presume: boolean) => {
+      // Presumed new: no look-up; a record found stored, or a revenue not of a record stored
+      // here, undoes the unit of work (NOT_FRESH) and it runs again with the look-up.
+      const existing = presume ? new Map<string, string>() : this.#existing(st, txIds);
       const states = new Map<string, StoredAccrual>();
       for (const id of termIds) {
         const r = st.state.get(id) as
@@ -607,18 +620,14 @@ export class SqliteStore implements Store {
       // for a record stored earlier, the stored one. Only a record never stored keeps it apart.
       const inserting = new Set(insertUsage.map((r) => r.requestId));
       const revenueOf = new Map<string, StoredTx>();
+      // Written after the records: a unit presumed new is found not to be by its records' inserts,
+      // before it writes a transaction that may be posted already (an accrual).
+      const others: StoredTx[] = [];
       for (const tx of p.txs) {
         const keeper = keeperOf(tx);
-        if (keeper !== null) {
-          if (inserting.has(keeper)) {
-            revenueOf.set(keeper, tx);
-            continue;
-          }
-          if (st.keepRevenue.run(...revenueColumnsOf(tx, now), keeper).changes > 0) continue;
-          // Kept apart only when the record was never stored; a stored one keeps a revenue already.
-          if (st.recordStored.get(keeper)) throw revenueKeptTwice(keeper);
-        }
-        this.#insertTransfer(tx, now);
+        if (keeper !== null && inserting.has(keeper)) revenueOf.set(keeper, tx);
+        else if (keeper !== null && presume) throw NOT_FRESH;
+        else others.push(tx);
       }
       for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros, s.remainderPico);
       // Records stored in this unit of work get their status on insert; only those that were
@@ -639,6 +648,7 @@ export class SqliteStore implements Store {
         const kept = revenueColumnsOf(revenue, now);
         for (let i = 0; i < kept.length; i++) row.push(kept[i]);
         const info = st.insUsage.run(...row);
+        if (presume && info.changes === 0) throw NOT_FRESH;
         inserted.set(r.requestId, info.changes > 0);
         if (info.changes > 0) {
           this.#nextSeq++;
@@ -648,6 +658,15 @@ export class SqliteStore implements Store {
           if (st.keepRevenue.run(...revenueColumnsOf(revenue, now), r.requestId).changes === 0)
             throw revenueKeptTwice(r.requestId);
         }
+      }
+      for (const tx of others) {
+        const keeper = keeperOf(tx);
+        if (keeper !== null) {
+          if (st.keepRevenue.run(...revenueColumnsOf(tx, now), keeper).changes > 0) continue;
+          // Kept apart only when the record was never stored; a stored one keeps a revenue already.
+          if (st.recordStored.get(keeper)) throw revenueKeptTwice(keeper);
+        }
+        this.#insertTransfer(tx, now);
       }
       this.#rollUp(stored);
       const spend = spendOf(p.txs, insertUsage);
@@ -662,7 +681,22 @@ export class SqliteStore implements Store {
       }
       for (const [status, ids] of byStatus) st.mark.run(status, JSON.stringify(ids));
     });
-    run.immediate();
+    // The spool writer's batches are new records, whose revenue no one has posted: for them the
+    // look-up of what is posted already (a third of the database's work in a unit) is presumed
+    // empty, unless some revenue is kept apart from its record (posted before the record was
+    // stored: then it is looked up, as everything else is).
+    const seq = this.#nextSeq;
+    let presumed = insertUsage.length > 0 && st.keptApart.get() === undefined;
+    for (;;) {
+      try {
+        run.immediate(presumed);
+        break;
+      } catch (err) {
+        if (err !== NOT_FRESH) throw err;
+        this.#nextSeq = seq;
+        presumed = false;
+      }
+    }
     // SQLite writes on this thread: nothing to overlap with, so the hook runs once it is done.
     opts.whileWriting?.();
   }
