@@ -185,6 +185,69 @@ for (const b of all) {
       assert.deepEqual(await store.spendByScope(t, t + 60_000, []), []);
     });
 
+    test('spendByScope: records stored in the unit of work that posts them count as records stored before it', async () => {
+      const t = Date.UTC(2026, 11, 2, 11);
+      const id = (n: number) => `req_inhand_${String(n).padStart(4, '0')}`;
+      const recs = [
+        record(0, { requestId: id(1), tenantId: 'acme', keyId: 'ka', startedAtMs: t }),
+        record(0, {
+          requestId: id(2),
+          tenantId: 'globex',
+          keyId: 'kg',
+          model: 'gpt-4o-mini',
+          cloud: 'openai',
+          startedAtMs: t + 5,
+        }),
+        record(0, { requestId: id(3), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 10 }),
+        // Nothing booked (a sub-micro revenue): a transaction with no legs, no spend.
+        record(0, { requestId: id(4), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 20 }),
+        // Not posted at all (unpriced): no spend.
+        record(0, { requestId: id(5), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 30 }),
+      ];
+      const booked = [100n, 102n, 101n, 0n];
+      const txs = booked.map((micros, i) => {
+        const r = recs[i]!;
+        return {
+          txId: `revenue:${r.requestId}`,
+          code: 'revenue',
+          payloadHash: `h${i}`,
+          effectiveAtMs: r.startedAtMs,
+          period: '2026-12',
+          causeId: r.requestId,
+          currency: 'USD',
+          entries:
+            micros === 0n
+              ? []
+              : [
+                  { account: `receivable:${r.tenantId}`, amountMicros: micros },
+                  { account: 'revenue:openai', amountMicros: -micros },
+                ],
+        };
+      });
+      await store.postLedger(
+        txs.map((x) => x.txId),
+        [],
+        () => ({
+          txs,
+          states: new Map(),
+          usageStatus: new Map(recs.map((r, i) => [r.requestId, i < 4 ? 1 : 2])),
+        }),
+        [],
+        recs,
+      );
+      assert.equal(await store.countUsage(), 5);
+      const rows = (await store.spendByScope(t, t + 60_000)).sort((a, b) =>
+        a.tenantId.localeCompare(b.tenantId),
+      );
+      assert.deepEqual(
+        rows.map((r) => [r.tenantId, r.keyId, r.model, r.cloud, r.micros, r.requests]),
+        [
+          ['acme', 'ka', 'gpt-4o', 'azure', 201n, 2],
+          ['globex', 'kg', 'gpt-4o-mini', 'openai', 102n, 1],
+        ],
+      );
+    });
+
     test('spendSummary: the total, and the largest groups of each dimension with their count', async () => {
       const t = Date.UTC(2026, 10, 3, 10);
       const db = await raw(store);

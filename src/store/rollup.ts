@@ -224,74 +224,101 @@ export function spendUpsert(values: string): string {
     DO UPDATE SET requests = usage_spend.requests + excluded.requests, micros = usage_spend.micros + excluded.micros`;
 }
 
+interface SpendTx {
+  readonly txId: string;
+  readonly code: string;
+  readonly causeId: string | null;
+  readonly currency: string;
+  readonly entries: readonly { readonly account: string; readonly amountMicros: bigint }[];
+}
+
+/**
+ * The spend of a unit of work's revenue transactions, tallied as they are written: a record's own
+ * revenue whose record is in hand is aggregated in memory (one row per minute × tenant × key ×
+ * model × cloud × currency); any other comes back as [tx id, currency] for the SQL roll-up, which
+ * reads the record stored earlier. A revenue with no receivable leg (nothing booked) is no spend.
+ */
+export class SpendTally {
+  readonly #rows = new Map<string, SpendAgg>();
+  readonly rest: [string, string][] = [];
+  readonly #receivable = new Map<string, string>();
+  // The row of the record before: a batch's records mostly fall in the same one, found without
+  // building its key.
+  #prev: UsageRecord | null = null;
+  #prevMinute = 0;
+  #prevCurrency = '';
+  #prevRow: SpendAgg | null = null;
+
+  /** A revenue transaction whose record is not in hand. */
+  apart(tx: SpendTx): void {
+    this.rest.push([tx.txId, tx.currency]);
+  }
+
+  /** Record r's own revenue transaction (`revenue:<r's id>`). */
+  add(r: UsageRecord, tx: SpendTx): void {
+    if (tx.entries.length === 0) return; // nothing booked: the SQL roll-up would count nothing
+    let account = this.#receivable.get(r.tenantId);
+    if (account === undefined) {
+      account = `receivable:${r.tenantId}`;
+      this.#receivable.set(r.tenantId, account);
+    }
+    const e = tx.entries.find((x) => x.account === account);
+    if (!e) {
+      this.apart(tx);
+      return;
+    }
+    const minute = Math.floor(r.startedAtMs / 60_000) * 60_000;
+    const prev = this.#prev;
+    let row = this.#prevRow;
+    if (
+      prev === null ||
+      row === null ||
+      this.#prevMinute !== minute ||
+      this.#prevCurrency !== tx.currency ||
+      prev.tenantId !== r.tenantId ||
+      prev.keyId !== r.keyId ||
+      prev.model !== r.model ||
+      (prev.cloud ?? '') !== (r.cloud ?? '')
+    ) {
+      const key = [minute, r.tenantId, r.keyId, r.model, r.cloud ?? '', tx.currency] as const;
+      const k = key.join('\u0000');
+      row = this.#rows.get(k) ?? { key, requests: 0, micros: 0n };
+      this.#rows.set(k, row);
+    }
+    row.requests++;
+    row.micros += e.amountMicros;
+    this.#prev = r;
+    this.#prevMinute = minute;
+    this.#prevCurrency = tx.currency;
+    this.#prevRow = row;
+  }
+
+  /** The in-memory rows, in key order: a fleet's writers lock shared rows in the same order. */
+  rows(): SpendAgg[] {
+    return [...this.#rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => v);
+  }
+}
+
 /**
  * The spend of new revenue transactions whose records are in hand (the spool writer's path: the
  * records are stored in the same unit of work), aggregated in memory; the rest (records stored
  * earlier) come back as [tx id, currency] for the SQL roll-up.
  */
 export function spendOf(
-  txs: readonly {
-    txId: string;
-    code: string;
-    causeId: string | null;
-    currency: string;
-    entries: readonly { account: string; amountMicros: bigint }[];
-  }[],
+  txs: readonly SpendTx[],
   records: readonly UsageRecord[],
 ): { rows: SpendAgg[]; rest: [string, string][] } {
   const byId = new Map(records.map((r) => [r.requestId, r]));
-  const rows = new Map<string, SpendAgg>();
-  const rest: [string, string][] = [];
-  const receivable = new Map<string, string>();
-  // The row of the record before: a batch's records mostly fall in the same one, found without
-  // building its key.
-  let prev: UsageRecord | null = null;
-  let prevMinute = 0;
-  let prevCurrency = '';
-  let prevRow: SpendAgg | null = null;
+  const tally = new SpendTally();
   for (const tx of txs) {
     if (tx.code !== 'revenue') continue;
     // A request's own revenue transaction (`revenue:<request id>`, caused by it).
     const rid = keeperOf(tx);
     const r = rid === null ? undefined : byId.get(rid);
-    let account = r && receivable.get(r.tenantId);
-    if (r && account === undefined) {
-      account = `receivable:${r.tenantId}`;
-      receivable.set(r.tenantId, account);
-    }
-    const e = r && tx.entries.find((x) => x.account === account);
-    if (!r || !e) {
-      rest.push([tx.txId, tx.currency]);
-      continue;
-    }
-    const minute = Math.floor(r.startedAtMs / 60_000) * 60_000;
-    let row: SpendAgg;
-    if (
-      prev !== null &&
-      prevRow !== null &&
-      prevMinute === minute &&
-      prevCurrency === tx.currency &&
-      prev.tenantId === r.tenantId &&
-      prev.keyId === r.keyId &&
-      prev.model === r.model &&
-      (prev.cloud ?? '') === (r.cloud ?? '')
-    )
-      row = prevRow;
-    else {
-      const key = [minute, r.tenantId, r.keyId, r.model, r.cloud ?? '', tx.currency] as const;
-      const k = key.join('\u0000');
-      row = rows.get(k) ?? { key, requests: 0, micros: 0n };
-      rows.set(k, row);
-    }
-    row.requests++;
-    row.micros += e.amountMicros;
-    prev = r;
-    prevMinute = minute;
-    prevCurrency = tx.currency;
-    prevRow = row;
+    if (r) tally.add(r, tx);
+    else tally.apart(tx);
   }
-  // In key order: a fleet's writers lock shared rows in the same order.
-  return { rows: [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => v), rest };
+  return { rows: tally.rows(), rest: tally.rest };
 }
 
 /** The backfill's source: every revenue transaction already written. */

@@ -21,7 +21,7 @@ import {
   rollupToRow,
   rollupUpsert,
   SPEND_COLUMNS,
-  spendOf,
+  SpendTally,
   spendRollup,
   spendSelect,
   spendSummarySql,
@@ -593,9 +593,11 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     const db = this.#db;
     const st = this.#postingStatements();
-    const run = db.transaction((presume: boolean) => {
+    const run = db.transaction((presumeNew: boolean) => {
       // Presumed new: no look-up; a record found stored, or a revenue not of a record stored
-      // here, undoes the unit of work (NOT_FRESH) and it runs again with the look-up.
+      // here, undoes the unit of work (NOT_FRESH) and it runs again with the look-up. Asked
+      // inside the unit of work: another process may post between a question before and it.
+      const presume = presumeNew && st.keptApart.get() === undefined;
       const existing = presume ? new Map<string, string>() : this.#existing(st, txIds);
       const states = new Map<string, StoredAccrual>();
       for (const id of termIds) {
@@ -633,12 +635,14 @@ export class SqliteStore implements Store {
       // Records stored in this unit of work get their status on insert; only those that were
       // already stored (a retry, a recovery) need the marking pass below.
       const stored: UsageRecord[] = [];
+      const spend = new SpendTally();
       // Each record once, whether this unit stored it (true) or found it stored already (false).
       const inserted = new Map<string, boolean>();
       for (const r of insertUsage) {
         // A batch may repeat a record (a spool delivered twice); the first one stands.
         if (inserted.has(r.requestId)) continue;
         const revenue = revenueOf.get(r.requestId);
+        if (revenue) spend.add(r, revenue);
         // One array of parameters, not three spread into a fourth; and spread into the call, not
         // passed as an array: better-sqlite3 reads an array's elements one by one through V8's
         // API (v8::Object::Get), about 400 instructions each, where spread arguments come in
@@ -660,6 +664,7 @@ export class SqliteStore implements Store {
         }
       }
       for (const tx of others) {
+        if (tx.code === 'revenue') spend.apart(tx);
         const keeper = keeperOf(tx);
         if (keeper !== null) {
           if (st.keepRevenue.run(...revenueColumnsOf(tx, now), keeper).changes > 0) continue;
@@ -669,8 +674,7 @@ export class SqliteStore implements Store {
         this.#insertTransfer(tx, now);
       }
       this.#rollUp(stored);
-      const spend = spendOf(p.txs, insertUsage);
-      for (const r of spend.rows) st.upSpend.run(...r.key, r.requests, r.micros);
+      for (const r of spend.rows()) st.upSpend.run(...r.key, r.requests, r.micros);
       if (spend.rest.length > 0) st.spend.run(JSON.stringify(spend.rest));
       const byStatus = new Map<number, string[]>();
       for (const [rid, status] of p.usageStatus) {
@@ -686,7 +690,7 @@ export class SqliteStore implements Store {
     // empty, unless some revenue is kept apart from its record (posted before the record was
     // stored: then it is looked up, as everything else is).
     const seq = this.#nextSeq;
-    let presumed = insertUsage.length > 0 && st.keptApart.get() === undefined;
+    let presumed = insertUsage.length > 0;
     for (;;) {
       try {
         run.immediate(presumed);
