@@ -116,10 +116,10 @@ export function postingPeriod(ms: number, closed: ReadonlySet<string>): string {
 
 /**
  * The revenue transaction's payload: what a retry must repeat exactly. Kept as it is, not as a
- * digest: it is compared only with another payload (and with a stored SHA-256 hex digest of one,
- * what revenue posted by builds of before December 2026 keeps; samePayload), and a digest cost the writer a third of
- * what pricing and posting a record costs (callgrind: 9,400 instructions a record, against the
- * 80 or so bytes it adds to a stored row; bench/instructions-bench.ts).
+ * digest: it is only ever compared with another payload (or with the SHA-256 hex digest of one
+ * that revenue posted by builds before December 2026 keeps; samePayload). The digest was a fifth
+ * of what pricing and posting cost the writer a record (callgrind: 9,400 of 49,000 instructions,
+ * bench/instructions-bench.ts); the payload costs a stored row about 80 more bytes.
  */
 export function revenuePayload(
   input: Pick<PostingInput, 'usage' | 'revenuePico' | 'currency' | 'seller'>,
