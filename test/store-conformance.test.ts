@@ -204,6 +204,7 @@ for (const b of all) {
         // Not posted at all (unpriced): no spend.
         record(0, { requestId: id(5), tenantId: 'acme', keyId: 'ka', startedAtMs: t + 30 }),
       ];
+      const storedBefore = await store.countUsage();
       const booked = [100n, 102n, 101n, 0n];
       const txs = booked.map((micros, i) => {
         const r = recs[i]!;
@@ -235,7 +236,7 @@ for (const b of all) {
         [],
         recs,
       );
-      assert.equal(await store.countUsage(), 5);
+      assert.equal((await store.countUsage()) - storedBefore, 5);
       const rows = (await store.spendByScope(t, t + 60_000)).sort((a, b) =>
         a.tenantId.localeCompare(b.tenantId),
       );
