@@ -13,6 +13,7 @@ import {
   prepareUsage,
   revenuePayload,
   revenuePayloadHash,
+  rowPayload,
 } from '../src/ledger/index.js';
 import {
   POSTGRES_SCHEMA_VERSION,
@@ -296,6 +297,72 @@ for (const b of backends('transfers')) {
             await store.countUsage(),
           ],
           [2, 2, 2],
+        );
+      } finally {
+        await db.close();
+        await store.close();
+      }
+    });
+
+    test('a record stored with its posting keeps only what is not its own as its revenue payload, read back whole; such a payload is never kept apart', async () => {
+      const store = await b.open();
+      const db = await raw(store);
+      try {
+        const at = Date.parse('2026-05-04T00:00:00Z');
+        const plainRec = usageRecord('req_row', { tenantId: 't1', startedAtMs: at, tokensReasoning: 3 });
+        const pooled = usageRecord('req_pool', { tenantId: 't2', startedAtMs: at + 1, capacity: 'ptu-1' });
+        assert.equal((await postUsage(store, [plainRec, pooled], setup, { storeRecords: true })).posted, 2);
+        const inputs = prepareUsage([plainRec, pooled], setup).inputs;
+        const rows = (await db.exec(
+          "SELECT request_id, revenue_hash FROM usage_records WHERE request_id IN ('req_row', 'req_pool') ORDER BY request_id",
+        )) as { request_id: string; revenue_hash: string }[];
+        assert.deepEqual(
+          rows.map((r) => r.revenue_hash),
+          [rowPayload(inputs[1]!), rowPayload(inputs[0]!)],
+        );
+        assert.match(rows[0]!.revenue_hash, /^=\d+\|USD\|op\|ptu-1$/);
+        // Read back whole (the record's fields before it), a delivery again is a duplicate, by
+        // the spool writer's path and by the pending scan's alike; one field changed, a conflict.
+        for (const storeRecords of [true, false]) {
+          const again = await postUsage(store, [plainRec, pooled], setup, { storeRecords });
+          assert.deepEqual(
+            [again.posted, again.duplicate, again.conflict],
+            [0, 2, 0],
+            `storeRecords ${storeRecords}`,
+          );
+        }
+        for (const changed of [
+          { ...plainRec, tokensReasoning: 4 },
+          { ...plainRec, startedAtMs: at + 5 },
+          { ...pooled, capacity: 'ptu-2' },
+          { ...pooled, modelVersion: null },
+        ])
+          assert.equal((await postUsage(store, [changed], setup)).conflict, 1, JSON.stringify(changed));
+        // A row's payload for a record that is not stored would lose the record's fields: refused.
+        const lost = usageRecord('req_lost', { tenantId: 't1', startedAtMs: at + 9 });
+        const input = prepareUsage([lost], setup, { storeRecords: true }).inputs[0]!;
+        assert.equal(input.payloadHash, rowPayload(input));
+        await assert.rejects(
+          store.postLedger([input.txId!], [], () => ({
+            txs: [
+              {
+                txId: input.txId!,
+                code: 'revenue',
+                payloadHash: input.payloadHash!,
+                effectiveAtMs: lost.startedAtMs,
+                period: '2026-05',
+                causeId: lost.requestId,
+                currency: 'USD',
+                entries: [],
+              },
+            ],
+            states: new Map(),
+            usageStatus: new Map(),
+          })),
+          (e: unknown) =>
+            e instanceof EntenteError &&
+            e.code === 'ledger_invariant_violated' &&
+            /not kept apart/.test(e.message),
         );
       } finally {
         await db.close();

@@ -10,6 +10,7 @@ export {
   postingPeriod,
   revenuePayload,
   revenuePayloadHash,
+  rowPayload,
   samePayload,
 } from './plan-postings.js';
 export type { LedgerSetup, PostResult, PreparedUsage } from './post-usage.js';

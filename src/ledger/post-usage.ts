@@ -31,6 +31,7 @@ import {
   type PostingInput,
   planPostings,
   revenuePayload,
+  rowPayload,
   type ShareTerm,
 } from './plan-postings.js';
 import { type PriceBooks, priceOf, revenuePicoOf } from './price-book.js';
@@ -262,6 +263,9 @@ export function prepareUsage(
   const unpriced: string[] = [];
   const currency = setup.priceBooks.currency;
   const carries = new Map<string, string>();
+  // Records stored in the unit of work that posts them keep their revenue in their rows (a store
+  // refuses to keep such a payload anywhere else): the row's payload leaves their fields out.
+  const rowsKeep = opts.storeRecords === true;
   for (const u of records) {
     const price = priceOf(setup.priceBooks, u.model, u.modelVersion, u.startedAtMs);
     const billable = u.tokensInputUncached + u.tokensInputCached + u.tokensOutput + u.tokensReasoning > 0;
@@ -278,6 +282,7 @@ export function prepareUsage(
     }
     const revenuePico = price ? revenuePicoOf(price.entry, u) : 0n;
     const txId = `revenue:${u.requestId}`;
+    const priced = { usage: u, revenuePico, currency, seller };
     txIds.push(txId);
     inputs.push({
       usage: u,
@@ -286,7 +291,7 @@ export function prepareUsage(
       seller,
       terms: shareTermsFor(setup, u, currency),
       carryKey: carry,
-      payloadHash: revenuePayload({ usage: u, revenuePico, currency, seller }),
+      payloadHash: rowsKeep ? rowPayload(priced) : revenuePayload(priced),
       txId,
     });
   }

@@ -239,11 +239,35 @@ export interface IdSets {
   readonly requestIds: (column: string) => string;
 }
 
-/** The payload hash of each of the ids that is already a transaction, wherever it is kept. */
+/**
+ * A record's revenue payload, whole, from its row (SQLite and PostgreSQL alike). A row may keep
+ * only what is not its own (src/ledger/plan-postings.ts rowPayload: `=` then the revenue,
+ * currency, seller and capacity); the record's fields go before it as revenuePayload puts them:
+ * id, tenant, model, version ('' for none), start time and the four token buckets, joined by '|'.
+ * Any other payload (whole, or an earlier build's digest) is read as it is.
+ */
+export const REVENUE_PAYLOAD = `CASE WHEN substr(revenue_hash, 1, 1) = '=' THEN request_id || '|' || tenant_id || '|' || model
+    || '|' || COALESCE(model_version, '') || '|' || started_at_ms || '|' || tokens_input_uncached || '|' || tokens_input_cached
+    || '|' || tokens_output || '|' || tokens_reasoning || '|' || substr(revenue_hash, 2) ELSE revenue_hash END`;
+
+/** Whether a payload is a row's (rowPayload): it can be kept only in its record's row. */
+export function isRowPayload(payload: string): boolean {
+  return payload.charCodeAt(0) === 61; // '='
+}
+
+/** Refused: a row's payload for a revenue kept apart from its record, which would lose its fields. */
+export function rowPayloadApart(txId: string): EntenteError {
+  return new EntenteError(
+    'ledger_invariant_violated',
+    `${txId} carries its record's row payload, but its record is not stored; it is not kept apart`,
+  );
+}
+
+/** The payload of each of the ids that is already a transaction, wherever it is kept (whole). */
 export function existingSql(ids: IdSets): string {
   return `SELECT tx_id, payload_hash FROM ledger_transactions WHERE ${ids.txIds('tx_id')}
     UNION ALL
-    SELECT 'revenue:' || request_id, revenue_hash FROM usage_records WHERE revenue_hash IS NOT NULL AND ${ids.requestIds('request_id')}`;
+    SELECT 'revenue:' || request_id, ${REVENUE_PAYLOAD} FROM usage_records WHERE revenue_hash IS NOT NULL AND ${ids.requestIds('request_id')}`;
 }
 
 /**

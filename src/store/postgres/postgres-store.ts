@@ -43,15 +43,18 @@ import {
 import {
   ENTRIES_VIEW,
   type IdSets,
+  isRowPayload,
   keeperOf,
   type LedgerFilters,
   ledgerRowsSql,
   REVENUE_COLUMN_PG_TYPES,
   REVENUE_COLUMNS,
+  REVENUE_PAYLOAD,
   REVENUE_SHAPE,
   receivableTotalsSql,
   revenueColumnsOf,
   revenueKeptTwice,
+  rowPayloadApart,
   TRANSFER_CHECK,
   TRANSFER_COLUMNS,
   TRANSFER_INDEXES,
@@ -282,7 +285,7 @@ const INSERT_USAGE = `INSERT INTO usage_records (${[...usageColumns, 'ledger_sta
  */
 const EXISTING_AND_STORED = `SELECT tx_id, payload_hash, FALSE AS stored FROM ledger_transactions WHERE tx_id = ANY($1::text[])
   UNION ALL
-  SELECT 'revenue:' || request_id, revenue_hash, TRUE FROM usage_records WHERE request_id = ANY($2::text[])`;
+  SELECT 'revenue:' || request_id, ${REVENUE_PAYLOAD}, TRUE FROM usage_records WHERE request_id = ANY($2::text[])`;
 
 /** Keeps revenue transactions in records stored earlier (never over one kept): the ids it kept. */
 const KEEP_REVENUE = `UPDATE usage_records u SET ${REVENUE_COLUMNS.map((c) => `${c} = v.${c}`).join(', ')}
@@ -780,6 +783,8 @@ export class PostgresStore implements Store {
         const keeper = keeperOf(t);
         return keeper === null || revenue.has(keeper);
       });
+      for (const t of apart)
+        if (t.code === 'revenue' && isRowPayload(t.payloadHash)) throw rowPayloadApart(t.txId);
       if (apart.length > 0) await this.#insertTransfers(client, apart, now);
       if (p.states.size > 0) {
         const states = [...p.states];

@@ -46,6 +46,7 @@ import {
   ENTRIES_VIEW,
   existingSql,
   type IdSets,
+  isRowPayload,
   keeperOf,
   type LedgerFilters,
   ledgerRowsSql,
@@ -55,6 +56,7 @@ import {
   receivableTotalsSql,
   revenueColumnsOf,
   revenueKeptTwice,
+  rowPayloadApart,
   TRANSFER_CHECK,
   TRANSFER_COLUMNS,
   TRANSFER_INDEXES,
@@ -670,6 +672,7 @@ export class SqliteStore implements Store {
           if (st.keepRevenue.run(...revenueColumnsOf(tx, now), keeper).changes > 0) continue;
           // Kept apart only when the record was never stored; a stored one keeps a revenue already.
           if (st.recordStored.get(keeper)) throw revenueKeptTwice(keeper);
+          if (isRowPayload(tx.payloadHash)) throw rowPayloadApart(tx.txId);
         }
         this.#insertTransfer(tx, now);
       }
