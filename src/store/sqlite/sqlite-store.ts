@@ -522,6 +522,7 @@ export class SqliteStore implements Store {
   }
 
   #posting: ReturnType<SqliteStore['prepareStatements']> | null = null;
+  #pending: Database.Statement | null = null;
 
   /** The posting path's statements, prepared once per connection. */
   #postingStatements() {
@@ -709,12 +710,12 @@ export class SqliteStore implements Store {
   }
 
   async pendingUsage(limit: number): Promise<UsageRecord[]> {
-    return this.#db
-      .prepare(
-        `SELECT ${usageColumns.join(', ')} FROM usage_records WHERE ledger_status = 0 ORDER BY seq LIMIT ?`,
-      )
-      .all(limit)
-      .map(usageFromRow);
+    // Prepared once: the spool writer asks every scan interval, and parsing the statement each
+    // time cost it more than the (usually empty) answer.
+    this.#pending ??= this.#db.prepare(
+      `SELECT ${usageColumns.join(', ')} FROM usage_records WHERE ledger_status = 0 ORDER BY seq LIMIT ?`,
+    );
+    return this.#pending.all(limit).map(usageFromRow);
   }
 
   async resetLedger(): Promise<void> {
