@@ -370,6 +370,40 @@ for (const b of backends('transfers')) {
       }
     });
 
+    test('the writer path stores an unpriced record as unpriced, not pending, beside priced ones', async () => {
+      const store = await b.open();
+      const db = await raw(store);
+      try {
+        const at = Date.parse('2026-05-05T00:00:00Z');
+        const batch = [
+          usageRecord('req_priced_1', { tenantId: 't1', startedAtMs: at }),
+          usageRecord('req_unpriced', { tenantId: 't1', model: 'no-such-model', startedAtMs: at + 1 }),
+          usageRecord('req_priced_2', { tenantId: 't2', startedAtMs: at + 2 }),
+        ];
+        assert.deepEqual(await postUsage(store, batch, setup, { storeRecords: true }), {
+          posted: 2,
+          duplicate: 0,
+          conflict: 0,
+          unpriced: 1,
+        });
+        assert.deepEqual(await store.pendingUsage(10), []);
+        const statuses = (await db.exec(
+          'SELECT request_id, ledger_status FROM usage_records ORDER BY request_id',
+        )) as { request_id: string; ledger_status: unknown }[];
+        assert.deepEqual(
+          statuses.map((r) => [r.request_id, Number(r.ledger_status)]),
+          [
+            ['req_priced_1', 1],
+            ['req_priced_2', 1],
+            ['req_unpriced', 2],
+          ],
+        );
+      } finally {
+        await db.close();
+        await store.close();
+      }
+    });
+
     test('a revenue transaction is never written beside the one its record keeps', async () => {
       const store = await b.open();
       try {

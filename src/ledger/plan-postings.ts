@@ -293,7 +293,13 @@ export function planPostings(
   existing: ReadonlyMap<string, string>,
   states: ReadonlyMap<string, AccrualState>,
   closed: ReadonlySet<string>,
-): { txs: LedgerTx[]; states: Map<string, AccrualState>; outcomes: Outcome[] } {
+): {
+  txs: LedgerTx[];
+  states: Map<string, AccrualState>;
+  outcomes: Outcome[];
+  /** Each input's revenue transaction (also in txs), or undefined where its outcome is not posted. */
+  revenue: (LedgerTx | undefined)[];
+} {
   // What is posted already (its payload as stored), and this batch's inputs by transaction id.
   const seen = new Map<string, string | PostingInput>(existing);
   const next = new Map(states);
@@ -301,6 +307,7 @@ export function planPostings(
   const accruals = new Map<ShareTerm, AccrualGroup[]>();
   const groups: AccrualGroup[] = [];
   const outcomes: Outcome[] = [];
+  const revenueTxs: (LedgerTx | undefined)[] = [];
   // Account names, built once per batch for each tenant and seller, not once per record.
   const receivable = new Map<string, string>();
   const revenue = new Map<string, string>();
@@ -322,6 +329,7 @@ export function planPostings(
       const whole = revenuePayload(input);
       const same = typeof prior === 'string' ? samePayload(prior, whole) : revenuePayload(prior) === whole;
       outcomes.push(same ? 'duplicate' : 'conflict');
+      revenueTxs.push(undefined);
       continue;
     }
     seen.set(txId, input);
@@ -333,7 +341,7 @@ export function planPostings(
       input.revenuePico,
     );
     // Always written, with no entries when nothing is booked, so that a retry is recognised.
-    txs.push({
+    const tx: LedgerTx = {
       txId,
       code: 'revenue',
       payloadHash: hash,
@@ -349,7 +357,9 @@ export function planPostings(
               { account: named(receivable, 'receivable', u.tenantId), amountMicros: booked },
               { account: named(revenue, 'revenue', input.seller), amountMicros: -booked },
             ],
-    });
+    };
+    txs.push(tx);
+    revenueTxs.push(tx);
     for (const t of input.terms) {
       const delta = segmentAccrual(next, t, input.revenuePico, u.requestId);
       if (delta === 0n) continue;
@@ -388,5 +398,5 @@ export function planPostings(
   const segments = new Map<string, ShareTerm>();
   for (const input of inputs) for (const t of input.terms) segments.set(t.id, t);
   for (const t of segments.values()) assertSegment(t, next.get(t.id) ?? ZERO);
-  return { txs, states: next, outcomes };
+  return { txs, states: next, outcomes, revenue: revenueTxs };
 }

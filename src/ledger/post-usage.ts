@@ -18,6 +18,7 @@ import {
 import type { Config } from '../config/index.js';
 import {
   type PostLedgerOptions,
+  type RecordsPlan,
   type Store,
   USAGE_CONFLICT,
   USAGE_POSTED,
@@ -28,6 +29,7 @@ import type { CapacityCharge } from './capacity-charges.js';
 import { parseMajor } from './money.js';
 import {
   carryKey,
+  type LedgerTx,
   type PostingInput,
   planPostings,
   revenuePayload,
@@ -251,6 +253,8 @@ export interface PreparedUsage {
   /** Every state the plan reads, to lock: the shares' segments and the tenants' carries. */
   readonly termIds: readonly string[];
   readonly storeRecords: boolean;
+  /** For each record, the index of its input, or -1 (unpriced: no input). */
+  readonly inputOf: Int32Array;
 }
 
 export function prepareUsage(
@@ -266,13 +270,16 @@ export function prepareUsage(
   // Records stored in the unit of work that posts them keep their revenue in their rows (a store
   // refuses to keep such a payload anywhere else): the row's payload leaves their fields out.
   const rowsKeep = opts.storeRecords === true;
-  for (const u of records) {
+  const inputOf = new Int32Array(records.length).fill(-1);
+  for (let r = 0; r < records.length; r++) {
+    const u = records[r]!;
     const price = priceOf(setup.priceBooks, u.model, u.modelVersion, u.startedAtMs);
     const billable = u.tokensInputUncached + u.tokensInputCached + u.tokensOutput + u.tokensReasoning > 0;
     if (!price && billable) {
       unpriced.push(u.requestId);
       continue;
     }
+    inputOf[r] = inputs.length;
     const seller = sellerOf(setup, u.tenantId);
     // One carry key string per tenant and batch, not one per record.
     let carry = carries.get(u.tenantId);
@@ -306,7 +313,33 @@ export function prepareUsage(
     txIds,
     termIds: [...termIds],
     storeRecords: opts.storeRecords === true,
+    inputOf,
   };
+}
+
+const NO_STATUS: ReadonlyMap<string, number> = new Map();
+
+/**
+ * A plan by record: each record's revenue transaction and status, by its index in the batch. A
+ * record repeated in the batch gets no revenue (its first occurrence has it); its status is its
+ * own outcome's, which marks nothing (the first occurrence's row is stored, no longer pending).
+ */
+function byRecord(prepared: PreparedUsage, plan: ReturnType<typeof planPostings>): RecordsPlan {
+  const n = prepared.records.length;
+  const revenue = new Array<LedgerTx | undefined>(n);
+  const status = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = prepared.inputOf[i]!;
+    if (k < 0) {
+      status[i] = USAGE_UNPRICED;
+      continue;
+    }
+    status[i] = plan.outcomes[k] === 'conflict' ? USAGE_CONFLICT : USAGE_POSTED;
+    revenue[i] = plan.revenue[k];
+  }
+  const others: LedgerTx[] = [];
+  for (const tx of plan.txs) if (tx.code !== 'revenue') others.push(tx);
+  return { revenue, status, others };
 }
 
 /** Posts a prepared batch in one unit of work (with its records, when it stores them). */
@@ -322,6 +355,17 @@ export async function commitUsage(
     prepared.termIds,
     (view) => {
       const plan = planPostings(inputs, view.existing, view.states, view.closed);
+      // Tallied from the final plan, so a retried unit of work does not count twice.
+      result.posted = result.duplicate = result.conflict = 0;
+      for (const o of plan.outcomes) result[o]++;
+      // Records stored in this unit: the plan by record, by index (no map by request id).
+      if (prepared.storeRecords)
+        return {
+          txs: plan.txs,
+          states: plan.states,
+          usageStatus: NO_STATUS,
+          records: byRecord(prepared, plan),
+        };
       const usageStatus = new Map<string, number>();
       plan.outcomes.forEach((o, i) => {
         const rid = inputs[i]!.usage.requestId;
@@ -331,9 +375,6 @@ export async function commitUsage(
         else if (!usageStatus.has(rid)) usageStatus.set(rid, USAGE_CONFLICT);
       });
       for (const rid of unpriced) usageStatus.set(rid, USAGE_UNPRICED);
-      // Tallied from the final plan, so a retried unit of work does not count twice.
-      result.posted = result.duplicate = result.conflict = 0;
-      for (const o of plan.outcomes) result[o]++;
       return { txs: plan.txs, states: plan.states, usageStatus };
     },
     [],

@@ -21,6 +21,7 @@ export type {
   PostingPlan,
   PostingView,
   PostLedgerOptions,
+  RecordsPlan,
   SpendDimension,
   SpendGroup,
   SpendRow,

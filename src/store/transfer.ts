@@ -7,7 +7,7 @@
 // with the record instead of beside it. The stores read both as one set of transactions, and
 // `ledger_entries` is a view that unfolds every transaction into its legs.
 import { EntenteError } from '../errors/index.js';
-import type { StoredTx } from './types.js';
+import type { PostingPlan, RecordsPlan, StoredTx, UsageRecord } from './types.js';
 
 export interface Transfer {
   /** The account debited (+amount), or null for a transaction with no legs. */
@@ -289,4 +289,54 @@ export function receivableTotalsSql(ids: IdSets): string {
       UNION ALL
       ${receivable(`${embedded} embedded`, 'TRUE')}
     ) legs GROUP BY k`;
+}
+
+/**
+ * Every ledger status a plan gives, by request id: its usageStatus, and with `records` each
+ * record's (a repeated id: its first record's), for a store that marks by id.
+ */
+export function planStatuses(
+  p: PostingPlan,
+  insertUsage: readonly UsageRecord[],
+): ReadonlyMap<string, number> {
+  const r = p.records;
+  if (!r) return p.usageStatus;
+  const m = new Map(p.usageStatus);
+  for (let i = 0; i < insertUsage.length; i++) {
+    const id = insertUsage[i]!.requestId;
+    if (!m.has(id)) m.set(id, r.status[i]!);
+  }
+  return m;
+}
+
+/**
+ * A plan by record, from one by id (a plan without `records`): each record's own revenue
+ * transaction and status (a repeated id's first record has them; a repeat, none and pending),
+ * the other transactions, and the statuses of records that are not among insertUsage (`apart`).
+ */
+export function recordsPlanOf(
+  p: PostingPlan,
+  insertUsage: readonly UsageRecord[],
+): RecordsPlan & { readonly apart: readonly (readonly [string, number])[] } {
+  const first = new Map<string, number>();
+  for (let i = 0; i < insertUsage.length; i++) {
+    const id = insertUsage[i]!.requestId;
+    if (!first.has(id)) first.set(id, i);
+  }
+  const revenue = new Array<StoredTx | undefined>(insertUsage.length);
+  const others: StoredTx[] = [];
+  for (const tx of p.txs) {
+    const keeper = keeperOf(tx);
+    const i = keeper === null ? undefined : first.get(keeper);
+    if (i !== undefined && revenue[i] === undefined) revenue[i] = tx;
+    else others.push(tx);
+  }
+  const status = new Uint8Array(insertUsage.length); // 0: pending
+  const apart: [string, number][] = [];
+  for (const [rid, s] of p.usageStatus) {
+    const i = first.get(rid);
+    if (i === undefined) apart.push([rid, s]);
+    else status[i] = s;
+  }
+  return { revenue, status, others, apart };
 }

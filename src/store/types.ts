@@ -168,8 +168,26 @@ export interface PostingView {
 export interface PostingPlan {
   readonly txs: readonly StoredTx[];
   readonly states: ReadonlyMap<string, StoredAccrual>;
-  /** Pending usage records to mark: request id → ledger status (1 posted, 2 unpriced, 3 conflict). */
+  /**
+   * Pending usage records to mark: request id → ledger status (1 posted, 2 unpriced, 3 conflict).
+   * With `records`, only those not among insertUsage.
+   */
   readonly usageStatus: ReadonlyMap<string, number>;
+  /** Optional: the plan by record of insertUsage, for a store that reads it by index, not by id. */
+  readonly records?: RecordsPlan;
+}
+
+/** A posting plan's view by record, in insertUsage's order (one entry per record). */
+export interface RecordsPlan {
+  /**
+   * Each record's own revenue transaction (also in txs), or undefined when none is posted for it
+   * (unpriced, a duplicate or conflict, or a repeat of a record earlier in the batch).
+   */
+  readonly revenue: readonly (StoredTx | undefined)[];
+  /** Each record's ledger status (1 posted, 2 unpriced, 3 conflict). */
+  readonly status: ArrayLike<number>;
+  /** The plan's other transactions (accruals: none is a record's own revenue), in txs order. */
+  readonly others: readonly StoredTx[];
 }
 
 export const USAGE_PENDING = 0;

@@ -47,6 +47,7 @@ import {
   keeperOf,
   type LedgerFilters,
   ledgerRowsSql,
+  planStatuses,
   REVENUE_COLUMN_PG_TYPES,
   REVENUE_COLUMNS,
   REVENUE_PAYLOAD,
@@ -745,11 +746,12 @@ export class PostgresStore implements Store {
         const keeper = keeperOf(tx);
         if (keeper !== null) revenue.set(keeper, tx);
       }
-      const marks = new Map(p.usageStatus);
+      const usageStatus = planStatuses(p, insertUsage);
+      const marks = new Map(usageStatus);
       const inserted = await this.#insertUsage(
         client,
         [...fresh.values()],
-        p.usageStatus,
+        usageStatus,
         { of: revenue, recordedAtMs: now },
         {
           knownNew: true,

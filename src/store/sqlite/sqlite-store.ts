@@ -54,6 +54,7 @@ import {
   REVENUE_COLUMNS,
   REVENUE_SHAPE,
   receivableTotalsSql,
+  recordsPlanOf,
   revenueColumnsOf,
   revenueKeptTwice,
   rowPayloadApart,
@@ -86,6 +87,7 @@ import type {
   UsageQuery,
   UsageRecord,
 } from '../types.js';
+import { USAGE_PENDING } from '../types.js';
 import { ReadThread } from './read-thread.js';
 
 const migrations: readonly string[] = [
@@ -623,50 +625,48 @@ export class SqliteStore implements Store {
       const now = systemClock.now();
       // A request's revenue transaction goes into its record's row: the one inserted below, or,
       // for a record stored earlier, the stored one. Only a record never stored keeps it apart.
-      const inserting = new Set(insertUsage.map((r) => r.requestId));
-      const revenueOf = new Map<string, StoredTx>();
-      // Written after the records: a unit presumed new is found not to be by its records' inserts,
-      // before it writes a transaction that may be posted already (an accrual).
-      const others: StoredTx[] = [];
-      for (const tx of p.txs) {
-        const keeper = keeperOf(tx);
-        if (keeper !== null && inserting.has(keeper)) revenueOf.set(keeper, tx);
-        else if (keeper !== null && presume) throw NOT_FRESH;
-        else others.push(tx);
-      }
+      const generic = p.records ? null : recordsPlanOf(p, insertUsage);
+      const by = p.records ?? generic!;
+      // The others are written after the records: a unit presumed new is found not to be by its
+      // records' inserts, before it writes a transaction that may be posted already (an accrual).
+      if (presume) for (const tx of by.others) if (keeperOf(tx) !== null) throw NOT_FRESH;
       for (const [id, s] of p.states) st.upState.run(id, s.revenueMicros, s.accruedMicros, s.remainderPico);
       // Records stored in this unit of work get their status on insert; only those that were
-      // already stored (a retry, a recovery) need the marking pass below.
+      // already stored (a retry, a recovery, a repeat in the batch) need the marking pass below.
       const stored: UsageRecord[] = [];
       const spend = new SpendTally();
-      // Each record once, whether this unit stored it (true) or found it stored already (false).
-      const inserted = new Map<string, boolean>();
-      for (const r of insertUsage) {
-        // A batch may repeat a record (a spool delivered twice); the first one stands.
-        if (inserted.has(r.requestId)) continue;
-        const revenue = revenueOf.get(r.requestId);
+      const byStatus = new Map<number, string[]>();
+      const mark = (rid: string, status: number) => {
+        const ids = byStatus.get(status);
+        if (ids) ids.push(rid);
+        else byStatus.set(status, [rid]);
+      };
+      for (let i = 0; i < insertUsage.length; i++) {
+        const r = insertUsage[i]!;
+        const revenue = by.revenue[i];
         if (revenue) spend.add(r, revenue);
         // One array of parameters, not three spread into a fourth; and spread into the call, not
         // passed as an array: better-sqlite3 reads an array's elements one by one through V8's
         // API (v8::Object::Get), about 400 instructions each, where spread arguments come in
         // the call itself (callgrind: 15,000 instructions a record, bench/instructions-bench.ts).
         const row = usageToRow(r);
-        row.push(this.#nextSeq, p.usageStatus.get(r.requestId) ?? 0);
+        row.push(this.#nextSeq, by.status[i]!);
         const kept = revenueColumnsOf(revenue, now);
-        for (let i = 0; i < kept.length; i++) row.push(kept[i]);
-        const info = st.insUsage.run(...row);
-        if (presume && info.changes === 0) throw NOT_FRESH;
-        inserted.set(r.requestId, info.changes > 0);
-        if (info.changes > 0) {
+        for (let k = 0; k < kept.length; k++) row.push(kept[k]);
+        if (st.insUsage.run(...row).changes > 0) {
           this.#nextSeq++;
           stored.push(r);
-        } else if (revenue) {
-          // Stored already (a recovered spool re-delivers it): keep the revenue in the stored row.
-          if (st.keepRevenue.run(...revenueColumnsOf(revenue, now), r.requestId).changes === 0)
-            throw revenueKeptTwice(r.requestId);
+          continue;
         }
+        // Stored already: a recovered spool re-delivers it, or the batch repeats it (the first
+        // stands: a repeat has no revenue of its own, and its mark finds the record not pending).
+        if (presume) throw NOT_FRESH;
+        if (by.status[i]! !== USAGE_PENDING) mark(r.requestId, by.status[i]!);
+        // Keep the revenue in the stored row.
+        if (revenue && st.keepRevenue.run(...revenueColumnsOf(revenue, now), r.requestId).changes === 0)
+          throw revenueKeptTwice(r.requestId);
       }
-      for (const tx of others) {
+      for (const tx of by.others) {
         if (tx.code === 'revenue') spend.apart(tx);
         const keeper = keeperOf(tx);
         if (keeper !== null) {
@@ -680,13 +680,8 @@ export class SqliteStore implements Store {
       this.#rollUp(stored);
       for (const r of spend.rows()) st.upSpend.run(...r.key, r.requests, r.micros);
       if (spend.rest.length > 0) st.spend.run(JSON.stringify(spend.rest));
-      const byStatus = new Map<number, string[]>();
-      for (const [rid, status] of p.usageStatus) {
-        if (inserted.get(rid) === true) continue;
-        const ids = byStatus.get(status);
-        if (ids) ids.push(rid);
-        else byStatus.set(status, [rid]);
-      }
+      // Records not among insertUsage (a plan by record lists only those in usageStatus).
+      for (const [rid, status] of generic ? generic.apart : p.usageStatus) mark(rid, status);
       for (const [status, ids] of byStatus) st.mark.run(status, JSON.stringify(ids));
     });
     // The spool writer's batches are new records, whose revenue no one has posted: for them the
