@@ -267,8 +267,9 @@ export function prepareUsage(
   const unpriced: string[] = [];
   const currency = setup.priceBooks.currency;
   const carries = new Map<string, string>();
-  // Records stored in the unit of work that posts them keep their revenue in their rows (a store
-  // refuses to keep such a payload anywhere else): the row's payload leaves their fields out.
+  // Records stored in the unit of work that posts them keep their revenue in their rows: the
+  // row's payload leaves their fields out (a store refuses to keep it anywhere else, and
+  // commitUsage makes it whole again unless the store inserts every record as it is).
   const rowsKeep = opts.storeRecords === true;
   const inputOf = new Int32Array(records.length).fill(-1);
   for (let r = 0; r < records.length; r++) {
@@ -320,6 +321,14 @@ export function prepareUsage(
 const NO_STATUS: ReadonlyMap<string, number> = new Map();
 
 /**
+ * The inputs with whole payloads: for a unit of work whose records may be stored already (a
+ * retry, a recovered spool), where a revenue may go into a row that holds another record's fields.
+ */
+function wholePayloads(inputs: readonly PostingInput[]): PostingInput[] {
+  return inputs.map((i) => (i.payloadHash?.startsWith('=') ? { ...i, payloadHash: revenuePayload(i) } : i));
+}
+
+/**
  * A plan by record: each record's revenue transaction and status, by its index in the batch. A
  * record repeated in the batch gets no revenue (its first occurrence has it); its status is its
  * own outcome's, which marks nothing (the first occurrence's row is stored, no longer pending).
@@ -354,7 +363,9 @@ export async function commitUsage(
     prepared.txIds,
     prepared.termIds,
     (view) => {
-      const plan = planPostings(inputs, view.existing, view.states, view.closed);
+      // A row's payload leaves out the row's fields: only for records inserted here as they are.
+      const own = prepared.storeRecords && !view.presumedNew ? wholePayloads(inputs) : inputs;
+      const plan = planPostings(own, view.existing, view.states, view.closed);
       // Tallied from the final plan, so a retried unit of work does not count twice.
       result.posted = result.duplicate = result.conflict = 0;
       for (const o of plan.outcomes) result[o]++;

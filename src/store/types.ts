@@ -160,6 +160,11 @@ export interface LedgerRow {
 /** What a posting plan sees: prior revenue-transaction hashes, locked accrual states, closed periods. */
 export interface PostingView {
   readonly existing: ReadonlyMap<string, string>;
+  /**
+   * Every record of insertUsage is new (the store undoes the unit of work otherwise): each will be
+   * inserted here, as it is, so a revenue it keeps in its row may leave the row's fields out.
+   */
+  readonly presumedNew?: boolean;
   readonly states: ReadonlyMap<string, StoredAccrual>;
   readonly closed: ReadonlySet<string>;
   /** For each requested transaction id X: Σ of its and its refunds' (cause_id = X) receivable entries. */

@@ -621,7 +621,7 @@ export class SqliteStore implements Store {
         const rows = st.totals.all({ ids: JSON.stringify(totalsFor) }) as { k: string; total: bigint }[];
         for (const r of rows) receivableTotals.set(r.k, r.total);
       }
-      const p = plan({ existing, states, closed: this.#closed(), receivableTotals });
+      const p = plan({ existing, states, closed: this.#closed(), receivableTotals, presumedNew: presume });
       const now = systemClock.now();
       // A request's revenue transaction goes into its record's row: the one inserted below, or,
       // for a record stored earlier, the stored one. Only a record never stored keeps it apart.
