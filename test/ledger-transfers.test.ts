@@ -421,6 +421,37 @@ for (const b of backends('transfers')) {
       }
     });
 
+    test('a batch of new records that repeats one posts it once, as the batch without the repeat would', async () => {
+      const store = await b.open();
+      const alone = await b.open();
+      try {
+        const at = Date.parse('2026-05-06T00:00:00Z');
+        const a = usageRecord('req_rep_a', { tenantId: 't1', startedAtMs: at, tokensOutput: 700 });
+        const c = usageRecord('req_rep_c', { tenantId: 't2', startedAtMs: at + 1, tokensOutput: 900 });
+        assert.deepEqual(await postUsage(store, [a, c, a], setup, { storeRecords: true }), {
+          posted: 2,
+          duplicate: 1,
+          conflict: 0,
+          unpriced: 0,
+        });
+        await postUsage(alone, [a, c], setup, { storeRecords: true });
+        assert.equal(await store.countUsage(), 2);
+        const balances = async (st: typeof store) => {
+          const m = new Map<string, bigint>();
+          for (const r of await st.ledgerRows()) m.set(r.account, (m.get(r.account) ?? 0n) + r.amountMicros);
+          return [...m].sort(([x], [y]) => (x < y ? -1 : 1));
+        };
+        const got = await balances(store);
+        assert.deepEqual(got, await balances(alone));
+        // Something accrued: the comparison is of a ledger that holds the share, not of two empty ones.
+        assert.ok(got.some(([account, v]) => account.startsWith('revshare-payable:') && v < 0n));
+        assert.equal((await store.ledgerRows()).filter((x) => x.txId === 'revenue:req_rep_a').length, 2);
+      } finally {
+        await store.close();
+        await alone.close();
+      }
+    });
+
     test('a revenue transaction is never written beside the one its record keeps', async () => {
       const store = await b.open();
       try {

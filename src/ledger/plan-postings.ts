@@ -293,6 +293,14 @@ export function planPostings(
   existing: ReadonlyMap<string, string>,
   states: ReadonlyMap<string, AccrualState>,
   closed: ReadonlySet<string>,
+  opts: {
+    /**
+     * The inputs' ids are distinct and none is posted: the caller's store undoes the unit of work
+     * otherwise (SQLite's batches presumed new). Nothing is then looked for: a repeat is posted
+     * twice in a plan that is never committed.
+     */
+    readonly fresh?: boolean;
+  } = {},
 ): {
   txs: LedgerTx[];
   states: Map<string, AccrualState>;
@@ -301,7 +309,7 @@ export function planPostings(
   revenue: (LedgerTx | undefined)[];
 } {
   // What is posted already (its payload as stored), and this batch's inputs by transaction id.
-  const seen = new Map<string, string | PostingInput>(existing);
+  const seen = opts.fresh ? null : new Map<string, string | PostingInput>(existing);
   const next = new Map(states);
   const txs: LedgerTx[] = [];
   const accruals = new Map<ShareTerm, AccrualGroup[]>();
@@ -323,7 +331,7 @@ export function planPostings(
     const u = input.usage;
     const txId = input.txId ?? `revenue:${u.requestId}`;
     const hash = input.payloadHash ?? revenuePayload(input);
-    const prior = seen.get(txId);
+    const prior = seen?.get(txId);
     if (prior !== undefined) {
       // Compared as whole payloads: a row's payload (rowPayload) leaves out the record's fields.
       const whole = revenuePayload(input);
@@ -332,7 +340,7 @@ export function planPostings(
       revenueTxs.push(undefined);
       continue;
     }
-    seen.set(txId, input);
+    seen?.set(txId, input);
     outcomes.push('posted');
     const period = postingPeriod(u.startedAtMs, closed);
     const booked = book(

@@ -365,7 +365,9 @@ export async function commitUsage(
     (view) => {
       // A row's payload leaves out the row's fields: only for records inserted here as they are.
       const own = prepared.storeRecords && !view.presumedNew ? wholePayloads(inputs) : inputs;
-      const plan = planPostings(own, view.existing, view.states, view.closed);
+      const plan = planPostings(own, view.existing, view.states, view.closed, {
+        fresh: prepared.storeRecords && view.presumedNew === true && view.existing.size === 0,
+      });
       // Tallied from the final plan, so a retried unit of work does not count twice.
       result.posted = result.duplicate = result.conflict = 0;
       for (const o of plan.outcomes) result[o]++;
