@@ -10,7 +10,7 @@
 // tenant and seller, so a million tiny requests book what they cost.
 import { hash as digest } from 'node:crypto';
 import { EntenteError } from '../errors/index.js';
-import type { UsageRecord } from '../store/index.js';
+import { ROW_PAYLOAD_MARK, type UsageRecord } from '../store/index.js';
 import { assertAccrualWithinCap, assertBalanced } from './invariants.js';
 import { mulRatioFloor } from './money.js';
 import { PICO_PER_MICRO } from './price-book.js';
@@ -144,7 +144,7 @@ export function rowPayload(
   input: Pick<PostingInput, 'usage' | 'revenuePico' | 'currency' | 'seller'>,
 ): string {
   const c = input.usage.capacity;
-  return `=${input.revenuePico}|${input.currency}|${input.seller}${c !== undefined ? `|${c ?? ''}` : ''}`;
+  return `${ROW_PAYLOAD_MARK}${input.revenuePico}|${input.currency}|${input.seller}${c !== undefined ? `|${c ?? ''}` : ''}`;
 }
 
 /** A payload's SHA-256 hex digest: how revenue payloads were kept before December 2026. */

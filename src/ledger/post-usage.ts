@@ -17,6 +17,7 @@ import {
 } from '../agreements/index.js';
 import type { Config } from '../config/index.js';
 import {
+  isRowPayload,
   type PostLedgerOptions,
   type RecordsPlan,
   type Store,
@@ -325,7 +326,9 @@ const NO_STATUS: ReadonlyMap<string, number> = new Map();
  * retry, a recovered spool), where a revenue may go into a row that holds another record's fields.
  */
 function wholePayloads(inputs: readonly PostingInput[]): PostingInput[] {
-  return inputs.map((i) => (i.payloadHash?.startsWith('=') ? { ...i, payloadHash: revenuePayload(i) } : i));
+  return inputs.map((i) =>
+    i.payloadHash && isRowPayload(i.payloadHash) ? { ...i, payloadHash: revenuePayload(i) } : i,
+  );
 }
 
 /**

@@ -7,7 +7,7 @@ export { keyPage } from './key-page.js';
 export { API_KEY_CHANGES_KEPT } from './migrations.js';
 export type { MinuteRollup } from './rollup.js';
 export { LATENCY_BOUNDS_MS, OVERHEAD_BOUNDS_US, rollupOf } from './rollup.js';
-export { type Transfer, transferOf } from './transfer.js';
+export { isRowPayload, ROW_PAYLOAD_MARK, type Transfer, transferOf } from './transfer.js';
 export type {
   ApiKeyChanges,
   ApiKeyRecord,

@@ -239,6 +239,9 @@ export interface IdSets {
   readonly requestIds: (column: string) => string;
 }
 
+/** What starts a row's payload (rowPayload), and no other: a whole payload starts with its id. */
+export const ROW_PAYLOAD_MARK = '=';
+
 /**
  * A record's revenue payload, whole, from its row (SQLite and PostgreSQL alike). A row may keep
  * only what is not its own (src/ledger/plan-postings.ts rowPayload: `=` then the revenue,
@@ -246,13 +249,13 @@ export interface IdSets {
  * id, tenant, model, version ('' for none), start time and the four token buckets, joined by '|'.
  * Any other payload (whole, or an earlier build's digest) is read as it is.
  */
-export const REVENUE_PAYLOAD = `CASE WHEN substr(revenue_hash, 1, 1) = '=' THEN request_id || '|' || tenant_id || '|' || model
+export const REVENUE_PAYLOAD = `CASE WHEN substr(revenue_hash, 1, 1) = '${ROW_PAYLOAD_MARK}' THEN request_id || '|' || tenant_id || '|' || model
     || '|' || COALESCE(model_version, '') || '|' || started_at_ms || '|' || tokens_input_uncached || '|' || tokens_input_cached
     || '|' || tokens_output || '|' || tokens_reasoning || '|' || substr(revenue_hash, 2) ELSE revenue_hash END`;
 
 /** Whether a payload is a row's (rowPayload): it can be kept only in its record's row. */
 export function isRowPayload(payload: string): boolean {
-  return payload.charCodeAt(0) === 61; // '='
+  return payload.startsWith(ROW_PAYLOAD_MARK);
 }
 
 /** Refused: a row's payload for a revenue kept apart from its record, which would lose its fields. */
