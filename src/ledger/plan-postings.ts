@@ -25,8 +25,9 @@ export interface LedgerTx {
   readonly txId: string;
   readonly code: 'revenue' | 'accrual' | 'refund' | 'capacity';
   /**
-   * What a retry must repeat exactly: a revenue transaction's canonical payload (revenuePayload;
-   * a SHA-256 hex digest of it in revenue posted by earlier builds), a SHA-256 hex digest for others.
+   * What a retry must repeat exactly: a revenue transaction's payload (revenuePayload, or in its
+   * record's row only the row's part, rowPayload; a SHA-256 hex digest of the whole in revenue
+   * posted by earlier builds), a SHA-256 hex digest for others.
    */
   readonly payloadHash: string;
   readonly effectiveAtMs: number;

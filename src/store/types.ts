@@ -125,8 +125,9 @@ export interface StoredTx {
   readonly txId: string;
   readonly code: string;
   /**
-   * What a retry must repeat exactly: a revenue transaction's canonical payload (revenuePayload;
-   * a SHA-256 hex digest of it in revenue posted by earlier builds), a SHA-256 hex digest for others.
+   * What a retry must repeat exactly: a revenue transaction's payload (revenuePayload, or in its
+   * record's row only the row's part, rowPayload; a SHA-256 hex digest of the whole in revenue
+   * posted by earlier builds), a SHA-256 hex digest for others.
    */
   readonly payloadHash: string;
   readonly effectiveAtMs: number;
@@ -157,7 +158,7 @@ export interface LedgerRow {
   readonly amountMicros: bigint;
 }
 
-/** What a posting plan sees: prior revenue-transaction hashes, locked accrual states, closed periods. */
+/** What a posting plan sees: prior revenue payloads (whole), locked accrual states, closed periods. */
 export interface PostingView {
   readonly existing: ReadonlyMap<string, string>;
   /**
