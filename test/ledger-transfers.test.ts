@@ -357,7 +357,7 @@ for (const b of backends('transfers')) {
           assert.equal((await postUsage(store, [changed], setup)).conflict, 1, JSON.stringify(changed));
         // A row's payload for a record that is not stored would lose the record's fields: refused.
         const lost = usageRecord('req_lost', { tenantId: 't1', startedAtMs: at + 9 });
-        const input = prepareUsage([lost], setup, { storeRecords: true }).inputs[0]!;
+        const input = prepareUsage([lost], setup, { storeRecords: true, rowPayloads: true }).inputs[0]!;
         assert.equal(input.payloadHash, rowPayload(input));
         await assert.rejects(
           store.postLedger([input.txId!], [], () => ({

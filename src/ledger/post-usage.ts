@@ -254,6 +254,8 @@ export interface PreparedUsage {
   /** Every state the plan reads, to lock: the shares' segments and the tenants' carries. */
   readonly termIds: readonly string[];
   readonly storeRecords: boolean;
+  /** Payloads are rows' (rowPayload): for a store that presumes stored records new. */
+  readonly rowPayloads: boolean;
   /** For each record, the index of its input, or -1 (unpriced: no input). */
   readonly inputOf: Int32Array;
 }
@@ -261,17 +263,17 @@ export interface PreparedUsage {
 export function prepareUsage(
   records: readonly UsageRecord[],
   setup: LedgerSetup,
-  opts: { readonly storeRecords?: boolean } = {},
+  opts: { readonly storeRecords?: boolean; readonly rowPayloads?: boolean } = {},
 ): PreparedUsage {
   const inputs: PostingInput[] = [];
   const txIds: string[] = [];
   const unpriced: string[] = [];
   const currency = setup.priceBooks.currency;
   const carries = new Map<string, string>();
-  // Records stored in the unit of work that posts them keep their revenue in their rows: the
-  // row's payload leaves their fields out (a store refuses to keep it anywhere else, and
-  // commitUsage makes it whole again unless the store inserts every record as it is).
-  const rowsKeep = opts.storeRecords === true;
+  // Records stored in the unit of work that posts them, by a store that presumes them new, keep
+  // their revenue in their rows: the row's payload leaves their fields out (a store refuses to
+  // keep it anywhere else, and commitUsage makes it whole if the store did not presume).
+  const rowsKeep = opts.storeRecords === true && opts.rowPayloads === true;
   const inputOf = new Int32Array(records.length).fill(-1);
   for (let r = 0; r < records.length; r++) {
     const u = records[r]!;
@@ -315,6 +317,7 @@ export function prepareUsage(
     txIds,
     termIds: [...termIds],
     storeRecords: opts.storeRecords === true,
+    rowPayloads: rowsKeep,
     inputOf,
   };
 }
@@ -367,7 +370,7 @@ export async function commitUsage(
     prepared.termIds,
     (view) => {
       // A row's payload leaves out the row's fields: only for records inserted here as they are.
-      const own = prepared.storeRecords && !view.presumedNew ? wholePayloads(inputs) : inputs;
+      const own = prepared.rowPayloads && !view.presumedNew ? wholePayloads(inputs) : inputs;
       const plan = planPostings(own, view.existing, view.states, view.closed, {
         fresh: prepared.storeRecords && view.presumedNew === true && view.existing.size === 0,
       });
@@ -407,7 +410,10 @@ export async function postUsage(
   setup: LedgerSetup,
   opts: { readonly storeRecords?: boolean } = {},
 ): Promise<PostResult> {
-  return commitUsage(store, prepareUsage(records, setup, opts));
+  return commitUsage(
+    store,
+    prepareUsage(records, setup, { ...opts, rowPayloads: store.presumesNew === true }),
+  );
 }
 
 /**
@@ -429,7 +435,10 @@ export async function postUsageBatches(
 ): Promise<void> {
   const prepare = (batch: readonly UsageRecord[] | null) => {
     if (!batch) return null;
-    const p = prepareUsage(batch, setup, opts);
+    const p = prepareUsage(batch, setup, {
+      storeRecords: opts.storeRecords,
+      rowPayloads: store.presumesNew === true,
+    });
     if (p.storeRecords) store.encodeUsage?.(p.records);
     return p;
   };

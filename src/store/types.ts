@@ -289,6 +289,11 @@ export interface PostLedgerOptions {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * postLedger presumes the records of insertUsage new (PostingView.presumedNew) when it can, and
+   * undoes the unit of work when one is not: a plan may then keep a revenue's row payload.
+   */
+  readonly presumesNew?: boolean;
   readonly location: StoreLocation;
   /**
    * Brings the schema to the newest version, or to `toVersion` (the upgrade tests stop one short,

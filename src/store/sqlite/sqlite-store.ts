@@ -266,6 +266,7 @@ const SQLITE_ID_SETS: IdSets = {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly presumesNew = true;
   readonly #db: Database.Database;
   #insertUsage!: Database.Statement;
   #upsertRollup!: Database.Statement;
