@@ -108,6 +108,23 @@ for (const b of all) {
       assert.equal((await store.countUsage()) - before, 5000);
     });
 
+    test('pendingUsage: the oldest pending records, as many as asked, whatever was asked before', async () => {
+      // Thousands are pending here (appended, never posted); each limit asked twice, interleaved.
+      const three = (await store.pendingUsage(3)).map((r) => r.requestId);
+      const seven = (await store.pendingUsage(7)).map((r) => r.requestId);
+      assert.equal(three.length, 3);
+      assert.equal(seven.length, 7);
+      assert.deepEqual(seven.slice(0, 3), three, 'in the order they were stored');
+      assert.deepEqual(
+        (await store.pendingUsage(3)).map((r) => r.requestId),
+        three,
+      );
+      assert.deepEqual(
+        (await store.pendingUsage(1)).map((r) => r.requestId),
+        three.slice(0, 1),
+      );
+    });
+
     test('spendByScope: the booked receivable of requests started in the range, by tenant, key, model, cloud', async () => {
       const t = Date.UTC(2026, 11, 2, 10);
       const id = (ms: number, n: number) =>
