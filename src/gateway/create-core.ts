@@ -8,6 +8,7 @@ import { CapacityPlan } from '../capacity/index.js';
 import { type Clock, systemClock } from '../clock/index.js';
 import { FleetBus, type FleetMessage } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
+import { hex12 } from '../encoding/index.js';
 import { EntenteError } from '../errors/index.js';
 import type { Router } from '../http/index.js';
 import { type LedgerSetup, ledgerSetupFor, type PriceBooks } from '../ledger/index.js';
@@ -97,7 +98,7 @@ export function newRequestId(nowMs: number): string {
   idAt += 10;
   if (nowMs !== idMs) {
     idMs = nowMs;
-    idPrefix = `req_${nowMs.toString(16).padStart(12, '0')}`;
+    idPrefix = `req_${hex12(nowMs)}`;
   }
   return idPrefix + random;
 }

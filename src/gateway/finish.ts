@@ -186,8 +186,14 @@ function countMetrics(
   // Keys are built directly (label-name order), without a labels object per call.
   const model = asked && gw.catalog.has(asked.model) ? asked.model : '(unknown)';
   const stream = asked?.stream === true ? 'true' : 'false';
-  m.requests.incKey(`${model}\u0000${cloud}\u0000${status}\u0000${errorCode ?? ''}\u0000${stream}`);
-  countTokenBuckets(m.tokens, `${model}\u0000${cloud}\u0000`, u);
-  m.duration.observeKey(`${model}\u0000${cloud}`, (now - state.t0) / 1000);
+  // The (model, cloud)'s series are kept, found by the two names (RouteSeriesCache).
+  const s = m.routes.of(model, cloud);
+  if (status === 200 && errorCode === null) m.routes.countOk(s, model, cloud, stream === 'true');
+  else m.requests.incKey(`${model}\u0000${cloud}\u0000${status}\u0000${errorCode ?? ''}\u0000${stream}`);
+  if (u.tokensInputUncached) m.routes.addTokens(s, model, cloud, 0, u.tokensInputUncached);
+  if (u.tokensInputCached) m.routes.addTokens(s, model, cloud, 1, u.tokensInputCached);
+  if (u.tokensOutput) m.routes.addTokens(s, model, cloud, 2, u.tokensOutput);
+  if (u.tokensReasoning) m.routes.addTokens(s, model, cloud, 3, u.tokensReasoning);
+  s.duration.observe((now - state.t0) / 1000);
   m.overhead.observeKey(stream, state.overheadUs(now) / 1e6);
 }

@@ -30,28 +30,64 @@ abstract class Metric {
   abstract render(): string;
 }
 
+/** One counter series: what the request path adds to, once found. */
+export class CounterCell {
+  value = 0;
+}
+
 export class Counter extends Metric {
-  readonly #values = new Map<string, number>();
+  readonly #values = new Map<string, CounterCell>();
   inc(labels: Labels = {}, by = 1): void {
     this.incKey(this.key(labels), by);
   }
   /** The hot path's way to record: the label values in labelNames order, joined by U+0000. */
   incKey(k: string, by = 1): void {
-    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+    this.cell(k).value += by;
+  }
+  /** The series of a key (as incKey's), created at 0 if new: kept by a caller that adds to it often. */
+  cell(k: string): CounterCell {
+    let c = this.#values.get(k);
+    if (!c) {
+      c = new CounterCell();
+      this.#values.set(k, c);
+    }
+    return c;
   }
   get(labels: Labels = {}): number {
-    return this.#values.get(this.key(labels)) ?? 0;
+    return this.#values.get(this.key(labels))?.value ?? 0;
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [k, v] of this.#values)
-      lines.push(`${this.name}${labelText(this.labelNames, this.values(k))} ${v}`);
+    for (const [k, c] of this.#values)
+      lines.push(`${this.name}${labelText(this.labelNames, this.values(k))} ${c.value}`);
     return lines.join('\n');
   }
 }
 
+/**
+ * One histogram series. Each observation counts in the one bucket it falls in (the first bound it
+ * is at or under; none above the last, nor for NaN); render makes the counts cumulative, as the
+ * exposition format has them.
+ */
+export class HistogramSeries {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length).fill(0);
+  }
+  observe(value: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && !(value <= b[i]!)) i++;
+    if (i < b.length) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
 export class Histogram extends Metric {
-  readonly #series = new Map<string, { counts: number[]; sum: number; count: number }>();
+  readonly #series = new Map<string, HistogramSeries>();
   constructor(
     name: string,
     help: string,
@@ -64,27 +100,85 @@ export class Histogram extends Metric {
     this.observeKey(this.key(labels), value);
   }
   observeKey(k: string, value: number): void {
+    this.series(k).observe(value);
+  }
+  /** The series of a key (as observeKey's), created empty if new. */
+  series(k: string): HistogramSeries {
     let s = this.#series.get(k);
     if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
+      s = new HistogramSeries(this.buckets);
       this.#series.set(k, s);
     }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+    return s;
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const [k, s] of this.#series) {
       const v = this.values(k);
+      let below = 0;
       this.buckets.forEach((b, i) => {
-        lines.push(`${this.name}_bucket${labelText(this.labelNames, v, `le="${b}"`)} ${s.counts[i]}`);
+        below += s.counts[i]!;
+        lines.push(`${this.name}_bucket${labelText(this.labelNames, v, `le="${b}"`)} ${below}`);
       });
       lines.push(`${this.name}_bucket${labelText(this.labelNames, v, 'le="+Inf"')} ${s.count}`);
       lines.push(`${this.name}_sum${labelText(this.labelNames, v)} ${s.sum}`);
       lines.push(`${this.name}_count${labelText(this.labelNames, v)} ${s.count}`);
     }
     return lines.join('\n');
+  }
+}
+
+/** The series a finished request of one (model, cloud) adds to (see RouteSeriesCache). */
+export interface RouteSeries {
+  /** entente_requests_total for status 200 with no error code, not streamed and streamed, once used. */
+  readonly ok: [CounterCell | null, CounterCell | null];
+  /** entente_tokens_total by bucket (input_uncached, input_cached, output, reasoning), once used. */
+  readonly tokens: [CounterCell | null, CounterCell | null, CounterCell | null, CounterCell | null];
+  readonly duration: HistogramSeries;
+}
+
+const TOKEN_BUCKETS = ['input_uncached', 'input_cached', 'output', 'reasoning'] as const;
+
+/**
+ * Each (model, cloud)'s series, found by two look-ups of the short strings themselves: building
+ * a key string a request and hashing it in four maps cost the request path about 6,000
+ * instructions (callgrind, bench/instructions-bench.ts). Model and cloud are catalog names (the
+ * caller maps anything else to one label), so this holds as many entries as the catalog has.
+ */
+export class RouteSeriesCache {
+  readonly #byModel = new Map<string, Map<string, RouteSeries>>();
+  constructor(
+    readonly requests: Counter,
+    readonly tokens: Counter,
+    readonly duration: Histogram,
+  ) {}
+  of(model: string, cloud: string): RouteSeries {
+    let byCloud = this.#byModel.get(model);
+    if (!byCloud) {
+      byCloud = new Map();
+      this.#byModel.set(model, byCloud);
+    }
+    let s = byCloud.get(cloud);
+    if (!s) {
+      s = {
+        ok: [null, null],
+        tokens: [null, null, null, null],
+        duration: this.duration.series(`${model}\u0000${cloud}`),
+      };
+      byCloud.set(cloud, s);
+    }
+    return s;
+  }
+  /** Counts a request answered 200 with no error code (its series created on first use). */
+  countOk(s: RouteSeries, model: string, cloud: string, stream: boolean): void {
+    const i = stream ? 1 : 0;
+    s.ok[i] ??= this.requests.cell(`${model}\u0000${cloud}\u0000200\u0000\u0000${stream}`);
+    s.ok[i].value++;
+  }
+  /** Adds to a token bucket's series, creating it on first use (an unused bucket has no series). */
+  addTokens(s: RouteSeries, model: string, cloud: string, bucket: 0 | 1 | 2 | 3, n: number): void {
+    s.tokens[bucket] ??= this.tokens.cell(`${model}\u0000${cloud}\u0000${TOKEN_BUCKETS[bucket]}`);
+    s.tokens[bucket].value += n;
   }
 }
 
@@ -106,7 +200,7 @@ const OVERHEAD_SECONDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
  * semantic conventions where one applies (gen_ai.request.model → model, gen_ai.token.type → type). */
 export function createGatewayMetrics() {
   const registry = new Registry();
-  return {
+  const m = {
     registry,
     requests: registry.add(
       new Counter('entente_requests_total', 'Chat completion requests, by outcome.', [
@@ -214,6 +308,7 @@ export function createGatewayMetrics() {
       ),
     ),
   };
+  return { ...m, routes: new RouteSeriesCache(m.requests, m.tokens, m.duration) };
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

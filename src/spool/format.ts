@@ -10,6 +10,7 @@
 // request: against the object it is 188 bytes instead of 463 for a typical record, and it
 // encodes and decodes in about two thirds of the time (0.97 against 1.43 µs, 0.92 against 1.33).
 import { crc32 } from 'node:zlib';
+import { hex8 } from '../encoding/index.js';
 import type { AttemptRecord, UsageRecord } from '../store/index.js';
 
 export const SEGMENT_PATTERN = /^usage-(\d{10})\.spool$/;
@@ -80,7 +81,7 @@ export function encodeLine(r: UsageRecord): string {
   if (r.capacity !== undefined || r.tier !== undefined || r.attemptLog !== undefined)
     a.push(r.capacity ?? null, r.tier ?? null, r.attemptLog ?? null);
   const json = JSON.stringify(a);
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+  return `${hex8(crc32(json))} ${json}\n`;
 }
 
 /** A line's array back into its record; null when it is not one (too short). */
@@ -144,11 +145,7 @@ export function decodeLines(text: string): Decoded {
     const line = text.slice(start, nl);
     start = nl + 1;
     const json = line.slice(9);
-    if (
-      line.length < 10 ||
-      line[8] !== ' ' ||
-      crc32(json).toString(16).padStart(8, '0') !== line.slice(0, 8)
-    ) {
+    if (line.length < 10 || line[8] !== ' ' || hex8(crc32(json)) !== line.slice(0, 8)) {
       corrupt++;
       continue;
     }

@@ -1,0 +1,1 @@
+export { hex8, hex12 } from './hex.js';
