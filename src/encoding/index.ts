@@ -1,2 +1,1 @@
 export { hex8, hex12 } from './hex.js';
-export { jsonString } from './json-string.js';

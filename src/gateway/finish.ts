@@ -4,7 +4,6 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type TokenUsage, zeroUsage } from '../canonical/index.js';
-import { jsonString } from '../encoding/index.js';
 import { gatewayError } from '../errors/index.js';
 import { sendError } from '../http/index.js';
 import type { Counter } from '../observability/index.js';
@@ -151,7 +150,7 @@ function accessLog(
   // Serialised by hand: the generic path (an object, a spread, JSON.stringify) cost several
   // times more per request, and this line is written for every request. Tenant, key and cloud
   // ids are config ids ([a-z0-9._-]), safe unquoted; free-form strings go through JSON.stringify.
-  const q = jsonString;
+  const q = JSON.stringify;
   const asked = state.asked;
   const d = state.deployment;
   const u = state.usage ?? zeroUsage;
