@@ -15,6 +15,7 @@ import {
   type Surface,
   versionAsOf,
 } from '../agreements/index.js';
+import { NestedMap } from '../collections/index.js';
 import type { Config } from '../config/index.js';
 import {
   isRowPayload,
@@ -126,7 +127,7 @@ interface Candidates {
   readonly terms: readonly ShareTerm[];
 }
 
-const candidatesCache = new WeakMap<LedgerSetup, Map<string, Candidates>>();
+const candidatesCache = new WeakMap<LedgerSetup, NestedMap<Candidates>>();
 function candidates(
   setup: LedgerSetup,
   a: Agreement,
@@ -151,10 +152,11 @@ function candidates(
     return l.found;
   let cache = candidatesCache.get(setup);
   if (!cache) {
-    cache = new Map();
+    cache = new NestedMap(6);
     candidatesCache.set(setup, cache);
   }
-  const key = `${v.id}\u0000${u.model}\u0000${u.tenantId}\u0000${u.cloud ?? ''}\u0000${surface}\u0000${currency}`;
+  // Each part looked up as it is (NestedMap), not joined into a key string per record.
+  const key = [v, u.model, u.tenantId, u.cloud ?? '', surface, currency];
   let hit = cache.get(key);
   if (!hit) {
     hit = compute(setup, a, v, u, currency, surface);

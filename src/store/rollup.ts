@@ -3,6 +3,7 @@
 // twice): one row per minute × tenant × key × model × cloud × deployment, with requests, errors,
 // failovers, tokens, and histograms of latency and gateway overhead. The console and the admin
 // API read fleet-wide figures from them, for any window up to months, without scanning records.
+import { NestedMap } from '../collections/index.js';
 import { keeperOf } from './transfer.js';
 import type { TrafficRow, UsageRecord } from './types.js';
 
@@ -239,7 +240,8 @@ interface SpendTx {
  * reads the record stored earlier. A revenue with no receivable leg (nothing booked) is no spend.
  */
 export class SpendTally {
-  readonly #rows = new Map<string, SpendAgg>();
+  readonly #rows = new NestedMap<SpendAgg>(6);
+  readonly #list: SpendAgg[] = [];
   readonly rest: [string, string][] = [];
   readonly #receivable = new Map<string, string>();
   // The row of the record before: a batch's records mostly fall in the same one, found without
@@ -281,9 +283,13 @@ export class SpendTally {
       (prev.cloud ?? '') !== (r.cloud ?? '')
     ) {
       const key = [minute, r.tenantId, r.keyId, r.model, r.cloud ?? '', tx.currency] as const;
-      const k = key.join('\u0000');
-      row = this.#rows.get(k) ?? { key, requests: 0, micros: 0n };
-      this.#rows.set(k, row);
+      let found = this.#rows.get(key);
+      if (found === undefined) {
+        found = { key, requests: 0, micros: 0n };
+        this.#rows.set(key, found);
+        this.#list.push(found);
+      }
+      row = found;
     }
     row.requests++;
     row.micros += e.amountMicros;
@@ -295,7 +301,11 @@ export class SpendTally {
 
   /** The in-memory rows, in key order: a fleet's writers lock shared rows in the same order. */
   rows(): SpendAgg[] {
-    return [...this.#rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, v]) => v);
+    // The key string, built once a row here, not once a record.
+    return this.#list
+      .map((row) => [row.key.join('\u0000'), row] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([, row]) => row);
   }
 }
 

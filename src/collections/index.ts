@@ -1,0 +1,1 @@
+export { NestedMap } from './nested-map.js';
