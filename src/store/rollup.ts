@@ -65,14 +65,17 @@ function bucketOf(bounds: readonly number[], v: number): number {
 
 /** The roll-up rows of some records (newly stored ones: the caller decides). */
 export function rollupOf(records: Iterable<UsageRecord>): MinuteRollup[] {
-  const rows = new Map<string, MinuteRollup>();
+  // Found by the parts of its primary key (NestedMap), not by a key string built and hashed per
+  // record: parts that the table keeps apart stay apart, parts it keeps as one stay one.
+  const rows = new NestedMap<MinuteRollup>(6);
+  const list: MinuteRollup[] = [];
   for (const r of records) {
     const minuteMs = Math.floor(r.startedAtMs / 60_000) * 60_000;
     const cloud = r.cloud ?? '';
     // The catalog's deployment key (<upstream id>/<deployment>): names repeat across regions.
     const deployment = r.upstreamId && r.deployment ? `${r.upstreamId}/${r.deployment}` : '';
-    const k = `${minuteMs}\u0000${r.tenantId}\u0000${r.keyId}\u0000${r.model}\u0000${cloud}\u0000${deployment}`;
-    let row = rows.get(k);
+    const keys = [minuteMs, r.tenantId, r.keyId, r.model, cloud, deployment];
+    let row = rows.get(keys);
     if (!row) {
       row = {
         minuteMs,
@@ -89,7 +92,8 @@ export function rollupOf(records: Iterable<UsageRecord>): MinuteRollup[] {
         latency: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0),
         overhead: new Array(OVERHEAD_BOUNDS_US.length + 1).fill(0),
       };
-      rows.set(k, row);
+      rows.set(keys, row);
+      list.push(row);
     }
     row.requests++;
     if (r.status >= 400 || r.errorCode !== null) row.errors++;
@@ -100,7 +104,16 @@ export function rollupOf(records: Iterable<UsageRecord>): MinuteRollup[] {
     row.overhead[bucketOf(OVERHEAD_BOUNDS_US, r.overheadUs)]!++;
   }
   // In key order: concurrent writers (a fleet's nodes) then lock shared rows in the same order.
-  return [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, row]) => row);
+  return list
+    .map(
+      (row) =>
+        [
+          `${row.minuteMs}\u0000${row.tenantId}\u0000${row.keyId}\u0000${row.model}\u0000${row.cloud}\u0000${row.deployment}`,
+          row,
+        ] as const,
+    )
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([, row]) => row);
 }
 
 /** A roll-up row's values in rollupColumns order. */
