@@ -132,10 +132,10 @@ test('series kept per (model, cloud) render exactly as keys built per request, a
       for (const r of reqs) {
         // As countMetrics does it.
         const s = cache.of(r.model, r.cloud);
-        if (r.ok) cache.countOk(s, r.model, r.cloud, r.stream);
+        if (r.ok) cache.countOk(s, r.stream);
         else kept.requests.incKey(`${r.model}\u0000${r.cloud}\u0000502\u0000upstream_error\u0000${r.stream}`);
         r.tokens.forEach((n, i) => {
-          if (n) cache.addTokens(s, r.model, r.cloud, i as 0 | 1 | 2 | 3, n);
+          if (n) cache.addTokens(s, i as 0 | 1 | 2 | 3, n);
         });
         s.duration.observe(r.seconds);
         // As a key built per request.

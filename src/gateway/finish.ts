@@ -188,12 +188,12 @@ function countMetrics(
   const stream = asked?.stream === true ? 'true' : 'false';
   // The (model, cloud)'s series are kept, found by the two names (RouteSeriesCache).
   const s = m.routes.of(model, cloud);
-  if (status === 200 && errorCode === null) m.routes.countOk(s, model, cloud, stream === 'true');
-  else m.requests.incKey(`${model}\u0000${cloud}\u0000${status}\u0000${errorCode ?? ''}\u0000${stream}`);
-  if (u.tokensInputUncached) m.routes.addTokens(s, model, cloud, 0, u.tokensInputUncached);
-  if (u.tokensInputCached) m.routes.addTokens(s, model, cloud, 1, u.tokensInputCached);
-  if (u.tokensOutput) m.routes.addTokens(s, model, cloud, 2, u.tokensOutput);
-  if (u.tokensReasoning) m.routes.addTokens(s, model, cloud, 3, u.tokensReasoning);
+  if (status === 200 && errorCode === null) m.routes.countOk(s, stream === 'true');
+  else m.requests.incKey(`${s.prefix}\u0000${status}\u0000${errorCode ?? ''}\u0000${stream}`);
+  if (u.tokensInputUncached) m.routes.addTokens(s, 0, u.tokensInputUncached);
+  if (u.tokensInputCached) m.routes.addTokens(s, 1, u.tokensInputCached);
+  if (u.tokensOutput) m.routes.addTokens(s, 2, u.tokensOutput);
+  if (u.tokensReasoning) m.routes.addTokens(s, 3, u.tokensReasoning);
   s.duration.observe((now - state.t0) / 1000);
   m.overhead.observeKey(stream, state.overheadUs(now) / 1e6);
 }

@@ -130,6 +130,8 @@ export class Histogram extends Metric {
 
 /** The series a finished request of one (model, cloud) adds to (see RouteSeriesCache). */
 export interface RouteSeries {
+  /** The model's and cloud's label values, joined as Counter.incKey's keys begin. */
+  readonly prefix: string;
   /** entente_requests_total for status 200 with no error code, not streamed and streamed, once used. */
   readonly ok: [CounterCell | null, CounterCell | null];
   /** entente_tokens_total by bucket (input_uncached, input_cached, output, reasoning), once used. */
@@ -160,24 +162,26 @@ export class RouteSeriesCache {
     }
     let s = byCloud.get(cloud);
     if (!s) {
+      const prefix = `${model}\u0000${cloud}`;
       s = {
+        prefix,
         ok: [null, null],
         tokens: [null, null, null, null],
-        duration: this.duration.series(`${model}\u0000${cloud}`),
+        duration: this.duration.series(prefix),
       };
       byCloud.set(cloud, s);
     }
     return s;
   }
   /** Counts a request answered 200 with no error code (its series created on first use). */
-  countOk(s: RouteSeries, model: string, cloud: string, stream: boolean): void {
+  countOk(s: RouteSeries, stream: boolean): void {
     const i = stream ? 1 : 0;
-    s.ok[i] ??= this.requests.cell(`${model}\u0000${cloud}\u0000200\u0000\u0000${stream}`);
+    s.ok[i] ??= this.requests.cell(`${s.prefix}\u0000200\u0000\u0000${stream}`);
     s.ok[i].value++;
   }
   /** Adds to a token bucket's series, creating it on first use (an unused bucket has no series). */
-  addTokens(s: RouteSeries, model: string, cloud: string, bucket: 0 | 1 | 2 | 3, n: number): void {
-    s.tokens[bucket] ??= this.tokens.cell(`${model}\u0000${cloud}\u0000${TOKEN_BUCKETS[bucket]}`);
+  addTokens(s: RouteSeries, bucket: 0 | 1 | 2 | 3, n: number): void {
+    s.tokens[bucket] ??= this.tokens.cell(`${s.prefix}\u0000${TOKEN_BUCKETS[bucket]}`);
     s.tokens[bucket].value += n;
   }
 }
