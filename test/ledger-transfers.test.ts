@@ -18,6 +18,7 @@ import {
 import {
   POSTGRES_SCHEMA_VERSION,
   SQLITE_SCHEMA_VERSION,
+  type Store,
   type StoredTx,
   transferOf,
 } from '../src/store/index.js';
@@ -128,6 +129,18 @@ for (const b of backends('transfers')) {
     // The last version whose ledger kept entries in a table of their own (then: transfers, then
     // revenue kept in usage records, then the API keys' version, then their change log).
     const previous = SQLITE_SCHEMA_VERSION - 4;
+
+    /** A fresh store and a raw connection to its database, both closed after `fn`. */
+    const withRaw = async (fn: (store: Store, db: Awaited<ReturnType<typeof raw>>) => Promise<void>) => {
+      const store = await b.open();
+      const db = await raw(store);
+      try {
+        await fn(store, db);
+      } finally {
+        await db.close();
+        await store.close();
+      }
+    };
 
     test('a ledger of the previous schema upgrades with every leg and every fact kept', async () => {
       const store = await b.open({ toVersion: previous });
@@ -249,10 +262,8 @@ for (const b of backends('transfers')) {
       }
     });
 
-    test("a revenue posted before its record was stored is not posted again when the record comes; an earlier build's digest of a payload still matches it", async () => {
-      const store = await b.open();
-      const db = await raw(store);
-      try {
+    test("a revenue posted before its record was stored is not posted again when the record comes; an earlier build's digest of a payload still matches it", () =>
+      withRaw(async (store, db) => {
         const at = Date.parse('2026-05-03T00:00:00Z');
         const r = usageRecord('req_apart', { tenantId: 't1', startedAtMs: at });
         const s = usageRecord('req_new', { tenantId: 't1', startedAtMs: at + 1 });
@@ -298,16 +309,10 @@ for (const b of backends('transfers')) {
           ],
           [2, 2, 2],
         );
-      } finally {
-        await db.close();
-        await store.close();
-      }
-    });
+      }));
 
-    test('a record stored with its posting keeps only what is not its own as its revenue payload, read back whole; such a payload is never kept apart', async () => {
-      const store = await b.open();
-      const db = await raw(store);
-      try {
+    test('a record stored with its posting keeps only what is not its own as its revenue payload, read back whole; such a payload is never kept apart', () =>
+      withRaw(async (store, db) => {
         const at = Date.parse('2026-05-04T00:00:00Z');
         const plainRec = usageRecord('req_row', { tenantId: 't1', startedAtMs: at, tokensReasoning: 3 });
         const pooled = usageRecord('req_pool', { tenantId: 't2', startedAtMs: at + 1, capacity: 'ptu-1' });
@@ -381,16 +386,10 @@ for (const b of backends('transfers')) {
             e.code === 'ledger_invariant_violated' &&
             /not kept apart/.test(e.message),
         );
-      } finally {
-        await db.close();
-        await store.close();
-      }
-    });
+      }));
 
-    test('the writer path stores an unpriced record as unpriced, not pending, beside priced ones', async () => {
-      const store = await b.open();
-      const db = await raw(store);
-      try {
+    test('the writer path stores an unpriced record as unpriced, not pending, beside priced ones', () =>
+      withRaw(async (store, db) => {
         const at = Date.parse('2026-05-05T00:00:00Z');
         const batch = [
           usageRecord('req_priced_1', { tenantId: 't1', startedAtMs: at }),
@@ -415,11 +414,7 @@ for (const b of backends('transfers')) {
             ['req_unpriced', 2],
           ],
         );
-      } finally {
-        await db.close();
-        await store.close();
-      }
-    });
+      }));
 
     test('a batch of new records that repeats one posts it once, as the batch without the repeat would', async () => {
       const store = await b.open();
@@ -533,15 +528,13 @@ for (const b of backends('transfers')) {
       });
     }
 
-    test('the database itself refuses a row that is not one transfer', async () => {
-      const store = await b.open();
-      const db = await raw(store);
-      const insert = (id: string, debit: string | null, credit: string | null, amount: number) =>
-        db.exec(
-          `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, debit_account, credit_account, amount_micros)
+    test('the database itself refuses a row that is not one transfer', () =>
+      withRaw(async (store, db) => {
+        const insert = (id: string, debit: string | null, credit: string | null, amount: number) =>
+          db.exec(
+            `INSERT INTO ledger_transactions (tx_id, code, payload_hash, effective_at_ms, period, cause_id, currency, recorded_at_ms, debit_account, credit_account, amount_micros)
            VALUES ('${id}', 'accrual', 'h', 0, '2026-05', NULL, 'USD', 0, ${debit === null ? 'NULL' : `'${debit}'`}, ${credit === null ? 'NULL' : `'${credit}'`}, ${amount})`,
-        );
-      try {
+          );
         await insert('ok', 'a', 'b', 5);
         await insert('ok-none', null, null, 0);
         const refused: [string, string | null, string | null, number][] = [
@@ -554,10 +547,6 @@ for (const b of backends('transfers')) {
         for (const [id, debit, credit, amount] of refused)
           await assert.rejects(insert(id, debit, credit, amount), /CHECK|check constraint/i, id);
         assert.equal((await store.ledgerRows()).length, 2);
-      } finally {
-        await db.close();
-        await store.close();
-      }
-    });
+      }));
   });
 }

@@ -58,6 +58,17 @@ export function rollupUpsert(placeholders: readonly string[]): string {
     ON CONFLICT (${rollupKeyColumns.join(', ')}) DO UPDATE SET ${rollupCountColumns.map((c) => `${c} = usage_minutes.${c} + excluded.${c}`).join(', ')}`;
 }
 
+/**
+ * Rows in the order of their key strings, each key built once a row (not once a record, as a
+ * map keyed by it would): concurrent writers lock shared rows in this order.
+ */
+function inKeyOrder<T>(rows: readonly T[], keyOf: (row: T) => string): T[] {
+  return rows
+    .map((row) => [keyOf(row), row] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([, row]) => row);
+}
+
 function bucketOf(bounds: readonly number[], v: number): number {
   for (let i = 0; i < bounds.length; i++) if (v <= bounds[i]!) return i;
   return bounds.length;
@@ -104,16 +115,9 @@ export function rollupOf(records: Iterable<UsageRecord>): MinuteRollup[] {
     row.overhead[bucketOf(OVERHEAD_BOUNDS_US, r.overheadUs)]!++;
   }
   // In key order: concurrent writers (a fleet's nodes) then lock shared rows in the same order.
-  return list
-    .map(
-      (row) =>
-        [
-          `${row.minuteMs}\u0000${row.tenantId}\u0000${row.keyId}\u0000${row.model}\u0000${row.cloud}\u0000${row.deployment}`,
-          row,
-        ] as const,
-    )
-    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-    .map(([, row]) => row);
+  return inKeyOrder(list, (r) =>
+    [r.minuteMs, r.tenantId, r.keyId, r.model, r.cloud, r.deployment].join('\u0000'),
+  );
 }
 
 /** A roll-up row's values in rollupColumns order. */
@@ -314,11 +318,7 @@ export class SpendTally {
 
   /** The in-memory rows, in key order: a fleet's writers lock shared rows in the same order. */
   rows(): SpendAgg[] {
-    // The key string, built once a row here, not once a record.
-    return this.#list
-      .map((row) => [row.key.join('\u0000'), row] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .map(([, row]) => row);
+    return inKeyOrder(this.#list, (r) => r.key.join('\u0000'));
   }
 }
 

@@ -525,12 +525,11 @@ export class SqliteStore implements Store {
   }
 
   #posting: ReturnType<SqliteStore['prepareStatements']> | null = null;
-  readonly #pending = new Map<number, Database.Statement>();
   readonly #statements = new Map<string, Database.Statement>();
 
   /**
-   * A statement run on a timer (the heartbeat, the rollout poll), prepared the first time only:
-   * parsing it again each time cost more than running it.
+   * A statement run on a timer (the heartbeat, the rollout poll, the pending scan), prepared the
+   * first time only: parsing it again each time cost more than running it.
    */
   #once(sql: string): Database.Statement {
     let st = this.#statements.get(sql);
@@ -743,14 +742,11 @@ export class SqliteStore implements Store {
     // text, not bound: SQLite re-prepares a statement whenever a LIMIT parameter is bound again
     // (the planner reads its value), which made every scan parse it anyway.
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`pendingUsage: bad limit ${limit}`);
-    let pending = this.#pending.get(limit);
-    if (!pending) {
-      pending = this.#db.prepare(
-        `SELECT ${usageColumns.join(', ')} FROM usage_records WHERE ledger_status = 0 ORDER BY seq LIMIT ${limit}`,
-      );
-      this.#pending.set(limit, pending);
-    }
-    return pending.all().map(usageFromRow);
+    return this.#once(
+      `SELECT ${usageColumns.join(', ')} FROM usage_records WHERE ledger_status = 0 ORDER BY seq LIMIT ${limit}`,
+    )
+      .all()
+      .map(usageFromRow);
   }
 
   async resetLedger(): Promise<void> {
