@@ -1,6 +1,7 @@
 // Open-loop load at a fixed rate: requests are sent on a schedule whatever the answers do, and
 // latency is measured from the scheduled instant (no coordinated omission). Prints JSON with
-// percentiles in microseconds of the full response and of the first body byte.
+// percentiles in microseconds of the full response and of the first body byte, and with
+// FIXED_RATE_SAMPLES=1 every sample (bench/paired.ts pools them over rounds).
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { benchBody } from './processes.js';
@@ -72,5 +73,6 @@ process.stdout.write(
     p99Us: pct(total, 99),
     ttfbP50Us: pct(first, 50),
     ttfbP99Us: pct(first, 99),
+    ...(process.env.FIXED_RATE_SAMPLES === '1' ? { totalUs: total.map(Math.round) } : {}),
   })}\n`,
 );

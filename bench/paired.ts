@@ -11,6 +11,12 @@
 // (environment variables), `bin` (another build's bin/entente.js). PAIRED_ROUNDS (12),
 // PAIRED_SECONDS (2 per run), PAIRED_MODE (json or stream). The method's own noise, a build
 // against itself: medians within about ±10% of ×1 (bench/README.md).
+//
+// PAIRED_RATE=100 (requests/s) measures latency instead of throughput: each run is an open-loop
+// load at that rate (bench/fixed-rate.ts) and the report gives B − A at p50 and p99 of every
+// run's samples pooled by side, beside the median of the rounds' own differences, and each
+// side's event-loop delay p99. One run of 8 s at 100/s has 800 samples, so its p99 is its 8th
+// worst and moves by milliseconds from run to run; pooled over 12 rounds it is the 120th.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,6 +52,7 @@ const b = sideOf('PAIRED_B', { config: 'shipped' });
 const rounds = Number(process.env.PAIRED_ROUNDS ?? 12);
 const seconds = Number(process.env.PAIRED_SECONDS ?? 2);
 const stream = process.env.PAIRED_MODE === 'stream';
+const rate = process.env.PAIRED_RATE ? Number(process.env.PAIRED_RATE) : null;
 
 const lua = wrkScript(stream);
 
@@ -60,6 +67,25 @@ function wrk(url: string): { rps: number; p99Ms: number } {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
     p99Ms: p99 ? Number(p99[1]) * scale[p99[2] as keyof typeof scale] : Number.NaN,
   };
+}
+
+/** An open-loop run at `rate` requests/s: every request's full-response latency (µs). */
+function fixedRate(url: string, perSecond: number): number[] {
+  const [c, args] = pinned(1, process.execPath, [
+    join(root, 'dist/bench/fixed-rate.js'),
+    url,
+    String(perSecond),
+    String(seconds),
+    stream ? 'stream' : 'json',
+  ]);
+  const out = JSON.parse(
+    execFileSync(c, args, {
+      env: { ...process.env, FIXED_RATE_SAMPLES: '1' },
+      maxBuffer: 64 << 20,
+    }).toString(),
+  ) as { errors: number; totalUs: number[] };
+  if (out.errors) throw new Error(`${out.errors} failed requests at ${perSecond}/s from ${url}`);
+  return out.totalUs;
 }
 
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
@@ -81,7 +107,7 @@ async function launch(s: Side) {
   return { proc: g.proc, pid: g.proc.pid!, url };
 }
 
-type Run = ThreadCpu & { rps: number; p99Ms: number; loopMs: number; backlog: number };
+type Run = ThreadCpu & { rps: number; p99Ms: number; loopMs: number; backlog: number; samplesUs: number[] };
 const sides = [await launch(a), await launch(b)] as const;
 const runs: [Run[], Run[]] = [[], []];
 const pause = () => new Promise((r) => setTimeout(r, 300));
@@ -93,12 +119,14 @@ async function measure(i: 0 | 1): Promise<Run> {
   await pause();
   await scrapeServing(s.url);
   const before = threadTicks(s.pid);
-  const { rps, p99Ms } = wrk(s.url);
+  const samplesUs = rate === null ? [] : fixedRate(s.url, rate);
+  const { rps, p99Ms } =
+    rate === null ? wrk(s.url) : { rps: samplesUs.length / seconds, p99Ms: pctUs(samplesUs, 99) / 1000 };
   const after = threadTicks(s.pid);
   // The backlog as the load ends: a writer that kept up holds about one batch.
   const { loopP99Ms: loopMs, backlog } = await scrapeServing(s.url);
   await pause(); // what is in flight finishes before the process is stopped
-  return { rps, p99Ms, loopMs, backlog, ...threadCpu(s.pid, before, after, rps * seconds) };
+  return { rps, p99Ms, loopMs, backlog, samplesUs, ...threadCpu(s.pid, before, after, rps * seconds) };
 }
 
 try {
@@ -117,6 +145,31 @@ try {
   mock.proc.kill('SIGTERM');
 }
 
+function pctUs(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}
+
+/** The latency report of a PAIRED_RATE run: pooled percentiles by side and B − A. */
+function latencyLines(): string[] {
+  const pooled = runs.map((rs) => rs.flatMap((x) => x.samplesUs));
+  const at = (p: number) => pooled.map((xs) => pctUs(xs, p) / 1000);
+  const diff = (p: number) =>
+    runs[1].map((x, i) => (pctUs(x.samplesUs, p) - pctUs(runs[0][i]!.samplesUs, p)) / 1000);
+  const line = (p: number) => {
+    const [pa, pb] = at(p);
+    const d = diff(p);
+    return `- p${p}, all samples pooled: A ${pa!.toFixed(2)} ms, B ${pb!.toFixed(2)} ms, B − A ${(pb! - pa!).toFixed(2)} ms; by round, B − A ${ms(d)}`;
+  };
+  return [
+    `- samples: A ${pooled[0]!.length}, B ${pooled[1]!.length} at ${rate}/s`,
+    line(50),
+    line(99),
+    `- p99 by round, A: ${runs[0].map((x) => x.p99Ms.toFixed(1)).join(', ')}`,
+    `- p99 by round, B: ${runs[1].map((x) => x.p99Ms.toFixed(1)).join(', ')}`,
+  ];
+}
+
 const total = (x: Run) => x.mainUs + x.writerUs + x.restUs;
 const ratios = (f: (x: Run) => number) => runs[1].map((x, i) => f(x) / f(runs[0][i]!));
 const summary = (xs: number[]) =>
@@ -127,8 +180,9 @@ const perThread = (rs: Run[]) =>
   `${median(rs.map(total)).toFixed(1)} µs (serving thread ${median(rs.map((x) => x.mainUs)).toFixed(1)}, writer ${median(rs.map((x) => x.writerUs)).toFixed(1)}, rest ${median(rs.map((x) => x.restUs)).toFixed(1)})`;
 process.stdout.write(
   [
-    `# Paired rounds: ${rounds} × ${seconds} s, ${stream ? 'streams' : 'JSON'}, wrk -c64; A ${JSON.stringify(a)}, B ${JSON.stringify(b)}`,
+    `# Paired rounds: ${rounds} × ${seconds} s, ${stream ? 'streams' : 'JSON'}, ${rate === null ? 'wrk -c64' : `open loop at ${rate}/s`}; A ${JSON.stringify(a)}, B ${JSON.stringify(b)}`,
     '',
+    ...(rate === null ? [] : latencyLines()),
     `- requests/s, A: ${runs[0].map((x) => Math.round(x.rps)).join(', ')}`,
     `- requests/s, B: ${runs[1].map((x) => Math.round(x.rps)).join(', ')}`,
     `- B / A, throughput: ${summary(ratios((x) => x.rps))}; CPU per request: ${summary(ratios(total))}`,
