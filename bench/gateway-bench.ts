@@ -11,8 +11,8 @@
 // rates of 100 and 500 requests/s (open loop), added latency against direct, time to first
 // streamed byte, CPU per 1k requests, and peak RSS. Results go to bench/results/<date>.json.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../src/clock/index.js';
@@ -20,6 +20,7 @@ import {
   benchBody,
   canPin,
   cpuTicks,
+  ensurePortkey,
   peakRssMb,
   pinned,
   root,
@@ -207,30 +208,6 @@ async function measureAll(targets: readonly Target[], stream: boolean) {
     };
   }
   return out;
-}
-
-async function ensurePortkey(): Promise<string> {
-  const dir = join(root, 'bench/.portkey');
-  const entry = join(dir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
-  if (!existsSync(entry)) {
-    mkdirSync(dir, { recursive: true });
-    // Pinned: newer hono / @hono/node-server break Portkey 1.15.2's streaming.
-    writeFileSync(
-      join(dir, 'package.json'),
-      JSON.stringify(
-        {
-          name: 'portkey-bench',
-          private: true,
-          dependencies: { '@portkey-ai/gateway': '1.15.2' },
-          overrides: { hono: '4.9.7', '@hono/node-server': '1.13.5' },
-        },
-        null,
-        2,
-      ),
-    );
-    execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit' });
-  }
-  return entry;
 }
 
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);

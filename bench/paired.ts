@@ -6,7 +6,8 @@
 //
 //   PAIRED_A='{"config":"plain"}' PAIRED_B='{"config":"shipped"}' npm run bench:paired
 //
-// A side is JSON: `config` "plain" or "shipped" (bench/processes.ts writeBenchConfig), and
+// A side is JSON: `config` "plain" or "shipped" (bench/processes.ts writeBenchConfig), or
+// "portkey" (@portkey-ai/gateway 1.15.2, as `npm run bench` runs it; no other field applies), and
 // optionally `yaml` (config lines appended), `node` (node flags; default SERVE_NODE_FLAGS), `env`
 // (environment variables), `bin` (another build's bin/entente.js). PAIRED_ROUNDS (12),
 // PAIRED_SECONDS (2 per run), PAIRED_MODE (json or stream). The method's own noise, a build
@@ -17,11 +18,12 @@
 // run's samples pooled by side, beside the median of the rounds' own differences, and each
 // side's event-loop delay p99. One run of 8 s at 100/s has 800 samples, so its p99 is its 8th
 // worst and moves by milliseconds from run to run; pooled over 12 rounds it is the 120th.
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  ensurePortkey,
   median,
   pinned,
   root,
@@ -36,7 +38,7 @@ import {
 } from './processes.js';
 
 interface Side {
-  readonly config: 'plain' | 'shipped';
+  readonly config: 'plain' | 'shipped' | 'portkey';
   readonly yaml?: string;
   readonly node?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
@@ -54,10 +56,9 @@ const seconds = Number(process.env.PAIRED_SECONDS ?? 2);
 const stream = process.env.PAIRED_MODE === 'stream';
 const rate = process.env.PAIRED_RATE ? Number(process.env.PAIRED_RATE) : null;
 
-const lua = wrkScript(stream);
-
 /** wrk's throughput and its latency p99 (ms). */
-function wrk(url: string): { rps: number; p99Ms: number } {
+function wrk(url: string, headers: Record<string, string>): { rps: number; p99Ms: number } {
+  const lua = wrkScript(stream, headers);
   const [c, args] = pinned(1, 'wrk', ['-t1', '-c64', `-d${seconds}s`, '--latency', '-s', lua, url]);
   const out = execFileSync(c, args).toString();
   if (/Non-2xx/.test(out)) throw new Error(`failed responses from ${url}:\n${out}`);
@@ -70,13 +71,14 @@ function wrk(url: string): { rps: number; p99Ms: number } {
 }
 
 /** An open-loop run at `rate` requests/s: every request's full-response latency (µs). */
-function fixedRate(url: string, perSecond: number): number[] {
+function fixedRate(url: string, headers: Record<string, string>, perSecond: number): number[] {
   const [c, args] = pinned(1, process.execPath, [
     join(root, 'dist/bench/fixed-rate.js'),
     url,
     String(perSecond),
     String(seconds),
     stream ? 'stream' : 'json',
+    JSON.stringify(headers),
   ]);
   const out = JSON.parse(
     execFileSync(c, args, {
@@ -91,7 +93,33 @@ function fixedRate(url: string, perSecond: number): number[] {
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
 const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
 
-async function launch(s: Side) {
+const PORTKEY_PORT = 18787;
+
+interface Launched {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  /** Entente: its /metrics gives the loop delay and the writer's backlog. */
+  readonly entente: boolean;
+}
+
+async function launch(s: Side): Promise<Launched> {
+  if (s.config === 'portkey') {
+    const p = await start(
+      0,
+      process.execPath,
+      [await ensurePortkey(), `--port=${PORTKEY_PORT}`, '--headless'],
+      /Ready for connections/,
+    );
+    return {
+      proc: p.proc,
+      pid: p.proc.pid!,
+      url: `http://127.0.0.1:${PORTKEY_PORT}/v1/chat/completions`,
+      headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1` },
+      entente: false,
+    };
+  }
   const cfg = writeBenchConfig(mkdtempSync(join(tmpdir(), 'entente-paired-')), mockPort, {
     shipped: s.config === 'shipped',
     ...(s.yaml ? { extraYaml: s.yaml } : {}),
@@ -104,7 +132,7 @@ async function launch(s: Side) {
     { ...process.env, ENTENTE_LOG_LEVEL: 'info', ...s.env },
   );
   const url = `${/API at (http:\/\/[\d.:]+)\/v1/.exec(g.out)![1]}/v1/chat/completions`;
-  return { proc: g.proc, pid: g.proc.pid!, url };
+  return { proc: g.proc, pid: g.proc.pid!, url, headers: {}, entente: true };
 }
 
 type Run = ThreadCpu & { rps: number; p99Ms: number; loopMs: number; backlog: number; samplesUs: number[] };
@@ -117,14 +145,19 @@ async function measure(i: 0 | 1): Promise<Run> {
   process.kill(sides[1 - i]!.pid, 'SIGSTOP');
   process.kill(s.pid, 'SIGCONT');
   await pause();
-  await scrapeServing(s.url);
+  // Portkey has no /metrics: its loop delay and backlog read NaN.
+  const scrape = () =>
+    s.entente ? scrapeServing(s.url) : Promise.resolve({ loopP99Ms: Number.NaN, backlog: Number.NaN });
+  await scrape();
   const before = threadTicks(s.pid);
-  const samplesUs = rate === null ? [] : fixedRate(s.url, rate);
+  const samplesUs = rate === null ? [] : fixedRate(s.url, s.headers, rate);
   const { rps, p99Ms } =
-    rate === null ? wrk(s.url) : { rps: samplesUs.length / seconds, p99Ms: pctUs(samplesUs, 99) / 1000 };
+    rate === null
+      ? wrk(s.url, s.headers)
+      : { rps: samplesUs.length / seconds, p99Ms: pctUs(samplesUs, 99) / 1000 };
   const after = threadTicks(s.pid);
   // The backlog as the load ends: a writer that kept up holds about one batch.
-  const { loopP99Ms: loopMs, backlog } = await scrapeServing(s.url);
+  const { loopP99Ms: loopMs, backlog } = await scrape();
   await pause(); // what is in flight finishes before the process is stopped
   return { rps, p99Ms, loopMs, backlog, samplesUs, ...threadCpu(s.pid, before, after, rps * seconds) };
 }

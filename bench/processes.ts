@@ -3,7 +3,15 @@
 // gateway as users run it (agreement, ledger, metrics and access log on) in front of the mock.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -281,4 +289,29 @@ export async function stallWhile(
   stallMs = Math.max(stallMs, performance.now() - last);
   clearInterval(probe);
   return { ms, cpuMs, stallMs };
+}
+
+/** Installs @portkey-ai/gateway 1.15.2 into bench/.portkey on first use; its server's entry file. */
+export async function ensurePortkey(): Promise<string> {
+  const dir = join(root, 'bench/.portkey');
+  const entry = join(dir, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (!existsSync(entry)) {
+    mkdirSync(dir, { recursive: true });
+    // Pinned: newer hono / @hono/node-server break Portkey 1.15.2's streaming.
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'portkey-bench',
+          private: true,
+          dependencies: { '@portkey-ai/gateway': '1.15.2' },
+          overrides: { hono: '4.9.7', '@hono/node-server': '1.13.5' },
+        },
+        null,
+        2,
+      ),
+    );
+    execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit' });
+  }
+  return entry;
 }
