@@ -73,6 +73,8 @@ process.stdout.write(
     p99Us: pct(total, 99),
     ttfbP50Us: pct(first, 50),
     ttfbP99Us: pct(first, 99),
-    ...(process.env.FIXED_RATE_SAMPLES === '1' ? { totalUs: total.map(Math.round) } : {}),
+    ...(process.env.FIXED_RATE_SAMPLES === '1'
+      ? { totalUs: total.map(Math.round), firstUs: first.map(Math.round) }
+      : {}),
   })}\n`,
 );

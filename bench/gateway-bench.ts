@@ -37,14 +37,23 @@ import {
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+// Fixed rates run in rounds too, the targets taking turns, and each target's samples are pooled:
+// one 8 s run at 100/s has 800 samples, whose p99 is the 8th worst and moved by up to 40 ms
+// between runs of the same build on this VM.
+const rateRounds = Number(process.env.BENCH_RATE_ROUNDS ?? 3);
 const saturationSeconds = Number(process.env.BENCH_SATURATION_SECONDS ?? 4);
 const only = (
   process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-quiet,as-shipped,entente-bedrock,portkey'
 ).split(',');
-function run(core: number, cmd: string, args: string[]): Promise<string> {
+function run(
+  core: number,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const [c, a] = pinned(core, cmd, args);
   return new Promise((resolve, reject) => {
-    const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(c, a, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => {
@@ -85,22 +94,52 @@ async function wrk(
   return rps ? Number(rps[1]) : Number.NaN;
 }
 
+/** One open-loop run at `rate`: every answered request's full-response and first-byte latency (µs). */
 async function fixedRate(url: string, rate: number, stream: boolean, headers: Record<string, string>) {
-  const out = await run(1, process.execPath, [
-    join(root, 'dist/bench/fixed-rate.js'),
-    url,
-    String(rate),
-    String(seconds),
-    stream ? 'stream' : 'json',
-    JSON.stringify(headers),
-  ]);
-  return JSON.parse(out) as {
-    p50Us: number;
-    p99Us: number;
-    ttfbP50Us: number;
-    ttfbP99Us: number;
-    errors: number;
-    requests: number;
+  const out = await run(
+    1,
+    process.execPath,
+    [
+      join(root, 'dist/bench/fixed-rate.js'),
+      url,
+      String(rate),
+      String(seconds),
+      stream ? 'stream' : 'json',
+      JSON.stringify(headers),
+    ],
+    { ...process.env, FIXED_RATE_SAMPLES: '1' },
+  );
+  return JSON.parse(out) as { errors: number; totalUs: number[]; firstUs: number[] };
+}
+
+function pct(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** A rate's runs, pooled: percentiles of every sample, each round's p99, and the errors. */
+interface AtRate {
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly ttfbP50Us: number;
+  readonly ttfbP99Us: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly p99ByRoundUs: number[];
+}
+
+function pooled(runs: readonly { errors: number; totalUs: number[]; firstUs: number[] }[]): AtRate {
+  const total = runs.flatMap((r) => r.totalUs);
+  const first = runs.flatMap((r) => r.firstUs);
+  return {
+    p50Us: pct(total, 50),
+    p99Us: pct(total, 99),
+    ttfbP50Us: pct(first, 50),
+    ttfbP99Us: pct(first, 99),
+    requests: total.length,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    p99ByRoundUs: runs.map((r) => pct(r.totalUs, 99)),
   };
 }
 
@@ -180,15 +219,30 @@ async function measureAll(targets: readonly Target[], stream: boolean) {
       sat.set(t.name, [...(sat.get(t.name) ?? []), await saturation(t, stream)]);
     }
   }
+  type Sampled = Awaited<ReturnType<typeof fixedRate>>;
+  const rated = new Map<string, { at100: Sampled[]; at500: Sampled[]; loop500: (number | null)[] }>();
+  for (let r = 0; r < rateRounds; r++) {
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    for (const t of order) {
+      process.stderr.write(
+        `bench: ${t.name} ${stream ? 'stream' : 'json'} fixed rates ${r + 1}/${rateRounds}…\n`,
+      );
+      await focus(targets, t);
+      const got = rated.get(t.name) ?? { at100: [], at500: [], loop500: [] };
+      got.at100.push(await fixedRate(t.url, 100, stream, t.headers));
+      await loopP99Ms(t);
+      got.at500.push(await fixedRate(t.url, 500, stream, t.headers));
+      got.loop500.push(await loopP99Ms(t));
+      rated.set(t.name, got);
+    }
+  }
   const out: Record<string, unknown> = {};
   for (const t of targets) {
-    process.stderr.write(`bench: ${t.name} ${stream ? 'stream' : 'json'} fixed rates…\n`);
     const runs = sat.get(t.name)!;
-    await focus(targets, t);
-    const at100 = await fixedRate(t.url, 100, stream, t.headers);
-    await loopP99Ms(t);
-    const at500 = await fixedRate(t.url, 500, stream, t.headers);
-    const loop500 = await loopP99Ms(t);
+    const got = rated.get(t.name)!;
+    const at100 = pooled(got.at100);
+    const at500 = pooled(got.at500);
+    const loop500 = medianOf(got.loop500);
     const cpu = medianOf(runs.map((x) => x.cpuMsPer1k));
     const thread = (f: (c: ThreadCpu) => number) => {
       const m = medianOf(runs.map((x) => (x.threads ? f(x.threads) : null)));
@@ -308,8 +362,8 @@ type M = {
   saturationRuns: number[];
   cpuMsPer1k: number | null;
   cpuRuns: (number | null)[];
-  at100: { p50Us: number; p99Us: number; ttfbP50Us: number };
-  at500: { p50Us: number; p99Us: number; ttfbP50Us: number };
+  at100: AtRate;
+  at500: AtRate;
   loopP99Ms: { saturation: number | null; at500: number | null };
   threadUs: { main: number | null; writer: number | null; rest: number | null } | null;
 };
@@ -332,8 +386,16 @@ function perRound(a: M, b: M): string {
   const cpu = a.cpuRuns.map((x, i) => (x !== null && b.cpuRuns[i] ? x / b.cpuRuns[i]! : Number.NaN));
   return `round by round: throughput ${q(rps)}, CPU per request ${q(cpu)}`;
 }
+/** a's p99 − b's, round by round (the targets' fixed-rate runs of one round): median and range, ms. */
+function p99PerRound(a: AtRate, b: AtRate): string {
+  const d = a.p99ByRoundUs.map((x, i) => (x - b.p99ByRoundUs[i]!) / 1000).sort((x, y) => x - y);
+  return d.length === 0
+    ? '—'
+    : `${d[Math.floor(d.length / 2)]!.toFixed(2)} ms (${d[0]!.toFixed(2)} to ${d.at(-1)!.toFixed(2)})`;
+}
+
 const lines: string[] = [
-  `# Gateway benchmark (${new Date(systemClock.now()).toISOString()}, saturation: median of ${rounds} interleaved runs of ${saturationSeconds} s after a ${warmupSeconds} s warm-up; fixed rates: ${seconds} s; gateway pinned to core 0: ${canPin})`,
+  `# Gateway benchmark (${new Date(systemClock.now()).toISOString()}, saturation: median of ${rounds} interleaved runs of ${saturationSeconds} s after a ${warmupSeconds} s warm-up; fixed rates: ${rateRounds} interleaved runs of ${seconds} s, samples pooled; gateway pinned to core 0: ${canPin})`,
   '',
 ];
 for (const mode of ['json', 'stream']) {
@@ -372,7 +434,7 @@ for (const mode of ['json', 'stream']) {
   if (e && m) {
     lines.push(
       '',
-      `As shipped (agreement, ledger, metrics, logs) / plain Entente: throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}, p99 @100 ${ms(m.at100.p99Us - e.at100.p99Us)} ms, p99 @500 ${ms(m.at500.p99Us - e.at500.p99Us)} ms; ${perRound(m, e)}`,
+      `As shipped (agreement, ledger, metrics, logs) / plain Entente: throughput ×${(m.saturationRps / e.saturationRps).toFixed(2)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (e.cpuMsPer1k ?? 1)).toFixed(2)}, added p99 (pooled samples) @100 ${ms(m.at100.p99Us - e.at100.p99Us)} ms, @500 ${ms(m.at500.p99Us - e.at500.p99Us)} ms (by round: @100 ${p99PerRound(m.at100, e.at100)}, @500 ${p99PerRound(m.at500, e.at500)}); ${perRound(m, e)}`,
     );
   }
   if (m && p)
