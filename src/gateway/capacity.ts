@@ -106,10 +106,11 @@ export function noteUpstreamHeaders(
   gw: GatewayContext,
   state: RequestState,
   d: CatalogDeployment,
-  headers: Readonly<Record<string, unknown>>,
+  head: { readonly headers: Readonly<Record<string, unknown>> },
 ): void {
+  // The head parses its headers on first read: without capacity pools, a 200 answer's never are.
   if (gw.capacity.empty) return;
-  for (const k in headers)
+  for (const k in head.headers)
     if (k.startsWith(AZURE_SPILLED)) {
       const spill = gw.capacity.poolOf(d.key, state.startedAtMs)?.spilloverDeployment;
       if (spill) state.spilledTo = gw.bindings.get(`${d.upstreamId}/${spill}`)?.deployment ?? null;

@@ -57,7 +57,7 @@ export async function relayJson(
     waited();
     return outcome;
   }
-  noteUpstreamHeaders(gw, state, b.deployment, r.headers);
+  noteUpstreamHeaders(gw, state, b.deployment, r);
   let body: Buffer | null;
   try {
     body = await r.body.readAll(opts.maxResponseBytes);

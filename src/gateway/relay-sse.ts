@@ -105,7 +105,7 @@ export class SseRelay {
         this.#waited();
         return outcome;
       }
-      noteUpstreamHeaders(this.gw, this.state, this.b.deployment, r.headers);
+      noteUpstreamHeaders(this.gw, this.state, this.b.deployment, r);
       const mapper = this.b.upstream.provider.createStreamMapper({
         ...ctx,
         clientWantsUsage: enc.forceUsage || chat.stream_options?.include_usage === true,
