@@ -123,6 +123,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   let inFlight = 0;
   let drained: (() => void) | null = null;
+  // One listener for every response: a response emits 'close' once (Node guards it with its
+  // _closed flag), so neither a closure per request nor once()'s wrapper is needed.
+  const onResponseClose = () => {
+    inFlight--;
+    if (inFlight === 0 && drained) drained();
+  };
   const sockets = new Set<Socket>();
   const log = context.logger;
   const server = createServer(
@@ -151,10 +157,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         q === -1 ? '' : url.slice(q + 1),
       );
       inFlight++;
-      res.once('close', () => {
-        inFlight--;
-        if (inFlight === 0 && drained) drained();
-      });
+      res.on('close', onResponseClose);
       const bug = (err: unknown) => {
         log.error('request failed with a bug', {
           requestId: ex.requestId,
