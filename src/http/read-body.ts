@@ -27,8 +27,8 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       }
       chunks.push(c);
     };
-    // \`on\`, not \`once\`: finish runs once whatever fires after it, and \`once\` builds a wrapper
-    // closure per listener (three a request, about 2,700 instructions under callgrind).
+    // `on`, not `once`: finish runs once whatever fires after it, and `once` wraps each listener
+    // in a closure of its own (about 600 instructions a request less, by callgrind).
     req.on('data', onData);
     req.on('end', () => finish(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', () =>
