@@ -14,6 +14,7 @@
 //   INSTR_PARTS=writer INSTR_DIST=/tmp/old/dist,dist npm run bench:instructions   # two builds' writers
 //   INSTR_REQUESTS=5000 INSTR_WARMUP=8000 INSTR_ROUNDS=3 INSTR_BATCH=1000 INSTR_MODE=json|stream \
 //     npm run bench:instructions
+//   INSTR_PARTS=gateway,portkey npm run bench:instructions   # Portkey's count beside as shipped's
 //
 // Needs valgrind (`apt-get install -y valgrind`). User-space instructions only: what the kernel
 // does for a request's sockets is the same for both and is not counted. An instruction count is a
@@ -24,7 +25,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { fixedBatch, root, SERVE_NODE_FLAGS, start, writeBenchConfig } from './processes.js';
+import { ensurePortkey, fixedBatch, root, SERVE_NODE_FLAGS, start, writeBenchConfig } from './processes.js';
 
 const requests = Number(process.env.INSTR_REQUESTS ?? 5000);
 const warmup = Number(process.env.INSTR_WARMUP ?? 8000);
@@ -38,6 +39,8 @@ let mockPort = 0;
 // a time, while under valgrind, 50 times slower, its 100 ms would gather a dozen, and what a
 // batch costs whatever its size would weigh 70 times what it does.
 const batch = Number(process.env.INSTR_BATCH ?? 1000);
+const portkeyRequests = Number(process.env.INSTR_PORTKEY_REQUESTS ?? 1000);
+const portkeyWarmup = Number(process.env.INSTR_PORTKEY_WARMUP ?? 3000);
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -215,6 +218,75 @@ async function measure(shipped: boolean) {
   return out;
 }
 
+/**
+ * Portkey (@portkey-ai/gateway 1.15.2, as `npm run bench` runs it) under callgrind the same way:
+ * warmed up uncounted, then an idle spell and `rounds` batches counted, all threads. Its answer
+ * is complete when the client has it (nothing is stored after), so a batch ends when autocannon
+ * does. Fewer requests a round than Entente's: each costs about ten times as much.
+ */
+async function measurePortkey(): Promise<Counts[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'portkey-instr-'));
+  const port = 18788;
+  const p = await start(
+    0,
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      '--separate-threads=yes',
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${dir}/cg.%p`,
+      process.execPath,
+      await ensurePortkey(),
+      `--port=${port}`,
+      '--headless',
+    ],
+    /Ready for connections/,
+    process.env,
+    180_000,
+  );
+  const pid = p.proc.pid!;
+  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+  const headers = {
+    'x-portkey-provider': 'openai',
+    'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1`,
+  };
+  const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(pid)]);
+  const n = portkeyRequests;
+  const out: Counts[] = [];
+  let dumps = 0;
+  try {
+    for (let w = 0; w < portkeyWarmup; w += 500)
+      await fixedBatch(url, Math.min(500, portkeyWarmup - w), stream, headers);
+    control('-i', 'on');
+    for (let r = 0; r < rounds; r++) {
+      control('-z');
+      const i0 = Date.now();
+      await delay(idleMs);
+      control('-d');
+      const idleS = (Date.now() - i0) / 1000;
+      const idle = readDump(dir, pid, ++dumps);
+      control('-z');
+      const t0 = Date.now();
+      await fixedBatch(url, n, stream, headers);
+      control('-d');
+      const s = (Date.now() - t0) / 1000;
+      const busy = readDump(dir, pid, ++dumps);
+      const per = (k: keyof Counts) => (busy[k] - (idle[k] / idleS) * s) / n;
+      out.push({
+        serving: per('serving'),
+        writer: per('writer'),
+        rest: per('rest'),
+        compile: per('compile'),
+      });
+    }
+  } finally {
+    p.proc.kill('SIGTERM');
+    await new Promise((r) => p.proc.once('exit', r));
+  }
+  return out;
+}
+
 /** Instructions per record of the writer's database path in isolation (bench/writer-path.ts). */
 function writerPath(dist: string, mode: 'append' | 'unit'): number {
   const r = spawnSync(
@@ -259,34 +331,69 @@ if (parts.includes('writer')) {
   lines.length = 0;
 }
 
-if (parts.includes('gateway')) {
+/** Plain and as shipped through the gateway; as shipped's totals are kept for Portkey's part. */
+let shippedTotal: number | null = null;
+async function gatewayPart(): Promise<void> {
+  const plain = await measure(false);
+  const shipped = await measure(true);
+  const total = (c: Counts) => c.serving + c.writer + c.rest;
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const medianOf = (side: typeof plain, key: keyof Counts | 'total') =>
+    med(side.map((x) => (key === 'total' ? total(x.perRequest) : x.perRequest[key])));
+  lines.push(
+    `# Instructions per ${stream ? 'streamed' : 'JSON'} request through the gateway (callgrind; ${requests} requests a round after ${warmup} to warm up; usage stored ${batch} records a batch; thousands)`,
+    '',
+    '| round | plain: serving / writer / rest = total (+ compiling) | as shipped: serving / writer / rest = total (+ compiling) | as shipped / plain |',
+    '|---|---|---|---|',
+    ...plain.map((p, i) => {
+      const a = p.perRequest;
+      const b = shipped[i]!.perRequest;
+      return `| ${i + 1} | ${k(a.serving)} / ${k(a.writer)} / ${k(a.rest)} = ${k(total(a))} (+ ${k(a.compile)}) | ${k(b.serving)} / ${k(b.writer)} / ${k(b.rest)} = ${k(total(b))} (+ ${k(b.compile)}) | ×${(total(b) / total(a)).toFixed(3)} |`;
+    }),
+    `| median | ${(['serving', 'writer', 'rest'] as const).map((x) => k(medianOf(plain, x))).join(' / ')} = ${k(medianOf(plain, 'total'))} | ${(['serving', 'writer', 'rest'] as const).map((x) => k(medianOf(shipped, x))).join(' / ')} = ${k(medianOf(shipped, 'total'))} | ×${(medianOf(shipped, 'total') / medianOf(plain, 'total')).toFixed(3)} |`,
+    '',
+    // The serving thread and the writer repeat to within a few percent; the rest moves with V8's
+    // lumps of collecting and compiling.
+    `Serving thread and writer (medians), plain / as shipped: ${k(medianOf(plain, 'serving') + medianOf(plain, 'writer'))} / ${k(medianOf(shipped, 'serving') + medianOf(shipped, 'writer'))} = ×${((medianOf(shipped, 'serving') + medianOf(shipped, 'writer')) / (medianOf(plain, 'serving') + medianOf(plain, 'writer'))).toFixed(3)}`,
+    `Idle (subtracted), thousands of instructions a second, plain / as shipped: ${k(total(plain[0]!.idlePerS))} / ${k(total(shipped[0]!.idlePerS))}`,
+  );
+  shippedTotal = medianOf(shipped, 'total');
+  process.stdout.write(`${lines.join('\n')}\n`);
+  lines.length = 0;
+}
+
+async function portkeyPart(): Promise<void> {
+  const runs = await measurePortkey();
+  const total = (c: Counts) => c.serving + c.writer + c.rest;
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const t = med(runs.map(total));
+  lines.push(
+    `# Portkey 1.15.2, instructions per ${stream ? 'streamed' : 'JSON'} request (callgrind; ${portkeyRequests} requests a round after ${portkeyWarmup} to warm up; thousands)`,
+    '',
+    '| round | main thread / rest = total (+ compiling) |',
+    '|---|---|',
+    ...runs.map(
+      (c, i) =>
+        `| ${i + 1} | ${k(c.serving)} / ${k(c.writer + c.rest)} = ${k(total(c))} (+ ${k(c.compile)}) |`,
+    ),
+    `| median | ${k(t)} |`,
+    '',
+    ...(shippedTotal === null
+      ? []
+      : [
+          `Portkey / Entente as shipped, all threads: ${k(t)} / ${k(shippedTotal)} = ×${(t / shippedTotal).toFixed(2)}`,
+        ]),
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  lines.length = 0;
+}
+
+if (parts.includes('gateway') || parts.includes('portkey')) {
   const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
   mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
   try {
-    const plain = await measure(false);
-    const shipped = await measure(true);
-    const total = (c: Counts) => c.serving + c.writer + c.rest;
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const medianOf = (side: typeof plain, key: keyof Counts | 'total') =>
-      med(side.map((x) => (key === 'total' ? total(x.perRequest) : x.perRequest[key])));
-    lines.push(
-      `# Instructions per ${stream ? 'streamed' : 'JSON'} request through the gateway (callgrind; ${requests} requests a round after ${warmup} to warm up; usage stored ${batch} records a batch; thousands)`,
-      '',
-      '| round | plain: serving / writer / rest = total (+ compiling) | as shipped: serving / writer / rest = total (+ compiling) | as shipped / plain |',
-      '|---|---|---|---|',
-      ...plain.map((p, i) => {
-        const a = p.perRequest;
-        const b = shipped[i]!.perRequest;
-        return `| ${i + 1} | ${k(a.serving)} / ${k(a.writer)} / ${k(a.rest)} = ${k(total(a))} (+ ${k(a.compile)}) | ${k(b.serving)} / ${k(b.writer)} / ${k(b.rest)} = ${k(total(b))} (+ ${k(b.compile)}) | ×${(total(b) / total(a)).toFixed(3)} |`;
-      }),
-      `| median | ${(['serving', 'writer', 'rest'] as const).map((x) => k(medianOf(plain, x))).join(' / ')} = ${k(medianOf(plain, 'total'))} | ${(['serving', 'writer', 'rest'] as const).map((x) => k(medianOf(shipped, x))).join(' / ')} = ${k(medianOf(shipped, 'total'))} | ×${(medianOf(shipped, 'total') / medianOf(plain, 'total')).toFixed(3)} |`,
-      '',
-      // The serving thread and the writer repeat to within a few percent; the rest moves with V8's
-      // lumps of collecting and compiling.
-      `Serving thread and writer (medians), plain / as shipped: ${k(medianOf(plain, 'serving') + medianOf(plain, 'writer'))} / ${k(medianOf(shipped, 'serving') + medianOf(shipped, 'writer'))} = ×${((medianOf(shipped, 'serving') + medianOf(shipped, 'writer')) / (medianOf(plain, 'serving') + medianOf(plain, 'writer'))).toFixed(3)}`,
-      `Idle (subtracted), thousands of instructions a second, plain / as shipped: ${k(total(plain[0]!.idlePerS))} / ${k(total(shipped[0]!.idlePerS))}`,
-    );
-    process.stdout.write(`${lines.join('\n')}\n`);
+    if (parts.includes('gateway')) await gatewayPart();
+    if (parts.includes('portkey')) await portkeyPart();
   } finally {
     mock.proc.kill('SIGTERM');
   }

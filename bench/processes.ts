@@ -141,14 +141,23 @@ export function threadCpu(
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Sends `requests` chat requests (32 connections, autocannon on core 1); resolves with requests/s. */
-export function fixedBatch(url: string, requests: number, stream = false): Promise<number> {
+export function fixedBatch(
+  url: string,
+  requests: number,
+  stream = false,
+  headers: Record<string, string> = {},
+): Promise<number> {
   const body = benchBody(stream);
+  const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
   const [c, a] = pinned(1, process.execPath, [
     join(root, 'node_modules/autocannon/autocannon.js'),
     '-c',
     '32',
     '-a',
     String(requests),
+    // Seconds a response may take: under valgrind, a slow gateway's first answers take several.
+    '-t',
+    '120',
     '-m',
     'POST',
     '-j',
@@ -156,6 +165,7 @@ export function fixedBatch(url: string, requests: number, stream = false): Promi
     'content-type: application/json',
     '-H',
     'authorization: Bearer sk-bench',
+    ...extra,
     '-b',
     body,
     url,
