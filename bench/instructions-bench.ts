@@ -131,6 +131,57 @@ function readDump(dir: string, pid: number, n: number): Counts {
   return { serving, writer, rest, compile };
 }
 
+/** valgrind's arguments to run node under callgrind, counting off until turned on, dumps in `dir`. */
+const callgrindArgs = (dir: string): string[] => [
+  '--tool=callgrind',
+  '--instr-atstart=no',
+  '--separate-threads=yes',
+  // V8 writes and rewrites machine code in its heap: valgrind must notice.
+  '--smc-check=all-non-file',
+  `--callgrind-out-file=${dir}/cg.%p`,
+  process.execPath,
+];
+
+/**
+ * Turns counting on in the callgrind process `pid` (dumping into `dir`), then for each of `rounds`
+ * rounds counts an idle spell and a batch (`batch` resolves once its `n` requests are done): the
+ * batch's instructions per request by thread, the idle rate times the batch's duration taken off.
+ */
+async function countedRounds(
+  pid: number,
+  dir: string,
+  n: number,
+  batch: () => Promise<void>,
+): Promise<{ perRequest: Counts; idlePerS: Counts }[]> {
+  const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(pid)]);
+  const map = (f: (k: keyof Counts) => number): Counts => ({
+    serving: f('serving'),
+    writer: f('writer'),
+    rest: f('rest'),
+    compile: f('compile'),
+  });
+  let dumps = 0;
+  const out: { perRequest: Counts; idlePerS: Counts }[] = [];
+  control('-i', 'on');
+  for (let r = 0; r < rounds; r++) {
+    control('-z');
+    const i0 = Date.now();
+    await delay(idleMs);
+    control('-d');
+    const idleS = (Date.now() - i0) / 1000;
+    const idle = readDump(dir, pid, ++dumps);
+    control('-z');
+    const t0 = Date.now();
+    await batch();
+    control('-d');
+    const s = (Date.now() - t0) / 1000;
+    const busy = readDump(dir, pid, ++dumps);
+    const idlePerS = map((k) => idle[k] / idleS);
+    out.push({ perRequest: map((k) => (busy[k] - idlePerS[k] * s) / n), idlePerS });
+  }
+  return out;
+}
+
 async function measure(shipped: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'entente-instr-'));
   const cfg = writeBenchConfig(dir, mockPort, {
@@ -140,20 +191,7 @@ async function measure(shipped: boolean) {
   const g = await start(
     0,
     'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      '--separate-threads=yes',
-      // V8 writes and rewrites machine code in its heap: valgrind must notice.
-      '--smc-check=all-non-file',
-      `--callgrind-out-file=${dir}/cg.%p`,
-      process.execPath,
-      ...SERVE_NODE_FLAGS,
-      join(root, 'bin/entente.js'),
-      'serve',
-      '--config',
-      cfg,
-    ],
+    [...callgrindArgs(dir), ...SERVE_NODE_FLAGS, join(root, 'bin/entente.js'), 'serve', '--config', cfg],
     /API at http:\/\/[\d.:]+\/v1/,
     { ...process.env, ENTENTE_LOG_LEVEL: 'info' },
     180_000,
@@ -167,9 +205,6 @@ async function measure(shipped: boolean) {
       : 'SELECT count(*) FROM usage_records',
   );
   const counted = () => Number(count.pluck().get());
-  const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(pid)]);
-  let dumps = 0;
-  const out: { perRequest: Counts; idlePerS: Counts }[] = [];
   try {
     let sent = 0;
     for (let w = 0; w < warmup; w += 1000) {
@@ -177,45 +212,16 @@ async function measure(shipped: boolean) {
       sent += Math.min(1000, warmup - w);
     }
     await until('the warm-up to be stored', () => counted() >= sent);
-    control('-i', 'on');
-    for (let r = 0; r < rounds; r++) {
-      control('-z');
-      const i0 = Date.now();
-      await delay(idleMs);
-      control('-d');
-      const idleS = (Date.now() - i0) / 1000;
-      const idle = readDump(dir, pid, ++dumps);
-      control('-z');
-      const t0 = Date.now();
+    return await countedRounds(pid, dir, requests, async () => {
       await fixedBatch(url, requests, stream);
       sent += requests;
       await until('the batch to be stored', () => counted() >= sent);
-      control('-d');
-      const s = (Date.now() - t0) / 1000;
-      const busy = readDump(dir, pid, ++dumps);
-      const idlePerS: Counts = {
-        serving: idle.serving / idleS,
-        writer: idle.writer / idleS,
-        rest: idle.rest / idleS,
-        compile: idle.compile / idleS,
-      };
-      const per = (k: keyof Counts) => (busy[k] - idlePerS[k] * s) / requests;
-      out.push({
-        perRequest: {
-          serving: per('serving'),
-          writer: per('writer'),
-          rest: per('rest'),
-          compile: per('compile'),
-        },
-        idlePerS,
-      });
-    }
+    });
   } finally {
     db.close();
     g.proc.kill('SIGTERM');
     await new Promise((r) => g.proc.once('exit', r));
   }
-  return out;
 }
 
 /**
@@ -230,17 +236,7 @@ async function measurePortkey(): Promise<Counts[]> {
   const p = await start(
     0,
     'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      '--separate-threads=yes',
-      '--smc-check=all-non-file',
-      `--callgrind-out-file=${dir}/cg.%p`,
-      process.execPath,
-      await ensurePortkey(),
-      `--port=${port}`,
-      '--headless',
-    ],
+    [...callgrindArgs(dir), await ensurePortkey(), `--port=${port}`, '--headless'],
     /Ready for connections/,
     process.env,
     180_000,
@@ -251,40 +247,17 @@ async function measurePortkey(): Promise<Counts[]> {
     'x-portkey-provider': 'openai',
     'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1`,
   };
-  const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(pid)]);
-  const n = portkeyRequests;
-  const out: Counts[] = [];
-  let dumps = 0;
   try {
     for (let w = 0; w < portkeyWarmup; w += 500)
       await fixedBatch(url, Math.min(500, portkeyWarmup - w), stream, headers);
-    control('-i', 'on');
-    for (let r = 0; r < rounds; r++) {
-      control('-z');
-      const i0 = Date.now();
-      await delay(idleMs);
-      control('-d');
-      const idleS = (Date.now() - i0) / 1000;
-      const idle = readDump(dir, pid, ++dumps);
-      control('-z');
-      const t0 = Date.now();
-      await fixedBatch(url, n, stream, headers);
-      control('-d');
-      const s = (Date.now() - t0) / 1000;
-      const busy = readDump(dir, pid, ++dumps);
-      const per = (k: keyof Counts) => (busy[k] - (idle[k] / idleS) * s) / n;
-      out.push({
-        serving: per('serving'),
-        writer: per('writer'),
-        rest: per('rest'),
-        compile: per('compile'),
-      });
-    }
+    const runs = await countedRounds(pid, dir, portkeyRequests, async () => {
+      await fixedBatch(url, portkeyRequests, stream, headers);
+    });
+    return runs.map((r) => r.perRequest);
   } finally {
     p.proc.kill('SIGTERM');
     await new Promise((r) => p.proc.once('exit', r));
   }
-  return out;
 }
 
 /** Instructions per record of the writer's database path in isolation (bench/writer-path.ts). */
