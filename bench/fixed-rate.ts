@@ -4,7 +4,7 @@
 // FIXED_RATE_SAMPLES=1 every sample (bench/paired.ts pools them over rounds).
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { benchBody } from './processes.js';
+import { benchBody, percentile as pct } from './processes.js';
 
 const [url, rateArg, secondsArg, streamArg, headersArg] = process.argv.slice(2);
 const rate = Number(rateArg);
@@ -36,12 +36,6 @@ async function one(scheduled: number): Promise<void> {
   } catch {
     errors++;
   }
-}
-
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 // Warm the pool's connections first.

@@ -21,6 +21,7 @@ import {
   canPin,
   cpuTicks,
   ensurePortkey,
+  percentile as pct,
   peakRssMb,
   pinned,
   root,
@@ -110,12 +111,6 @@ async function fixedRate(url: string, rate: number, stream: boolean, headers: Re
     { ...process.env, FIXED_RATE_SAMPLES: '1' },
   );
   return JSON.parse(out) as { errors: number; totalUs: number[]; firstUs: number[] };
-}
-
-function pct(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 /** A rate's runs, pooled: percentiles of every sample, each round's p99, and the errors. */

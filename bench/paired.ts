@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import {
   ensurePortkey,
   median,
+  percentile,
   pinned,
   root,
   SERVE_NODE_FLAGS,
@@ -154,7 +155,7 @@ async function measure(i: 0 | 1): Promise<Run> {
   const { rps, p99Ms } =
     rate === null
       ? wrk(s.url, s.headers)
-      : { rps: samplesUs.length / seconds, p99Ms: pctUs(samplesUs, 99) / 1000 };
+      : { rps: samplesUs.length / seconds, p99Ms: percentile(samplesUs, 99) / 1000 };
   const after = threadTicks(s.pid);
   // The backlog as the load ends: a writer that kept up holds about one batch.
   const { loopP99Ms: loopMs, backlog } = await scrape();
@@ -178,17 +179,12 @@ try {
   mock.proc.kill('SIGTERM');
 }
 
-function pctUs(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-}
-
 /** The latency report of a PAIRED_RATE run: pooled percentiles by side and B − A. */
 function latencyLines(): string[] {
   const pooled = runs.map((rs) => rs.flatMap((x) => x.samplesUs));
-  const at = (p: number) => pooled.map((xs) => pctUs(xs, p) / 1000);
+  const at = (p: number) => pooled.map((xs) => percentile(xs, p) / 1000);
   const diff = (p: number) =>
-    runs[1].map((x, i) => (pctUs(x.samplesUs, p) - pctUs(runs[0][i]!.samplesUs, p)) / 1000);
+    runs[1].map((x, i) => (percentile(x.samplesUs, p) - percentile(runs[0][i]!.samplesUs, p)) / 1000);
   const line = (p: number) => {
     const [pa, pb] = at(p);
     const d = diff(p);

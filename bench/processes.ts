@@ -138,6 +138,13 @@ export function threadCpu(
   return { mainUs: us(main), writerUs: us(others[0] ?? 0), restUs: us(rest) };
 }
 
+/** The p-th percentile of `xs` (the sample at that rank, no interpolation); NaN when empty. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Sends `requests` chat requests (32 connections, autocannon on core 1); resolves with requests/s. */

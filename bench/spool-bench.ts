@@ -11,7 +11,7 @@ import { silentLogger } from '../src/observability/index.js';
 import { UsageSpool, writerNiceOf } from '../src/spool/index.js';
 import { SqliteStore, type UsageRecord } from '../src/store/index.js';
 import { usageRecord } from '../test/helpers/records.js';
-import { median } from './processes.js';
+import { median, percentile as pct } from './processes.js';
 
 const rate = Number(process.env.SPOOL_RATE ?? 2_000);
 const seconds = Number(process.env.SPOOL_SECONDS ?? 5);
@@ -50,9 +50,6 @@ async function open(durability: 'process' | 'os') {
     log: silentLogger,
   });
 }
-
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
 // 1. The serving thread's cost of one append (durability: process), in rounds of 10,000 records:
 // one record per event-loop turn (each turn ends with its own write), and 16 per turn (one write
