@@ -20,10 +20,13 @@ import {
   benchBody,
   canPin,
   cpuTicks,
-  ensurePortkey,
+  FIXED_RATE_ENV,
+  type FixedRateSamples,
+  fixedRateArgs,
   percentile as pct,
   peakRssMb,
   pinned,
+  portkeyTarget,
   root,
   SERVE_NODE_FLAGS,
   scrapeServing,
@@ -96,21 +99,19 @@ async function wrk(
 }
 
 /** One open-loop run at `rate`: every answered request's full-response and first-byte latency (µs). */
-async function fixedRate(url: string, rate: number, stream: boolean, headers: Record<string, string>) {
+async function fixedRate(
+  url: string,
+  rate: number,
+  stream: boolean,
+  headers: Record<string, string>,
+): Promise<FixedRateSamples> {
   const out = await run(
     1,
     process.execPath,
-    [
-      join(root, 'dist/bench/fixed-rate.js'),
-      url,
-      String(rate),
-      String(seconds),
-      stream ? 'stream' : 'json',
-      JSON.stringify(headers),
-    ],
-    { ...process.env, FIXED_RATE_SAMPLES: '1' },
+    fixedRateArgs(url, rate, seconds, stream, headers),
+    FIXED_RATE_ENV,
   );
-  return JSON.parse(out) as { errors: number; totalUs: number[]; firstUs: number[] };
+  return JSON.parse(out) as FixedRateSamples;
 }
 
 /** A rate's runs, pooled: percentiles of every sample, each round's p99, and the errors. */
@@ -124,7 +125,7 @@ interface AtRate {
   readonly p99ByRoundUs: number[];
 }
 
-function pooled(runs: readonly { errors: number; totalUs: number[]; firstUs: number[] }[]): AtRate {
+function pooled(runs: readonly FixedRateSamples[]): AtRate {
   const total = runs.flatMap((r) => r.totalUs);
   const first = runs.flatMap((r) => r.firstUs);
   return {
@@ -321,21 +322,10 @@ try {
   }
 
   if (only.includes('portkey')) {
-    const entry = await ensurePortkey();
-    const port = 18787;
-    const p = await start(
-      0,
-      process.execPath,
-      [entry, `--port=${port}`, '--headless'],
-      /Ready for connections/,
-    );
+    const pk = await portkeyTarget(18787, mockPort);
+    const p = await start(0, process.execPath, pk.args, pk.ready);
     procs.push(p.proc);
-    targets.push({
-      name: 'portkey',
-      url: `http://127.0.0.1:${port}/v1/chat/completions`,
-      headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1` },
-      pid: p.proc.pid!,
-    });
+    targets.push({ name: 'portkey', url: pk.url, headers: pk.headers, pid: p.proc.pid! });
   }
 
   for (const mode of ['json', 'stream'] as const) {

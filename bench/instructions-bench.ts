@@ -25,7 +25,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePortkey, fixedBatch, root, SERVE_NODE_FLAGS, start, writeBenchConfig } from './processes.js';
+import { fixedBatch, portkeyTarget, root, SERVE_NODE_FLAGS, start, writeBenchConfig } from './processes.js';
 
 const requests = Number(process.env.INSTR_REQUESTS ?? 5000);
 const warmup = Number(process.env.INSTR_WARMUP ?? 8000);
@@ -232,21 +232,10 @@ async function measure(shipped: boolean) {
  */
 async function measurePortkey(): Promise<Counts[]> {
   const dir = mkdtempSync(join(tmpdir(), 'portkey-instr-'));
-  const port = 18788;
-  const p = await start(
-    0,
-    'valgrind',
-    [...callgrindArgs(dir), await ensurePortkey(), `--port=${port}`, '--headless'],
-    /Ready for connections/,
-    process.env,
-    180_000,
-  );
+  const pk = await portkeyTarget(18788, mockPort);
+  const p = await start(0, 'valgrind', [...callgrindArgs(dir), ...pk.args], pk.ready, process.env, 180_000);
   const pid = p.proc.pid!;
-  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
-  const headers = {
-    'x-portkey-provider': 'openai',
-    'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1`,
-  };
+  const { url, headers } = pk;
   try {
     for (let w = 0; w < portkeyWarmup; w += 500)
       await fixedBatch(url, Math.min(500, portkeyWarmup - w), stream, headers);

@@ -23,10 +23,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ensurePortkey,
+  FIXED_RATE_ENV,
+  type FixedRateSamples,
+  fixedRateArgs,
   median,
   percentile,
   pinned,
+  portkeyTarget,
   root,
   SERVE_NODE_FLAGS,
   scrapeServing,
@@ -73,28 +76,16 @@ function wrk(url: string, headers: Record<string, string>): { rps: number; p99Ms
 
 /** An open-loop run at `rate` requests/s: every request's full-response latency (µs). */
 function fixedRate(url: string, headers: Record<string, string>, perSecond: number): number[] {
-  const [c, args] = pinned(1, process.execPath, [
-    join(root, 'dist/bench/fixed-rate.js'),
-    url,
-    String(perSecond),
-    String(seconds),
-    stream ? 'stream' : 'json',
-    JSON.stringify(headers),
-  ]);
+  const [c, args] = pinned(1, process.execPath, fixedRateArgs(url, perSecond, seconds, stream, headers));
   const out = JSON.parse(
-    execFileSync(c, args, {
-      env: { ...process.env, FIXED_RATE_SAMPLES: '1' },
-      maxBuffer: 64 << 20,
-    }).toString(),
-  ) as { errors: number; totalUs: number[] };
+    execFileSync(c, args, { env: FIXED_RATE_ENV, maxBuffer: 64 << 20 }).toString(),
+  ) as FixedRateSamples;
   if (out.errors) throw new Error(`${out.errors} failed requests at ${perSecond}/s from ${url}`);
   return out.totalUs;
 }
 
 const mock = await start(1, process.execPath, [join(root, 'dist/bench/mock-upstream.js')], /"port":\d+/);
 const mockPort = Number(/"port":(\d+)/.exec(mock.out)![1]);
-
-const PORTKEY_PORT = 18787;
 
 interface Launched {
   readonly proc: ChildProcess;
@@ -107,19 +98,9 @@ interface Launched {
 
 async function launch(s: Side): Promise<Launched> {
   if (s.config === 'portkey') {
-    const p = await start(
-      0,
-      process.execPath,
-      [await ensurePortkey(), `--port=${PORTKEY_PORT}`, '--headless'],
-      /Ready for connections/,
-    );
-    return {
-      proc: p.proc,
-      pid: p.proc.pid!,
-      url: `http://127.0.0.1:${PORTKEY_PORT}/v1/chat/completions`,
-      headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1` },
-      entente: false,
-    };
+    const pk = await portkeyTarget(18787, mockPort);
+    const p = await start(0, process.execPath, pk.args, pk.ready);
+    return { proc: p.proc, pid: p.proc.pid!, url: pk.url, headers: pk.headers, entente: false };
   }
   const cfg = writeBenchConfig(mkdtempSync(join(tmpdir(), 'entente-paired-')), mockPort, {
     shipped: s.config === 'shipped',

@@ -332,3 +332,49 @@ export async function ensurePortkey(): Promise<string> {
   }
   return entry;
 }
+
+/** How the benchmarks run Portkey in front of the mock: its arguments (after node's), readiness, URL and headers. */
+export interface PortkeyTarget {
+  readonly args: string[];
+  readonly ready: RegExp;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+}
+
+/** Portkey on `port`, routed to the mock on `mockPort` (installed on first use). */
+export async function portkeyTarget(port: number, mockPort: number): Promise<PortkeyTarget> {
+  return {
+    args: [await ensurePortkey(), `--port=${port}`, '--headless'],
+    ready: /Ready for connections/,
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${mockPort}/v1` },
+  };
+}
+
+/** node's arguments for one open-loop run of bench/fixed-rate.ts (run it with FIXED_RATE_ENV). */
+export function fixedRateArgs(
+  url: string,
+  perSecond: number,
+  seconds: number,
+  stream: boolean,
+  headers: Record<string, string>,
+): string[] {
+  return [
+    join(root, 'dist/bench/fixed-rate.js'),
+    url,
+    String(perSecond),
+    String(seconds),
+    stream ? 'stream' : 'json',
+    JSON.stringify(headers),
+  ];
+}
+
+/** The environment that makes bench/fixed-rate.ts print every sample (FixedRateSamples). */
+export const FIXED_RATE_ENV: NodeJS.ProcessEnv = { ...process.env, FIXED_RATE_SAMPLES: '1' };
+
+/** What bench/fixed-rate.ts prints with FIXED_RATE_SAMPLES=1: failures, and each answer's latencies (µs). */
+export interface FixedRateSamples {
+  readonly errors: number;
+  readonly totalUs: number[];
+  readonly firstUs: number[];
+}
