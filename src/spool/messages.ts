@@ -9,6 +9,12 @@ export interface WorkerInit {
   readonly batchSize: number;
   readonly flushIntervalMs: number;
   readonly fsyncIntervalMs: number;
+  /**
+   * Whether the serving thread waits for group commits (durability `os`): only then is each one
+   * reported (`fsynced`). Otherwise the report, up to 200 a second, would wake the serving
+   * thread's event loop for nothing.
+   */
+  readonly reportFsynced: boolean;
   /** The writer thread's nice value (0: left as the process's). */
   readonly nice: number;
   /** How often records pending in the store (failed posts, other nodes' records) are posted. */

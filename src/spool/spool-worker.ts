@@ -127,7 +127,7 @@ function groupCommit(): void {
     }
   if (readSeq > fsyncedSeq) {
     fsyncedSeq = readSeq;
-    say({ type: 'fsynced', seq: fsyncedSeq });
+    if (init.reportFsynced) say({ type: 'fsynced', seq: fsyncedSeq });
   }
 }
 

@@ -90,7 +90,7 @@ export function writerNiceOf(usage: {
 }
 
 /** The writer thread's settings, and what the serving side decides itself. */
-export interface SpoolOptions extends Omit<WorkerInit, 'position'> {
+export interface SpoolOptions extends Omit<WorkerInit, 'position' | 'reportFsynced'> {
   readonly durability: 'process' | 'os';
   readonly maxBacklogRecords: number;
   readonly segmentBytes: number;
@@ -161,7 +161,11 @@ export class UsageSpool implements SpoolStats {
       ...settings
     } = opts;
     const position = new PublishedPosition();
-    const init: WorkerInit = { ...settings, position: position.buffer };
+    const init: WorkerInit = {
+      ...settings,
+      reportFsynced: opts.durability === 'os',
+      position: position.buffer,
+    };
     const worker = new Worker(new URL('./spool-worker.js', import.meta.url), { workerData: init });
     const spool = new UsageSpool(opts, worker, position);
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
