@@ -305,6 +305,12 @@ export function startGoogleSimulator(opts: CloudSimStartOptions = {}): Promise<C
         });
         return void res.end();
       }
+      if (ctx.settings.leadingUsageChunk)
+        send({
+          candidates: [{ content: { role: 'model', parts: [{ text: '' }] }, index: 0 }],
+          usageMetadata: usageMetadata(reply, 0, false),
+          ...base,
+        });
       for (let i = 0; i < c.words.length; i++) {
         if (i >= after) {
           if (f?.kind === 'cut') return cutResponse(res);

@@ -47,6 +47,12 @@ export interface SimSettings {
   serviceAccountPublicKey?: string;
   /** Google: the life of the access tokens /token issues. */
   tokenLifetimeS?: number;
+  /**
+   * Google, streams: the first chunk carries no text, only the usage so far (an empty text part
+   * and usageMetadata with the prompt's count), as a stream may open while the model thinks.
+   * A `cut` fault with `afterChunks: 0` then ends the stream after it: usage, and no answer yet.
+   */
+  leadingUsageChunk?: boolean;
 }
 
 export interface RecordedRequest {
