@@ -1,5 +1,5 @@
 export type { Logger, LogLevel } from './logger.js';
-export { bufferedStdout, createLogger, isoTimestamp, silentLogger } from './logger.js';
+export { bufferedStdout, createLogger, isoTimestamp, LineBlocks, silentLogger } from './logger.js';
 export type { GatewayMetrics } from './metrics.js';
 export {
   Counter,

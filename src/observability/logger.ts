@@ -23,6 +23,63 @@ export interface Logger {
 const MAX_BUFFER_BYTES = 256 * 1024;
 const FLUSH_MS = 50;
 const MAX_PENDING_BYTES = 16 * 1_048_576;
+const BLOCK_BYTES = 64 * 1024;
+
+/**
+ * Lines encoded to UTF-8 as they come, into blocks of a fixed size. Keeping them as one string
+ * until the flush made the flush flatten a rope of hundreds of lines, measure its UTF-8 length and
+ * encode it: about 1.8 µs a line more than encoding each line into a block at once (perf: 2.4% of
+ * the serving thread at saturation, the access log's line per request).
+ */
+export class LineBlocks {
+  readonly #blockBytes: number;
+  #block: Buffer;
+  #used = 0;
+  /** Blocks filled (or lines too long for one), in order. */
+  readonly #full: Buffer[] = [];
+  #fullBytes = 0;
+
+  constructor(blockBytes = BLOCK_BYTES) {
+    this.#blockBytes = blockBytes;
+    this.#block = Buffer.allocUnsafe(blockBytes);
+  }
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.#fullBytes + this.#used;
+  }
+
+  add(line: string): void {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: a line that might not fit starts a block,
+    // and one that might not fit a whole block is encoded on its own.
+    if (this.#used + line.length * 3 > this.#blockBytes) {
+      this.#seal();
+      if (line.length * 3 > this.#blockBytes) {
+        const own = Buffer.from(line);
+        this.#full.push(own);
+        this.#fullBytes += own.length;
+        return;
+      }
+    }
+    this.#used += this.#block.write(line, this.#used);
+  }
+
+  /** Everything held, in order, and nothing held after. */
+  take(): Buffer[] {
+    this.#seal();
+    const out = this.#full.splice(0);
+    this.#fullBytes = 0;
+    return out;
+  }
+
+  #seal(): void {
+    if (this.#used === 0) return;
+    this.#full.push(this.#block.subarray(0, this.#used));
+    this.#fullBytes += this.#used;
+    this.#block = Buffer.allocUnsafe(this.#blockBytes);
+    this.#used = 0;
+  }
+}
 
 /**
  * A stdout writer that batches lines and writes them off the event loop. Node writes
@@ -30,15 +87,20 @@ const MAX_PENDING_BYTES = 16 * 1_048_576;
  * batch goes out with fs.write on the thread pool, one write in flight at a time, and whatever is
  * still buffered is written synchronously when the process exits.
  */
-export function bufferedStdout(fd = 1): (line: string) => void {
-  let buf = '';
+export function bufferedStdout(fd = 1, blockBytes = BLOCK_BYTES): (line: string) => void {
+  const lines = new LineBlocks(blockBytes);
   let scheduled = false;
   let writing = false;
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setTimeout(flush, FLUSH_MS).unref();
+  };
   const flush = () => {
     scheduled = false;
-    if (!buf || writing) return;
-    const out = Buffer.from(buf);
-    buf = '';
+    if (lines.bytes === 0 || writing) return;
+    const taken = lines.take();
+    const out = taken.length === 1 ? taken[0]! : Buffer.concat(taken);
     writing = true;
     const done = (err: NodeJS.ErrnoException | null, n = 0) => {
       // EAGAIN on a non-blocking pipe: keep the bytes and try again on the next flush.
@@ -55,40 +117,33 @@ export function bufferedStdout(fd = 1): (line: string) => void {
         return;
       }
       writing = false;
-      if (buf && !scheduled) {
-        scheduled = true;
-        setTimeout(flush, FLUSH_MS).unref();
-      }
+      if (lines.bytes > 0) schedule();
     };
     write(fd, out, 0, out.length, null, (err, n) => done(err, n));
   };
   process.once('exit', () => {
-    if (buf) {
-      try {
-        writeSync(fd, buf);
-      } catch {
-        // stdout is gone: nothing left to tell
-      }
+    try {
+      for (const b of lines.take()) writeSync(fd, b);
+    } catch {
+      // stdout is gone: nothing left to tell
     }
-    buf = '';
   });
   let dropped = 0;
   return (line) => {
     // A reader that stopped reading must not grow this process without bound.
-    if (buf.length > MAX_PENDING_BYTES) {
+    if (lines.bytes > MAX_PENDING_BYTES) {
       dropped++;
       return;
     }
     if (dropped > 0) {
-      buf += `{"time":"${new Date(systemClock.now()).toISOString()}","level":"warn","msg":"log lines dropped: stdout is not being read","dropped":${dropped}}\n`;
+      lines.add(
+        `{"time":"${new Date(systemClock.now()).toISOString()}","level":"warn","msg":"log lines dropped: stdout is not being read","dropped":${dropped}}\n`,
+      );
       dropped = 0;
     }
-    buf += line;
-    if (buf.length > MAX_BUFFER_BYTES && !writing) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setTimeout(flush, FLUSH_MS).unref();
-    }
+    lines.add(line);
+    if (lines.bytes > MAX_BUFFER_BYTES && !writing) flush();
+    else schedule();
   };
 }
 
