@@ -35,7 +35,7 @@ const message = fc
         str(20),
         fc.oneof(fc.constant([{ type: 'text', text: 'hi' }]), fc.constant(null), anything),
       ),
-      name: often(longStr(1, 3), fc.oneof(longStr(0, 0), longStr(250, 260), anything)),
+      name: often(longStr(1, 3), fc.oneof(longStr(0, 300), anything)),
       tool_call_id: str(4),
       extra: anything,
     },
@@ -56,8 +56,10 @@ const message = fc
       .map((e) => Object.fromEntries(e)),
   );
 
+/** Strings of any length from 0 to `max`: a bound the schema changes is crossed whatever it becomes. */
+const anyLength = (max: number) => fc.integer({ min: 0, max }).map((n) => 'x'.repeat(n));
 const fields = {
-  model: often(fc.constant('gpt-4o-mini'), fc.oneof(longStr(0, 2), longStr(250, 260), anything)),
+  model: often(fc.constant('gpt-4o-mini'), fc.oneof(anyLength(300), anything)),
   messages: often(fc.array(message, { minLength: 1, maxLength: 4 }), fc.oneof(fc.constant([]), anything)),
   stream: often(fc.oneof(fc.boolean(), fc.constant(null)), anything),
   stream_options: often(
@@ -69,15 +71,18 @@ const fields = {
   ),
   max_tokens: often(
     fc.integer({ min: 1, max: 100 }),
-    fc.oneof(fc.constantFrom(0, -1, 2 ** 53, 1.5), anything),
+    fc.oneof(fc.integer({ min: -5, max: 2_000_000 }), fc.constantFrom(0, -1, 2 ** 53, 1.5), anything),
   ),
   max_completion_tokens: often(fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constant(null)), anything),
-  user: often(str(10), fc.oneof(longStr(510, 515), anything)),
+  user: often(str(10), fc.oneof(anyLength(600), anything)),
   temperature: often(
     fc.oneof(fc.double({ min: 0, max: 2, noNaN: true }), fc.constant(null)),
-    fc.oneof(fc.double({ min: -0.5, max: 2.5, noNaN: true }), anything),
+    fc.oneof(fc.double({ min: -3, max: 5, noNaN: true }), anything),
   ),
-  top_p: often(fc.double({ min: 0, max: 1, noNaN: true }), fc.oneof(fc.constantFrom(-0.1, 1.1), anything)),
+  top_p: often(
+    fc.double({ min: 0, max: 1, noNaN: true }),
+    fc.oneof(fc.double({ min: -3, max: 5, noNaN: true }), anything),
+  ),
 };
 const extras = {
   n: fc.integer({ min: 0, max: 3 }),

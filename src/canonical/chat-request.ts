@@ -87,6 +87,8 @@ const responseFormat = z.discriminatedUnion('type', [
 
 const positiveInt = z.number().int().positive();
 
+// commonChatRequest (below) checks the common shape of this schema by hand: a change to a field it
+// knows is a change to both (test/chat-request-fast.test.ts fails while they differ).
 export const chatRequestSchema = z.looseObject({
   model: z.string().min(1).max(256),
   messages: z.array(chatMessage).min(1),
