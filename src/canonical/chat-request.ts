@@ -180,7 +180,6 @@ export function commonChatRequest(body: Record<string, unknown>): ChatRequest | 
   const { model, messages, stream, stream_options: options, user } = body;
   if (typeof model !== 'string' || model.length < 1 || model.length > 256) return null;
   if (!Array.isArray(messages) || messages.length === 0) return null;
-  const out: Record<string, unknown> = { model, messages: null };
   // Pushed, not preallocated: `new Array(n)` makes a holey array, which V8 serialises and
   // iterates on a slower path.
   const copied: ChatMessage[] = [];
@@ -189,7 +188,8 @@ export function commonChatRequest(body: Record<string, unknown>): ChatRequest | 
     if (m === null) return null;
     copied.push(m);
   }
-  out.messages = copied;
+  // Fields are added in the schema's order, as zod's output has them.
+  const out: Record<string, unknown> = { model, messages: copied };
   if ('stream' in body) {
     if (!nullOr(stream, (v) => typeof v === 'boolean')) return null;
     out.stream = stream;
