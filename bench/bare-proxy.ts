@@ -1,30 +1,28 @@
-// The floor: the smallest correct Node.js proxy (node:http in, undici out, bytes piped back),
-// with none of Entente's work (no validation, auth, routing, usage, headers). Benchmarked beside
-// Entente so that its own cost is visible apart from Node's.
+// The floor: the smallest correct Node.js proxy (node:http in, undici's dispatch out, the answer's
+// bytes passed on as they come), with none of Entente's work (no validation, auth, routing, usage,
+// headers). Benchmarked beside Entente so that its own cost is visible apart from Node's.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
+import { forward } from './bare-upstream.js';
 
-const upstream = new Pool(process.env.UPSTREAM!, { connections: 256 });
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', async () => {
-    try {
-      const r = await upstream.request({
-        method: 'POST',
-        path: '/v1/chat/completions',
-        headers: { 'content-type': 'application/json' },
-        body: Buffer.concat(chunks),
-      });
-      res.writeHead(r.statusCode, {
-        'content-type': String(r.headers['content-type'] ?? 'application/json'),
-      });
-      for await (const c of r.body) res.write(c);
-      res.end();
-    } catch {
-      res.writeHead(502).end();
-    }
+  req.on('end', () => {
+    const flow = forward(Buffer.concat(chunks), {
+      head(status, contentType, contentLength) {
+        const h: Record<string, string | number> = { 'content-type': contentType };
+        if (contentLength !== null) h['content-length'] = contentLength;
+        res.writeHead(status, h);
+      },
+      data(chunk) {
+        if (res.write(chunk)) return true;
+        res.once('drain', () => flow.resume());
+        return false;
+      },
+      end: () => res.end(),
+      fail: () => (res.headersSent ? res.destroy() : res.writeHead(502).end()),
+    });
   });
 });
 server.listen(0, '127.0.0.1', () =>

@@ -1,6 +1,7 @@
 // The gateway benchmark, side by side in one run: the same load sent direct to a fast mock
-// upstream, through a bare Node proxy (the floor), through Entente, and through
-// @portkey-ai/gateway 1.15.2. The gateway under test is
+// upstream, through a bare Node proxy (the floor: node:http and undici, nothing else), through
+// the same bare proxy on node:net with llhttp (bare-net: what Node's HTTP server costs), through
+// Entente, and through @portkey-ai/gateway 1.15.2. The gateway under test is
 // pinned to core 0; the mock upstream and the load generators share core 1.
 //
 //   npm run bench                      # all targets, JSON and streaming
@@ -47,7 +48,8 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const rateRounds = Number(process.env.BENCH_RATE_ROUNDS ?? 3);
 const saturationSeconds = Number(process.env.BENCH_SATURATION_SECONDS ?? 4);
 const only = (
-  process.env.BENCH_TARGETS ?? 'direct,bare-proxy,entente,entente-quiet,as-shipped,entente-bedrock,portkey'
+  process.env.BENCH_TARGETS ??
+  'direct,bare-proxy,bare-net,entente,entente-quiet,as-shipped,entente-bedrock,portkey'
 ).split(',');
 function run(
   core: number,
@@ -274,14 +276,18 @@ try {
       pid: null,
     });
 
-  if (only.includes('bare-proxy')) {
-    const b = await start(0, process.execPath, [join(root, 'dist/bench/bare-proxy.js')], /"port":\d+/, {
+  // The floors: the smallest proxy on node:http, and the same on node:net with llhttp (what
+  // Node's HTTP server itself costs).
+  for (const name of ['bare-proxy', 'bare-net'] as const) {
+    if (!only.includes(name)) continue;
+    const file = name === 'bare-proxy' ? 'bare-proxy.js' : 'bare-net-proxy.js';
+    const b = await start(0, process.execPath, [join(root, 'dist/bench', file)], /"port":\d+/, {
       ...process.env,
       UPSTREAM: `http://127.0.0.1:${mockPort}`,
     });
     procs.push(b.proc);
     targets.push({
-      name: 'bare-proxy',
+      name,
       url: `http://127.0.0.1:${/"port":(\d+)/.exec(b.out)![1]}/v1/chat/completions`,
       headers: {},
       pid: b.proc.pid!,
@@ -394,6 +400,7 @@ for (const mode of ['json', 'stream']) {
   for (const name of [
     'direct',
     'bare-proxy',
+    'bare-net',
     'entente',
     'entente-quiet',
     'as-shipped',
@@ -426,6 +433,23 @@ for (const mode of ['json', 'stream']) {
     lines.push(
       '',
       `As shipped / Portkey: throughput ×${(m.saturationRps / p.saturationRps).toFixed(1)}, CPU per request ×${((m.cpuMsPer1k ?? 0) / (p.cpuMsPer1k ?? 1)).toFixed(2)}; ${perRound(m, p)}`,
+    );
+  const floor = results[`bare-proxy/${mode}`] as M | undefined;
+  const net = results[`bare-net/${mode}`] as M | undefined;
+  if (floor && p)
+    lines.push(
+      '',
+      `Bare proxy (node:http) / Portkey: throughput ×${(floor.saturationRps / p.saturationRps).toFixed(1)}; ${perRound(floor, p)}`,
+    );
+  if (floor && net)
+    lines.push(
+      '',
+      `What node:http costs, bare proxy on node:net + llhttp / on node:http: throughput ×${(net.saturationRps / floor.saturationRps).toFixed(2)}, CPU per request ×${((net.cpuMsPer1k ?? 0) / (floor.cpuMsPer1k ?? 1)).toFixed(2)}; ${perRound(net, floor)}`,
+    );
+  if (floor && m)
+    lines.push(
+      '',
+      `As shipped / bare proxy (node:http): throughput ×${(m.saturationRps / floor.saturationRps).toFixed(2)}; ${perRound(m, floor)}`,
     );
   const byThread = (['entente', 'entente-quiet', 'as-shipped', 'entente-bedrock'] as const).flatMap((n) => {
     const th = (results[`${n}/${mode}`] as M | undefined)?.threadUs;
