@@ -1,0 +1,143 @@
+// The benchmark's floors (bench/bare-proxy.ts on node:http, bench/bare-net-proxy.ts on node:net
+// with llhttp) are what Entente's figures are read against, so they must be correct proxies: the
+// mock's answers come back byte for byte, JSON and streamed, pipelined requests are answered in
+// order (even when the upstream answers the second first), a chunked request body is read whole,
+// and (bare-net) a malformed request gets a 400.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const bench = (file: string) => fileURLToPath(new URL(`../bench/${file}`, import.meta.url));
+const procs: ChildProcess[] = [];
+
+/** Starts a benchmark process and resolves with the port it prints ({"port":N}). */
+function startPort(file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const p = spawn(process.execPath, [bench(file)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  procs.push(p);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const m = /"port":(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    p.once('exit', (code) => reject(new Error(`${file} exited ${code}`)));
+  });
+}
+
+const JSON_BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+const STREAM_BODY = JSON.stringify({
+  model: 'gpt-4o-mini',
+  stream: true,
+  messages: [{ role: 'user', content: 'hi' }],
+});
+
+async function post(port: number, body: string, headers: Record<string, string> = {}) {
+  const r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
+}
+
+/** Writes `raw` on one connection and resolves with everything read until the server closes it. */
+function exchange(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    s.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(out));
+    s.write(raw);
+  });
+}
+
+let mock = 0;
+const floors: Record<string, number> = {};
+/** Floors in front of `holding`, an upstream that answers a request only after the next one. */
+const heldFloors: Record<string, number> = {};
+let holding: Server;
+
+/**
+ * An upstream that holds each request until the next one has arrived and been answered: the
+ * second of two pipelined requests is answered upstream first, and a proxy that wrote answers as
+ * they came would send them in the wrong order.
+ */
+function startHolding(): Promise<number> {
+  let held: ServerResponse | null = null;
+  holding = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'text/plain');
+      if (held === null) {
+        held = res;
+        return;
+      }
+      const first = held;
+      held = null;
+      res.end('second');
+      res.on('finish', () => first.end('first'));
+    });
+  });
+  return new Promise((resolve) =>
+    holding.listen(0, '127.0.0.1', () => resolve((holding.address() as AddressInfo).port)),
+  );
+}
+
+before(async () => {
+  mock = await startPort('mock-upstream.js', { PORT: '0' });
+  const upstream = { UPSTREAM: `http://127.0.0.1:${mock}` };
+  floors['bare-proxy'] = await startPort('bare-proxy.js', upstream);
+  floors['bare-net'] = await startPort('bare-net-proxy.js', upstream);
+  const held = { UPSTREAM: `http://127.0.0.1:${await startHolding()}` };
+  heldFloors['bare-proxy'] = await startPort('bare-proxy.js', held);
+  heldFloors['bare-net'] = await startPort('bare-net-proxy.js', held);
+});
+after(() => {
+  for (const p of procs) p.kill();
+  holding?.close();
+});
+
+for (const name of ['bare-proxy', 'bare-net']) {
+  describe(`the benchmark floor ${name}`, () => {
+    test('passes the JSON and the streamed answer through byte for byte', async () => {
+      const port = floors[name]!;
+      for (const body of [JSON_BODY, STREAM_BODY]) {
+        const direct = await post(mock, body);
+        const proxied = await post(port, body);
+        assert.equal(proxied.status, 200);
+        assert.equal(proxied.type, direct.type);
+        assert.equal(proxied.text, direct.text);
+      }
+      assert.match((await post(port, STREAM_BODY)).text, /data: \[DONE\]\n\n$/);
+    });
+
+    test('answers pipelined requests in order, and reads a chunked body whole', async () => {
+      const size = Buffer.byteLength(STREAM_BODY).toString(16);
+      const raw = await exchange(
+        heldFloors[name]!,
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${size}\r\n${STREAM_BODY}\r\n0\r\n\r\n` +
+          `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: ${JSON_BODY.length}\r\nconnection: close\r\n\r\n${JSON_BODY}`,
+      );
+      const heads = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+      assert.deepEqual(heads, ['200', '200']);
+      const first = raw.indexOf('first');
+      const second = raw.indexOf('second');
+      assert.ok(first > 0 && second > first, `answered in the requests' order: ${JSON.stringify(raw)}`);
+    });
+  });
+}
+
+test('the node:net floor answers a malformed request 400 and closes', async () => {
+  const raw = await exchange(floors['bare-net']!, 'GARBAGE\r\n\r\n');
+  assert.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n/);
+});
