@@ -64,7 +64,10 @@ function date(): string {
   return dateLine;
 }
 
-/** One request's answer; answers go out in the order their requests came. */
+/**
+ * One request's answer; answers go out in the order their requests came. An answer whose turn has
+ * not come is held whole in memory (no back-pressure): enough for a benchmark's pipelining.
+ */
 class Answer implements Relay {
   #chunked = false;
   #started = false;
