@@ -38,10 +38,10 @@ const STREAM_BODY = JSON.stringify({
   messages: [{ role: 'user', content: 'hi' }],
 });
 
-async function post(port: number, body: string, headers: Record<string, string> = {}) {
+async function post(port: number, body: string) {
   const r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json' },
     body,
   });
   return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
@@ -70,22 +70,25 @@ let holding: Server;
 /**
  * An upstream that holds each request until the next one has arrived and been answered: the
  * second of two pipelined requests is answered upstream first, and a proxy that wrote answers as
- * they came would send them in the wrong order.
+ * they came would send them in the wrong order. Each answer echoes the body it was sent.
  */
 function startHolding(): Promise<number> {
-  let held: ServerResponse | null = null;
+  let held: { res: ServerResponse; body: string } | null = null;
   holding = createServer((req, res) => {
-    req.resume();
+    let body = '';
+    req.on('data', (d: Buffer) => {
+      body += d;
+    });
     req.on('end', () => {
       res.setHeader('content-type', 'text/plain');
       if (held === null) {
-        held = res;
+        held = { res, body };
         return;
       }
       const first = held;
       held = null;
-      res.end('second');
-      res.on('finish', () => first.end('first'));
+      res.end(`second ${body}`);
+      res.on('finish', () => first.res.end(`first ${first.body}`));
     });
   });
   return new Promise((resolve) =>
@@ -130,8 +133,8 @@ for (const name of ['bare-proxy', 'bare-net']) {
       );
       const heads = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
       assert.deepEqual(heads, ['200', '200']);
-      const first = raw.indexOf('first');
-      const second = raw.indexOf('second');
+      const first = raw.indexOf(`first ${STREAM_BODY}`);
+      const second = raw.indexOf(`second ${JSON_BODY}`);
       assert.ok(first > 0 && second > first, `answered in the requests' order: ${JSON.stringify(raw)}`);
     });
   });
