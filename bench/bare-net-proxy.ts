@@ -40,10 +40,10 @@ const wasm = createRequire(import.meta.url)('undici/lib/llhttp/llhttp_simd-wasm.
 const llhttp = new WebAssembly.Instance(new WebAssembly.Module(wasm), {
   env: {
     wasm_on_message_begin: () => current!.begin(),
-    wasm_on_url: () => 0,
+    wasm_on_url: (_p: number, at: number, len: number) => current!.url(slice(at, len)),
     wasm_on_status: () => 0,
-    wasm_on_header_field: () => 0,
-    wasm_on_header_value: () => 0,
+    wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(slice(at, len)),
+    wasm_on_header_value: (_p: number, at: number, len: number) => current!.value(slice(at, len)),
     wasm_on_headers_complete: (_p: number, _s: number, _u: number, keepAlive: number) =>
       current!.headersDone(keepAlive === 1),
     wasm_on_body: (_p: number, at: number, len: number) => current!.body(slice(at, len)),
@@ -151,11 +151,44 @@ class Connection {
     }
     return this.socket.write(b);
   }
+  /**
+   * The request's target and headers, as strings (names lower-cased), as any server that reads
+   * them must make: node:http does, and a floor that skipped it would flatter node:net. Repeated
+   * names keep their first value; a name or value split across reads is joined.
+   */
+  target = '';
+  headers: Record<string, string> = {};
+  #field = '';
+  #value: string | null = null;
   begin(): number {
     this.#chunks = [];
+    this.target = '';
+    this.headers = {};
+    this.#field = '';
+    this.#value = null;
     return 0;
   }
+  url(b: Buffer): number {
+    this.target += b.toString('latin1');
+    return 0;
+  }
+  field(b: Buffer): number {
+    if (this.#value !== null) this.#header();
+    this.#field += b.toString('latin1');
+    return 0;
+  }
+  value(b: Buffer): number {
+    this.#value = (this.#value ?? '') + b.toString('latin1');
+    return 0;
+  }
+  #header(): void {
+    const name = this.#field.toLowerCase();
+    if (!(name in this.headers)) this.headers[name] = this.#value ?? '';
+    this.#field = '';
+    this.#value = null;
+  }
   headersDone(keepAlive: boolean): number {
+    if (this.#value !== null) this.#header();
     this.#keepAlive = keepAlive;
     return 0;
   }
