@@ -36,8 +36,15 @@ let source: Buffer = Buffer.alloc(0);
 let wasmAt = 0;
 const slice = (at: number, len: number) => source.subarray(at - wasmAt, at - wasmAt + len);
 
-const wasm = createRequire(import.meta.url)('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer;
-const llhttp = new WebAssembly.Instance(new WebAssembly.Module(wasm), {
+// undici's own choice: the SIMD build where the CPU runs it, else the plain one.
+const load = (file: string) => createRequire(import.meta.url)(`undici/lib/llhttp/${file}`) as Buffer;
+let module: object;
+try {
+  module = new WebAssembly.Module(load('llhttp_simd-wasm.js'));
+} catch {
+  module = new WebAssembly.Module(load('llhttp-wasm.js'));
+}
+const llhttp = new WebAssembly.Instance(module, {
   env: {
     wasm_on_message_begin: () => current!.begin(),
     wasm_on_url: (_p: number, at: number, len: number) => current!.url(slice(at, len)),
