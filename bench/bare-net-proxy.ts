@@ -80,16 +80,14 @@ class Answer implements Relay {
   #started = false;
   #held: (Buffer | string)[] | null;
   #done = false;
-  #resume: () => void = () => {};
+  /** The upstream exchange's flow control, once it is sent. */
+  flow: { resume(): void } | null = null;
   constructor(
     readonly conn: Connection,
     public close: boolean,
     first: boolean,
   ) {
     this.#held = first ? null : [];
-  }
-  set resume(f: () => void) {
-    this.#resume = f;
   }
   #out(b: Buffer | string): boolean {
     if (this.#held) {
@@ -108,10 +106,16 @@ class Answer implements Relay {
     );
   }
   data(chunk: Buffer): boolean {
-    const ok = this.#chunked
-      ? this.#out(`${chunk.length.toString(16)}\r\n`) && this.#out(chunk) && this.#out('\r\n')
-      : this.#out(chunk);
-    if (!ok) this.conn.socket.once('drain', () => this.#resume());
+    // An empty piece (undici passes some on) would frame as the body's end.
+    if (chunk.length === 0) return true;
+    // Every piece of the frame is written whatever the first write says: the last one's answer is
+    // the socket's state after all of them.
+    if (this.#chunked) {
+      this.#out(`${chunk.length.toString(16)}\r\n`);
+      this.#out(chunk);
+    }
+    const ok = this.#out(this.#chunked ? '\r\n' : chunk);
+    if (!ok) this.conn.socket.once('drain', () => this.flow?.resume());
     return ok;
   }
   end(): void {
@@ -206,7 +210,8 @@ class Connection {
   complete(): number {
     const a = new Answer(this, !this.#keepAlive, this.queue.length === 0);
     this.queue.push(a);
-    a.resume = forward(Buffer.concat(this.#chunks), a).resume;
+    // The holder, not its function: the exchange sets resume() once the answer's head has come.
+    a.flow = forward(Buffer.concat(this.#chunks), a);
     return 0;
   }
   answered(a: Answer): void {

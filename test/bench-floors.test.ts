@@ -5,6 +5,7 @@
 // and (bare-net) a malformed request gets a 400.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -66,6 +67,53 @@ const floors: Record<string, number> = {};
 /** Floors in front of `holding`, an upstream that answers a request only after the next one. */
 const heldFloors: Record<string, number> = {};
 let holding: Server;
+/** Floors in front of `bulky`, an upstream that streams BULK_CHUNKS chunks of 64 KiB. */
+const bulkFloors: Record<string, number> = {};
+let bulky: Server;
+const BULK_CHUNKS = 512; // 32 MiB: more than the kernel's socket buffers hold on loopback
+const bulkChunk = (i: number) => Buffer.alloc(65_536, i % 251);
+/** What the running bulk answer tells the test: the upstream had to wait (the floor stopped reading), or it is done. */
+let bulkSignal: () => void = () => {};
+
+/**
+ * An upstream whose answer is larger than any buffer on the way: the floor must stop reading it
+ * while its client does not read, and go on when the client does.
+ */
+function startBulky(): Promise<number> {
+  bulky = createServer((req, res) => {
+    req.resume();
+    req.on('end', async () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      for (let i = 0; i < BULK_CHUNKS; i++)
+        if (!res.write(bulkChunk(i))) {
+          bulkSignal();
+          await once(res, 'drain');
+        }
+      res.end();
+      bulkSignal();
+    });
+  });
+  return new Promise((resolve) =>
+    bulky.listen(0, '127.0.0.1', () => resolve((bulky.address() as AddressInfo).port)),
+  );
+}
+
+/** A chunked body's data (RFC 9112 section 7.1), or null when its framing is broken. */
+function dechunk(body: Buffer): Buffer | null {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = body.indexOf('\r\n', at);
+    if (eol === -1) return null;
+    const size = Number.parseInt(body.subarray(at, eol).toString('latin1'), 16);
+    if (!Number.isInteger(size)) return null;
+    if (size === 0) return Buffer.concat(parts);
+    const end = eol + 2 + size;
+    if (body.subarray(end, end + 2).toString('latin1') !== '\r\n') return null;
+    parts.push(body.subarray(eol + 2, end));
+    at = end + 2;
+  }
+}
 
 /**
  * An upstream that holds each request until the next one has arrived and been answered: the
@@ -104,10 +152,14 @@ before(async () => {
   const held = { UPSTREAM: `http://127.0.0.1:${await startHolding()}` };
   heldFloors['bare-proxy'] = await startPort('bare-proxy.js', held);
   heldFloors['bare-net'] = await startPort('bare-net-proxy.js', held);
+  const bulk = { UPSTREAM: `http://127.0.0.1:${await startBulky()}` };
+  bulkFloors['bare-proxy'] = await startPort('bare-proxy.js', bulk);
+  bulkFloors['bare-net'] = await startPort('bare-net-proxy.js', bulk);
 });
 after(() => {
   for (const p of procs) p.kill();
   holding?.close();
+  bulky?.close();
 });
 
 for (const name of ['bare-proxy', 'bare-net']) {
@@ -136,6 +188,36 @@ for (const name of ['bare-proxy', 'bare-net']) {
       const first = raw.indexOf(`first ${STREAM_BODY}`);
       const second = raw.indexOf(`second ${JSON_BODY}`);
       assert.ok(first > 0 && second > first, `answered in the requests' order: ${JSON.stringify(raw)}`);
+    });
+
+    test('stops reading the upstream while its client does not read, and relays all of it after', {
+      timeout: 60_000,
+    }, async () => {
+      const signalled = new Promise<void>((resolve) => {
+        bulkSignal = resolve;
+      });
+      const socket = connect(bulkFloors[name]!, '127.0.0.1');
+      socket.pause();
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+      );
+      // The upstream had to wait for the floor (or, with a floor that buffers without limit, finished).
+      await signalled;
+      const parts: Buffer[] = [];
+      socket.on('data', (d: Buffer) => parts.push(d));
+      socket.resume();
+      await once(socket, 'close');
+      const raw = Buffer.concat(parts);
+      const headEnd = raw.indexOf('\r\n\r\n');
+      assert.match(
+        raw.subarray(0, headEnd).toString('latin1'),
+        /^HTTP\/1\.1 200 .*transfer-encoding: chunked/is,
+      );
+      const body = dechunk(raw.subarray(headEnd + 4));
+      assert.ok(body !== null, 'the chunked framing is whole');
+      assert.equal(body.length, BULK_CHUNKS * 65_536);
+      for (let i = 0; i < BULK_CHUNKS; i++)
+        assert.equal(body[i * 65_536 + 100], i % 251, `chunk ${i} is in its place`);
     });
   });
 }
